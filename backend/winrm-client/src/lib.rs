@@ -1,0 +1,1 @@
+//! A WinRM client for interactive WinRS shells.

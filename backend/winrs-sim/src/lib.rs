@@ -1,0 +1,1 @@
+//! A WinRS server for Linux.

@@ -1,0 +1,1 @@
+//! The client side: writing requests, parsing responses and faults.

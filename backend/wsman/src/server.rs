@@ -1,0 +1,1 @@
+//! The server side: parsing requests, writing responses and faults.

@@ -1,0 +1,1 @@
+//! The winrelay browser app.

@@ -1,0 +1,1 @@
+//! Types both the relay and the browser app use.
