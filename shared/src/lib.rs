@@ -1,1 +1,9 @@
-//! Types both the relay and the browser app use.
+//! Types both the relay and the browser app use, compiled for native and wasm32 alike, so
+//! the two sides can never drift apart.
+//!
+//! * [`protocol`]: the WebSocket protocol and the HTTP API's types.
+//! * [`line`]: the line discipline (line editing, history) the relay runs for WinRS shells,
+//!   which have pipes rather than a terminal.
+#![deny(missing_docs)]
+
+pub mod protocol;
