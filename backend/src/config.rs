@@ -1,0 +1,501 @@
+//! The relay's configuration file (TOML) and the targets it may connect to.
+//!
+//! **Invariant:** the relay connects only to endpoints this module resolves from the
+//! configuration. A browser names a target; it never supplies a host, port or URL.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid.
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A value is not usable.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on, e.g. `127.0.0.1:8080`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Origins (besides the relay's own) whose pages may open WebSockets, e.g.
+    /// `https://portal.example.com`.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Session behaviour.
+    #[serde(default)]
+    pub sessions: SessionSettings,
+    /// Fixed targets.
+    #[serde(default, rename = "target")]
+    pub targets: Vec<TargetConfig>,
+    /// Target patterns for containers that come and go.
+    #[serde(default, rename = "target_pattern")]
+    pub patterns: Vec<PatternConfig>,
+}
+
+/// Session settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// A session with no client attached and no output ends after this long.
+    #[serde(with = "humantime_serde", default = "default_idle")]
+    pub idle_timeout: Duration,
+    /// Bytes of output each session keeps for clients that reconnect.
+    #[serde(default = "default_log_bytes")]
+    pub log_bytes: usize,
+    /// Most sessions one relay runs at once.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+}
+
+fn default_idle() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_log_bytes() -> usize {
+    1 << 20
+}
+fn default_max_sessions() -> usize {
+    2000
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings { idle_timeout: default_idle(), log_bytes: default_log_bytes(), max_sessions: default_max_sessions() }
+    }
+}
+
+/// The shell a target runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ShellKind {
+    /// `cmd.exe`.
+    #[default]
+    Cmd,
+    /// `powershell.exe` reading commands from stdin.
+    Powershell,
+}
+
+impl ShellKind {
+    /// The WinRS command line of the shell.
+    pub fn command(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            ShellKind::Cmd => ("cmd.exe", &[]),
+            ShellKind::Powershell => ("powershell.exe", &["-NoLogo", "-NoExit", "-Command", "-"]),
+        }
+    }
+
+    /// Name for the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShellKind::Cmd => "cmd",
+            ShellKind::Powershell => "powershell",
+        }
+    }
+}
+
+/// How the relay checks a target's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertCheck {
+    /// The system's roots.
+    System,
+    /// A CA file.
+    CaFile(PathBuf),
+    /// The SHA-256 of the certificate (64 hex digits).
+    Pin(String),
+    /// No check (only when configured explicitly; logged as a warning).
+    Insecure,
+}
+
+/// Where a target's credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A fixed user with the password in an environment variable or a file.
+    Fixed {
+        /// User name.
+        user: String,
+        /// The password source.
+        password: PasswordSource,
+    },
+    /// Asked from the person connecting, used once and never stored.
+    Ask,
+}
+
+/// Where a password lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// An environment variable.
+    Env(String),
+    /// A file, such as a Docker secret; trailing newlines are dropped.
+    File(PathBuf),
+    /// In memory (the built-in demo target only: never read from a file).
+    Inline(Secret),
+}
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl PasswordSource {
+    /// Reads the password now.
+    pub fn read(&self) -> Result<Secret, ConfigError> {
+        match self {
+            PasswordSource::Env(var) => std::env::var(var)
+                .map(Secret)
+                .map_err(|_| ConfigError::Invalid(format!("the environment variable {var} with the target's password is not set"))),
+            PasswordSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string()))
+                .map_err(|source| ConfigError::Read { path: path.clone(), source }),
+            PasswordSource::Inline(s) => Ok(s.clone()),
+        }
+    }
+}
+
+/// A fixed target as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Name used by people and URLs.
+    pub name: String,
+    /// A description.
+    #[serde(default)]
+    pub description: String,
+    /// WinRM endpoint, e.g. `https://web01:5986/wsman`.
+    pub endpoint: String,
+    /// The shell.
+    #[serde(default)]
+    pub shell: ShellKind,
+    #[serde(flatten)]
+    /// Credentials and certificate checking.
+    pub access: AccessConfig,
+    /// Who may use it (user names; `*` for every signed-in user).
+    #[serde(default = "everyone")]
+    pub allow: Vec<String>,
+}
+
+fn everyone() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+/// Credential and certificate settings shared by targets and patterns.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// User name on the target; omitted when `ask_credentials`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (e.g. `/run/secrets/winrm`).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Ask the person connecting for user and password.
+    #[serde(default)]
+    pub ask_credentials: bool,
+    /// SHA-256 fingerprint of the target's certificate.
+    #[serde(default)]
+    pub pin: Option<String>,
+    /// CA file to verify the target's certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate checks (not recommended).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Allow `http://` endpoints (the password crosses the network in clear).
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+impl AccessConfig {
+    /// The credential source.
+    pub fn credentials(&self, what: &str) -> Result<Credentials, ConfigError> {
+        if self.ask_credentials {
+            return Ok(Credentials::Ask);
+        }
+        let user = self.user.clone().ok_or_else(|| ConfigError::Invalid(format!("{what}: set `user` (with password_env or password_file) or `ask_credentials = true`")))?;
+        let password = match (&self.password_env, &self.password_file) {
+            (Some(v), None) => PasswordSource::Env(v.clone()),
+            (None, Some(p)) => PasswordSource::File(p.clone()),
+            _ => return Err(ConfigError::Invalid(format!("{what}: set exactly one of password_env and password_file"))),
+        };
+        Ok(Credentials::Fixed { user, password })
+    }
+
+    /// The certificate check.
+    pub fn cert_check(&self, what: &str) -> Result<CertCheck, ConfigError> {
+        match (&self.pin, &self.ca_file, self.insecure) {
+            (Some(pin), None, false) => {
+                let pin = normalize_pin(pin).ok_or_else(|| ConfigError::Invalid(format!("{what}: pin must be 64 hex digits (SHA-256), colons allowed")))?;
+                Ok(CertCheck::Pin(pin))
+            }
+            (None, Some(ca), false) => Ok(CertCheck::CaFile(ca.clone())),
+            (None, None, true) => Ok(CertCheck::Insecure),
+            (None, None, false) => Ok(CertCheck::System),
+            _ => Err(ConfigError::Invalid(format!("{what}: choose one of pin, ca_file and insecure"))),
+        }
+    }
+}
+
+/// Lower-case hex without separators, if `pin` is a SHA-256 fingerprint.
+pub fn normalize_pin(pin: &str) -> Option<String> {
+    let hex: String = pin.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
+}
+
+/// A pattern for containers that come and go: the person names a host under `host_suffix`;
+/// the relay connects only if every address the name resolves to is in `allow_networks`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternConfig {
+    /// Name prefix: targets are named `PREFIX/HOST`.
+    pub name: String,
+    /// A description.
+    #[serde(default)]
+    pub description: String,
+    /// DNS suffix the host must end with, e.g. `.app_net` (empty: any single-label name).
+    pub host_suffix: String,
+    /// Address ranges the resolved addresses must fall in, e.g. `10.0.1.0/24`.
+    pub allow_networks: Vec<IpNet>,
+    /// WinRM port (5986).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// `https` (default) or `http` (needs `allow_http`).
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    /// The shell.
+    #[serde(default)]
+    pub shell: ShellKind,
+    #[serde(flatten)]
+    /// Credentials and certificate checking.
+    pub access: AccessConfig,
+    /// Who may use it.
+    #[serde(default = "everyone")]
+    pub allow: Vec<String>,
+}
+
+fn default_port() -> u16 {
+    5986
+}
+fn default_scheme() -> String {
+    "https".into()
+}
+
+/// A target resolved to what the relay needs to connect.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// The endpoint URL.
+    pub endpoint: String,
+    /// The shell.
+    pub shell: ShellKind,
+    /// Credentials.
+    pub credentials: Credentials,
+    /// Certificate check.
+    pub cert: CertCheck,
+    /// Plain HTTP allowed.
+    pub allow_http: bool,
+    /// Who may use it.
+    pub allow: Vec<String>,
+}
+
+impl Target {
+    /// Whether `user` may use this target.
+    pub fn allows(&self, user: &str) -> bool {
+        self.allow.iter().any(|a| a == "*" || a == user)
+    }
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and checks configuration text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.targets()?;
+        for p in &config.patterns {
+            p.access.credentials(&p.name)?;
+            p.access.cert_check(&p.name)?;
+            if p.allow_networks.is_empty() {
+                return Err(ConfigError::Invalid(format!("pattern {}: allow_networks must name at least one address range", p.name)));
+            }
+            if p.scheme != "https" && !(p.scheme == "http" && p.access.allow_http) {
+                return Err(ConfigError::Invalid(format!("pattern {}: scheme must be https (or http with allow_http)", p.name)));
+            }
+        }
+        for o in &config.allowed_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                return Err(ConfigError::Invalid(format!("allowed origin {o:?} must look like https://host[:port]")));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The fixed targets, resolved.
+    pub fn targets(&self) -> Result<Vec<Target>, ConfigError> {
+        let mut out: Vec<Target> = Vec::new();
+        for t in &self.targets {
+            if !valid_name(&t.name) {
+                return Err(ConfigError::Invalid(format!("target name {:?}: use letters, digits, '-', '_' and '.'", t.name)));
+            }
+            if out.iter().any(|o| o.name == t.name) {
+                return Err(ConfigError::Invalid(format!("target {} is defined twice", t.name)));
+            }
+            let url = t.endpoint.as_str();
+            if !(url.starts_with("https://") || (url.starts_with("http://") && t.access.allow_http)) {
+                return Err(ConfigError::Invalid(format!("target {}: endpoint must be https:// (http:// needs allow_http = true: Basic auth would send the password in clear)", t.name)));
+            }
+            out.push(Target {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                endpoint: t.endpoint.clone(),
+                shell: t.shell,
+                credentials: t.access.credentials(&t.name)?,
+                cert: t.access.cert_check(&t.name)?,
+                allow_http: t.access.allow_http,
+                allow: t.allow.clone(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Names of targets and pattern hosts: no URL syntax can sneak in.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with(['.', '-'])
+}
+
+impl PatternConfig {
+    /// The host a `PREFIX/HOST` name stands for, if it matches this pattern's syntax.
+    pub fn host_for<'a>(&self, target: &'a str) -> Option<&'a str> {
+        let host = target.strip_prefix(&self.name)?.strip_prefix('/')?;
+        if !valid_name(host) {
+            return None;
+        }
+        let suffix_ok = if self.host_suffix.is_empty() { !host.contains('.') } else { host.ends_with(&self.host_suffix) && host.len() > self.host_suffix.len() };
+        suffix_ok.then_some(host)
+    }
+
+    /// Whether every address is inside the allowed ranges (and there is at least one).
+    pub fn addresses_allowed(&self, addrs: &[IpAddr]) -> bool {
+        !addrs.is_empty() && addrs.iter().all(|a| self.allow_networks.iter().any(|n| n.contains(a)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+listen = "0.0.0.0:8080"
+allowed_origins = ["https://portal.example.com"]
+
+[sessions]
+idle_timeout = "10m"
+
+[[target]]
+name = "web01"
+endpoint = "https://web01:5986/wsman"
+shell = "powershell"
+user = "Administrator"
+password_env = "WEB01_PASSWORD"
+pin = "AA:BB:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99"
+allow = ["alice"]
+
+[[target]]
+name = "ask"
+endpoint = "https://ask:5986/wsman"
+ask_credentials = true
+insecure = true
+
+[[target_pattern]]
+name = "swarm"
+host_suffix = ".app_net"
+allow_networks = ["10.0.1.0/24"]
+user = "u"
+password_file = "/run/secrets/winrm"
+"#;
+
+    #[test]
+    fn parses_a_full_file() {
+        let c = Config::parse(SAMPLE).unwrap();
+        assert_eq!(c.sessions.idle_timeout, Duration::from_secs(600));
+        let t = c.targets().unwrap();
+        assert_eq!(t[0].cert, CertCheck::Pin("aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899".into()));
+        assert_eq!(t[0].shell, ShellKind::Powershell);
+        assert!(t[0].allows("alice") && !t[0].allows("bob"));
+        assert_eq!(t[1].credentials, Credentials::Ask);
+        assert_eq!(t[1].cert, CertCheck::Insecure);
+        assert!(t[1].allows("anyone"));
+    }
+
+    #[test]
+    fn refuses_unsafe_or_ambiguous_settings() {
+        let cases = [
+            ("[[target]]\nname='a'\nendpoint='http://a/wsman'\nask_credentials=true", "https"),
+            ("[[target]]\nname='a b'\nendpoint='https://a/wsman'\nask_credentials=true", "target name"),
+            ("[[target]]\nname='a'\nendpoint='https://a/wsman'\nuser='u'", "password_env"),
+            ("[[target]]\nname='a'\nendpoint='https://a/wsman'\nask_credentials=true\npin='00'", "64 hex"),
+            ("[[target]]\nname='a'\nendpoint='https://a/wsman'\nask_credentials=true\ninsecure=true\npin='00'", "choose one"),
+            ("[[target_pattern]]\nname='p'\nhost_suffix='.x'\nallow_networks=[]\nask_credentials=true", "allow_networks"),
+            ("bogus = 1", "unknown field"),
+            ("allowed_origins=['portal.example']", "allowed origin"),
+        ];
+        for (text, needle) in cases {
+            let err = Config::parse(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn patterns_only_accept_names_under_the_suffix_and_allowed_addresses() {
+        let c = Config::parse(SAMPLE).unwrap();
+        let p = &c.patterns[0];
+        assert_eq!(p.host_for("swarm/web.1.app_net"), Some("web.1.app_net"));
+        for bad in ["swarm/evil.com", "swarm/.app_net", "swarm/a.app_net:22", "swarm/a@b.app_net", "swarm/10.0.1.5", "other/x.app_net", "swarm/x.app_net/../y"] {
+            assert_eq!(p.host_for(bad), None, "{bad}");
+        }
+        assert!(p.addresses_allowed(&["10.0.1.7".parse().unwrap()]));
+        assert!(!p.addresses_allowed(&["10.0.1.7".parse().unwrap(), "127.0.0.1".parse().unwrap()]));
+        assert!(!p.addresses_allowed(&[]));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        assert_eq!(format!("{:?}", PasswordSource::Inline(Secret("hunter2".into()))), "Inline(***)");
+    }
+}
