@@ -1,1 +1,460 @@
 //! The client side: writing requests, parsing responses and faults.
+//!
+//! Requests are written in the shape pypsrp sends to real Windows servers (header elements in
+//! the same order, `s:mustUnderstand` where pypsrp puts it), which the replay tests check
+//! against the recorded exchanges.
+
+use base64::Engine as _;
+
+use crate::ns;
+use crate::types::*;
+use crate::xml::{self, Element, Writer};
+
+/// Writes a whole request envelope.
+///
+/// Options are written in order; `WINRS_NOPROFILE` gets `MustComply="true"` as Windows
+/// clients send it (the server must fail rather than silently load the profile).
+pub fn write_request(req: &Request) -> String {
+    let h = &req.header;
+    let body_len = match &req.body {
+        RequestBody::Send(streams) => streams.iter().map(|s| s.data.len() / 3 * 4 + 200).sum(),
+        _ => 512,
+    };
+    let mut w = Writer::with_capacity(1800 + body_len);
+    let uses_rsp = !matches!(req.body, RequestBody::Delete);
+    let mut env_attrs: Vec<(&str, &str)> = Vec::with_capacity(5);
+    if uses_rsp {
+        env_attrs.push(("xmlns:rsp", ns::SHELL));
+    }
+    env_attrs.extend([
+        ("xmlns:s", ns::SOAP),
+        ("xmlns:wsa", ns::ADDRESSING),
+        ("xmlns:wsman", ns::WSMAN),
+        ("xmlns:wsmv", ns::WSMV),
+    ]);
+    w.open("s:Envelope", &env_attrs);
+    w.open("s:Header", &[]);
+    w.leaf(
+        "wsa:Action",
+        &[("s:mustUnderstand", "true")],
+        h.action.uri(),
+    );
+    let lang = [
+        ("s:mustUnderstand", "false"),
+        ("xml:lang", h.locale.as_str()),
+    ];
+    w.empty("wsmv:DataLocale", &lang, true);
+    w.empty("wsman:Locale", &lang, true);
+    w.leaf(
+        "wsman:MaxEnvelopeSize",
+        &[("s:mustUnderstand", "true")],
+        &h.max_envelope_size.to_string(),
+    );
+    w.leaf("wsa:MessageID", &[], &h.message_id);
+    w.leaf(
+        "wsman:OperationTimeout",
+        &[],
+        &format_duration(h.operation_timeout),
+    );
+    w.open("wsa:ReplyTo", &[]);
+    w.leaf(
+        "wsa:Address",
+        &[("s:mustUnderstand", "true")],
+        ns::ANONYMOUS,
+    );
+    w.close("wsa:ReplyTo");
+    w.leaf(
+        "wsman:ResourceURI",
+        &[("s:mustUnderstand", "true")],
+        &h.resource_uri,
+    );
+    if let Some(sid) = &h.session_id {
+        w.leaf("wsmv:SessionId", &[("s:mustUnderstand", "false")], sid);
+    }
+    w.leaf("wsa:To", &[], &h.to);
+    if !h.options.is_empty() {
+        w.open("wsman:OptionSet", &[("s:mustUnderstand", "true")]);
+        for (name, value) in &h.options {
+            if name == ns::option::NOPROFILE {
+                w.leaf(
+                    "wsman:Option",
+                    &[("MustComply", "true"), ("Name", name)],
+                    value,
+                );
+            } else {
+                w.leaf("wsman:Option", &[("Name", name)], value);
+            }
+        }
+        w.close("wsman:OptionSet");
+    }
+    if let Some(shell_id) = &h.shell_id {
+        w.open("wsman:SelectorSet", &[]);
+        w.leaf("wsman:Selector", &[("Name", "ShellId")], shell_id);
+        w.close("wsman:SelectorSet");
+    }
+    w.close("s:Header");
+    write_request_body(&mut w, &req.body);
+    w.close("s:Envelope");
+    w.out
+}
+
+fn write_request_body(w: &mut Writer, body: &RequestBody) {
+    match body {
+        RequestBody::Delete => {
+            w.empty("s:Body", &[], true);
+            return;
+        }
+        _ => w.open("s:Body", &[]),
+    }
+    match body {
+        RequestBody::Create(spec) => {
+            w.open("rsp:Shell", &[]);
+            w.leaf("rsp:InputStreams", &[], &spec.input_streams.join(" "));
+            w.leaf("rsp:OutputStreams", &[], &spec.output_streams.join(" "));
+            if !spec.environment.is_empty() {
+                w.open("rsp:Environment", &[]);
+                for (k, v) in &spec.environment {
+                    w.leaf("rsp:Variable", &[("Name", k)], v);
+                }
+                w.close("rsp:Environment");
+            }
+            if let Some(t) = spec.idle_timeout {
+                w.leaf("rsp:IdleTimeOut", &[], &format_duration(t));
+            }
+            if let Some(dir) = &spec.working_directory {
+                w.leaf("rsp:WorkingDirectory", &[], dir);
+            }
+            w.close("rsp:Shell");
+        }
+        RequestBody::Command(cl) => {
+            w.open("rsp:CommandLine", &[]);
+            w.leaf("rsp:Command", &[], &cl.command);
+            for a in &cl.arguments {
+                w.leaf("rsp:Arguments", &[], a);
+            }
+            w.close("rsp:CommandLine");
+        }
+        RequestBody::Send(streams) => {
+            w.open("rsp:Send", &[]);
+            for s in streams {
+                let mut attrs: Vec<(&str, &str)> = Vec::with_capacity(3);
+                if let Some(id) = &s.command_id {
+                    attrs.push(("CommandId", id));
+                }
+                attrs.push(("End", if s.end { "True" } else { "False" }));
+                attrs.push(("Name", &s.name));
+                w.open("rsp:Stream", &attrs);
+                base64::engine::general_purpose::STANDARD.encode_string(&s.data, &mut w.out);
+                w.close("rsp:Stream");
+            }
+            w.close("rsp:Send");
+        }
+        RequestBody::Receive {
+            command_id,
+            streams,
+        } => {
+            w.open("rsp:Receive", &[]);
+            let joined = streams.join(" ");
+            match command_id {
+                Some(id) => w.leaf("rsp:DesiredStream", &[("CommandId", id)], &joined),
+                None => w.leaf("rsp:DesiredStream", &[], &joined),
+            }
+            w.close("rsp:Receive");
+        }
+        RequestBody::Signal { command_id, code } => {
+            match command_id {
+                Some(id) => w.open("rsp:Signal", &[("CommandId", id)]),
+                None => w.open("rsp:Signal", &[]),
+            }
+            w.leaf("rsp:Code", &[], code.uri());
+            w.close("rsp:Signal");
+        }
+        RequestBody::Delete => unreachable!("handled above"),
+    }
+    w.close("s:Body");
+}
+
+/// Parses a response envelope to a request of `action`.
+///
+/// `Ok(Ok(_))` is a successful response, `Ok(Err(fault))` a SOAP fault (the body of an HTTP
+/// 500: for a Receive, check [`Fault::is_timeout`], which only means "ask again"), and
+/// `Err(_)` bytes that are not a usable envelope.
+pub fn parse_response(action: Action, xml: &[u8]) -> Result<Result<Response, Fault>, ParseError> {
+    let root = xml::parse(xml)?;
+    let (header, body) = envelope_parts(&root)?;
+    let relates_to = header
+        .and_then(|h| h.child(ns::ADDRESSING, "RelatesTo"))
+        .map(|e| e.text.trim().to_string());
+    if let Some(f) = body.child(ns::SOAP, "Fault") {
+        return Ok(Err(parse_fault(f, relates_to)?));
+    }
+    if let Some(a) = header.and_then(|h| h.child(ns::ADDRESSING, "Action")) {
+        let got = a.text.trim();
+        if got != action.response_uri() {
+            return Err(ParseError::Invalid {
+                what: "wsa:Action of the response",
+                value: shorten(got),
+            });
+        }
+    }
+    let message_id = header
+        .and_then(|h| h.child(ns::ADDRESSING, "MessageID"))
+        .map(|e| e.text.trim().to_string())
+        .unwrap_or_default();
+    let body = match action {
+        Action::Create => ResponseBody::Created(parse_shell_info(body)?),
+        Action::Command => {
+            let resp = body
+                .child(ns::SHELL, "CommandResponse")
+                .ok_or(ParseError::Missing("rsp:CommandResponse"))?;
+            let id = resp
+                .child(ns::SHELL, "CommandId")
+                .ok_or(ParseError::Missing("rsp:CommandId"))?;
+            ResponseBody::CommandStarted {
+                command_id: id.text.trim().to_string(),
+            }
+        }
+        Action::Send => ResponseBody::Sent,
+        Action::Receive => parse_received(body)?,
+        Action::Signal => ResponseBody::Signalled,
+        Action::Delete => ResponseBody::Deleted,
+    };
+    Ok(Ok(Response {
+        action,
+        message_id,
+        relates_to,
+        body,
+    }))
+}
+
+/// Splits an envelope into its (optional) header and its body.
+pub(crate) fn envelope_parts(root: &Element) -> Result<(Option<&Element>, &Element), ParseError> {
+    if !root.is(ns::SOAP, "Envelope") {
+        return Err(ParseError::Missing("s:Envelope (SOAP 1.2)"));
+    }
+    let body = root
+        .child(ns::SOAP, "Body")
+        .ok_or(ParseError::Missing("s:Body"))?;
+    Ok((root.child(ns::SOAP, "Header"), body))
+}
+
+pub(crate) fn shorten(s: &str) -> String {
+    const MAX: usize = 120;
+    if s.len() <= MAX {
+        return s.to_string();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+pub(crate) fn split_names(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+pub(crate) fn duration_of(
+    e: &Element,
+    what: &'static str,
+) -> Result<std::time::Duration, ParseError> {
+    parse_duration(&e.text).ok_or_else(|| ParseError::Invalid {
+        what,
+        value: shorten(e.text.trim()),
+    })
+}
+
+/// Decodes base64 stream content straight into `out`. Whitespace (line-wrapped base64) is
+/// tolerated.
+pub(crate) fn decode_base64_into(text: &str, out: &mut Vec<u8>) -> Result<(), ParseError> {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let res = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        engine.decode_vec(&compact, out)
+    } else {
+        engine.decode_vec(text, out)
+    };
+    res.map_err(|e| ParseError::Invalid {
+        what: "base64 stream data",
+        value: e.to_string(),
+    })
+}
+
+fn parse_shell_info(body: &Element) -> Result<ShellInfo, ParseError> {
+    let created = body.child(ns::TRANSFER, "ResourceCreated");
+    let shell = body.child(ns::SHELL, "Shell");
+    if created.is_none() && shell.is_none() {
+        return Err(ParseError::Missing("x:ResourceCreated or rsp:Shell"));
+    }
+    let text_of = |parent: Option<&Element>, name: &str| {
+        parent
+            .and_then(|p| p.child(ns::SHELL, name))
+            .map(|e| e.text.trim().to_string())
+    };
+    let refs = created.and_then(|c| c.child(ns::ADDRESSING, "ReferenceParameters"));
+    let selector_id = refs
+        .and_then(|r| r.child(ns::WSMAN, "SelectorSet"))
+        .and_then(|s| {
+            s.children(ns::WSMAN, "Selector")
+                .find(|e| e.attr("Name") == Some("ShellId"))
+        })
+        .map(|e| e.text.trim().to_string());
+    let shell_id = text_of(shell, "ShellId")
+        .or(selector_id)
+        .ok_or(ParseError::Missing("rsp:ShellId"))?;
+    let resource_uri = text_of(shell, "ResourceUri")
+        .or_else(|| {
+            refs.and_then(|r| r.child(ns::WSMAN, "ResourceURI"))
+                .map(|e| e.text.trim().to_string())
+        })
+        .unwrap_or_default();
+    let address = created
+        .and_then(|c| c.child(ns::ADDRESSING, "Address"))
+        .map(|e| e.text.trim().to_string())
+        .unwrap_or_default();
+    let idle_timeout = match shell.and_then(|s| s.child(ns::SHELL, "IdleTimeOut")) {
+        Some(e) => Some(duration_of(e, "rsp:IdleTimeOut")?),
+        None => None,
+    };
+    Ok(ShellInfo {
+        shell_id,
+        resource_uri,
+        address,
+        owner: text_of(shell, "Owner"),
+        client_ip: text_of(shell, "ClientIP"),
+        idle_timeout,
+        input_streams: text_of(shell, "InputStreams")
+            .map(|s| split_names(&s))
+            .unwrap_or_default(),
+        output_streams: text_of(shell, "OutputStreams")
+            .map(|s| split_names(&s))
+            .unwrap_or_default(),
+    })
+}
+
+/// Parses `rsp:Stream` elements (Send request or Receive response) into `StreamData`.
+pub(crate) fn parse_stream(e: &Element) -> Result<StreamData, ParseError> {
+    let name = e
+        .attr("Name")
+        .ok_or(ParseError::Missing("Name attribute of rsp:Stream"))?;
+    let end = match e.attr("End") {
+        None => false,
+        Some(v) => parse_bool(v).ok_or_else(|| ParseError::Invalid {
+            what: "End attribute of rsp:Stream",
+            value: shorten(v),
+        })?,
+    };
+    let mut data = Vec::new();
+    decode_base64_into(&e.text, &mut data)?;
+    Ok(StreamData {
+        name: name.to_string(),
+        command_id: e.attr("CommandId").map(str::to_string),
+        end,
+        data,
+    })
+}
+
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("true") || v == "1" {
+        Some(true)
+    } else if v.eq_ignore_ascii_case("false") || v == "0" {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn parse_received(body: &Element) -> Result<ResponseBody, ParseError> {
+    let resp = body
+        .child(ns::SHELL, "ReceiveResponse")
+        .ok_or(ParseError::Missing("rsp:ReceiveResponse"))?;
+    let mut streams = Vec::with_capacity(resp.children.len());
+    for s in resp.children(ns::SHELL, "Stream") {
+        streams.push(parse_stream(s)?);
+    }
+    let state = match resp.child(ns::SHELL, "CommandState") {
+        None => None,
+        Some(cs) => {
+            let st = cs
+                .attr("State")
+                .ok_or(ParseError::Missing("State attribute of rsp:CommandState"))?;
+            let done = match st {
+                ns::state::DONE => true,
+                ns::state::RUNNING | ns::state::PENDING => false,
+                other => {
+                    return Err(ParseError::Invalid {
+                        what: "rsp:CommandState State",
+                        value: shorten(other),
+                    })
+                }
+            };
+            let exit_code = match cs.child(ns::SHELL, "ExitCode") {
+                None => None,
+                Some(e) => Some(parse_exit_code(e.text.trim())?),
+            };
+            Some(CommandState {
+                command_id: cs.attr("CommandId").map(str::to_string),
+                done,
+                exit_code,
+            })
+        }
+    };
+    Ok(ResponseBody::Received { streams, state })
+}
+
+/// Exit codes are DWORDs on Windows: `4294967295` is -1; both spellings are accepted.
+fn parse_exit_code(s: &str) -> Result<i32, ParseError> {
+    s.parse::<i32>()
+        .or_else(|_| s.parse::<u32>().map(|u| u as i32))
+        .map_err(|_| ParseError::Invalid {
+            what: "rsp:ExitCode",
+            value: shorten(s),
+        })
+}
+
+/// Parses an `s:Fault` element.
+pub(crate) fn parse_fault(f: &Element, relates_to: Option<String>) -> Result<Fault, ParseError> {
+    let code_el = f
+        .child(ns::SOAP, "Code")
+        .ok_or(ParseError::Missing("s:Code of the fault"))?;
+    let code = code_el
+        .child(ns::SOAP, "Value")
+        .ok_or(ParseError::Missing("s:Code/s:Value of the fault"))?
+        .text
+        .trim()
+        .to_string();
+    let subcode = code_el
+        .child(ns::SOAP, "Subcode")
+        .and_then(|s| s.child(ns::SOAP, "Value"))
+        .map(|v| v.text.trim().to_string());
+    let reason = f
+        .child(ns::SOAP, "Reason")
+        .and_then(|r| r.child(ns::SOAP, "Text"))
+        .map(|t| t.text.trim().to_string())
+        .unwrap_or_default();
+    let detail_el = f.child(ns::SOAP, "Detail");
+    let detail = detail_el
+        .and_then(|d| d.child(ns::WSMAN, "FaultDetail"))
+        .map(|e| e.text.trim().to_string());
+    let wsf = detail_el.and_then(|d| d.child(ns::WSMAN_FAULT, "WSManFault"));
+    // A fault is worth surfacing even with an odd Code, so an unparsable one becomes None.
+    let wsman_code = wsf
+        .and_then(|w| w.attr("Code"))
+        .and_then(|c| c.trim().parse::<u32>().ok());
+    let machine = wsf.and_then(|w| w.attr("Machine")).map(str::to_string);
+    let message = wsf
+        .and_then(|w| w.child(ns::WSMAN_FAULT, "Message"))
+        .map(|m| m.deep_text().trim().to_string())
+        .unwrap_or_default();
+    Ok(Fault {
+        code,
+        subcode,
+        reason,
+        detail,
+        wsman_code,
+        machine,
+        message,
+        relates_to,
+    })
+}

@@ -15,5 +15,6 @@ pub mod client;
 pub mod ns;
 pub mod server;
 pub mod types;
+mod xml;
 
 pub use types::*;

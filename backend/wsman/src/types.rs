@@ -306,12 +306,134 @@ pub enum ParseError {
     /// The envelope is nested deeper or is larger than the parser allows.
     #[error("envelope too large or too deeply nested")]
     TooLarge,
+    /// The envelope is well formed but asks for an operation this crate does not model
+    /// (e.g. WS-Transfer Get or Enumerate); the value is the `wsa:Action` URI.
+    #[error("unsupported action {0}: only the WinRS shell operations are understood")]
+    UnsupportedAction(String),
+}
+
+/// A fresh `uuid:...` message id (random, version-4 shaped, upper case like Windows).
+///
+/// The randomness comes from std's per-process hash seed and a counter, so this crate needs
+/// no RNG dependency; message ids only need to be unique, not unpredictable.
+pub fn new_message_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static SEED: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED.get_or_init(std::collections::hash_map::RandomState::new);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let half = |salt: u64| {
+        let mut h = seed.build_hasher();
+        h.write_u64(n);
+        h.write_u64(salt);
+        h.finish()
+    };
+    let v = (u128::from(half(1)) << 64) | u128::from(half(2));
+    // Set the version (4) and variant (10xx) bits.
+    let v = (v & !(0xF << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let hex = format!("{v:032X}");
+    format!(
+        "uuid:{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+impl Header {
+    /// A header with the values pywinrm and pypsrp send: the cmd resource URI, a fresh
+    /// MessageID, MaxEnvelopeSize 153600, OperationTimeout 20 s, locale `en-US`, no session
+    /// id, no selector and no options.
+    pub fn new(action: Action, to: impl Into<String>) -> Header {
+        Header {
+            action,
+            resource_uri: crate::ns::RESOURCE_CMD.to_string(),
+            to: to.into(),
+            message_id: new_message_id(),
+            max_envelope_size: 153_600,
+            operation_timeout: Duration::from_secs(20),
+            locale: "en-US".to_string(),
+            session_id: None,
+            shell_id: None,
+            options: Vec::new(),
+        }
+    }
+}
+
+impl RequestBody {
+    /// The operation this body belongs to.
+    pub fn action(&self) -> Action {
+        match self {
+            RequestBody::Create(_) => Action::Create,
+            RequestBody::Command(_) => Action::Command,
+            RequestBody::Send(_) => Action::Send,
+            RequestBody::Receive { .. } => Action::Receive,
+            RequestBody::Signal { .. } => Action::Signal,
+            RequestBody::Delete => Action::Delete,
+        }
+    }
+}
+
+impl Request {
+    /// A request with a [`Header::new`] header for `body`'s action, addressed to `to`
+    /// (`https://host:5986/wsman`), with the `ShellId` selector if given. Add options with
+    /// [`Request::with_option`].
+    pub fn new(to: impl Into<String>, shell_id: Option<&str>, body: RequestBody) -> Request {
+        let mut header = Header::new(body.action(), to);
+        header.shell_id = shell_id.map(str::to_string);
+        Request { header, body }
+    }
+
+    /// Adds an OptionSet entry (e.g. [`crate::ns::option::CODEPAGE`], `"65001"`).
+    pub fn with_option(mut self, name: impl Into<String>, value: impl Into<String>) -> Request {
+        self.header.options.push((name.into(), value.into()));
+        self
+    }
+
+    /// The value of an OptionSet entry, if present.
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.header
+            .options
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl ResponseBody {
+    /// The operation this body answers.
+    pub fn action(&self) -> Action {
+        match self {
+            ResponseBody::Created(_) => Action::Create,
+            ResponseBody::CommandStarted { .. } => Action::Command,
+            ResponseBody::Sent => Action::Send,
+            ResponseBody::Received { .. } => Action::Receive,
+            ResponseBody::Signalled => Action::Signal,
+            ResponseBody::Deleted => Action::Delete,
+        }
+    }
+}
+
+impl Response {
+    /// A response to the request with MessageID `relates_to`, with a fresh MessageID.
+    pub fn new(relates_to: Option<String>, body: ResponseBody) -> Response {
+        Response {
+            action: body.action(),
+            message_id: new_message_id(),
+            relates_to,
+            body,
+        }
+    }
 }
 
 /// Formats a duration as an xs:duration (`PT20S`, `PT0.500S`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("PT{}S", ms / 1000)
     } else {
         format!("PT{}.{:03}S", ms / 1000, ms % 1000)
@@ -369,9 +491,15 @@ mod tests {
     #[test]
     fn durations_round_trip() {
         assert_eq!(parse_duration("PT20S"), Some(Duration::from_secs(20)));
-        assert_eq!(parse_duration("PT7200.000S"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_duration("PT7200.000S"),
+            Some(Duration::from_secs(7200))
+        );
         assert_eq!(parse_duration("P0DT0H0M0S"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("P1DT1H1M1S"), Some(Duration::from_secs(90061)));
+        assert_eq!(
+            parse_duration("P1DT1H1M1S"),
+            Some(Duration::from_secs(90061))
+        );
         assert_eq!(parse_duration("PT0.5S"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("20"), None);
         assert_eq!(parse_duration("PTXS"), None);
@@ -381,10 +509,33 @@ mod tests {
 
     #[test]
     fn actions_map_both_ways() {
-        for a in [Action::Create, Action::Command, Action::Send, Action::Receive, Action::Signal, Action::Delete] {
+        for a in [
+            Action::Create,
+            Action::Command,
+            Action::Send,
+            Action::Receive,
+            Action::Signal,
+            Action::Delete,
+        ] {
             assert_eq!(Action::from_uri(a.uri()), Some(a));
         }
         assert_eq!(Action::from_uri("http://example/Unknown"), None);
         assert!(Action::Receive.response_uri().ends_with("/ReceiveResponse"));
+    }
+
+    #[test]
+    fn message_ids_are_unique_uuids() {
+        let a = new_message_id();
+        let b = new_message_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 41, "{a}");
+        let hex = a.strip_prefix("uuid:").unwrap();
+        let groups: Vec<_> = hex.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert_eq!(&hex[14..15], "4", "version nibble of {a}");
+        assert!(
+            matches!(&hex[19..20], "8" | "9" | "A" | "B"),
+            "variant of {a}"
+        );
     }
 }
