@@ -1,1 +1,34 @@
-//! A WinRM client for interactive WinRS shells.
+//! A WinRM client for interactive WinRS shells over HTTPS.
+//!
+//! The relay's link to a Windows container: it opens WinRS shells, starts commands with stdin
+//! kept open, streams their output as it arrives, and forwards input and Ctrl+C.
+//!
+//! * [`Client`] ([`client`]): one connection pool per endpoint, Basic auth, certificate
+//!   checking by system roots, a CA file, or a pinned SHA-256 fingerprint ([`TlsMode`]).
+//!   Plain HTTP only on explicit opt-in. The HTTP timeout always outlasts the
+//!   OperationTimeout, so a long-polling Receive is never cut off by the client.
+//! * [`Shell`] and [`RunningCommand`] ([`shell`]): the interactive API. A background task per
+//!   command keeps exactly one Receive outstanding and hands output on through a bounded
+//!   channel, so a consumer that stops reading slows the server down instead of filling
+//!   memory.
+//! * [`Error`]: every failure a person can act on, with a message saying what to try.
+//!
+//! The envelopes themselves are built and parsed by the `wsman` crate; this crate adds I/O.
+//!
+//! **Invariant:** a shell this crate opened is deleted when it is closed, dropped, or its
+//! client shuts down with [`Client::close_all`]; the password never appears in `Debug` output,
+//! logs or errors.
+#![deny(missing_docs)]
+
+pub mod client;
+mod error;
+pub mod shell;
+pub mod tls;
+
+pub use client::{Client, ClientConfig, Password};
+pub use error::Error;
+pub use shell::{
+    CommandInput, CommandOutput, Output, OutputStream, RunningCommand, Shell, ShellOptions,
+    StartOptions,
+};
+pub use tls::{fingerprint, parse_fingerprint, TlsMode};

@@ -1,0 +1,716 @@
+//! Shells and the commands running in them.
+//!
+//! **Invariant: no leaked shells.** A [`Shell`] and every handle of a command started in it
+//! share one guard; when the last of them is dropped without [`Shell::close`], the guard spawns
+//! a best-effort Delete on the current tokio runtime. Leaked shells count against the server's
+//! MaxShellsPerUser quota until their idle timeout, which is hours by default.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tracing::Instrument as _;
+use wsman::ns::option;
+use wsman::{Action, RequestBody, ResponseBody, ShellSpec, SignalCode, StreamData};
+
+use crate::{Client, Error};
+
+/// How many output chunks may wait for a consumer before the receive loop stops asking the
+/// server for more. Each chunk is at most one Receive response (about MaxEnvelopeSize).
+const OUTPUT_QUEUE: usize = 16;
+
+/// Room left in a Send envelope beyond the measured size of an empty one, in bytes.
+const SEND_SLACK: usize = 256;
+
+/// Options of a new shell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShellOptions {
+    /// The console code page (`WINRS_CODEPAGE`). 65001 (UTF-8) by default: Windows' own
+    /// default, 437, garbles everything outside ASCII. `None` sends no option.
+    pub codepage: Option<u32>,
+    /// Working directory of the shell's commands.
+    pub working_directory: Option<String>,
+    /// Environment variables added for the shell's commands.
+    pub env: Vec<(String, String)>,
+    /// After how long without requests the server deletes the shell (`None`: its default).
+    pub idle_timeout: Option<Duration>,
+    /// Do not load the user profile (`WINRS_NOPROFILE`): starts faster.
+    pub noprofile: bool,
+}
+
+impl Default for ShellOptions {
+    fn default() -> ShellOptions {
+        ShellOptions {
+            codepage: Some(65001),
+            working_directory: None,
+            env: vec![],
+            idle_timeout: None,
+            noprofile: false,
+        }
+    }
+}
+
+/// Options of a command start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartOptions {
+    /// Run the program directly instead of through `cmd.exe /c` (`WINRS_SKIP_CMD_SHELL`).
+    pub skip_cmd_shell: bool,
+    /// Give the program a console-mode stdin (`WINRS_CONSOLEMODE_STDIN`), as winrs.exe does.
+    pub console_mode_stdin: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> StartOptions {
+        StartOptions {
+            skip_cmd_shell: false,
+            console_mode_stdin: true,
+        }
+    }
+}
+
+/// A piece of a command's output, in the order the server reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Bytes written to stdout.
+    Stdout(Bytes),
+    /// Bytes written to stderr.
+    Stderr(Bytes),
+    /// The command finished with this exit code (-1 if the server did not say); always last.
+    Exited(i32),
+}
+
+/// Everything a finished command printed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommandOutput {
+    /// All of stdout.
+    pub stdout: Vec<u8>,
+    /// All of stderr.
+    pub stderr: Vec<u8>,
+    /// The exit code.
+    pub exit_code: i32,
+}
+
+/// Deletes the shell when the last handle goes away without an explicit close.
+struct ShellGuard {
+    client: Client,
+    id: String,
+    closed: AtomicBool,
+}
+
+impl Drop for ShellGuard {
+    fn drop(&mut self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let client = self.client.clone();
+        let id = std::mem::take(&mut self.id);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    match client.delete_shell(&id).await {
+                        Ok(()) => tracing::debug!(shell = %id, "deleted a dropped shell"),
+                        Err(e) => tracing::warn!(shell = %id, error = %e, "could not delete a dropped shell"),
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(
+                shell = %id,
+                "a shell was dropped outside a tokio runtime and cannot be deleted; it stays \
+                 on the server until its idle timeout"
+            ),
+        }
+    }
+}
+
+/// An open WinRS shell. Dropping it deletes it on the server (in the background); prefer
+/// [`Shell::close`] to learn whether that worked.
+pub struct Shell {
+    guard: Arc<ShellGuard>,
+}
+
+impl std::fmt::Debug for Shell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shell")
+            .field("id", &self.guard.id)
+            .field("endpoint", &self.guard.client.endpoint())
+            .finish()
+    }
+}
+
+impl Shell {
+    pub(crate) async fn open(client: Client, options: ShellOptions) -> Result<Shell, Error> {
+        let mut opts = vec![];
+        if options.noprofile {
+            opts.push((option::NOPROFILE.to_string(), "TRUE".to_string()));
+        }
+        if let Some(cp) = options.codepage {
+            opts.push((option::CODEPAGE.to_string(), cp.to_string()));
+        }
+        let spec = ShellSpec {
+            input_streams: vec!["stdin".into()],
+            output_streams: vec!["stdout".into(), "stderr".into()],
+            working_directory: options.working_directory,
+            environment: options.env,
+            idle_timeout: options.idle_timeout,
+        };
+        let resp = client
+            .call(Action::Create, None, opts, RequestBody::Create(spec))
+            .await?;
+        let ResponseBody::Created(info) = resp.body else {
+            return Err(unexpected(&client, "Create"));
+        };
+        client
+            .inner
+            .open_shells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(info.shell_id.clone());
+        tracing::debug!(shell = %info.shell_id, endpoint = client.endpoint(), "opened a shell");
+        Ok(Shell {
+            guard: Arc::new(ShellGuard {
+                client,
+                id: info.shell_id,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The shell id the server assigned.
+    pub fn id(&self) -> &str {
+        &self.guard.id
+    }
+
+    /// The client this shell belongs to.
+    pub fn client(&self) -> &Client {
+        &self.guard.client
+    }
+
+    /// Starts a command with stdin kept open and output flowing at once. The command is run
+    /// through `cmd.exe /c` as Windows does by default; see [`Shell::start_with`].
+    pub async fn start<I, S>(&self, command: &str, args: I) -> Result<RunningCommand, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.start_with(command, args, StartOptions::default())
+            .await
+    }
+
+    /// Starts a command with explicit options.
+    pub async fn start_with<I, S>(
+        &self,
+        command: &str,
+        args: I,
+        options: StartOptions,
+    ) -> Result<RunningCommand, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let client = &self.guard.client;
+        let opts = vec![
+            (
+                option::CONSOLEMODE_STDIN.to_string(),
+                bool_option(options.console_mode_stdin),
+            ),
+            (
+                option::SKIP_CMD_SHELL.to_string(),
+                bool_option(options.skip_cmd_shell),
+            ),
+        ];
+        let line = wsman::CommandLine {
+            command: command.to_string(),
+            arguments: args.into_iter().map(Into::into).collect(),
+        };
+        let resp = client
+            .call(
+                Action::Command,
+                Some(&self.guard.id),
+                opts,
+                RequestBody::Command(line),
+            )
+            .await?;
+        let ResponseBody::CommandStarted { command_id } = resp.body else {
+            return Err(unexpected(client, "Command"));
+        };
+        let chunk = stdin_chunk_size(client, &self.guard.id, &command_id);
+        let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
+        let span = tracing::debug_span!("winrs_command", shell = %self.guard.id, command = %command_id);
+        let task = tokio::spawn(
+            receive_loop(client.clone(), self.guard.id.clone(), command_id.clone(), tx)
+                .instrument(span),
+        );
+        Ok(RunningCommand {
+            input: CommandInput {
+                shared: Arc::new(InputShared {
+                    shell: self.guard.clone(),
+                    command_id,
+                    chunk,
+                    stdin: tokio::sync::Mutex::new(false),
+                }),
+            },
+            output: OutputStream {
+                rx,
+                task: task.abort_handle(),
+                _shell: self.guard.clone(),
+            },
+        })
+    }
+
+    /// Runs a command to completion and collects its output. stdin is left open, as other
+    /// WinRM clients do; start commands that read stdin with [`Shell::start`] instead.
+    pub async fn run<I, S>(&self, command: &str, args: I) -> Result<CommandOutput, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.start(command, args).await?.wait().await
+    }
+
+    /// Deletes the shell on the server. Commands still running in it end.
+    pub async fn close(self) -> Result<(), Error> {
+        // Marked first: even if the Delete fails, a second one on drop would fail the same way.
+        self.guard.closed.store(true, Ordering::Release);
+        self.guard.client.delete_shell(&self.guard.id).await
+    }
+}
+
+fn bool_option(b: bool) -> String {
+    if b { "TRUE" } else { "FALSE" }.to_string()
+}
+
+fn unexpected(client: &Client, what: &'static str) -> Error {
+    Error::Protocol {
+        endpoint: client.endpoint().to_string(),
+        source: wsman::ParseError::Invalid {
+            what: "response body",
+            value: format!("not a {what} response"),
+        },
+    }
+}
+
+/// The largest stdin chunk whose Send envelope stays within the server's MaxEnvelopeSize.
+/// Measured from a real envelope for this shell and command, so header growth (long ids,
+/// locale, options) is accounted for instead of guessed.
+pub(crate) fn stdin_chunk_size(client: &Client, shell_id: &str, command_id: &str) -> usize {
+    let empty = client.request(
+        Action::Send,
+        Some(shell_id),
+        vec![],
+        RequestBody::Send(vec![StreamData {
+            name: "stdin".into(),
+            command_id: Some(command_id.to_string()),
+            end: false,
+            data: vec![],
+        }]),
+    );
+    let overhead = wsman::client::write_request(&empty).len() + SEND_SLACK;
+    let room = (client.inner.max_envelope_size as usize).saturating_sub(overhead);
+    // base64: 4 characters per 3 bytes.
+    (room / 4 * 3).max(3)
+}
+
+/// The handles of a running command: input and output together. Use
+/// [`RunningCommand::into_split`] to hand them to different tasks.
+pub struct RunningCommand {
+    input: CommandInput,
+    output: OutputStream,
+}
+
+impl RunningCommand {
+    /// The command id the server assigned.
+    pub fn id(&self) -> &str {
+        &self.input.shared.command_id
+    }
+
+    /// The next piece of output; `None` after [`Output::Exited`] or an error.
+    pub async fn recv(&mut self) -> Option<Result<Output, Error>> {
+        self.output.recv().await
+    }
+
+    /// A handle for input and signals; clones share the same stdin order.
+    pub fn input(&self) -> CommandInput {
+        self.input.clone()
+    }
+
+    /// Splits into the input handle and the output stream.
+    pub fn into_split(self) -> (CommandInput, OutputStream) {
+        (self.input, self.output)
+    }
+
+    /// Sends bytes to stdin; see [`CommandInput::send`].
+    pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
+        self.input.send(data).await
+    }
+
+    /// Closes stdin; see [`CommandInput::close_stdin`].
+    pub async fn close_stdin(&self) -> Result<(), Error> {
+        self.input.close_stdin().await
+    }
+
+    /// Sends Ctrl+C.
+    pub async fn ctrl_c(&self) -> Result<(), Error> {
+        self.input.ctrl_c().await
+    }
+
+    /// Sends Ctrl+Break.
+    pub async fn ctrl_break(&self) -> Result<(), Error> {
+        self.input.ctrl_break().await
+    }
+
+    /// Ends the command.
+    pub async fn terminate(&self) -> Result<(), Error> {
+        self.input.terminate().await
+    }
+
+    /// Collects all output until the command exits.
+    pub async fn wait(mut self) -> Result<CommandOutput, Error> {
+        let mut out = CommandOutput::default();
+        while let Some(item) = self.recv().await {
+            match item? {
+                Output::Stdout(b) => out.stdout.extend_from_slice(&b),
+                Output::Stderr(b) => out.stderr.extend_from_slice(&b),
+                Output::Exited(code) => {
+                    out.exit_code = code;
+                    return Ok(out);
+                }
+            }
+        }
+        Err(Error::Protocol {
+            endpoint: self.input.shared.shell.client.endpoint().to_string(),
+            source: wsman::ParseError::Missing("command state Done"),
+        })
+    }
+}
+
+struct InputShared {
+    shell: Arc<ShellGuard>,
+    command_id: String,
+    chunk: usize,
+    /// Serialises stdin so chunks of concurrent sends never interleave; true once closed.
+    stdin: tokio::sync::Mutex<bool>,
+}
+
+/// Input and signals for a running command. Cheap to clone.
+#[derive(Clone)]
+pub struct CommandInput {
+    shared: Arc<InputShared>,
+}
+
+impl std::fmt::Debug for CommandInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandInput")
+            .field("command_id", &self.shared.command_id)
+            .finish()
+    }
+}
+
+impl CommandInput {
+    /// The command id.
+    pub fn command_id(&self) -> &str {
+        &self.shared.command_id
+    }
+
+    /// The largest number of stdin bytes sent in one Send envelope.
+    pub fn chunk_size(&self) -> usize {
+        self.shared.chunk
+    }
+
+    /// Sends bytes to the command's stdin, split so that every envelope stays under the
+    /// server's MaxEnvelopeSize. Bytes of one call, and of calls made one after another, arrive
+    /// in order.
+    pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
+        let closed = self.shared.stdin.lock().await;
+        if *closed {
+            return Err(Error::Config(
+                "stdin of this command is already closed; start a new command".into(),
+            ));
+        }
+        for piece in data.chunks(self.shared.chunk) {
+            self.send_stream(piece, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes stdin (End="true"): the command sees end of file. Closing twice is a no-op.
+    pub async fn close_stdin(&self) -> Result<(), Error> {
+        let mut closed = self.shared.stdin.lock().await;
+        if *closed {
+            return Ok(());
+        }
+        self.send_stream(&[], true).await?;
+        *closed = true;
+        Ok(())
+    }
+
+    async fn send_stream(&self, data: &[u8], end: bool) -> Result<(), Error> {
+        let s = &self.shared;
+        s.shell
+            .client
+            .call(
+                Action::Send,
+                Some(&s.shell.id),
+                vec![],
+                RequestBody::Send(vec![StreamData {
+                    name: "stdin".into(),
+                    command_id: Some(s.command_id.clone()),
+                    end,
+                    data: data.to_vec(),
+                }]),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends Ctrl+C (a Signal, not a byte: it does not wait for pending input).
+    pub async fn ctrl_c(&self) -> Result<(), Error> {
+        self.signal(SignalCode::CtrlC).await
+    }
+
+    /// Sends Ctrl+Break.
+    pub async fn ctrl_break(&self) -> Result<(), Error> {
+        self.signal(SignalCode::CtrlBreak).await
+    }
+
+    /// Terminates the command.
+    pub async fn terminate(&self) -> Result<(), Error> {
+        self.signal(SignalCode::Terminate).await
+    }
+
+    async fn signal(&self, code: SignalCode) -> Result<(), Error> {
+        let s = &self.shared;
+        signal(&s.shell.client, &s.shell.id, &s.command_id, code).await
+    }
+}
+
+async fn signal(
+    client: &Client,
+    shell_id: &str,
+    command_id: &str,
+    code: SignalCode,
+) -> Result<(), Error> {
+    client
+        .call(
+            Action::Signal,
+            Some(shell_id),
+            vec![],
+            RequestBody::Signal {
+                command_id: Some(command_id.to_string()),
+                code,
+            },
+        )
+        .await
+        .map(|_| ())
+}
+
+/// The output of a running command, as a stream of [`Output`] ending with
+/// [`Output::Exited`] (or an error). Dropping it stops the receive loop.
+pub struct OutputStream {
+    rx: mpsc::Receiver<Result<Output, Error>>,
+    task: tokio::task::AbortHandle,
+    _shell: Arc<ShellGuard>,
+}
+
+impl OutputStream {
+    /// The next piece of output; `None` after [`Output::Exited`] or an error.
+    pub async fn recv(&mut self) -> Option<Result<Output, Error>> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for OutputStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl futures_core::Stream for OutputStream {
+    type Item = Result<Output, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Turns the streams of one Receive response into output items, merging neighbouring
+/// pieces of the same stream (Windows sends many small ones).
+pub(crate) fn collect_streams(streams: Vec<StreamData>, out: &mut Vec<Output>) {
+    let mut cur: Option<(bool, BytesMut)> = None;
+    for s in streams {
+        if s.data.is_empty() {
+            continue;
+        }
+        let is_err = s.name == "stderr";
+        match &mut cur {
+            Some((e, buf)) if *e == is_err => buf.extend_from_slice(&s.data),
+            _ => {
+                if let Some((e, buf)) = cur.take() {
+                    out.push(tag(e, buf.freeze()));
+                }
+                cur = Some((is_err, BytesMut::from(&s.data[..])));
+            }
+        }
+    }
+    if let Some((e, buf)) = cur {
+        out.push(tag(e, buf.freeze()));
+    }
+}
+
+fn tag(is_err: bool, b: Bytes) -> Output {
+    if is_err {
+        Output::Stderr(b)
+    } else {
+        Output::Stdout(b)
+    }
+}
+
+/// Keeps exactly one Receive outstanding until the command is done. The next Receive goes
+/// out while the previous output is still being handed to the consumer, so a slow consumer
+/// costs at most one response of buffering, and a fast one never waits for a round trip it
+/// could have overlapped.
+async fn receive_loop(
+    client: Client,
+    shell_id: String,
+    command_id: String,
+    tx: mpsc::Sender<Result<Output, Error>>,
+) {
+    let mut pending: Vec<Output> = vec![];
+    loop {
+        let req = client.request(
+            Action::Receive,
+            Some(&shell_id),
+            vec![("WSMAN_CMDSHELL_OPTION_KEEPALIVE".into(), "True".into())],
+            RequestBody::Receive {
+                command_id: Some(command_id.clone()),
+                streams: vec!["stdout".into(), "stderr".into()],
+            },
+        );
+        let deliver = async {
+            for item in pending.drain(..) {
+                if tx.send(Ok(item)).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        let (res, delivered) = tokio::join!(client.send_raw(&req), deliver);
+        if !delivered {
+            return;
+        }
+        match res {
+            Ok(Ok(resp)) => {
+                let ResponseBody::Received { streams, state } = resp.body else {
+                    let _ = tx.send(Err(unexpected(&client, "Receive"))).await;
+                    return;
+                };
+                collect_streams(streams, &mut pending);
+                if let Some(state) = state.filter(|s| s.done) {
+                    pending.push(Output::Exited(state.exit_code.unwrap_or(-1)));
+                    for item in pending.drain(..) {
+                        if tx.send(Ok(item)).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Windows keeps a finished command's resources until it is terminated.
+                    if let Err(e) =
+                        signal(&client, &shell_id, &command_id, SignalCode::Terminate).await
+                    {
+                        tracing::debug!(error = %e, "terminate after exit failed");
+                    }
+                    return;
+                }
+            }
+            // "No output within OperationTimeout": the normal heartbeat of a long poll.
+            Ok(Err(fault)) if fault.is_timeout() => {}
+            Ok(Err(fault)) => {
+                let _ = tx
+                    .send(Err(Error::from_fault(client.endpoint(), fault)))
+                    .await;
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientConfig, TlsMode};
+
+    fn stream(name: &str, data: &[u8]) -> StreamData {
+        StreamData {
+            name: name.into(),
+            command_id: Some("C".into()),
+            end: false,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn neighbouring_pieces_merge_and_order_is_kept() {
+        let mut out = vec![];
+        collect_streams(
+            vec![
+                stream("stdout", b"a"),
+                stream("stdout", b"b"),
+                stream("stdout", b""),
+                stream("stderr", b"E"),
+                stream("stdout", b"c"),
+            ],
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            vec![
+                Output::Stdout(Bytes::from_static(b"ab")),
+                Output::Stderr(Bytes::from_static(b"E")),
+                Output::Stdout(Bytes::from_static(b"c")),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_stdin_envelope_fits_the_envelope_limit() {
+        for max in [8192u32, 153_600, 512_000] {
+            let mut cfg =
+                ClientConfig::new("https://127.0.0.1:5986/wsman", "u", "p", TlsMode::Insecure);
+            cfg.max_envelope_size = max;
+            let client = Client::new(cfg).unwrap();
+            let shell = "5E4B1F3A-0000-4000-8000-000000000001";
+            let cmd = "9A8B7C6D-0000-4000-8000-000000000002";
+            let chunk = stdin_chunk_size(&client, shell, cmd);
+            assert!(chunk > max as usize / 2, "chunk {chunk} wastes envelope {max}");
+            let data: Vec<u8> = (0..chunk * 3 + 17).map(|i| (i * 7) as u8).collect();
+            let mut rebuilt = vec![];
+            for piece in data.chunks(chunk) {
+                let req = client.request(
+                    Action::Send,
+                    Some(shell),
+                    vec![],
+                    RequestBody::Send(vec![StreamData {
+                        name: "stdin".into(),
+                        command_id: Some(cmd.into()),
+                        end: true,
+                        data: piece.to_vec(),
+                    }]),
+                );
+                let xml = wsman::client::write_request(&req);
+                assert!(xml.len() <= max as usize, "{} > {max}", xml.len());
+                let parsed = wsman::server::parse_request(xml.as_bytes()).unwrap();
+                let RequestBody::Send(s) = parsed.body else {
+                    panic!("not a Send")
+                };
+                rebuilt.extend_from_slice(&s[0].data);
+            }
+            assert_eq!(rebuilt, data);
+        }
+    }
+}
