@@ -1,1 +1,212 @@
-//! A WinRS server for Linux.
+//! A WinRS server for Linux: the WinRM shell operations, backed by real local processes.
+//!
+//! No Windows host is needed to try or test a WinRM client: this crate serves the WinRS part
+//! of WS-Management (Create, Command, Send, Receive, Signal, Delete on the resource URI
+//! `http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd`) over HTTPS with Basic
+//! authentication, shaped as real Windows servers answer (see `WINRM.md` and the recorded
+//! exchanges in the tests), and runs each command as a process of this machine, as the user
+//! that started the simulator.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), winrs_sim::SimError> {
+//! let mut config = winrs_sim::SimConfig::new("demo", "secret");
+//! config.listen = "127.0.0.1:0".parse().unwrap();
+//! let sim = winrs_sim::start(config).await?;
+//! println!("endpoint: {}", sim.endpoint());
+//! println!("fingerprint: {}", sim.fingerprint().unwrap_or_default());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Behaviour
+//! * Processes get pipes, never a terminal, as WinRS gives them. Each runs in a new session,
+//!   so `Signal ctrl_c` reaches its whole process group with SIGINT, `ctrl_break` also with
+//!   SIGINT (SIGQUIT would leave core files behind), and `terminate` with SIGKILL.
+//! * Receive is a long poll held up to the request's OperationTimeout (at most
+//!   [`SimConfig::max_operation_timeout`]); with no output it answers HTTP 500 `w:TimedOut`.
+//!   Output goes out in base64 `rsp:Stream` elements, as many as fit the request's
+//!   MaxEnvelopeSize; the last response carries `End="true"` streams and `CommandState Done`
+//!   with the exit code (128+N for a process killed by signal N). A command's unreceived
+//!   output is bounded (4 MiB): past that the process blocks on its pipe until the client
+//!   receives. Output is taken from the buffer only when a response is written, so a Receive
+//!   abandoned by its client loses nothing.
+//! * Faults as Windows sends them: unknown shell or command (2150858843), too many shells for
+//!   the user (2150859173, [`SimConfig::max_shells_per_user`]), request envelope over
+//!   [`SimConfig::max_envelope_size`] (2150858824; bodies over
+//!   [`SimConfig::max_request_body`] get HTTP 413), malformed request (schema validation,
+//!   2150858817), program not found (2147942402), bad working directory (2147942667). A wrong
+//!   password gets HTTP 401 with an empty body and `WWW-Authenticate: Basic realm="WSMAN"`.
+//! * A shell with no request for its IdleTimeOut (the Create request's, else
+//!   [`SimConfig::default_idle_timeout`]) is deleted with its processes.
+//! * `WINRS_CODEPAGE`: bytes pass through unchanged, so 65001 (UTF-8) works as on Windows.
+//!   `WINRS_NOPROFILE=TRUE`: `USERPROFILE` is `C:\Users\Default` instead of
+//!   `C:\Users\<user>`. The shell's WorkingDirectory and Environment apply to its commands.
+//! * Which program runs for which command line is [`CommandMap`]'s business (see
+//!   [`mapping`]): `cmd.exe` starts an interactive bash with a `C:\Users\<user>>` prompt.
+//!
+//! # Safety
+//! Whoever knows the password runs commands as the simulator's user. It listens on loopback
+//! only unless [`SimConfig::allow_remote`] is set.
+#![deny(missing_docs)]
+
+pub mod mapping;
+mod output;
+mod server;
+mod shells;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use mapping::{CommandMap, Launch};
+pub use tls::fingerprint;
+
+/// How the simulator speaks HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// HTTPS with a self-signed certificate generated at start (for `localhost`, the loopback
+    /// addresses and the listen address).
+    Generated,
+    /// HTTPS with a PEM certificate chain and private key read from files.
+    Files {
+        /// The certificate chain, leaf first.
+        cert: PathBuf,
+        /// The private key (PKCS#8, PKCS#1 or SEC1).
+        key: PathBuf,
+    },
+    /// Plain HTTP (as Windows' port 5985 without message encryption).
+    Off,
+}
+
+/// Settings of a simulator. Start from [`SimConfig::new`] and change fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SimConfig {
+    /// Address to listen on; port 0 picks a free port. Default `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// The one account accepted by Basic authentication.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// HTTPS or plain HTTP. Default [`Tls::Generated`].
+    pub tls: Tls,
+    /// Allow a non-loopback listen address. Default false.
+    pub allow_remote: bool,
+    /// Open shells allowed per user (Windows' MaxShellsPerUser). Default 30.
+    pub max_shells_per_user: u32,
+    /// Largest request envelope accepted, and largest response sent (Windows'
+    /// MaxEnvelopeSizekb). Default 512000.
+    pub max_envelope_size: u32,
+    /// Request bodies larger than this get HTTP 413 without being read. Default 4 MiB.
+    pub max_request_body: usize,
+    /// IdleTimeOut of shells whose Create request names none. Default 7200 s, as Windows.
+    pub default_idle_timeout: Duration,
+    /// Longest a request may be held (Windows' MaxTimeoutms). Default 60 s.
+    pub max_operation_timeout: Duration,
+    /// Working directory of commands whose shell names none; `None`: the simulator's own.
+    pub working_directory: Option<PathBuf>,
+    /// Which program runs for which WinRS command line.
+    pub command_map: CommandMap,
+}
+
+impl SimConfig {
+    /// Defaults for one account `user` / `password`.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> SimConfig {
+        let user = user.into();
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            command_map: CommandMap::for_user(&user),
+            user,
+            password: password.into(),
+            tls: Tls::Generated,
+            allow_remote: false,
+            max_shells_per_user: 30,
+            max_envelope_size: 512_000,
+            max_request_body: 4 * 1024 * 1024,
+            default_idle_timeout: Duration::from_secs(7200),
+            max_operation_timeout: Duration::from_secs(60),
+            working_directory: None,
+        }
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The listen address is not loopback and remote access was not allowed.
+    #[error(
+        "refusing to listen on {0}: it is not a loopback address, and anyone who can reach it and \
+         knows the password runs commands as this user; allow remote access explicitly to do so"
+    )]
+    NotLoopback(SocketAddr),
+    /// The socket could not be bound.
+    #[error("cannot listen on {addr}: {source}; pick another address or port (0 picks a free one)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The certificate could not be made or read.
+    #[error("TLS certificate: {what} failed: {detail}; check the PEM files, or let the simulator generate one")]
+    Certificate {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        detail: String,
+    },
+}
+
+/// Starts a simulator; it serves until [`SimHandle::shutdown`] (or until the handle drops).
+pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+    server::start(config).await
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    inner: server::Running,
+}
+
+impl SimHandle {
+    /// The WinRM endpoint URL, e.g. `https://127.0.0.1:5986/wsman`.
+    pub fn endpoint(&self) -> String {
+        self.inner.endpoint.clone()
+    }
+
+    /// The address actually listened on (with the port chosen for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// SHA-256 of the certificate (DER) as 64 lowercase hex digits; `None` over plain HTTP.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.inner.fingerprint.clone()
+    }
+
+    /// Number of live shells (tests use it to prove that no shell leaks).
+    pub fn shell_count(&self) -> usize {
+        self.inner.state.registry.count()
+    }
+
+    /// Stops serving, deletes every shell and kills its processes, and waits until they are
+    /// gone (a few seconds at most).
+    pub async fn shutdown(mut self) {
+        self.inner.shutdown().await;
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.inner.abort();
+    }
+}
+
+// Keep the handle usable from spawned tasks.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<SimHandle>();
+    send_sync::<Arc<SimHandle>>();
+};

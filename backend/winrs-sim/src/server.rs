@@ -1,0 +1,439 @@
+//! The HTTP(S) front: authentication, envelope limits, and the six WinRS operations.
+//!
+//! Envelopes are parsed and written by the `wsman` crate; this module decides what to answer.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::post;
+use axum::Router;
+use base64::Engine;
+use bytes::Bytes;
+use wsman::{
+    Action, CommandState, Fault, Request, RequestBody, Response, ResponseBody, ShellInfo, SignalCode, StreamData,
+};
+
+use crate::output::Stream;
+use crate::shells::{CreateError, Registry, ShellParams, SpawnError};
+use crate::{SimConfig, SimError, SimHandle, Tls};
+
+const SOAP_CONTENT_TYPE: &str = "application/soap+xml;charset=UTF-8";
+/// How often idle shells are looked for.
+const REAP_EVERY: Duration = Duration::from_millis(250);
+
+pub(crate) struct AppState {
+    config: SimConfig,
+    pub(crate) registry: Registry,
+    /// What faults name as `Machine`.
+    machine: String,
+}
+
+pub(crate) struct Running {
+    pub(crate) endpoint: String,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) fingerprint: Option<String>,
+    pub(crate) state: Arc<AppState>,
+    handle: axum_server::Handle<SocketAddr>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    reaper: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub(crate) async fn shutdown(&mut self) {
+        self.state.registry.close_all(Duration::from_secs(5)).await;
+        self.handle.graceful_shutdown(Some(Duration::from_secs(1)));
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+        }
+        self.reaper.abort();
+    }
+
+    pub(crate) fn abort(&mut self) {
+        self.state.registry.kill_everything();
+        self.handle.shutdown();
+        self.reaper.abort();
+    }
+}
+
+pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+    if !config.listen.ip().is_loopback() && !config.allow_remote {
+        return Err(SimError::NotLoopback(config.listen));
+    }
+    let tls = match &config.tls {
+        Tls::Generated => Some(crate::tls::generated(config.listen.ip())?),
+        Tls::Files { cert, key } => Some(crate::tls::from_files(cert, key)?),
+        Tls::Off => None,
+    };
+    let listen = config.listen;
+    let bind_err = |source| SimError::Bind { addr: listen, source };
+    let listener = std::net::TcpListener::bind(config.listen).map_err(bind_err)?;
+    let local_addr = listener.local_addr().map_err(bind_err)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let endpoint = format!("{scheme}://{local_addr}/wsman");
+
+    let state = Arc::new(AppState {
+        registry: Registry::new(config.max_shells_per_user),
+        machine: local_addr.ip().to_string(),
+        config,
+    });
+    let app = Router::new()
+        .route("/wsman", post(wsman_endpoint))
+        .layer(DefaultBodyLimit::max(state.config.max_request_body))
+        .with_state(state.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
+
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp(listener).map_err(bind_err)?.handle(handle.clone());
+    let fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
+    let server = match tls {
+        Some(tls) => {
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
+                axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
+            );
+            tokio::spawn(server.acceptor(acceptor).serve(app))
+        }
+        None => tokio::spawn(server.serve(app)),
+    };
+
+    let reaper_state = Arc::downgrade(&state);
+    let reaper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REAP_EVERY);
+        loop {
+            tick.tick().await;
+            match reaper_state.upgrade() {
+                Some(state) => {
+                    state.registry.reap_idle(Instant::now());
+                }
+                None => return,
+            }
+        }
+    });
+    tracing::info!(%endpoint, "WinRS simulator listening");
+    Ok(SimHandle {
+        inner: Running { endpoint, local_addr, fingerprint, state, handle, server: Some(server), reaper },
+    })
+}
+
+/// The authenticated user name, if the Basic credentials match.
+fn authenticate(config: &SimConfig, headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    // Windows account names are case-insensitive; passwords are not.
+    let user_ok = user.eq_ignore_ascii_case(&config.user);
+    let password_ok = constant_time_eq(password.as_bytes(), config.password.as_bytes());
+    (user_ok & password_ok).then(|| config.user.clone())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthorized() -> HttpResponse {
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"WSMAN\"")]).into_response()
+}
+
+fn soap(status: StatusCode, xml: String) -> HttpResponse {
+    (status, [(header::CONTENT_TYPE, SOAP_CONTENT_TYPE)], xml).into_response()
+}
+
+async fn wsman_endpoint(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResponse {
+    let Some(user) = authenticate(&state.config, &headers) else {
+        tracing::debug!(%peer, "rejected credentials");
+        return unauthorized();
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.trim_start().to_ascii_lowercase().starts_with("application/soap+xml") {
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    }
+    let limit = state.config.max_envelope_size;
+    if body.len() > limit as usize {
+        let relates = wsman::server::parse_request(&body).ok().map(|r| r.header.message_id);
+        return fault_response(&state, Fault::envelope_too_large(relates, limit));
+    }
+    let request = match wsman::server::parse_request(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(%peer, "malformed request: {e}");
+            return fault_response(&state, Fault::for_parse_error(None, &e));
+        }
+    };
+    let action = request.header.action;
+    let message_id = request.header.message_id.clone();
+    match operate(&state, &user, peer, request).await {
+        Ok(body) => {
+            let response = Response {
+                action,
+                message_id: new_message_id(),
+                relates_to: Some(message_id),
+                body,
+            };
+            soap(StatusCode::OK, wsman::server::write_response(&response))
+        }
+        Err(fault) => fault_response(&state, fault),
+    }
+}
+
+fn fault_response(state: &AppState, mut fault: Fault) -> HttpResponse {
+    if fault.machine.is_none() {
+        fault.machine = Some(state.machine.clone());
+    }
+    soap(StatusCode::INTERNAL_SERVER_ERROR, wsman::server::write_fault(&fault))
+}
+
+fn new_message_id() -> String {
+    format!("uuid:{}", uuid::Uuid::new_v4().to_string().to_uppercase())
+}
+
+fn option_is_true(request: &Request, name: &str) -> bool {
+    request.header.options.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// A fault Windows' shell plugin sends for a Win32 error (`code` = 0x8007xxxx).
+fn provider_fault(relates_to: Option<String>, code: u32, text: &str) -> Fault {
+    Fault {
+        code: "s:Receiver".into(),
+        subcode: Some("w:InternalError".into()),
+        reason: text.into(),
+        detail: None,
+        wsman_code: Some(code),
+        machine: None,
+        message: text.into(),
+        relates_to,
+    }
+}
+
+/// The fault Windows sends for a Receive or Send without a command id.
+fn invalid_parameter(relates_to: Option<String>) -> Fault {
+    Fault {
+        code: "s:Sender".into(),
+        subcode: Some("w:InvalidParameter".into()),
+        reason: "The parameter is incorrect. ".into(),
+        detail: Some("http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue".into()),
+        wsman_code: Some(87),
+        machine: None,
+        message: "The parameter is incorrect. ".into(),
+        relates_to,
+    }
+}
+
+fn unknown_resource(relates_to: Option<String>, uri: &str) -> Fault {
+    Fault {
+        code: "s:Sender".into(),
+        subcode: Some("w:DestinationUnreachable".into()),
+        reason: "The WS-Management service cannot process the request because the resource URI is not supported. ".into(),
+        detail: Some("http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidResourceURI".into()),
+        wsman_code: Some(2150858770),
+        machine: None,
+        message: format!("The WS-Management service does not support the resource URI {uri}. This simulator serves only the WinRS cmd shell. "),
+        relates_to,
+    }
+}
+
+async fn operate(state: &AppState, user: &str, peer: SocketAddr, request: Request) -> Result<ResponseBody, Fault> {
+    let relates = Some(request.header.message_id.clone());
+    if !request.header.resource_uri.eq_ignore_ascii_case(wsman::ns::RESOURCE_CMD) {
+        return Err(unknown_resource(relates, &request.header.resource_uri));
+    }
+    if let RequestBody::Create(spec) = &request.body {
+        return create(state, user, peer, &request, spec);
+    }
+    let shell_id = request.header.shell_id.clone().unwrap_or_default();
+    if matches!(request.body, RequestBody::Delete) {
+        return if state.registry.delete(&shell_id) {
+            tracing::debug!(shell = %shell_id, "deleted");
+            Ok(ResponseBody::Deleted)
+        } else {
+            Err(Fault::invalid_selectors(relates, "shell"))
+        };
+    }
+    let Some(shell) = state.registry.get(&shell_id) else {
+        return Err(Fault::invalid_selectors(relates, "shell"));
+    };
+    let _busy = shell.busy();
+    let timeout = request.header.operation_timeout.min(state.config.max_operation_timeout);
+    match &request.body {
+        RequestBody::Command(line) => {
+            let skip = option_is_true(&request, wsman::ns::option::SKIP_CMD_SHELL);
+            let launch = state.config.command_map.resolve(&line.command, &line.arguments, skip);
+            match shell.start(&launch) {
+                Ok(cmd) => Ok(ResponseBody::CommandStarted { command_id: cmd.id.clone() }),
+                Err(SpawnError::NotFound(program)) => {
+                    tracing::debug!(shell = %shell.id, "program not found: {program}");
+                    Err(provider_fault(relates, 2147942402, "The system cannot find the file specified. "))
+                }
+                Err(SpawnError::BadDirectory(dir)) => {
+                    tracing::debug!(shell = %shell.id, "not a directory: {}", dir.display());
+                    Err(provider_fault(relates, 2147942667, "The directory name is invalid. "))
+                }
+                Err(SpawnError::Other(e)) => {
+                    tracing::warn!(shell = %shell.id, "cannot start {:?}: {e}", launch.argv);
+                    Err(provider_fault(relates, 2147942405, &format!("The process could not be started: {e}. ")))
+                }
+            }
+        }
+        RequestBody::Send(streams) => {
+            for stream in streams {
+                let Some(id) = &stream.command_id else {
+                    return Err(invalid_parameter(relates));
+                };
+                let Some(cmd) = shell.command(id) else {
+                    return Err(Fault::invalid_selectors(relates, "command"));
+                };
+                if !stream.name.eq_ignore_ascii_case("stdin") {
+                    continue;
+                }
+                let send = cmd.send_stdin(stream.data.clone(), stream.end);
+                if tokio::time::timeout(timeout, send).await.is_err() {
+                    return Err(Fault::timed_out(relates));
+                }
+            }
+            Ok(ResponseBody::Sent)
+        }
+        RequestBody::Receive { command_id, .. } => {
+            let Some(id) = command_id else {
+                return Err(invalid_parameter(relates));
+            };
+            let Some(cmd) = shell.command(id) else {
+                return Err(Fault::invalid_selectors(relates, "command"));
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
+            if !cmd.wait_ready(deadline, shell.closing()).await {
+                return Err(Fault::timed_out(relates));
+            }
+            let max = request.header.max_envelope_size.min(state.config.max_envelope_size) as usize;
+            let (base, per_element) = receive_overhead(id, &request.header.message_id);
+            // Spare bytes for differences between this estimate and the real response (ids,
+            // numbers of a different length).
+            let room = max.saturating_sub(base + 64);
+            let (batch, done) = cmd.take_batch(room, per_element);
+            if batch.is_empty() && done.is_none() {
+                return Err(Fault::envelope_too_large(relates, max as u32));
+            }
+            Ok(receive_body(id, batch, done))
+        }
+        RequestBody::Signal { command_id, code } => {
+            let Some(id) = command_id else {
+                return Err(invalid_parameter(relates));
+            };
+            let Some(cmd) = shell.command(id) else {
+                return Err(Fault::invalid_selectors(relates, "command"));
+            };
+            match code {
+                SignalCode::CtrlC | SignalCode::CtrlBreak => cmd.signal(libc::SIGINT),
+                SignalCode::Terminate => {
+                    cmd.signal(libc::SIGKILL);
+                    shell.remove_command(id);
+                }
+                SignalCode::Other(_) => return Err(invalid_parameter(relates)),
+            }
+            Ok(ResponseBody::Signalled)
+        }
+        RequestBody::Create(_) | RequestBody::Delete => unreachable!("handled above"),
+    }
+}
+
+fn create(
+    state: &AppState,
+    user: &str,
+    peer: SocketAddr,
+    request: &Request,
+    spec: &wsman::ShellSpec,
+) -> Result<ResponseBody, Fault> {
+    let relates = Some(request.header.message_id.clone());
+    let idle_timeout = spec.idle_timeout.unwrap_or(state.config.default_idle_timeout);
+    let params = ShellParams {
+        owner: user.to_string(),
+        working_directory: spec
+            .working_directory
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| state.config.working_directory.clone()),
+        environment: spec.environment.clone(),
+        idle_timeout,
+        noprofile: option_is_true(request, wsman::ns::option::NOPROFILE),
+    };
+    let shell = match state.registry.create(params) {
+        Ok(shell) => shell,
+        Err(CreateError::Quota(limit)) => return Err(Fault::shell_quota(relates, limit)),
+    };
+    tracing::debug!(shell = %shell.id, %user, "created");
+    let or = |given: &Vec<String>, default: &[&str]| {
+        if given.is_empty() {
+            default.iter().map(|s| s.to_string()).collect()
+        } else {
+            given.clone()
+        }
+    };
+    Ok(ResponseBody::Created(ShellInfo {
+        shell_id: shell.id.clone(),
+        resource_uri: wsman::ns::RESOURCE_CMD.to_string(),
+        address: request.header.to.clone(),
+        owner: Some(user.to_string()),
+        client_ip: Some(peer.ip().to_string()),
+        idle_timeout: Some(idle_timeout),
+        input_streams: or(&spec.input_streams, &["stdin"]),
+        output_streams: or(&spec.output_streams, &["stdout", "stderr"]),
+    }))
+}
+
+fn receive_body(command_id: &str, batch: Vec<(Stream, Vec<u8>)>, done: Option<i32>) -> ResponseBody {
+    let mut streams: Vec<StreamData> = batch
+        .into_iter()
+        .map(|(s, data)| StreamData {
+            name: s.name().to_string(),
+            command_id: Some(command_id.to_string()),
+            end: false,
+            data,
+        })
+        .collect();
+    if done.is_some() {
+        for s in [Stream::Stdout, Stream::Stderr] {
+            streams.push(StreamData {
+                name: s.name().to_string(),
+                command_id: Some(command_id.to_string()),
+                end: true,
+                data: Vec::new(),
+            });
+        }
+    }
+    ResponseBody::Received {
+        streams,
+        state: Some(CommandState { command_id: Some(command_id.to_string()), done: done.is_some(), exit_code: done }),
+    }
+}
+
+/// Bytes of a Receive response with no output but everything else at its largest, and the
+/// cost of one more (empty) stream element: measured on the real writer, not guessed.
+fn receive_overhead(command_id: &str, relates_to: &str) -> (usize, usize) {
+    let envelope = |streams: Vec<(Stream, Vec<u8>)>| {
+        wsman::server::write_response(&Response {
+            action: Action::Receive,
+            message_id: new_message_id(),
+            relates_to: Some(relates_to.to_string()),
+            body: receive_body(command_id, streams, Some(i32::MIN)),
+        })
+        .len()
+    };
+    let base = envelope(Vec::new());
+    let one = envelope(vec![(Stream::Stderr, Vec::new())]);
+    (base, one.saturating_sub(base))
+}
