@@ -385,7 +385,9 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = Some(e);
     while let Some(err) = cur {
         let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
+        // reqwest and hyper wrap the cause in generic layers that only repeat the URL.
+        let generic = s.starts_with("error sending request") || s.starts_with("client error");
+        if !generic && !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
         cur = err.source();
