@@ -166,7 +166,7 @@ mod tests {
             assert!(l.env.contains(&("PS1".into(), r"PS C:\\Users\\demo> ".into())));
         }
         assert!(!map.resolve("powershell", &args(&["Write-Host", "hi"]), false).interactive);
-        assert!(!map.resolve("powershell", &args(&["-Command", "-"]), false).interactive);
+        assert!(!map.resolve("powershell", &args(&["-File", "x.ps1", "-"]), false).interactive);
     }
 
     #[test]
