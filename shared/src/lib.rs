@@ -6,4 +6,5 @@
 //!   which have pipes rather than a terminal.
 #![deny(missing_docs)]
 
+pub mod line;
 pub mod protocol;

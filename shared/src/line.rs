@@ -1,0 +1,951 @@
+//! The line discipline: local echo and line editing for a remote shell that only has pipes.
+//!
+//! WinRS hands the remote shell pipes, not a console, so nobody echoes what the user types and
+//! nobody edits the line. The relay therefore runs one [`LineDiscipline`] per shared session:
+//! raw keystrokes from xterm.js go in through [`LineDiscipline::feed`], and [`Effect`]s come
+//! out: bytes to echo to every attached terminal, whole lines for the shell's stdin, and
+//! signals (Ctrl+C).
+//!
+//! **Invariant:** this module is a pure state machine. It knows nothing of sockets, WinRM,
+//! clocks or threads, so it builds for wasm32 as well as for the relay and every behaviour is a
+//! table of (keys in, effects out).
+//!
+//! The file has three parts that know little about each other:
+//! - key decoding (`Decoder`): turns the byte soup xterm.js sends (escape sequences possibly
+//!   split across calls, bracketed paste, `\r\n`) into `Key`s;
+//! - the editor ([`LineDiscipline`]'s `key` method and edit primitives): applies a key to the line and
+//!   produces the terminal bytes that make the screen match;
+//! - history and the prompt remembered from remote output.
+//!
+//! # Decisions worth knowing
+//! - The terminal is assumed to show the prompt and the line on one row: cursor movement is
+//!   relative (`CSI n D` / `CSI n C`) and does not follow a line that wraps past the right
+//!   margin. Typing at the end of a long line is fine (the terminal wraps by itself); editing in
+//!   the middle of a line longer than the terminal is wide repaints the wrong cells.
+//! - Display widths come from `unicode-width` per code point (CJK and emoji take two cells,
+//!   combining marks none). xterm.js matches this when its Unicode 11 addon is active.
+//!   A combining mark stays glued to the character before it: the cursor never stops between
+//!   them, and a mark typed at the very start of the line (with nothing to sit on) is dropped.
+//! - Words (Ctrl+W, Ctrl+Left/Right, Alt+B/F/D) are runs of non-whitespace, as in the Windows
+//!   console, so `C:\Program Files\x` is two words, not six.
+//! - Tab ([`TabMode::HistoryOrSpaces`]): if exactly one distinct history entry starts with the
+//!   line (cursor at its end, line not empty), the line becomes that entry; if several do and
+//!   they share a longer prefix, the line grows to that prefix; if several do and nothing can be
+//!   added, [`Effect::Bell`]; otherwise spaces up to the next multiple of
+//!   [`LineConfig::tab_stop`] columns of the line. Tab never does nothing silently.
+//! - Ctrl+D on an empty line gives [`Effect::Eof`] (the relay decides: close stdin or end the
+//!   session) and echoes nothing; on a non-empty line it deletes the character under the cursor.
+//! - Ctrl+C echoes `^C\r\n`, discards the line and gives [`Effect::Interrupt`]. xterm has no
+//!   Ctrl+Break key, so Ctrl+\ (0x1c) stands in for it and gives [`Effect::Break`].
+//! - A lone ESC is a Meta prefix, as in readline: ESC then `b` is Alt+B. ESC followed by a
+//!   character with no binding is swallowed whole, like every unknown escape sequence.
+//! - Pasted text (bracketed paste) is taken literally: control characters in it are dropped,
+//!   Tab in it becomes spaces (never completion), every line break submits a line.
+//! - Lines recalled from history can be edited; the edit is lost when moving to another entry,
+//!   except the line that was being typed before Up, which comes back at the bottom.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+use unicode_width::UnicodeWidthChar;
+
+/// Longest escape sequence kept while waiting for its end; longer ones are dropped whole.
+const MAX_SEQUENCE: usize = 64;
+/// Longest OSC/DCS string swallowed before the decoder gives up waiting for its terminator.
+const MAX_STRING_SEQUENCE: usize = 1024;
+/// Longest prompt remembered from remote output (bytes of the current partial output line).
+const MAX_PROMPT: usize = 1024;
+
+/// Erase from the cursor to the end of the row.
+const ERASE_TO_EOL: &str = "\x1b[K";
+/// Home the cursor and clear the screen (Ctrl+L).
+const CLEAR_SCREEN: &str = "\x1b[H\x1b[2J";
+
+/// What the Tab key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TabMode {
+    /// Complete from history when the match is unique (or extends the line), otherwise insert
+    /// spaces to the next tab stop. The remote shell cannot complete over pipes, so history is
+    /// the best local source.
+    #[default]
+    HistoryOrSpaces,
+    /// Always insert spaces to the next tab stop (for pasting indented scripts by hand).
+    Spaces,
+}
+
+/// Settings of a [`LineDiscipline`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineConfig {
+    /// How many submitted lines to remember (oldest dropped first). 0 disables history.
+    pub history_limit: usize,
+    /// Longest line in bytes (without the newline); input beyond it is refused with a Bell.
+    pub max_line_len: usize,
+    /// What Tab does.
+    pub tab: TabMode,
+    /// Columns between tab stops when Tab inserts spaces.
+    pub tab_stop: usize,
+    /// Appended to every submitted line (`"\r\n"` for cmd.exe and PowerShell).
+    pub newline: &'static str,
+}
+
+impl Default for LineConfig {
+    fn default() -> Self {
+        Self {
+            history_limit: 500,
+            max_line_len: 64 * 1024,
+            tab: TabMode::HistoryOrSpaces,
+            tab_stop: 4,
+            newline: "\r\n",
+        }
+    }
+}
+
+/// Something the relay must do after [`LineDiscipline::feed`].
+///
+/// Effects come in the order they must happen: an `Echo` before a `Submit` belongs on the
+/// screen before the line's output. Consecutive echoes are merged into one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Write these bytes to every attached terminal.
+    Echo(String),
+    /// Send this line (newline included) to the remote shell's stdin.
+    Submit(String),
+    /// Ctrl+C: send the `ctrl_c` signal to the running command.
+    Interrupt,
+    /// Ctrl+\ (standing in for Ctrl+Break): send the `ctrl_break` signal.
+    Break,
+    /// Ctrl+D on an empty line: the user wants to end input.
+    Eof,
+    /// The key was refused (line full, no history left, ambiguous completion): ring the bell.
+    Bell,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key decoding
+// ---------------------------------------------------------------------------------------------
+
+/// One decoded keystroke (or pasted character).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    /// A printable character to insert.
+    Char(char),
+    Enter,
+    Backspace,
+    Delete,
+    /// Ctrl+D: Eof on an empty line, Delete otherwise.
+    CtrlD,
+    Left,
+    Right,
+    Home,
+    End,
+    WordLeft,
+    WordRight,
+    Up,
+    Down,
+    Tab,
+    /// A Tab inside a bracketed paste: indentation, never completion.
+    PasteTab,
+    KillWordBack,
+    KillWordForward,
+    KillToStart,
+    KillToEnd,
+    Yank,
+    ClearScreen,
+    Interrupt,
+    Break,
+}
+
+/// Where the decoder is inside an escape sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum EscState {
+    #[default]
+    Ground,
+    /// After ESC.
+    Esc,
+    /// After `ESC [`, collecting parameters in `Decoder::seq`.
+    Csi,
+    /// After `ESC O`.
+    Ss3,
+    /// Inside an OSC/DCS/APC/PM/SOS string, waiting for BEL or ST.
+    Str,
+    /// Inside a string, just after ESC (maybe the start of ST).
+    StrEsc,
+    /// After an X10 mouse report `ESC [ M`: this many raw bytes still belong to it.
+    Mouse(u8),
+}
+
+/// Turns what xterm.js sends into [`Key`]s. Keeps its state across calls, so a sequence split
+/// between two `feed` calls decodes as if it came whole.
+#[derive(Debug, Default)]
+struct Decoder {
+    state: EscState,
+    /// Parameters and intermediates of the CSI sequence being read (bounded by `MAX_SEQUENCE`).
+    seq: String,
+    /// The CSI sequence being read outgrew `MAX_SEQUENCE`; it will be swallowed.
+    seq_overflow: bool,
+    /// Characters swallowed in the current OSC/DCS string.
+    str_len: usize,
+    /// The previous character was `\r`, so a `\n` right after it is the same line break.
+    after_cr: bool,
+    /// Inside `ESC [200~ ... ESC [201~`.
+    in_paste: bool,
+}
+
+impl Decoder {
+    fn decode(&mut self, input: &str, keys: &mut Vec<Key>) {
+        for c in input.chars() {
+            self.step(c, keys);
+        }
+    }
+
+    fn step(&mut self, c: char, keys: &mut Vec<Key>) {
+        if self.state != EscState::Ground {
+            self.after_cr = false;
+        }
+        match self.state {
+            EscState::Ground => self.ground(c, keys),
+            EscState::Esc => self.after_esc(c, keys),
+            EscState::Csi => self.csi(c, keys),
+            EscState::Ss3 => {
+                self.state = EscState::Ground;
+                if let Some(key) = match c {
+                    'A' => Some(Key::Up),
+                    'B' => Some(Key::Down),
+                    'C' => Some(Key::Right),
+                    'D' => Some(Key::Left),
+                    'H' => Some(Key::Home),
+                    'F' => Some(Key::End),
+                    // F1-F4 and keypad keys: nothing to do.
+                    _ => None,
+                } {
+                    keys.push(key);
+                }
+            }
+            EscState::Str => {
+                self.str_len += 1;
+                match c {
+                    '\x07' => self.state = EscState::Ground,
+                    '\x1b' => self.state = EscState::StrEsc,
+                    _ if self.str_len > MAX_STRING_SEQUENCE => self.state = EscState::Ground,
+                    _ => {}
+                }
+            }
+            EscState::StrEsc => {
+                if c == '\\' {
+                    self.state = EscState::Ground;
+                } else {
+                    // Not ST: the string was cut short by a new sequence.
+                    self.state = EscState::Esc;
+                    self.after_esc(c, keys);
+                }
+            }
+            EscState::Mouse(left) => {
+                self.state = if left > 1 {
+                    EscState::Mouse(left - 1)
+                } else {
+                    EscState::Ground
+                };
+            }
+        }
+    }
+
+    fn ground(&mut self, c: char, keys: &mut Vec<Key>) {
+        let after_cr = std::mem::replace(&mut self.after_cr, c == '\r');
+        if self.in_paste {
+            match c {
+                '\r' => keys.push(Key::Enter),
+                '\n' if !after_cr => keys.push(Key::Enter),
+                '\t' => keys.push(Key::PasteTab),
+                '\x1b' => self.state = EscState::Esc,
+                c if c.is_control() => {}
+                c => keys.push(Key::Char(c)),
+            }
+            return;
+        }
+        let key = match c {
+            '\r' => Key::Enter,
+            '\n' if after_cr => return,
+            '\n' => Key::Enter,
+            '\x1b' => {
+                self.state = EscState::Esc;
+                return;
+            }
+            '\x7f' | '\x08' => Key::Backspace,
+            '\t' => Key::Tab,
+            '\x01' => Key::Home,
+            '\x02' => Key::Left,
+            '\x03' => Key::Interrupt,
+            '\x04' => Key::CtrlD,
+            '\x05' => Key::End,
+            '\x06' => Key::Right,
+            '\x0b' => Key::KillToEnd,
+            '\x0c' => Key::ClearScreen,
+            '\x0e' => Key::Down,
+            '\x10' => Key::Up,
+            '\x15' => Key::KillToStart,
+            '\x17' => Key::KillWordBack,
+            '\x19' => Key::Yank,
+            '\x1c' => Key::Break,
+            c if c.is_control() => return,
+            c => Key::Char(c),
+        };
+        keys.push(key);
+    }
+
+    fn after_esc(&mut self, c: char, keys: &mut Vec<Key>) {
+        self.state = EscState::Ground;
+        let key = match c {
+            '[' => {
+                self.state = EscState::Csi;
+                self.seq.clear();
+                return;
+            }
+            'O' => {
+                self.state = EscState::Ss3;
+                return;
+            }
+            ']' | 'P' | '_' | '^' | 'X' => {
+                self.state = EscState::Str;
+                self.str_len = 0;
+                return;
+            }
+            '\x1b' => {
+                // A lone Escape key followed by another sequence: the first one does nothing.
+                self.state = EscState::Esc;
+                return;
+            }
+            'b' | 'B' => Key::WordLeft,
+            'f' | 'F' => Key::WordRight,
+            'd' | 'D' => Key::KillWordForward,
+            '\x7f' | '\x08' => Key::KillWordBack,
+            // Alt+Enter, Alt+Ctrl+key: the Alt adds nothing, the control key still counts.
+            c if c.is_control() => return self.ground(c, keys),
+            // Alt+anything else: an escape sequence with no meaning here, swallowed whole.
+            _ => return,
+        };
+        if !self.in_paste {
+            keys.push(key);
+        }
+    }
+
+    fn csi(&mut self, c: char, keys: &mut Vec<Key>) {
+        match c {
+            // Parameter and intermediate bytes.
+            '\x20'..='\x3f' => {
+                // Nobody sends parameters this long: stop keeping them, and the sequence is
+                // swallowed when its final byte comes.
+                if self.seq.len() < MAX_SEQUENCE {
+                    self.seq.push(c);
+                } else {
+                    self.seq_overflow = true;
+                }
+            }
+            '\x40'..='\x7e' => {
+                self.state = EscState::Ground;
+                let seq = std::mem::take(&mut self.seq);
+                if std::mem::take(&mut self.seq_overflow) {
+                    // Swallowed whole (and inside a paste it cannot be the end marker).
+                } else if c == 'M' && seq.is_empty() {
+                    self.state = EscState::Mouse(3);
+                } else if let Some(key) = self.csi_key(&seq, c) {
+                    keys.push(key);
+                }
+            }
+            // Anything else cannot be part of a CSI sequence: drop what we have and let the
+            // character count on its own (a control key typed right after a broken sequence).
+            _ => {
+                self.state = EscState::Ground;
+                self.seq.clear();
+                self.seq_overflow = false;
+                self.ground(c, keys);
+            }
+        }
+    }
+
+    /// The key for `ESC [ seq final`, or `None` for sequences with no binding (swallowed).
+    fn csi_key(&mut self, seq: &str, final_char: char) -> Option<Key> {
+        let mut params = seq.split(';').map(|p| p.parse::<u32>().ok());
+        let first = params.next().flatten();
+        // xterm modifier parameter: 1 + (shift 1 | alt 2 | ctrl 4 | meta 8).
+        let modifier = params.next().flatten().unwrap_or(1).saturating_sub(1);
+        let word = modifier & (2 | 4 | 8) != 0;
+        if self.in_paste {
+            if final_char == '~' && first == Some(201) {
+                self.in_paste = false;
+            }
+            return None;
+        }
+        match final_char {
+            'A' => Some(Key::Up),
+            'B' => Some(Key::Down),
+            'C' if word => Some(Key::WordRight),
+            'C' => Some(Key::Right),
+            'D' if word => Some(Key::WordLeft),
+            'D' => Some(Key::Left),
+            'H' => Some(Key::Home),
+            'F' => Some(Key::End),
+            '~' => match first {
+                Some(1 | 7) => Some(Key::Home),
+                Some(4 | 8) => Some(Key::End),
+                Some(3) if modifier & 4 != 0 => Some(Key::KillWordForward),
+                Some(3) => Some(Key::Delete),
+                Some(200) => {
+                    self.in_paste = true;
+                    None
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Display width helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Terminal cells a character takes; control characters never reach the line.
+fn char_width(c: char) -> usize {
+    c.width().unwrap_or(0)
+}
+
+/// Terminal cells a string takes.
+fn str_width(s: &str) -> usize {
+    s.chars().map(char_width).sum()
+}
+
+/// Bytes that move the terminal cursor from column `from` to column `to` on the same row.
+fn move_cursor(out: &mut String, from: usize, to: usize) {
+    let (n, dir) = if to < from {
+        (from - to, 'D')
+    } else {
+        (to - from, 'C')
+    };
+    match n {
+        0 => {}
+        1 => {
+            let _ = write!(out, "\x1b[{dir}");
+        }
+        n => {
+            let _ = write!(out, "\x1b[{n}{dir}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The line discipline: editing, history, prompt
+// ---------------------------------------------------------------------------------------------
+
+/// Local line editing for one shared session. See the [module documentation](self).
+#[derive(Debug)]
+pub struct LineDiscipline {
+    config: LineConfig,
+    decoder: Decoder,
+    /// The line being edited.
+    line: String,
+    /// Byte offset into `line`, always on a character boundary and never inside a
+    /// base-plus-combining-marks cluster.
+    cursor: usize,
+    /// Submitted lines, oldest first.
+    history: VecDeque<String>,
+    /// Index into `history` of the entry on display, `None` when editing a new line.
+    browsing: Option<usize>,
+    /// The new line as it was when the user pressed Up, restored when coming back down.
+    draft: String,
+    /// Last text removed by Ctrl+W/U/K or Alt+D, for Ctrl+Y.
+    kill: String,
+    /// The remote output's current partial line (usually the shell prompt), raw bytes.
+    prompt: Vec<u8>,
+}
+
+impl Default for LineDiscipline {
+    fn default() -> Self {
+        Self::new(LineConfig::default())
+    }
+}
+
+impl LineDiscipline {
+    /// A line discipline with an empty line, no history and no prompt seen yet.
+    pub fn new(config: LineConfig) -> Self {
+        Self {
+            config,
+            decoder: Decoder::default(),
+            line: String::new(),
+            cursor: 0,
+            history: VecDeque::new(),
+            browsing: None,
+            draft: String::new(),
+            kill: String::new(),
+            prompt: Vec::new(),
+        }
+    }
+
+    /// The settings this discipline runs with.
+    pub fn config(&self) -> &LineConfig {
+        &self.config
+    }
+
+    /// The line being edited (without prompt or newline).
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// The cursor as a byte offset into [`line`](Self::line) (always a char boundary).
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// Submitted lines, oldest first.
+    pub fn history(&self) -> impl Iterator<Item = &str> {
+        self.history.iter().map(String::as_str)
+    }
+
+    /// The remembered prompt (the remote output's unfinished last line), decoded lossily.
+    pub fn prompt(&self) -> String {
+        String::from_utf8_lossy(&self.prompt).into_owned()
+    }
+
+    /// Feed keystrokes exactly as xterm.js's `onData` delivers them; effects are appended to
+    /// `out` in the order they must happen.
+    pub fn feed(&mut self, input: &str, out: &mut Vec<Effect>) {
+        let mut keys = Vec::new();
+        self.decoder.decode(input, &mut keys);
+        // Runs of characters are inserted in one edit, so a large paste costs one repaint per
+        // line rather than one per character.
+        let mut run = String::new();
+        for key in keys {
+            match key {
+                Key::Char(c) => run.push(c),
+                key => {
+                    if !run.is_empty() {
+                        self.insert(&run, out);
+                        run.clear();
+                    }
+                    self.key(key, out);
+                }
+            }
+        }
+        if !run.is_empty() {
+            self.insert(&run, out);
+        }
+    }
+
+    /// Remember remote output that went to the terminals, so the prompt can be repainted
+    /// (Ctrl+L, [`redraw`](Self::redraw)). Only the part after the last line break is kept.
+    pub fn note_output(&mut self, bytes: &[u8]) {
+        match bytes.iter().rposition(|&b| b == b'\n' || b == b'\r') {
+            Some(i) => {
+                self.prompt.clear();
+                self.prompt.extend_from_slice(&bytes[i + 1..]);
+            }
+            None => self.prompt.extend_from_slice(bytes),
+        }
+        if self.prompt.len() > MAX_PROMPT {
+            // Not a prompt any more but a long unfinished line: keep its end, starting on a
+            // UTF-8 character boundary.
+            let mut cut = self.prompt.len() - MAX_PROMPT;
+            while cut < self.prompt.len() && (self.prompt[cut] & 0xc0) == 0x80 {
+                cut += 1;
+            }
+            self.prompt.drain(..cut);
+        }
+    }
+
+    /// Bytes that repaint the whole row: prompt and line, with the cursor in place. For a
+    /// terminal that joins late or whose row was overwritten.
+    pub fn redraw(&self) -> String {
+        let mut s = String::from("\r");
+        s.push_str(&self.prompt());
+        s.push_str(&self.line);
+        s.push_str(ERASE_TO_EOL);
+        move_cursor(
+            &mut s,
+            str_width(&self.line),
+            str_width(&self.line[..self.cursor]),
+        );
+        s
+    }
+
+    /// Bytes that take the typed line off the screen, leaving the cursor right after the
+    /// prompt, so that remote output can be written as if nobody had typed. Empty when there
+    /// is no line.
+    pub fn hide(&self) -> String {
+        let mut s = String::new();
+        if !self.line.is_empty() {
+            move_cursor(&mut s, str_width(&self.line[..self.cursor]), 0);
+            s.push_str(ERASE_TO_EOL);
+        }
+        s
+    }
+
+    /// Remote output arriving while the user may be typing: returns what to send to the
+    /// terminals (the line hidden, the output, the line shown again after the new prompt) and
+    /// remembers the output as [`note_output`](Self::note_output) does.
+    pub fn pass_output(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut s = self.hide().into_bytes();
+        s.extend_from_slice(bytes);
+        self.note_output(bytes);
+        if !self.line.is_empty() {
+            s.extend_from_slice(self.line.as_bytes());
+            let mut back = String::new();
+            move_cursor(
+                &mut back,
+                str_width(&self.line),
+                str_width(&self.line[..self.cursor]),
+            );
+            s.extend_from_slice(back.as_bytes());
+        }
+        s
+    }
+
+    // --- one key ---------------------------------------------------------------------------
+
+    fn key(&mut self, key: Key, out: &mut Vec<Effect>) {
+        match key {
+            Key::Char(c) => self.insert(c.encode_utf8(&mut [0; 4]), out),
+            Key::Enter => self.submit(out),
+            Key::Backspace => match self.prev_boundary(self.cursor) {
+                Some(start) => self.edit(start..self.cursor, "", start, out),
+                None => bell(out),
+            },
+            Key::Delete => match self.next_boundary(self.cursor) {
+                Some(end) => self.edit(self.cursor..end, "", self.cursor, out),
+                None => bell(out),
+            },
+            Key::CtrlD if self.line.is_empty() => out.push(Effect::Eof),
+            Key::CtrlD => self.key(Key::Delete, out),
+            Key::Left => match self.prev_boundary(self.cursor) {
+                Some(to) => self.move_to(to, out),
+                None => bell(out),
+            },
+            Key::Right => match self.next_boundary(self.cursor) {
+                Some(to) => self.move_to(to, out),
+                None => bell(out),
+            },
+            Key::Home => self.move_to(0, out),
+            Key::End => self.move_to(self.line.len(), out),
+            Key::WordLeft => self.move_to(self.word_start(self.cursor), out),
+            Key::WordRight => self.move_to(self.word_end(self.cursor), out),
+            Key::Up => self.history_up(out),
+            Key::Down => self.history_down(out),
+            Key::Tab => self.tab(out),
+            Key::PasteTab => self.insert_tab_spaces(out),
+            Key::KillWordBack => self.kill(self.word_start(self.cursor)..self.cursor, out),
+            Key::KillWordForward => self.kill(self.cursor..self.word_end(self.cursor), out),
+            Key::KillToStart => self.kill(0..self.cursor, out),
+            Key::KillToEnd => self.kill(self.cursor..self.line.len(), out),
+            Key::Yank => {
+                let text = self.kill.clone();
+                self.insert(&text, out);
+            }
+            Key::ClearScreen => {
+                let mut s = String::from(CLEAR_SCREEN);
+                s.push_str(&self.prompt());
+                s.push_str(&self.line);
+                move_cursor(
+                    &mut s,
+                    str_width(&self.line),
+                    str_width(&self.line[..self.cursor]),
+                );
+                echo(out, &s);
+            }
+            Key::Interrupt => self.abandon("^C\r\n", Effect::Interrupt, out),
+            Key::Break => self.abandon("^\\\r\n", Effect::Break, out),
+        }
+    }
+
+    /// Enter: the line goes to the shell and into history.
+    fn submit(&mut self, out: &mut Vec<Effect>) {
+        let mut s = String::new();
+        move_cursor(
+            &mut s,
+            str_width(&self.line[..self.cursor]),
+            str_width(&self.line),
+        );
+        s.push_str("\r\n");
+        echo(out, &s);
+        let line = std::mem::take(&mut self.line);
+        let mut submitted = line.clone();
+        submitted.push_str(self.config.newline);
+        out.push(Effect::Submit(submitted));
+        self.remember(line);
+        self.reset_line();
+    }
+
+    /// Ctrl+C / Ctrl+\: the line is dropped and a signal goes out.
+    fn abandon(&mut self, mark: &str, signal: Effect, out: &mut Vec<Effect>) {
+        let mut s = String::new();
+        move_cursor(
+            &mut s,
+            str_width(&self.line[..self.cursor]),
+            str_width(&self.line),
+        );
+        s.push_str(mark);
+        echo(out, &s);
+        out.push(signal);
+        self.line.clear();
+        self.reset_line();
+    }
+
+    /// After a line ends, a fresh one starts on a new row with no prompt until the shell
+    /// prints one.
+    fn reset_line(&mut self) {
+        self.cursor = 0;
+        self.browsing = None;
+        self.draft.clear();
+        self.prompt.clear();
+    }
+
+    fn remember(&mut self, line: String) {
+        if self.config.history_limit == 0 || line.trim().is_empty() {
+            return;
+        }
+        if self.history.back() == Some(&line) {
+            return;
+        }
+        if self.history.len() == self.config.history_limit {
+            self.history.pop_front();
+        }
+        self.history.push_back(line);
+    }
+
+    // --- editing primitives ------------------------------------------------------------------
+
+    /// Insert `text` at the cursor, as much of it as fits in `max_line_len`; Bell if cut.
+    fn insert(&mut self, mut text: &str, out: &mut Vec<Effect>) {
+        if self.cursor == 0 {
+            // A combining mark needs a character before it to sit on; at the start of the line
+            // there is none (terminals drop it or put it on the prompt), so it is dropped.
+            text = text.trim_start_matches(|c| char_width(c) == 0);
+        }
+        let room = self.config.max_line_len.saturating_sub(self.line.len());
+        let mut take = text.len().min(room);
+        while !text.is_char_boundary(take) {
+            take -= 1;
+        }
+        if take > 0 {
+            let end = self.cursor + take;
+            self.edit(self.cursor..self.cursor, &text[..take], end, out);
+        }
+        if take < text.len() {
+            bell(out);
+        }
+    }
+
+    /// Spaces up to the next tab stop, counted in columns from the start of the line.
+    fn insert_tab_spaces(&mut self, out: &mut Vec<Effect>) {
+        let stop = self.config.tab_stop.max(1);
+        let col = str_width(&self.line[..self.cursor]);
+        let n = stop - col % stop;
+        self.insert(&" ".repeat(n), out);
+    }
+
+    /// Remove `range` into the kill buffer (Bell if it is empty).
+    fn kill(&mut self, range: std::ops::Range<usize>, out: &mut Vec<Effect>) {
+        if range.is_empty() {
+            return bell(out);
+        }
+        self.kill = self.line[range.clone()].to_owned();
+        let start = range.start;
+        self.edit(range, "", start, out);
+    }
+
+    /// Replace `range` of the line with `with`, put the cursor at `new_cursor` (an offset in the
+    /// new line) and echo what makes the screen row match: go to the first changed column,
+    /// rewrite everything from there, erase what is left of the old, longer tail, and go back
+    /// to the cursor.
+    fn edit(
+        &mut self,
+        range: std::ops::Range<usize>,
+        with: &str,
+        new_cursor: usize,
+        out: &mut Vec<Effect>,
+    ) {
+        let start = range.start;
+        let old_cursor_col = str_width(&self.line[..self.cursor]);
+        let start_col = str_width(&self.line[..start]);
+        let old_tail = str_width(&self.line[start..]);
+        self.line.replace_range(range, with);
+        self.cursor = new_cursor;
+        let new_tail = str_width(&self.line[start..]);
+
+        let mut s = String::new();
+        move_cursor(&mut s, old_cursor_col, start_col);
+        s.push_str(&self.line[start..]);
+        if new_tail < old_tail {
+            s.push_str(ERASE_TO_EOL);
+        }
+        move_cursor(
+            &mut s,
+            start_col + new_tail,
+            str_width(&self.line[..self.cursor]),
+        );
+        echo(out, &s);
+    }
+
+    /// Move the cursor to `to` (a cluster boundary) without changing the line.
+    fn move_to(&mut self, to: usize, out: &mut Vec<Effect>) {
+        let mut s = String::new();
+        move_cursor(
+            &mut s,
+            str_width(&self.line[..self.cursor]),
+            str_width(&self.line[..to]),
+        );
+        self.cursor = to;
+        echo(out, &s);
+    }
+
+    /// Replace the whole line (history, completion), cursor at its end.
+    fn replace_line(&mut self, new: &str, out: &mut Vec<Effect>) {
+        self.edit(0..self.line.len(), new, new.len(), out);
+    }
+
+    // --- cursor positions --------------------------------------------------------------------
+
+    /// Start of the cluster before `at`: the character and the zero-width marks after it.
+    fn prev_boundary(&self, at: usize) -> Option<usize> {
+        let mut chars = self.line[..at].char_indices().rev();
+        let (mut i, c) = chars.next()?;
+        if char_width(c) == 0 {
+            for (j, c) in chars {
+                i = j;
+                if char_width(c) != 0 {
+                    break;
+                }
+            }
+        }
+        Some(i)
+    }
+
+    /// End of the cluster after `at`.
+    fn next_boundary(&self, at: usize) -> Option<usize> {
+        let mut chars = self.line[at..].char_indices();
+        let (_, c) = chars.next()?;
+        let mut end = at + c.len_utf8();
+        for (j, c) in chars {
+            if char_width(c) != 0 {
+                break;
+            }
+            end = at + j + c.len_utf8();
+        }
+        Some(end)
+    }
+
+    /// Start of the word at or before `at` (skipping whitespace first).
+    fn word_start(&self, mut at: usize) -> usize {
+        while let Some(p) = self.prev_boundary(at) {
+            if !self.cluster_is_space(p) {
+                break;
+            }
+            at = p;
+        }
+        while let Some(p) = self.prev_boundary(at) {
+            if self.cluster_is_space(p) {
+                break;
+            }
+            at = p;
+        }
+        at
+    }
+
+    /// End of the word at or after `at` (skipping whitespace first).
+    fn word_end(&self, mut at: usize) -> usize {
+        while at < self.line.len() && self.cluster_is_space(at) {
+            at = self.next_boundary(at).unwrap_or(self.line.len());
+        }
+        while at < self.line.len() && !self.cluster_is_space(at) {
+            at = self.next_boundary(at).unwrap_or(self.line.len());
+        }
+        at
+    }
+
+    fn cluster_is_space(&self, at: usize) -> bool {
+        self.line[at..]
+            .chars()
+            .next()
+            .is_some_and(char::is_whitespace)
+    }
+
+    // --- history and completion --------------------------------------------------------------
+
+    fn history_up(&mut self, out: &mut Vec<Effect>) {
+        let index = match self.browsing {
+            None if !self.history.is_empty() => {
+                self.draft = self.line.clone();
+                self.history.len() - 1
+            }
+            Some(i) if i > 0 => i - 1,
+            _ => return bell(out),
+        };
+        self.browsing = Some(index);
+        let entry = self.history[index].clone();
+        self.replace_line(&entry, out);
+    }
+
+    fn history_down(&mut self, out: &mut Vec<Effect>) {
+        let Some(index) = self.browsing else {
+            return bell(out);
+        };
+        let entry = if index + 1 < self.history.len() {
+            self.browsing = Some(index + 1);
+            self.history[index + 1].clone()
+        } else {
+            self.browsing = None;
+            std::mem::take(&mut self.draft)
+        };
+        self.replace_line(&entry, out);
+    }
+
+    fn tab(&mut self, out: &mut Vec<Effect>) {
+        if self.config.tab == TabMode::HistoryOrSpaces
+            && !self.line.trim().is_empty()
+            && self.cursor == self.line.len()
+        {
+            let mut candidates: Vec<&str> = self
+                .history
+                .iter()
+                .map(String::as_str)
+                .filter(|h| h.len() > self.line.len() && h.starts_with(self.line.as_str()))
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            if let Some(first) = candidates.first() {
+                let common = candidates
+                    .iter()
+                    .fold(first.len(), |n, c| common_prefix_len(&first[..n], c));
+                if common > self.line.len() {
+                    let completed = first[..common].to_owned();
+                    return self.replace_line(&completed, out);
+                }
+                // Several entries fit and they disagree on the very next character.
+                return bell(out);
+            }
+        }
+        self.insert_tab_spaces(out);
+    }
+}
+
+/// Bytes two strings share at their start, cut back to a character boundary.
+fn common_prefix_len(a: &str, b: &str) -> usize {
+    let mut n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !a.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
+/// Append terminal bytes, merging with the echo just before if there is one.
+fn echo(out: &mut Vec<Effect>, s: &str) {
+    if s.is_empty() {
+        return;
+    }
+    if let Some(Effect::Echo(prev)) = out.last_mut() {
+        prev.push_str(s);
+    } else {
+        out.push(Effect::Echo(s.to_owned()));
+    }
+}
+
+fn bell(out: &mut Vec<Effect>) {
+    out.push(Effect::Bell);
+}
