@@ -1,1 +1,45 @@
-fn main() {}
+//! The `winrelay` command.
+
+use clap::{Parser, Subcommand};
+
+/// Browser terminals for Windows containers, over WinRM.
+#[derive(Parser)]
+#[command(name = "winrelay", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay (without --config: with the built-in demo target).
+    Serve(winrelay::server::ServeArgs),
+    /// Run a command on a WinRM host and stream its output.
+    Exec(winrelay::exec_cmd::ExecArgs),
+    /// Check a WinRM endpoint: certificate fingerprint, authentication, shell timing.
+    Probe(winrelay::exec_cmd::ProbeArgs),
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WINRELAY_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => winrelay::server::serve(a).await,
+        Command::Exec(a) => match winrelay::exec_cmd::exec(a).await {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
+        Command::Probe(a) => winrelay::exec_cmd::probe(a).await,
+    };
+    if let Err(e) = result {
+        eprintln!("winrelay: {e:#}");
+        std::process::exit(1);
+    }
+}

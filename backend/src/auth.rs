@@ -1,0 +1,294 @@
+//! Who is calling: sign-in sessions (cookies), one-time login links, share links, and
+//! the Origin rule that keeps other sites' pages out.
+//!
+//! **Invariant:** tokens are random 256-bit values; only their SHA-256 is kept, so a memory
+//! dump or a log line never holds a usable token. Nothing here logs a token or a password.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{header, HeaderMap};
+use sha2::{Digest, Sha256};
+use winrelay_shared::protocol::Role;
+
+/// Name of the sign-in cookie.
+pub const COOKIE: &str = "winrelay_session";
+
+/// How long a sign-in lasts.
+const SIGN_IN_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How long a one-time login link stays valid.
+const LOGIN_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A random token (64 hex digits).
+pub fn new_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+struct Entry {
+    user: String,
+    expires: Instant,
+}
+
+/// A share link: joins one session with one role until it expires or is revoked.
+#[derive(Debug, Clone)]
+pub struct Share {
+    /// Public id (for listing and revoking); not the secret.
+    pub id: String,
+    /// The session.
+    pub session: String,
+    /// The role it grants.
+    pub role: Role,
+    /// When it stops working.
+    pub expires: Instant,
+}
+
+/// Sign-ins, login links and share links.
+#[derive(Default)]
+pub struct Auth {
+    sign_ins: Mutex<HashMap<[u8; 32], Entry>>,
+    login_links: Mutex<HashMap<[u8; 32], Entry>>,
+    shares: Mutex<HashMap<[u8; 32], Share>>,
+}
+
+impl Auth {
+    /// Makes a one-time login link token for `user`.
+    pub fn login_link(&self, user: &str) -> String {
+        let token = new_token();
+        self.login_links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                digest(&token),
+                Entry {
+                    user: user.into(),
+                    expires: Instant::now() + LOGIN_LINK_TTL,
+                },
+            );
+        token
+    }
+
+    /// Redeems a login link (once): returns the cookie value of a new sign-in.
+    pub fn redeem(&self, token: &str) -> Option<(String, String)> {
+        let entry = self
+            .login_links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&digest(token))?;
+        if entry.expires < Instant::now() {
+            return None;
+        }
+        Some((self.sign_in(&entry.user), entry.user))
+    }
+
+    /// Signs `user` in: returns the cookie value.
+    pub fn sign_in(&self, user: &str) -> String {
+        let token = new_token();
+        self.sign_ins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                digest(&token),
+                Entry {
+                    user: user.into(),
+                    expires: Instant::now() + SIGN_IN_TTL,
+                },
+            );
+        token
+    }
+
+    /// Ends a sign-in.
+    pub fn sign_out(&self, cookie: &str) {
+        self.sign_ins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&digest(cookie));
+    }
+
+    /// The signed-in user of a request, from its cookie.
+    pub fn user(&self, headers: &HeaderMap) -> Option<String> {
+        let token = cookie_value(headers, COOKIE)?;
+        let map = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.get(&digest(&token))?;
+        (e.expires > Instant::now()).then(|| e.user.clone())
+    }
+
+    /// Makes a share link token for a session.
+    pub fn share(&self, session: &str, role: Role, ttl: Duration) -> (String, Share) {
+        let token = new_token();
+        let share = Share {
+            id: new_token()[..16].to_string(),
+            session: session.into(),
+            role,
+            expires: Instant::now() + ttl,
+        };
+        self.shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest(&token), share.clone());
+        (token, share)
+    }
+
+    /// The share a token stands for, if valid.
+    pub fn share_for(&self, token: &str) -> Option<Share> {
+        let map = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&digest(token))
+            .filter(|s| s.expires > Instant::now())
+            .cloned()
+    }
+
+    /// Revokes a share by its public id; true if it existed.
+    pub fn revoke(&self, session: &str, id: &str) -> bool {
+        let mut map = self.shares.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.len();
+        map.retain(|_, s| !(s.session == session && s.id == id));
+        map.len() != before
+    }
+
+    /// The live shares of a session.
+    pub fn shares_of(&self, session: &str) -> Vec<Share> {
+        let now = Instant::now();
+        self.shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|s| s.session == session && s.expires > now)
+            .cloned()
+            .collect()
+    }
+
+    /// Drops expired entries (called periodically).
+    pub fn purge(&self) {
+        let now = Instant::now();
+        self.sign_ins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, e| e.expires > now);
+        self.login_links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, e| e.expires > now);
+        self.shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, s| s.expires > now);
+    }
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+}
+
+/// The Origin rule: a request that carries an Origin must come from the relay's own origin
+/// (same host and port as the Host header) or from a configured allowed origin. Requests
+/// without Origin come from non-browser programs, which cannot be driven by another site.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    matches!(origin_host, Some(h) if !host.is_empty() && h.eq_ignore_ascii_case(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(k.clone(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn login_links_work_once() {
+        let auth = Auth::default();
+        let t = auth.login_link("demo");
+        let (cookie, user) = auth.redeem(&t).unwrap();
+        assert_eq!(user, "demo");
+        assert!(auth.redeem(&t).is_none(), "a login link must be single-use");
+        let h = headers(&[(header::COOKIE, &format!("a=b; {COOKIE}={cookie}"))]);
+        assert_eq!(auth.user(&h).as_deref(), Some("demo"));
+        let forged = headers(&[(header::COOKIE, &format!("{COOKIE}={}", new_token()))]);
+        assert_eq!(auth.user(&forged), None);
+        auth.sign_out(&cookie);
+        assert_eq!(auth.user(&h), None);
+    }
+
+    #[test]
+    fn shares_expire_and_revoke() {
+        let auth = Auth::default();
+        let (t, s) = auth.share("s1", Role::Viewer, Duration::from_secs(60));
+        assert_eq!(auth.share_for(&t).unwrap().role, Role::Viewer);
+        assert!(!auth.revoke("other", &s.id));
+        assert!(auth.revoke("s1", &s.id));
+        assert!(auth.share_for(&t).is_none());
+        let (t2, _) = auth.share("s1", Role::Writer, Duration::ZERO);
+        assert!(auth.share_for(&t2).is_none());
+    }
+
+    #[test]
+    fn origins() {
+        let allowed = vec!["https://portal.example".to_string()];
+        assert!(origin_allowed(&headers(&[]), &allowed));
+        assert!(origin_allowed(
+            &headers(&[
+                (header::HOST, "127.0.0.1:8080"),
+                (header::ORIGIN, "http://127.0.0.1:8080")
+            ]),
+            &allowed
+        ));
+        assert!(origin_allowed(
+            &headers(&[
+                (header::HOST, "relay"),
+                (header::ORIGIN, "https://portal.example")
+            ]),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(&[
+                (header::HOST, "127.0.0.1:8080"),
+                (header::ORIGIN, "http://evil.example")
+            ]),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(&[
+                (header::HOST, "127.0.0.1:8080"),
+                (header::ORIGIN, "http://127.0.0.1:8081")
+            ]),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(&[(header::ORIGIN, "null")]),
+            &allowed
+        ));
+    }
+}

@@ -1,0 +1,256 @@
+//! `winrelay serve`: the router, the demo target, and the server's life from start to SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{header, HeaderValue};
+use axum::routing::{get, post, put};
+use axum::Router;
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tracing::{info, warn};
+
+use crate::api;
+use crate::auth::Auth;
+use crate::config::{CertCheck, Config, Credentials, PasswordSource, Secret, ShellKind, Target};
+use crate::metrics::Metrics;
+use crate::session::{Registry, SessionSettings};
+use crate::targets::Targets;
+
+/// Shared state of every handler.
+pub struct AppState {
+    /// Sessions.
+    pub registry: Arc<Registry>,
+    /// Targets.
+    pub targets: Targets,
+    /// Sign-ins and share links.
+    pub auth: Auth,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Origins allowed besides the relay's own.
+    pub allowed_origins: Vec<String>,
+    /// Whether the relay serves HTTPS (cookies get `Secure`).
+    pub tls: bool,
+    /// Ready for sessions.
+    pub ready: AtomicBool,
+}
+
+/// The router of the relay.
+pub fn router(state: Arc<AppState>, frame_ancestors: &str) -> Router {
+    let csp = HeaderValue::from_str(&crate::assets::csp(frame_ancestors)).expect("CSP is ASCII");
+    let pages = Router::new()
+        .fallback(crate::assets::serve)
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ));
+    Router::new()
+        .route("/login", get(api::login))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/logout", post(api::logout))
+        .route("/api/me", get(api::me))
+        .route("/api/targets", get(api::targets))
+        .route(
+            "/api/sessions",
+            get(api::list_sessions).post(api::create_session),
+        )
+        .route(
+            "/api/sessions/{id}",
+            get(api::get_session).delete(api::end_session),
+        )
+        .route("/api/sessions/{id}/ws", get(api::websocket))
+        .route(
+            "/api/sessions/{id}/shares",
+            get(api::list_shares).post(api::create_share),
+        )
+        .route(
+            "/api/sessions/{id}/shares/{share}",
+            axum::routing::delete(api::revoke_share),
+        )
+        .route("/api/sessions/{id}/clients/{client}/kick", post(api::kick))
+        .route(
+            "/api/sessions/{id}/clients/{client}/role",
+            put(api::set_role),
+        )
+        .merge(pages)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // Login and share tokens travel in URLs: never leak them to other sites.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}
+
+/// Options of `winrelay serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on; without it 127.0.0.1:8080, or the next free port.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Configuration file (TOML). Without one, the built-in demo target is started.
+    #[arg(long, env = "WINRELAY_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Runs the relay until SIGINT or SIGTERM, then ends every shell.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => Config::load(path).with_context(|| format!("loading {}", path.display()))?,
+        None => Config::default(),
+    };
+    let mut targets = Targets::from_config(&config)?;
+    let metrics = Metrics::new();
+    let registry = Registry::new(
+        SessionSettings {
+            log_bytes: config.sessions.log_bytes,
+            idle_timeout: config.sessions.idle_timeout,
+            max_sessions: config.sessions.max_sessions,
+        },
+        metrics.clone(),
+    );
+
+    // The demo: the simulator on loopback, fresh credentials, its certificate pinned.
+    let demo = if args.config.is_none() {
+        let password = crate::auth::new_token();
+        let mut sim = winrs_sim::SimConfig::new("demo", password.clone());
+        sim.listen = "127.0.0.1:0".parse().expect("valid address");
+        let handle = winrs_sim::start(sim)
+            .await
+            .context("starting the built-in demo target")?;
+        let pin = handle
+            .fingerprint()
+            .context("the demo target has no certificate")?;
+        targets.add(Target {
+            name: "demo".into(),
+            description: "A shell on this machine through the built-in WinRS simulator".into(),
+            endpoint: handle.endpoint(),
+            shell: ShellKind::Cmd,
+            credentials: Credentials::Fixed {
+                user: "demo".into(),
+                password: PasswordSource::Inline(Secret(password)),
+            },
+            cert: CertCheck::Pin(pin),
+            allow_http: false,
+            allow: vec!["*".into()],
+        });
+        Some(handle)
+    } else {
+        None
+    };
+
+    let listener = bind(args.listen.as_deref().or(config.listen.as_deref())).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        registry: registry.clone(),
+        targets,
+        auth: Auth::default(),
+        metrics,
+        allowed_origins: config.allowed_origins.clone(),
+        tls: false,
+        ready: AtomicBool::new(false),
+    });
+    let frame_ancestors = if config.allowed_origins.is_empty() {
+        "'self'".to_string()
+    } else {
+        format!("'self' {}", config.allowed_origins.join(" "))
+    };
+    let app = router(state.clone(), &frame_ancestors);
+
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let base = if addr.is_ipv6() {
+        format!("http://[{host}]:{}", addr.port())
+    } else {
+        format!("http://{host}:{}", addr.port())
+    };
+    println!("listening: {base}");
+    if demo.is_some() {
+        let token = state.auth.login_link("demo");
+        println!("open: {base}/login?token={token}");
+    }
+    state.ready.store(true, Ordering::Release);
+
+    // Housekeeping: idle sessions, expired tokens.
+    let housekeeping = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                state.registry.reap_idle();
+                state.auth.purge();
+            }
+        })
+    };
+
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    info!("shutting down: ending every shell");
+    housekeeping.abort();
+    if tokio::time::timeout(Duration::from_secs(20), registry.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("some shells did not end in 20 s");
+    }
+    if let Some(sim) = demo {
+        sim.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Binds the listen address; without one, 127.0.0.1:8080 or the next free port up to 8099.
+async fn bind(listen: Option<&str>) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = match listen {
+        Some(a) => tokio::net::TcpListener::bind(a)
+            .await
+            .with_context(|| format!("cannot listen on {a}"))?,
+        None => {
+            let mut found = None;
+            for port in 8080..8100 {
+                if let Ok(l) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                    found = Some(l);
+                    break;
+                }
+            }
+            found.context("ports 8080 to 8099 are all taken: pass --listen ADDR:PORT")?
+        }
+    };
+    Ok(listener)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

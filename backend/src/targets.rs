@@ -1,0 +1,213 @@
+//! Which targets exist, who may open them, and how the relay connects to one.
+//!
+//! **Invariant:** a [`Connector`] is only ever made from the configuration: a fixed target's
+//! endpoint, or a pattern host whose every resolved address is inside the pattern's allowed
+//! ranges. The connection then goes to the address that was checked (no second DNS lookup
+//! an attacker could answer differently).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use winrelay_shared::protocol::api::TargetInfo;
+use winrelay_shared::protocol::Role;
+
+use crate::config::{CertCheck, Config, ConfigError, Credentials, PatternConfig, Secret, Target};
+
+/// The targets of this relay.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    fixed: Vec<Target>,
+    patterns: Vec<PatternConfig>,
+}
+
+/// Why a target cannot be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// Not configured (or not visible to this user: the two look the same on purpose).
+    #[error("unknown target {0:?}: pick one from the list of targets")]
+    Unknown(String),
+    /// The target needs credentials from the person connecting.
+    #[error("target {0:?} needs a user name and password")]
+    NeedsCredentials(String),
+    /// A pattern host resolved to an address outside the allowed ranges.
+    #[error("target {0:?} resolves to an address this relay may not connect to")]
+    AddressNotAllowed(String),
+    /// A pattern host did not resolve.
+    #[error("target {0:?} does not resolve: is the container running?")]
+    NoSuchHost(String),
+}
+
+impl Targets {
+    /// From the configuration.
+    pub fn from_config(config: &Config) -> Result<Targets, ConfigError> {
+        Ok(Targets {
+            fixed: config.targets()?,
+            patterns: config.patterns.clone(),
+        })
+    }
+
+    /// Adds a fixed target (the built-in demo).
+    pub fn add(&mut self, target: Target) {
+        self.fixed.push(target);
+    }
+
+    /// The targets `user` may open, for the picker.
+    pub fn visible_to(&self, user: &str) -> Vec<TargetInfo> {
+        let mut out: Vec<TargetInfo> = self
+            .fixed
+            .iter()
+            .filter(|t| t.allows(user))
+            .map(|t| TargetInfo {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                shell: t.shell.name().into(),
+                role: Role::Owner,
+                ask_credentials: t.credentials == Credentials::Ask,
+                reachable: None,
+            })
+            .collect();
+        for p in self
+            .patterns
+            .iter()
+            .filter(|p| p.allow.iter().any(|a| a == "*" || a == user))
+        {
+            out.push(TargetInfo {
+                name: format!("{}/*", p.name),
+                description: if p.description.is_empty() {
+                    format!("any host under {}", p.host_suffix)
+                } else {
+                    p.description.clone()
+                },
+                shell: p.shell.name().into(),
+                role: Role::Owner,
+                ask_credentials: p.access.ask_credentials,
+                reachable: None,
+            });
+        }
+        out
+    }
+
+    /// Resolves a target name for `user` into a connector. `credentials` are the ones the
+    /// person typed, for targets that ask.
+    pub async fn connector(
+        &self,
+        name: &str,
+        user: &str,
+        credentials: Option<(String, Secret)>,
+    ) -> Result<Connector, LookupError> {
+        let unknown = || LookupError::Unknown(name.to_string());
+        let (target, address) = if let Some(t) = self.fixed.iter().find(|t| t.name == name) {
+            if !t.allows(user) {
+                return Err(unknown());
+            }
+            (t.clone(), None)
+        } else {
+            let (pattern, host) = self
+                .patterns
+                .iter()
+                .find_map(|p| p.host_for(name).map(|h| (p, h)))
+                .ok_or_else(unknown)?;
+            if !pattern.allow.iter().any(|a| a == "*" || a == user) {
+                return Err(unknown());
+            }
+            let addrs: Vec<IpAddr> = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::lookup_host((host, pattern.port)),
+            )
+            .await
+            .map_err(|_| LookupError::NoSuchHost(name.into()))?
+            .map_err(|_| LookupError::NoSuchHost(name.into()))?
+            .map(|a| a.ip())
+            .collect();
+            if !pattern.addresses_allowed(&addrs) {
+                return Err(LookupError::AddressNotAllowed(name.into()));
+            }
+            let addr = SocketAddr::new(addrs[0], pattern.port);
+            let target = Target {
+                name: name.to_string(),
+                description: String::new(),
+                endpoint: format!("{}://{}:{}/wsman", pattern.scheme, host, pattern.port),
+                shell: pattern.shell,
+                credentials: pattern
+                    .access
+                    .credentials(&pattern.name)
+                    .map_err(|_| unknown())?,
+                cert: pattern
+                    .access
+                    .cert_check(&pattern.name)
+                    .map_err(|_| unknown())?,
+                allow_http: pattern.access.allow_http,
+                allow: pattern.allow.clone(),
+            };
+            (target, Some(addr))
+        };
+        let (user_name, password) = match (&target.credentials, credentials) {
+            (Credentials::Fixed { user, password }, _) => {
+                (user.clone(), password.read().map_err(|_| unknown())?)
+            }
+            (Credentials::Ask, Some((u, p))) if !u.is_empty() => (u, p),
+            (Credentials::Ask, _) => return Err(LookupError::NeedsCredentials(name.into())),
+        };
+        Ok(Connector {
+            target,
+            user: user_name,
+            password,
+            address,
+        })
+    }
+}
+
+/// Everything needed to open one shell on one checked target.
+#[derive(Debug)]
+pub struct Connector {
+    target: Target,
+    user: String,
+    password: Secret,
+    address: Option<SocketAddr>,
+}
+
+impl Connector {
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Opens the shell and starts the target's shell command with stdin kept open.
+    pub async fn open(
+        &self,
+    ) -> Result<(winrm_client::Shell, winrm_client::RunningCommand), String> {
+        let tls = match &self.target.cert {
+            CertCheck::System => winrm_client::TlsMode::SystemRoots,
+            CertCheck::CaFile(p) => winrm_client::TlsMode::CaFile(p.clone()),
+            CertCheck::Pin(hex_pin) => {
+                let mut pin = [0u8; 32];
+                hex::decode_to_slice(hex_pin, &mut pin)
+                    .map_err(|_| "the configured pin is not valid hex".to_string())?;
+                winrm_client::TlsMode::Pin(pin)
+            }
+            CertCheck::Insecure => winrm_client::TlsMode::Insecure,
+        };
+        let mut config = winrm_client::ClientConfig::new(
+            self.target.endpoint.clone(),
+            self.user.clone(),
+            self.password.0.as_str(),
+            tls,
+        );
+        config.allow_http = self.target.allow_http;
+        let _ = self.address; // FIXME(resolve)
+        let client = winrm_client::Client::new(config).map_err(|e| e.to_string())?;
+        let shell = client
+            .open_shell(winrm_client::ShellOptions {
+                noprofile: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (cmd, args) = self.target.shell.command();
+        let running = shell
+            .start(cmd, args.iter().copied())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((shell, running))
+    }
+}
