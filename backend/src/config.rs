@@ -41,6 +41,10 @@ pub struct Config {
     /// `https://portal.example.com`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Also start the built-in demo target (the simulator on loopback), as a relay without
+    /// a configuration file does.
+    #[serde(default)]
+    pub demo: bool,
     /// Session behaviour.
     #[serde(default)]
     pub sessions: SessionSettings,
@@ -79,7 +83,11 @@ fn default_max_sessions() -> usize {
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        SessionSettings { idle_timeout: default_idle(), log_bytes: default_log_bytes(), max_sessions: default_max_sessions() }
+        SessionSettings {
+            idle_timeout: default_idle(),
+            log_bytes: default_log_bytes(),
+            max_sessions: default_max_sessions(),
+        }
     }
 }
 
@@ -164,12 +172,17 @@ impl PasswordSource {
     /// Reads the password now.
     pub fn read(&self) -> Result<Secret, ConfigError> {
         match self {
-            PasswordSource::Env(var) => std::env::var(var)
-                .map(Secret)
-                .map_err(|_| ConfigError::Invalid(format!("the environment variable {var} with the target's password is not set"))),
+            PasswordSource::Env(var) => std::env::var(var).map(Secret).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "the environment variable {var} with the target's password is not set"
+                ))
+            }),
             PasswordSource::File(path) => std::fs::read_to_string(path)
                 .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_string()))
-                .map_err(|source| ConfigError::Read { path: path.clone(), source }),
+                .map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                }),
             PasswordSource::Inline(s) => Ok(s.clone()),
         }
     }
@@ -241,7 +254,11 @@ impl AccessConfig {
         let password = match (&self.password_env, &self.password_file) {
             (Some(v), None) => PasswordSource::Env(v.clone()),
             (None, Some(p)) => PasswordSource::File(p.clone()),
-            _ => return Err(ConfigError::Invalid(format!("{what}: set exactly one of password_env and password_file"))),
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "{what}: set exactly one of password_env and password_file"
+                )))
+            }
         };
         Ok(Credentials::Fixed { user, password })
     }
@@ -250,20 +267,30 @@ impl AccessConfig {
     pub fn cert_check(&self, what: &str) -> Result<CertCheck, ConfigError> {
         match (&self.pin, &self.ca_file, self.insecure) {
             (Some(pin), None, false) => {
-                let pin = normalize_pin(pin).ok_or_else(|| ConfigError::Invalid(format!("{what}: pin must be 64 hex digits (SHA-256), colons allowed")))?;
+                let pin = normalize_pin(pin).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "{what}: pin must be 64 hex digits (SHA-256), colons allowed"
+                    ))
+                })?;
                 Ok(CertCheck::Pin(pin))
             }
             (None, Some(ca), false) => Ok(CertCheck::CaFile(ca.clone())),
             (None, None, true) => Ok(CertCheck::Insecure),
             (None, None, false) => Ok(CertCheck::System),
-            _ => Err(ConfigError::Invalid(format!("{what}: choose one of pin, ca_file and insecure"))),
+            _ => Err(ConfigError::Invalid(format!(
+                "{what}: choose one of pin, ca_file and insecure"
+            ))),
         }
     }
 }
 
 /// Lower-case hex without separators, if `pin` is a SHA-256 fingerprint.
 pub fn normalize_pin(pin: &str) -> Option<String> {
-    let hex: String = pin.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let hex: String = pin
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
 }
 
@@ -336,7 +363,10 @@ impl Target {
 impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text)
     }
 
@@ -348,15 +378,23 @@ impl Config {
             p.access.credentials(&p.name)?;
             p.access.cert_check(&p.name)?;
             if p.allow_networks.is_empty() {
-                return Err(ConfigError::Invalid(format!("pattern {}: allow_networks must name at least one address range", p.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "pattern {}: allow_networks must name at least one address range",
+                    p.name
+                )));
             }
             if p.scheme != "https" && !(p.scheme == "http" && p.access.allow_http) {
-                return Err(ConfigError::Invalid(format!("pattern {}: scheme must be https (or http with allow_http)", p.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "pattern {}: scheme must be https (or http with allow_http)",
+                    p.name
+                )));
             }
         }
         for o in &config.allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
-                return Err(ConfigError::Invalid(format!("allowed origin {o:?} must look like https://host[:port]")));
+                return Err(ConfigError::Invalid(format!(
+                    "allowed origin {o:?} must look like https://host[:port]"
+                )));
             }
         }
         Ok(config)
@@ -367,13 +405,20 @@ impl Config {
         let mut out: Vec<Target> = Vec::new();
         for t in &self.targets {
             if !valid_name(&t.name) {
-                return Err(ConfigError::Invalid(format!("target name {:?}: use letters, digits, '-', '_' and '.'", t.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "target name {:?}: use letters, digits, '-', '_' and '.'",
+                    t.name
+                )));
             }
             if out.iter().any(|o| o.name == t.name) {
-                return Err(ConfigError::Invalid(format!("target {} is defined twice", t.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "target {} is defined twice",
+                    t.name
+                )));
             }
             let url = t.endpoint.as_str();
-            if !(url.starts_with("https://") || (url.starts_with("http://") && t.access.allow_http)) {
+            if !(url.starts_with("https://") || (url.starts_with("http://") && t.access.allow_http))
+            {
                 return Err(ConfigError::Invalid(format!("target {}: endpoint must be https:// (http:// needs allow_http = true: Basic auth would send the password in clear)", t.name)));
             }
             out.push(Target {
@@ -395,7 +440,9 @@ impl Config {
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.starts_with(['.', '-'])
 }
 
@@ -406,13 +453,20 @@ impl PatternConfig {
         if !valid_name(host) {
             return None;
         }
-        let suffix_ok = if self.host_suffix.is_empty() { !host.contains('.') } else { host.ends_with(&self.host_suffix) && host.len() > self.host_suffix.len() };
+        let suffix_ok = if self.host_suffix.is_empty() {
+            !host.contains('.')
+        } else {
+            host.ends_with(&self.host_suffix) && host.len() > self.host_suffix.len()
+        };
         suffix_ok.then_some(host)
     }
 
     /// Whether every address is inside the allowed ranges (and there is at least one).
     pub fn addresses_allowed(&self, addrs: &[IpAddr]) -> bool {
-        !addrs.is_empty() && addrs.iter().all(|a| self.allow_networks.iter().any(|n| n.contains(a)))
+        !addrs.is_empty()
+            && addrs
+                .iter()
+                .all(|a| self.allow_networks.iter().any(|n| n.contains(a)))
     }
 }
 
@@ -455,7 +509,12 @@ password_file = "/run/secrets/winrm"
         let c = Config::parse(SAMPLE).unwrap();
         assert_eq!(c.sessions.idle_timeout, Duration::from_secs(600));
         let t = c.targets().unwrap();
-        assert_eq!(t[0].cert, CertCheck::Pin("aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899".into()));
+        assert_eq!(
+            t[0].cert,
+            CertCheck::Pin(
+                "aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899".into()
+            )
+        );
         assert_eq!(t[0].shell, ShellKind::Powershell);
         assert!(t[0].allows("alice") && !t[0].allows("bob"));
         assert_eq!(t[1].credentials, Credentials::Ask);
@@ -486,7 +545,15 @@ password_file = "/run/secrets/winrm"
         let c = Config::parse(SAMPLE).unwrap();
         let p = &c.patterns[0];
         assert_eq!(p.host_for("swarm/web.1.app_net"), Some("web.1.app_net"));
-        for bad in ["swarm/evil.com", "swarm/.app_net", "swarm/a.app_net:22", "swarm/a@b.app_net", "swarm/10.0.1.5", "other/x.app_net", "swarm/x.app_net/../y"] {
+        for bad in [
+            "swarm/evil.com",
+            "swarm/.app_net",
+            "swarm/a.app_net:22",
+            "swarm/a@b.app_net",
+            "swarm/10.0.1.5",
+            "other/x.app_net",
+            "swarm/x.app_net/../y",
+        ] {
             assert_eq!(p.host_for(bad), None, "{bad}");
         }
         assert!(p.addresses_allowed(&["10.0.1.7".parse().unwrap()]));
@@ -496,6 +563,9 @@ password_file = "/run/secrets/winrm"
 
     #[test]
     fn secrets_never_print() {
-        assert_eq!(format!("{:?}", PasswordSource::Inline(Secret("hunter2".into()))), "Inline(***)");
+        assert_eq!(
+            format!("{:?}", PasswordSource::Inline(Secret("hunter2".into()))),
+            "Inline(***)"
+        );
     }
 }

@@ -18,6 +18,6 @@ pub mod outlog;
 pub mod screen;
 pub mod server;
 pub mod session;
-// pub mod sim_cmd;
+pub mod sim_cmd;
 pub mod targets;
 pub mod ws;

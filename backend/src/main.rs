@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Run the relay (without --config: with the built-in demo target).
     Serve(winrelay::server::ServeArgs),
+    /// Run the WinRS simulator: a WinRM server for Linux that runs local processes.
+    Sim(winrelay::sim_cmd::SimArgs),
     /// Run a command on a WinRM host and stream its output.
     Exec(winrelay::exec_cmd::ExecArgs),
     /// Check a WinRM endpoint: certificate fingerprint, authentication, shell timing.
@@ -32,6 +34,7 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => winrelay::server::serve(a).await,
+        Command::Sim(a) => winrelay::sim_cmd::run(a).await,
         Command::Exec(a) => match winrelay::exec_cmd::exec(a).await {
             Ok(code) => std::process::exit(code),
             Err(e) => Err(e),

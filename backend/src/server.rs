@@ -121,7 +121,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
 
     // The demo: the simulator on loopback, fresh credentials, its certificate pinned.
-    let demo = if args.config.is_none() {
+    let demo = if args.config.is_none() || config.demo {
         let password = crate::auth::new_token();
         let mut sim = winrs_sim::SimConfig::new("demo", password.clone());
         sim.listen = "127.0.0.1:0".parse().expect("valid address");
@@ -178,10 +178,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         format!("http://{host}:{}", addr.port())
     };
     println!("listening: {base}");
-    if demo.is_some() {
-        let token = state.auth.login_link("demo");
-        println!("open: {base}/login?token={token}");
-    }
+    // Until local users and single sign-on are configured, the person who started the relay
+    // signs in with a one-time link printed here (on stdout, never in the log).
+    let login_user = if args.config.is_none() { "demo" } else { "admin" };
+    let token = state.auth.login_link(login_user);
+    println!("open: {base}/login?token={token}");
     state.ready.store(true, Ordering::Release);
 
     // Housekeeping: idle sessions, expired tokens.
