@@ -228,7 +228,9 @@ pub fn parse_response(action: Action, xml: &[u8]) -> Result<Result<Response, Fau
 }
 
 /// Splits an envelope into its (optional) header and its body.
-pub(crate) fn envelope_parts(root: &Element) -> Result<(Option<&Element>, &Element), ParseError> {
+pub(crate) fn envelope_parts<'r, 'a>(
+    root: &'r Element<'a>,
+) -> Result<(Option<&'r Element<'a>>, &'r Element<'a>), ParseError> {
     if !root.is(ns::SOAP, "Envelope") {
         return Err(ParseError::Missing("s:Envelope (SOAP 1.2)"));
     }

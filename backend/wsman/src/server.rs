@@ -113,7 +113,7 @@ fn parse_request_body(action: Action, body: &Element) -> Result<RequestBody, Par
                         let name = v
                             .attr("Name")
                             .ok_or(ParseError::Missing("Name attribute of rsp:Variable"))?;
-                        Ok((name.to_string(), v.text.clone()))
+                        Ok((name.to_string(), v.text.to_string()))
                     })
                     .collect::<Result<Vec<_>, ParseError>>()?,
             };
@@ -126,7 +126,7 @@ fn parse_request_body(action: Action, body: &Element) -> Result<RequestBody, Par
                 output_streams: names("OutputStreams"),
                 working_directory: shell
                     .child(ns::SHELL, "WorkingDirectory")
-                    .map(|e| e.text.clone()),
+                    .map(|e| e.text.to_string()),
                 environment,
                 idle_timeout,
             })
@@ -139,12 +139,12 @@ fn parse_request_body(action: Action, body: &Element) -> Result<RequestBody, Par
                 .child(ns::SHELL, "Command")
                 .ok_or(ParseError::Missing("rsp:Command"))?
                 .text
-                .clone();
+                .to_string();
             RequestBody::Command(CommandLine {
                 command,
                 arguments: cl
                     .children(ns::SHELL, "Arguments")
-                    .map(|a| a.text.clone())
+                    .map(|a| a.text.to_string())
                     .collect(),
             })
         }

@@ -6,6 +6,8 @@
 //! expansion), only the five predefined entities and character references, and caps on depth,
 //! element count and attribute size.
 
+use std::borrow::Cow;
+
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
@@ -24,32 +26,80 @@ pub(crate) const MAX_ATTRIBUTE_LEN: usize = 16 * 1024;
 /// The `xml` prefix's namespace (for `xml:lang`).
 pub(crate) const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
-/// One element: namespace URI (empty if none), local name, attributes, direct text, children.
-#[derive(Debug, Default)]
-pub(crate) struct Element {
-    pub ns: String,
-    pub name: String,
-    /// (namespace URI, local name, value); namespace declarations are not kept.
-    pub attrs: Vec<(String, String, String)>,
-    /// All character data directly inside this element, concatenated.
-    pub text: String,
-    pub children: Vec<Element>,
+/// Namespace URIs and names that occur in WinRS envelopes: interned so that building the
+/// tree allocates little (a Receive response can hold thousands of elements).
+const KNOWN: &[&str] = &[
+    "",
+    crate::ns::SOAP,
+    crate::ns::ADDRESSING,
+    crate::ns::WSMAN,
+    crate::ns::WSMV,
+    crate::ns::SHELL,
+    crate::ns::TRANSFER,
+    crate::ns::WSMAN_FAULT,
+    XML_NS,
+    "Stream",
+    "Name",
+    "CommandId",
+    "End",
+    "stdout",
+    "stderr",
+    "stdin",
+    "State",
+    "CommandState",
+    "ExitCode",
+    "Envelope",
+    "Header",
+    "Body",
+    "Action",
+    "MessageID",
+    "RelatesTo",
+    "To",
+    "Option",
+    "Selector",
+    "ShellId",
+    "mustUnderstand",
+    "lang",
+];
+
+fn intern(s: &str) -> Cow<'static, str> {
+    match KNOWN.iter().find(|k| **k == s) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(s.to_owned()),
+    }
 }
 
-impl Element {
+fn intern_bytes(b: &[u8]) -> Result<Cow<'static, str>, std::str::Utf8Error> {
+    std::str::from_utf8(b).map(intern)
+}
+
+/// One element: namespace URI (empty if none), local name, attributes, direct text, children.
+/// Text borrows from the input where it can (stream data is most of a big envelope).
+#[derive(Debug, Default)]
+pub(crate) struct Element<'a> {
+    pub ns: Cow<'static, str>,
+    pub name: Cow<'static, str>,
+    /// (namespace URI, local name, value); namespace declarations are not kept.
+    pub attrs: Vec<(Cow<'static, str>, Cow<'static, str>, Cow<'static, str>)>,
+    /// All character data directly inside this element, concatenated.
+    pub text: Cow<'a, str>,
+    pub children: Vec<Element<'a>>,
+}
+
+impl<'a> Element<'a> {
     pub fn is(&self, ns: &str, name: &str) -> bool {
-        self.name == name && self.ns == ns
+        self.name.as_ref() == name && self.ns.as_ref() == ns
     }
 
-    pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
+    pub fn child(&self, ns: &str, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.is(ns, name))
     }
 
-    pub fn children<'a>(
-        &'a self,
-        ns: &'a str,
-        name: &'a str,
-    ) -> impl Iterator<Item = &'a Element> + 'a {
+    pub fn children<'s>(
+        &'s self,
+        ns: &'s str,
+        name: &'s str,
+    ) -> impl Iterator<Item = &'s Element<'a>> + 's {
         self.children.iter().filter(move |c| c.is(ns, name))
     }
 
@@ -61,8 +111,8 @@ impl Element {
     pub fn attr_ns(&self, ns: &str, name: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|(n, l, _)| n == ns && l == name)
-            .map(|(_, _, v)| v.as_str())
+            .find(|(n, l, _)| n.as_ref() == ns && l.as_ref() == name)
+            .map(|(_, _, v)| v.as_ref())
     }
 
     /// Text of this element and all its descendants, in document order.
@@ -82,12 +132,20 @@ impl Element {
     }
 }
 
+fn append_text<'a>(text: &mut Cow<'a, str>, more: Cow<'a, str>) {
+    if text.is_empty() {
+        *text = more;
+    } else {
+        text.to_mut().push_str(&more);
+    }
+}
+
 fn xml_error(reader: &NsReader<&[u8]>, e: impl std::fmt::Display) -> ParseError {
     ParseError::Xml(format!("{e} (at byte {})", reader.buffer_position()))
 }
 
 /// Parses a whole document into its root element.
-pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
+pub(crate) fn parse(xml: &[u8]) -> Result<Element<'_>, ParseError> {
     let mut reader = NsReader::from_reader(xml);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
@@ -97,12 +155,9 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
             .read_resolved_event()
             .map_err(|e| ParseError::Xml(format!("{e}")))?;
         let ns = match &resolved {
-            ResolveResult::Bound(ns) => Some(
-                std::str::from_utf8(ns.as_ref())
-                    .map_err(|e| ParseError::Xml(format!("namespace is not UTF-8: {e}")))?
-                    .to_owned(),
-            ),
-            ResolveResult::Unbound => Some(String::new()),
+            ResolveResult::Bound(ns) => intern_bytes(ns.as_ref())
+                .map_err(|e| ParseError::Xml(format!("namespace is not UTF-8: {e}")))?,
+            ResolveResult::Unbound => Cow::Borrowed(""),
             ResolveResult::Unknown(p) => {
                 return Err(xml_error(
                     &reader,
@@ -123,11 +178,10 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
                 if count > MAX_ELEMENTS || stack.len() >= MAX_DEPTH {
                     return Err(ParseError::TooLarge);
                 }
-                let name = std::str::from_utf8(e.local_name().as_ref())
-                    .map_err(|err| xml_error(&reader, err))?
-                    .to_owned();
+                let name =
+                    intern_bytes(e.local_name().as_ref()).map_err(|err| xml_error(&reader, err))?;
                 let mut el = Element {
-                    ns: ns.unwrap_or_default(),
+                    ns,
                     name,
                     ..Element::default()
                 };
@@ -141,8 +195,10 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
                     }
                     let (ans, local) = reader.resolve_attribute(attr.key);
                     let ans = match ans {
-                        ResolveResult::Bound(n) => String::from_utf8_lossy(n.as_ref()).into_owned(),
-                        ResolveResult::Unbound => String::new(),
+                        ResolveResult::Bound(n) => {
+                            intern_bytes(n.as_ref()).map_err(|err| xml_error(&reader, err))?
+                        }
+                        ResolveResult::Unbound => Cow::Borrowed(""),
                         ResolveResult::Unknown(p) => {
                             return Err(xml_error(
                                 &reader,
@@ -153,15 +209,13 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
                             ))
                         }
                     };
-                    let local = std::str::from_utf8(local.as_ref())
-                        .map_err(|err| xml_error(&reader, err))?
-                        .to_owned();
+                    let local =
+                        intern_bytes(local.as_ref()).map_err(|err| xml_error(&reader, err))?;
                     // Only the predefined entities resolve; anything else is an error.
                     let value = attr
                         .decode_and_unescape_value(reader.decoder())
-                        .map_err(|err| xml_error(&reader, err))?
-                        .into_owned();
-                    el.attrs.push((ans, local, value));
+                        .map_err(|err| xml_error(&reader, err))?;
+                    el.attrs.push((ans, local, intern(&value)));
                 }
                 if empty {
                     attach(&mut stack, &mut root, el);
@@ -178,7 +232,7 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
             Event::Text(t) => {
                 let text = t.xml10_content().map_err(|e| xml_error(&reader, e))?;
                 match stack.last_mut() {
-                    Some(top) => top.text.push_str(&text),
+                    Some(top) => append_text(&mut top.text, text),
                     None if text.trim().is_empty() => {}
                     None => return Err(xml_error(&reader, "text outside the root element")),
                 }
@@ -186,7 +240,7 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
             Event::CData(t) => {
                 let text = t.decode().map_err(|e| xml_error(&reader, e))?;
                 match stack.last_mut() {
-                    Some(top) => top.text.push_str(&text),
+                    Some(top) => append_text(&mut top.text, text),
                     None => return Err(xml_error(&reader, "CDATA outside the root element")),
                 }
             }
@@ -196,11 +250,11 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
                     None => return Err(xml_error(&reader, "reference outside the root element")),
                 };
                 if let Some(ch) = r.resolve_char_ref().map_err(|e| xml_error(&reader, e))? {
-                    top.text.push(ch);
+                    top.text.to_mut().push(ch);
                 } else {
                     let name = r.decode().map_err(|e| xml_error(&reader, e))?;
                     match quick_xml::escape::resolve_predefined_entity(&name) {
-                        Some(s) => top.text.push_str(s),
+                        Some(s) => top.text.to_mut().push_str(s),
                         None => {
                             return Err(xml_error(
                                 &reader,
@@ -229,7 +283,7 @@ pub(crate) fn parse(xml: &[u8]) -> Result<Element, ParseError> {
     root.ok_or_else(|| ParseError::Xml("no root element".into()))
 }
 
-fn attach(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
+fn attach<'a>(stack: &mut [Element<'a>], root: &mut Option<Element<'a>>, el: Element<'a>) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(el),
         None => *root = Some(el),
