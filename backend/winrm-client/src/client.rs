@@ -251,7 +251,10 @@ impl Client {
         first.map_or(Ok(()), Err)
     }
 
-    pub(crate) async fn delete_shell(&self, shell_id: &str) -> Result<(), Error> {
+    /// Deletes a shell by id, e.g. one left behind by an earlier process. A shell the server
+    /// no longer knows counts as deleted only in [`Client::open_shell_ids`]: the error
+    /// ([`Error::ShellGone`]) is still returned.
+    pub async fn delete_shell(&self, shell_id: &str) -> Result<(), Error> {
         let res = self
             .call(Action::Delete, Some(shell_id), vec![], RequestBody::Delete)
             .await;

@@ -321,6 +321,15 @@ pub struct RunningCommand {
     output: OutputStream,
 }
 
+impl std::fmt::Debug for RunningCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningCommand")
+            .field("command_id", &self.input.shared.command_id)
+            .field("shell_id", &self.input.shared.shell.id)
+            .finish()
+    }
+}
+
 impl RunningCommand {
     /// The command id the server assigned.
     pub fn id(&self) -> &str {
@@ -513,6 +522,14 @@ pub struct OutputStream {
     rx: mpsc::Receiver<Result<Output, Error>>,
     task: tokio::task::AbortHandle,
     _shell: Arc<ShellGuard>,
+}
+
+impl std::fmt::Debug for OutputStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputStream")
+            .field("shell_id", &self._shell.id)
+            .finish()
+    }
 }
 
 impl OutputStream {

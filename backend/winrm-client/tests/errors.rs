@@ -1,0 +1,186 @@
+//! Each failure an operator meets gives its own clear error, and leaves no shell behind.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use winrm_client::{Client, Error, ShellOptions, TlsMode};
+
+#[tokio::test]
+async fn wrong_password_is_reported_as_such() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    cfg.password = "not the password".into();
+    let client = Client::new(cfg).unwrap();
+    let err = client.open_shell(ShellOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::WrongCredentials { ref user, .. } if user == USER), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with(&format!("wrong user name or password for {}", sim.endpoint())), "{msg}");
+    assert!(!msg.contains("not the password") && !format!("{err:?}").contains("not the password"));
+    assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn wrong_pin_shows_the_fingerprint_seen() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    cfg.tls = TlsMode::Pin([0x11; 32]);
+    let client = Client::new(cfg).unwrap();
+    let err = client.open_shell(ShellOptions::default()).await.unwrap_err();
+    let real = sim.fingerprint().unwrap();
+    match &err {
+        Error::CertificateMismatch { expected, seen, .. } => {
+            assert_eq!(expected, &"11".repeat(32));
+            assert_eq!(seen, &real);
+        }
+        other => panic!("expected a certificate mismatch, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&real));
+    assert_eq!(client.seen_fingerprint().as_deref(), Some(real.as_str()));
+    assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn self_signed_certificate_is_not_trusted_by_a_ca_check() {
+    let sim = sim().await;
+    // A CA file holding an unrelated certificate: the simulator's own is self-signed.
+    let ca = rcgen_free_pem();
+    let path = std::env::temp_dir().join(format!("winrm-client-ca-{}.pem", std::process::id()));
+    std::fs::write(&path, ca).unwrap();
+    let mut cfg = config(&sim);
+    cfg.tls = TlsMode::CaFile(path.clone());
+    let client = Client::new(cfg);
+    let _ = std::fs::remove_file(&path);
+    let err = client.unwrap().open_shell(ShellOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::UntrustedCertificate { .. }), "{err:?}");
+    assert!(err.to_string().contains("not trusted"));
+    assert_no_shells(&sim).await;
+}
+
+/// A self-signed certificate unrelated to the simulator's.
+fn rcgen_free_pem() -> String {
+    let other = rcgen::generate_simple_self_signed(vec!["ca.example.invalid".to_string()]).unwrap();
+    other.cert.pem()
+}
+
+#[tokio::test]
+async fn insecure_mode_connects_without_a_check() {
+    let sim = sim().await;
+    let mut cfg = config(&sim);
+    cfg.tls = TlsMode::Insecure;
+    let client = Client::new(cfg).unwrap();
+    let shell = client.open_shell(ShellOptions::default()).await.unwrap();
+    assert_eq!(client.seen_fingerprint(), sim.fingerprint());
+    shell.close().await.unwrap();
+    assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn a_stopped_server_is_unreachable() {
+    let sim = sim().await;
+    let client = client(&sim);
+    let shell = client.open_shell(ShellOptions::default()).await.unwrap();
+    assert_eq!(shell.run("cmd", ["/c", "echo up"]).await.unwrap().stdout, b"up\n");
+    sim.shutdown().await;
+    let err = shell.run("cmd", ["/c", "echo up"]).await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with("cannot reach https://127.0.0.1:"), "{msg}");
+    assert!(msg.contains("refused"), "{msg}");
+    // A fresh connection is refused the same way.
+    let err = client.open_shell(ShellOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_shell_is_reported_as_gone() {
+    let sim = sim().await;
+    let client = client(&sim);
+    let shell = client.open_shell(ShellOptions::default()).await.unwrap();
+    // Someone else (another client, a container restart) deletes it.
+    let other = common::client(&sim);
+    other.delete_shell(shell.id()).await.unwrap();
+    assert_eq!(sim.shell_count(), 0);
+    let err = shell.run("cmd", ["/c", "echo x"]).await.unwrap_err();
+    assert!(matches!(err, Error::ShellGone { .. }), "{err:?}");
+    assert!(err.to_string().contains("the shell is gone"));
+    // Closing a shell that is already gone reports it too.
+    assert!(shell.close().await.unwrap_err().is_shell_gone());
+    assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn a_shell_past_its_idle_timeout_is_reported_as_gone() {
+    let sim = sim().await;
+    let client = client(&sim);
+    let shell = client
+        .open_shell(ShellOptions {
+            idle_timeout: Some(Duration::from_secs(1)),
+            ..ShellOptions::default()
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while sim.shell_count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the idle shell was never reaped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let err = shell.start("cmd", ["/c", "echo x"]).await.unwrap_err();
+    assert!(err.is_shell_gone(), "{err:?}");
+    drop(shell);
+    assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn the_shell_quota_is_reported() {
+    let sim = sim_with(|c| c.max_shells_per_user = 2).await;
+    let client = client(&sim);
+    let a = client.open_shell(ShellOptions::default()).await.unwrap();
+    let b = client.open_shell(ShellOptions::default()).await.unwrap();
+    let err = client.open_shell(ShellOptions::default()).await.unwrap_err();
+    assert!(matches!(err, Error::QuotaReached { .. }), "{err:?}");
+    assert!(err.to_string().contains("MaxShellsPerUser"));
+    drop(a);
+    // Once one is closed there is room again.
+    assert!(tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(c) = client.open_shell(ShellOptions::default()).await {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok());
+    drop(b);
+    assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn an_envelope_larger_than_the_server_takes_is_reported() {
+    // The server takes 16 KB envelopes but the client was told 153600.
+    let sim = sim_with(|c| c.max_envelope_size = 16_000).await;
+    let client = client(&sim);
+    let shell = client.open_shell(ShellOptions::default()).await.unwrap();
+    let cmd = shell.start("cmd", ["/c", "cat > /dev/null"]).await.unwrap();
+    let err = cmd.send(&vec![b'x'; 100_000]).await.unwrap_err();
+    assert!(matches!(err, Error::EnvelopeTooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("MaxEnvelopeSize"));
+    drop(cmd);
+    drop(shell);
+    assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn plain_http_works_only_when_allowed() {
+    let sim = sim_with(|c| c.tls = winrs_sim::Tls::Off).await;
+    let mut cfg = winrm_client::ClientConfig::new(sim.endpoint(), USER, PASSWORD, TlsMode::Insecure);
+    assert!(Client::new(cfg.clone()).is_err());
+    cfg.allow_http = true;
+    let client = Client::new(cfg).unwrap();
+    let shell = client.open_shell(ShellOptions::default()).await.unwrap();
+    assert_eq!(shell.run("cmd", ["/c", "echo plain"]).await.unwrap().stdout, b"plain\n");
+    shell.close().await.unwrap();
+    assert_no_shells(&sim).await;
+}
