@@ -1,0 +1,86 @@
+// Assembles dist/ from the wasm-bindgen output, xterm.js and static/: every asset gets a
+// content-hashed name under dist/assets/ (served with immutable caching), and dist/index.html
+// (never cached) is the only file that names them.
+//
+// usage: node frontend/build/assemble.mjs BINDGEN_DIR OUT_DIR
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { basename, extname, join } from "node:path";
+import { gzipSync } from "node:zlib";
+
+const [bindgenDir, outDir] = process.argv.slice(2);
+if (!bindgenDir || !outDir) {
+  console.error("usage: assemble.mjs BINDGEN_DIR OUT_DIR");
+  process.exit(2);
+}
+const assetsDir = join(outDir, "assets");
+mkdirSync(assetsDir, { recursive: true });
+
+const names = new Map(); // logical name -> hashed file name
+const sizes = [];
+
+function hashed(logical, bytes) {
+  const h = createHash("sha256").update(bytes).digest("hex").slice(0, 8);
+  const ext = logical.endsWith("_bg.wasm") ? "_bg.wasm" : extname(logical);
+  const stem = logical.slice(0, logical.length - ext.length);
+  return `${stem}-${h}${ext}`;
+}
+
+function add(logical, bytes) {
+  const name = hashed(logical, bytes);
+  writeFileSync(join(assetsDir, name), bytes);
+  names.set(logical, name);
+  sizes.push({ logical, name, raw: bytes.length, gz: gzipSync(bytes, { level: 9 }).length });
+  return name;
+}
+
+const xt = "node_modules/@xterm";
+add("winrelay.js", readFileSync(join(bindgenDir, "winrelay.js")));
+add("winrelay_bg.wasm", readFileSync(join(bindgenDir, "winrelay_bg.wasm")));
+add("xterm.mjs", readFileSync(`${xt}/xterm/lib/xterm.mjs`));
+add("xterm.css", readFileSync(`${xt}/xterm/css/xterm.css`));
+for (const a of ["fit", "web-links", "search", "unicode11", "webgl"]) {
+  add(`addon-${a}.mjs`, readFileSync(`${xt}/addon-${a}/lib/addon-${a}.mjs`));
+}
+add("style.css", readFileSync("static/style.css"));
+for (const f of readdirSync("static/icons")) add(basename(f), readFileSync(join("static/icons", f)));
+
+const rel = (n) => "./" + names.get(n);
+// The bootstrap module: loads xterm.js and its addons, exposes them to the wasm bindings as
+// `globalThis.WinrelayXterm` (the bindings use js_namespace, so they do not depend on the
+// hashed file names), then starts the wasm. WebGL is loaded only when it will be used.
+const boot = `import { Terminal } from ${JSON.stringify(rel("xterm.mjs"))};
+import { FitAddon } from ${JSON.stringify(rel("addon-fit.mjs"))};
+import { WebLinksAddon } from ${JSON.stringify(rel("addon-web-links.mjs"))};
+import { SearchAddon } from ${JSON.stringify(rel("addon-search.mjs"))};
+import { Unicode11Addon } from ${JSON.stringify(rel("addon-unicode11.mjs"))};
+import init from ${JSON.stringify(rel("winrelay.js"))};
+globalThis.WinrelayXterm = {
+  Terminal, FitAddon, WebLinksAddon, SearchAddon, Unicode11Addon,
+  loadWebgl: () => import(${JSON.stringify(rel("addon-webgl.mjs"))}).then((m) => m.WebglAddon),
+};
+init({ module_or_path: new URL(${JSON.stringify(rel("winrelay_bg.wasm"))}, import.meta.url) }).catch((e) => {
+  const el = document.getElementById("boot");
+  if (el) { el.className = "boot error"; el.textContent = "winrelay could not start: " + e + "\\nReload the page; if this persists, the relay may be serving a broken build."; }
+  console.error(e);
+});
+`;
+add("boot.js", Buffer.from(boot));
+
+let html = readFileSync("static/index.html", "utf8");
+html = html.replace(/\{\{asset:([^}]+)\}\}/g, (_, n) => {
+  if (!names.has(n)) throw new Error(`static/index.html names unknown asset ${n}`);
+  return "/assets/" + names.get(n);
+});
+writeFileSync(join(outDir, "index.html"), html);
+
+const core = sizes.filter((s) => ["winrelay.js", "winrelay_bg.wasm", "style.css", "boot.js"].includes(s.logical));
+const sum = (xs, k) => xs.reduce((a, s) => a + s[k], 0);
+const report = {
+  app: { raw: sum(core, "raw"), gzip: sum(core, "gz") },
+  initial_load: { gzip: sum(sizes.filter((s) => s.logical !== "addon-webgl.mjs"), "gz") },
+  files: sizes,
+};
+writeFileSync(join(outDir, "sizes.json"), JSON.stringify(report, null, 2) + "\n");
+for (const s of sizes) console.log(`  ${s.name.padEnd(36)} ${String(s.raw).padStart(8)} B  ${String(s.gz).padStart(7)} B gz`);
+console.log(`  app (wasm+js+css): ${report.app.raw} B, ${report.app.gzip} B gzipped; first load with xterm: ${report.initial_load.gzip} B gzipped`);

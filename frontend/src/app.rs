@@ -1,0 +1,722 @@
+//! The app: a full-window terminal, a top bar, the target picker and the session view.
+
+use crate::api::{self, ApiFail, Me};
+use crate::route::{self, Route};
+use crate::session::{self, ConnSignals, Link};
+use crate::term::{TermView, DEFAULT_FONT_SIZE};
+use leptos::ev;
+use leptos::html;
+use leptos::prelude::*;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use winrelay_shared::protocol::api::{CreateSession, SessionInfo, TargetInfo};
+use winrelay_shared::protocol::{Role, SessionState};
+
+/// Pasting more lines than this asks first.
+const PASTE_CONFIRM_LINES: usize = 3;
+
+/// App-wide state, handed to components through context.
+#[derive(Clone, Copy)]
+struct Ctx {
+    term: StoredValue<TermView, LocalStorage>,
+    route: RwSignal<Route>,
+    embed: RwSignal<bool>,
+    light: RwSignal<bool>,
+    font_size: RwSignal<f64>,
+    renderer: RwSignal<&'static str>,
+    search_open: RwSignal<bool>,
+    paste_pending: RwSignal<Option<String>>,
+    ctrl_sticky: RwSignal<bool>,
+}
+
+fn ctx() -> Ctx {
+    expect_context::<Ctx>()
+}
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("a browser window")
+}
+
+fn storage_get(key: &str) -> Option<String> {
+    window().local_storage().ok().flatten()?.get_item(key).ok().flatten()
+}
+
+fn storage_set(key: &str, value: &str) {
+    if let Some(s) = window().local_storage().ok().flatten() {
+        let _ = s.set_item(key, value);
+    }
+}
+
+fn query_param(name: &str) -> Option<String> {
+    let search = window().location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
+}
+
+/// Moves to `route`, keeping the query string (`?renderer=dom`).
+fn navigate(route: Route, replace: bool) {
+    let c = ctx();
+    let search = window().location().search().unwrap_or_default();
+    let url = format!("{}{}", route::path(&route, c.embed.get_untracked()), search);
+    if let Ok(h) = window().history() {
+        let _ = if replace {
+            h.replace_state_with_url(&JsValue::NULL, "", Some(&url))
+        } else {
+            h.push_state_with_url(&JsValue::NULL, "", Some(&url))
+        };
+    }
+    c.route.set(route);
+}
+
+fn clipboard_write(text: String) {
+    let clip = window().navigator().clipboard();
+    let _ = clip.write_text(&text);
+}
+
+/// Sends terminal input to the session on screen, applying the touch bar's sticky Ctrl.
+fn send_input(data: &str) {
+    let c = ctx();
+    let mut data = data.to_string();
+    if c.ctrl_sticky.get_untracked() {
+        c.ctrl_sticky.set(false);
+        if let Some(ch) = data.chars().next().filter(|_| data.chars().count() == 1) {
+            let up = ch.to_ascii_uppercase();
+            if ('@'..='_').contains(&up) {
+                data = ((up as u8) & 0x1f).to_string_char();
+            }
+        }
+    }
+    session::with_current(|conn| conn.send_input(&data));
+}
+
+trait ToStringChar {
+    fn to_string_char(self) -> String;
+}
+impl ToStringChar for u8 {
+    fn to_string_char(self) -> String {
+        char::from(self).to_string()
+    }
+}
+
+fn paste_text(text: String) {
+    let c = ctx();
+    if text.lines().count() > PASTE_CONFIRM_LINES {
+        c.paste_pending.set(Some(text));
+    } else {
+        c.term.with_value(|t| t.term.paste(&text));
+    }
+}
+
+/// The root component.
+#[component]
+pub fn App() -> impl IntoView {
+    let (route, embed) = route::parse(&window().location().pathname().unwrap_or_default());
+    let light = storage_get("winrelay.theme").map(|t| t == "light").unwrap_or_else(|| {
+        window()
+            .match_media("(prefers-color-scheme: light)")
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.matches())
+    });
+    let font_size = storage_get("winrelay.fontSize")
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| (6.0..=40.0).contains(s))
+        .unwrap_or(DEFAULT_FONT_SIZE);
+    let c = Ctx {
+        term: StoredValue::new_local(TermView::new(light, font_size)),
+        route: RwSignal::new(route),
+        embed: RwSignal::new(embed),
+        light: RwSignal::new(light),
+        font_size: RwSignal::new(font_size),
+        renderer: RwSignal::new("none"),
+        search_open: RwSignal::new(false),
+        paste_pending: RwSignal::new(None),
+        ctrl_sticky: RwSignal::new(false),
+    };
+    provide_context(c);
+
+    let _ = window_event_listener(ev::popstate, move |_| {
+        let (r, _) = route::parse(&window().location().pathname().unwrap_or_default());
+        c.route.set(r);
+    });
+
+    Effect::new(move |_| {
+        let light = c.light.get();
+        if let Some(root) = window().document().and_then(|d| d.document_element()) {
+            let _ = root.set_attribute("data-theme", if light { "light" } else { "dark" });
+        }
+        c.term.with_value(|t| t.set_theme(light));
+        storage_set("winrelay.theme", if light { "light" } else { "dark" });
+    });
+    Effect::new(move |_| {
+        let size = c.font_size.get();
+        c.term.with_value(|t| t.set_font_size(size));
+        storage_set("winrelay.fontSize", &size.to_string());
+    });
+
+    if let Some(boot) = window().document().and_then(|d| d.get_element_by_id("boot")) {
+        boot.remove();
+    }
+
+    let term_ref = NodeRef::<html::Div>::new();
+    term_ref.on_load(move |el| mount_terminal(el.unchecked_into()));
+
+    view! {
+        <div class="app" data-wasm="started" data-renderer=move || c.renderer.get()>
+            <Show when=move || !c.embed.get()>
+                <TopBar/>
+            </Show>
+            <div class="term-wrap">
+                <div class="term" node_ref=term_ref></div>
+                <Show when=move || c.search_open.get()>
+                    <SearchBox/>
+                </Show>
+                <PasteDialog/>
+                {move || match c.route.get() {
+                    Route::Home => view! { <Picker/> }.into_any(),
+                    Route::Open(target) => view! { <Opener target=target/> }.into_any(),
+                    Route::Session(_) => ().into_any(),
+                }}
+            </div>
+            {move || match c.route.get() {
+                Route::Session(id) => view! { <SessionView id=id/> }.into_any(),
+                _ => ().into_any(),
+            }}
+            <KeyBar/>
+        </div>
+    }
+}
+
+/// Opens xterm.js in its element and wires input, resize, keys and paste.
+fn mount_terminal(el: web_sys::HtmlElement) {
+    let c = ctx();
+    let force_dom = query_param("renderer").is_some_and(|r| r == "dom");
+    c.term.with_value(|t| {
+        let renderer = c.renderer;
+        t.open(&el, force_dom, move |r| renderer.set(r));
+        let data = Closure::<dyn FnMut(String)>::new(move |d: String| send_input(&d));
+        t.term.on_data(data.as_ref().unchecked_ref());
+        data.forget();
+
+        // Resizes reach the relay debounced: dragging a window edge fires dozens.
+        let pending: std::rc::Rc<std::cell::RefCell<Option<TimeoutHandle>>> = Default::default();
+        let resize = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            if let Some(h) = pending.borrow_mut().take() {
+                h.clear();
+            }
+            let tv = c.term.get_value();
+            *pending.borrow_mut() = set_timeout_with_handle(
+                move || {
+                    let (cols, rows) = (tv.term.cols(), tv.term.rows());
+                    session::with_current(|conn| conn.send_resize(cols, rows));
+                },
+                Duration::from_millis(120),
+            )
+            .ok();
+        });
+        t.term.on_resize(resize.as_ref().unchecked_ref());
+        resize.forget();
+
+        let keys = Closure::<dyn FnMut(web_sys::KeyboardEvent) -> bool>::new(on_key);
+        t.term.attach_custom_key_event_handler(keys.as_ref().unchecked_ref());
+        keys.forget();
+
+        let sel = Closure::<dyn FnMut()>::new(move || {
+            let tv = c.term.get_value();
+            if tv.term.has_selection() {
+                clipboard_write(tv.term.get_selection());
+            }
+        });
+        if let Ok(f) = js_sys::Reflect::get(&t.term, &"onSelectionChange".into()) {
+            let _ = f.unchecked_into::<js_sys::Function>().call1(&t.term, sel.as_ref());
+        }
+        sel.forget();
+
+        // Follow the element's size (window resizes, bars appearing) with the fit addon.
+        let fit_pending = std::rc::Rc::new(std::cell::Cell::new(false));
+        let observer = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            if fit_pending.replace(true) {
+                return;
+            }
+            let fp = fit_pending.clone();
+            set_timeout(
+                move || {
+                    fp.set(false);
+                    c.term.with_value(|t| t.fit());
+                },
+                Duration::from_millis(30),
+            );
+        });
+        if let Ok(ro) = web_sys::ResizeObserver::new(observer.as_ref().unchecked_ref()) {
+            ro.observe(&el);
+        }
+        observer.forget();
+
+        // Multi-line pastes ask first; capture runs before xterm.js's own paste handler.
+        let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(move |e: web_sys::ClipboardEvent| {
+            let text = e.clipboard_data().and_then(|d| d.get_data("text/plain").ok()).unwrap_or_default();
+            if text.lines().count() > PASTE_CONFIRM_LINES {
+                e.prevent_default();
+                e.stop_immediate_propagation();
+                c.paste_pending.set(Some(text));
+            }
+        });
+        let opts = web_sys::AddEventListenerOptions::new();
+        opts.set_capture(true);
+        let _ = el.add_event_listener_with_callback_and_add_event_listener_options(
+            "paste",
+            paste.as_ref().unchecked_ref(),
+            &opts,
+        );
+        paste.forget();
+        t.term.focus();
+    });
+}
+
+/// Keys the app handles before xterm.js; returning false keeps them from the shell.
+fn on_key(e: web_sys::KeyboardEvent) -> bool {
+    if e.type_() != "keydown" {
+        return true;
+    }
+    let c = ctx();
+    let key = e.key();
+    let ctrl = e.ctrl_key() || e.meta_key();
+    let tv = c.term.get_value();
+    if ctrl && e.shift_key() {
+        match key.to_ascii_lowercase().as_str() {
+            "c" => {
+                if tv.term.has_selection() {
+                    clipboard_write(tv.term.get_selection());
+                }
+                e.prevent_default();
+                return false;
+            }
+            "v" => {
+                e.prevent_default();
+                let clip = window().navigator().clipboard();
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(v) = wasm_bindgen_futures::JsFuture::from(clip.read_text()).await {
+                        paste_text(v.as_string().unwrap_or_default());
+                    }
+                });
+                return false;
+            }
+            "f" => {
+                e.prevent_default();
+                c.search_open.set(true);
+                return false;
+            }
+            _ => {}
+        }
+    }
+    if ctrl && !e.shift_key() && !e.alt_key() && key == "c" && tv.term.has_selection() {
+        // With a selection Ctrl+C copies; without one it reaches the shell as an interrupt.
+        clipboard_write(tv.term.get_selection());
+        tv.term.clear_selection();
+        return false;
+    }
+    if ctrl && !e.alt_key() {
+        let zoom = match key.as_str() {
+            "=" | "+" => Some(c.font_size.get_untracked() + 1.0),
+            "-" => Some(c.font_size.get_untracked() - 1.0),
+            "0" => Some(DEFAULT_FONT_SIZE),
+            _ => None,
+        };
+        if let Some(z) = zoom {
+            e.prevent_default();
+            c.font_size.set(z.clamp(6.0, 40.0));
+            return false;
+        }
+    }
+    true
+}
+
+#[component]
+fn TopBar() -> impl IntoView {
+    let c = ctx();
+    let home = move |e: ev::MouseEvent| {
+        e.prevent_default();
+        navigate(Route::Home, false);
+    };
+    view! {
+        <div class="topbar">
+            <a class="brand" href="/" on:click=home>"winrelay"</a>
+            <span class="muted">{move || match c.route.get() {
+                Route::Home => "sessions".to_string(),
+                Route::Open(t) => format!("opening {t}…"),
+                Route::Session(id) => format!("session {id}"),
+            }}</span>
+            <span class="spacer"></span>
+            <button title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| c.search_open.set(true)>"Search"</button>
+            <button title="Smaller text (Ctrl+-)" on:click=move |_| c.font_size.update(|s| *s = (*s - 1.0).max(6.0))>"A−"</button>
+            <button title="Larger text (Ctrl+=)" on:click=move |_| c.font_size.update(|s| *s = (*s + 1.0).min(40.0))>"A+"</button>
+            <button class="theme" title="Light or dark theme" on:click=move |_| c.light.update(|l| *l = !*l)>
+                {move || if c.light.get() { "Dark" } else { "Light" }}
+            </button>
+        </div>
+    }
+}
+
+/// Lists the targets and the live sessions; writes the sign-in help into the terminal
+/// when the user is not signed in.
+#[component]
+fn Picker() -> impl IntoView {
+    let c = ctx();
+    c.term.with_value(|t| {
+        t.term.reset();
+        t.note("winrelay: pick a target to open a shell, or join a live session.");
+    });
+    let me = RwSignal::new(None::<Result<Me, ApiFail>>);
+    let targets = RwSignal::new(Vec::<TargetInfo>::new());
+    let sessions = RwSignal::new(Vec::<SessionInfo>::new());
+    let filter = RwSignal::new(String::new());
+    let creds_for = RwSignal::new(None::<String>);
+    let load = move || {
+        wasm_bindgen_futures::spawn_local(async move {
+            let who = api::get::<Me>("/api/me").await;
+            if let Err(fail) = &who {
+                c.term.with_value(|t| t.note(&format!("\r\n{}", fail.message())));
+            }
+            let ok = who.is_ok();
+            me.set(Some(who));
+            if !ok {
+                return;
+            }
+            match api::get::<Vec<TargetInfo>>("/api/targets").await {
+                Ok(t) => targets.set(t),
+                Err(f) => c.term.with_value(|t| t.note(&f.message())),
+            }
+            if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
+                sessions.set(s.into_iter().filter(|s| !s.state.is_final()).collect());
+            }
+        });
+    };
+    load();
+
+    let shown = move || {
+        let f = filter.get().to_lowercase();
+        targets
+            .get()
+            .into_iter()
+            .filter(|t| f.is_empty() || t.name.to_lowercase().contains(&f) || t.description.to_lowercase().contains(&f))
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <div class="overlay picker">
+            <div class="card">
+                {move || match me.get() {
+                    None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+                    Some(Err(fail)) => view! {
+                        <h2>{if fail.status() == Some(401) { "Not signed in" } else { "The relay is not answering" }}</h2>
+                        <p class="signin-error">{fail.message()}</p>
+                        <button on:click=move |_| load()>"Try again"</button>
+                    }.into_any(),
+                    Some(Ok(me)) => view! {
+                        <h2>"Targets " <span class="muted">"signed in as " {me.user}</span></h2>
+                        <input type="search" placeholder="Filter targets" prop:value=move || filter.get()
+                            on:input=move |e| filter.set(event_target_value(&e))/>
+                        <ul class="list targets">
+                            <For each=shown key=|t| t.name.clone() let:t>
+                                <TargetRow t=t creds_for=creds_for/>
+                            </For>
+                        </ul>
+                        <Show when=move || targets.with(|t| t.is_empty())>
+                            <p class="empty">"No targets yet: the relay's configuration lists none for you."</p>
+                        </Show>
+                        <h2>"Live sessions"</h2>
+                        <ul class="list sessions">
+                            <For each=move || sessions.get() key=|s| s.id.clone() let:s>
+                                <SessionRow s=s/>
+                            </For>
+                        </ul>
+                        <Show when=move || sessions.with(|s| s.is_empty())>
+                            <p class="empty">"None: open a target to start one."</p>
+                        </Show>
+                    }.into_any(),
+                }}
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoView {
+    let name = t.name.clone();
+    let (reach, reach_class) = match t.reachable {
+        Some(true) => ("reachable", "state ok"),
+        Some(false) => ("unreachable", "state bad"),
+        None => ("not checked", "state"),
+    };
+    let ask = t.ask_credentials;
+    let n1 = name.clone();
+    let open = move |_| {
+        if ask {
+            creds_for.set(Some(n1.clone()));
+        } else {
+            navigate(Route::Open(n1.clone()), false);
+        }
+    };
+    let n2 = name.clone();
+    let user = RwSignal::new(String::new());
+    let pass = RwSignal::new(String::new());
+    let submit = move |e: ev::SubmitEvent| {
+        e.prevent_default();
+        PENDING_CREDS.with(|p| *p.borrow_mut() = Some((user.get_untracked(), pass.get_untracked())));
+        navigate(Route::Open(n2.clone()), false);
+    };
+    let n3 = name.clone();
+    view! {
+        <li data-target=name.clone()>
+            <span class="name">{name.clone()}</span>
+            <span class="muted">{t.shell.clone()}</span>
+            <span class=reach_class>{reach}</span>
+            <span class="desc">{t.description.clone()}</span>
+            <span class="spacer"></span>
+            <button class="primary open" on:click=open>"Open"</button>
+        </li>
+        <Show when=move || creds_for.get().as_deref() == Some(n3.as_str())>
+            <li>
+                <form on:submit=submit.clone() style="display:flex;gap:6px;width:100%">
+                    <input type="text" placeholder="User name" autocomplete="username"
+                        on:input=move |e| user.set(event_target_value(&e))/>
+                    <input type="password" placeholder="Password" autocomplete="current-password"
+                        on:input=move |e| pass.set(event_target_value(&e))/>
+                    <button class="primary" type="submit">"Connect"</button>
+                </form>
+            </li>
+        </Show>
+    }
+}
+
+thread_local! {
+    /// Credentials typed in the picker, used once by the next `Opener` and never stored.
+    static PENDING_CREDS: std::cell::RefCell<Option<(String, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+#[component]
+fn SessionRow(s: SessionInfo) -> impl IntoView {
+    let id = s.id.clone();
+    let who = s.clients.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+    view! {
+        <li data-session=s.id.clone()>
+            <span class="name">{s.target.clone()}</span>
+            <span class="muted">{format!("by {}", s.owner)}</span>
+            <span class="desc">{if who.is_empty() { "nobody attached".to_string() } else { who }}</span>
+            <span class="spacer"></span>
+            <button class="join" on:click=move |_| navigate(Route::Session(id.clone()), false)>"Join"</button>
+        </li>
+    }
+}
+
+/// `/open/TARGET`: creates a session and replaces the URL with `/s/ID`.
+#[component]
+fn Opener(target: String) -> impl IntoView {
+    let c = ctx();
+    let error = RwSignal::new(None::<String>);
+    c.term.with_value(|t| {
+        t.term.reset();
+        t.note(&format!("Opening a shell on {target}…"));
+    });
+    let (cols, rows) = c.term.with_value(|t| (t.term.cols(), t.term.rows()));
+    let creds = PENDING_CREDS.with(|p| p.borrow_mut().take());
+    let body = CreateSession {
+        target: target.clone(),
+        username: creds.as_ref().map(|c| c.0.clone()),
+        password: creds.map(|c| c.1),
+        cols: Some(cols),
+        rows: Some(rows),
+    };
+    wasm_bindgen_futures::spawn_local(async move {
+        match api::post::<SessionInfo>("/api/sessions", &body).await {
+            Ok(s) => navigate(Route::Session(s.id), true),
+            Err(fail) => {
+                let msg = fail.message();
+                c.term.with_value(|t| t.note(&msg));
+                error.set(Some(msg));
+            }
+        }
+    });
+    view! {
+        <Show when=move || error.get().is_some()>
+            <div class="overlay">
+                <div class="card">
+                    <h2>"Could not open a shell on " {target.clone()}</h2>
+                    <p class="open-error">{move || error.get()}</p>
+                    <button on:click=move |_| navigate(Route::Home, false)>"Back to targets"</button>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
+/// `/s/ID`: attaches the terminal to a session and shows the status bar.
+#[component]
+fn SessionView(id: String) -> impl IntoView {
+    let c = ctx();
+    let sig = ConnSignals::new();
+    let tv = c.term.get_value();
+    tv.term.reset();
+    let conn = session::use_session(id.clone(), tv.clone(), sig);
+    session::set_current(Some(conn.clone()));
+    on_cleanup(move || session::set_current(None));
+    tv.term.focus();
+
+    let link = move || {
+        let (text, class) = match sig.link.get() {
+            Link::Connecting => ("connecting…".to_string(), "state warn"),
+            Link::Connected => ("connected".to_string(), "state ok"),
+            Link::Retrying { secs, why } => (format!("disconnected: {why}; retrying in {secs} s"), "state warn"),
+            Link::Closed(why) => (why, "state bad"),
+        };
+        view! { <span class=class data-link=move || link_name(&sig.link.get())>{text}</span> }
+    };
+    let shell = move || match sig.shell.get() {
+        Some(SessionState::Exited { code }) => Some(view! {
+            <span class="exit">{format!("exited with code {code}")}</span>
+            <button class="primary new-shell" on:click=move |_| navigate(Route::Open(sig.target.get_untracked()), false)>"New shell"</button>
+        }.into_any()),
+        Some(SessionState::TargetLost { message } | SessionState::Failed { message }) => Some(view! {
+            <span class="state bad">{message}</span>
+            <button class="primary new-shell" on:click=move |_| navigate(Route::Open(sig.target.get_untracked()), false)>"New shell"</button>
+        }.into_any()),
+        _ => None,
+    };
+    let who = move || {
+        let me = sig.me.get();
+        sig.presence
+            .get()
+            .into_iter()
+            .map(|p| {
+                let role = match p.role {
+                    Role::Owner => "owner",
+                    Role::Writer => "writer",
+                    Role::Viewer => "viewer",
+                };
+                let you = if Some(p.id) == me { " (you)" } else { "" };
+                view! { <span>{format!("{}{}", p.name, you)} " " <span class="role">{role}</span></span> }
+            })
+            .collect_view()
+    };
+    let closed = move || matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final());
+    view! {
+        <div class="statusbar" data-session=id.clone()>
+            <span class="target">{move || sig.target.get()}</span>
+            {link}
+            <span class="latency muted">{move || sig.latency_ms.get().map(|ms| format!("{ms} ms")).unwrap_or_default()}</span>
+            <span class="who">{who}</span>
+            {shell}
+            <Show when=closed>
+                <button class="primary new-shell" on:click=move |_| {
+                    let t = sig.target.get_untracked();
+                    navigate(if t.is_empty() { Route::Home } else { Route::Open(t) }, false)
+                }>"New shell"</button>
+            </Show>
+            <span class="spacer"></span>
+            <span class="notice">{move || sig.notice.get().unwrap_or_default()}</span>
+        </div>
+    }
+}
+
+fn link_name(l: &Link) -> &'static str {
+    match l {
+        Link::Connecting => "connecting",
+        Link::Connected => "connected",
+        Link::Retrying { .. } => "retrying",
+        Link::Closed(_) => "closed",
+    }
+}
+
+#[component]
+fn SearchBox() -> impl IntoView {
+    let c = ctx();
+    let input = NodeRef::<html::Input>::new();
+    input.on_load(|el| {
+        let _ = el.focus();
+    });
+    let close = move || {
+        c.term.with_value(|t| {
+            t.clear_search();
+            t.term.focus();
+        });
+        c.search_open.set(false);
+    };
+    let find = move |back: bool| {
+        if let Some(el) = input.get_untracked() {
+            let text = el.value();
+            c.term.with_value(|t| t.find(&text, back));
+        }
+    };
+    view! {
+        <div class="search">
+            <input node_ref=input type="text" placeholder="Search scrollback"
+                on:input=move |_| find(false)
+                on:keydown=move |e: ev::KeyboardEvent| match e.key().as_str() {
+                    "Enter" => { e.prevent_default(); find(e.shift_key()) }
+                    "Escape" => close(),
+                    _ => {}
+                }/>
+            <button title="Previous (Shift+Enter)" on:click=move |_| find(true)>"↑"</button>
+            <button title="Next (Enter)" on:click=move |_| find(false)>"↓"</button>
+            <button title="Close (Esc)" on:click=move |_| close()>"×"</button>
+        </div>
+    }
+}
+
+#[component]
+fn PasteDialog() -> impl IntoView {
+    let c = ctx();
+    let finish = move |go: bool| {
+        if let Some(text) = c.paste_pending.get_untracked() {
+            c.paste_pending.set(None);
+            c.term.with_value(|t| {
+                if go {
+                    t.term.paste(&text);
+                }
+                t.term.focus();
+            });
+        }
+    };
+    view! {
+        <Show when=move || c.paste_pending.with(|p| p.is_some())>
+            <div class="dialog">
+                <div class="card">
+                    <h2>{move || format!("Paste {} lines into the shell?", c.paste_pending.with(|p| p.as_ref().map_or(0, |t| t.lines().count())))}</h2>
+                    <p class="muted">"Each line runs as a command as soon as it arrives."</p>
+                    <pre>{move || c.paste_pending.get().unwrap_or_default()}</pre>
+                    <div class="actions">
+                        <button on:click=move |_| finish(false)>"Cancel"</button>
+                        <button class="primary" on:click=move |_| finish(true)>"Paste"</button>
+                    </div>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
+/// Keys a touch keyboard lacks; shown on coarse pointers (or with `?keybar=1`).
+#[component]
+fn KeyBar() -> impl IntoView {
+    let c = ctx();
+    let forced = query_param("keybar").is_some_and(|v| v == "1");
+    let key = move |seq: &'static str| {
+        move |_| {
+            session::with_current(|conn| conn.send_input(seq));
+            c.term.with_value(|t| t.term.focus());
+        }
+    };
+    view! {
+        <div class="keybar" class:forced=forced>
+            <button on:click=key("\x1b")>"Esc"</button>
+            <button on:click=key("\t")>"Tab"</button>
+            <button class:on=move || c.ctrl_sticky.get() on:click=move |_| {
+                c.ctrl_sticky.update(|v| *v = !*v);
+                c.term.with_value(|t| t.term.focus());
+            }>"Ctrl"</button>
+            <button on:click=key("\x03")>"^C"</button>
+            <button on:click=key("\x1b[D")>"←"</button>
+            <button on:click=key("\x1b[A")>"↑"</button>
+            <button on:click=key("\x1b[B")>"↓"</button>
+            <button on:click=key("\x1b[C")>"→"</button>
+        </div>
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    winrelay_frontend::start();
+}

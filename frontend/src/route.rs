@@ -1,0 +1,45 @@
+//! The page's paths: `/` (picker), `/open/TARGET` (new shell), `/s/ID` (a session), each
+//! also under `/embed/...` (terminal only, for portals). The relay serves the same
+//! index.html for all of them.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Home,
+    Open(String),
+    Session(String),
+}
+
+pub fn parse(path: &str) -> (Route, bool) {
+    let (path, embed) = match path.strip_prefix("/embed") {
+        Some(rest) => (rest, true),
+        None => (path, false),
+    };
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let route = match segs.as_slice() {
+        ["open", target] => Route::Open(decode(target)),
+        ["s", id] => Route::Session(decode(id)),
+        _ => Route::Home,
+    };
+    (route, embed)
+}
+
+pub fn path(route: &Route, embed: bool) -> String {
+    let p = match route {
+        Route::Home => "/".to_string(),
+        Route::Open(t) => format!("/open/{}", encode(t)),
+        Route::Session(id) => format!("/s/{}", encode(id)),
+    };
+    if embed {
+        format!("/embed{p}")
+    } else {
+        p
+    }
+}
+
+fn decode(s: &str) -> String {
+    js_sys::decode_uri_component(s).ok().and_then(|v| v.as_string()).unwrap_or_else(|| s.to_string())
+}
+
+fn encode(s: &str) -> String {
+    js_sys::encode_uri_component(s).as_string().unwrap_or_default()
+}

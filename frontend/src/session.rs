@@ -1,0 +1,423 @@
+//! The WebSocket to one session: the one place that owns the socket.
+//!
+//! Terminal bytes go straight from the socket callback into xterm.js (never through a
+//! signal); the signals in [`ConnSignals`] carry only state for the status bar. Flow control
+//! follows `winrelay_shared::protocol`: an `ack` reports the offset xterm.js has parsed,
+//! taken from its write callbacks, so a flood of output cannot pile up in the tab.
+
+use crate::api;
+use crate::term::TermView;
+use js_sys::{ArrayBuffer, Uint8Array};
+use leptos::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+use winrelay_shared::protocol::{
+    api::SessionInfo, ClientMsg, ErrorCode, FrameKind, OutputFrame, Presence, Role, ServerMsg,
+    SessionState, FRAME_HEADER, WINDOW,
+};
+
+/// Acknowledge at least this often (in bytes) while output streams in.
+const ACK_STEP: u64 = WINDOW / 8;
+/// Input messages are split below the relay's frame limit.
+const INPUT_CHUNK: usize = 64 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// A socket that answered no ping for this long is treated as dead.
+const PONG_TIMEOUT_MS: f64 = 15_000.0;
+
+/// The connection as the status bar shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    Connecting,
+    Connected,
+    /// Waiting before the next attempt.
+    Retrying { secs: u32, why: String },
+    /// Given up for good (session gone, signed out, removed by the owner).
+    Closed(String),
+}
+
+/// State shared with the view; all `Copy` handles.
+#[derive(Clone, Copy)]
+pub struct ConnSignals {
+    pub link: RwSignal<Link>,
+    pub shell: RwSignal<Option<SessionState>>,
+    pub target: RwSignal<String>,
+    pub role: RwSignal<Option<Role>>,
+    pub me: RwSignal<Option<u64>>,
+    pub presence: RwSignal<Vec<Presence>>,
+    pub latency_ms: RwSignal<Option<u32>>,
+    pub notice: RwSignal<Option<String>>,
+}
+
+impl ConnSignals {
+    pub fn new() -> Self {
+        ConnSignals {
+            link: RwSignal::new(Link::Connecting),
+            shell: RwSignal::new(None),
+            target: RwSignal::new(String::new()),
+            role: RwSignal::new(None),
+            me: RwSignal::new(None),
+            presence: RwSignal::new(Vec::new()),
+            latency_ms: RwSignal::new(None),
+            notice: RwSignal::new(None),
+        }
+    }
+}
+
+type Handler<T> = Closure<dyn FnMut(T)>;
+
+/// One session's connection, reconnecting with backoff until stopped.
+pub struct Conn {
+    id: String,
+    term: TermView,
+    sig: ConnSignals,
+    ws: RefCell<Option<WebSocket>>,
+    handlers: RefCell<Option<(Handler<JsValue>, Handler<MessageEvent>, Handler<CloseEvent>)>>,
+    /// Everything below this offset has been handed to xterm.js: where a reconnect resumes.
+    received: Cell<u64>,
+    /// Everything below this offset has been parsed by xterm.js.
+    rendered: Cell<u64>,
+    acked: Cell<u64>,
+    pending_writes: Cell<u32>,
+    /// Whether this page has any of the session's output (a resume is possible).
+    have_output: Cell<bool>,
+    welcomed: Cell<bool>,
+    attempt: Cell<u32>,
+    stopped: Cell<bool>,
+    last_pong: Cell<f64>,
+    ping: RefCell<Option<IntervalHandle>>,
+    retry: RefCell<Option<TimeoutHandle>>,
+    exit_noted: Cell<bool>,
+}
+
+fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+}
+
+fn ws_url(id: &str) -> String {
+    let loc = web_sys::window().unwrap().location();
+    let scheme = if loc.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{}/api/sessions/{id}/ws", loc.host().unwrap_or_default())
+}
+
+/// Opens the session's socket and keeps it open for the lifetime of the calling component;
+/// on cleanup the socket closes and no reconnect follows.
+pub fn use_session(id: String, term: TermView, sig: ConnSignals) -> Rc<Conn> {
+    let conn = Rc::new(Conn {
+        id,
+        term,
+        sig,
+        ws: RefCell::new(None),
+        handlers: RefCell::new(None),
+        received: Cell::new(0),
+        rendered: Cell::new(0),
+        acked: Cell::new(0),
+        pending_writes: Cell::new(0),
+        have_output: Cell::new(false),
+        welcomed: Cell::new(false),
+        attempt: Cell::new(0),
+        stopped: Cell::new(false),
+        last_pong: Cell::new(now_ms()),
+        ping: RefCell::new(None),
+        retry: RefCell::new(None),
+        exit_noted: Cell::new(false),
+    });
+    conn.connect();
+    let c = conn.clone();
+    *conn.ping.borrow_mut() = set_interval_with_handle(move || c.tick(), PING_EVERY).ok();
+    let c = send_wrapper::SendWrapper::new(conn.clone());
+    on_cleanup(move || c.stop());
+    conn
+}
+
+impl Conn {
+    fn connect(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
+        self.welcomed.set(false);
+        self.sig.link.set(Link::Connecting);
+        let ws = match WebSocket::new(&ws_url(&self.id)) {
+            Ok(ws) => ws,
+            Err(_) => return self.schedule_retry("the browser refused to open a WebSocket".into()),
+        };
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let c = self.clone();
+        let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| c.on_open());
+        let c = self.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| c.on_message(e));
+        let c = self.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| c.on_close(e));
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        self.drop_socket();
+        *self.ws.borrow_mut() = Some(ws);
+        *self.handlers.borrow_mut() = Some((on_open, on_message, on_close));
+    }
+
+    /// Detaches and closes the current socket without triggering its close handler.
+    fn drop_socket(&self) {
+        if let Some(ws) = self.ws.borrow_mut().take() {
+            ws.set_onopen(None);
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
+            let _ = ws.close();
+        }
+        // Dropping the closures here is safe: the socket no longer references them.
+        self.handlers.borrow_mut().take();
+    }
+
+    fn stop(&self) {
+        self.stopped.set(true);
+        if let Some(t) = self.retry.borrow_mut().take() {
+            t.clear();
+        }
+        if let Some(p) = self.ping.borrow_mut().take() {
+            p.clear();
+        }
+        self.drop_socket();
+    }
+
+    fn send(&self, msg: &ClientMsg) -> bool {
+        match &*self.ws.borrow() {
+            Some(ws) if ws.ready_state() == WebSocket::OPEN => ws.send_with_str(&msg.to_json()).is_ok(),
+            _ => false,
+        }
+    }
+
+    fn on_open(self: &Rc<Self>) {
+        self.last_pong.set(now_ms());
+        let resume_from = self.have_output.get().then(|| self.received.get());
+        self.send(&ClientMsg::Hello {
+            resume_from,
+            cols: self.term.term.cols(),
+            rows: self.term.term.rows(),
+            name: None,
+        });
+    }
+
+    fn on_message(self: &Rc<Self>, e: MessageEvent) {
+        let data = e.data();
+        if let Some(text) = data.as_string() {
+            match ServerMsg::from_json(&text) {
+                Ok(msg) => self.on_control(msg),
+                Err(err) => web_sys::console::warn_1(&format!("winrelay: unknown message {text}: {err}").into()),
+            }
+            return;
+        }
+        let Ok(buf) = data.dyn_into::<ArrayBuffer>() else { return };
+        let mut head = [0u8; FRAME_HEADER];
+        if buf.byte_length() < FRAME_HEADER as u32 {
+            return;
+        }
+        Uint8Array::new_with_byte_offset_and_length(&buf, 0, FRAME_HEADER as u32).copy_to(&mut head);
+        let Some(frame) = OutputFrame::decode(&head) else { return };
+        // The payload goes to xterm.js as a view of the socket's buffer: no copy into wasm.
+        let payload = Uint8Array::new_with_byte_offset(&buf, FRAME_HEADER as u32);
+        let len = payload.length() as u64;
+        let (start, end) = match frame.kind {
+            FrameKind::Snapshot => {
+                // A snapshot repaints a reset terminal and stands for everything below `offset`.
+                self.term.term.reset();
+                (frame.offset, frame.offset)
+            }
+            FrameKind::Output => (frame.offset, frame.offset + len),
+        };
+        let payload = if frame.kind == FrameKind::Output && start < self.received.get() {
+            // Already have part of this frame (should not happen: the relay resumes exactly).
+            let skip = (self.received.get() - start).min(len) as u32;
+            if skip as u64 == len {
+                return;
+            }
+            payload.subarray(skip, len as u32)
+        } else {
+            payload
+        };
+        self.received.set(self.received.get().max(end));
+        if frame.kind == FrameKind::Snapshot {
+            self.received.set(end);
+        }
+        self.have_output.set(true);
+        self.pending_writes.set(self.pending_writes.get() + 1);
+        let c = self.clone();
+        let done = Closure::once_into_js(move || c.on_rendered(end));
+        self.term.term.write_bytes(&payload, done.unchecked_ref());
+    }
+
+    fn on_rendered(&self, end: u64) {
+        self.pending_writes.set(self.pending_writes.get().saturating_sub(1));
+        self.rendered.set(self.rendered.get().max(end));
+        let r = self.rendered.get();
+        if r > self.acked.get() && (r - self.acked.get() >= ACK_STEP || self.pending_writes.get() == 0) {
+            if self.send(&ClientMsg::Ack { offset: r }) {
+                self.acked.set(r);
+            }
+        }
+    }
+
+    fn on_control(self: &Rc<Self>, msg: ServerMsg) {
+        let sig = self.sig;
+        match msg {
+            ServerMsg::Welcome { target, client_id, role, .. } => {
+                self.welcomed.set(true);
+                self.attempt.set(0);
+                // Acks before this socket count for nothing: tell the relay where we are.
+                self.acked.set(0);
+                sig.target.set(target);
+                sig.role.set(Some(role));
+                sig.me.set(Some(client_id));
+                sig.link.set(Link::Connected);
+                sig.notice.set((!role.can_write()).then(|| "View only: your typing is not sent.".into()));
+                let r = self.rendered.get();
+                if r > 0 && self.pending_writes.get() == 0 && self.send(&ClientMsg::Ack { offset: r }) {
+                    self.acked.set(r);
+                }
+                self.send(&ClientMsg::Ping { id: now_ms() as u64 });
+            }
+            ServerMsg::Status { state } => {
+                if let SessionState::Exited { code } = &state {
+                    if !self.exit_noted.replace(true) {
+                        self.term.note(&format!("\r\n[the shell ended with exit code {code}]"));
+                    }
+                }
+                if let SessionState::TargetLost { message } | SessionState::Failed { message } = &state {
+                    self.term.note(&format!("\r\n[{message}]"));
+                }
+                sig.shell.set(Some(state));
+            }
+            ServerMsg::Presence { clients } => sig.presence.set(clients),
+            ServerMsg::Error { code, message } => {
+                let text = match code {
+                    ErrorCode::Forbidden => format!("Not allowed: {message}"),
+                    ErrorCode::SessionEnded => format!("The session has ended: {message}"),
+                    _ => message,
+                };
+                sig.notice.set(Some(text));
+            }
+            ServerMsg::Pong { id } => {
+                let now = now_ms();
+                self.last_pong.set(now);
+                sig.latency_ms.set(Some((now - id as f64).max(0.0).round() as u32));
+            }
+            ServerMsg::Bye { reason, reconnect } => {
+                if !reconnect {
+                    self.stopped.set(true);
+                    self.drop_socket();
+                    sig.link.set(Link::Closed(reason));
+                } else {
+                    sig.notice.set(Some(reason));
+                }
+            }
+        }
+    }
+
+    fn on_close(self: &Rc<Self>, e: CloseEvent) {
+        self.drop_socket();
+        if self.stopped.get() {
+            return;
+        }
+        let why = if self.welcomed.get() {
+            "the connection to the relay was lost".to_string()
+        } else if e.reason().is_empty() {
+            "the relay did not accept the connection".to_string()
+        } else {
+            e.reason()
+        };
+        // Ask the API why, so a gone session or an expired sign-in says so instead of
+        // retrying forever.
+        let c = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match api::get::<SessionInfo>(&format!("/api/sessions/{}", c.id)).await {
+                Err(fail) if matches!(fail.status(), Some(401 | 403 | 404 | 410)) => {
+                    let msg = if fail.status() == Some(404) || fail.status() == Some(410) {
+                        "This session no longer exists (the relay may have restarted). Start a new shell.".into()
+                    } else {
+                        fail.message()
+                    };
+                    c.stopped.set(true);
+                    c.term.note(&format!("\r\n[{msg}]"));
+                    c.sig.link.set(Link::Closed(msg));
+                }
+                Err(fail) if fail.status().is_none() => c.schedule_retry("the relay cannot be reached".into()),
+                Ok(info) if info.state.is_final() => {
+                    c.sig.shell.set(Some(info.state));
+                    c.schedule_retry(why)
+                }
+                _ => c.schedule_retry(why),
+            }
+        });
+    }
+
+    fn schedule_retry(self: &Rc<Self>, why: String) {
+        if self.stopped.get() {
+            return;
+        }
+        let n = self.attempt.get();
+        self.attempt.set(n + 1);
+        let base = (500u64 << n.min(5)).min(10_000);
+        let jitter = (js_sys::Math::random() * 250.0) as u64;
+        let delay = base + jitter;
+        self.sig.link.set(Link::Retrying { secs: delay.div_ceil(1000) as u32, why });
+        let c = self.clone();
+        *self.retry.borrow_mut() = set_timeout_with_handle(move || c.connect(), Duration::from_millis(delay)).ok();
+    }
+
+    fn tick(self: &Rc<Self>) {
+        let open = matches!(&*self.ws.borrow(), Some(ws) if ws.ready_state() == WebSocket::OPEN);
+        if !open || !self.welcomed.get() {
+            return;
+        }
+        if now_ms() - self.last_pong.get() > PONG_TIMEOUT_MS {
+            // Silent socket (a proxy or a network drop that sent no close): start over.
+            self.drop_socket();
+            self.schedule_retry("the relay stopped answering".into());
+            return;
+        }
+        self.send(&ClientMsg::Ping { id: now_ms() as u64 });
+    }
+
+    pub fn send_input(&self, data: &str) {
+        if self.sig.role.get_untracked().is_some_and(|r| !r.can_write()) {
+            self.sig.notice.set(Some("View only: your typing is not sent.".into()));
+            return;
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(INPUT_CHUNK);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (chunk, tail) = rest.split_at(cut);
+            if !self.send(&ClientMsg::Input { data: chunk.to_string() }) {
+                self.sig.notice.set(Some("Not connected: that input was not sent.".into()));
+                return;
+            }
+            rest = tail;
+        }
+    }
+
+    pub fn send_resize(&self, cols: u16, rows: u16) {
+        self.send(&ClientMsg::Resize { cols, rows });
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Conn>>> = const { RefCell::new(None) };
+}
+
+/// The connection that terminal input goes to (the session on screen).
+pub fn set_current(conn: Option<Rc<Conn>>) {
+    CURRENT.with(|c| *c.borrow_mut() = conn);
+}
+
+pub fn with_current(f: impl FnOnce(&Conn)) {
+    CURRENT.with(|c| {
+        if let Some(conn) = &*c.borrow() {
+            f(conn)
+        }
+    });
+}

@@ -1,0 +1,151 @@
+//! The page's one xterm.js terminal: creation, renderer choice, theme, zoom, fit, search.
+
+use crate::xterm::{self, FitAddon, SearchAddon, Terminal};
+use js_sys::{Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+pub const DEFAULT_FONT_SIZE: f64 = 14.0;
+
+/// The terminal and the addons the app talks to after creation.
+#[derive(Clone)]
+pub struct TermView {
+    pub term: Terminal,
+    fit: FitAddon,
+    search: SearchAddon,
+}
+
+fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+pub fn theme(light: bool) -> Object {
+    let t = Object::new();
+    let colors: &[(&str, &str)] = if light {
+        &[
+            ("background", "#fafafa"), ("foreground", "#24292f"), ("cursor", "#0969da"),
+            ("selectionBackground", "#0969da40"), ("black", "#24292f"), ("red", "#cf222e"),
+            ("green", "#116329"), ("yellow", "#7d4e00"), ("blue", "#0969da"),
+            ("magenta", "#8250df"), ("cyan", "#1b7c83"), ("white", "#6e7781"),
+            ("brightBlack", "#57606a"), ("brightRed", "#a40e26"), ("brightGreen", "#1a7f37"),
+            ("brightYellow", "#633c01"), ("brightBlue", "#218bff"), ("brightMagenta", "#a475f9"),
+            ("brightCyan", "#3192aa"), ("brightWhite", "#8c959f"),
+        ]
+    } else {
+        &[
+            ("background", "#1b1e24"), ("foreground", "#d8dee9"), ("cursor", "#4fc3f7"),
+            ("selectionBackground", "#4fc3f755"), ("black", "#2e3440"), ("red", "#ef6b73"),
+            ("green", "#98c379"), ("yellow", "#e5c07b"), ("blue", "#61afef"),
+            ("magenta", "#c678dd"), ("cyan", "#56b6c2"), ("white", "#d8dee9"),
+            ("brightBlack", "#5c6370"), ("brightRed", "#ff7a85"), ("brightGreen", "#b5e08f"),
+            ("brightYellow", "#ffd68a"), ("brightBlue", "#82c4ff"), ("brightMagenta", "#dd9bf0"),
+            ("brightCyan", "#7fd4de"), ("brightWhite", "#ffffff"),
+        ]
+    };
+    for (k, v) in colors {
+        set(&t, k, *v);
+    }
+    t
+}
+
+impl TermView {
+    pub fn new(light: bool, font_size: f64) -> TermView {
+        let opts = Object::new();
+        set(&opts, "fontFamily", "\"Cascadia Mono\", Consolas, \"DejaVu Sans Mono\", Menlo, monospace");
+        set(&opts, "fontSize", font_size);
+        set(&opts, "scrollback", 10_000);
+        set(&opts, "cursorBlink", true);
+        // unicode11 is a "proposed" API in xterm.js 6.
+        set(&opts, "allowProposedApi", true);
+        set(&opts, "theme", theme(light));
+        let term = Terminal::new(&opts);
+        let fit = FitAddon::new();
+        term.load_addon(&fit);
+        term.load_addon(&xterm::WebLinksAddon::new());
+        term.load_addon(&xterm::Unicode11Addon::new());
+        set(&term.unicode(), "activeVersion", "11");
+        let search = SearchAddon::new();
+        term.load_addon(&search);
+        TermView { term, fit, search }
+    }
+
+    /// Attaches to the page and picks the renderer: WebGL unless `force_dom` or the browser
+    /// has no WebGL2; the DOM renderer otherwise and whenever the WebGL context is lost.
+    pub fn open(&self, parent: &web_sys::HtmlElement, force_dom: bool, on_renderer: impl Fn(&'static str) + 'static) {
+        self.term.open(parent);
+        self.fit();
+        let on_renderer = std::rc::Rc::new(on_renderer);
+        on_renderer("dom");
+        if force_dom || !has_webgl2() {
+            return;
+        }
+        let term = self.term.clone();
+        let fit = self.fit.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Ok(class) = wasm_bindgen_futures::JsFuture::from(xterm::load_webgl()).await else {
+                return;
+            };
+            let Ok(class) = class.dyn_into::<js_sys::Function>() else { return };
+            let Ok(addon) = Reflect::construct(&class, &js_sys::Array::new()) else { return };
+            let load: js_sys::Function = Reflect::get(&term, &"loadAddon".into()).unwrap().unchecked_into();
+            if load.call1(&term, &addon).is_err() {
+                return;
+            }
+            let dispose_target = addon.clone();
+            let on_lost = on_renderer.clone();
+            let lost = Closure::<dyn FnMut()>::new(move || {
+                if let Ok(d) = Reflect::get(&dispose_target, &"dispose".into()) {
+                    let _ = d.unchecked_into::<js_sys::Function>().call0(&dispose_target);
+                }
+                on_lost("dom");
+            });
+            if let Ok(f) = Reflect::get(&addon, &"onContextLoss".into()) {
+                let _ = f.unchecked_into::<js_sys::Function>().call1(&addon, lost.as_ref());
+            }
+            lost.forget();
+            fit.fit();
+            on_renderer("webgl");
+        });
+    }
+
+    pub fn fit(&self) {
+        self.fit.fit();
+    }
+
+    pub fn set_theme(&self, light: bool) {
+        set(&self.term.options(), "theme", theme(light));
+    }
+
+    pub fn set_font_size(&self, size: f64) {
+        set(&self.term.options(), "fontSize", size);
+        self.fit();
+    }
+
+    pub fn find(&self, text: &str, backwards: bool) -> bool {
+        if text.is_empty() {
+            self.search.clear_decorations();
+            return false;
+        }
+        if backwards {
+            self.search.find_previous(text)
+        } else {
+            self.search.find_next(text)
+        }
+    }
+
+    pub fn clear_search(&self) {
+        self.search.clear_decorations();
+    }
+
+    /// Writes a line of the app's own (dim) text, e.g. "not signed in".
+    pub fn note(&self, text: &str) {
+        self.term.write_str(&format!("\x1b[2m{}\x1b[0m\r\n", text.replace('\n', "\r\n")));
+    }
+}
+
+fn has_webgl2() -> bool {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return false };
+    let Ok(canvas) = doc.create_element("canvas") else { return false };
+    let canvas: web_sys::HtmlCanvasElement = canvas.unchecked_into();
+    matches!(canvas.get_context("webgl2"), Ok(Some(_)))
+}

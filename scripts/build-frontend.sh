@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the browser app into dist/ (index.html + dist/assets/ with content-hashed names).
+# Skips everything when its inputs did not change since the last build (stamp in dist/).
+# Needs scripts/install-wasm-toolchain.sh first. Set FORCE=1 to rebuild anyway.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+inputs_hash() {
+    {
+        find frontend/src frontend/build shared/src static -type f -print0 | sort -z | xargs -0 sha256sum
+        sha256sum frontend/Cargo.toml shared/Cargo.toml Cargo.toml Cargo.lock package-lock.json scripts/build-frontend.sh
+    } | sha256sum | cut -c1-64
+}
+
+stamp=dist/.inputs-sha256
+hash=$(inputs_hash)
+if [ "${FORCE:-0}" != 1 ] && [ -f dist/index.html ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ]; then
+    echo "build-frontend: dist/ is up to date"
+    exit 0
+fi
+
+start=$(date +%s)
+wasm_dir=target/wasm
+# Debian's rustc (see TOOLCHAIN.md): it has no prebuilt wasm std, so std is built from the
+# rust-web-src sources; RUSTC_BOOTSTRAP lets the stable compiler take -Z build-std.
+RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR=$wasm_dir \
+    /usr/bin/cargo build -p winrelay-frontend --bin winrelay-frontend \
+    --target wasm32-unknown-unknown -Z build-std=std,panic_abort --profile wasm-release
+
+bindgen=$wasm_dir/bindgen
+rm -rf "$bindgen"
+wasm-bindgen --target web --no-typescript --out-dir "$bindgen" --out-name winrelay \
+    "$wasm_dir/wasm32-unknown-unknown/wasm-release/winrelay-frontend.wasm"
+# npm's binaryen: Debian's wasm-opt 108 produces modules that fail at run time.
+node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-reference-types --enable-multivalue --enable-mutable-globals \
+    "$bindgen/winrelay_bg.wasm" -o "$bindgen/winrelay_bg.wasm"
+
+# Assemble next to dist/ and swap, so a relay reading dist/ never sees half a build.
+rm -rf dist.new dist.old
+node frontend/build/assemble.mjs "$bindgen" dist.new
+echo "$hash" > dist.new/.inputs-sha256
+[ -d dist ] && mv dist dist.old
+mv dist.new dist
+rm -rf dist.old
+echo "build-frontend: dist/ built in $(( $(date +%s) - start )) s"
