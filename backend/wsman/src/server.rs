@@ -428,16 +428,18 @@ impl Fault {
         }
     }
 
-    /// The request envelope is larger than `limit` bytes (`w:EncodingLimit`, 2150858824).
+    /// An envelope would exceed `limit` bytes (`w:EncodingLimit`, 2150858824): a request
+    /// larger than the server accepts, or a response larger than the client's
+    /// MaxEnvelopeSize.
     pub fn envelope_too_large(relates_to: Option<String>, limit: u32) -> Fault {
         Fault {
             code: "s:Sender".into(),
             subcode: Some("w:EncodingLimit".into()),
-            reason: "The WS-Management service cannot process the request because the envelope size in the request is too large.".into(),
+            reason: "The WS-Management service cannot process the request because an envelope exceeds the maximum envelope size.".into(),
             detail: Some(format!("{DETAIL_PREFIX}MaxEnvelopeSize")),
             wsman_code: Some(ns::code::MAX_ENVELOPE_SIZE),
             machine: None,
-            message: format!("The request envelope exceeds the maximum envelope size of {limit} bytes the service accepts. Send less data per request, or raise MaxEnvelopeSizekb on the server."),
+            message: format!("The envelope exceeds the maximum envelope size of {limit} bytes. Send less data per request, or use a larger MaxEnvelopeSize."),
             relates_to,
         }
     }
