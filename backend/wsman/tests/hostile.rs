@@ -14,7 +14,7 @@ fn bounded<T>(f: impl FnOnce() -> T) -> T {
     let out = f();
     // Generous for debug builds on a busy 2-core machine; exponential blow-up would take ages.
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(5),
         "took {:?}",
         start.elapsed()
     );

@@ -71,9 +71,9 @@ fn receive_with_many_streams_parses_in_linear_time() {
         t_big,
         mib / t_big.as_secs_f64()
     );
-    // 10x the input: linear is ~10x, quadratic would be ~100x.
+    // 10x the input: linear is ~10x, quadratic would be ~100x; cache effects alone give ~15x.
     assert!(
-        t_big < t_small * 30,
+        t_big < t_small * 40,
         "10x input took {:?} vs {:?}",
         t_big,
         t_small
@@ -95,7 +95,7 @@ fn many_tiny_streams_parse_in_linear_time() {
             .unwrap();
     });
     println!("1000 tiny streams {t_small:?}; 10000 tiny streams {t_big:?}");
-    assert!(t_big < t_small * 30, "{t_big:?} vs {t_small:?}");
+    assert!(t_big < t_small * 40, "{t_big:?} vs {t_small:?}");
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn writing_and_parsing_a_large_send_is_linear() {
         parse_request(write_request(&big).as_bytes()).unwrap();
     });
     println!("Send write+parse: 64 KiB {t_small:?}; 640 KiB {t_big:?}");
-    assert!(t_big < t_small * 30, "{t_big:?} vs {t_small:?}");
+    assert!(t_big < t_small * 40, "{t_big:?} vs {t_small:?}");
 }
 
 #[test]
