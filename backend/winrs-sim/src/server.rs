@@ -337,6 +337,12 @@ async fn operate(state: &AppState, user: &str, peer: SocketAddr, request: Reques
             let Some(cmd) = shell.command(id) else {
                 return Err(Fault::invalid_selectors(relates, "command"));
             };
+            // pypsrp sends `.../signal/Terminate` (as MS-WSMV spells it), pywinrm
+            // `.../signal/terminate`; Windows takes both.
+            let code = match code {
+                SignalCode::Other(uri) => SignalCode::from_uri(&uri.to_ascii_lowercase()),
+                known => known.clone(),
+            };
             match code {
                 SignalCode::CtrlC | SignalCode::CtrlBreak => cmd.signal(libc::SIGINT),
                 SignalCode::Terminate => {
