@@ -407,6 +407,28 @@ impl Cmd {
         }
     }
 
+    /// After output arrived, waits up to `window` for more (or for the end) so that output
+    /// written in quick succession, and a process's last words with its exit, go out in one
+    /// response, as Windows sends them. Returns early once `enough` bytes are waiting.
+    pub(crate) async fn coalesce(&self, window: Duration, enough: usize) {
+        let until = tokio::time::Instant::now() + window;
+        loop {
+            let notified = self.data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let out = lock(&self.output);
+                if out.finished() || out.buffered() >= enough {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(until) => return,
+            }
+        }
+    }
+
     /// Takes a batch of output (see [`Output::take_batch`]) and lets the readers go on.
     pub(crate) fn take_batch(&self, room: usize, element_overhead: usize) -> (Vec<(Stream, Vec<u8>)>, Option<i32>) {
         // Asked again after the end, this repeats the end.
