@@ -143,7 +143,9 @@ pub enum SimError {
     )]
     NotLoopback(SocketAddr),
     /// The socket could not be bound.
-    #[error("cannot listen on {addr}: {source}; pick another address or port (0 picks a free one)")]
+    #[error(
+        "cannot listen on {addr}: {source}; pick another address or port (0 picks a free one)"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,

@@ -37,7 +37,9 @@ impl CommandMap {
     /// (`C:\Users\<user>>` and `PS C:\Users\<user>> `).
     pub fn for_user(user: &str) -> CommandMap {
         CommandMap {
-            interactive: ["bash", "--norc", "--noprofile", "-i"].map(String::from).to_vec(),
+            interactive: ["bash", "--norc", "--noprofile", "-i"]
+                .map(String::from)
+                .to_vec(),
             cmd_prompt: format!("C:\\Users\\{user}>"),
             powershell_prompt: format!("PS C:\\Users\\{user}> "),
             host_shell: ["sh", "-c"].map(String::from).to_vec(),
@@ -52,7 +54,10 @@ impl CommandMap {
             return self.interactive_launch(&self.cmd_prompt);
         }
         if program == "powershell" || program == "pwsh" {
-            let words: Vec<&str> = arguments.iter().flat_map(|a| a.split_whitespace()).collect();
+            let words: Vec<&str> = arguments
+                .iter()
+                .flat_map(|a| a.split_whitespace())
+                .collect();
             if words.last() == Some(&"-") && words.iter().all(|w| w.starts_with('-')) {
                 return self.interactive_launch(&self.powershell_prompt);
             }
@@ -70,7 +75,12 @@ impl CommandMap {
         if skip_cmd_shell {
             let mut argv = vec![command.to_string()];
             argv.extend(arguments.iter().cloned());
-            return Launch { argv, env: Vec::new(), merge_stderr: false, interactive: false };
+            return Launch {
+                argv,
+                env: Vec::new(),
+                merge_stderr: false,
+                interactive: false,
+            };
         }
         let mut line = command.to_string();
         for a in arguments {
@@ -89,7 +99,10 @@ impl CommandMap {
                 // bash writes its prompt to stderr; once it is running, point its stderr at the
                 // stdout pipe so prompt and output stay in order. Doing it here rather than at
                 // spawn keeps bash's start-up complaints about job control (no terminal) out.
-                ("PROMPT_COMMAND".to_string(), "exec 2>&1; unset PROMPT_COMMAND".to_string()),
+                (
+                    "PROMPT_COMMAND".to_string(),
+                    "exec 2>&1; unset PROMPT_COMMAND".to_string(),
+                ),
             ],
             merge_stderr: true,
             interactive: true,
@@ -99,7 +112,12 @@ impl CommandMap {
     fn host_launch(&self, text: &str) -> Launch {
         let mut argv = self.host_shell.clone();
         argv.push(text.to_string());
-        Launch { argv, env: Vec::new(), merge_stderr: false, interactive: false }
+        Launch {
+            argv,
+            env: Vec::new(),
+            merge_stderr: false,
+            interactive: false,
+        }
     }
 }
 
@@ -151,7 +169,11 @@ mod tests {
         let map = CommandMap::for_user("demo");
         for cmd in ["cmd", "cmd.exe", "CMD.EXE", r"C:\Windows\System32\cmd.exe"] {
             let l = map.resolve(cmd, &[], false);
-            assert_eq!(l.argv, args(&["bash", "--norc", "--noprofile", "-i"]), "{cmd}");
+            assert_eq!(
+                l.argv,
+                args(&["bash", "--norc", "--noprofile", "-i"]),
+                "{cmd}"
+            );
             assert!(l.merge_stderr && l.interactive);
             assert!(l.env.contains(&("PS1".into(), r"C:\\Users\\demo>".into())));
         }
@@ -160,13 +182,25 @@ mod tests {
     #[test]
     fn powershell_dash_is_the_interactive_shell() {
         let map = CommandMap::for_user("demo");
-        for a in [&["-"][..], &["-NoLogo", "-NoProfile", "-"], &["-NoLogo -NoProfile -"]] {
+        for a in [
+            &["-"][..],
+            &["-NoLogo", "-NoProfile", "-"],
+            &["-NoLogo -NoProfile -"],
+        ] {
             let l = map.resolve("powershell.exe", &args(a), false);
             assert!(l.interactive, "{a:?}");
-            assert!(l.env.contains(&("PS1".into(), r"PS C:\\Users\\demo> ".into())));
+            assert!(l
+                .env
+                .contains(&("PS1".into(), r"PS C:\\Users\\demo> ".into())));
         }
-        assert!(!map.resolve("powershell", &args(&["Write-Host", "hi"]), false).interactive);
-        assert!(!map.resolve("powershell", &args(&["-File", "x.ps1", "-"]), false).interactive);
+        assert!(
+            !map.resolve("powershell", &args(&["Write-Host", "hi"]), false)
+                .interactive
+        );
+        assert!(
+            !map.resolve("powershell", &args(&["-File", "x.ps1", "-"]), false)
+                .interactive
+        );
     }
 
     #[test]
@@ -174,8 +208,15 @@ mod tests {
         let map = CommandMap::for_user("demo");
         let l = map.resolve("cmd.exe", &args(&["/c", "echo", "hi"]), false);
         assert_eq!(l.argv, args(&["sh", "-c", "echo hi"]));
-        let l = map.resolve("cmd", &args(&["/C echo out && echo err>&2 && exit 1"]), true);
-        assert_eq!(l.argv, args(&["sh", "-c", "echo out && echo err>&2 && exit 1"]));
+        let l = map.resolve(
+            "cmd",
+            &args(&["/C echo out && echo err>&2 && exit 1"]),
+            true,
+        );
+        assert_eq!(
+            l.argv,
+            args(&["sh", "-c", "echo out && echo err>&2 && exit 1"])
+        );
         assert!(!l.merge_stderr && !l.interactive);
     }
 

@@ -50,7 +50,9 @@ impl Output {
         self.buffered += data.len();
         match self.chunks.back_mut() {
             // Merging keeps the element count (and so the envelope overhead) low.
-            Some((s, last)) if *s == stream && last.len() < 64 * 1024 => last.extend_from_slice(data),
+            Some((s, last)) if *s == stream && last.len() < 64 * 1024 => {
+                last.extend_from_slice(data)
+            }
             _ => self.chunks.push_back((stream, data.to_vec())),
         }
     }
@@ -134,7 +136,10 @@ mod tests {
     use super::*;
 
     fn cost(batch: &[(Stream, Vec<u8>)], overhead: usize) -> usize {
-        batch.iter().map(|(_, d)| overhead + base64_len(d.len())).sum()
+        batch
+            .iter()
+            .map(|(_, d)| overhead + base64_len(d.len()))
+            .sum()
     }
 
     #[test]
@@ -142,7 +147,11 @@ mod tests {
         let mut out = Output::default();
         let mut expected = Vec::new();
         for i in 0..1000u32 {
-            let s = if i % 7 == 0 { Stream::Stderr } else { Stream::Stdout };
+            let s = if i % 7 == 0 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
             let data = format!("line {i}\n").into_bytes();
             out.push(s, &data);
             expected.push((s, data));
@@ -162,8 +171,16 @@ mod tests {
         }
         assert!(out.done_delivered());
         for s in [Stream::Stdout, Stream::Stderr] {
-            let want: Vec<u8> = expected.iter().filter(|c| c.0 == s).flat_map(|c| c.1.clone()).collect();
-            let have: Vec<u8> = got.iter().filter(|c| c.0 == s).flat_map(|c| c.1.clone()).collect();
+            let want: Vec<u8> = expected
+                .iter()
+                .filter(|c| c.0 == s)
+                .flat_map(|c| c.1.clone())
+                .collect();
+            let have: Vec<u8> = got
+                .iter()
+                .filter(|c| c.0 == s)
+                .flat_map(|c| c.1.clone())
+                .collect();
             assert_eq!(want, have);
         }
         assert_eq!(out.buffered(), 0);
@@ -178,7 +195,11 @@ mod tests {
         assert_eq!(done, None);
         assert_eq!(batch.len(), 1);
         assert!(cost(&batch, 100) <= 10_000);
-        assert!(batch[0].1.len() > 7000, "room should be used: {}", batch[0].1.len());
+        assert!(
+            batch[0].1.len() > 7000,
+            "room should be used: {}",
+            batch[0].1.len()
+        );
         assert_eq!(out.buffered(), 200_000 - batch[0].1.len());
     }
 

@@ -1,6 +1,8 @@
 //! The HTTP(S) front: authentication, envelope limits, and the six WinRS operations.
 //!
 //! Envelopes are parsed and written by the `wsman` crate; this module decides what to answer.
+// A Fault is large but built at most once per request: boxing it buys nothing here.
+#![allow(clippy::result_large_err)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +17,8 @@ use axum::Router;
 use base64::Engine;
 use bytes::Bytes;
 use wsman::{
-    Action, CommandState, Fault, Request, RequestBody, Response, ResponseBody, ShellInfo, SignalCode, StreamData,
+    Action, CommandState, Fault, Request, RequestBody, Response, ResponseBody, ShellInfo,
+    SignalCode, StreamData,
 };
 
 use crate::output::Stream;
@@ -72,7 +75,10 @@ pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         Tls::Off => None,
     };
     let listen = config.listen;
-    let bind_err = |source| SimError::Bind { addr: listen, source };
+    let bind_err = |source| SimError::Bind {
+        addr: listen,
+        source,
+    };
     let listener = std::net::TcpListener::bind(config.listen).map_err(bind_err)?;
     let local_addr = listener.local_addr().map_err(bind_err)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -90,7 +96,9 @@ pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         .into_make_service_with_connect_info::<SocketAddr>();
 
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp(listener).map_err(bind_err)?.handle(handle.clone());
+    let server = axum_server::from_tcp(listener)
+        .map_err(bind_err)?
+        .handle(handle.clone());
     let fingerprint = tls.as_ref().map(|t| t.fingerprint.clone());
     let server = match tls {
         Some(tls) => {
@@ -117,7 +125,15 @@ pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
     });
     tracing::info!(%endpoint, "WinRS simulator listening");
     Ok(SimHandle {
-        inner: Running { endpoint, local_addr, fingerprint, state, handle, server: Some(server), reaper },
+        inner: Running {
+            endpoint,
+            local_addr,
+            fingerprint,
+            state,
+            handle,
+            server: Some(server),
+            reaper,
+        },
     })
 }
 
@@ -128,7 +144,9 @@ fn authenticate(config: &SimConfig, headers: &HeaderMap) -> Option<String> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, password) = decoded.split_once(':')?;
     // Windows account names are case-insensitive; passwords are not.
@@ -145,7 +163,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn unauthorized() -> HttpResponse {
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"WSMAN\"")]).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"WSMAN\"")],
+    )
+        .into_response()
 }
 
 fn soap(status: StatusCode, xml: String) -> HttpResponse {
@@ -162,13 +184,22 @@ async fn wsman_endpoint(
         tracing::debug!(%peer, "rejected credentials");
         return unauthorized();
     };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.trim_start().to_ascii_lowercase().starts_with("application/soap+xml") {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/soap+xml")
+    {
         return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
     }
     let limit = state.config.max_envelope_size;
     if body.len() > limit as usize {
-        let relates = wsman::server::parse_request(&body).ok().map(|r| r.header.message_id);
+        let relates = wsman::server::parse_request(&body)
+            .ok()
+            .map(|r| r.header.message_id);
         return fault_response(&state, Fault::envelope_too_large(relates, limit));
     }
     let request = match wsman::server::parse_request(&body) {
@@ -198,7 +229,10 @@ fn fault_response(state: &AppState, mut fault: Fault) -> HttpResponse {
     if fault.machine.is_none() {
         fault.machine = Some(state.machine.clone());
     }
-    soap(StatusCode::INTERNAL_SERVER_ERROR, wsman::server::write_fault(&fault))
+    soap(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        wsman::server::write_fault(&fault),
+    )
 }
 
 fn new_message_id() -> String {
@@ -206,7 +240,11 @@ fn new_message_id() -> String {
 }
 
 fn option_is_true(request: &Request, name: &str) -> bool {
-    request.header.options.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && v.trim().eq_ignore_ascii_case("true"))
+    request
+        .header
+        .options
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case(name) && v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// A fault Windows' shell plugin sends for a Win32 error (`code` = 0x8007xxxx).
@@ -250,9 +288,18 @@ fn unknown_resource(relates_to: Option<String>, uri: &str) -> Fault {
     }
 }
 
-async fn operate(state: &AppState, user: &str, peer: SocketAddr, request: Request) -> Result<ResponseBody, Fault> {
+async fn operate(
+    state: &AppState,
+    user: &str,
+    peer: SocketAddr,
+    request: Request,
+) -> Result<ResponseBody, Fault> {
     let relates = Some(request.header.message_id.clone());
-    if !request.header.resource_uri.eq_ignore_ascii_case(wsman::ns::RESOURCE_CMD) {
+    if !request
+        .header
+        .resource_uri
+        .eq_ignore_ascii_case(wsman::ns::RESOURCE_CMD)
+    {
         return Err(unknown_resource(relates, &request.header.resource_uri));
     }
     if let RequestBody::Create(spec) = &request.body {
@@ -271,24 +318,44 @@ async fn operate(state: &AppState, user: &str, peer: SocketAddr, request: Reques
         return Err(Fault::invalid_selectors(relates, "shell"));
     };
     let _busy = shell.busy();
-    let timeout = request.header.operation_timeout.min(state.config.max_operation_timeout);
+    let timeout = request
+        .header
+        .operation_timeout
+        .min(state.config.max_operation_timeout);
     match &request.body {
         RequestBody::Command(line) => {
             let skip = option_is_true(&request, wsman::ns::option::SKIP_CMD_SHELL);
-            let launch = state.config.command_map.resolve(&line.command, &line.arguments, skip);
+            let launch = state
+                .config
+                .command_map
+                .resolve(&line.command, &line.arguments, skip);
             match shell.start(&launch) {
-                Ok(cmd) => Ok(ResponseBody::CommandStarted { command_id: cmd.id.clone() }),
+                Ok(cmd) => Ok(ResponseBody::CommandStarted {
+                    command_id: cmd.id.clone(),
+                }),
                 Err(SpawnError::NotFound(program)) => {
                     tracing::debug!(shell = %shell.id, "program not found: {program}");
-                    Err(provider_fault(relates, 2147942402, "The system cannot find the file specified. "))
+                    Err(provider_fault(
+                        relates,
+                        2147942402,
+                        "The system cannot find the file specified. ",
+                    ))
                 }
                 Err(SpawnError::BadDirectory(dir)) => {
                     tracing::debug!(shell = %shell.id, "not a directory: {}", dir.display());
-                    Err(provider_fault(relates, 2147942667, "The directory name is invalid. "))
+                    Err(provider_fault(
+                        relates,
+                        2147942667,
+                        "The directory name is invalid. ",
+                    ))
                 }
                 Err(SpawnError::Other(e)) => {
                     tracing::warn!(shell = %shell.id, "cannot start {:?}: {e}", launch.argv);
-                    Err(provider_fault(relates, 2147942405, &format!("The process could not be started: {e}. ")))
+                    Err(provider_fault(
+                        relates,
+                        2147942405,
+                        &format!("The process could not be started: {e}. "),
+                    ))
                 }
             }
         }
@@ -321,7 +388,10 @@ async fn operate(state: &AppState, user: &str, peer: SocketAddr, request: Reques
             if !cmd.wait_ready(deadline, shell.closing()).await {
                 return Err(Fault::timed_out(relates));
             }
-            let max = request.header.max_envelope_size.min(state.config.max_envelope_size) as usize;
+            let max = request
+                .header
+                .max_envelope_size
+                .min(state.config.max_envelope_size) as usize;
             let (base, per_element) = receive_overhead(id, &request.header.message_id);
             // Spare bytes for differences between this estimate and the real response (ids,
             // numbers of a different length).
@@ -368,7 +438,9 @@ fn create(
     spec: &wsman::ShellSpec,
 ) -> Result<ResponseBody, Fault> {
     let relates = Some(request.header.message_id.clone());
-    let idle_timeout = spec.idle_timeout.unwrap_or(state.config.default_idle_timeout);
+    let idle_timeout = spec
+        .idle_timeout
+        .unwrap_or(state.config.default_idle_timeout);
     let params = ShellParams {
         owner: user.to_string(),
         working_directory: spec
@@ -404,7 +476,11 @@ fn create(
     }))
 }
 
-fn receive_body(command_id: &str, batch: Vec<(Stream, Vec<u8>)>, done: Option<i32>) -> ResponseBody {
+fn receive_body(
+    command_id: &str,
+    batch: Vec<(Stream, Vec<u8>)>,
+    done: Option<i32>,
+) -> ResponseBody {
     let mut streams: Vec<StreamData> = batch
         .into_iter()
         .map(|(s, data)| StreamData {
@@ -426,7 +502,11 @@ fn receive_body(command_id: &str, batch: Vec<(Stream, Vec<u8>)>, done: Option<i3
     }
     ResponseBody::Received {
         streams,
-        state: Some(CommandState { command_id: Some(command_id.to_string()), done: done.is_some(), exit_code: done }),
+        state: Some(CommandState {
+            command_id: Some(command_id.to_string()),
+            done: done.is_some(),
+            exit_code: done,
+        }),
     }
 }
 

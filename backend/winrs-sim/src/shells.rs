@@ -65,13 +65,20 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn new(max_shells_per_user: u32) -> Registry {
-        Registry { shells: Mutex::new(HashMap::new()), max_shells_per_user, closing: watch::channel(false).0 }
+        Registry {
+            shells: Mutex::new(HashMap::new()),
+            max_shells_per_user,
+            closing: watch::channel(false).0,
+        }
     }
 
     /// Opens a shell unless its owner has too many.
     pub(crate) fn create(&self, params: ShellParams) -> Result<Arc<Shell>, CreateError> {
         let mut shells = lock(&self.shells);
-        let owned = shells.values().filter(|s| s.params.owner == params.owner).count();
+        let owned = shells
+            .values()
+            .filter(|s| s.params.owner == params.owner)
+            .count();
         if owned >= self.max_shells_per_user as usize {
             return Err(CreateError::Quota(self.max_shells_per_user));
         }
@@ -81,7 +88,10 @@ impl Registry {
             params,
             created: Instant::now(),
             commands: Mutex::new(HashMap::new()),
-            activity: Mutex::new(Activity { last: Instant::now(), in_flight: 0 }),
+            activity: Mutex::new(Activity {
+                last: Instant::now(),
+                in_flight: 0,
+            }),
             closing: self.closing.subscribe(),
         });
         shells.insert(id, shell.clone());
@@ -226,13 +236,19 @@ impl Shell {
         } else {
             format!(r"C:\Users\{}", self.params.owner)
         };
-        command.env("USERNAME", &self.params.owner).env("USERPROFILE", profile);
+        command
+            .env("USERNAME", &self.params.owner)
+            .env("USERPROFILE", profile);
         command.envs(self.params.environment.iter().map(|(k, v)| (k, v)));
         command.envs(launch.env.iter().map(|(k, v)| (k, v)));
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(if launch.merge_stderr { Stdio::null() } else { Stdio::piped() })
+            .stderr(if launch.merge_stderr {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .kill_on_drop(true);
         // A new session: the process gets its own process group (so Signal reaches its
         // children too) and no controlling terminal, so an interactive bash cannot take over
@@ -250,7 +266,10 @@ impl Shell {
             io::ErrorKind::NotFound => SpawnError::NotFound(launch.argv[0].clone()),
             _ => SpawnError::Other(e),
         })?;
-        let pid = child.id().map(|p| p as i32).ok_or_else(|| SpawnError::Other(io::Error::other("no pid")))?;
+        let pid = child
+            .id()
+            .map(|p| p as i32)
+            .ok_or_else(|| SpawnError::Other(io::Error::other("no pid")))?;
         let id = uuid::Uuid::new_v4().to_string().to_uppercase();
         let (stdin_tx, stdin_rx) = mpsc::channel(32);
         let cmd = Arc::new(Cmd {
@@ -385,7 +404,11 @@ pub(crate) struct Cmd {
 impl Cmd {
     /// Waits until there is output or the end to report, up to `deadline` or shutdown.
     /// True when something is ready.
-    pub(crate) async fn wait_ready(&self, deadline: tokio::time::Instant, mut closing: watch::Receiver<bool>) -> bool {
+    pub(crate) async fn wait_ready(
+        &self,
+        deadline: tokio::time::Instant,
+        mut closing: watch::Receiver<bool>,
+    ) -> bool {
         loop {
             let notified = self.data.notified();
             tokio::pin!(notified);
@@ -430,7 +453,11 @@ impl Cmd {
     }
 
     /// Takes a batch of output (see [`Output::take_batch`]) and lets the readers go on.
-    pub(crate) fn take_batch(&self, room: usize, element_overhead: usize) -> (Vec<(Stream, Vec<u8>)>, Option<i32>) {
+    pub(crate) fn take_batch(
+        &self,
+        room: usize,
+        element_overhead: usize,
+    ) -> (Vec<(Stream, Vec<u8>)>, Option<i32>) {
         // Asked again after the end, this repeats the end.
         let batch = lock(&self.output).take_batch(room, element_overhead);
         self.space.notify_waiters();

@@ -23,7 +23,11 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// A self-signed certificate for `localhost`, the loopback addresses and `ip`.
 pub(crate) fn generated(ip: IpAddr) -> Result<ServerTls, SimError> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
         names.push(ip.to_string());
     }
@@ -32,9 +36,11 @@ pub(crate) fn generated(ip: IpAddr) -> Result<ServerTls, SimError> {
         detail: e.to_string(),
     })?;
     let cert = key.cert.der().clone();
-    let key_der = PrivateKeyDer::try_from(key.signing_key.serialize_der()).map_err(|e| SimError::Certificate {
-        what: "encoding the generated key".into(),
-        detail: e.to_string(),
+    let key_der = PrivateKeyDer::try_from(key.signing_key.serialize_der()).map_err(|e| {
+        SimError::Certificate {
+            what: "encoding the generated key".into(),
+            detail: e.to_string(),
+        }
     })?;
     build(vec![cert], key_der)
 }
@@ -56,14 +62,23 @@ pub(crate) fn from_files(cert: &Path, key: &Path) -> Result<ServerTls, SimError>
     build(chain, key_der)
 }
 
-fn build(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<ServerTls, SimError> {
+fn build(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<ServerTls, SimError> {
     let fingerprint = fingerprint(&chain[0]);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|b| Ok(b.with_no_client_auth().with_single_cert(chain, key)?))
-        .map_err(|e| SimError::Certificate { what: "loading the certificate and key".into(), detail: e.to_string() })?;
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| SimError::Certificate {
+            what: "loading the certificate and key".into(),
+            detail: e.to_string(),
+        })?;
     // WinRM is HTTP/1.1 only.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(ServerTls { config: Arc::new(config), fingerprint })
+    Ok(ServerTls {
+        config: Arc::new(config),
+        fingerprint,
+    })
 }

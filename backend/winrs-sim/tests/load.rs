@@ -28,7 +28,12 @@ async fn fifty_megabytes_arrive_complete_and_in_order() {
     client.max_envelope_size = 512_000;
     let shell = client.shell().await;
     let id = client
-        .command(&shell, "cmd", &[&format!("/c seq 1 10000000 | head -c {FIFTY_MB}")], false)
+        .command(
+            &shell,
+            "cmd",
+            &[&format!("/c seq 1 10000000 | head -c {FIFTY_MB}")],
+            false,
+        )
         .await
         .unwrap();
     let started = Instant::now();
@@ -36,7 +41,11 @@ async fn fifty_megabytes_arrive_complete_and_in_order() {
     let elapsed = started.elapsed();
     let want = expected_output();
     assert_eq!(out.stdout.len(), want.len());
-    assert_eq!(Sha256::digest(&out.stdout), Sha256::digest(&want), "bytes differ or are out of order");
+    assert_eq!(
+        Sha256::digest(&out.stdout),
+        Sha256::digest(&want),
+        "bytes differ or are out of order"
+    );
     assert!(out.stderr.is_empty());
     assert_eq!(out.exit_code, 0);
     eprintln!(
@@ -54,17 +63,26 @@ async fn a_chatty_process_is_back_pressured() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
     // `yes` never stops; without back-pressure the simulator would buffer without bound.
-    let id = client.command(&shell, "yes", &["0123456789"], true).await.unwrap();
+    let id = client
+        .command(&shell, "yes", &["0123456789"], true)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_before = rss_kib();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = rss_kib();
-    assert!(rss_after < rss_before + 8 * 1024, "memory grows: {rss_before} KiB -> {rss_after} KiB");
+    assert!(
+        rss_after < rss_before + 8 * 1024,
+        "memory grows: {rss_before} KiB -> {rss_after} KiB"
+    );
     let resp = client.receive(&shell, &id).await.unwrap();
     let mut out = Output::default();
     assert_eq!(out.absorb(resp), None);
     assert!(out.stdout.starts_with(b"0123456789\n0123456789\n"));
-    client.signal(&shell, &id, SignalCode::Terminate).await.unwrap();
+    client
+        .signal(&shell, &id, SignalCode::Terminate)
+        .await
+        .unwrap();
     client.delete(&shell).await.unwrap();
     sim.shutdown().await;
 }
@@ -87,7 +105,15 @@ async fn a_hundred_shells_at_once() {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
             let shell = client.shell().await;
-            let id = client.command(&shell, "cmd", &[&format!("/c sleep 1; echo shell {i}")], false).await.unwrap();
+            let id = client
+                .command(
+                    &shell,
+                    "cmd",
+                    &[&format!("/c sleep 1; echo shell {i}")],
+                    false,
+                )
+                .await
+                .unwrap();
             let out = client.receive_all(&shell, &id).await;
             (i, shell, out)
         }));

@@ -10,7 +10,9 @@ use wsman::{RequestBody, ResponseBody, ShellSpec, SignalCode};
 #[tokio::test]
 async fn cmd_c_runs_through_the_host_shell_with_stdout_stderr_and_exit_code() {
     let (sim, client) = start(config()).await;
-    let out = client.run("cmd.exe", &["/c echo out && echo err>&2 && exit 7"]).await;
+    let out = client
+        .run("cmd.exe", &["/c echo out && echo err>&2 && exit 7"])
+        .await;
     assert_eq!(out.stdout_text(), "out\n");
     assert_eq!(out.stderr_text(), "err\n");
     assert_eq!(out.exit_code, 7);
@@ -22,7 +24,10 @@ async fn cmd_c_runs_through_the_host_shell_with_stdout_stderr_and_exit_code() {
 async fn skip_cmd_shell_runs_argv_as_given() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
-    let id = client.command(&shell, "printf", &["[%s]", "a b", "c"], true).await.unwrap();
+    let id = client
+        .command(&shell, "printf", &["[%s]", "a b", "c"], true)
+        .await
+        .unwrap();
     let out = client.receive_all(&shell, &id).await;
     assert_eq!(out.stdout_text(), "[a b][c]");
     assert_eq!(out.exit_code, 0);
@@ -33,22 +38,40 @@ async fn skip_cmd_shell_runs_argv_as_given() {
 async fn the_end_is_reported_with_end_streams_and_done() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
-    let id = client.command(&shell, "cmd", &["/c", "echo", "hi"], false).await.unwrap();
+    let id = client
+        .command(&shell, "cmd", &["/c", "echo", "hi"], false)
+        .await
+        .unwrap();
     // Wait for the process to finish so a single Receive carries everything.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let resp = client.receive(&shell, &id).await.unwrap();
-    let ResponseBody::Received { streams, state } = resp.body else { panic!() };
+    let ResponseBody::Received { streams, state } = resp.body else {
+        panic!()
+    };
     let state = state.unwrap();
     assert!(state.done);
     assert_eq!(state.exit_code, Some(0));
     assert_eq!(state.command_id.as_deref(), Some(id.as_str()));
-    let ends: Vec<&str> = streams.iter().filter(|s| s.end).map(|s| s.name.as_str()).collect();
+    let ends: Vec<&str> = streams
+        .iter()
+        .filter(|s| s.end)
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(ends, ["stdout", "stderr"]);
-    assert!(streams.iter().all(|s| s.command_id.as_deref() == Some(id.as_str())));
-    let data: Vec<u8> = streams.iter().filter(|s| s.name == "stdout").flat_map(|s| s.data.clone()).collect();
+    assert!(streams
+        .iter()
+        .all(|s| s.command_id.as_deref() == Some(id.as_str())));
+    let data: Vec<u8> = streams
+        .iter()
+        .filter(|s| s.name == "stdout")
+        .flat_map(|s| s.data.clone())
+        .collect();
     assert_eq!(data, b"hi\n");
     // Windows clients send terminate after Done; it must succeed.
-    client.signal(&shell, &id, SignalCode::Terminate).await.unwrap();
+    client
+        .signal(&shell, &id, SignalCode::Terminate)
+        .await
+        .unwrap();
     client.delete(&shell).await.unwrap();
     sim.shutdown().await;
 }
@@ -58,8 +81,14 @@ async fn stdin_is_written_and_end_closes_it() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
     let id = client.command(&shell, "cat", &[], true).await.unwrap();
-    client.send_input(&shell, &id, b"line one\n", false).await.unwrap();
-    client.send_input(&shell, &id, b"line two\n", true).await.unwrap();
+    client
+        .send_input(&shell, &id, b"line one\n", false)
+        .await
+        .unwrap();
+    client
+        .send_input(&shell, &id, b"line two\n", true)
+        .await
+        .unwrap();
     let out = client.receive_all(&shell, &id).await;
     assert_eq!(out.stdout_text(), "line one\nline two\n");
     assert_eq!(out.exit_code, 0, "cat ends only when stdin is closed");
@@ -70,12 +99,19 @@ async fn stdin_is_written_and_end_closes_it() {
 async fn ctrl_c_stops_a_sleeping_command() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
-    let id = client.command(&shell, "cmd.exe", &["/c", "sleep 600"], false).await.unwrap();
+    let id = client
+        .command(&shell, "cmd.exe", &["/c", "sleep 600"], false)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     client.signal(&shell, &id, SignalCode::CtrlC).await.unwrap();
     let out = client.receive_all(&shell, &id).await;
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(out.exit_code, 128 + 2, "killed by SIGINT");
     sim.shutdown().await;
 }
@@ -85,7 +121,15 @@ async fn terminate_kills_the_whole_process_group() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
     // A child in the background and one in the foreground: both must die.
-    let id = client.command(&shell, "cmd", &["/c", "sleep 600 & echo $!; sleep 600"], false).await.unwrap();
+    let id = client
+        .command(
+            &shell,
+            "cmd",
+            &["/c", "sleep 600 & echo $!; sleep 600"],
+            false,
+        )
+        .await
+        .unwrap();
     let mut out = Output::default();
     while !out.stdout.ends_with(b"\n") {
         if let Ok(resp) = client.receive(&shell, &id).await {
@@ -94,8 +138,14 @@ async fn terminate_kills_the_whole_process_group() {
     }
     let pid: i32 = out.stdout_text().trim().parse().unwrap();
     assert!(process_alive(pid));
-    client.signal(&shell, &id, SignalCode::Terminate).await.unwrap();
-    assert!(eventually(Duration::from_secs(5), || !process_alive(pid)).await, "background child survived");
+    client
+        .signal(&shell, &id, SignalCode::Terminate)
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || !process_alive(pid)).await,
+        "background child survived"
+    );
     // The command is gone after terminate.
     let fault = client.receive(&shell, &id).await.unwrap_err();
     assert_eq!(fault.wsman_code, Some(2150858843));
@@ -109,18 +159,31 @@ async fn working_directory_and_environment_are_honoured() {
     std::fs::create_dir_all(&dir).unwrap();
     let spec = ShellSpec {
         working_directory: Some(dir.to_string_lossy().into_owned()),
-        environment: vec![("GREETING".into(), "hello world".into()), ("odd_$NAME".into(), "x".into())],
+        environment: vec![
+            ("GREETING".into(), "hello world".into()),
+            ("odd_$NAME".into(), "x".into()),
+        ],
         ..default_spec()
     };
     let shell = client.create(spec).await.unwrap();
-    let id = client.command(&shell, "cmd", &["/c", "pwd; echo \"$GREETING\""], false).await.unwrap();
+    let id = client
+        .command(&shell, "cmd", &["/c", "pwd; echo \"$GREETING\""], false)
+        .await
+        .unwrap();
     let out = client.receive_all(&shell, &id).await;
     let canonical = dir.canonicalize().unwrap();
-    assert_eq!(out.stdout_text(), format!("{}\nhello world\n", canonical.display()));
+    assert_eq!(
+        out.stdout_text(),
+        format!("{}\nhello world\n", canonical.display())
+    );
     // Windows allows any variable name; sh drops odd ones, a direct process sees them all.
     let id = client.command(&shell, "env", &[], true).await.unwrap();
     let out = client.receive_all(&shell, &id).await;
-    assert!(out.stdout_text().lines().any(|l| l == "odd_$NAME=x"), "{}", out.stdout_text());
+    assert!(
+        out.stdout_text().lines().any(|l| l == "odd_$NAME=x"),
+        "{}",
+        out.stdout_text()
+    );
     client.delete(&shell).await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
     sim.shutdown().await;
@@ -135,7 +198,15 @@ async fn noprofile_and_codepage_options() {
             .with_option("WINRS_NOPROFILE", if noprofile { "TRUE" } else { "FALSE" })
             .with_option("WINRS_CODEPAGE", "65001");
         let shell = client.create_with(req).await.unwrap();
-        let id = client.command(&shell, "cmd", &["/c", "echo \"$USERPROFILE\"; printf 'こんにちは\\n'"], false).await.unwrap();
+        let id = client
+            .command(
+                &shell,
+                "cmd",
+                &["/c", "echo \"$USERPROFILE\"; printf 'こんにちは\\n'"],
+                false,
+            )
+            .await
+            .unwrap();
         let out = client.receive_all(&shell, &id).await;
         assert_eq!(out.stdout_text(), format!("{want}\nこんにちは\n"));
         client.delete(&shell).await.unwrap();
@@ -157,7 +228,11 @@ async fn cmd_exe_is_an_interactive_shell_with_a_windows_prompt() {
             let mut got = Output::default();
             let deadline = Instant::now() + Duration::from_secs(10);
             while !got.stdout_text().contains(marker) {
-                assert!(Instant::now() < deadline, "no {marker:?} in {:?}", got.stdout_text());
+                assert!(
+                    Instant::now() < deadline,
+                    "no {marker:?} in {:?}",
+                    got.stdout_text()
+                );
                 match client.receive(&shell, &id).await {
                     Ok(r) => {
                         got.absorb(r);
@@ -169,8 +244,15 @@ async fn cmd_exe_is_an_interactive_shell_with_a_windows_prompt() {
         }
     };
     let first = read_until(r"C:\Users\demo>").await;
-    assert!(!first.stdout_text().contains("job control"), "start-up noise: {:?}", first.stdout_text());
-    client.send_input(&shell, &id, b"echo hi; ls /nonexistent-dir\n", false).await.unwrap();
+    assert!(
+        !first.stdout_text().contains("job control"),
+        "start-up noise: {:?}",
+        first.stdout_text()
+    );
+    client
+        .send_input(&shell, &id, b"echo hi; ls /nonexistent-dir\n", false)
+        .await
+        .unwrap();
     let second = read_until("nonexistent-dir").await;
     out.stdout.extend(second.stdout);
     let more = read_until(r"C:\Users\demo>").await;
@@ -178,8 +260,14 @@ async fn cmd_exe_is_an_interactive_shell_with_a_windows_prompt() {
     let text = out.stdout_text();
     assert!(text.contains("hi\n"), "{text:?}");
     // The prompt and the command's stderr come in order on stdout, as on a console.
-    assert!(text.find("hi\n").unwrap() < text.rfind(r"C:\Users\demo>").unwrap(), "{text:?}");
-    client.send_input(&shell, &id, b"exit 4\n", false).await.unwrap();
+    assert!(
+        text.find("hi\n").unwrap() < text.rfind(r"C:\Users\demo>").unwrap(),
+        "{text:?}"
+    );
+    client
+        .send_input(&shell, &id, b"exit 4\n", false)
+        .await
+        .unwrap();
     let end = client.receive_all(&shell, &id).await;
     assert_eq!(end.exit_code, 4);
     client.delete(&shell).await.unwrap();
@@ -190,12 +278,29 @@ async fn cmd_exe_is_an_interactive_shell_with_a_windows_prompt() {
 async fn powershell_dash_reads_commands_from_stdin() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
-    let id = client.command(&shell, "powershell.exe", &["-NoLogo", "-NoProfile", "-"], false).await.unwrap();
-    client.send_input(&shell, &id, b"echo output 1\n", false).await.unwrap();
-    client.send_input(&shell, &id, b"echo output 2\n", true).await.unwrap();
+    let id = client
+        .command(
+            &shell,
+            "powershell.exe",
+            &["-NoLogo", "-NoProfile", "-"],
+            false,
+        )
+        .await
+        .unwrap();
+    client
+        .send_input(&shell, &id, b"echo output 1\n", false)
+        .await
+        .unwrap();
+    client
+        .send_input(&shell, &id, b"echo output 2\n", true)
+        .await
+        .unwrap();
     let out = client.receive_all(&shell, &id).await;
     let text = out.stdout_text();
-    assert!(text.contains("output 1\n") && text.contains("output 2\n"), "{text:?}");
+    assert!(
+        text.contains("output 1\n") && text.contains("output 2\n"),
+        "{text:?}"
+    );
     assert!(text.contains(r"PS C:\Users\demo> "), "{text:?}");
     assert_eq!(out.exit_code, 0);
     sim.shutdown().await;
@@ -206,7 +311,10 @@ async fn a_never_ending_command_keeps_timing_out_cleanly() {
     let (sim, mut client) = start(config()).await;
     client.operation_timeout = Duration::from_millis(500);
     let shell = client.shell().await;
-    let id = client.command(&shell, "sleep", &["600"], true).await.unwrap();
+    let id = client
+        .command(&shell, "sleep", &["600"], true)
+        .await
+        .unwrap();
     for _ in 0..4 {
         let started = Instant::now();
         let fault = client.receive(&shell, &id).await.unwrap_err();
@@ -214,9 +322,15 @@ async fn a_never_ending_command_keeps_timing_out_cleanly() {
         assert!(fault.is_timeout(), "{fault:?}");
         assert_eq!(fault.wsman_code, Some(2150858793));
         assert_eq!(fault.subcode.as_deref(), Some("w:TimedOut"));
-        assert!(held >= Duration::from_millis(450) && held < Duration::from_secs(5), "held {held:?}");
+        assert!(
+            held >= Duration::from_millis(450) && held < Duration::from_secs(5),
+            "held {held:?}"
+        );
     }
-    client.signal(&shell, &id, SignalCode::Terminate).await.unwrap();
+    client
+        .signal(&shell, &id, SignalCode::Terminate)
+        .await
+        .unwrap();
     client.delete(&shell).await.unwrap();
     assert_eq!(sim.shell_count(), 0);
     sim.shutdown().await;
@@ -226,14 +340,20 @@ async fn a_never_ending_command_keeps_timing_out_cleanly() {
 async fn an_abandoned_receive_loses_no_output() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
-    let id = client.command(&shell, "cmd", &["/c", "sleep 1; echo late"], false).await.unwrap();
+    let id = client
+        .command(&shell, "cmd", &["/c", "sleep 1; echo late"], false)
+        .await
+        .unwrap();
     // A client that gives up on its Receive before the output arrives.
     let impatient = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let body = RequestBody::Receive { command_id: Some(id.clone()), streams: vec!["stdout".into(), "stderr".into()] };
+    let body = RequestBody::Receive {
+        command_id: Some(id.clone()),
+        streams: vec!["stdout".into(), "stderr".into()],
+    };
     let xml = wsman::client::write_request(&client.request(Some(&shell), body));
     let abandoned = impatient
         .post(&client.endpoint)
@@ -242,7 +362,10 @@ async fn an_abandoned_receive_loses_no_output() {
         .body(xml)
         .send()
         .await;
-    assert!(abandoned.is_err(), "the request should have timed out on the client");
+    assert!(
+        abandoned.is_err(),
+        "the request should have timed out on the client"
+    );
     drop(impatient);
     let out = client.receive_all(&shell, &id).await;
     assert_eq!(out.stdout_text(), "late\n");
@@ -255,7 +378,10 @@ async fn shutdown_deletes_shells_and_kills_their_processes() {
     let mut pids = Vec::new();
     for _ in 0..3 {
         let shell = client.shell().await;
-        let id = client.command(&shell, "cmd", &["/c", "echo $$; exec sleep 600"], false).await.unwrap();
+        let id = client
+            .command(&shell, "cmd", &["/c", "echo $$; exec sleep 600"], false)
+            .await
+            .unwrap();
         let mut out = Output::default();
         while !out.stdout.ends_with(b"\n") {
             if let Ok(r) = client.receive(&shell, &id).await {
@@ -267,5 +393,10 @@ async fn shutdown_deletes_shells_and_kills_their_processes() {
     assert_eq!(sim.shell_count(), 3);
     assert!(pids.iter().all(|p| process_alive(*p)));
     sim.shutdown().await;
-    assert!(eventually(Duration::from_secs(5), || pids.iter().all(|p| !process_alive(*p))).await);
+    assert!(
+        eventually(Duration::from_secs(5), || pids
+            .iter()
+            .all(|p| !process_alive(*p)))
+        .await
+    );
 }

@@ -58,8 +58,17 @@ struct Shape {
 
 fn action_of(xml: &str) -> String {
     let doc = roxmltree::Document::parse(xml).unwrap();
-    let action = doc.descendants().find(|n| n.tag_name().name() == "Action").unwrap();
-    action.text().unwrap().rsplit('/').next().unwrap().to_string()
+    let action = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "Action")
+        .unwrap();
+    action
+        .text()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// Compared text of an element, if its text carries meaning.
@@ -67,8 +76,16 @@ fn meaningful_text(n: roxmltree::Node) -> Option<String> {
     let name = n.tag_name().name();
     let keep = matches!(
         name,
-        "Value" | "ExitCode" | "InputStreams" | "OutputStreams" | "ResourceURI" | "ResourceUri" | "FaultDetail" | "Action"
-    ) || (name == "To" && n.text() == Some("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"));
+        "Value"
+            | "ExitCode"
+            | "InputStreams"
+            | "OutputStreams"
+            | "ResourceURI"
+            | "ResourceUri"
+            | "FaultDetail"
+            | "Action"
+    ) || (name == "To"
+        && n.text() == Some("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"));
     keep.then(|| n.text().unwrap_or("").trim().to_string())
 }
 
@@ -79,7 +96,11 @@ fn shape(n: roxmltree::Node) -> Shape {
             let meaningful = matches!(a.name(), "Name" | "End" | "State")
                 || (a.name() == "Code" && n.tag_name().namespace() == Some(FAULT_NS));
             let value = meaningful.then(|| a.value().to_ascii_lowercase());
-            (a.namespace().unwrap_or("").to_string(), a.name().to_string(), value)
+            (
+                a.namespace().unwrap_or("").to_string(),
+                a.name().to_string(),
+                value,
+            )
         })
         .collect();
     attrs.sort();
@@ -98,12 +119,17 @@ fn shape(n: roxmltree::Node) -> Shape {
         }
         let s = shape(c);
         let data = if ns == SHELL_NS && name == "Stream" {
-            base64::engine::general_purpose::STANDARD.decode(c.text().unwrap_or("").trim()).unwrap()
+            base64::engine::general_purpose::STANDARD
+                .decode(c.text().unwrap_or("").trim())
+                .unwrap()
         } else {
             Vec::new()
         };
         // Merge a data element into the previous one of the same stream.
-        if let (Some(prev), true) = (children.last(), s.name == "Stream" && s.attrs.iter().all(|a| a.1 != "End")) {
+        if let (Some(prev), true) = (
+            children.last(),
+            s.name == "Stream" && s.attrs.iter().all(|a| a.1 != "End"),
+        ) {
             if prev.name == "Stream" && prev.attrs == s.attrs {
                 stream_data.last_mut().unwrap().extend(data);
                 continue;
@@ -139,8 +165,11 @@ fn envelope_shape(xml: &str) -> (BTreeSet<(String, String)>, Shape) {
 
 /// Output per recorded Receive response of one command: (stream, bytes) in order, and the
 /// number of timeout faults that preceded the response; plus the exit code.
+/// Output of one Receive response: (stream name, bytes) in order.
+type Phase = Vec<(String, Vec<u8>)>;
+
 struct Script {
-    phases: Vec<(usize, Vec<(String, Vec<u8>)>)>,
+    phases: Vec<(usize, Phase)>,
     exit_code: i32,
     reads_stdin: bool,
 }
@@ -163,13 +192,21 @@ fn script_for(rec: &Recording, command_id: &str) -> Script {
                     continue;
                 }
                 let mut out = Vec::new();
-                for s in doc.descendants().filter(|n| n.tag_name().name() == "Stream") {
-                    let data = base64::engine::general_purpose::STANDARD.decode(s.text().unwrap_or("")).unwrap();
+                for s in doc
+                    .descendants()
+                    .filter(|n| n.tag_name().name() == "Stream")
+                {
+                    let data = base64::engine::general_purpose::STANDARD
+                        .decode(s.text().unwrap_or(""))
+                        .unwrap();
                     if !data.is_empty() {
                         out.push((s.attribute("Name").unwrap().to_string(), data));
                     }
                 }
-                if let Some(code) = doc.descendants().find(|n| n.tag_name().name() == "ExitCode") {
+                if let Some(code) = doc
+                    .descendants()
+                    .find(|n| n.tag_name().name() == "ExitCode")
+                {
                     exit_code = code.text().unwrap().parse().unwrap();
                 }
                 phases.push((timeouts, out));
@@ -178,7 +215,11 @@ fn script_for(rec: &Recording, command_id: &str) -> Script {
             _ => {}
         }
     }
-    Script { phases, exit_code, reads_stdin }
+    Script {
+        phases,
+        exit_code,
+        reads_stdin,
+    }
 }
 
 impl Script {
@@ -222,7 +263,10 @@ fn replace_command_line(request: &str, script: &str) -> String {
 
 fn text_of(xml: &str, name: &str) -> Option<String> {
     let doc = roxmltree::Document::parse(xml).unwrap();
-    let x = doc.descendants().find(|n| n.tag_name().name() == name).and_then(|n| n.text().map(str::to_string));
+    let x = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == name)
+        .and_then(|n| n.text().map(str::to_string));
     x
 }
 
@@ -236,9 +280,15 @@ async fn replay(file: &str, client: &Client, workdir: &str) {
         for (recorded, ours) in &ids {
             request = request.replace(recorded.as_str(), ours);
         }
-        request = request.replace(r"<rsp:WorkingDirectory>C:\Windows</rsp:WorkingDirectory>", &format!("<rsp:WorkingDirectory>{workdir}</rsp:WorkingDirectory>"));
+        request = request.replace(
+            r"<rsp:WorkingDirectory>C:\Windows</rsp:WorkingDirectory>",
+            &format!("<rsp:WorkingDirectory>{workdir}</rsp:WorkingDirectory>"),
+        );
         if file == "test_winrs_operation_timeout.yml" {
-            request = request.replace("<wsman:OperationTimeout>PT10S<", "<wsman:OperationTimeout>PT1S<");
+            request = request.replace(
+                "<wsman:OperationTimeout>PT10S<",
+                "<wsman:OperationTimeout>PT1S<",
+            );
         }
         let recorded_is_fault = m.response.contains("<s:Fault>");
         if action == "Command" && !recorded_is_fault {
@@ -252,17 +302,27 @@ async fn replay(file: &str, client: &Client, workdir: &str) {
         let raw = client.post_raw(request).await;
         let answer = String::from_utf8(raw.body).unwrap();
         let context = format!("{file} message {i} ({action})");
-        assert_eq!(raw.status, if recorded_is_fault { 500 } else { 200 }, "{context}: {answer}");
+        assert_eq!(
+            raw.status,
+            if recorded_is_fault { 500 } else { 200 },
+            "{context}: {answer}"
+        );
         let (want_ns, want) = envelope_shape(&m.response);
         let (got_ns, got) = envelope_shape(&answer);
         assert_eq!(got_ns, want_ns, "{context}: namespace declarations");
         assert_eq!(got, want, "{context}:\n got {answer}\nwant {}", m.response);
         match action.as_str() {
             "Create" => {
-                ids.insert(text_of(&m.response, "ShellId").unwrap(), text_of(&answer, "ShellId").unwrap());
+                ids.insert(
+                    text_of(&m.response, "ShellId").unwrap(),
+                    text_of(&answer, "ShellId").unwrap(),
+                );
             }
             "Command" if !recorded_is_fault => {
-                ids.insert(text_of(&m.response, "CommandId").unwrap(), text_of(&answer, "CommandId").unwrap());
+                ids.insert(
+                    text_of(&m.response, "CommandId").unwrap(),
+                    text_of(&answer, "CommandId").unwrap(),
+                );
             }
             _ => {}
         }
@@ -273,10 +333,15 @@ async fn check(file: &str) {
     let mut cfg = config();
     cfg.tls = winrs_sim::Tls::Off;
     let (sim, client) = start(cfg).await;
-    let dir = std::env::temp_dir().join(format!("winrs-sim-recorded-{}-{file}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("winrs-sim-recorded-{}-{file}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     replay(file, &client, dir.to_str().unwrap()).await;
-    assert_eq!(sim.shell_count(), 0, "{file}: the recording deletes its shell");
+    assert_eq!(
+        sim.shell_count(),
+        0,
+        "{file}: the recording deletes its shell"
+    );
     sim.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -339,12 +404,25 @@ recorded! {
 #[tokio::test]
 async fn config_get_is_answered_with_a_fault() {
     let (sim, client) = start(config()).await;
-    for file in ["test_wsman_update_envelope_size_150.yml", "test_wsman_update_envelope_size_500.yml", "test_wsman_update_envelope_size_4096.yml"] {
-        let rec: Recording = serde_yaml::from_str(&std::fs::read_to_string(fixtures_dir().join(file)).unwrap()).unwrap();
+    for file in [
+        "test_wsman_update_envelope_size_150.yml",
+        "test_wsman_update_envelope_size_500.yml",
+        "test_wsman_update_envelope_size_4096.yml",
+    ] {
+        let rec: Recording =
+            serde_yaml::from_str(&std::fs::read_to_string(fixtures_dir().join(file)).unwrap())
+                .unwrap();
         let raw = client.post_raw(rec.messages[0].request.clone()).await;
         assert_eq!(raw.status, 500, "{file}");
         let fault = parse(wsman::Action::Create, &raw).unwrap_err();
-        assert!(fault.subcode.as_deref().unwrap_or("").ends_with("ActionNotSupported"), "{file}: {fault:?}");
+        assert!(
+            fault
+                .subcode
+                .as_deref()
+                .unwrap_or("")
+                .ends_with("ActionNotSupported"),
+            "{file}: {fault:?}"
+        );
     }
     sim.shutdown().await;
 }

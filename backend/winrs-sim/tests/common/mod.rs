@@ -1,12 +1,15 @@
 //! A small WinRS client over raw HTTP for the simulator's tests: requests are built and
 //! responses parsed by `wsman`, HTTP is reqwest (certificate checks off: the simulator's
 //! certificate is self-signed and generated per run).
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::time::Duration;
 
-use wsman::{Action, CommandLine, Fault, Request, RequestBody, Response, ResponseBody, ShellSpec, SignalCode, StreamData};
 use winrs_sim::{SimConfig, SimHandle};
+use wsman::{
+    Action, CommandLine, Fault, Request, RequestBody, Response, ResponseBody, ShellSpec,
+    SignalCode, StreamData,
+};
 
 pub const USER: &str = "demo";
 pub const PASSWORD: &str = "s3cret-Pw";
@@ -75,7 +78,11 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.expect("body").to_vec();
-        Raw { status, headers, body }
+        Raw {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Sends `req`; Ok(response) on HTTP 200, Err(fault) on HTTP 500 with a fault.
@@ -85,7 +92,8 @@ impl Client {
     }
 
     pub async fn create(&self, spec: ShellSpec) -> Result<String, Fault> {
-        self.create_with(self.request(None, RequestBody::Create(spec))).await
+        self.create_with(self.request(None, RequestBody::Create(spec)))
+            .await
     }
 
     pub async fn create_with(&self, req: Request) -> Result<String, Fault> {
@@ -99,11 +107,23 @@ impl Client {
         self.create(default_spec()).await.expect("Create")
     }
 
-    pub async fn command(&self, shell: &str, command: &str, args: &[&str], skip_cmd_shell: bool) -> Result<String, Fault> {
-        let line = CommandLine { command: command.into(), arguments: args.iter().map(|s| s.to_string()).collect() };
+    pub async fn command(
+        &self,
+        shell: &str,
+        command: &str,
+        args: &[&str],
+        skip_cmd_shell: bool,
+    ) -> Result<String, Fault> {
+        let line = CommandLine {
+            command: command.into(),
+            arguments: args.iter().map(|s| s.to_string()).collect(),
+        };
         let req = self
             .request(Some(shell), RequestBody::Command(line))
-            .with_option("WINRS_SKIP_CMD_SHELL", if skip_cmd_shell { "True" } else { "False" });
+            .with_option(
+                "WINRS_SKIP_CMD_SHELL",
+                if skip_cmd_shell { "True" } else { "False" },
+            );
         match self.send(&req).await?.body {
             ResponseBody::CommandStarted { command_id } => Ok(command_id),
             other => panic!("Command answered {other:?}"),
@@ -111,7 +131,10 @@ impl Client {
     }
 
     pub async fn receive(&self, shell: &str, command: &str) -> Result<Response, Fault> {
-        let body = RequestBody::Receive { command_id: Some(command.into()), streams: vec!["stdout".into(), "stderr".into()] };
+        let body = RequestBody::Receive {
+            command_id: Some(command.into()),
+            streams: vec!["stdout".into(), "stderr".into()],
+        };
         self.send(&self.request(Some(shell), body)).await
     }
 
@@ -132,7 +155,13 @@ impl Client {
         }
     }
 
-    pub async fn send_input(&self, shell: &str, command: &str, data: &[u8], end: bool) -> Result<Response, Fault> {
+    pub async fn send_input(
+        &self,
+        shell: &str,
+        command: &str,
+        data: &[u8],
+        end: bool,
+    ) -> Result<Response, Fault> {
         let body = RequestBody::Send(vec![StreamData {
             name: "stdin".into(),
             command_id: Some(command.into()),
@@ -142,21 +171,35 @@ impl Client {
         self.send(&self.request(Some(shell), body)).await
     }
 
-    pub async fn signal(&self, shell: &str, command: &str, code: SignalCode) -> Result<Response, Fault> {
-        let body = RequestBody::Signal { command_id: Some(command.into()), code };
+    pub async fn signal(
+        &self,
+        shell: &str,
+        command: &str,
+        code: SignalCode,
+    ) -> Result<Response, Fault> {
+        let body = RequestBody::Signal {
+            command_id: Some(command.into()),
+            code,
+        };
         self.send(&self.request(Some(shell), body)).await
     }
 
     pub async fn delete(&self, shell: &str) -> Result<Response, Fault> {
-        self.send(&self.request(Some(shell), RequestBody::Delete)).await
+        self.send(&self.request(Some(shell), RequestBody::Delete))
+            .await
     }
 
     /// Runs a command to its end in a fresh shell and deletes the shell.
     pub async fn run(&self, command: &str, args: &[&str]) -> Output {
         let shell = self.shell().await;
-        let id = self.command(&shell, command, args, false).await.expect("Command");
+        let id = self
+            .command(&shell, command, args, false)
+            .await
+            .expect("Command");
         let out = self.receive_all(&shell, &id).await;
-        self.signal(&shell, &id, SignalCode::Terminate).await.expect("terminate");
+        self.signal(&shell, &id, SignalCode::Terminate)
+            .await
+            .expect("terminate");
         self.delete(&shell).await.expect("Delete");
         out
     }
@@ -171,8 +214,16 @@ pub fn default_spec() -> ShellSpec {
 }
 
 pub fn parse(action: Action, raw: &Raw) -> Result<Response, Fault> {
-    let ct = raw.headers.get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    assert!(ct.starts_with("application/soap+xml"), "content type {ct:?}, status {}", raw.status);
+    let ct = raw
+        .headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        ct.starts_with("application/soap+xml"),
+        "content type {ct:?}, status {}",
+        raw.status
+    );
     match wsman::client::parse_response(action, &raw.body) {
         Ok(Ok(resp)) => {
             assert_eq!(raw.status, 200, "a response must come with HTTP 200");
@@ -182,7 +233,11 @@ pub fn parse(action: Action, raw: &Raw) -> Result<Response, Fault> {
             assert_eq!(raw.status, 500, "a fault must come with HTTP 500");
             Err(fault)
         }
-        Err(e) => panic!("unparsable answer ({}): {e}: {}", raw.status, String::from_utf8_lossy(&raw.body)),
+        Err(e) => panic!(
+            "unparsable answer ({}): {e}: {}",
+            raw.status,
+            String::from_utf8_lossy(&raw.body)
+        ),
     }
 }
 
@@ -210,7 +265,9 @@ impl Output {
             }
         }
         let state = state.expect("CommandState present");
-        state.done.then(|| state.exit_code.expect("ExitCode with Done"))
+        state
+            .done
+            .then(|| state.exit_code.expect("ExitCode with Done"))
     }
 
     pub fn stdout_text(&self) -> String {
@@ -226,7 +283,13 @@ impl Output {
 pub fn process_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start().chars().next();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .chars()
+                .next();
             state != Some('Z')
         }
         Err(_) => false,
