@@ -111,6 +111,12 @@ impl ShellKind {
         }
     }
 
+    /// Whether the shell prints each command line it reads (cmd.exe does when its stdin is
+    /// a pipe; `powershell.exe -` does not), so the relay drops that echo of its own.
+    pub fn echoes_input(self) -> bool {
+        matches!(self, ShellKind::Cmd)
+    }
+
     /// Name for the API.
     pub fn name(self) -> &'static str {
         match self {

@@ -12,6 +12,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod config;
+pub mod echo;
 pub mod exec_cmd;
 pub mod metrics;
 pub mod outlog;

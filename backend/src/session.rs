@@ -19,6 +19,7 @@ use tracing::{info, warn, Instrument};
 use winrelay_shared::line::{Effect, LineConfig, LineDiscipline};
 use winrelay_shared::protocol::{api, ErrorCode, Presence, Role, SessionState, Signal};
 
+use crate::echo::{EchoFilter, Newlines};
 use crate::metrics::Metrics;
 use crate::outlog::{OutputLog, Read};
 use crate::screen::Screen;
@@ -65,6 +66,8 @@ struct Inner {
     next_client: u64,
     last_active: Instant,
     pending_input: usize,
+    echo: Option<EchoFilter>,
+    newlines: Newlines,
 }
 
 /// One live shell and the clients attached to it.
@@ -249,8 +252,14 @@ impl Session {
     fn remote_output(&self, bytes: &[u8]) {
         let mut inner = self.lock();
         inner.last_active = Instant::now();
-        let shown = inner.line.pass_output(bytes);
-        self.push_locked(&mut inner, &shown);
+        let inner = &mut *inner;
+        let filtered = match &mut inner.echo {
+            Some(echo) => echo.filter(bytes),
+            None => bytes.to_vec(),
+        };
+        let translated = inner.newlines.translate(&filtered);
+        let shown = inner.line.pass_output(&translated);
+        self.push_locked(inner, &shown);
     }
 
     /// A message to show in every terminal (relay notices), in the log like everything else.
@@ -301,6 +310,9 @@ impl Session {
                 Effect::Echo(s) => self.push_locked(&mut inner, s.as_bytes()),
                 Effect::Submit(line) => {
                     inner.pending_input += line.len();
+                    if let Some(echo) = &mut inner.echo {
+                        echo.submitted(line.trim_end_matches(['\r', '\n']));
+                    }
                     // Cannot fail while the driver runs; the bound above keeps the queue finite.
                     if self
                         .input_tx
@@ -311,6 +323,9 @@ impl Session {
                     }
                 }
                 Effect::Interrupt => {
+                    if let Some(echo) = &mut inner.echo {
+                        echo.clear();
+                    }
                     let _ = self.signal_tx.try_send(Signal::CtrlC);
                 }
                 Effect::Break => {
@@ -498,6 +513,12 @@ impl Registry {
                 next_client: 0,
                 last_active: Instant::now(),
                 pending_input: 0,
+                echo: connector
+                    .target()
+                    .shell
+                    .echoes_input()
+                    .then(EchoFilter::default),
+                newlines: Newlines::default(),
             }),
             end_tx: watch::channel(0).0,
             events,
