@@ -13,15 +13,27 @@
 //! The file has three parts that know little about each other:
 //! - key decoding (`Decoder`): turns the byte soup xterm.js sends (escape sequences possibly
 //!   split across calls, bracketed paste, `\r\n`) into `Key`s;
-//! - the editor ([`LineDiscipline`]'s `key` method and edit primitives): applies a key to the line and
-//!   produces the terminal bytes that make the screen match;
+//! - the editor ([`LineDiscipline`]'s `key` method and edit primitives): applies a key to the
+//!   line and produces the terminal bytes that make the screen match;
 //! - history and the prompt remembered from remote output.
 //!
+//! # How the relay drives it
+//! - keystrokes from any browser: [`feed`](LineDiscipline::feed), then act on each [`Effect`]
+//!   in order (echo to every terminal, submit to stdin, send a signal);
+//! - remote output: send [`pass_output`](LineDiscipline::pass_output)'s bytes to the terminals
+//!   instead of the raw output, so a half-typed line moves below output that arrives meanwhile
+//!   (or call [`note_output`](LineDiscipline::note_output) if the bytes go out unchanged);
+//! - terminal resized: [`set_columns`](LineDiscipline::set_columns);
+//! - a browser joins after the output log was replayed: [`redraw`](LineDiscipline::redraw).
+//!
 //! # Decisions worth knowing
-//! - The terminal is assumed to show the prompt and the line on one row: cursor movement is
-//!   relative (`CSI n D` / `CSI n C`) and does not follow a line that wraps past the right
-//!   margin. Typing at the end of a long line is fine (the terminal wraps by itself); editing in
-//!   the middle of a line longer than the terminal is wide repaints the wrong cells.
+//! - Long lines wrap. Once the relay says how wide the terminals are
+//!   ([`LineDiscipline::set_columns`]) the discipline lays prompt and line out as xterm does
+//!   and moves across rows; without a width it takes them to be one row, which is right until a
+//!   line edited in the middle is wider than the terminal. A wrapped line taller than the screen
+//!   cannot be edited above the top row (relative cursor movement stops there).
+//! - The prompt is whatever remote output follows the last line break; escape sequences in it
+//!   (colours, window titles) take no cells.
 //! - Display widths come from `unicode-width` per code point (CJK and emoji take two cells,
 //!   combining marks none). xterm.js matches this when its Unicode 11 addon is active.
 //!   A combining mark stays glued to the character before it: the cursor never stops between
@@ -56,8 +68,9 @@ const MAX_STRING_SEQUENCE: usize = 1024;
 /// Longest prompt remembered from remote output (bytes of the current partial output line).
 const MAX_PROMPT: usize = 1024;
 
-/// Erase from the cursor to the end of the row.
-const ERASE_TO_EOL: &str = "\x1b[K";
+/// Erase from the cursor to the end of the screen: the rest of the row and the rows a longer
+/// line used to wrap onto (the line being edited is always the last thing on the screen).
+const ERASE_BELOW: &str = "\x1b[J";
 /// Home the cursor and clear the screen (Ctrl+L).
 const CLEAR_SCREEN: &str = "\x1b[H\x1b[2J";
 
@@ -414,14 +427,35 @@ fn str_width(s: &str) -> usize {
     s.chars().map(char_width).sum()
 }
 
-/// Bytes that move the terminal cursor from column `from` to column `to` on the same row.
-fn move_cursor(out: &mut String, from: usize, to: usize) {
-    let (n, dir) = if to < from {
-        (from - to, 'D')
-    } else {
-        (to - from, 'C')
-    };
-    match n {
+/// A place on the screen, relative to the start of the row where the prompt begins.
+/// `col == columns` means "just wrote the last cell" (the terminal's pending-wrap state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Pos {
+    row: usize,
+    col: usize,
+}
+
+/// Where the terminal puts the next character after `text` written from `pos`, with autowrap
+/// as xterm does it: a character that does not fit in the row goes to the start of the next
+/// one (a wide character at the last column leaves that cell empty).
+fn advance(mut pos: Pos, text: &str, columns: usize) -> Pos {
+    for c in text.chars() {
+        let w = char_width(c);
+        if w == 0 {
+            continue;
+        }
+        if pos.col + w > columns {
+            pos.row += 1;
+            pos.col = 0;
+        }
+        pos.col += w;
+    }
+    pos
+}
+
+/// Bytes that move the terminal cursor from `from` to `to` (neither in pending-wrap state).
+fn move_cursor(out: &mut String, from: Pos, to: Pos) {
+    let mut rel = |n: usize, dir: char| match n {
         0 => {}
         1 => {
             let _ = write!(out, "\x1b[{dir}");
@@ -429,7 +463,37 @@ fn move_cursor(out: &mut String, from: usize, to: usize) {
         n => {
             let _ = write!(out, "\x1b[{n}{dir}");
         }
+    };
+    if to.row < from.row {
+        rel(from.row - to.row, 'A');
+    } else {
+        rel(to.row - from.row, 'B');
     }
+    if to.col == 0 && from.col != 0 {
+        out.push('\r');
+    } else if to.col < from.col {
+        rel(from.col - to.col, 'D');
+    } else {
+        rel(to.col - from.col, 'C');
+    }
+}
+
+/// The prompt's visible characters: escape sequences (colours, titles) take no cells.
+fn visible_text(prompt: &str) -> String {
+    let mut visible = String::new();
+    let mut decoder = Decoder::default();
+    let mut keys = Vec::new();
+    for c in prompt.chars() {
+        if decoder.state == EscState::Ground && c != '\x1b' {
+            if !c.is_control() {
+                visible.push(c);
+            }
+        } else {
+            // Reuse the key decoder's grammar just to find where each sequence ends.
+            decoder.step(c, &mut keys);
+        }
+    }
+    visible
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,6 +520,8 @@ pub struct LineDiscipline {
     kill: String,
     /// The remote output's current partial line (usually the shell prompt), raw bytes.
     prompt: Vec<u8>,
+    /// Terminal width for following wrapped lines; `usize::MAX` when unknown (one long row).
+    columns: usize,
 }
 
 impl Default for LineDiscipline {
@@ -477,7 +543,15 @@ impl LineDiscipline {
             draft: String::new(),
             kill: String::new(),
             prompt: Vec::new(),
+            columns: usize::MAX,
         }
+    }
+
+    /// Tell the discipline how wide the terminals are, so that editing a line that wraps onto
+    /// several rows moves the cursor across rows. `None` (the default) means unknown: the
+    /// prompt and line are taken to fit on one row. Widths below 2 count as 2.
+    pub fn set_columns(&mut self, columns: Option<u16>) {
+        self.columns = columns.map_or(usize::MAX, |c| usize::from(c.max(2)));
     }
 
     /// The settings this discipline runs with.
@@ -551,18 +625,21 @@ impl LineDiscipline {
         }
     }
 
-    /// Bytes that repaint the whole row: prompt and line, with the cursor in place. For a
-    /// terminal that joins late or whose row was overwritten.
+    /// Bytes that repaint prompt and line with the cursor in place, for a terminal whose cursor
+    /// sits right after the prompt (one that joins late, or whose rows were overwritten).
     pub fn redraw(&self) -> String {
-        let mut s = String::from("\r");
-        s.push_str(&self.prompt());
-        s.push_str(&self.line);
-        s.push_str(ERASE_TO_EOL);
+        let mut s = String::new();
         move_cursor(
             &mut s,
-            str_width(&self.line),
-            str_width(&self.line[..self.cursor]),
+            Pos {
+                row: self.prompt_end().row,
+                col: 1,
+            },
+            Pos { row: 0, col: 0 },
         );
+        s.push_str(&self.prompt());
+        s.push_str(ERASE_BELOW);
+        self.write_tail(&mut s, 0);
         s
     }
 
@@ -572,8 +649,8 @@ impl LineDiscipline {
     pub fn hide(&self) -> String {
         let mut s = String::new();
         if !self.line.is_empty() {
-            move_cursor(&mut s, str_width(&self.line[..self.cursor]), 0);
-            s.push_str(ERASE_TO_EOL);
+            move_cursor(&mut s, self.visual(self.cursor), self.visual(0));
+            s.push_str(ERASE_BELOW);
         }
         s
     }
@@ -586,16 +663,50 @@ impl LineDiscipline {
         s.extend_from_slice(bytes);
         self.note_output(bytes);
         if !self.line.is_empty() {
-            s.extend_from_slice(self.line.as_bytes());
-            let mut back = String::new();
-            move_cursor(
-                &mut back,
-                str_width(&self.line),
-                str_width(&self.line[..self.cursor]),
-            );
-            s.extend_from_slice(back.as_bytes());
+            let mut again = String::new();
+            self.write_tail(&mut again, 0);
+            s.extend_from_slice(again.as_bytes());
         }
         s
+    }
+
+    // --- screen positions --------------------------------------------------------------------
+
+    /// Where the prompt ends (it starts at column 0: it is what follows the last line break).
+    fn prompt_end(&self) -> Pos {
+        advance(
+            Pos { row: 0, col: 0 },
+            &visible_text(&self.prompt()),
+            self.columns,
+        )
+    }
+
+    /// Where the character at byte `at` of the line is drawn (pending wrap resolved to the
+    /// next row, where the terminal will put it).
+    fn visual(&self, at: usize) -> Pos {
+        let pos = advance(self.prompt_end(), &self.line[..at], self.columns);
+        if pos.col >= self.columns {
+            Pos {
+                row: pos.row + 1,
+                col: 0,
+            }
+        } else {
+            pos
+        }
+    }
+
+    /// With the terminal cursor at `visual(start)`, write the line from `start` to its end and
+    /// put the cursor back at `visual(cursor)`.
+    fn write_tail(&self, s: &mut String, start: usize) {
+        s.push_str(&self.line[start..]);
+        let end = advance(self.visual(start), &self.line[start..], self.columns);
+        if end.col >= self.columns {
+            // The line ends exactly at the right margin: the terminal waits there to wrap, and
+            // relative moves from that state land one column off. A space pushes it to the next
+            // row (nothing of the line is there), a backspace steps back onto that space.
+            s.push_str(" \x08");
+        }
+        move_cursor(s, self.visual(self.line.len()), self.visual(self.cursor));
     }
 
     // --- one key ---------------------------------------------------------------------------
@@ -641,12 +752,7 @@ impl LineDiscipline {
             Key::ClearScreen => {
                 let mut s = String::from(CLEAR_SCREEN);
                 s.push_str(&self.prompt());
-                s.push_str(&self.line);
-                move_cursor(
-                    &mut s,
-                    str_width(&self.line),
-                    str_width(&self.line[..self.cursor]),
-                );
+                self.write_tail(&mut s, 0);
                 echo(out, &s);
             }
             Key::Interrupt => self.abandon("^C\r\n", Effect::Interrupt, out),
@@ -659,8 +765,8 @@ impl LineDiscipline {
         let mut s = String::new();
         move_cursor(
             &mut s,
-            str_width(&self.line[..self.cursor]),
-            str_width(&self.line),
+            self.visual(self.cursor),
+            self.visual(self.line.len()),
         );
         s.push_str("\r\n");
         echo(out, &s);
@@ -677,8 +783,8 @@ impl LineDiscipline {
         let mut s = String::new();
         move_cursor(
             &mut s,
-            str_width(&self.line[..self.cursor]),
-            str_width(&self.line),
+            self.visual(self.cursor),
+            self.visual(self.line.len()),
         );
         s.push_str(mark);
         echo(out, &s);
@@ -751,9 +857,9 @@ impl LineDiscipline {
     }
 
     /// Replace `range` of the line with `with`, put the cursor at `new_cursor` (an offset in the
-    /// new line) and echo what makes the screen row match: go to the first changed column,
-    /// rewrite everything from there, erase what is left of the old, longer tail, and go back
-    /// to the cursor.
+    /// new line) and echo what makes the screen match: go to the first changed cell, rewrite
+    /// everything from there, erase what is left of an old, longer line, and go back to the
+    /// cursor.
     fn edit(
         &mut self,
         range: std::ops::Range<usize>,
@@ -762,35 +868,24 @@ impl LineDiscipline {
         out: &mut Vec<Effect>,
     ) {
         let start = range.start;
-        let old_cursor_col = str_width(&self.line[..self.cursor]);
-        let start_col = str_width(&self.line[..start]);
-        let old_tail = str_width(&self.line[start..]);
+        let appending = start == self.line.len();
+        let mut s = String::new();
+        move_cursor(&mut s, self.visual(self.cursor), self.visual(start));
+        if !appending {
+            // Clear first rather than after: a wide character pushed off the right margin
+            // leaves its old cell untouched, and a shorter line leaves old rows behind.
+            s.push_str(ERASE_BELOW);
+        }
         self.line.replace_range(range, with);
         self.cursor = new_cursor;
-        let new_tail = str_width(&self.line[start..]);
-
-        let mut s = String::new();
-        move_cursor(&mut s, old_cursor_col, start_col);
-        s.push_str(&self.line[start..]);
-        if new_tail < old_tail {
-            s.push_str(ERASE_TO_EOL);
-        }
-        move_cursor(
-            &mut s,
-            start_col + new_tail,
-            str_width(&self.line[..self.cursor]),
-        );
+        self.write_tail(&mut s, start);
         echo(out, &s);
     }
 
     /// Move the cursor to `to` (a cluster boundary) without changing the line.
     fn move_to(&mut self, to: usize, out: &mut Vec<Effect>) {
         let mut s = String::new();
-        move_cursor(
-            &mut s,
-            str_width(&self.line[..self.cursor]),
-            str_width(&self.line[..to]),
-        );
+        move_cursor(&mut s, self.visual(self.cursor), self.visual(to));
         self.cursor = to;
         echo(out, &s);
     }

@@ -171,18 +171,36 @@ const CASES: &[Case] = &[
 
 #[test]
 fn editing_table() {
+    run_table(None);
+}
+
+/// The same cases in terminals so narrow that prompt and line wrap over several rows.
+#[test]
+fn editing_table_wrapped() {
+    for cols in [5, 9, 16] {
+        run_table(Some(cols));
+    }
+}
+
+fn run_table(cols: Option<u16>) {
     // Run every case and report all failures together.
     let failed: Vec<&str> = CASES
         .iter()
-        .filter(|case| std::panic::catch_unwind(|| run_case(case)).is_err())
+        .filter(|case| std::panic::catch_unwind(|| run_case(case, cols)).is_err())
         .map(|case| case.name)
         .collect();
-    assert!(failed.is_empty(), "failed cases: {failed:#?}");
+    assert!(
+        failed.is_empty(),
+        "{cols:?} columns, failed cases: {failed:#?}"
+    );
 }
 
-fn run_case(case: &Case) {
+fn run_case(case: &Case, cols: Option<u16>) {
     {
-        let mut t = Term::new(PROMPT);
+        let mut t = match cols {
+            None => Term::new(PROMPT),
+            Some(cols) => Term::narrow(PROMPT, LineConfig::default(), cols),
+        };
         for (i, keys) in case.keys.iter().enumerate() {
             t.keys(keys);
             t.assert_screen(&format!("{} (after feed {i})", case.name));

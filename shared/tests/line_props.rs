@@ -77,13 +77,20 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn screen_always_matches_prompt_and_line(ops in prop::collection::vec(op(), 1..30)) {
+    fn screen_always_matches_prompt_and_line(
+        ops in prop::collection::vec(op(), 1..30),
+        cols in prop::option::of(prop::sample::select(vec![4u16, 8, 13, 31])),
+    ) {
         let config = LineConfig {
             max_line_len: MAX_LINE,
             history_limit: HISTORY,
             ..LineConfig::default()
         };
-        let mut t = Term::with_config("C:\\Users\\demo>", config);
+        let prompt = "C:\\Users\\demo>";
+        let mut t = match cols {
+            None => Term::with_config(prompt, config),
+            Some(cols) => Term::narrow(prompt, config, cols),
+        };
         for op in &ops {
             match op {
                 Op::Keys(keys, cuts) => {
