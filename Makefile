@@ -1,0 +1,53 @@
+# winrelay: the two set-up commands are `make run` and `make test`. Both install what is
+# missing (and nothing that is there), build, and then run. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+RELAY_ARGS ?=
+
+.PHONY: help run test build frontend relay deps test-deps bench fmt lint fuzz soak clean
+
+help:
+	@echo "make run    - install what is missing, build, start the relay with its demo target"
+	@echo "make test   - install what is missing, run every test (Rust, conformance, browser)"
+	@echo "make bench  - measure winrelay against its peers"
+	@echo "make fmt / make lint - rustfmt, clippy with warnings as errors"
+
+# --- installing ---------------------------------------------------------------------------
+deps:
+	@scripts/install-wasm-toolchain.sh
+
+test-deps: deps
+	@scripts/install-browser-deps.sh
+	@scripts/install-python-deps.sh
+
+# --- building -----------------------------------------------------------------------------
+frontend: deps
+	@scripts/build-frontend.sh
+
+relay: frontend
+	$(CARGO) build --release -p winrelay
+
+build: relay
+
+# --- running ------------------------------------------------------------------------------
+run: relay
+	@echo "Starting winrelay (Ctrl+C stops it; every shell is ended on the way out)."
+	target/release/winrelay serve $(RELAY_ARGS)
+
+# --- testing ------------------------------------------------------------------------------
+test: test-deps frontend
+	@scripts/test-all.sh
+
+bench: relay
+	@scripts/bench.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	rm -rf target dist node_modules .venv test-output
