@@ -30,8 +30,14 @@ struct Ctx {
     ctrl_sticky: RwSignal<bool>,
 }
 
+thread_local! {
+    /// The app's state, also reachable from socket, timer and xterm.js callbacks, which run
+    /// outside any reactive owner (so `use_context` would find nothing there).
+    static CTX: std::cell::OnceCell<Ctx> = const { std::cell::OnceCell::new() };
+}
+
 fn ctx() -> Ctx {
-    expect_context::<Ctx>()
+    CTX.with(|c| *c.get().expect("App sets the context before anything uses it"))
 }
 
 fn window() -> web_sys::Window {
@@ -111,13 +117,8 @@ fn paste_text(text: String) {
 #[component]
 pub fn App() -> impl IntoView {
     let (route, embed) = route::parse(&window().location().pathname().unwrap_or_default());
-    let light = storage_get("winrelay.theme").map(|t| t == "light").unwrap_or_else(|| {
-        window()
-            .match_media("(prefers-color-scheme: light)")
-            .ok()
-            .flatten()
-            .is_some_and(|m| m.matches())
-    });
+    // Dark unless the user picked light: terminal people expect it.
+    let light = storage_get("winrelay.theme").is_some_and(|t| t == "light");
     let font_size = storage_get("winrelay.fontSize")
         .and_then(|s| s.parse().ok())
         .filter(|s: &f64| (6.0..=40.0).contains(s))
@@ -133,7 +134,9 @@ pub fn App() -> impl IntoView {
         paste_pending: RwSignal::new(None),
         ctrl_sticky: RwSignal::new(false),
     };
-    provide_context(c);
+    CTX.with(|cell| {
+        let _ = cell.set(c);
+    });
 
     let _ = window_event_listener(ev::popstate, move |_| {
         let (r, _) = route::parse(&window().location().pathname().unwrap_or_default());

@@ -97,10 +97,21 @@ fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
 }
 
+/// `?share=TOKEN` when the page was opened with a share link (it rides along on every
+/// request about the session, since a share link's holder may have no sign-in).
+fn access_query() -> String {
+    let search = web_sys::window().unwrap().location().search().unwrap_or_default();
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()
+        .and_then(|p| p.get("share"))
+        .map(|t| format!("?share={}", js_sys::encode_uri_component(&t)))
+        .unwrap_or_default()
+}
+
 fn ws_url(id: &str) -> String {
     let loc = web_sys::window().unwrap().location();
     let scheme = if loc.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
-    format!("{scheme}://{}/api/sessions/{id}/ws", loc.host().unwrap_or_default())
+    format!("{scheme}://{}/api/sessions/{id}/ws{}", loc.host().unwrap_or_default(), access_query())
 }
 
 /// Opens the session's socket and keeps it open for the lifetime of the calling component;
@@ -331,7 +342,7 @@ impl Conn {
         // retrying forever.
         let c = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            match api::get::<SessionInfo>(&format!("/api/sessions/{}", c.id)).await {
+            match api::get::<SessionInfo>(&format!("/api/sessions/{}{}", c.id, access_query())).await {
                 Err(fail) if matches!(fail.status(), Some(401 | 403 | 404 | 410)) => {
                     let msg = if fail.status() == Some(404) || fail.status() == Some(410) {
                         "This session no longer exists (the relay may have restarted). Start a new shell.".into()

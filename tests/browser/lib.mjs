@@ -1,0 +1,153 @@
+// Helpers of the browser tests: the real relay, Debian's chromium through playwright-core,
+// a cuttable TCP proxy, reading the terminal from xterm.js's DOM renderer, screenshots.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const OUT = join(ROOT, "test-output/browser");
+mkdirSync(OUT, { recursive: true });
+
+const BIN = resolve(ROOT, process.env.WINRELAY_BIN || "target/debug/winrelay");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+
+/** Starts `winrelay serve` with the built-in demo; resolves once it printed its URLs. */
+export async function startRelay(listen = "127.0.0.1:0") {
+  const stateDir = mkdtempSync(join(tmpdir(), "winrelay-test-"));
+  const proc = spawn(BIN, ["serve", "--listen", listen], {
+    cwd: ROOT,
+    env: { ...process.env, HOME: stateDir, RUST_LOG: process.env.RUST_LOG || "warn" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr.on("data", (d) => { stderr += d; if (stderr.length > 100_000) stderr = stderr.slice(-50_000); });
+  const lines = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`relay did not start in 30 s: ${out}\n${stderr}`)), 30_000);
+    proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`relay exited with ${code}: ${out}\n${stderr}`)); });
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const listening = out.match(/listening: (http:\/\/\S+)/);
+      const open = out.match(/open: (http:\/\/\S+)/);
+      if (listening && open) { clearTimeout(timer); resolve({ url: listening[1], login: open[1] }); }
+    });
+  });
+  proc.removeAllListeners("exit");
+  return {
+    proc,
+    url: lines.url,
+    port: Number(new URL(lines.url).port),
+    login: lines.login,
+    stderr: () => stderr,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** A TCP proxy in front of the relay that a test can cut (a network drop) and restore. */
+export async function startProxy(targetPort) {
+  const sockets = new Set();
+  let server;
+  let port = 0;
+  const listen = () => new Promise((res, rej) => {
+    server = net.createServer((client) => {
+      const upstream = net.connect(targetPort, "127.0.0.1");
+      for (const s of [client, upstream]) { sockets.add(s); s.on("close", () => sockets.delete(s)); s.on("error", () => {}); }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+    });
+    server.once("error", rej);
+    server.listen(port, "127.0.0.1", () => { port = server.address().port; res(); });
+  });
+  await listen();
+  return {
+    get port() { return port; },
+    async cut() {
+      await new Promise((r) => { server.close(() => r()); for (const s of sockets) s.destroy(); });
+    },
+    restore: listen,
+    async close() { await this.cut(); },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Playwright gives every launch a fresh temporary profile (user-data-dir).
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** A new context+page; logs page errors so a failure says why. */
+export async function newPage(browser, opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 640 }, ...opts });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(String(e)));
+  // HTTP errors the app handles (401 before sign-in) also log "Failed to load resource".
+  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) page.errors.push(m.text()); });
+  return page;
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: join(OUT, `${name}.png`) });
+}
+
+/** The terminal's visible rows as text (DOM renderer: `?renderer=dom`). */
+export async function screenText(page) {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll(".xterm-rows > div"))
+      .map((r) => r.textContent.replace(/\u00a0/g, " ").trimEnd())
+      .join("\n"));
+}
+
+/** Waits until `pred(text)` holds for the terminal's text; fails with what it showed. */
+export async function waitForScreen(page, pred, what, timeout = 15_000) {
+  const end = Date.now() + timeout;
+  let text = "";
+  while (Date.now() < end) {
+    text = await screenText(page);
+    if (pred(text)) return text;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`terminal never showed ${what}; it shows:\n${text}\npage errors: ${page.errors.join("\n")}`);
+}
+
+export const hasLine = (line) => (text) => text.split("\n").some((l) => l.trim() === line);
+
+/** Types a command into the focused terminal and presses Enter. */
+export async function run(page, command) {
+  await page.locator(".term .xterm").click();
+  await page.keyboard.type(command, { delay: 5 });
+  await page.keyboard.press("Enter");
+}
+
+/** Signs in with the relay's one-time link, then opens the demo target from the picker. */
+export async function signInAndOpenDemo(page, relay, base = relay.url) {
+  const login = new URL(relay.login);
+  await page.goto(new URL(login.pathname + login.search, base).href);
+  await page.waitForURL((u) => u.pathname === "/");
+  // Keep the DOM renderer so the tests can read the terminal.
+  await page.goto(new URL("/?renderer=dom", base).href);
+  const open = page.locator(".targets li .open").first();
+  await open.waitFor({ timeout: 15_000 });
+  await open.click();
+  await page.waitForURL(/\/s\/[^/?]+/);
+  await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  await waitForScreen(page, (t) => />\s*$/m.test(t), "a prompt");
+  return new URL(page.url()).pathname.split("/")[2];
+}
