@@ -24,13 +24,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WINRELAY_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs go to stderr (stdout carries the URLs scripts read); WINRELAY_LOG_FORMAT=json
+    // gives one JSON object per line for log collectors.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WINRELAY_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("WINRELAY_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => winrelay::server::serve(a).await,

@@ -633,6 +633,13 @@ async fn drive(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "shell open"
     );
+    session
+        .metrics
+        .open_seconds
+        .get_or_create(&crate::metrics::TargetLabel {
+            target: session.target.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
     session.set_state(SessionState::Connected);
     let (input, mut output) = command.into_split();
 
