@@ -63,8 +63,9 @@ impl ConnectArgs {
     /// Reads the password from where the flags say.
     pub fn password(&self) -> anyhow::Result<Password> {
         if let Some(var) = &self.password_env {
-            let value = std::env::var(var)
-                .with_context(|| format!("the environment variable {var} (--password-env) is not set"))?;
+            let value = std::env::var(var).with_context(|| {
+                format!("the environment variable {var} (--password-env) is not set")
+            })?;
             return Ok(Password::new(value));
         }
         if let Some(path) = &self.password_file {
@@ -83,8 +84,12 @@ impl ConnectArgs {
 
     /// The client configuration.
     pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
-        let mut config =
-            ClientConfig::new(&self.endpoint, &self.user, self.password()?, self.tls_mode()?);
+        let mut config = ClientConfig::new(
+            &self.endpoint,
+            &self.user,
+            self.password()?,
+            self.tls_mode()?,
+        );
         config.allow_http = self.allow_http;
         config.operation_timeout = Duration::from_secs(self.operation_timeout.max(1));
         Ok(config)

@@ -146,7 +146,10 @@ async fn bench(client: &Client, args: &Args) -> anyhow::Result<serde_json::Value
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(args.throughput_runs > 0, "--throughput-runs must be at least 1");
+    anyhow::ensure!(
+        args.throughput_runs > 0,
+        "--throughput-runs must be at least 1"
+    );
 
     // The simulator, when we start one, gets its own runtime on its own threads.
     let (endpoint, password, tls, _sim) = match &args.endpoint {
@@ -172,7 +175,12 @@ fn main() -> anyhow::Result<()> {
             config.listen = "127.0.0.1:0".parse()?;
             let sim = sim_rt.block_on(winrs_sim::start(config))?;
             let pin = winrm_client::parse_fingerprint(&sim.fingerprint().unwrap_or_default())?;
-            (sim.endpoint(), password, TlsMode::Pin(pin), Some((sim, sim_rt)))
+            (
+                sim.endpoint(),
+                password,
+                TlsMode::Pin(pin),
+                Some((sim, sim_rt)),
+            )
         }
     };
 

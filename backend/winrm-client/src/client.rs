@@ -235,7 +235,11 @@ impl Client {
 
     /// Ids of the shells this client opened and has not deleted yet.
     pub fn open_shell_ids(&self) -> Vec<String> {
-        let set = self.inner.open_shells.lock().unwrap_or_else(|e| e.into_inner());
+        let set = self
+            .inner
+            .open_shells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         set.iter().cloned().collect()
     }
 

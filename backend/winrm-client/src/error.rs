@@ -208,7 +208,13 @@ mod tests {
         assert!(matches!(e, Error::EnvelopeTooLarge { .. }));
 
         let e = Error::from_fault(EP, fault(Some(2150858817), "schema"));
-        assert!(matches!(e, Error::Fault { code: Some(2150858817), .. }));
+        assert!(matches!(
+            e,
+            Error::Fault {
+                code: Some(2150858817),
+                ..
+            }
+        ));
         assert_eq!(
             e.to_string(),
             format!("{EP} answered with WSMan fault 2150858817: schema")

@@ -239,10 +239,16 @@ impl Shell {
         };
         let chunk = stdin_chunk_size(client, &self.guard.id, &command_id);
         let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
-        let span = tracing::debug_span!("winrs_command", shell = %self.guard.id, command = %command_id);
+        let span =
+            tracing::debug_span!("winrs_command", shell = %self.guard.id, command = %command_id);
         let task = tokio::spawn(
-            receive_loop(client.clone(), self.guard.id.clone(), command_id.clone(), tx)
-                .instrument(span),
+            receive_loop(
+                client.clone(),
+                self.guard.id.clone(),
+                command_id.clone(),
+                tx,
+            )
+            .instrument(span),
         );
         Ok(RunningCommand {
             input: CommandInput {
@@ -704,7 +710,10 @@ mod tests {
             let shell = "5E4B1F3A-0000-4000-8000-000000000001";
             let cmd = "9A8B7C6D-0000-4000-8000-000000000002";
             let chunk = stdin_chunk_size(&client, shell, cmd);
-            assert!(chunk > max as usize / 2, "chunk {chunk} wastes envelope {max}");
+            assert!(
+                chunk > max as usize / 2,
+                "chunk {chunk} wastes envelope {max}"
+            );
             let data: Vec<u8> = (0..chunk * 3 + 17).map(|i| (i * 7) as u8).collect();
             let mut rebuilt = vec![];
             for piece in data.chunks(chunk) {

@@ -13,10 +13,22 @@ async fn wrong_password_is_reported_as_such() {
     let mut cfg = config(&sim);
     cfg.password = "not the password".into();
     let client = Client::new(cfg).unwrap();
-    let err = client.open_shell(ShellOptions::default()).await.unwrap_err();
-    assert!(matches!(err, Error::WrongCredentials { ref user, .. } if user == USER), "{err:?}");
+    let err = client
+        .open_shell(ShellOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::WrongCredentials { ref user, .. } if user == USER),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.starts_with(&format!("wrong user name or password for {}", sim.endpoint())), "{msg}");
+    assert!(
+        msg.starts_with(&format!(
+            "wrong user name or password for {}",
+            sim.endpoint()
+        )),
+        "{msg}"
+    );
     assert!(!msg.contains("not the password") && !format!("{err:?}").contains("not the password"));
     assert_no_shells(&sim).await;
 }
@@ -27,7 +39,10 @@ async fn wrong_pin_shows_the_fingerprint_seen() {
     let mut cfg = config(&sim);
     cfg.tls = TlsMode::Pin([0x11; 32]);
     let client = Client::new(cfg).unwrap();
-    let err = client.open_shell(ShellOptions::default()).await.unwrap_err();
+    let err = client
+        .open_shell(ShellOptions::default())
+        .await
+        .unwrap_err();
     let real = sim.fingerprint().unwrap();
     match &err {
         Error::CertificateMismatch { expected, seen, .. } => {
@@ -52,7 +67,11 @@ async fn self_signed_certificate_is_not_trusted_by_a_ca_check() {
     cfg.tls = TlsMode::CaFile(path.clone());
     let client = Client::new(cfg);
     let _ = std::fs::remove_file(&path);
-    let err = client.unwrap().open_shell(ShellOptions::default()).await.unwrap_err();
+    let err = client
+        .unwrap()
+        .open_shell(ShellOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::UntrustedCertificate { .. }), "{err:?}");
     assert!(err.to_string().contains("not trusted"));
     assert_no_shells(&sim).await;
@@ -81,7 +100,10 @@ async fn a_stopped_server_is_unreachable() {
     let sim = sim().await;
     let client = client(&sim);
     let shell = client.open_shell(ShellOptions::default()).await.unwrap();
-    assert_eq!(shell.run("cmd", ["/c", "echo up"]).await.unwrap().stdout, b"up\n");
+    assert_eq!(
+        shell.run("cmd", ["/c", "echo up"]).await.unwrap().stdout,
+        b"up\n"
+    );
     sim.shutdown().await;
     let err = shell.run("cmd", ["/c", "echo up"]).await.unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
@@ -89,7 +111,10 @@ async fn a_stopped_server_is_unreachable() {
     assert!(msg.starts_with("cannot reach https://127.0.0.1:"), "{msg}");
     assert!(msg.contains("refused"), "{msg}");
     // A fresh connection is refused the same way.
-    let err = client.open_shell(ShellOptions::default()).await.unwrap_err();
+    let err = client
+        .open_shell(ShellOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
 }
 
@@ -123,7 +148,10 @@ async fn a_shell_past_its_idle_timeout_is_reported_as_gone() {
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while sim.shell_count() > 0 {
-        assert!(std::time::Instant::now() < deadline, "the idle shell was never reaped");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle shell was never reaped"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let err = shell.start("cmd", ["/c", "echo x"]).await.unwrap_err();
@@ -138,7 +166,10 @@ async fn the_shell_quota_is_reported() {
     let client = client(&sim);
     let a = client.open_shell(ShellOptions::default()).await.unwrap();
     let b = client.open_shell(ShellOptions::default()).await.unwrap();
-    let err = client.open_shell(ShellOptions::default()).await.unwrap_err();
+    let err = client
+        .open_shell(ShellOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::QuotaReached { .. }), "{err:?}");
     assert!(err.to_string().contains("MaxShellsPerUser"));
     drop(a);
@@ -175,12 +206,16 @@ async fn an_envelope_larger_than_the_server_takes_is_reported() {
 #[tokio::test]
 async fn plain_http_works_only_when_allowed() {
     let sim = sim_with(|c| c.tls = winrs_sim::Tls::Off).await;
-    let mut cfg = winrm_client::ClientConfig::new(sim.endpoint(), USER, PASSWORD, TlsMode::Insecure);
+    let mut cfg =
+        winrm_client::ClientConfig::new(sim.endpoint(), USER, PASSWORD, TlsMode::Insecure);
     assert!(Client::new(cfg.clone()).is_err());
     cfg.allow_http = true;
     let client = Client::new(cfg).unwrap();
     let shell = client.open_shell(ShellOptions::default()).await.unwrap();
-    assert_eq!(shell.run("cmd", ["/c", "echo plain"]).await.unwrap().stdout, b"plain\n");
+    assert_eq!(
+        shell.run("cmd", ["/c", "echo plain"]).await.unwrap().stdout,
+        b"plain\n"
+    );
     shell.close().await.unwrap();
     assert_no_shells(&sim).await;
 }

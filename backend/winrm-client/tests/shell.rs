@@ -23,8 +23,14 @@ async fn commands_report_stdout_stderr_and_exit_codes() {
     assert_eq!(out.stderr, b"err\n");
     assert_eq!(out.exit_code, 3);
 
-    let out = shell.run("cmd", ["/c", "printf 'h\u{e9}llo \u{2713}'"]).await.unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "h\u{e9}llo \u{2713}");
+    let out = shell
+        .run("cmd", ["/c", "printf 'h\u{e9}llo \u{2713}'"])
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "h\u{e9}llo \u{2713}"
+    );
     assert_eq!(out.exit_code, 0);
 
     // Several commands in one shell, one after another.
@@ -98,14 +104,22 @@ async fn closing_stdin_ends_a_reader_and_large_input_is_split_in_order() {
     let shell = client.open_shell(ShellOptions::default()).await.unwrap();
     let mut cmd = shell.start("cmd", ["/c", "sha256sum"]).await.unwrap();
     let chunk = cmd.input().chunk_size();
-    assert!(chunk < 64_000 * 3 / 4 && chunk > 40_000, "chunk size {chunk}");
+    assert!(
+        chunk < 64_000 * 3 / 4 && chunk > 40_000,
+        "chunk size {chunk}"
+    );
 
-    let data: Vec<u8> = (0..1_000_003u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..1_000_003u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     cmd.send(&data).await.unwrap();
     cmd.close_stdin().await.unwrap();
     let (text, code) = until_exit(&mut cmd).await;
     assert_eq!(code, 0);
-    assert_eq!(text.split_whitespace().next(), Some(hex::encode(Sha256::digest(&data)).as_str()));
+    assert_eq!(
+        text.split_whitespace().next(),
+        Some(hex::encode(Sha256::digest(&data)).as_str())
+    );
     assert!(cmd.send(b"late").await.is_err(), "stdin is closed");
 
     drop(cmd);
@@ -118,7 +132,10 @@ async fn ctrl_c_stops_a_long_command() {
     let sim = sim().await;
     let client = client(&sim);
     let shell = client.open_shell(ShellOptions::default()).await.unwrap();
-    let mut cmd = shell.start("cmd", ["/c", "echo started; sleep 600"]).await.unwrap();
+    let mut cmd = shell
+        .start("cmd", ["/c", "echo started; sleep 600"])
+        .await
+        .unwrap();
     read_until(&mut cmd, "started").await;
     let started = std::time::Instant::now();
     cmd.ctrl_c().await.unwrap();
@@ -139,7 +156,10 @@ async fn terminate_stops_a_command_that_ignores_ctrl_c() {
     let client = client(&sim);
     let shell = client.open_shell(ShellOptions::default()).await.unwrap();
     let mut cmd = shell
-        .start("cmd", ["/c", "trap '' INT; echo ready; while :; do sleep 1; done"])
+        .start(
+            "cmd",
+            ["/c", "trap '' INT; echo ready; while :; do sleep 1; done"],
+        )
         .await
         .unwrap();
     read_until(&mut cmd, "ready").await;
@@ -209,7 +229,10 @@ async fn a_consumer_that_stops_reading_holds_the_command_back() {
     let mut cmd = shell
         .start(
             "cmd",
-            [format!("/c head -c 30000000 /dev/zero; touch {}; echo done >&2", marker.display())],
+            [format!(
+                "/c head -c 30000000 /dev/zero; touch {}; echo done >&2",
+                marker.display()
+            )],
         )
         .await
         .unwrap();
@@ -217,9 +240,14 @@ async fn a_consumer_that_stops_reading_holds_the_command_back() {
     // would all be fetched and the marker written; with back-pressure the producer waits on a
     // full pipe (the simulator buffers 4 MiB, the client 16 responses of at most 150 KB).
     let first = cmd.recv().await.unwrap().unwrap();
-    let Output::Stdout(first) = first else { panic!("{first:?}") };
+    let Output::Stdout(first) = first else {
+        panic!("{first:?}")
+    };
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(!marker.exists(), "the command ran ahead of a consumer that does not read");
+    assert!(
+        !marker.exists(),
+        "the command ran ahead of a consumer that does not read"
+    );
     // Then drain: everything still arrives. (stdout and stderr are separate pipes: their
     // relative order is not kept, on Windows either.)
     let mut total = first.len();
