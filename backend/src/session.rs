@@ -360,6 +360,7 @@ impl Session {
     pub fn resize(&self, cols: u16, rows: u16) {
         let mut inner = self.lock();
         inner.screen.resize(cols, rows);
+        inner.line.set_columns(Some(cols));
     }
 
     /// Ends the session: the shell is terminated and deleted.
@@ -507,7 +508,11 @@ impl Registry {
             inner: Mutex::new(Inner {
                 log: OutputLog::new(self.settings.log_bytes),
                 screen: Screen::new(cols, rows),
-                line: LineDiscipline::new(LineConfig::default()),
+                line: LineDiscipline::new(LineConfig {
+                    // cmd.exe cuts command lines at 8191 characters.
+                    max_line_len: if connector.target().shell == crate::config::ShellKind::Cmd { 8191 } else { 64 * 1024 },
+                    ..LineConfig::default()
+                }),
                 state: SessionState::Connecting,
                 clients: BTreeMap::new(),
                 next_client: 0,
@@ -527,6 +532,7 @@ impl Registry {
             stop_tx,
             metrics: self.metrics.clone(),
         });
+        session.resize(cols, rows);
         self.map().insert(session.id.clone(), session.clone());
         self.metrics.sessions.inc();
         self.metrics.sessions_created.inc();

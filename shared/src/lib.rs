@@ -2,7 +2,7 @@
 //! the two sides can never drift apart.
 //!
 //! * [`protocol`]: the WebSocket protocol and the HTTP API's types.
-//! * [`line`]: the line discipline (line editing, history) the relay runs for WinRS shells,
+//! * [`line`](mod@line): the line discipline (line editing, history) the relay runs for WinRS shells,
 //!   which have pipes rather than a terminal.
 #![deny(missing_docs)]
 
