@@ -363,3 +363,61 @@ impl Client {
 }
 
 pub const T: Duration = Duration::from_secs(20);
+
+/// A running `winrelay sim`, killed on drop.
+pub struct Sim {
+    pub child: Child,
+    pub endpoint: String,
+    pub fingerprint: String,
+    pub port: u16,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    pub fn start(user: &str, password: &str) -> Sim {
+        let mut child = Command::new(bin())
+            .args(["sim", "--listen", "127.0.0.1:0", "--user", user, "--password-env", "SIM_PW"])
+            .env("SIM_PW", password)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start winrelay sim");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut endpoint = None;
+        let mut fingerprint = None;
+        while endpoint.is_none() || fingerprint.is_none() {
+            let line = lines.next().expect("sim printed endpoint and fingerprint").unwrap();
+            if let Some(e) = line.strip_prefix("endpoint: ") {
+                endpoint = Some(e.to_string());
+            }
+            if let Some(f) = line.strip_prefix("fingerprint: ") {
+                fingerprint = Some(f.to_string());
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let endpoint = endpoint.unwrap();
+        let port = endpoint.rsplit(':').next().unwrap().trim_end_matches("/wsman").parse().unwrap();
+        Sim { child, endpoint, fingerprint: fingerprint.unwrap(), port }
+    }
+
+    /// Process ids of the shells' processes (children of the simulator).
+    pub fn children(&self) -> Vec<u32> {
+        let out = Command::new("pgrep").args(["-P", &self.child.id().to_string()]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+}
+
+/// Writes a relay configuration into a fresh directory and returns its path.
+pub fn config_file(text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("winrelay-cfg-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("relay.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -2,6 +2,7 @@
 //! it, and a WebSocket client speaking `shared::protocol`.
 
 mod common;
+mod targets;
 
 use std::time::{Duration, Instant};
 
