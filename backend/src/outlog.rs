@@ -29,7 +29,11 @@ pub enum Read {
 impl OutputLog {
     /// A log keeping at most `capacity` bytes.
     pub fn new(capacity: usize) -> OutputLog {
-        OutputLog { buf: VecDeque::new(), start: 0, capacity: capacity.max(1) }
+        OutputLog {
+            buf: VecDeque::new(),
+            start: 0,
+            capacity: capacity.max(1),
+        }
     }
 
     /// Offset of the oldest byte still held.

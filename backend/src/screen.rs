@@ -12,7 +12,9 @@ pub struct Screen {
 
 impl std::fmt::Debug for Screen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Screen").field("size", &self.vt.size()).finish()
+        f.debug_struct("Screen")
+            .field("size", &self.vt.size())
+            .finish()
     }
 }
 
@@ -22,9 +24,16 @@ pub const SCROLLBACK: usize = 1000;
 impl Screen {
     /// A screen of the given size (clamped to at least 1x1).
     pub fn new(cols: u16, rows: u16) -> Screen {
-        let vt = avt::Terminal::with_scrollback(cols.max(1) as usize, rows.max(1) as usize, Some(SCROLLBACK))
-            .expect("size is positive");
-        Screen { vt, pending: Vec::new() }
+        let vt = avt::Terminal::with_scrollback(
+            cols.max(1) as usize,
+            rows.max(1) as usize,
+            Some(SCROLLBACK),
+        )
+        .expect("size is positive");
+        Screen {
+            vt,
+            pending: Vec::new(),
+        }
     }
 
     /// Follows output. Invalid UTF-8 is shown as U+FFFD, as xterm.js does.
@@ -100,7 +109,11 @@ impl Screen {
 
     /// The visible text, one string per row (for tests and diagnostics).
     pub fn text(&self) -> Vec<String> {
-        self.vt.screen().visible_lines().map(|l| l.text().trim_end().to_string()).collect()
+        self.vt
+            .screen()
+            .visible_lines()
+            .map(|l| l.text().trim_end().to_string())
+            .collect()
     }
 }
 
@@ -128,7 +141,12 @@ mod tests {
         let mut copy = Screen::new(10, 3);
         copy.feed(&s.snapshot());
         assert_eq!(copy.text(), s.text());
-        let all: Vec<String> = copy.vt.screen().all_lines().map(|l| l.text().trim_end().to_string()).collect();
+        let all: Vec<String> = copy
+            .vt
+            .screen()
+            .all_lines()
+            .map(|l| l.text().trim_end().to_string())
+            .collect();
         assert!(all.iter().any(|l| l == "l0"), "scrollback lost: {all:?}");
     }
 

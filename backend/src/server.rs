@@ -180,7 +180,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("listening: {base}");
     // Until local users and single sign-on are configured, the person who started the relay
     // signs in with a one-time link printed here (on stdout, never in the log).
-    let login_user = if args.config.is_none() { "demo" } else { "admin" };
+    let login_user = if args.config.is_none() {
+        "demo"
+    } else {
+        "admin"
+    };
     let token = state.auth.login_link(login_user);
     println!("open: {base}/login?token={token}");
     state.ready.store(true, Ordering::Release);
