@@ -269,10 +269,10 @@ pub async fn probe_into(args: &ProbeArgs, out: &mut String) -> anyhow::Result<()
     use std::fmt::Write as _;
     let config = args.connect.client_config()?;
     let tls = match &config.tls {
-        TlsMode::Pin(_) => "pinned fingerprint",
-        TlsMode::CaFile(_) => "CA file",
-        TlsMode::SystemRoots => "system roots",
-        TlsMode::Insecure => "not checked (--insecure)",
+        TlsMode::Pin(_) => "checked against the pin",
+        TlsMode::CaFile(_) => "checked against the CA file",
+        TlsMode::SystemRoots => "checked against the system roots",
+        TlsMode::Insecure => "NOT checked: --insecure",
     };
     let client = Client::new(config)?;
     writeln!(out, "endpoint:     {}", client.endpoint())?;
@@ -280,7 +280,7 @@ pub async fn probe_into(args: &ProbeArgs, out: &mut String) -> anyhow::Result<()
     let opened = client.open_shell(ShellOptions::default()).await;
     let create = started.elapsed();
     match client.seen_fingerprint() {
-        Some(fp) => writeln!(out, "certificate:  sha256 {fp} (checked by: {tls})")?,
+        Some(fp) => writeln!(out, "certificate:  sha256 {fp} ({tls})")?,
         None if client.endpoint().starts_with("http:") => {
             writeln!(out, "certificate:  none (plain HTTP)")?
         }

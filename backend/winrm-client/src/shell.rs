@@ -6,7 +6,7 @@
 //! MaxShellsPerUser quota until their idle timeout, which is hours by default.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,6 +22,10 @@ use crate::{Client, Error};
 /// How many output chunks may wait for a consumer before the receive loop stops asking the
 /// server for more. Each chunk is at most one Receive response (about MaxEnvelopeSize).
 const OUTPUT_QUEUE: usize = 16;
+
+/// Below this many bytes per Send, a server that still refuses the envelope as too large is
+/// reported instead of retried with smaller pieces.
+const MIN_CHUNK: usize = 1536;
 
 /// Room left in a Send envelope beyond the measured size of an empty one, in bytes.
 const SEND_SLACK: usize = 256;
@@ -255,7 +259,7 @@ impl Shell {
                 shared: Arc::new(InputShared {
                     shell: self.guard.clone(),
                     command_id,
-                    chunk,
+                    chunk: AtomicUsize::new(chunk),
                     stdin: tokio::sync::Mutex::new(false),
                 }),
             },
@@ -405,7 +409,8 @@ impl RunningCommand {
 struct InputShared {
     shell: Arc<ShellGuard>,
     command_id: String,
-    chunk: usize,
+    /// Current stdin chunk size; shrinks if the server turns out to accept less.
+    chunk: AtomicUsize,
     /// Serialises stdin so chunks of concurrent sends never interleave; true once closed.
     stdin: tokio::sync::Mutex<bool>,
 }
@@ -432,12 +437,16 @@ impl CommandInput {
 
     /// The largest number of stdin bytes sent in one Send envelope.
     pub fn chunk_size(&self) -> usize {
-        self.shared.chunk
+        self.shared.chunk.load(Ordering::Relaxed)
     }
 
     /// Sends bytes to the command's stdin, split so that every envelope stays under the
     /// server's MaxEnvelopeSize. Bytes of one call, and of calls made one after another, arrive
     /// in order.
+    ///
+    /// If the server refuses a piece as too large (its MaxEnvelopeSizekb is below the
+    /// client's setting), the piece is resent in halves, and later sends keep the smaller
+    /// size: a refused envelope was not processed, so nothing is duplicated.
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
         let closed = self.shared.stdin.lock().await;
         if *closed {
@@ -445,8 +454,25 @@ impl CommandInput {
                 "stdin of this command is already closed; start a new command".into(),
             ));
         }
-        for piece in data.chunks(self.shared.chunk) {
-            self.send_stream(piece, false).await?;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let chunk = self.chunk_size();
+            let piece = &rest[..chunk.min(rest.len())];
+            match self.send_stream(piece, false).await {
+                Ok(()) => rest = &rest[piece.len()..],
+                Err(Error::EnvelopeTooLarge { .. }) if chunk > MIN_CHUNK => {
+                    let smaller = (chunk / 2 / 3 * 3).max(MIN_CHUNK);
+                    tracing::warn!(
+                        from = chunk,
+                        to = smaller,
+                        "the server accepts smaller envelopes than configured; \
+                         sending stdin in smaller pieces (set the max envelope size to the \
+                         server's MaxEnvelopeSizekb to avoid the retries)"
+                    );
+                    self.shared.chunk.store(smaller, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

@@ -190,14 +190,54 @@ async fn the_shell_quota_is_reported() {
 
 #[tokio::test]
 async fn an_envelope_larger_than_the_server_takes_is_reported() {
-    // The server takes 16 KB envelopes but the client was told 153600.
+    let sim = sim_with(|c| {
+        c.max_envelope_size = 16_000;
+        c.max_request_body = 64_000;
+    })
+    .await;
+    let client = client(&sim);
+    let shell = client.open_shell(ShellOptions::default()).await.unwrap();
+    // Over MaxEnvelopeSize: a WSMan fault 2150858824.
+    let err = shell
+        .start("cmd", [format!("/c echo {}", "x".repeat(20_000))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EnvelopeTooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("MaxEnvelopeSize"));
+    // Over the HTTP body limit: 413.
+    let err = shell
+        .start("cmd", [format!("/c echo {}", "x".repeat(100_000))])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EnvelopeTooLarge { .. }), "{err:?}");
+    drop(shell);
+    assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn stdin_adapts_to_a_server_with_smaller_envelopes() {
+    // The server takes 16 KB envelopes but the client was told 153600: the first Send is
+    // refused, and the client halves its pieces until they fit, losing and repeating nothing.
     let sim = sim_with(|c| c.max_envelope_size = 16_000).await;
     let client = client(&sim);
     let shell = client.open_shell(ShellOptions::default()).await.unwrap();
-    let cmd = shell.start("cmd", ["/c", "cat > /dev/null"]).await.unwrap();
-    let err = cmd.send(&vec![b'x'; 100_000]).await.unwrap_err();
-    assert!(matches!(err, Error::EnvelopeTooLarge { .. }), "{err:?}");
-    assert!(err.to_string().contains("MaxEnvelopeSize"));
+    let mut cmd = shell.start("cmd", ["/c", "sha256sum"]).await.unwrap();
+    let before = cmd.input().chunk_size();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    cmd.send(&data).await.unwrap();
+    cmd.send(b"tail").await.unwrap();
+    cmd.close_stdin().await.unwrap();
+    let after = cmd.input().chunk_size();
+    assert!(after < 16_000 && after < before, "{before} -> {after}");
+    let (text, code) = until_exit(&mut cmd).await;
+    assert_eq!(code, 0);
+    let mut all = data.clone();
+    all.extend_from_slice(b"tail");
+    use sha2::Digest as _;
+    assert_eq!(
+        text.split_whitespace().next(),
+        Some(hex::encode(sha2::Sha256::digest(&all)).as_str())
+    );
     drop(cmd);
     drop(shell);
     assert_no_shells(&sim).await;
