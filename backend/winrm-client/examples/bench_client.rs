@@ -45,6 +45,9 @@ struct Args {
     /// Open/run/delete cycles timed.
     #[arg(long, default_value_t = 50)]
     cycle_runs: usize,
+    /// MaxEnvelopeSize the client sends (153600 is what pywinrm and pypsrp send).
+    #[arg(long, default_value_t = 153_600)]
+    max_envelope_size: u32,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -129,6 +132,7 @@ async fn bench(client: &Client, args: &Args) -> anyhow::Result<serde_json::Value
         "version": env!("CARGO_PKG_VERSION"),
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "endpoint": client.endpoint(),
+        "max_envelope_size": args.max_envelope_size,
         "throughput": {
             "command": format!("cmd /c head -c {} /dev/zero", args.bytes),
             "bytes": args.bytes,
@@ -188,7 +192,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let result = rt.block_on(async {
-        let client = Client::new(ClientConfig::new(endpoint, &args.user, password, tls))?;
+        let mut config = ClientConfig::new(endpoint, &args.user, password, tls);
+        config.max_envelope_size = args.max_envelope_size;
+        let client = Client::new(config)?;
         bench(&client, &args).await
     })?;
     println!("{}", serde_json::to_string_pretty(&result)?);
