@@ -31,10 +31,12 @@ async fn a_command_and_its_output() {
     c.input("echo hel''lo\r").await;
     // The relay echoes the typed line, then the shell prints the result on its own line.
     c.wait_for("\r\nhello", T).await;
-    assert!(
-        c.text().contains("echo hel''lo"),
-        "local echo of the line: {}",
-        c.text()
+    c.drain(Duration::from_millis(300)).await;
+    // One line as typed (echoed once, not again by the shell), its output, one new prompt.
+    assert_eq!(
+        c.text(),
+        "C:\\Users\\demo>echo hel''lo\r\nhello\r\nC:\\Users\\demo>",
+        "the screen shows the command once, its output, and one prompt"
     );
     // The session is listed, with the client attached.
     let list: Vec<serde_json::Value> = user

@@ -289,7 +289,7 @@ impl Shell {
         tracing::debug!(shell = %self.id, command = %id, pid, argv = ?launch.argv, "started");
 
         if let Some(stdin) = child.stdin.take() {
-            tokio::spawn(write_stdin(stdin, stdin_rx));
+            tokio::spawn(write_stdin(stdin, stdin_rx, launch.interactive));
         }
         if let Some(out) = child.stdout.take() {
             tokio::spawn(pump(cmd.clone(), Stream::Stdout, out));
@@ -335,10 +335,39 @@ enum StdinMsg {
     End,
 }
 
-async fn write_stdin(mut stdin: tokio::process::ChildStdin, mut rx: mpsc::Receiver<StdinMsg>) {
+/// cmd.exe and PowerShell take `\r\n` as one line break; bash reading a pipe takes `\r` as
+/// a line break of its own, which would run an empty command after each line. The
+/// interactive shell standing in for them therefore gets `\n` for `\r\n` (and a lone `\r`).
+#[derive(Default)]
+struct Crlf {
+    after_cr: bool,
+}
+
+impl Crlf {
+    fn translate(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len());
+        for &b in data {
+            match b {
+                b'\r' => out.push(b'\n'),
+                b'\n' if self.after_cr => {}
+                _ => out.push(b),
+            }
+            self.after_cr = b == b'\r';
+        }
+        out
+    }
+}
+
+async fn write_stdin(
+    mut stdin: tokio::process::ChildStdin,
+    mut rx: mpsc::Receiver<StdinMsg>,
+    interactive: bool,
+) {
+    let mut crlf = Crlf::default();
     while let Some(msg) = rx.recv().await {
         match msg {
             StdinMsg::Data(d) => {
+                let d = if interactive { crlf.translate(&d) } else { d };
                 if stdin.write_all(&d).await.is_err() || stdin.flush().await.is_err() {
                     // The process closed its stdin or died: later input has nowhere to go.
                     break;
@@ -488,5 +517,17 @@ impl Cmd {
     #[allow(dead_code)]
     pub(crate) fn has_exited(&self) -> bool {
         *self.exited.borrow()
+    }
+}
+
+#[cfg(test)]
+mod crlf_tests {
+    use super::Crlf;
+
+    #[test]
+    fn crlf_becomes_one_line_break_across_chunks() {
+        let mut c = Crlf::default();
+        assert_eq!(c.translate(b"dir\r"), b"dir\n");
+        assert_eq!(c.translate(b"\necho a\r\nb\n\rc"), b"echo a\nb\n\nc");
     }
 }
