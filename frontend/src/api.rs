@@ -70,7 +70,11 @@ async fn call(method: &str, path: &str, body: Option<String>) -> Result<(u16, St
     Ok((resp.status(), text))
 }
 
-async fn json<T: DeserializeOwned>(method: &str, path: &str, body: Option<String>) -> Result<T, ApiFail> {
+async fn json<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<T, ApiFail> {
     let (status, text) = call(method, path, body).await?;
     if (200..300).contains(&status) {
         return serde_json::from_str(&text).map_err(|e| ApiFail::Status {
@@ -95,6 +99,14 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFail> {
     json("GET", path, None).await
 }
 
-pub async fn post<T: DeserializeOwned>(path: &str, body: &impl serde::Serialize) -> Result<T, ApiFail> {
-    json("POST", path, Some(serde_json::to_string(body).expect("request bodies serialize"))).await
+pub async fn post<T: DeserializeOwned>(
+    path: &str,
+    body: &impl serde::Serialize,
+) -> Result<T, ApiFail> {
+    json(
+        "POST",
+        path,
+        Some(serde_json::to_string(body).expect("request bodies serialize")),
+    )
+    .await
 }

@@ -37,7 +37,10 @@ thread_local! {
 }
 
 fn ctx() -> Ctx {
-    CTX.with(|c| *c.get().expect("App sets the context before anything uses it"))
+    CTX.with(|c| {
+        *c.get()
+            .expect("App sets the context before anything uses it")
+    })
 }
 
 fn window() -> web_sys::Window {
@@ -45,7 +48,13 @@ fn window() -> web_sys::Window {
 }
 
 fn storage_get(key: &str) -> Option<String> {
-    window().local_storage().ok().flatten()?.get_item(key).ok().flatten()
+    window()
+        .local_storage()
+        .ok()
+        .flatten()?
+        .get_item(key)
+        .ok()
+        .flatten()
 }
 
 fn storage_set(key: &str, value: &str) {
@@ -56,7 +65,9 @@ fn storage_set(key: &str, value: &str) {
 
 fn query_param(name: &str) -> Option<String> {
     let search = window().location().search().ok()?;
-    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
 }
 
 /// Moves to `route`, keeping the query string (`?renderer=dom`).
@@ -157,7 +168,10 @@ pub fn App() -> impl IntoView {
         storage_set("winrelay.fontSize", &size.to_string());
     });
 
-    if let Some(boot) = window().document().and_then(|d| d.get_element_by_id("boot")) {
+    if let Some(boot) = window()
+        .document()
+        .and_then(|d| d.get_element_by_id("boot"))
+    {
         boot.remove();
     }
 
@@ -221,7 +235,8 @@ fn mount_terminal(el: web_sys::HtmlElement) {
         resize.forget();
 
         let keys = Closure::<dyn FnMut(web_sys::KeyboardEvent) -> bool>::new(on_key);
-        t.term.attach_custom_key_event_handler(keys.as_ref().unchecked_ref());
+        t.term
+            .attach_custom_key_event_handler(keys.as_ref().unchecked_ref());
         keys.forget();
 
         let sel = Closure::<dyn FnMut()>::new(move || {
@@ -231,7 +246,9 @@ fn mount_terminal(el: web_sys::HtmlElement) {
             }
         });
         if let Ok(f) = js_sys::Reflect::get(&t.term, &"onSelectionChange".into()) {
-            let _ = f.unchecked_into::<js_sys::Function>().call1(&t.term, sel.as_ref());
+            let _ = f
+                .unchecked_into::<js_sys::Function>()
+                .call1(&t.term, sel.as_ref());
         }
         sel.forget();
 
@@ -256,14 +273,19 @@ fn mount_terminal(el: web_sys::HtmlElement) {
         observer.forget();
 
         // Multi-line pastes ask first; capture runs before xterm.js's own paste handler.
-        let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(move |e: web_sys::ClipboardEvent| {
-            let text = e.clipboard_data().and_then(|d| d.get_data("text/plain").ok()).unwrap_or_default();
-            if text.lines().count() > PASTE_CONFIRM_LINES {
-                e.prevent_default();
-                e.stop_immediate_propagation();
-                c.paste_pending.set(Some(text));
-            }
-        });
+        let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(
+            move |e: web_sys::ClipboardEvent| {
+                let text = e
+                    .clipboard_data()
+                    .and_then(|d| d.get_data("text/plain").ok())
+                    .unwrap_or_default();
+                if text.lines().count() > PASTE_CONFIRM_LINES {
+                    e.prevent_default();
+                    e.stop_immediate_propagation();
+                    c.paste_pending.set(Some(text));
+                }
+            },
+        );
         let opts = web_sys::AddEventListenerOptions::new();
         opts.set_capture(true);
         let _ = el.add_event_listener_with_callback_and_add_event_listener_options(
@@ -378,7 +400,8 @@ fn Picker() -> impl IntoView {
         wasm_bindgen_futures::spawn_local(async move {
             let who = api::get::<Me>("/api/me").await;
             if let Err(fail) = &who {
-                c.term.with_value(|t| t.note(&format!("\r\n{}", fail.message())));
+                c.term
+                    .with_value(|t| t.note(&format!("\r\n{}", fail.message())));
             }
             let ok = who.is_ok();
             me.set(Some(who));
@@ -401,7 +424,11 @@ fn Picker() -> impl IntoView {
         targets
             .get()
             .into_iter()
-            .filter(|t| f.is_empty() || t.name.to_lowercase().contains(&f) || t.description.to_lowercase().contains(&f))
+            .filter(|t| {
+                f.is_empty()
+                    || t.name.to_lowercase().contains(&f)
+                    || t.description.to_lowercase().contains(&f)
+            })
             .collect::<Vec<_>>()
     };
     view! {
@@ -464,7 +491,8 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
     let pass = RwSignal::new(String::new());
     let submit = move |e: ev::SubmitEvent| {
         e.prevent_default();
-        PENDING_CREDS.with(|p| *p.borrow_mut() = Some((user.get_untracked(), pass.get_untracked())));
+        PENDING_CREDS
+            .with(|p| *p.borrow_mut() = Some((user.get_untracked(), pass.get_untracked())));
         navigate(Route::Open(n2.clone()), false);
     };
     let n3 = name.clone();
@@ -499,7 +527,12 @@ thread_local! {
 #[component]
 fn SessionRow(s: SessionInfo) -> impl IntoView {
     let id = s.id.clone();
-    let who = s.clients.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+    let who = s
+        .clients
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     view! {
         <li data-session=s.id.clone()>
             <span class="name">{s.target.clone()}</span>
@@ -568,12 +601,16 @@ fn SessionView(id: String) -> impl IntoView {
         let (text, class) = match sig.link.get() {
             Link::Connecting => ("connecting…".to_string(), "state warn"),
             Link::Connected => ("connected".to_string(), "state ok"),
-            Link::Retrying { secs, why } => (format!("disconnected: {why}; retrying in {secs} s"), "state warn"),
+            Link::Retrying { secs, why } => (
+                format!("disconnected: {why}; retrying in {secs} s"),
+                "state warn",
+            ),
             Link::Closed(why) => (why, "state bad"),
         };
         view! { <span class=class data-link=move || link_name(&sig.link.get())>{text}</span> }
     };
-    let shell = move || match sig.shell.get() {
+    let shell = move || {
+        match sig.shell.get() {
         Some(SessionState::Exited { code }) => Some(view! {
             <span class="exit">{format!("exited with code {code}")}</span>
             <button class="primary new-shell" on:click=move |_| navigate(Route::Open(sig.target.get_untracked()), false)>"New shell"</button>
@@ -583,6 +620,7 @@ fn SessionView(id: String) -> impl IntoView {
             <button class="primary new-shell" on:click=move |_| navigate(Route::Open(sig.target.get_untracked()), false)>"New shell"</button>
         }.into_any()),
         _ => None,
+    }
     };
     let who = move || {
         let me = sig.me.get();
@@ -600,7 +638,9 @@ fn SessionView(id: String) -> impl IntoView {
             })
             .collect_view()
     };
-    let closed = move || matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final());
+    let closed = move || {
+        matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final())
+    };
     view! {
         <div class="statusbar" data-session=id.clone()>
             <span class="target">{move || sig.target.get()}</span>

@@ -34,7 +34,10 @@ pub enum Link {
     Connecting,
     Connected,
     /// Waiting before the next attempt.
-    Retrying { secs: u32, why: String },
+    Retrying {
+        secs: u32,
+        why: String,
+    },
     /// Given up for good (session gone, signed out, removed by the owner).
     Closed(String),
 }
@@ -68,6 +71,8 @@ impl ConnSignals {
 }
 
 type Handler<T> = Closure<dyn FnMut(T)>;
+/// The socket's open, message and close handlers, kept alive while the socket lives.
+type Handlers = (Handler<JsValue>, Handler<MessageEvent>, Handler<CloseEvent>);
 
 /// One session's connection, reconnecting with backoff until stopped.
 pub struct Conn {
@@ -75,7 +80,7 @@ pub struct Conn {
     term: TermView,
     sig: ConnSignals,
     ws: RefCell<Option<WebSocket>>,
-    handlers: RefCell<Option<(Handler<JsValue>, Handler<MessageEvent>, Handler<CloseEvent>)>>,
+    handlers: RefCell<Option<Handlers>>,
     /// Everything below this offset has been handed to xterm.js: where a reconnect resumes.
     received: Cell<u64>,
     /// Everything below this offset has been parsed by xterm.js.
@@ -94,13 +99,20 @@ pub struct Conn {
 }
 
 fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
 }
 
 /// `?share=TOKEN` when the page was opened with a share link (it rides along on every
 /// request about the session, since a share link's holder may have no sign-in).
 fn access_query() -> String {
-    let search = web_sys::window().unwrap().location().search().unwrap_or_default();
+    let search = web_sys::window()
+        .unwrap()
+        .location()
+        .search()
+        .unwrap_or_default();
     web_sys::UrlSearchParams::new_with_str(&search)
         .ok()
         .and_then(|p| p.get("share"))
@@ -110,8 +122,16 @@ fn access_query() -> String {
 
 fn ws_url(id: &str) -> String {
     let loc = web_sys::window().unwrap().location();
-    let scheme = if loc.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
-    format!("{scheme}://{}/api/sessions/{id}/ws{}", loc.host().unwrap_or_default(), access_query())
+    let scheme = if loc.protocol().unwrap_or_default() == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    format!(
+        "{scheme}://{}/api/sessions/{id}/ws{}",
+        loc.host().unwrap_or_default(),
+        access_query()
+    )
 }
 
 /// Opens the session's socket and keeps it open for the lifetime of the calling component;
@@ -159,7 +179,8 @@ impl Conn {
         let c = self.clone();
         let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| c.on_open());
         let c = self.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| c.on_message(e));
+        let on_message =
+            Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| c.on_message(e));
         let c = self.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| c.on_close(e));
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -195,7 +216,9 @@ impl Conn {
 
     fn send(&self, msg: &ClientMsg) -> bool {
         match &*self.ws.borrow() {
-            Some(ws) if ws.ready_state() == WebSocket::OPEN => ws.send_with_str(&msg.to_json()).is_ok(),
+            Some(ws) if ws.ready_state() == WebSocket::OPEN => {
+                ws.send_with_str(&msg.to_json()).is_ok()
+            }
             _ => false,
         }
     }
@@ -216,17 +239,24 @@ impl Conn {
         if let Some(text) = data.as_string() {
             match ServerMsg::from_json(&text) {
                 Ok(msg) => self.on_control(msg),
-                Err(err) => web_sys::console::warn_1(&format!("winrelay: unknown message {text}: {err}").into()),
+                Err(err) => web_sys::console::warn_1(
+                    &format!("winrelay: unknown message {text}: {err}").into(),
+                ),
             }
             return;
         }
-        let Ok(buf) = data.dyn_into::<ArrayBuffer>() else { return };
+        let Ok(buf) = data.dyn_into::<ArrayBuffer>() else {
+            return;
+        };
         let mut head = [0u8; FRAME_HEADER];
         if buf.byte_length() < FRAME_HEADER as u32 {
             return;
         }
-        Uint8Array::new_with_byte_offset_and_length(&buf, 0, FRAME_HEADER as u32).copy_to(&mut head);
-        let Some(frame) = OutputFrame::decode(&head) else { return };
+        Uint8Array::new_with_byte_offset_and_length(&buf, 0, FRAME_HEADER as u32)
+            .copy_to(&mut head);
+        let Some(frame) = OutputFrame::decode(&head) else {
+            return;
+        };
         // The payload goes to xterm.js as a view of the socket's buffer: no copy into wasm.
         let payload = Uint8Array::new_with_byte_offset(&buf, FRAME_HEADER as u32);
         let len = payload.length() as u64;
@@ -260,20 +290,25 @@ impl Conn {
     }
 
     fn on_rendered(&self, end: u64) {
-        self.pending_writes.set(self.pending_writes.get().saturating_sub(1));
+        self.pending_writes
+            .set(self.pending_writes.get().saturating_sub(1));
         self.rendered.set(self.rendered.get().max(end));
         let r = self.rendered.get();
-        if r > self.acked.get() && (r - self.acked.get() >= ACK_STEP || self.pending_writes.get() == 0) {
-            if self.send(&ClientMsg::Ack { offset: r }) {
-                self.acked.set(r);
-            }
+        let due = r - self.acked.get().min(r) >= ACK_STEP || self.pending_writes.get() == 0;
+        if r > self.acked.get() && due && self.send(&ClientMsg::Ack { offset: r }) {
+            self.acked.set(r);
         }
     }
 
     fn on_control(self: &Rc<Self>, msg: ServerMsg) {
         let sig = self.sig;
         match msg {
-            ServerMsg::Welcome { target, client_id, role, .. } => {
+            ServerMsg::Welcome {
+                target,
+                client_id,
+                role,
+                ..
+            } => {
                 self.welcomed.set(true);
                 self.attempt.set(0);
                 // Acks before this socket count for nothing: tell the relay where we are.
@@ -282,20 +317,29 @@ impl Conn {
                 sig.role.set(Some(role));
                 sig.me.set(Some(client_id));
                 sig.link.set(Link::Connected);
-                sig.notice.set((!role.can_write()).then(|| "View only: your typing is not sent.".into()));
+                sig.notice
+                    .set((!role.can_write()).then(|| "View only: your typing is not sent.".into()));
                 let r = self.rendered.get();
-                if r > 0 && self.pending_writes.get() == 0 && self.send(&ClientMsg::Ack { offset: r }) {
+                if r > 0
+                    && self.pending_writes.get() == 0
+                    && self.send(&ClientMsg::Ack { offset: r })
+                {
                     self.acked.set(r);
                 }
-                self.send(&ClientMsg::Ping { id: now_ms() as u64 });
+                self.send(&ClientMsg::Ping {
+                    id: now_ms() as u64,
+                });
             }
             ServerMsg::Status { state } => {
                 if let SessionState::Exited { code } = &state {
                     if !self.exit_noted.replace(true) {
-                        self.term.note(&format!("\r\n[the shell ended with exit code {code}]"));
+                        self.term
+                            .note(&format!("\r\n[the shell ended with exit code {code}]"));
                     }
                 }
-                if let SessionState::TargetLost { message } | SessionState::Failed { message } = &state {
+                if let SessionState::TargetLost { message } | SessionState::Failed { message } =
+                    &state
+                {
                     self.term.note(&format!("\r\n[{message}]"));
                 }
                 sig.shell.set(Some(state));
@@ -312,13 +356,12 @@ impl Conn {
             ServerMsg::Pong { id } => {
                 let now = now_ms();
                 self.last_pong.set(now);
-                sig.latency_ms.set(Some((now - id as f64).max(0.0).round() as u32));
+                sig.latency_ms
+                    .set(Some((now - id as f64).max(0.0).round() as u32));
             }
             ServerMsg::Bye { reason, reconnect } => {
                 if !reconnect {
-                    self.stopped.set(true);
-                    self.drop_socket();
-                    sig.link.set(Link::Closed(reason));
+                    self.close_for_good(reason);
                 } else {
                     sig.notice.set(Some(reason));
                 }
@@ -342,18 +385,21 @@ impl Conn {
         // retrying forever.
         let c = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
-            match api::get::<SessionInfo>(&format!("/api/sessions/{}{}", c.id, access_query())).await {
+            match api::get::<SessionInfo>(&format!("/api/sessions/{}{}", c.id, access_query()))
+                .await
+            {
                 Err(fail) if matches!(fail.status(), Some(401 | 403 | 404 | 410)) => {
                     let msg = if fail.status() == Some(404) || fail.status() == Some(410) {
                         "This session no longer exists (the relay may have restarted). Start a new shell.".into()
                     } else {
                         fail.message()
                     };
-                    c.stopped.set(true);
                     c.term.note(&format!("\r\n[{msg}]"));
-                    c.sig.link.set(Link::Closed(msg));
+                    c.close_for_good(msg);
                 }
-                Err(fail) if fail.status().is_none() => c.schedule_retry("the relay cannot be reached".into()),
+                Err(fail) if fail.status().is_none() => {
+                    c.schedule_retry("the relay cannot be reached".into())
+                }
                 Ok(info) if info.state.is_final() => {
                     c.sig.shell.set(Some(info.state));
                     c.schedule_retry(why)
@@ -361,6 +407,20 @@ impl Conn {
                 _ => c.schedule_retry(why),
             }
         });
+    }
+
+    /// Presence and latency are only known while connected.
+    fn forget_peers(&self) {
+        self.sig.presence.set(Vec::new());
+        self.sig.latency_ms.set(None);
+    }
+
+    fn close_for_good(&self, why: String) {
+        self.stopped.set(true);
+        self.drop_socket();
+        self.forget_peers();
+        self.sig.notice.set(None);
+        self.sig.link.set(Link::Closed(why));
     }
 
     fn schedule_retry(self: &Rc<Self>, why: String) {
@@ -372,9 +432,14 @@ impl Conn {
         let base = (500u64 << n.min(5)).min(10_000);
         let jitter = (js_sys::Math::random() * 250.0) as u64;
         let delay = base + jitter;
-        self.sig.link.set(Link::Retrying { secs: delay.div_ceil(1000) as u32, why });
+        self.sig.link.set(Link::Retrying {
+            secs: delay.div_ceil(1000) as u32,
+            why,
+        });
+        self.forget_peers();
         let c = self.clone();
-        *self.retry.borrow_mut() = set_timeout_with_handle(move || c.connect(), Duration::from_millis(delay)).ok();
+        *self.retry.borrow_mut() =
+            set_timeout_with_handle(move || c.connect(), Duration::from_millis(delay)).ok();
     }
 
     fn tick(self: &Rc<Self>) {
@@ -388,12 +453,21 @@ impl Conn {
             self.schedule_retry("the relay stopped answering".into());
             return;
         }
-        self.send(&ClientMsg::Ping { id: now_ms() as u64 });
+        self.send(&ClientMsg::Ping {
+            id: now_ms() as u64,
+        });
     }
 
     pub fn send_input(&self, data: &str) {
-        if self.sig.role.get_untracked().is_some_and(|r| !r.can_write()) {
-            self.sig.notice.set(Some("View only: your typing is not sent.".into()));
+        if self
+            .sig
+            .role
+            .get_untracked()
+            .is_some_and(|r| !r.can_write())
+        {
+            self.sig
+                .notice
+                .set(Some("View only: your typing is not sent.".into()));
             return;
         }
         let mut rest = data;
@@ -403,8 +477,12 @@ impl Conn {
                 cut -= 1;
             }
             let (chunk, tail) = rest.split_at(cut);
-            if !self.send(&ClientMsg::Input { data: chunk.to_string() }) {
-                self.sig.notice.set(Some("Not connected: that input was not sent.".into()));
+            if !self.send(&ClientMsg::Input {
+                data: chunk.to_string(),
+            }) {
+                self.sig
+                    .notice
+                    .set(Some("Not connected: that input was not sent.".into()));
                 return;
             }
             rest = tail;

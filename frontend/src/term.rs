@@ -23,23 +23,49 @@ pub fn theme(light: bool) -> Object {
     let t = Object::new();
     let colors: &[(&str, &str)] = if light {
         &[
-            ("background", "#fafafa"), ("foreground", "#24292f"), ("cursor", "#0969da"),
-            ("selectionBackground", "#0969da40"), ("black", "#24292f"), ("red", "#cf222e"),
-            ("green", "#116329"), ("yellow", "#7d4e00"), ("blue", "#0969da"),
-            ("magenta", "#8250df"), ("cyan", "#1b7c83"), ("white", "#6e7781"),
-            ("brightBlack", "#57606a"), ("brightRed", "#a40e26"), ("brightGreen", "#1a7f37"),
-            ("brightYellow", "#633c01"), ("brightBlue", "#218bff"), ("brightMagenta", "#a475f9"),
-            ("brightCyan", "#3192aa"), ("brightWhite", "#8c959f"),
+            ("background", "#fafafa"),
+            ("foreground", "#24292f"),
+            ("cursor", "#0969da"),
+            ("selectionBackground", "#0969da40"),
+            ("black", "#24292f"),
+            ("red", "#cf222e"),
+            ("green", "#116329"),
+            ("yellow", "#7d4e00"),
+            ("blue", "#0969da"),
+            ("magenta", "#8250df"),
+            ("cyan", "#1b7c83"),
+            ("white", "#6e7781"),
+            ("brightBlack", "#57606a"),
+            ("brightRed", "#a40e26"),
+            ("brightGreen", "#1a7f37"),
+            ("brightYellow", "#633c01"),
+            ("brightBlue", "#218bff"),
+            ("brightMagenta", "#a475f9"),
+            ("brightCyan", "#3192aa"),
+            ("brightWhite", "#8c959f"),
         ]
     } else {
         &[
-            ("background", "#1b1e24"), ("foreground", "#d8dee9"), ("cursor", "#4fc3f7"),
-            ("selectionBackground", "#4fc3f755"), ("black", "#2e3440"), ("red", "#ef6b73"),
-            ("green", "#98c379"), ("yellow", "#e5c07b"), ("blue", "#61afef"),
-            ("magenta", "#c678dd"), ("cyan", "#56b6c2"), ("white", "#d8dee9"),
-            ("brightBlack", "#5c6370"), ("brightRed", "#ff7a85"), ("brightGreen", "#b5e08f"),
-            ("brightYellow", "#ffd68a"), ("brightBlue", "#82c4ff"), ("brightMagenta", "#dd9bf0"),
-            ("brightCyan", "#7fd4de"), ("brightWhite", "#ffffff"),
+            ("background", "#1b1e24"),
+            ("foreground", "#d8dee9"),
+            ("cursor", "#4fc3f7"),
+            ("selectionBackground", "#4fc3f755"),
+            ("black", "#2e3440"),
+            ("red", "#ef6b73"),
+            ("green", "#98c379"),
+            ("yellow", "#e5c07b"),
+            ("blue", "#61afef"),
+            ("magenta", "#c678dd"),
+            ("cyan", "#56b6c2"),
+            ("white", "#d8dee9"),
+            ("brightBlack", "#5c6370"),
+            ("brightRed", "#ff7a85"),
+            ("brightGreen", "#b5e08f"),
+            ("brightYellow", "#ffd68a"),
+            ("brightBlue", "#82c4ff"),
+            ("brightMagenta", "#dd9bf0"),
+            ("brightCyan", "#7fd4de"),
+            ("brightWhite", "#ffffff"),
         ]
     };
     for (k, v) in colors {
@@ -51,7 +77,11 @@ pub fn theme(light: bool) -> Object {
 impl TermView {
     pub fn new(light: bool, font_size: f64) -> TermView {
         let opts = Object::new();
-        set(&opts, "fontFamily", "\"Cascadia Mono\", Consolas, \"DejaVu Sans Mono\", Menlo, monospace");
+        set(
+            &opts,
+            "fontFamily",
+            "\"Cascadia Mono\", Consolas, \"DejaVu Sans Mono\", Menlo, monospace",
+        );
         set(&opts, "fontSize", font_size);
         set(&opts, "scrollback", 10_000);
         set(&opts, "cursorBlink", true);
@@ -71,7 +101,12 @@ impl TermView {
 
     /// Attaches to the page and picks the renderer: WebGL unless `force_dom` or the browser
     /// has no WebGL2; the DOM renderer otherwise and whenever the WebGL context is lost.
-    pub fn open(&self, parent: &web_sys::HtmlElement, force_dom: bool, on_renderer: impl Fn(&'static str) + 'static) {
+    pub fn open(
+        &self,
+        parent: &web_sys::HtmlElement,
+        force_dom: bool,
+        on_renderer: impl Fn(&'static str) + 'static,
+    ) {
         self.term.open(parent);
         self.fit();
         let on_renderer = std::rc::Rc::new(on_renderer);
@@ -85,9 +120,15 @@ impl TermView {
             let Ok(class) = wasm_bindgen_futures::JsFuture::from(xterm::load_webgl()).await else {
                 return;
             };
-            let Ok(class) = class.dyn_into::<js_sys::Function>() else { return };
-            let Ok(addon) = Reflect::construct(&class, &js_sys::Array::new()) else { return };
-            let load: js_sys::Function = Reflect::get(&term, &"loadAddon".into()).unwrap().unchecked_into();
+            let Ok(class) = class.dyn_into::<js_sys::Function>() else {
+                return;
+            };
+            let Ok(addon) = Reflect::construct(&class, &js_sys::Array::new()) else {
+                return;
+            };
+            let load: js_sys::Function = Reflect::get(&term, &"loadAddon".into())
+                .unwrap()
+                .unchecked_into();
             if load.call1(&term, &addon).is_err() {
                 return;
             }
@@ -95,12 +136,16 @@ impl TermView {
             let on_lost = on_renderer.clone();
             let lost = Closure::<dyn FnMut()>::new(move || {
                 if let Ok(d) = Reflect::get(&dispose_target, &"dispose".into()) {
-                    let _ = d.unchecked_into::<js_sys::Function>().call0(&dispose_target);
+                    let _ = d
+                        .unchecked_into::<js_sys::Function>()
+                        .call0(&dispose_target);
                 }
                 on_lost("dom");
             });
             if let Ok(f) = Reflect::get(&addon, &"onContextLoss".into()) {
-                let _ = f.unchecked_into::<js_sys::Function>().call1(&addon, lost.as_ref());
+                let _ = f
+                    .unchecked_into::<js_sys::Function>()
+                    .call1(&addon, lost.as_ref());
             }
             lost.forget();
             fit.fit();
@@ -139,13 +184,18 @@ impl TermView {
 
     /// Writes a line of the app's own (dim) text, e.g. "not signed in".
     pub fn note(&self, text: &str) {
-        self.term.write_str(&format!("\x1b[2m{}\x1b[0m\r\n", text.replace('\n', "\r\n")));
+        self.term
+            .write_str(&format!("\x1b[2m{}\x1b[0m\r\n", text.replace('\n', "\r\n")));
     }
 }
 
 fn has_webgl2() -> bool {
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else { return false };
-    let Ok(canvas) = doc.create_element("canvas") else { return false };
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return false;
+    };
+    let Ok(canvas) = doc.create_element("canvas") else {
+        return false;
+    };
     let canvas: web_sys::HtmlCanvasElement = canvas.unchecked_into();
     matches!(canvas.get_context("webgl2"), Ok(Some(_)))
 }

@@ -141,6 +141,11 @@ export async function signInAndOpenDemo(page, relay, base = relay.url) {
   const login = new URL(relay.login);
   await page.goto(new URL(login.pathname + login.search, base).href);
   await page.waitForURL((u) => u.pathname === "/");
+  return openDemo(page, base);
+}
+
+/** Opens the demo target from the picker (already signed in). */
+export async function openDemo(page, base) {
   // Keep the DOM renderer so the tests can read the terminal.
   await page.goto(new URL("/?renderer=dom", base).href);
   const open = page.locator(".targets li .open").first();
