@@ -194,7 +194,7 @@ impl Connector {
             tls,
         );
         config.allow_http = self.target.allow_http;
-        let _ = self.address; // FIXME(resolve)
+        config.resolve = self.address;
         let client = winrm_client::Client::new(config).map_err(|e| e.to_string())?;
         let shell = client
             .open_shell(winrm_client::ShellOptions {

@@ -72,6 +72,10 @@ pub struct ClientConfig {
     pub max_envelope_size: u32,
     /// `xml:lang` of Locale and DataLocale.
     pub locale: String,
+    /// Connect to this address instead of resolving the endpoint's host name (the name is
+    /// still used for TLS and the Host header). A caller that checked where a name points
+    /// uses this so that a second DNS answer cannot send the connection elsewhere.
+    pub resolve: Option<std::net::SocketAddr>,
 }
 
 impl ClientConfig {
@@ -94,6 +98,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             max_envelope_size: 153_600,
             locale: "en-US".into(),
+            resolve: None,
         }
     }
 }
@@ -178,6 +183,13 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("winrelay-winrm-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(addr) = config.resolve {
+            let host = reqwest::Url::parse(&config.endpoint)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .ok_or_else(|| Error::Config(format!("{:?} has no host", config.endpoint)))?;
+            builder = builder.resolve(&host, addr);
+        }
         if https {
             let tls = tls::client_config(&config.tls, &config.endpoint, certs.clone())?;
             builder = builder.use_preconfigured_tls(tls);

@@ -259,3 +259,22 @@ async fn plain_http_works_only_when_allowed() {
     shell.close().await.unwrap();
     assert_no_shells(&sim).await;
 }
+
+#[tokio::test]
+async fn a_resolved_address_is_used_instead_of_dns() {
+    let sim = common::sim().await;
+    let port = sim.local_addr().port();
+    // A name that does not resolve: the connection works only through `resolve`.
+    let mut config = common::config(&sim);
+    config.endpoint = format!("https://winrelay-test.invalid:{port}/wsman");
+    let unresolved = Client::new(config.clone()).unwrap();
+    let err = unresolved.open_shell(Default::default()).await.unwrap_err();
+    assert!(err.to_string().starts_with("cannot reach"), "{err}");
+    config.resolve = Some(sim.local_addr());
+    let client = Client::new(config).unwrap();
+    let out = client.open_shell(Default::default()).await.unwrap();
+    let result = out.run("cmd", ["/c", "echo resolved"]).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&result.stdout).trim(), "resolved");
+    out.close().await.unwrap();
+    common::assert_no_shells(&sim).await;
+}
