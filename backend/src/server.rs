@@ -202,6 +202,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
     };
 
+    // Keystroke echoes are tiny writes: do not let Nagle's algorithm hold them back.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -104,10 +104,16 @@ pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         Some(tls) => {
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
                 axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
-            );
+            )
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
             tokio::spawn(server.acceptor(acceptor).serve(app))
         }
-        None => tokio::spawn(server.serve(app)),
+        // Small answers (a Receive with a few bytes) must not wait for Nagle + delayed ACK.
+        None => tokio::spawn(
+            server
+                .acceptor(axum_server::accept::NoDelayAcceptor::new())
+                .serve(app),
+        ),
     };
 
     let reaper_state = Arc::downgrade(&state);
