@@ -12,6 +12,8 @@ use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
 use winrelay_shared::protocol::Role;
 
+use crate::users::{Identity, Method};
+
 /// Name of the sign-in cookie.
 pub const COOKIE: &str = "winrelay_session";
 
@@ -33,6 +35,8 @@ fn digest(token: &str) -> [u8; 32] {
 
 struct Entry {
     user: String,
+    groups: Vec<String>,
+    method: Method,
     expires: Instant,
 }
 
@@ -55,6 +59,14 @@ pub struct Auth {
     sign_ins: Mutex<HashMap<[u8; 32], Entry>>,
     login_links: Mutex<HashMap<[u8; 32], Entry>>,
     shares: Mutex<HashMap<[u8; 32], Share>>,
+    /// Which share link each attached client came through: (session, client) -> share id.
+    share_clients: Mutex<HashMap<(String, u64), String>>,
+}
+
+tokio::task_local! {
+    /// The share id a WebSocket attaches through (set around the socket's task), so the
+    /// session observer can remember it and revoking the share removes the client.
+    pub static VIA_SHARE: Option<String>;
 }
 
 impl Auth {
@@ -68,27 +80,26 @@ impl Auth {
                 digest(&token),
                 Entry {
                     user: user.into(),
+                    groups: Vec::new(),
+                    method: Method::Link,
                     expires: Instant::now() + LOGIN_LINK_TTL,
                 },
             );
         token
     }
 
-    /// Redeems a login link (once): returns the cookie value of a new sign-in.
-    pub fn redeem(&self, token: &str) -> Option<(String, String)> {
+    /// Redeems a login link (once): returns the user it signs in.
+    pub fn redeem(&self, token: &str) -> Option<String> {
         let entry = self
             .login_links
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&digest(token))?;
-        if entry.expires < Instant::now() {
-            return None;
-        }
-        Some((self.sign_in(&entry.user), entry.user))
+        (entry.expires >= Instant::now()).then_some(entry.user)
     }
 
-    /// Signs `user` in: returns the cookie value.
-    pub fn sign_in(&self, user: &str) -> String {
+    /// Signs someone in: returns the cookie value.
+    pub fn sign_in(&self, who: &Identity) -> String {
         let token = new_token();
         self.sign_ins
             .lock()
@@ -96,7 +107,9 @@ impl Auth {
             .insert(
                 digest(&token),
                 Entry {
-                    user: user.into(),
+                    user: who.user.clone(),
+                    groups: who.groups.clone(),
+                    method: who.method,
                     expires: Instant::now() + SIGN_IN_TTL,
                 },
             );
@@ -112,11 +125,12 @@ impl Auth {
     }
 
     /// The signed-in user of a request, from its cookie.
-    pub fn user(&self, headers: &HeaderMap) -> Option<String> {
+    pub fn user(&self, headers: &HeaderMap) -> Option<Identity> {
         let token = cookie_value(headers, COOKIE)?;
         let map = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
         let e = map.get(&digest(&token))?;
-        (e.expires > Instant::now()).then(|| e.user.clone())
+        (e.expires > Instant::now())
+            .then(|| Identity::new(e.user.clone(), e.groups.clone(), e.method))
     }
 
     /// Makes a share link token for a session.
@@ -151,6 +165,33 @@ impl Auth {
         map.len() != before
     }
 
+    /// Remembers that `client` of `session` came through share `share`.
+    pub fn client_via(&self, session: &str, client: u64, share: &str) {
+        self.share_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((session.into(), client), share.into());
+    }
+
+    /// Forgets a client that left.
+    pub fn client_left(&self, session: &str, client: u64) {
+        self.share_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(session.to_string(), client));
+    }
+
+    /// The clients of `session` that came through `share`.
+    pub fn clients_via(&self, session: &str, share: &str) -> Vec<u64> {
+        self.share_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((s, _), sh)| s == session && *sh == share)
+            .map(|((_, c), _)| *c)
+            .collect()
+    }
+
     /// The live shares of a session.
     pub fn shares_of(&self, session: &str) -> Vec<Share> {
         let now = Instant::now();
@@ -163,9 +204,11 @@ impl Auth {
             .collect()
     }
 
-    /// Drops expired entries (called periodically).
-    pub fn purge(&self) {
+    /// Drops expired entries (called periodically); returns the shares that expired, as
+    /// (session, share id), so their clients can be removed.
+    pub fn purge(&self) -> Vec<(String, String)> {
         let now = Instant::now();
+        let mut expired = Vec::new();
         self.sign_ins
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -177,7 +220,15 @@ impl Auth {
         self.shares
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, s| s.expires > now);
+            .retain(|_, s| {
+                if s.expires > now {
+                    true
+                } else {
+                    expired.push((s.session.clone(), s.id.clone()));
+                    false
+                }
+            });
+        expired
     }
 }
 
@@ -231,11 +282,16 @@ mod tests {
     fn login_links_work_once() {
         let auth = Auth::default();
         let t = auth.login_link("demo");
-        let (cookie, user) = auth.redeem(&t).unwrap();
+        let user = auth.redeem(&t).unwrap();
         assert_eq!(user, "demo");
         assert!(auth.redeem(&t).is_none(), "a login link must be single-use");
+        let cookie = auth.sign_in(&Identity::new("demo", vec!["g".into()], Method::Link));
         let h = headers(&[(header::COOKIE, &format!("a=b; {COOKIE}={cookie}"))]);
-        assert_eq!(auth.user(&h).as_deref(), Some("demo"));
+        let who = auth.user(&h).unwrap();
+        assert_eq!(
+            (who.user.as_str(), who.groups.as_slice()),
+            ("demo", &["g".to_string()][..])
+        );
         let forged = headers(&[(header::COOKIE, &format!("{COOKIE}={}", new_token()))]);
         assert_eq!(auth.user(&forged), None);
         auth.sign_out(&cookie);

@@ -54,6 +54,219 @@ pub struct Config {
     /// Target patterns for containers that come and go.
     #[serde(default, rename = "target_pattern")]
     pub patterns: Vec<PatternConfig>,
+    /// Local users (argon2 password hashes).
+    #[serde(default, rename = "user")]
+    pub users: Vec<UserConfig>,
+    /// API tokens for automation (only their SHA-256 is written here).
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<TokenConfig>,
+    /// An authenticating proxy (single sign-on) in front of the relay.
+    #[serde(default)]
+    pub proxy_auth: Option<ProxyAuthConfig>,
+    /// HTTPS served by the relay itself.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Embedding in portals.
+    #[serde(default)]
+    pub embed: Option<EmbedConfig>,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+    /// Session recordings.
+    #[serde(default)]
+    pub recordings: Option<RecordingsConfig>,
+}
+
+/// A local user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// Sign-in name.
+    pub name: String,
+    /// Argon2 PHC string (`winrelay hash-password` makes one).
+    pub password_hash: String,
+    /// Groups, for `group:NAME` entries in target roles.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// An API token: sent as `Authorization: Bearer TOKEN`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// What it is for (appears in the audit log, never the token).
+    pub name: String,
+    /// SHA-256 of the token, 64 hex digits (`printf %s TOKEN | sha256sum`).
+    pub hash: String,
+    /// The user the token acts as.
+    pub user: String,
+    /// That user's groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Trust user and groups from headers set by an authenticating proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyAuthConfig {
+    /// Peer addresses of the proxy; headers from anywhere else are ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Header with the user name.
+    #[serde(default = "default_user_header")]
+    pub user_header: String,
+    /// Header with the groups (comma-separated).
+    #[serde(default = "default_groups_header")]
+    pub groups_header: String,
+}
+
+fn default_user_header() -> String {
+    "X-Forwarded-User".into()
+}
+fn default_groups_header() -> String {
+    "X-Forwarded-Groups".into()
+}
+
+/// HTTPS: certificate files, or a generated self-signed certificate for trials.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Generate a self-signed certificate at start (its fingerprint is printed).
+    #[serde(default)]
+    pub generate: bool,
+}
+
+/// Embed tokens (HS256 JWTs from the portal's backend) and framing.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Environment variable holding the shared secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// File holding the shared secret.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Required `aud` claim, if set.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// Longest accepted token lifetime (`exp` from now).
+    #[serde(with = "humantime_serde", default = "default_embed_ttl")]
+    pub max_ttl: Duration,
+    /// Origins whose pages may frame the relay (`Content-Security-Policy: frame-ancestors`)
+    /// and talk to the embed page with postMessage.
+    #[serde(default)]
+    pub frame_ancestors: Vec<String>,
+}
+
+fn default_embed_ttl() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// The audit log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// File the JSON lines are appended to.
+    pub path: PathBuf,
+    /// Also log every input line (may contain secrets people type).
+    #[serde(default)]
+    pub log_input: bool,
+}
+
+/// Where recordings go and how long they stay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingsConfig {
+    /// Directory of the `.cast` files.
+    pub dir: PathBuf,
+    /// Recordings older than this are deleted.
+    #[serde(with = "humantime_serde", default = "default_rec_age")]
+    pub max_age: Duration,
+    /// Oldest recordings are deleted while the total exceeds this.
+    #[serde(default = "default_rec_bytes")]
+    pub max_bytes: u64,
+}
+
+fn default_rec_age() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+fn default_rec_bytes() -> u64 {
+    10 << 30
+}
+
+/// Who may use a target, and how. Entries are user names, `group:NAME`, or `*` (every
+/// signed-in user).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// Open sessions, join any session of the target as owner, download its recordings.
+    pub owners: Vec<String>,
+    /// Open sessions, join others' sessions as writer.
+    pub writers: Vec<String>,
+    /// Join sessions of the target read-only; cannot open sessions.
+    pub viewers: Vec<String>,
+}
+
+impl Roles {
+    /// Everyone signed in is an owner (the demo, and targets that name no roles).
+    pub fn everyone() -> Roles {
+        Roles {
+            owners: vec!["*".into()],
+            ..Roles::default()
+        }
+    }
+
+    /// From the file's lists; `allow` (the older setting) counts as owners; nothing at all
+    /// means every signed-in user is an owner, as before roles existed.
+    fn from_lists(
+        allow: &Option<Vec<String>>,
+        owners: &[String],
+        writers: &[String],
+        viewers: &[String],
+    ) -> Roles {
+        let mut r = Roles {
+            owners: owners.to_vec(),
+            writers: writers.to_vec(),
+            viewers: viewers.to_vec(),
+        };
+        if let Some(a) = allow {
+            r.owners.extend(a.iter().cloned());
+        } else if r.owners.is_empty() && r.writers.is_empty() && r.viewers.is_empty() {
+            r = Roles::everyone();
+        }
+        r
+    }
+
+    /// The best role of `user` with `groups`, if any.
+    pub fn role_of(
+        &self,
+        user: &str,
+        groups: &[String],
+    ) -> Option<winrelay_shared::protocol::Role> {
+        use winrelay_shared::protocol::Role;
+        let hit = |list: &[String]| {
+            list.iter().any(|e| {
+                e == "*"
+                    || match e.strip_prefix("group:") {
+                        Some(g) => groups.iter().any(|x| x == g),
+                        None => e == user,
+                    }
+            })
+        };
+        if hit(&self.owners) {
+            Some(Role::Owner)
+        } else if hit(&self.writers) {
+            Some(Role::Writer)
+        } else if hit(&self.viewers) {
+            Some(Role::Viewer)
+        } else {
+            None
+        }
+    }
 }
 
 /// Session settings.
@@ -211,13 +424,21 @@ pub struct TargetConfig {
     #[serde(flatten)]
     /// Credentials and certificate checking.
     pub access: AccessConfig,
-    /// Who may use it (user names; `*` for every signed-in user).
-    #[serde(default = "everyone")]
-    pub allow: Vec<String>,
-}
-
-fn everyone() -> Vec<String> {
-    vec!["*".to_string()]
+    /// Older setting: the same as `owners`.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Users and `group:NAME`s with the owner role.
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// ... with the writer role.
+    #[serde(default)]
+    pub writers: Vec<String>,
+    /// ... with the viewer role.
+    #[serde(default)]
+    pub viewers: Vec<String>,
+    /// Record every session of this target (needs `[recordings]`).
+    #[serde(default)]
+    pub record: bool,
 }
 
 /// Credential and certificate settings shared by targets and patterns.
@@ -326,9 +547,28 @@ pub struct PatternConfig {
     #[serde(flatten)]
     /// Credentials and certificate checking.
     pub access: AccessConfig,
-    /// Who may use it.
-    #[serde(default = "everyone")]
-    pub allow: Vec<String>,
+    /// Older setting: the same as `owners`.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Users and `group:NAME`s with the owner role.
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// ... with the writer role.
+    #[serde(default)]
+    pub writers: Vec<String>,
+    /// ... with the viewer role.
+    #[serde(default)]
+    pub viewers: Vec<String>,
+    /// Record every session of hosts of this pattern (needs `[recordings]`).
+    #[serde(default)]
+    pub record: bool,
+}
+
+impl PatternConfig {
+    /// Who may use hosts of this pattern.
+    pub fn roles(&self) -> Roles {
+        Roles::from_lists(&self.allow, &self.owners, &self.writers, &self.viewers)
+    }
 }
 
 fn default_port() -> u16 {
@@ -355,15 +595,10 @@ pub struct Target {
     pub cert: CertCheck,
     /// Plain HTTP allowed.
     pub allow_http: bool,
-    /// Who may use it.
-    pub allow: Vec<String>,
-}
-
-impl Target {
-    /// Whether `user` may use this target.
-    pub fn allows(&self, user: &str) -> bool {
-        self.allow.iter().any(|a| a == "*" || a == user)
-    }
+    /// Who may use it, with which role.
+    pub roles: Roles,
+    /// Sessions are recorded.
+    pub record: bool,
 }
 
 impl Config {
@@ -396,6 +631,7 @@ impl Config {
                 )));
             }
         }
+        config.check_access()?;
         for o in &config.allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
                 return Err(ConfigError::Invalid(format!(
@@ -404,6 +640,61 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    fn check_access(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        for u in &self.users {
+            if u.name.is_empty() || u.name.contains(char::is_whitespace) {
+                return bad(format!("user {:?}: names have no spaces", u.name));
+            }
+            if argon2::PasswordHash::new(&u.password_hash).is_err() {
+                return bad(format!(
+                    "user {}: password_hash must be an argon2 PHC string (winrelay hash-password makes one)",
+                    u.name
+                ));
+            }
+            if self.users.iter().filter(|o| o.name == u.name).count() > 1 {
+                return bad(format!("user {} is defined twice", u.name));
+            }
+        }
+        for t in &self.tokens {
+            if t.hash.len() != 64 || !t.hash.chars().all(|c| c.is_ascii_hexdigit()) {
+                return bad(format!(
+                    "token {}: hash must be the SHA-256 of the token, 64 hex digits",
+                    t.name
+                ));
+            }
+        }
+        if let Some(p) = &self.proxy_auth {
+            if p.trusted_proxies.is_empty() {
+                return bad("proxy_auth: trusted_proxies must name the proxy's addresses".into());
+            }
+        }
+        if let Some(t) = &self.tls {
+            match (&t.cert, &t.key, t.generate) {
+                (Some(_), Some(_), false) | (None, None, true) => {}
+                _ => return bad("tls: set cert and key, or generate = true".into()),
+            }
+        }
+        if let Some(e) = &self.embed {
+            if e.secret_env.is_some() == e.secret_file.is_some() {
+                return bad("embed: set exactly one of secret_env and secret_file".into());
+            }
+            for o in &e.frame_ancestors {
+                if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                    return bad(format!(
+                        "embed: frame ancestor {o:?} must look like https://host[:port]"
+                    ));
+                }
+            }
+        }
+        let records =
+            self.targets.iter().any(|t| t.record) || self.patterns.iter().any(|p| p.record);
+        if records && self.recordings.is_none() {
+            return bad("a target has record = true: add [recordings] dir = \"...\"".into());
+        }
+        Ok(())
     }
 
     /// The fixed targets, resolved.
@@ -435,7 +726,8 @@ impl Config {
                 credentials: t.access.credentials(&t.name)?,
                 cert: t.access.cert_check(&t.name)?,
                 allow_http: t.access.allow_http,
-                allow: t.allow.clone(),
+                roles: Roles::from_lists(&t.allow, &t.owners, &t.writers, &t.viewers),
+                record: t.record,
             });
         }
         Ok(out)
@@ -479,6 +771,7 @@ impl PatternConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use winrelay_shared::protocol::Role;
 
     const SAMPLE: &str = r#"
 listen = "0.0.0.0:8080"
@@ -522,10 +815,11 @@ password_file = "/run/secrets/winrm"
             )
         );
         assert_eq!(t[0].shell, ShellKind::Powershell);
-        assert!(t[0].allows("alice") && !t[0].allows("bob"));
+        assert_eq!(t[0].roles.role_of("alice", &[]), Some(Role::Owner));
+        assert_eq!(t[0].roles.role_of("bob", &[]), None);
         assert_eq!(t[1].credentials, Credentials::Ask);
         assert_eq!(t[1].cert, CertCheck::Insecure);
-        assert!(t[1].allows("anyone"));
+        assert_eq!(t[1].roles.role_of("anyone", &[]), Some(Role::Owner));
     }
 
     #[test]
@@ -565,6 +859,34 @@ password_file = "/run/secrets/winrm"
         assert!(p.addresses_allowed(&["10.0.1.7".parse().unwrap()]));
         assert!(!p.addresses_allowed(&["10.0.1.7".parse().unwrap(), "127.0.0.1".parse().unwrap()]));
         assert!(!p.addresses_allowed(&[]));
+    }
+
+    #[test]
+    fn roles_by_user_group_and_star() {
+        let c = Config::parse(
+            "[[target]]\nname='a'\nendpoint='https://a/wsman'\nask_credentials=true\n\
+             owners=['alice']\nwriters=['group:ops']\nviewers=['*']\n",
+        )
+        .unwrap();
+        let r = &c.targets().unwrap()[0].roles;
+        assert_eq!(r.role_of("alice", &[]), Some(Role::Owner));
+        assert_eq!(r.role_of("bob", &["ops".into()]), Some(Role::Writer));
+        assert_eq!(r.role_of("bob", &["dev".into()]), Some(Role::Viewer));
+        let c = Config::parse(
+            "[[target]]\nname='a'\nendpoint='https://a/wsman'\nask_credentials=true\nviewers=['group:ops']\n",
+        )
+        .unwrap();
+        let r = &c.targets().unwrap()[0].roles;
+        assert_eq!(
+            r.role_of("bob", &[]),
+            None,
+            "naming any role list drops the default"
+        );
+        assert_eq!(
+            r.role_of("group:ops", &[]),
+            None,
+            "a user named like a group entry is not in it"
+        );
     }
 
     #[test]

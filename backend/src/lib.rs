@@ -10,15 +10,20 @@
 //! * [`ws`], [`api`], [`assets`], [`server`]: the HTTP and WebSocket layer.
 pub mod api;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod echo;
+pub mod embed;
 pub mod exec_cmd;
 pub mod metrics;
 pub mod outlog;
+pub mod recording;
 pub mod screen;
 pub mod server;
 pub mod session;
 pub mod sim_cmd;
 pub mod targets;
+pub mod tls;
+pub mod users;
 pub mod ws;

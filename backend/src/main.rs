@@ -20,6 +20,8 @@ enum Command {
     Exec(winrelay::exec_cmd::ExecArgs),
     /// Check a WinRM endpoint: certificate fingerprint, authentication, shell timing.
     Probe(winrelay::exec_cmd::ProbeArgs),
+    /// Hash a password for a `[[user]]` entry: reads it from stdin, prints the argon2 string.
+    HashPassword,
 }
 
 #[tokio::main]
@@ -45,9 +47,24 @@ async fn main() {
             Err(e) => Err(e),
         },
         Command::Probe(a) => winrelay::exec_cmd::probe(a).await,
+        Command::HashPassword => hash_password(),
     };
     if let Err(e) = result {
         eprintln!("winrelay: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// `winrelay hash-password`: one line from stdin (a prompt on stderr when it is a terminal).
+fn hash_password() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!("password (shown as you type; pipe it in to hide it): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "no password given on stdin");
+    println!("{}", winrelay::users::hash_password(password)?);
+    Ok(())
 }

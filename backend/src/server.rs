@@ -15,11 +15,17 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::{info, warn};
 
 use crate::api;
+use crate::audit::Audit;
 use crate::auth::Auth;
-use crate::config::{CertCheck, Config, Credentials, PasswordSource, Secret, ShellKind, Target};
+use crate::config::{
+    CertCheck, Config, Credentials, PasswordSource, Roles, Secret, ShellKind, Target,
+};
+use crate::embed::Embed;
 use crate::metrics::Metrics;
+use crate::recording::Recordings;
 use crate::session::{Registry, SessionSettings};
 use crate::targets::Targets;
+use crate::users::{Limiter, Users};
 
 /// Shared state of every handler.
 pub struct AppState {
@@ -28,7 +34,19 @@ pub struct AppState {
     /// Targets.
     pub targets: Targets,
     /// Sign-ins and share links.
-    pub auth: Auth,
+    pub auth: Arc<Auth>,
+    /// Local users, API tokens, the proxy rule.
+    pub users: Users,
+    /// Sign-in attempt limits.
+    pub limiter: Limiter,
+    /// Embed token verifier (with `[embed]`).
+    pub embed: Option<Embed>,
+    /// Origins that may frame the relay.
+    pub frame_ancestors: Vec<String>,
+    /// The audit log.
+    pub audit: Arc<Audit>,
+    /// Recordings (with `[recordings]`).
+    pub recordings: Option<Arc<Recordings>>,
     /// Metrics.
     pub metrics: Metrics,
     /// Origins allowed besides the relay's own.
@@ -51,6 +69,11 @@ pub fn router(state: Arc<AppState>, frame_ancestors: &str) -> Router {
         ));
     Router::new()
         .route("/login", get(api::login))
+        .route("/api/login", post(api::password_login))
+        .route("/api/embed/session", post(api::embed_session))
+        .route("/api/embed/info", get(api::embed_info))
+        .route("/api/recordings", get(api::list_recordings))
+        .route("/api/recordings/{id}", get(api::get_recording))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
@@ -142,28 +165,53 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             },
             cert: CertCheck::Pin(pin),
             allow_http: false,
-            allow: vec!["*".into()],
+            roles: Roles::everyone(),
+            record: false,
         });
         Some(handle)
     } else {
         None
     };
 
+    let embed = config.embed.as_ref().map(Embed::from_config).transpose()?;
+    let audit = Arc::new(Audit::open(config.audit.as_ref())?);
+    let recordings = config
+        .recordings
+        .as_ref()
+        .map(Recordings::from_config)
+        .transpose()?;
+    // Which sites may frame the relay: `[embed] frame_ancestors`, else the allowed origins.
+    let ancestors = match &config.embed {
+        Some(e) if !e.frame_ancestors.is_empty() => e.frame_ancestors.clone(),
+        _ => config.allowed_origins.clone(),
+    };
+
     let listener = bind(args.listen.as_deref().or(config.listen.as_deref())).await?;
     let addr = listener.local_addr()?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| crate::tls::load(t, addr.ip()))
+        .transpose()?;
     let state = Arc::new(AppState {
         registry: registry.clone(),
         targets,
-        auth: Auth::default(),
+        auth: Arc::new(Auth::default()),
+        users: Users::from_config(&config),
+        limiter: Limiter::default(),
+        embed,
+        frame_ancestors: ancestors.clone(),
+        audit,
+        recordings,
         metrics,
         allowed_origins: config.allowed_origins.clone(),
-        tls: false,
+        tls: tls.is_some(),
         ready: AtomicBool::new(false),
     });
-    let frame_ancestors = if config.allowed_origins.is_empty() {
+    let frame_ancestors = if ancestors.is_empty() {
         "'self'".to_string()
     } else {
-        format!("'self' {}", config.allowed_origins.join(" "))
+        format!("'self' {}", ancestors.join(" "))
     };
     let app = router(state.clone(), &frame_ancestors);
 
@@ -172,12 +220,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         addr.ip().to_string()
     };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let base = if addr.is_ipv6() {
-        format!("http://[{host}]:{}", addr.port())
+        format!("{scheme}://[{host}]:{}", addr.port())
     } else {
-        format!("http://{host}:{}", addr.port())
+        format!("{scheme}://{host}:{}", addr.port())
     };
     println!("listening: {base}");
+    if let Some(t) = &tls {
+        println!("tls fingerprint: {}", t.fingerprint);
+    }
     // Until local users and single sign-on are configured, the person who started the relay
     // signs in with a one-time link printed here (on stdout, never in the log).
     let login_user = if args.config.is_none() {
@@ -197,21 +249,55 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 state.registry.reap_idle();
-                state.auth.purge();
+                for (session, share) in state.auth.purge() {
+                    let removed = api::remove_share_clients(&state, &session, &share);
+                    state.audit.log(
+                        "share_expired",
+                        serde_json::json!({"session": session, "share": share, "removed_clients": removed}),
+                    );
+                }
+                state.limiter.purge(std::time::Instant::now());
+                if let Some(r) = &state.recordings {
+                    r.enforce_retention();
+                }
             }
         })
     };
 
-    // Keystroke echoes are tiny writes: do not let Nagle's algorithm hold them back.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    match tls {
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let stopper = {
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    handle.graceful_shutdown(Some(Duration::from_secs(5)));
+                })
+            };
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
+                axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
+            )
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+            axum_server::from_tcp(listener.into_std()?)?
+                .handle(handle)
+                .acceptor(acceptor)
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                .await?;
+            stopper.abort();
+        }
+        None => {
+            // Keystroke echoes are tiny writes: do not let Nagle's algorithm hold them back.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        }
+    }
     info!("shutting down: ending every shell");
     housekeeping.abort();
     if tokio::time::timeout(Duration::from_secs(20), registry.shutdown())

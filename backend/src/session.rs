@@ -43,6 +43,26 @@ pub enum Event {
     },
 }
 
+/// Watches a session from outside (recordings, audit, share bookkeeping). Called with the
+/// session's lock held, in order: implementations must be quick and must not call back into
+/// the session.
+pub trait Observer: Send + Sync {
+    /// Bytes appended to the output: exactly what the terminals show, in order.
+    fn output(&self, _bytes: &[u8]) {}
+    /// Keystrokes a client sent that were accepted.
+    fn input(&self, _client: u64, _data: &str) {}
+    /// A line submitted to the shell.
+    fn line(&self, _client: u64, _line: &str) {}
+    /// The terminal size changed.
+    fn resize(&self, _cols: u16, _rows: u16) {}
+    /// A client attached.
+    fn attached(&self, _client: u64, _name: &str, _role: Role) {}
+    /// A client left.
+    fn detached(&self, _client: u64) {}
+    /// The shell reached a final state.
+    fn ended(&self, _state: &SessionState) {}
+}
+
 /// Why a client's input was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
@@ -87,6 +107,7 @@ pub struct Session {
     signal_tx: mpsc::Sender<Signal>,
     stop_tx: watch::Sender<bool>,
     metrics: Metrics,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -134,6 +155,9 @@ impl Session {
             let mut inner = self.lock();
             inner.next_client += 1;
             let id = inner.next_client;
+            if let Some(o) = &self.observer {
+                o.attached(id, &name, role);
+            }
             inner.clients.insert(id, Presence { id, name, role });
             inner.last_active = Instant::now();
             id
@@ -148,7 +172,11 @@ impl Session {
         let removed = {
             let mut inner = self.lock();
             inner.last_active = Instant::now();
-            inner.clients.remove(&client).is_some()
+            let removed = inner.clients.remove(&client).is_some();
+            if let (true, Some(o)) = (removed, &self.observer) {
+                o.detached(client);
+            }
+            removed
         };
         if removed {
             self.metrics.clients.dec();
@@ -242,6 +270,9 @@ impl Session {
         if bytes.is_empty() {
             return;
         }
+        if let Some(o) = &self.observer {
+            o.output(bytes);
+        }
         inner.log.append(bytes);
         inner.screen.feed(bytes);
         self.metrics.output_bytes.inc_by(bytes.len() as u64);
@@ -303,12 +334,18 @@ impl Session {
             });
         }
         inner.last_active = Instant::now();
+        if let Some(o) = &self.observer {
+            o.input(client, data);
+        }
         self.metrics.input_bytes.inc_by(data.len() as u64);
         inner.line.feed(data, &mut effects);
         for effect in effects {
             match effect {
                 Effect::Echo(s) => self.push_locked(&mut inner, s.as_bytes()),
                 Effect::Submit(line) => {
+                    if let Some(o) = &self.observer {
+                        o.line(client, &line);
+                    }
                     inner.pending_input += line.len();
                     if let Some(echo) = &mut inner.echo {
                         echo.submitted(line.trim_end_matches(['\r', '\n']));
@@ -359,6 +396,9 @@ impl Session {
     /// screen follows the most recent size so snapshots fit the clients.
     pub fn resize(&self, cols: u16, rows: u16) {
         let mut inner = self.lock();
+        if let Some(o) = &self.observer {
+            o.resize(cols, rows);
+        }
         inner.screen.resize(cols, rows);
         inner.line.set_columns(Some(cols));
     }
@@ -375,6 +415,9 @@ impl Session {
                 return;
             }
             inner.state = state.clone();
+            if let (true, Some(o)) = (state.is_final(), &self.observer) {
+                o.ended(&state);
+            }
         }
         let _ = self.events.send(Event::State(state));
     }
@@ -487,6 +530,21 @@ impl Registry {
         cols: u16,
         rows: u16,
     ) -> Result<Arc<Session>, String> {
+        self.create_observed(target, owner, connector, cols, rows, |_| None)
+            .await
+    }
+
+    /// [`Registry::create`] with an observer (made from the new session's id) that sees
+    /// everything from the start.
+    pub async fn create_observed(
+        self: &Arc<Self>,
+        target: String,
+        owner: String,
+        connector: Connector,
+        cols: u16,
+        rows: u16,
+        observe: impl FnOnce(&str) -> Option<Arc<dyn Observer>>,
+    ) -> Result<Arc<Session>, String> {
         if self.len() >= self.settings.max_sessions {
             return Err(format!(
                 "this relay already runs {} sessions, its limit: end some first",
@@ -497,8 +555,10 @@ impl Registry {
         let (signal_tx, signal_rx) = mpsc::channel(16);
         let (stop_tx, stop_rx) = watch::channel(false);
         let (events, _) = broadcast::channel(64);
+        let id = new_id();
+        let observer = observe(&id);
         let session = Arc::new(Session {
-            id: new_id(),
+            id,
             target,
             owner,
             created_at: SystemTime::now()
@@ -510,7 +570,11 @@ impl Registry {
                 screen: Screen::new(cols, rows),
                 line: LineDiscipline::new(LineConfig {
                     // cmd.exe cuts command lines at 8191 characters.
-                    max_line_len: if connector.target().shell == crate::config::ShellKind::Cmd { 8191 } else { 64 * 1024 },
+                    max_line_len: if connector.target().shell == crate::config::ShellKind::Cmd {
+                        8191
+                    } else {
+                        64 * 1024
+                    },
                     ..LineConfig::default()
                 }),
                 state: SessionState::Connecting,
@@ -531,6 +595,7 @@ impl Registry {
             signal_tx,
             stop_tx,
             metrics: self.metrics.clone(),
+            observer,
         });
         session.resize(cols, rows);
         self.map().insert(session.id.clone(), session.clone());

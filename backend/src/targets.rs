@@ -12,6 +12,7 @@ use winrelay_shared::protocol::api::TargetInfo;
 use winrelay_shared::protocol::Role;
 
 use crate::config::{CertCheck, Config, ConfigError, Credentials, PatternConfig, Secret, Target};
+use crate::users::Identity;
 
 /// The targets of this relay.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,9 @@ pub enum LookupError {
     /// A pattern host did not resolve.
     #[error("target {0:?} does not resolve: is the container running?")]
     NoSuchHost(String),
+    /// The caller is only a viewer of this target.
+    #[error("you may watch sessions of target {0:?} but not open one")]
+    ViewOnly(String),
 }
 
 impl Targets {
@@ -51,26 +55,57 @@ impl Targets {
         self.fixed.push(target);
     }
 
-    /// The targets `user` may open, for the picker.
-    pub fn visible_to(&self, user: &str) -> Vec<TargetInfo> {
+    /// The role `who` has on the target `name` (fixed or a pattern host), if any. Embed
+    /// identities have exactly the role their token grants on its one target.
+    pub fn role_of(&self, name: &str, who: &Identity) -> Option<Role> {
+        if let Some(scope) = &who.scope {
+            return (scope.target.as_deref() == Some(name)).then_some(scope.role);
+        }
+        if let Some(t) = self.fixed.iter().find(|t| t.name == name) {
+            return t.roles.role_of(&who.user, &who.groups);
+        }
+        self.patterns
+            .iter()
+            .find(|p| p.host_for(name).is_some())
+            .and_then(|p| p.roles().role_of(&who.user, &who.groups))
+    }
+
+    /// Whether sessions of target `name` are recorded.
+    pub fn records(&self, name: &str) -> bool {
+        match self.fixed.iter().find(|t| t.name == name) {
+            Some(t) => t.record,
+            None => self
+                .patterns
+                .iter()
+                .find(|p| p.host_for(name).is_some())
+                .is_some_and(|p| p.record),
+        }
+    }
+
+    /// The targets `who` has a role on, for the picker.
+    pub fn visible_to(&self, who: &Identity) -> Vec<TargetInfo> {
         let mut out: Vec<TargetInfo> = self
             .fixed
             .iter()
-            .filter(|t| t.allows(user))
-            .map(|t| TargetInfo {
-                name: t.name.clone(),
-                description: t.description.clone(),
-                shell: t.shell.name().into(),
-                role: Role::Owner,
-                ask_credentials: t.credentials == Credentials::Ask,
-                reachable: None,
+            .filter_map(|t| {
+                let role = self.role_of(&t.name, who)?;
+                Some(TargetInfo {
+                    name: t.name.clone(),
+                    description: t.description.clone(),
+                    shell: t.shell.name().into(),
+                    role,
+                    ask_credentials: t.credentials == Credentials::Ask,
+                    reachable: None,
+                })
             })
             .collect();
-        for p in self
-            .patterns
-            .iter()
-            .filter(|p| p.allow.iter().any(|a| a == "*" || a == user))
-        {
+        if who.scope.is_some() {
+            return out;
+        }
+        for p in &self.patterns {
+            let Some(role) = p.roles().role_of(&who.user, &who.groups) else {
+                continue;
+            };
             out.push(TargetInfo {
                 name: format!("{}/*", p.name),
                 description: if p.description.is_empty() {
@@ -79,7 +114,7 @@ impl Targets {
                     p.description.clone()
                 },
                 shell: p.shell.name().into(),
-                role: Role::Owner,
+                role,
                 ask_credentials: p.access.ask_credentials,
                 reachable: None,
             });
@@ -87,19 +122,21 @@ impl Targets {
         out
     }
 
-    /// Resolves a target name for `user` into a connector. `credentials` are the ones the
-    /// person typed, for targets that ask.
+    /// Resolves a target name for `who` into a connector: only for writers and owners of the
+    /// target. `credentials` are the ones the person typed, for targets that ask.
     pub async fn connector(
         &self,
         name: &str,
-        user: &str,
+        who: &Identity,
         credentials: Option<(String, Secret)>,
     ) -> Result<Connector, LookupError> {
         let unknown = || LookupError::Unknown(name.to_string());
+        match self.role_of(name, who) {
+            None => return Err(unknown()),
+            Some(Role::Viewer) => return Err(LookupError::ViewOnly(name.to_string())),
+            Some(_) => {}
+        }
         let (target, address) = if let Some(t) = self.fixed.iter().find(|t| t.name == name) {
-            if !t.allows(user) {
-                return Err(unknown());
-            }
             (t.clone(), None)
         } else {
             let (pattern, host) = self
@@ -107,9 +144,6 @@ impl Targets {
                 .iter()
                 .find_map(|p| p.host_for(name).map(|h| (p, h)))
                 .ok_or_else(unknown)?;
-            if !pattern.allow.iter().any(|a| a == "*" || a == user) {
-                return Err(unknown());
-            }
             let addrs: Vec<IpAddr> = tokio::time::timeout(
                 Duration::from_secs(5),
                 tokio::net::lookup_host((host, pattern.port)),
@@ -137,7 +171,8 @@ impl Targets {
                     .cert_check(&pattern.name)
                     .map_err(|_| unknown())?,
                 allow_http: pattern.access.allow_http,
-                allow: pattern.allow.clone(),
+                roles: pattern.roles(),
+                record: pattern.record,
             };
             (target, Some(addr))
         };

@@ -1,0 +1,193 @@
+//! The audit log: one JSON object per line for every sign-in, session, join, share and
+//! kick (and, when configured, every input line), plus the observer that feeds it from
+//! each session.
+//!
+//! **Invariant:** no password or token is ever written here; input lines only with
+//! `log_input = true`.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+use tracing::warn;
+use winrelay_shared::protocol::{Role, SessionState};
+
+use crate::auth::{Auth, VIA_SHARE};
+use crate::config::AuditConfig;
+use crate::recording::Recorder;
+use crate::session::Observer;
+
+/// The audit log (a no-op without `[audit]`).
+pub struct Audit {
+    file: Option<Mutex<File>>,
+    /// Whether input lines are logged.
+    pub log_input: bool,
+}
+
+impl Audit {
+    /// Opens (appends to) the configured file.
+    pub fn open(config: Option<&AuditConfig>) -> anyhow::Result<Audit> {
+        let Some(c) = config else {
+            return Ok(Audit {
+                file: None,
+                log_input: false,
+            });
+        };
+        if let Some(dir) = c.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&c.path)
+            .map_err(|e| anyhow::anyhow!("cannot open the audit log {}: {e}", c.path.display()))?;
+        Ok(Audit {
+            file: Some(Mutex::new(file)),
+            log_input: c.log_input,
+        })
+    }
+
+    /// Whether anything is written.
+    pub fn enabled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Writes one event: `{"ts": RFC 3339, "event": event, ...fields}`.
+    pub fn log(&self, event: &str, fields: Value) {
+        let Some(file) = &self.file else { return };
+        let mut obj = Map::new();
+        obj.insert(
+            "ts".into(),
+            humantime::format_rfc3339_millis(SystemTime::now())
+                .to_string()
+                .into(),
+        );
+        obj.insert("event".into(), event.into());
+        if let Value::Object(f) = fields {
+            obj.extend(f);
+        }
+        let mut line = Value::Object(obj).to_string();
+        line.push('\n');
+        // One write per line on an O_APPEND file: lines never interleave.
+        if let Err(e) = file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(line.as_bytes())
+        {
+            warn!(error = %e, "cannot write the audit log");
+        }
+    }
+}
+
+/// Watches one session: audit events for joins, leaves, input lines and the end; the
+/// recording; and which share link each client came through.
+pub struct SessionWatch {
+    session: String,
+    target: String,
+    audit: Arc<Audit>,
+    auth: Arc<Auth>,
+    recorder: Option<Recorder>,
+    names: Mutex<HashMap<u64, String>>,
+}
+
+impl SessionWatch {
+    /// A watcher for `session`.
+    pub fn new(
+        session: &str,
+        target: &str,
+        audit: Arc<Audit>,
+        auth: Arc<Auth>,
+        recorder: Option<Recorder>,
+    ) -> SessionWatch {
+        SessionWatch {
+            session: session.into(),
+            target: target.into(),
+            audit,
+            auth,
+            recorder,
+            names: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn name(&self, client: u64) -> String {
+        self.names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&client)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Observer for SessionWatch {
+    fn output(&self, bytes: &[u8]) {
+        if let Some(r) = &self.recorder {
+            r.output(bytes);
+        }
+    }
+
+    fn input(&self, _client: u64, data: &str) {
+        if let Some(r) = &self.recorder {
+            r.input(data);
+        }
+    }
+
+    fn line(&self, client: u64, line: &str) {
+        if self.audit.log_input {
+            self.audit.log(
+                "input",
+                serde_json::json!({"session": self.session, "target": self.target, "client": client,
+                    "user": self.name(client), "line": line.trim_end_matches(['\r', '\n'])}),
+            );
+        }
+    }
+
+    fn resize(&self, cols: u16, rows: u16) {
+        if let Some(r) = &self.recorder {
+            r.resize(cols, rows);
+        }
+    }
+
+    fn attached(&self, client: u64, name: &str, role: Role) {
+        let share = VIA_SHARE.try_with(|s| s.clone()).ok().flatten();
+        if let Some(s) = &share {
+            self.auth.client_via(&self.session, client, s);
+        }
+        self.names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(client, name.into());
+        self.audit.log(
+            "joined",
+            serde_json::json!({"session": self.session, "target": self.target, "client": client,
+                "user": name, "role": role, "share": share}),
+        );
+    }
+
+    fn detached(&self, client: u64) {
+        self.auth.client_left(&self.session, client);
+        let name = self
+            .names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&client)
+            .unwrap_or_default();
+        self.audit.log(
+            "left",
+            serde_json::json!({"session": self.session, "target": self.target, "client": client, "user": name}),
+        );
+    }
+
+    fn ended(&self, state: &SessionState) {
+        self.audit.log(
+            "ended",
+            serde_json::json!({"session": self.session, "target": self.target, "state": state}),
+        );
+        if let Some(r) = &self.recorder {
+            r.finish();
+        }
+    }
+}
