@@ -3,6 +3,7 @@
 
 mod common;
 mod targets;
+mod access;
 
 use std::time::{Duration, Instant};
 
