@@ -30,6 +30,14 @@ impl ApiFail {
         }
     }
 
+    /// The relay's machine-readable code (`wrong_credentials`, ...).
+    pub fn code(&self) -> &str {
+        match self {
+            ApiFail::Network => "network",
+            ApiFail::Status { error, .. } => &error.error,
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             ApiFail::Network => "The relay cannot be reached: it may be stopped or restarting, or \
@@ -109,4 +117,26 @@ pub async fn post<T: DeserializeOwned>(
         Some(serde_json::to_string(body).expect("request bodies serialize")),
     )
     .await
+}
+
+/// A call whose success has no body (`204 No Content`).
+pub async fn post_empty(path: &str, body: &impl serde::Serialize) -> Result<(), ApiFail> {
+    let body = serde_json::to_string(body).expect("request bodies serialize");
+    let (status, text) = call("POST", path, Some(body)).await?;
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let error = serde_json::from_str::<ApiError>(&text).unwrap_or_else(|_| ApiError {
+        error: "http_error".into(),
+        message: format!("The relay answered {path} with HTTP {status}."),
+    });
+    Err(ApiFail::Status { status, error })
+}
+
+/// `POST /api/sessions/{id}/shares` answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Share {
+    /// Path of the link, with its token (`/s/ID?share=T`).
+    pub path: Option<String>,
+    pub expires_in_secs: u64,
 }

@@ -549,6 +549,19 @@ fn SessionRow(s: SessionInfo) -> impl IntoView {
 fn Opener(target: String) -> impl IntoView {
     let c = ctx();
     let error = RwSignal::new(None::<String>);
+    // Wrong or missing credentials: ask again right here.
+    let ask = RwSignal::new(false);
+    let user = RwSignal::new(String::new());
+    let pass = RwSignal::new(String::new());
+    let retry_target = StoredValue::new(target.clone());
+    let retry = move |e: ev::SubmitEvent| {
+        e.prevent_default();
+        PENDING_CREDS
+            .with(|p| *p.borrow_mut() = Some((user.get_untracked(), pass.get_untracked())));
+        // Re-render the Opener for the same target.
+        c.route.set(Route::Home);
+        navigate(Route::Open(retry_target.get_value()), true);
+    };
     c.term.with_value(|t| {
         t.term.reset();
         t.note(&format!("Opening a shell on {target}…"));
@@ -568,6 +581,7 @@ fn Opener(target: String) -> impl IntoView {
             Err(fail) => {
                 let msg = fail.message();
                 c.term.with_value(|t| t.note(&msg));
+                ask.set(fail.code().contains("credentials"));
                 error.set(Some(msg));
             }
         }
@@ -578,6 +592,15 @@ fn Opener(target: String) -> impl IntoView {
                 <div class="card">
                     <h2>"Could not open a shell on " {target.clone()}</h2>
                     <p class="open-error">{move || error.get()}</p>
+                    <Show when=move || ask.get()>
+                        <form on:submit=retry style="display:flex;gap:6px;margin-bottom:8px">
+                            <input type="text" placeholder="User name" autocomplete="username"
+                                on:input=move |e| user.set(event_target_value(&e))/>
+                            <input type="password" placeholder="Password" autocomplete="current-password"
+                                on:input=move |e| pass.set(event_target_value(&e))/>
+                            <button class="primary" type="submit">"Connect"</button>
+                        </form>
+                    </Show>
                     <button on:click=move |_| navigate(Route::Home, false)>"Back to targets"</button>
                 </div>
             </div>
@@ -622,8 +645,11 @@ fn SessionView(id: String) -> impl IntoView {
         _ => None,
     }
     };
+    let sid = id.clone();
     let who = move || {
         let me = sig.me.get();
+        let owner = sig.role.get() == Some(Role::Owner);
+        let sid = sid.clone();
         sig.presence
             .get()
             .into_iter()
@@ -634,10 +660,48 @@ fn SessionView(id: String) -> impl IntoView {
                     Role::Viewer => "viewer",
                 };
                 let you = if Some(p.id) == me { " (you)" } else { "" };
-                view! { <span>{format!("{}{}", p.name, you)} " " <span class="role">{role}</span></span> }
+                // The owner may remove anyone else.
+                let kick = (owner && Some(p.id) != me).then(|| {
+                    let path = format!("/api/sessions/{}/clients/{}/kick", sid, p.id);
+                    let name = p.name.clone();
+                    view! {
+                        <button class="kick" title=format!("Remove {name} from this session") on:click=move |_| {
+                            let path = path.clone();
+                            wasm_bindgen_futures::spawn_local(async move {
+                                if let Err(f) = api::post_empty(&path, &serde_json::json!({})).await {
+                                    sig.notice.set(Some(f.message()));
+                                }
+                            });
+                        }>"×"</button>
+                    }
+                });
+                view! { <span>{format!("{}{}", p.name, you)} " " <span class="role">{role}</span>{kick}</span> }
             })
             .collect_view()
     };
+    let share_link = RwSignal::new(None::<(String, String, u64)>);
+    let share = {
+        let sid = id.clone();
+        move |role: &'static str| {
+            let path = format!("/api/sessions/{sid}/shares");
+            wasm_bindgen_futures::spawn_local(async move {
+                match api::post::<api::Share>(&path, &serde_json::json!({ "role": role })).await {
+                    Ok(s) => {
+                        let origin = window().location().origin().unwrap_or_default();
+                        let link = format!("{origin}{}", s.path.clone().unwrap_or_default());
+                        clipboard_write(link.clone());
+                        share_link.set(Some((
+                            role.to_string(),
+                            link,
+                            s.expires_in_secs.div_ceil(60),
+                        )));
+                    }
+                    Err(f) => sig.notice.set(Some(f.message())),
+                }
+            });
+        }
+    };
+    let share_viewer = share.clone();
     let closed = move || {
         matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final())
     };
@@ -656,7 +720,27 @@ fn SessionView(id: String) -> impl IntoView {
             </Show>
             <span class="spacer"></span>
             <span class="notice">{move || sig.notice.get().unwrap_or_default()}</span>
+            <Show when=move || sig.role.get() == Some(Role::Owner) && sig.link.get() == Link::Connected>
+                <button class="share-viewer" title="Copy a link that lets someone watch" on:click={
+                    let s = share_viewer.clone();
+                    move |_| s("viewer")
+                }>"Share view"</button>
+                <button class="share-writer" title="Copy a link that lets someone type" on:click={
+                    let s = share.clone();
+                    move |_| s("writer")
+                }>"Share control"</button>
+            </Show>
         </div>
+        <Show when=move || share_link.with(|l| l.is_some())>
+            <div class="sharebox">
+                <span>{move || share_link.with(|l| l.as_ref().map(|l| format!("{} link (copied; valid {} min):", l.0, l.2)))}</span>
+                <input class="share-url" type="text" readonly=true
+                    prop:value={move || share_link.with(|l| l.as_ref().map(|l| l.1.clone()).unwrap_or_default())}
+                    on:focus={move |e| event_target::<web_sys::HtmlInputElement>(&e).select()}
+                />
+                <button on:click=move |_| share_link.set(None)>"Done"</button>
+            </div>
+        </Show>
     }
 }
 

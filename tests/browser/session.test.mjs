@@ -57,15 +57,14 @@ test("a reload rejoins the same session with its earlier output", async () => {
 });
 
 test("a viewer joins with a share link, sees new output, and cannot type", async () => {
-  const share = await page.evaluate(async (id) => {
-    const r = await fetch(`/api/sessions/${id}/shares`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ role: "viewer" }),
-    });
-    return { status: r.status, body: await r.json() };
-  }, sessionId);
-  assert.equal(share.status, 201, JSON.stringify(share.body));
+  // The owner copies a viewer link from the status bar.
+  await page.locator(".statusbar .share-viewer").click();
+  const link = await page.locator(".sharebox .share-url").inputValue();
+  assert.match(link, new RegExp(`/s/${sessionId}\\?share=`), link);
+  await shot(page, "15-owner-shares-viewer-link");
+  await page.locator(".sharebox button").click();
   const viewer = await newPage(browser);
-  const url = new URL(share.body.path, relay.url);
+  const url = new URL(link);
   url.searchParams.set("renderer", "dom");
   await viewer.goto(url.href);
   await viewer.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
@@ -79,7 +78,13 @@ test("a viewer joins with a share link, sees new output, and cannot type", async
   await viewer.locator(".statusbar .notice", { hasText: /view only|not allowed/i }).waitFor();
   await page.waitForTimeout(500);
   assert.ok(!(await screenText(page)).includes("from-viewer"), "the viewer's typing never reaches the shell");
-  await shot(viewer, "15-viewer");
-  await shot(page, "16-owner-sees-viewer");
+  await shot(viewer, "16-viewer");
+  await shot(page, "17-owner-sees-viewer");
+
+  // The owner removes the viewer: its page says so and does not reconnect.
+  await page.locator(".statusbar .who .kick").first().click();
+  await viewer.locator('.statusbar [data-link="closed"]').waitFor({ timeout: 10_000 });
+  await page.waitForFunction(() => !document.querySelector(".statusbar .who").textContent.includes("viewer"), null, { timeout: 10_000 });
+  await shot(viewer, "18-viewer-removed");
   await viewer.context().close();
 });
