@@ -111,3 +111,22 @@ test("an unknown target says so and offers the way back", async () => {
   await p.locator(".targets li").first().waitFor();
   await p.close();
 });
+
+test("a flood of output does not freeze the tab and Ctrl+C still gets through", async () => {
+  await page.goto(relay.url + "/open/demo?renderer=dom");
+  await page.waitForURL(/\/s\/[^/?]+/);
+  await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  await run(page, "yes winrelay-flood-line-with-some-text");
+  await page.waitForTimeout(2_000);
+  // The page answers quickly while the flood runs: acks keep the relay within the window.
+  const t0 = Date.now();
+  await page.evaluate(() => 1);
+  const lag = Date.now() - t0;
+  assert.ok(lag < 1_000, `the tab answered in ${lag} ms during the flood`);
+  await shot(page, "37-flood");
+  await page.keyboard.press("Control+c");
+  await run(page, "echo flood-stopped");
+  await waitForScreen(page, (t) => t.split("\n").some((l) => /(^|>)flood-stopped$/.test(l.trim())),
+    "output after Ctrl+C stopped the flood", 20_000);
+  await shot(page, "38-flood-stopped");
+});
