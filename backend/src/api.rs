@@ -182,7 +182,7 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
 /// are not asked for it.
 fn check_write(state: &AppState, headers: &HeaderMap, who: Option<&Identity>) -> ApiResult<()> {
     check_origin(state, headers)?;
-    let ambient = who.map_or(true, |w| w.method.ambient());
+    let ambient = who.is_none_or(|w| w.method.ambient());
     if ambient
         && !headers.contains_key(header::ORIGIN)
         && headers.contains_key(header::USER_AGENT)

@@ -305,7 +305,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!(
             "winrelay-rec-unit-{}-{}",
             std::process::id(),
-            crate::auth::new_token()[..8].to_string()
+            &crate::auth::new_token()[..8]
         ));
         std::fs::create_dir_all(&d).unwrap();
         d
