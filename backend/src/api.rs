@@ -101,7 +101,7 @@ impl Caller {
     }
 }
 
-/// Resolves the caller: an embed token, then an API token, then a trusted proxy's headers,
+/// Resolves the caller: an embed token, then a trusted proxy's headers, then an API token,
 /// then the sign-in cookie. A credential that is presented but wrong is an error, never a
 /// silent fall-back to another one.
 fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<Option<Identity>> {
@@ -139,15 +139,20 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
             }
         };
     }
-    if let Some(auth) = headers
+    // Behind a trusted proxy its headers win (it may pass on an Authorization of its own).
+    if let Some(who) = state.users.proxy(peer, headers) {
+        return Ok(Some(who));
+    }
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    {
-        let token = auth
-            .strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("bearer "))
-            .map(str::trim);
-        return match token.and_then(|t| state.users.token(t)) {
+        .and_then(|a| {
+            a.strip_prefix("Bearer ")
+                .or_else(|| a.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    if let Some(token) = bearer {
+        return match state.users.token(token) {
             Some((who, _name)) => Ok(Some(who)),
             None => Err(Failure(
                 StatusCode::UNAUTHORIZED,
@@ -155,9 +160,6 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
                 "the API token is not valid".into(),
             )),
         };
-    }
-    if let Some(who) = state.users.proxy(peer, headers) {
-        return Ok(Some(who));
     }
     Ok(state.auth.user(headers))
 }
