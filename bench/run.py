@@ -1,0 +1,404 @@
+"""`make bench`: winrelay measured side by side with its peers, on loopback, in one run.
+
+Run by scripts/bench.sh (which installs the peers and builds the binaries); prints a table and
+writes bench/results/latest.json. Sizes come from environment variables (defaults in
+SETTINGS); BENCH_ONLY=client,e2e,scale,frontend runs a subset.
+"""
+import datetime
+import gzip
+import http.client
+import json
+import os
+import pathlib
+import platform
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BIN = os.environ.get("WINRELAY_BIN", str(ROOT / "target/release/winrelay"))
+BENCH_BIN = pathlib.Path(os.environ.get("BENCH_BIN_DIR", str(ROOT / "target/release")))
+PEER_BIN = os.environ.get("WINRM_RS_PEER", str(ROOT / "target/bench-peer/release/winrm-rs-peer"))
+PY = os.environ.get("BENCH_PYTHON", str(ROOT / ".venv-bench/bin/python"))
+
+SETTINGS = {
+    "BENCH_BYTES": 100_000_000,        # WinRM clients: bytes printed per throughput run
+    "BENCH_RUNS": 2,                   # throughput runs per client (median reported)
+    "BENCH_LATENCY_RUNS": 200,         # trivial commands per client
+    "BENCH_E2E_BYTES": 100_000_000,    # end to end: bytes printed
+    "BENCH_E2E_RUNS": 200,             # keystrokes / Enter presses timed
+    "BENCH_SESSIONS": 1000,            # idle sessions on one relay
+    "BENCH_IDLE_SECS": 10,             # CPU sampled over this long while idle
+    "BENCH_PRINTERS": 100,             # sessions printing at once
+    "BENCH_PRINT_BYTES": 2_000_000,    # bytes each of them prints
+    "BENCH_VIEWERS": 50,               # viewers on one session
+    "BENCH_VIEWER_BYTES": 20_000_000,  # bytes that session prints
+    "BENCH_PAGE_RUNS": 3,              # page loads timed
+}
+S = {k: int(os.environ.get(k, v)) for k, v in SETTINGS.items()}
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,e2e,scale,frontend").split(",")))
+
+# Reference figures of the issue (ttyd, terminado; Python client draining as fast as it can).
+REF = {
+    "ttyd": {"throughput_mb_s": 56.6, "echo_p50_us": 175, "echo_p99_us": 468, "enter_p50_us": 214,
+             "deflate_throughput_mb_s": 17, "kib_per_session": 15},
+    "terminado": {"throughput_mb_s": 37.2, "echo_p50_us": 317, "enter_p50_us": 44000},
+}
+TARGETS = {
+    "client_throughput": "≥ 5× best Python peer, ≥ winrm-rs",
+    "echo": "≤ ttyd (175 µs p50)",
+    "enter": "≤ 2× ttyd (428 µs p50)",
+    "kib_per_session": "≤ 64 KiB",
+    "idle_cpu": "< 1 %",
+}
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class Proc:
+    """A background process whose stdout lines `key: value` are collected; ended on stop()."""
+
+    def __init__(self, argv, keys, env=None, name=None):
+        self.name = name or argv[0]
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                  env=dict(os.environ, **(env or {})), start_new_session=True)
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in self.p.stdout], daemon=True).start()
+        self.found = {}
+        deadline = time.time() + 60
+        while not all(k in self.found for k in keys):
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.time()))
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not print {keys} within 60 s")
+            k, _, v = line.strip().partition(": ")
+            self.found[k] = v
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def stop(self, timeout=60):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def run_json(argv, env=None, timeout=900):
+    """Runs a bench program; returns its JSON, or {"error": ...}."""
+    log("running " + " ".join(str(a) for a in argv[:3]) + " ...")
+    try:
+        r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
+                           env=dict(os.environ, **(env or {})))
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    except OSError as e:
+        return {"error": str(e)}
+    if r.returncode != 0:
+        return {"error": (r.stderr.strip().splitlines() or ["exit code %d" % r.returncode])[-1][:300]}
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": "no JSON in output: " + r.stdout[-200:]}
+
+
+def start_sim(user, password, max_shells=30):
+    return Proc([BIN, "sim", "--listen", "127.0.0.1:0", "--user", user, "--password-env", "BENCH_PASSWORD",
+                 "--max-shells", str(max_shells)], ["endpoint", "fingerprint"],
+                env={"BENCH_PASSWORD": password}, name="winrelay sim")
+
+
+def start_relay(config=None, env=None):
+    argv = [BIN, "serve", "--listen", "127.0.0.1:0"] + (["--config", config] if config else [])
+    return Proc(argv, ["listening", "open"], env=dict({"WINRELAY_LOG": "warn"}, **(env or {})),
+                name="winrelay serve")
+
+
+def sign_in(login):
+    u = urllib.parse.urlsplit(login)
+    c = http.client.HTTPConnection(u.hostname, u.port)
+    c.request("GET", u.path + "?" + u.query)
+    r = c.getresponse()
+    r.read()
+    return r.getheader("set-cookie").split(";")[0]
+
+
+def create_session(base, cookie, target):
+    u = urllib.parse.urlsplit(base)
+    c = http.client.HTTPConnection(u.hostname, u.port)
+    c.request("POST", "/api/sessions", json.dumps({"target": target, "cols": 100, "rows": 30}),
+              {"Cookie": cookie, "Content-Type": "application/json"})
+    r = c.getresponse()
+    body = r.read()
+    if r.status != 201:
+        raise RuntimeError(f"create session: {r.status} {body[:200]!r}")
+    return json.loads(body)["id"]
+
+
+def machine():
+    mem = next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1]
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return {"cores": os.cpu_count(), "cpu": model, "memory_mib": int(mem) // 1024,
+            "kernel": platform.release(), "python": platform.python_version(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "commit": commit, "loadavg_at_start": os.getloadavg()[0]}
+
+
+# --- 1. WinRM clients against the simulator ---------------------------------------------------
+def bench_clients():
+    password = secrets.token_urlsafe(18)
+    sim = start_sim("bench", password)
+    endpoint, fp = sim.found["endpoint"], sim.found["fingerprint"]
+    port = urllib.parse.urlsplit(endpoint).port
+    env = {"BENCH_PASSWORD": password}
+    n, runs, lat = S["BENCH_BYTES"], S["BENCH_RUNS"], S["BENCH_LATENCY_RUNS"]
+    out = {}
+    try:
+        out["winrelay"] = run_json([BENCH_BIN / "bench-client", "--endpoint", endpoint, "--user", "bench",
+                                    "--password-env", "BENCH_PASSWORD", "--pin", fp, "--bytes", n,
+                                    "--runs", runs, "--latency-runs", lat], env)
+        out["winrm-rs"] = run_json([PEER_BIN, "127.0.0.1", port, "bench", n, runs, lat], env)
+        for peer in ("pywinrm", "pypsrp"):
+            out[peer] = run_json([PY, ROOT / "bench/peers/winrm_peers.py", peer, endpoint, "bench", n, runs, lat], env)
+    finally:
+        sim.stop()
+    peers = [v for k, v in out.items() if k != "winrelay" and "error" not in v]
+    me = out["winrelay"]
+    if peers and "error" not in me:
+        best_tp = max(p["throughput_mb_s"] for p in peers)
+        best_py = max((out[k]["throughput_mb_s"] for k in ("pywinrm", "pypsrp") if "error" not in out[k]), default=None)
+        best_lat = min(p["latency_p50_ms"] for p in peers)
+        me["ratio_throughput_to_best_peer"] = round(me["throughput_mb_s"] / best_tp, 2)
+        if best_py:
+            me["ratio_throughput_to_best_python"] = round(me["throughput_mb_s"] / best_py, 2)
+        me["ratio_latency_p50_to_best_peer"] = round(me["latency_p50_ms"] / best_lat, 2)
+    return out
+
+
+# --- 2. End to end through the relay and terminado --------------------------------------------
+def bench_e2e(relay, cookie):
+    base = relay.found["listening"]
+    ws = base.replace("http://", "ws://")
+    n, runs = S["BENCH_E2E_BYTES"], S["BENCH_E2E_RUNS"]
+    out = {}
+    for name, extra in (("winrelay_python", []), ("winrelay_python_deflate", ["--deflate"])):
+        sid = create_session(base, cookie, "demo")
+        out[name] = run_json([PY, ROOT / "bench/peers/e2e_client.py", "winrelay", f"{ws}/api/sessions/{sid}/ws",
+                              cookie, n, runs] + extra)
+    out["winrelay_rust"] = run_json([BENCH_BIN / "bench-relay", "--base", base, "--cookie", cookie, "--relay-pid",
+                                     relay.pid, "e2e", "--bytes", n, "--latency-runs", runs])
+    term = Proc([PY, ROOT / "bench/peers/terminado_server.py", "--compress"], ["port"], name="terminado")
+    try:
+        url = f"ws://127.0.0.1:{term.found['port']}/websocket"
+        out["terminado_python"] = run_json([PY, ROOT / "bench/peers/e2e_client.py", "terminado", url, "-", n, runs])
+        out["terminado_python_deflate"] = run_json([PY, ROOT / "bench/peers/e2e_client.py", "terminado", url, "-",
+                                                    n, runs, "--deflate"])
+    finally:
+        term.stop()
+    return out
+
+
+# --- 3. Scale ------------------------------------------------------------------------------------
+def bench_scale():
+    password = secrets.token_urlsafe(18)
+    n = S["BENCH_SESSIONS"]
+    sim = start_sim("bench", password, max_shells=n + 10)
+    cfg = pathlib.Path(tempfile.mkdtemp(prefix="winrelay-bench-")) / "relay.toml"
+    cfg.write_text(
+        f'[sessions]\nmax_sessions = {n + 10}\n\n[[target]]\nname = "bench"\nendpoint = "{sim.found["endpoint"]}"\n'
+        f'user = "bench"\npassword_env = "BENCH_TARGET_PASSWORD"\npin = "{sim.found["fingerprint"]}"\n')
+    relay = start_relay(str(cfg), env={"BENCH_TARGET_PASSWORD": password})
+    try:
+        out = run_json([BENCH_BIN / "bench-relay", "--login", relay.found["open"], "--target", "bench",
+                        "--relay-pid", relay.pid, "scale", "--sessions", n, "--idle-secs", S["BENCH_IDLE_SECS"],
+                        "--printers", S["BENCH_PRINTERS"], "--print-bytes", S["BENCH_PRINT_BYTES"],
+                        "--viewers", S["BENCH_VIEWERS"], "--viewer-bytes", S["BENCH_VIEWER_BYTES"]],
+                       timeout=1200)
+    finally:
+        relay.stop(timeout=90)
+        sim.stop(timeout=90)
+    return out
+
+
+# --- 4. Frontend ---------------------------------------------------------------------------------
+def bench_frontend(relay, cookie):
+    assets = ROOT / "dist/assets"
+    sizes = {}
+    for f in sorted(assets.glob("*")) if assets.is_dir() else []:
+        kind = {".wasm": "wasm", ".js": "js", ".mjs": "js", ".css": "css"}.get(f.suffix)
+        if kind:
+            raw = f.read_bytes()
+            s = sizes.setdefault(kind, {"bytes": 0, "gzip_bytes": 0, "files": []})
+            s["bytes"] += len(raw)
+            s["gzip_bytes"] += len(gzip.compress(raw, 9))
+            s["files"].append(f.name)
+    out = {"assets": sizes, "gzip_total_bytes": sum(s["gzip_bytes"] for s in sizes.values())}
+    # The page's first load fetches xterm and the wasm; the addons are loaded too (webgl lazily).
+    if relay is not None:
+        out["page"] = run_json(["node", ROOT / "bench/frontend.mjs", relay.found["listening"], cookie, S["BENCH_PAGE_RUNS"]],
+                               timeout=300)
+    return out
+
+
+# --- the table -----------------------------------------------------------------------------------
+def fmt(v, unit="", nd=1):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}{unit}"
+    return f"{v}{unit}"
+
+
+def table(res):
+    rows = []
+
+    def row(*cols):
+        rows.append([str(c) for c in cols])
+
+    def sep(title):
+        rows.append(None)
+        rows.append(["## " + title])
+
+    m = res["machine"]
+    print(f"\nwinrelay bench — {m['date']} — {m['cores']} cores, {m['memory_mib']} MiB, {m['cpu']} — commit {m['commit']}")
+    c = res.get("client")
+    if c:
+        sep(f"1. WinRM client vs the simulator ({S['BENCH_BYTES'] / 1e6:.0f} MB to stdout; {S['BENCH_LATENCY_RUNS']} trivial commands on one open shell)")
+        row("client", "MB/s", "p50 ms", "p99 ms", "note")
+        for k in ("winrelay", "winrm-rs", "pywinrm", "pypsrp"):
+            v = c.get(k, {})
+            if "error" in v:
+                row(k, "n/a", "n/a", "n/a", "failed: " + v["error"][:80])
+            else:
+                note = ""
+                if k == "winrelay" and "ratio_throughput_to_best_peer" in v:
+                    note = (f"{v['ratio_throughput_to_best_peer']}× best peer MB/s, "
+                            f"{v.get('ratio_throughput_to_best_python', 'n/a')}× best Python; "
+                            f"p50 {v['ratio_latency_p50_to_best_peer']}× best peer (target {TARGETS['client_throughput']})")
+                row(k, fmt(v.get("throughput_mb_s")), fmt(v.get("latency_p50_ms"), nd=2), fmt(v.get("latency_p99_ms"), nd=2), note)
+    e = res.get("e2e")
+    if e:
+        sep(f"2. End to end ({S['BENCH_E2E_BYTES'] / 1e6:.0f} MB of output; {S['BENCH_E2E_RUNS']} keystrokes / Enters)")
+        row("server / client", "MB/s", "echo p50 µs", "echo p99 µs", "enter p50 µs", "enter p99 µs", "note")
+        names = {
+            "winrelay_python": "winrelay / python websockets",
+            "winrelay_python_deflate": "winrelay / python, deflate offered",
+            "winrelay_rust": "winrelay / rust tungstenite",
+            "terminado_python": "terminado / python websockets",
+            "terminado_python_deflate": "terminado / python, deflate offered",
+        }
+        for k, label in names.items():
+            v = e.get(k, {})
+            if "error" in v:
+                row(label, "n/a", "", "", "", "", "failed: " + v["error"][:80])
+                continue
+            note = ""
+            if "deflate_offered" in v and v["deflate_offered"]:
+                note = "deflate negotiated" if v["deflate_negotiated"] else "deflate NOT negotiated (server declines)"
+            row(label, fmt(v.get("throughput_mb_s")), fmt(v["echo"]["p50_us"]), fmt(v["echo"]["p99_us"]),
+                fmt(v["enter_to_output"]["p50_us"]), fmt(v["enter_to_output"]["p99_us"]), note)
+        r = REF["ttyd"]
+        row("ref: ttyd (issue)", r["throughput_mb_s"], r["echo_p50_us"], r["echo_p99_us"], r["enter_p50_us"], "",
+            f"with deflate {r['deflate_throughput_mb_s']} MB/s")
+        r = REF["terminado"]
+        row("ref: terminado (issue)", r["throughput_mb_s"], r["echo_p50_us"], "", r["enter_p50_us"], "", "")
+        row("targets", "> terminado", TARGETS["echo"], "", TARGETS["enter"], "", "")
+    s = res.get("scale")
+    if s:
+        sep("3. Scale (one relay; the simulator's shells are another process, not counted)")
+        if "error" in s:
+            row("scale", "failed: " + s["error"])
+        else:
+            i, p, v = s["idle"], s["printers"], s["viewers"]
+            row("measure", "value", "target / reference")
+            row(f"{i['sessions']} idle sessions: relay RSS per session", f"{i['rss_per_session_kib']} KiB",
+                f"{TARGETS['kib_per_session']}; ttyd 15 KiB + 3.8 MiB shell")
+            row("  same, one client attached to each", f"{i['rss_per_session_with_client_kib']} KiB", "")
+            row(f"  relay RSS before / after", f"{i['rss_before_kib']} / {i['rss_after_kib']} KiB", "")
+            row(f"  relay CPU idle ({i['idle_secs']} s)", f"{i['idle_cpu_percent']} %", TARGETS["idle_cpu"])
+            row("  relay CPU idle, clients attached", f"{i['idle_cpu_percent_attached']} %", TARGETS["idle_cpu"])
+            row("  time to create / attach all", f"{i['create_secs']} s / {i['attach_secs']} s", "")
+            row(f"{p['sessions']} sessions printing {p['bytes_each'] / 1e6:g} MB each: total", f"{p['total_mb_s']} MB/s", "")
+            row("  per-session MB/s min / max", f"{p['per_session_mb_s_min']} / {p['per_session_mb_s_max']}",
+                f"fairness min/max {p['fairness_min_over_max']}")
+            row("  bytes each had when the first finished", f"{p['bytes_when_first_done_min']:.0f} / {p['bytes_when_first_done_max']:.0f}", "min / max")
+            row("  relay CPU", f"{p['relay_cpu_secs']} s over {p['wall_secs']} s", "")
+            row(f"1 session, {v['viewers']} viewers, {v['bytes_printed'] / 1e6:g} MB printed",
+                f"{v['delivered_bytes_min']:.0f} / {v['delivered_bytes_max']:.0f} B", f"delivered min / max; snapshots {v['snapshots']}")
+            row("  wall time (1 viewer / all)", f"{v['one_viewer_wall_secs']} s / {v['wall_secs']} s", "")
+            row("  relay CPU per viewer", f"{v['relay_cpu_ms_per_viewer']} ms", f"per extra viewer {v['relay_cpu_ms_per_extra_viewer']} ms")
+    f = res.get("frontend")
+    if f:
+        sep("4. Frontend (dist/assets, gzip -9)")
+        for k in ("wasm", "js", "css"):
+            a = f["assets"].get(k)
+            if a:
+                row(k, f"{a['gzip_bytes'] / 1024:.1f} KiB gz", f"{a['bytes'] / 1024:.1f} KiB raw, {len(a['files'])} files")
+        row("total", f"{f['gzip_total_bytes'] / 1024:.1f} KiB gz", "")
+        pg = f.get("page", {})
+        if "error" in pg or not pg:
+            row("open page → first prompt", "n/a", pg.get("error", "not run")[:100])
+        else:
+            row("open page → target picker", f"{pg['open_to_picker_ms']} ms", pg.get("browser", ""))
+            row("open page → first prompt (new session)", f"{pg['open_to_prompt_new_session_ms']} ms", "median of %d" % pg["runs"])
+            row("reload session page → prompt", f"{pg['reload_to_prompt_ms']} ms", "")
+
+    width = {}
+    for r in rows:
+        if r and len(r) > 1:
+            for i, c in enumerate(r):
+                width[i] = max(width.get(i, 0), len(c))
+    for r in rows:
+        if r is None:
+            print()
+        elif len(r) == 1:
+            print(r[0])
+        else:
+            print("  ".join(c.ljust(width[i]) for i, c in enumerate(r)).rstrip())
+
+
+def main():
+    res = {"machine": machine(), "settings": S}
+    log(f"machine: {res['machine']['cores']} cores, {res['machine']['memory_mib']} MiB; sections {sorted(ONLY)}")
+    t0 = time.time()
+    if "client" in ONLY:
+        res["client"] = bench_clients()
+    relay = cookie = None
+    if ONLY & {"e2e", "frontend"}:
+        relay = start_relay()
+        # The login link is one-time: every client of this relay shares the cookie.
+        cookie = sign_in(relay.found["open"])
+    try:
+        if "e2e" in ONLY:
+            res["e2e"] = bench_e2e(relay, cookie)
+        if "frontend" in ONLY:
+            res["frontend"] = bench_frontend(relay, cookie)
+    finally:
+        if relay:
+            relay.stop()
+    if "scale" in ONLY:
+        res["scale"] = bench_scale()
+    res["seconds"] = round(time.time() - t0, 1)
+    out = ROOT / "bench/results/latest.json"
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    table(res)
+    print(f"\n(took {res['seconds']} s; JSON in {out.relative_to(ROOT)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,412 @@
+//! The relay measured through its WebSocket protocol by a Rust client (tokio-tungstenite)
+//! that acknowledges every frame after "rendering" it. Prints one JSON object.
+//!
+//! * `e2e`: 100 MB of output, keystroke-to-echo and Enter-to-first-output latency;
+//! * `scale`: idle sessions (memory per session, idle CPU, then the same with one client
+//!   attached to each), sessions printing at once (throughput, fairness), one session with
+//!   many viewers (bytes delivered to each, relay CPU per viewer).
+//!
+//! The relay's numbers come from /proc/PID of the relay process (`--relay-pid`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use tokio::sync::{Barrier, Semaphore};
+use winrelay_bench::{cpu_secs, round1, round3, rss_kib, stats_us, Term, User};
+
+#[derive(Parser)]
+struct Args {
+    /// The relay's one-time login link (`open: ...`).
+    #[arg(long, required_unless_present = "cookie")]
+    login: Option<String>,
+    /// A sign-in cookie (`winrelay_session=...`) instead of the login link; needs --base.
+    #[arg(long, requires = "base")]
+    cookie: Option<String>,
+    /// The relay's base URL (with --cookie).
+    #[arg(long)]
+    base: Option<String>,
+    /// Target to open sessions on.
+    #[arg(long, default_value = "demo")]
+    target: String,
+    /// Process id of the relay (for memory and CPU).
+    #[arg(long)]
+    relay_pid: u32,
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand)]
+enum What {
+    /// One session end to end.
+    E2e {
+        #[arg(long, default_value_t = 100_000_000)]
+        bytes: u64,
+        #[arg(long, default_value_t = 200)]
+        latency_runs: usize,
+    },
+    /// Many sessions on one relay.
+    Scale {
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 10)]
+        idle_secs: u64,
+        #[arg(long, default_value_t = 100)]
+        printers: usize,
+        #[arg(long, default_value_t = 2_000_000)]
+        print_bytes: u64,
+        #[arg(long, default_value_t = 50)]
+        viewers: usize,
+        #[arg(long, default_value_t = 20_000_000)]
+        viewer_bytes: u64,
+        /// Sessions created at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+}
+
+/// The line that prints `bytes` bytes and then a marker the typed line itself lacks.
+fn print_command(bytes: u64) -> String {
+    format!("head -c {bytes} /dev/zero | tr '\\0' x; echo DONE$((6*7))")
+}
+const DONE: &[u8] = b"DONE42";
+
+/// Reads until the prompt (`...>`) shows after `after`.
+async fn wait_prompt_after(t: &mut Term, after: &[u8]) -> anyhow::Result<()> {
+    loop {
+        if t.tail_has(after) && t.tail_ends_prompt() {
+            return Ok(());
+        }
+        t.read().await?;
+    }
+}
+
+async fn attach_ready(user: &User, id: &str) -> anyhow::Result<Term> {
+    let mut t = user.attach(id).await?;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !t.tail_ends_prompt() {
+            t.read().await?;
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .context("no prompt within 30 s")??;
+    t.drain(Duration::from_millis(100)).await?;
+    Ok(t)
+}
+
+async fn e2e(
+    user: &User,
+    target: &str,
+    bytes: u64,
+    runs: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let id = user.create_session(target).await?;
+    let mut t = attach_ready(user, &id).await?;
+
+    let mut echo = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        t.clear_tail();
+        let t0 = Instant::now();
+        t.input("x").await?;
+        t.read_until(b"x", None).await?;
+        echo.push(t0.elapsed());
+        t.input("\x7f").await?;
+        // The erase: the relay's line editor answers ESC[D ESC[J.
+        t.read_until(b"\x1b[", None).await?;
+    }
+    t.drain(Duration::from_millis(100)).await?;
+
+    let mut enter = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        t.clear_tail();
+        t.input("echo $((6*7))Q").await?;
+        t.read_until(b"))Q", None).await?;
+        t.clear_tail();
+        let t0 = Instant::now();
+        t.input("\r").await?;
+        t.read_until(b"42Q", None).await?;
+        enter.push(t0.elapsed());
+        wait_prompt_after(&mut t, b"42Q").await?;
+    }
+
+    t.clear_tail();
+    t.input(&print_command(bytes)).await?;
+    t.read_until(b"7))", None).await?;
+    t.clear_tail();
+    let before = t.output_bytes;
+    let t0 = Instant::now();
+    t.input("\r").await?;
+    t.read_until(DONE, None).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let got = t.output_bytes - before;
+    ensure!(got >= bytes, "received {got} of {bytes} bytes");
+    user.end_session(&id).await?;
+    Ok(json!({
+        "client": "rust tokio-tungstenite (acks every frame)",
+        "throughput_mb_s": round3(got as f64 / 1e6 / secs),
+        "bytes": got,
+        "snapshots": t.snapshots,
+        "echo": stats_us(&echo),
+        "enter_to_output": stats_us(&enter),
+    }))
+}
+
+/// Runs `print_command(bytes)` on every term at once; returns per-term (bytes, seconds), the
+/// bytes each had when the first finished, and the wall time.
+async fn print_all(
+    terms: Vec<Term>,
+    bytes: u64,
+    typists: usize,
+) -> anyhow::Result<(Vec<Term>, Vec<(u64, f64)>, Vec<u64>, f64)> {
+    let n = terms.len();
+    let counters: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let at_first: Arc<OnceLock<Vec<u64>>> = Arc::new(OnceLock::new());
+    let barrier = Arc::new(Barrier::new(n + 1));
+    let mut tasks = Vec::new();
+    for (i, mut t) in terms.into_iter().enumerate() {
+        let counters = counters.clone();
+        let at_first = at_first.clone();
+        let barrier = barrier.clone();
+        let cmd = print_command(bytes);
+        tasks.push(tokio::spawn(async move {
+            t.clear_tail();
+            barrier.wait().await;
+            let t0 = Instant::now();
+            if i < typists {
+                t.input(&format!("{cmd}\r")).await?;
+            }
+            t.read_until(DONE, Some(&counters[i])).await?;
+            let secs = t0.elapsed().as_secs_f64();
+            at_first.get_or_init(|| counters.iter().map(|c| c.load(Ordering::Relaxed)).collect());
+            wait_prompt_after(&mut t, DONE).await?;
+            anyhow::Ok((t, counters[i].load(Ordering::Relaxed), secs))
+        }));
+    }
+    barrier.wait().await;
+    let t0 = Instant::now();
+    let mut terms = Vec::with_capacity(n);
+    let mut per = Vec::with_capacity(n);
+    for task in tasks {
+        let (t, b, s) = task.await??;
+        terms.push(t);
+        per.push((b, s));
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let first = at_first.get().cloned().unwrap_or_default();
+    Ok((terms, per, first, wall))
+}
+
+fn min_max(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    v.fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn scale(
+    user: &User,
+    target: &str,
+    pid: u32,
+    sessions: usize,
+    idle_secs: u64,
+    printers: usize,
+    print_bytes: u64,
+    viewers: usize,
+    viewer_bytes: u64,
+    concurrency: usize,
+) -> anyhow::Result<serde_json::Value> {
+    // Warm up: the first session allocates what every later one shares.
+    let warm = user.create_session(target).await?;
+    drop(attach_ready(user, &warm).await?);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss0 = rss_kib(pid)?;
+
+    let t0 = Instant::now();
+    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = Vec::new();
+    for _ in 0..sessions {
+        let user = user.clone();
+        let target = target.to_string();
+        let sem = sem.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            user.create_session(&target).await
+        }));
+    }
+    let mut ids = Vec::with_capacity(sessions);
+    for t in tasks {
+        ids.push(t.await??);
+    }
+    let create_secs = t0.elapsed().as_secs_f64();
+    // Let every shell print its prompt and every Receive settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss1 = rss_kib(pid)?;
+    let c0 = cpu_secs(pid)?;
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let idle_cpu = (cpu_secs(pid)? - c0) / idle_secs as f64 * 100.0;
+
+    // One client on each session, then idle again.
+    let t1 = Instant::now();
+    let mut tasks = Vec::new();
+    for id in &ids {
+        let user = user.clone();
+        let id = id.clone();
+        let sem = sem.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            attach_ready(&user, &id).await
+        }));
+    }
+    let mut terms = Vec::with_capacity(sessions);
+    for t in tasks {
+        terms.push(t.await??);
+    }
+    let attach_secs = t1.elapsed().as_secs_f64();
+    // Keep reading (pings) while idle.
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut readers = Vec::new();
+    for mut t in terms {
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            let notified = stop.notified();
+            tokio::pin!(notified);
+            loop {
+                tokio::select! {
+                    _ = &mut notified => break,
+                    r = t.read() => { r?; }
+                }
+            }
+            anyhow::Ok(t)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss2 = rss_kib(pid)?;
+    let c1 = cpu_secs(pid)?;
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let idle_cpu_attached = (cpu_secs(pid)? - c1) / idle_secs as f64 * 100.0;
+    stop.notify_waiters();
+    let mut terms = Vec::with_capacity(sessions);
+    for r in readers {
+        terms.push(r.await??);
+    }
+
+    // Printers: the first `printers` sessions print at once.
+    let printing: Vec<Term> = terms.drain(..printers.min(sessions)).collect();
+    let np = printing.len();
+    let c2 = cpu_secs(pid)?;
+    let (_printing, per, first, wall) = print_all(printing, print_bytes, np).await?;
+    let print_cpu = cpu_secs(pid)? - c2;
+    let total: u64 = per.iter().map(|p| p.0).sum();
+    let (rate_min, rate_max) = min_max(per.iter().map(|(b, s)| *b as f64 / 1e6 / s));
+    let (first_min, first_max) = min_max(first.iter().map(|b| *b as f64));
+
+    // Viewers: one session, first with one client, then with `viewers`.
+    let vid = user.create_session(target).await?;
+    let one = vec![attach_ready(user, &vid).await?];
+    let c3 = cpu_secs(pid)?;
+    let (mut one, per1, _, wall1) = print_all(one, viewer_bytes, 1).await?;
+    let cpu1 = cpu_secs(pid)? - c3;
+    let mut all = vec![one.remove(0)];
+    for _ in 1..viewers.max(1) {
+        all.push(attach_ready(user, &vid).await?);
+    }
+    let c4 = cpu_secs(pid)?;
+    let (all, perv, _, wallv) = print_all(all, viewer_bytes, 1).await?;
+    let cpuv = cpu_secs(pid)? - c4;
+    let (vb_min, vb_max) = min_max(perv.iter().map(|p| p.0 as f64));
+    let snapshots: u64 = all.iter().map(|t| t.snapshots).sum();
+    let nv = all.len();
+
+    Ok(json!({
+        "client": "rust tokio-tungstenite (acks every frame)",
+        "idle": {
+            "sessions": sessions,
+            "create_secs": round3(create_secs),
+            "rss_before_kib": rss0,
+            "rss_after_kib": rss1,
+            "rss_per_session_kib": round1((rss1 as f64 - rss0 as f64) / sessions as f64),
+            "idle_cpu_percent": round3(idle_cpu),
+            "idle_secs": idle_secs,
+            "attach_secs": round3(attach_secs),
+            "rss_attached_kib": rss2,
+            "rss_per_session_with_client_kib": round1((rss2 as f64 - rss0 as f64) / sessions as f64),
+            "idle_cpu_percent_attached": round3(idle_cpu_attached),
+        },
+        "printers": {
+            "sessions": np,
+            "bytes_each": print_bytes,
+            "total_mb_s": round3(total as f64 / 1e6 / wall),
+            "per_session_mb_s_min": round3(rate_min),
+            "per_session_mb_s_max": round3(rate_max),
+            "fairness_min_over_max": round3(rate_min / rate_max),
+            "bytes_when_first_done_min": first_min,
+            "bytes_when_first_done_max": first_max,
+            "wall_secs": round3(wall),
+            "relay_cpu_secs": round3(print_cpu),
+        },
+        "viewers": {
+            "viewers": nv,
+            "bytes_printed": viewer_bytes,
+            "delivered_bytes_min": vb_min,
+            "delivered_bytes_max": vb_max,
+            "snapshots": snapshots,
+            "wall_secs": round3(wallv),
+            "mb_s_each_min": round3(vb_min / 1e6 / wallv),
+            "one_viewer_wall_secs": round3(wall1),
+            "one_viewer_mb_s": round3(per1[0].0 as f64 / 1e6 / per1[0].1),
+            "relay_cpu_secs_one_viewer": round3(cpu1),
+            "relay_cpu_secs_all_viewers": round3(cpuv),
+            "relay_cpu_ms_per_viewer": round3(cpuv / nv as f64 * 1e3),
+            "relay_cpu_ms_per_extra_viewer": round3((cpuv - cpu1) / (nv.max(2) - 1) as f64 * 1e3),
+        },
+    }))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let v = rt.block_on(async {
+        let user = match (&args.login, &args.cookie, &args.base) {
+            (Some(login), _, _) => User::sign_in(login).await?,
+            (None, Some(cookie), Some(base)) => User::with_cookie(base, cookie)?,
+            _ => anyhow::bail!("give --login, or --cookie and --base"),
+        };
+        match args.what {
+            What::E2e {
+                bytes,
+                latency_runs,
+            } => e2e(&user, &args.target, bytes, latency_runs).await,
+            What::Scale {
+                sessions,
+                idle_secs,
+                printers,
+                print_bytes,
+                viewers,
+                viewer_bytes,
+                concurrency,
+            } => {
+                scale(
+                    &user,
+                    &args.target,
+                    args.relay_pid,
+                    sessions,
+                    idle_secs,
+                    printers,
+                    print_bytes,
+                    viewers,
+                    viewer_bytes,
+                    concurrency,
+                )
+                .await
+            }
+        }
+    })?;
+    println!("{v}");
+    Ok(())
+}
