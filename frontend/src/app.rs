@@ -617,7 +617,8 @@ fn SessionView(id: String) -> impl IntoView {
     tv.term.reset();
     let conn = session::use_session(id.clone(), tv.clone(), sig);
     session::set_current(Some(conn.clone()));
-    on_cleanup(move || session::set_current(None));
+    let mine = send_wrapper::SendWrapper::new(conn);
+    on_cleanup(move || session::clear_current(&mine));
     tv.term.focus();
 
     let link = move || {

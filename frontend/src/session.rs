@@ -503,6 +503,16 @@ pub fn set_current(conn: Option<Rc<Conn>>) {
     CURRENT.with(|c| *c.borrow_mut() = conn);
 }
 
+/// Forgets `conn` as the input target, unless another session took its place already.
+pub fn clear_current(conn: &Rc<Conn>) {
+    CURRENT.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_some_and(|cur| Rc::ptr_eq(cur, conn)) {
+            *c = None;
+        }
+    });
+}
+
 pub fn with_current(f: impl FnOnce(&Conn)) {
     CURRENT.with(|c| {
         if let Some(conn) = &*c.borrow() {

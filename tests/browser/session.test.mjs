@@ -88,3 +88,14 @@ test("a viewer joins with a share link, sees new output, and cannot type", async
   await shot(viewer, "18-viewer-removed");
   await viewer.context().close();
 });
+
+test("when the shell exits the status bar shows the code and a new shell starts from it", async () => {
+  await run(page, "exit 3");
+  await page.locator(".statusbar .exit", { hasText: "exited with code 3" }).waitFor({ timeout: 15_000 });
+  await shot(page, "19-shell-exited");
+  await page.locator(".statusbar .new-shell").click();
+  await page.waitForURL((u) => /\/s\/[^/?]+/.test(u.pathname) && !u.pathname.endsWith(sessionId));
+  await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  await run(page, "echo fresh-shell");
+  await waitForScreen(page, hasLine("fresh-shell"), "output in the new shell");
+});
