@@ -180,14 +180,13 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
 /// Cross-site protection of a state-changing request: an Origin must be allowed; without
 /// one, a request carrying credentials the browser adds by itself (cookies) must carry
 /// `X-Winrelay: 1`, which a page of another site cannot add without the relay's consent
-/// (CORS). Programs that send no User-Agent cannot be driven by another site's page and
-/// are not asked for it.
+/// (CORS). Requests without ambient credentials (API tokens, embed tokens, nobody signed
+/// in) cannot be forged by another site and are not asked for it.
 fn check_write(state: &AppState, headers: &HeaderMap, who: Option<&Identity>) -> ApiResult<()> {
     check_origin(state, headers)?;
-    let ambient = who.is_none_or(|w| w.method.ambient());
+    let ambient = who.is_some_and(|w| w.method.ambient());
     if ambient
         && !headers.contains_key(header::ORIGIN)
-        && headers.contains_key(header::USER_AGENT)
         && headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) != Some("1")
     {
         return Err(Failure(

@@ -369,10 +369,11 @@ async fn sign_in_limits_no_enumeration_logout_and_cross_site_rules() {
         b.header("user-agent", "Mozilla/5.0")
             .json(&serde_json::json!({"target": "other"}))
     };
-    let r = browserish(alice.post("/api/sessions"))
-        .send()
-        .await
-        .unwrap();
+    let without_header = alice
+        .http
+        .post(format!("{}/api/sessions", alice.base))
+        .header("cookie", &alice.cookie);
+    let r = browserish(without_header).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(
         r.json::<serde_json::Value>().await.unwrap()["error"],
@@ -390,11 +391,16 @@ async fn sign_in_limits_no_enumeration_logout_and_cross_site_rules() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let r = browserish(alice.post("/api/sessions"))
-        .header("origin", s.relay.base.as_str())
-        .send()
-        .await
-        .unwrap();
+    let r = browserish(
+        alice
+            .http
+            .post(format!("{}/api/sessions", alice.base))
+            .header("cookie", &alice.cookie),
+    )
+    .header("origin", s.relay.base.as_str())
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 201);
 
     // Sign-out ends the cookie.
@@ -1002,6 +1008,7 @@ async fn the_relay_serves_https_with_secure_cookies() {
     let r = c
         .post(format!("{}/api/sessions", relay.base))
         .header("cookie", &cookie)
+        .header("x-winrelay", "1")
         .json(&serde_json::json!({"target": "demo"}))
         .send()
         .await

@@ -153,11 +153,19 @@ impl User {
         self.http
             .post(format!("{}{}", self.base, path))
             .header("cookie", &self.cookie)
+            .header("x-winrelay", "1")
+    }
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .put(format!("{}{}", self.base, path))
+            .header("cookie", &self.cookie)
+            .header("x-winrelay", "1")
     }
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .delete(format!("{}{}", self.base, path))
             .header("cookie", &self.cookie)
+            .header("x-winrelay", "1")
     }
 
     pub async fn create_session(&self, target: &str) -> SessionInfo {
@@ -382,7 +390,15 @@ impl Drop for Sim {
 impl Sim {
     pub fn start(user: &str, password: &str) -> Sim {
         let mut child = Command::new(bin())
-            .args(["sim", "--listen", "127.0.0.1:0", "--user", user, "--password-env", "SIM_PW"])
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--user",
+                user,
+                "--password-env",
+                "SIM_PW",
+            ])
             .env("SIM_PW", password)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -392,7 +408,10 @@ impl Sim {
         let mut endpoint = None;
         let mut fingerprint = None;
         while endpoint.is_none() || fingerprint.is_none() {
-            let line = lines.next().expect("sim printed endpoint and fingerprint").unwrap();
+            let line = lines
+                .next()
+                .expect("sim printed endpoint and fingerprint")
+                .unwrap();
             if let Some(e) = line.strip_prefix("endpoint: ") {
                 endpoint = Some(e.to_string());
             }
@@ -402,20 +421,41 @@ impl Sim {
         }
         std::thread::spawn(move || for _ in lines {});
         let endpoint = endpoint.unwrap();
-        let port = endpoint.rsplit(':').next().unwrap().trim_end_matches("/wsman").parse().unwrap();
-        Sim { child, endpoint, fingerprint: fingerprint.unwrap(), port }
+        let port = endpoint
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches("/wsman")
+            .parse()
+            .unwrap();
+        Sim {
+            child,
+            endpoint,
+            fingerprint: fingerprint.unwrap(),
+            port,
+        }
     }
 
     /// Process ids of the shells' processes (children of the simulator).
     pub fn children(&self) -> Vec<u32> {
-        let out = Command::new("pgrep").args(["-P", &self.child.id().to_string()]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 }
 
 /// Writes a relay configuration into a fresh directory and returns its path.
 pub fn config_file(text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("winrelay-cfg-{}-{}", std::process::id(), rand_suffix()));
+    let dir = std::env::temp_dir().join(format!(
+        "winrelay-cfg-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("relay.toml");
     std::fs::write(&path, text).unwrap();

@@ -1,9 +1,12 @@
 //! Integration tests of the relay: the real `winrelay` binary, the real simulator behind
 //! it, and a WebSocket client speaking `shared::protocol`.
 
-mod common;
-mod targets;
 mod access;
+mod common;
+mod faults;
+mod hostile;
+mod security;
+mod targets;
 
 use std::time::{Duration, Instant};
 
@@ -227,12 +230,7 @@ async fn two_writers_and_a_viewer() {
         unreachable!()
     };
     let r = owner
-        .http
-        .put(format!(
-            "{}/api/sessions/{}/clients/{client_id}/role",
-            owner.base, s.id
-        ))
-        .header("cookie", &owner.cookie)
+        .put(&format!("/api/sessions/{}/clients/{client_id}/role", s.id))
         .json(&serde_json::json!({"role":"viewer"}))
         .send()
         .await
