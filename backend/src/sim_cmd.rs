@@ -19,7 +19,11 @@ pub struct SimArgs {
     #[arg(long)]
     pub user: String,
     /// Name of the environment variable holding the password.
-    #[arg(long, conflicts_with = "password_file", required_unless_present = "password_file")]
+    #[arg(
+        long,
+        conflicts_with = "password_file",
+        required_unless_present = "password_file"
+    )]
     pub password_env: Option<String>,
     /// File whose first line is the password.
     #[arg(long)]
@@ -44,9 +48,11 @@ pub struct SimArgs {
 
 fn password(args: &SimArgs) -> anyhow::Result<String> {
     let password = match (&args.password_env, &args.password_file) {
-        (Some(var), _) => std::env::var(var).with_context(|| format!("environment variable {var} (--password-env) is not set"))?,
+        (Some(var), _) => std::env::var(var)
+            .with_context(|| format!("environment variable {var} (--password-env) is not set"))?,
         (None, Some(file)) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("reading --password-file {}", file.display()))?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading --password-file {}", file.display()))?;
             text.lines().next().unwrap_or("").to_string()
         }
         (None, None) => bail!("give the password with --password-env VAR or --password-file FILE"),
@@ -65,10 +71,15 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     config.max_shells_per_user = args.max_shells;
     config.tls = match (&args.cert, &args.key, args.http) {
         (_, _, true) => winrs_sim::Tls::Off,
-        (Some(cert), Some(key), false) => winrs_sim::Tls::Files { cert: cert.clone(), key: key.clone() },
+        (Some(cert), Some(key), false) => winrs_sim::Tls::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
         _ => winrs_sim::Tls::Generated,
     };
-    let sim = winrs_sim::start(config).await.context("starting the WinRS simulator")?;
+    let sim = winrs_sim::start(config)
+        .await
+        .context("starting the WinRS simulator")?;
     println!("endpoint: {}", sim.endpoint());
     if let Some(fp) = sim.fingerprint() {
         println!("fingerprint: {fp}");
@@ -78,12 +89,16 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     use std::io::Write;
     std::io::stdout().flush().ok();
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
         _ = term.recv() => {}
     }
-    tracing::info!(shells = sim.shell_count(), "shutting down: deleting every shell");
+    tracing::info!(
+        shells = sim.shell_count(),
+        "shutting down: deleting every shell"
+    );
     sim.shutdown().await;
     Ok(())
 }
