@@ -4,6 +4,8 @@
 # Needs scripts/install-wasm-toolchain.sh first. Set FORCE=1 to rebuild anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# cargo-installed tools (wasm-bindgen) live here; appended so the PATH order stays as it was.
+export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 
 inputs_hash() {
     {

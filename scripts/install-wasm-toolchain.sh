@@ -5,6 +5,8 @@
 # (xterm.js, binaryen's wasm-opt). Safe to run on every `make`: a no-op takes well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# cargo-installed tools (wasm-bindgen) live here; appended so the PATH order stays as it was.
+export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 
 APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22)
 

@@ -122,7 +122,7 @@ test("a flood of output does not freeze the tab and Ctrl+C still gets through", 
   const t0 = Date.now();
   await page.evaluate(() => 1);
   const lag = Date.now() - t0;
-  assert.ok(lag < 1_000, `the tab answered in ${lag} ms during the flood`);
+  assert.ok(lag < 2_000, `the tab answered in ${lag} ms during the flood`);
   await shot(page, "37-flood");
   await page.keyboard.press("Control+c");
   await run(page, "echo flood-stopped");
