@@ -249,6 +249,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 state.registry.reap_idle();
+                state.targets.check_reachability().await;
                 for (session, share) in state.auth.purge() {
                     let removed = api::remove_share_clients(&state, &session, &share);
                     state.audit.log(

@@ -5,7 +5,9 @@
 //! ranges. The connection then goes to the address that was checked (no second DNS lookup
 //! an attacker could answer differently).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use winrelay_shared::protocol::api::TargetInfo;
@@ -19,6 +21,8 @@ use crate::users::Identity;
 pub struct Targets {
     fixed: Vec<Target>,
     patterns: Vec<PatternConfig>,
+    /// Last reachability check of each fixed target (shared by clones).
+    reach: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 /// Why a target cannot be opened.
@@ -47,7 +51,40 @@ impl Targets {
         Ok(Targets {
             fixed: config.targets()?,
             patterns: config.patterns.clone(),
+            reach: Default::default(),
         })
+    }
+
+    fn reachable(&self, name: &str) -> Option<bool> {
+        self.reach
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    /// Checks whether each fixed target's WinRM port accepts connections (a TCP connect,
+    /// at most 3 s each, all at once), for the picker. Called periodically.
+    pub async fn check_reachability(&self) {
+        let checks = self.fixed.iter().map(|t| async move {
+            let ok = match endpoint_host_port(&t.endpoint) {
+                Some((host, port)) => matches!(
+                    tokio::time::timeout(
+                        Duration::from_secs(3),
+                        tokio::net::TcpStream::connect((host.as_str(), port))
+                    )
+                    .await,
+                    Ok(Ok(_))
+                ),
+                None => false,
+            };
+            (t.name.clone(), ok)
+        });
+        let results = futures::future::join_all(checks).await;
+        let mut reach = self.reach.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, ok) in results {
+            reach.insert(name, ok);
+        }
     }
 
     /// Adds a fixed target (the built-in demo).
@@ -95,7 +132,7 @@ impl Targets {
                     shell: t.shell.name().into(),
                     role,
                     ask_credentials: t.credentials == Credentials::Ask,
-                    reachable: None,
+                    reachable: self.reachable(&t.name),
                 })
             })
             .collect();
@@ -192,6 +229,24 @@ impl Targets {
     }
 }
 
+/// Host and port of an endpoint URL (default ports 5986 for https, 5985 for http).
+fn endpoint_host_port(endpoint: &str) -> Option<(String, u16)> {
+    let uri: axum::http::Uri = endpoint.parse().ok()?;
+    let host = uri
+        .host()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("http") {
+            5985
+        } else {
+            5986
+        });
+    Some((host, port))
+}
+
 /// Everything needed to open one shell on one checked target.
 #[derive(Debug)]
 pub struct Connector {
@@ -244,5 +299,31 @@ impl Connector {
             .await
             .map_err(|e| e.to_string())?;
         Ok((shell, running))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_host_port;
+
+    #[test]
+    fn endpoints_split_into_host_and_port() {
+        assert_eq!(
+            endpoint_host_port("https://web01:5986/wsman"),
+            Some(("web01".into(), 5986))
+        );
+        assert_eq!(
+            endpoint_host_port("https://web01/wsman"),
+            Some(("web01".into(), 5986))
+        );
+        assert_eq!(
+            endpoint_host_port("http://10.0.0.5/wsman"),
+            Some(("10.0.0.5".into(), 5985))
+        );
+        assert_eq!(
+            endpoint_host_port("https://[::1]:6000/wsman"),
+            Some(("::1".into(), 6000))
+        );
+        assert_eq!(endpoint_host_port("not a url"), None);
     }
 }

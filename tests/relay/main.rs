@@ -524,3 +524,39 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[tokio::test]
+async fn the_picker_shows_which_targets_answer() {
+    let cfg = config_file(
+        "demo = true\n[[target]]\nname = \"down\"\nendpoint = \"https://127.0.0.1:1/wsman\"\nask_credentials = true\n",
+    );
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let targets: Vec<serde_json::Value> = user
+            .get("/api/targets")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let reach = |n: &str| {
+            targets
+                .iter()
+                .find(|t| t["name"] == n)
+                .map(|t| t["reachable"].clone())
+        };
+        if reach("demo") != Some(serde_json::Value::Null) {
+            assert_eq!(reach("demo"), Some(serde_json::Value::Bool(true)));
+            assert_eq!(reach("down"), Some(serde_json::Value::Bool(false)));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reachability after 15 s: {targets:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
