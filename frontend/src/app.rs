@@ -621,6 +621,29 @@ fn SessionView(id: String) -> impl IntoView {
     on_cleanup(move || session::clear_current(&mine));
     tv.term.focus();
 
+    // The tab says which target it is and whether it is still connected.
+    Effect::new(move |_| {
+        let target = sig.target.get();
+        let mark = match sig.link.get() {
+            Link::Connected => "",
+            _ => "⚠ ",
+        };
+        if let Some(doc) = window().document() {
+            doc.set_title(&format!(
+                "{mark}{} — winrelay",
+                if target.is_empty() {
+                    "session"
+                } else {
+                    &target
+                }
+            ));
+        }
+    });
+    on_cleanup(|| {
+        if let Some(doc) = window().document() {
+            doc.set_title("winrelay");
+        }
+    });
     let link = move || {
         let (text, class) = match sig.link.get() {
             Link::Connecting => ("connecting…".to_string(), "state warn"),

@@ -150,6 +150,7 @@ export async function openDemo(page, base) {
   await page.goto(new URL("/?renderer=dom", base).href);
   const open = page.locator(".targets li .open").first();
   await open.waitFor({ timeout: 15_000 });
+  await shot(page, "05-target-picker");
   await open.click();
   await page.waitForURL(/\/s\/[^/?]+/);
   await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });

@@ -29,6 +29,7 @@ test("sign in with the demo link, open the demo target, echo hello", async () =>
   assert.match(status, /demo/, "the status bar names the target");
   assert.match(status, /connected/);
   assert.match(status, /owner/);
+  assert.equal(await page.title(), "demo — winrelay");
   await page.locator(".statusbar .latency").filter({ hasText: /\d+ ms/ }).waitFor({ timeout: 10_000 });
   await shot(page, "11-echo-hello");
 });
