@@ -353,7 +353,7 @@ impl Client {
             .await
             .map_err(|e| self.map_transport(e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.map_transport(e))?;
+        let body = self.read_body(resp).await?;
         match status {
             200 | 400 | 500 => {}
             _ => return Err(Error::from_status(&i.endpoint, &i.user, status)),
@@ -367,6 +367,28 @@ impl Client {
                 source,
             }),
         }
+    }
+
+    /// Reads a response body of at most [`response_limit`] bytes. A server that sends more
+    /// (a 100 MB body, or one that never ends) gets a protocol error as soon as it passes the
+    /// limit, instead of the client buffering whatever it sends until the timeout.
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, Error> {
+        let limit = response_limit(self.inner.max_envelope_size);
+        let too_large = || Error::Protocol {
+            endpoint: self.inner.endpoint.clone(),
+            source: wsman::ParseError::TooLarge,
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.map_transport(e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn map_transport(&self, e: reqwest::Error) -> Error {
@@ -396,6 +418,12 @@ impl Client {
             message: error_chain(&e),
         }
     }
+}
+
+/// Largest response body the client reads. Servers keep responses within the
+/// MaxEnvelopeSize the client sent; the margin allows for servers that count differently.
+pub(crate) fn response_limit(max_envelope_size: u32) -> usize {
+    (max_envelope_size as usize * 8).max(4 << 20)
 }
 
 /// The causes of an error joined with ": ", innermost last, without repeats.
@@ -443,6 +471,14 @@ mod tests {
         cfg.allow_http = true;
         assert!(Client::new(cfg).is_ok());
         assert!(Client::new(config("ftp://x/wsman")).is_err());
+    }
+
+    #[test]
+    fn responses_are_limited_with_room_above_the_envelope_size() {
+        assert_eq!(response_limit(153_600), 4 << 20);
+        assert_eq!(response_limit(512_000), 4 << 20);
+        assert_eq!(response_limit(1 << 20), 8 << 20);
+        assert!(response_limit(153_600) > 153_600);
     }
 
     #[test]
