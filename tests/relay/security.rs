@@ -1,0 +1,511 @@
+//! The security rules, each tried the way an attacker would: targets outside the
+//! configuration, redirects, foreign pages, viewers that want to type, a changed target
+//! certificate, secrets in the logs, a simulator on a public address. SECURITY.md lists the
+//! threats and points at these tests.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use winrelay_shared::protocol::{ClientMsg, ErrorCode, Role, ServerMsg, SessionState};
+
+use crate::common::*;
+use crate::faults::sim_on;
+
+/// A loopback listener that counts connections and answers nothing: it must never be
+/// reached by anything the relay is asked to do.
+async fn canary() -> (u16, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = l.accept().await {
+            h.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, hits)
+}
+
+#[tokio::test]
+async fn no_name_address_or_trick_reaches_an_unconfigured_host() {
+    let (port, hits) = canary().await;
+    let relay = Relay::demo();
+    let user = relay.sign_in().await;
+    let tricks = [
+        format!("127.0.0.1:{port}"),
+        format!("https://127.0.0.1:{port}/wsman"),
+        format!("http://127.0.0.1:{port}/wsman"),
+        format!("demo@127.0.0.1:{port}"),
+        format!("127.0.0.1:{port}#demo"),
+        format!("demo/127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        format!("localhost:{port}"),
+        format!("2130706433:{port}"),
+        format!("0x7f000001:{port}"),
+        "DEMO".into(),
+        "Demo".into(),
+        "demo.".into(),
+        "demo ".into(),
+        " demo".into(),
+        "demo\u{0}".into(),
+        "d\u{0435}mo".into(), // Cyrillic e
+        "%64emo".into(),
+        "demo%2F..".into(),
+        "demo/".into(),
+        "demo/x".into(),
+        "./demo".into(),
+        "*".into(),
+        "demo/*".into(),
+        "".into(),
+    ];
+    for t in &tricks {
+        let r = user
+            .post("/api/sessions")
+            .json(&serde_json::json!({"target": t, "cols": 80, "rows": 24}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{t:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "unknown_target", "{t:?}");
+    }
+    // Extra fields that name an endpoint are not a way in: refused, or ignored (the session
+    // then is the demo target's, on the demo simulator).
+    for extra in [
+        serde_json::json!({"target": "demo", "endpoint": format!("https://127.0.0.1:{port}/wsman")}),
+        serde_json::json!({"target": "demo", "host": "127.0.0.1", "port": port}),
+        serde_json::json!({"target": {"name": "demo", "endpoint": format!("127.0.0.1:{port}")}}),
+        serde_json::json!({"target": ["demo", format!("127.0.0.1:{port}")]}),
+    ] {
+        let r = user
+            .post("/api/sessions")
+            .json(&extra)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert!(
+            status == 201 || (400..500).contains(&status),
+            "{extra}: {status}"
+        );
+    }
+    // The connector only knows its configuration: nothing ever connected to the canary.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the relay connected somewhere it was not told to"
+    );
+}
+
+#[tokio::test]
+async fn a_pattern_target_refuses_names_that_resolve_outside_its_ranges() {
+    let (port, hits) = canary().await;
+    let cfg = config_file(&format!(
+        "[[target_pattern]]\nname = \"swarm\"\nhost_suffix = \"\"\nallow_networks = [\"10.99.0.0/16\"]\n\
+         user = \"svc\"\npassword_env = \"SEC_PW\"\ninsecure = true\nport = {port}\n"
+    ));
+    std::env::set_var("SEC_PW", "pattern-pw");
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    // Names that resolve to loopback in any of their spellings: all outside 10.99.0.0/16.
+    for host in ["localhost", "localhost.", "LOCALHOST", "ip6-localhost"] {
+        let r = user
+            .post("/api/sessions")
+            .json(&serde_json::json!({"target": format!("swarm/{host}")}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            matches!(status, 403 | 404 | 502),
+            "swarm/{host}: {status} {body}"
+        );
+        assert_ne!(
+            body["error"], "unreachable",
+            "swarm/{host} was tried: {body}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a refused address was connected to"
+    );
+}
+
+#[tokio::test]
+async fn a_target_that_redirects_is_not_followed() {
+    let (elsewhere, hits) = canary().await;
+    // The configured target answers every request with a redirect to the canary.
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/wsman", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:{elsewhere}/wsman\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+            });
+        }
+    });
+    let cfg = config_file(&format!(
+        "[[target]]\nname = \"mover\"\nendpoint = \"{endpoint}\"\nallow_http = true\nuser = \"svc\"\npassword_env = \"SEC_PW2\"\n"
+    ));
+    std::env::set_var("SEC_PW2", "redirect-pw");
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    let r = user
+        .post("/api/sessions")
+        .json(&serde_json::json!({"target": "mover"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 502, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("307"), "{body}");
+    assert!(!body.to_string().contains("redirect-pw"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the redirect was followed");
+}
+
+#[tokio::test]
+async fn websockets_from_foreign_origins_are_refused() {
+    let cfg = config_file("demo = true\nallowed_origins = [\"https://portal.example\"]\n");
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    let s = user.create_session("demo").await;
+    let url = format!("{}/api/sessions/{}/ws", relay.ws_base(), s.id);
+    let own = relay.base.clone();
+    let host = own.trim_start_matches("http://").to_string();
+    for origin in [
+        "null".to_string(),
+        "http://evil.example".into(),
+        "https://portal.example.evil".into(),
+        "https://evil.portal.example".into(),
+        "http://portal.example".into(),
+        format!("http://{host}.evil.example"),
+        format!("http://{host}@evil.example"),
+        format!("http://evil.example/{host}"),
+        format!("ftp://{host}"),
+        format!("http://{host}/"),
+        "http://localhost".into(),
+    ] {
+        let r = Client::connect_with(&url, Some(&user.cookie), Some(&origin), None).await;
+        assert!(r.is_err(), "a WebSocket from {origin} must be refused");
+        // And the API refuses state changes from there too.
+        let r = user
+            .post("/api/sessions")
+            .header("origin", &origin)
+            .json(&serde_json::json!({"target":"demo"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{origin}");
+    }
+    for origin in [own.as_str(), "https://portal.example"] {
+        let mut c = Client::connect_with(&url, Some(&user.cookie), Some(origin), None)
+            .await
+            .unwrap_or_else(|e| panic!("{origin} is allowed: {e}"));
+        c.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_write_signal_or_promote_itself() {
+    let relay = Relay::demo();
+    let owner = relay.sign_in().await;
+    let s = owner.create_session("demo").await;
+    let token = owner.share(&s.id, "viewer").await;
+    let ws = relay.ws_base();
+    let mut a = owner.attach(&s.id, None).await;
+    a.input("sleep 3; echo slept-$((1+2))\r").await;
+    // Asking for more than the link grants gets the link's role.
+    for role in ["owner", "writer"] {
+        let mut v = Client::connect(
+            &format!("{ws}/api/sessions/{}/ws?share={token}&role={role}", s.id),
+            None,
+            None,
+        )
+        .await;
+        let w = v
+            .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
+            .await;
+        assert!(
+            matches!(
+                w,
+                ServerMsg::Welcome {
+                    role: Role::Viewer,
+                    ..
+                }
+            ),
+            "{w:?}"
+        );
+    }
+    let mut v = Client::connect(
+        &format!("{ws}/api/sessions/{}/ws?share={token}", s.id),
+        None,
+        None,
+    )
+    .await;
+    v.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
+        .await;
+    let forbidden = |m: &ServerMsg| {
+        matches!(
+            m,
+            ServerMsg::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        )
+    };
+    // Ctrl+C as a key and as a button: both refused; the sleeping command is not interrupted.
+    v.input("\u{3}").await;
+    v.wait_msg(T, forbidden).await;
+    v.messages.clear();
+    v.send(&ClientMsg::Signal {
+        signal: winrelay_shared::protocol::Signal::CtrlC,
+    })
+    .await;
+    v.wait_msg(T, forbidden).await;
+    a.wait_for("slept-3", T).await;
+    // The share token is no key to the API: it cannot end the session or hand out links.
+    let http = reqwest::Client::new();
+    let r = http
+        .delete(format!(
+            "{}/api/sessions/{}?share={token}",
+            relay.base, s.id
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = http
+        .post(format!(
+            "{}/api/sessions/{}/shares?share={token}",
+            relay.base, s.id
+        ))
+        .json(&serde_json::json!({"role": "writer"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // The session still runs and never saw the viewer's keys.
+    a.input("echo owner-still-$((2*2))\r").await;
+    a.wait_for("owner-still-4", T).await;
+    assert!(
+        !a.text().contains("^C"),
+        "the viewer's Ctrl+C reached the shell"
+    );
+}
+
+#[tokio::test]
+async fn a_target_whose_certificate_changes_is_refused() {
+    let first = Sim::start("svc", "cert-pw");
+    let port = first.port;
+    let cfg = config_file(&format!(
+        "[[target]]\nname = \"box\"\nendpoint = \"{}\"\nuser = \"svc\"\npassword_env = \"CERT_PW\"\npin = \"{}\"\n",
+        first.endpoint, first.fingerprint
+    ));
+    std::env::set_var("CERT_PW", "cert-pw");
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    let s = user.create_session("box").await;
+    let mut c = user.attach(&s.id, None).await;
+    c.input("echo pinned-$((40+2))\r").await;
+    c.wait_for("pinned-42", T).await;
+    let old = first.fingerprint.clone();
+    drop(first);
+    // Something else now answers at the same address with another certificate: the running
+    // session is lost, and a new one is refused with both fingerprints in the message.
+    let imposter = sim_on(port);
+    assert_ne!(imposter.fingerprint, old);
+    let state = c
+        .wait_msg(
+            Duration::from_secs(60),
+            |m| matches!(m, ServerMsg::Status { state } if state.is_final()),
+        )
+        .await;
+    assert!(
+        matches!(
+            state,
+            ServerMsg::Status {
+                state: SessionState::TargetLost { .. }
+            }
+        ),
+        "{state:?}"
+    );
+    let r = user
+        .post("/api/sessions")
+        .json(&serde_json::json!({"target": "box"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "certificate_mismatch", "{body}");
+    let msg = body["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&old) && msg.contains(&imposter.fingerprint),
+        "{msg}"
+    );
+    assert!(
+        imposter.children().is_empty(),
+        "no shell was opened on the imposter"
+    );
+}
+
+/// Starts the relay like `Relay::start`, but logging at trace level.
+fn relay_at_trace(extra: &[&str]) -> Relay {
+    let stderr_path = std::env::temp_dir().join(format!(
+        "winrelay-trace-{}-{:?}.log",
+        std::process::id(),
+        Instant::now()
+    ));
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("WINRELAY_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut login) = (None, None);
+    while login.is_none() {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(b) = line.strip_prefix("listening: ") {
+            base = Some(b.to_string());
+        }
+        if let Some(l) = line.strip_prefix("open: ") {
+            login = Some(l.to_string());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Relay {
+        child,
+        base: base.unwrap(),
+        login: login.unwrap(),
+        stderr_path,
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_trace_log() {
+    let fixed_pw = "Fixed-Target-Pw-71";
+    let asked_pw = "Asked-Pw-Correct-72";
+    let wrong_pw = "Asked-Pw-Wrong-73";
+    let sim = Sim::start("svc", fixed_pw);
+    let asked = Sim::start("alice", asked_pw);
+    let cfg = config_file(&format!(
+        "[[target]]\nname = \"box\"\nendpoint = \"{}\"\nuser = \"svc\"\npassword_env = \"TRACE_PW\"\npin = \"{}\"\n\n\
+         [[target]]\nname = \"ask\"\nendpoint = \"{}\"\nask_credentials = true\npin = \"{}\"\n",
+        sim.endpoint, sim.fingerprint, asked.endpoint, asked.fingerprint
+    ));
+    std::env::set_var("TRACE_PW", fixed_pw);
+    let relay = relay_at_trace(&["--config", cfg.to_str().unwrap()]);
+    let login_token = relay.login.split("token=").nth(1).unwrap().to_string();
+    let user = relay.sign_in().await;
+    let cookie_value = user.cookie.split_once('=').unwrap().1.to_string();
+    let s = user.create_session("box").await;
+    let mut c = user.attach(&s.id, None).await;
+    c.input("echo traced-$((1+1))\r").await;
+    c.wait_for("traced-2", T).await;
+    let share = user.share(&s.id, "writer").await;
+    let mut w = Client::connect(
+        &format!("{}/api/sessions/{}/ws?share={share}", relay.ws_base(), s.id),
+        None,
+        None,
+    )
+    .await;
+    w.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
+        .await;
+    for pw in [wrong_pw, asked_pw] {
+        let r = user
+            .post("/api/sessions")
+            .json(&serde_json::json!({"target": "ask", "username": "alice", "password": pw}))
+            .send()
+            .await
+            .unwrap();
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains(pw),
+            "an API answer repeats a password: {body}"
+        );
+    }
+    // A login link used twice, and a made-up cookie.
+    let _ = reqwest::get(&relay.login).await;
+    let _ = reqwest::Client::new()
+        .get(format!("{}/api/targets", relay.base))
+        .header("cookie", "winrelay_session=Forged-Cookie-Value-74")
+        .send()
+        .await;
+    c.input("exit\r").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = relay.log();
+    assert!(
+        log.len() > 1000,
+        "the trace log has content: {} bytes",
+        log.len()
+    );
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for (what, secret) in [
+        ("the fixed target's password", fixed_pw.to_string()),
+        ("a typed password", asked_pw.to_string()),
+        ("a wrong typed password", wrong_pw.to_string()),
+        (
+            "the Basic auth header",
+            b64.encode(format!("svc:{fixed_pw}")),
+        ),
+        (
+            "the Basic auth header of a typed password",
+            b64.encode(format!("alice:{asked_pw}")),
+        ),
+        ("the login token", login_token.clone()),
+        ("the session cookie", cookie_value.clone()),
+        ("a share token", share.clone()),
+        ("a forged cookie", "Forged-Cookie-Value-74".to_string()),
+    ] {
+        assert!(!log.contains(&secret), "{what} is in the trace log");
+    }
+}
+
+#[test]
+fn the_simulator_refuses_a_public_address_by_default() {
+    for listen in ["0.0.0.0:0", "[::]:0", "10.1.2.3:5986", "192.168.1.1:0"] {
+        let out = Command::new(bin())
+            .args([
+                "sim",
+                "--listen",
+                listen,
+                "--user",
+                "u",
+                "--password-env",
+                "SIM_PUBLIC_PW",
+            ])
+            .env("SIM_PUBLIC_PW", "x-pw")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{listen}: the simulator started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a loopback address"), "{listen}: {err}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("endpoint:"),
+            "{listen}"
+        );
+    }
+}
