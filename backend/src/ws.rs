@@ -137,43 +137,12 @@ pub async fn run(
         Close::Gone
     } else {
         loop {
-            // Send what the window allows.
-            let mut failed = false;
-            while pos < *output.borrow_and_update() && pos - acked < WINDOW {
-                let room = (WINDOW - (pos - acked)) as usize;
-                match session.read_output(pos, room.min(MAX_FRAME)) {
-                    OutputRead::Bytes { offset, data } => {
-                        if data.is_empty() {
-                            break;
-                        }
-                        pos = offset + data.len() as u64;
-                        if send_frame(&mut tx, FrameKind::Output, offset, &data, &metrics)
-                            .await
-                            .is_err()
-                        {
-                            failed = true;
-                            break;
-                        }
-                    }
-                    OutputRead::Snapshot { end, data } => {
-                        debug!(session = %session.id, client, "client fell behind: sending a snapshot");
-                        pos = end;
-                        acked = end;
-                        if send_frame(&mut tx, FrameKind::Snapshot, end, &data, &metrics)
-                            .await
-                            .is_err()
-                        {
-                            failed = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            if failed {
-                break Close::Gone;
-            }
-
+            // One frame at a time, and only after whatever the client sent is handled: a
+            // ping, Ctrl+C or an ack never waits behind a window's worth of output.
+            let end = *output.borrow_and_update();
+            let can_send = pos < end && pos - acked < WINDOW;
             tokio::select! {
+                biased;
                 msg = rx.next() => {
                     let Some(Ok(msg)) = msg else { break Close::Gone };
                     let reply = match msg {
@@ -186,11 +155,6 @@ pub async fn run(
                         if send_json(&mut tx, &reply).await.is_err() {
                             break Close::Gone;
                         }
-                    }
-                }
-                changed = output.changed() => {
-                    if changed.is_err() {
-                        break Close::Gone;
                     }
                 }
                 ev = events.recv() => {
@@ -206,6 +170,29 @@ pub async fn run(
                         Err(RecvError::Closed) => break Close::Gone,
                     };
                     if send_json(&mut tx, &msg).await.is_err() {
+                        break Close::Gone;
+                    }
+                }
+                _ = std::future::ready(()), if can_send => {
+                    let room = (WINDOW - (pos - acked)) as usize;
+                    let sent = match session.read_output(pos, room.min(MAX_FRAME)) {
+                        OutputRead::Bytes { offset, data } => {
+                            pos = offset + data.len() as u64;
+                            send_frame(&mut tx, FrameKind::Output, offset, &data, &metrics).await
+                        }
+                        OutputRead::Snapshot { end, data } => {
+                            debug!(session = %session.id, client, "client fell behind: sending a snapshot");
+                            pos = end;
+                            acked = end;
+                            send_frame(&mut tx, FrameKind::Snapshot, end, &data, &metrics).await
+                        }
+                    };
+                    if sent.is_err() {
+                        break Close::Gone;
+                    }
+                }
+                changed = output.changed() => {
+                    if changed.is_err() {
                         break Close::Gone;
                     }
                 }
