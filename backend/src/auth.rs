@@ -57,6 +57,8 @@ pub struct Share {
 #[derive(Default)]
 pub struct Auth {
     sign_ins: Mutex<HashMap<[u8; 32], Entry>>,
+    /// Where sign-ins are kept so that they survive a restart of the relay (digests only).
+    store: Option<std::path::PathBuf>,
     login_links: Mutex<HashMap<[u8; 32], Entry>>,
     shares: Mutex<HashMap<[u8; 32], Share>>,
     /// Which share link each attached client came through: (session, client) -> share id.
@@ -69,7 +71,99 @@ tokio::task_local! {
     pub static VIA_SHARE: Option<String>;
 }
 
+/// A sign-in as kept on disk: the token's digest, never the token.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    digest: String,
+    user: String,
+    groups: Vec<String>,
+    method: Method,
+    /// Seconds since the Unix epoch.
+    expires: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 impl Auth {
+    /// Sign-ins kept in `path` (a JSON file of digests), loaded now and rewritten on every
+    /// sign-in and sign-out, so people stay signed in across restarts of the relay.
+    pub fn persistent(path: std::path::PathBuf) -> Auth {
+        let auth = Auth {
+            store: Some(path.clone()),
+            ..Auth::default()
+        };
+        let stored: Vec<Stored> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let now_unix = unix_now();
+        let now = Instant::now();
+        let mut map = auth.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
+        for e in stored.into_iter().filter(|e| e.expires > now_unix) {
+            let mut digest = [0u8; 32];
+            if hex::decode_to_slice(&e.digest, &mut digest).is_ok() {
+                let left = Duration::from_secs(e.expires - now_unix);
+                map.insert(
+                    digest,
+                    Entry {
+                        user: e.user,
+                        groups: e.groups,
+                        method: e.method,
+                        expires: now + left,
+                    },
+                );
+            }
+        }
+        drop(map);
+        auth
+    }
+
+    /// Writes the sign-ins to the store (atomically: a temporary file renamed over it).
+    fn save(&self) {
+        let Some(path) = &self.store else { return };
+        let now = Instant::now();
+        let now_unix = unix_now();
+        let stored: Vec<Stored> = self
+            .sign_ins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, e)| e.expires > now)
+            .map(|(d, e)| Stored {
+                digest: hex::encode(d),
+                user: e.user.clone(),
+                groups: e.groups.clone(),
+                method: e.method,
+                expires: now_unix + e.expires.duration_since(now).as_secs(),
+            })
+            .collect();
+        let result = (|| -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension(format!("tmp{}", &new_token()[..8]));
+            {
+                use std::io::Write;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                let mut f = opts.open(&tmp)?;
+                f.write_all(&serde_json::to_vec(&stored).unwrap_or_default())?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = result {
+            tracing::warn!(path = %path.display(), error = %e, "could not save sign-ins; they will not survive a restart");
+        }
+    }
+
     /// Makes a one-time login link token for `user`.
     pub fn login_link(&self, user: &str) -> String {
         let token = new_token();
@@ -113,6 +207,7 @@ impl Auth {
                     expires: Instant::now() + SIGN_IN_TTL,
                 },
             );
+        self.save();
         token
     }
 
@@ -122,6 +217,7 @@ impl Auth {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&digest(cookie));
+        self.save();
     }
 
     /// The signed-in user of a request, from its cookie.
@@ -263,6 +359,56 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"));
     matches!(origin_host, Some(h) if !host.is_empty() && h.eq_ignore_ascii_case(host))
+}
+
+#[cfg(test)]
+mod persist_tests {
+    use super::*;
+
+    #[test]
+    fn sign_ins_survive_a_restart_and_sign_out_too() {
+        let dir = std::env::temp_dir().join(format!("winrelay-auth-{}", new_token()));
+        let path = dir.join("signins.json");
+        let who = Identity::new("alice", vec!["ops".into()], Method::Password);
+        let (kept, gone) = {
+            let auth = Auth::persistent(path.clone());
+            (auth.sign_in(&who), auth.sign_in(&who))
+        };
+        let stored = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !stored.contains(&kept) && !stored.contains(&gone),
+            "tokens are never stored"
+        );
+        let auth = Auth::persistent(path.clone());
+        auth.sign_out(&gone);
+        let cookie = |t: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::COOKIE, format!("{COOKIE}={t}").parse().unwrap());
+            h
+        };
+        let again = Auth::persistent(path.clone());
+        let id = again
+            .user(&cookie(&kept))
+            .expect("still signed in after a restart");
+        assert_eq!(
+            (id.user.as_str(), id.groups.as_slice()),
+            ("alice", &["ops".to_string()][..])
+        );
+        assert!(
+            again.user(&cookie(&gone)).is_none(),
+            "signed out stays signed out"
+        );
+        assert!(again.user(&cookie(&new_token())).is_none());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[cfg(test)]

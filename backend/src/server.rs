@@ -124,6 +124,18 @@ pub struct ServeArgs {
     /// Configuration file (TOML). Without one, the built-in demo target is started.
     #[arg(long, env = "WINRELAY_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Directory for state that survives restarts (sign-ins); default
+    /// `$XDG_STATE_HOME/winrelay` or `~/.local/state/winrelay`.
+    #[arg(long, env = "WINRELAY_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The state directory: the flag, else the XDG location.
+fn state_dir(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| std::env::var_os("XDG_STATE_HOME").map(|d| PathBuf::from(d).join("winrelay")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/winrelay"))
+        })
 }
 
 /// Runs the relay until SIGINT or SIGTERM, then ends every shell.
@@ -196,7 +208,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         registry: registry.clone(),
         targets,
-        auth: Arc::new(Auth::default()),
+        auth: Arc::new(match state_dir(args.state_dir.clone()) {
+            Some(dir) => Auth::persistent(dir.join("signins.json")),
+            None => Auth::default(),
+        }),
         users: Users::from_config(&config),
         limiter: Limiter::default(),
         embed,

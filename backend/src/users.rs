@@ -22,7 +22,7 @@ use winrelay_shared::protocol::Role;
 use crate::config::{Config, ProxyAuthConfig};
 
 /// How the caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// A one-time login link printed by the relay.

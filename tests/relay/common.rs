@@ -37,6 +37,16 @@ impl Relay {
 
     /// Starts the relay with extra arguments after `serve --listen 127.0.0.1:0`.
     pub fn start(extra: &[&str]) -> Relay {
+        let state = std::env::temp_dir().join(format!(
+            "winrelay-state-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        Relay::start_with_state(extra, &state)
+    }
+
+    /// Starts the relay with its state (sign-ins) in `state`.
+    pub fn start_with_state(extra: &[&str], state: &std::path::Path) -> Relay {
         let stderr_path = std::env::temp_dir().join(format!(
             "winrelay-test-{}-{}.log",
             std::process::id(),
@@ -47,6 +57,7 @@ impl Relay {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .env("WINRELAY_LOG", "debug")
+            .env("WINRELAY_STATE_DIR", state)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -560,3 +560,38 @@ async fn the_picker_shows_which_targets_answer() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn sign_ins_survive_a_relay_restart() {
+    let state = std::env::temp_dir().join(format!("winrelay-restart-{}", std::process::id()));
+    let mut relay = Relay::start_with_state(&[], &state);
+    let user = relay.sign_in().await;
+    assert!(relay.terminate().success());
+    let relay = Relay::start_with_state(&[], &state);
+    let me = reqwest::Client::new()
+        .get(format!("{}/api/me", relay.base))
+        .header("cookie", &user.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "the cookie still signs in after a restart");
+    // Signing out is remembered too.
+    let out = reqwest::Client::new()
+        .post(format!("{}/api/logout", relay.base))
+        .header("cookie", &user.cookie)
+        .header("x-winrelay", "1")
+        .send()
+        .await
+        .unwrap();
+    assert!(out.status().is_success());
+    drop(relay);
+    let relay = Relay::start_with_state(&[], &state);
+    let me = reqwest::Client::new()
+        .get(format!("{}/api/me", relay.base))
+        .header("cookie", &user.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401);
+    let _ = std::fs::remove_dir_all(&state);
+}
