@@ -48,6 +48,7 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p winrelay-frontend --all-targets -- -D warnings
 
 clean:
 	rm -rf target dist node_modules .venv test-output
