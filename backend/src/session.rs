@@ -604,7 +604,10 @@ impl Registry {
         let span = tracing::info_span!("session", id = %session.id, target = %session.target);
         let registry = self.clone();
         let s = session.clone();
-        self.drivers.lock().await.spawn(
+        let mut drivers = self.drivers.lock().await;
+        // Forget drivers that have finished, so a long-running relay does not collect them.
+        while drivers.try_join_next().is_some() {}
+        drivers.spawn(
             async move {
                 drive(s.clone(), connector, input_rx, signal_rx, stop_rx).await;
                 registry.retire(&s.id);
