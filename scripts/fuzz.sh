@@ -28,9 +28,13 @@ cd fuzz
 # Start from the main workspace's lock file so the fuzz build uses the same crate versions.
 cp ../Cargo.lock Cargo.lock
 start=$SECONDS
-for t in "${targets[@]}"; do
-    cargo fuzz build --sanitizer "$sanitizer" "$t"
-done
+if [ "$#" -eq 0 ]; then
+    cargo fuzz build --sanitizer "$sanitizer" # all targets in one build
+else
+    for t in "${targets[@]}"; do
+        cargo fuzz build --sanitizer "$sanitizer" "$t"
+    done
+fi
 echo "fuzz: built ${#targets[@]} targets in $((SECONDS - start)) s"
 
 failed=0
