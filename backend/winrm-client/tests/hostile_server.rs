@@ -55,7 +55,7 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 /// Tests that measure memory run one at a time, so their peaks are their own.
-static MEASURE: Mutex<()> = Mutex::new(());
+static MEASURE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn vm_hwm_kb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -320,7 +320,7 @@ async fn receive_fails(answer: Answer) -> (Error, Duration, Hostile) {
 
 #[tokio::test]
 async fn a_100_mb_body_is_refused_within_bounded_memory() {
-    let _one = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = MEASURE.lock().await;
     let live_before = LIVE.load(Ordering::Relaxed);
     PEAK.store(live_before, Ordering::Relaxed);
     let hwm_before = vm_hwm_kb();
@@ -344,7 +344,7 @@ async fn a_100_mb_body_is_refused_within_bounded_memory() {
 
 #[tokio::test]
 async fn an_endless_chunked_body_is_cut_off_within_bounded_memory() {
-    let _one = MEASURE.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = MEASURE.lock().await;
     let live_before = LIVE.load(Ordering::Relaxed);
     PEAK.store(live_before, Ordering::Relaxed);
     let (err, elapsed, _s) = create_fails(Answer::Endless).await;
