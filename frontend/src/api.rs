@@ -1,16 +1,36 @@
-//! Calls to the relay's HTTP API (same origin as the page; the session cookie rides along).
+//! Calls to the relay's HTTP API (same origin as the page; the session cookie rides along,
+//! or the embed token on the embed page).
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestCredentials, RequestInit, Response};
 use winrelay_shared::protocol::api::ApiError;
+use winrelay_shared::protocol::Role;
 
 /// `GET /api/me`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Me {
     pub user: String,
+    /// How this sign-in was made (`link`, `password`, `proxy`, `token`, `embed`).
+    #[serde(default)]
+    pub method: String,
+}
+
+thread_local! {
+    /// The embed page's token: sent with every API call and WebSocket instead of a cookie.
+    static EMBED_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Sets (or replaces, after the host page sends a fresh one) the embed token.
+pub fn set_embed_token(token: Option<String>) {
+    EMBED_TOKEN.with(|t| *t.borrow_mut() = token);
+}
+
+pub fn embed_token() -> Option<String> {
+    EMBED_TOKEN.with(|t| t.borrow().clone())
 }
 
 /// Why an API call failed, in words a person can act on.
@@ -19,7 +39,12 @@ pub enum ApiFail {
     /// The relay could not be reached at all.
     Network,
     /// The relay answered with an error status.
-    Status { status: u16, error: ApiError },
+    Status {
+        status: u16,
+        error: ApiError,
+        /// `Retry-After` (seconds) of a 429.
+        retry_after: Option<u32>,
+    },
 }
 
 impl ApiFail {
@@ -38,21 +63,35 @@ impl ApiFail {
         }
     }
 
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiFail::Status { retry_after, .. } => *retry_after,
+            ApiFail::Network => None,
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             ApiFail::Network => "The relay cannot be reached: it may be stopped or restarting, or \
                                  the network is down. Retry in a moment."
                 .into(),
-            ApiFail::Status { status: 401, .. } => "You are not signed in. Open the sign-in link \
-                 that `winrelay serve` printed (the line starting with `open:`), or sign in \
-                 through your organisation's portal."
+            ApiFail::Status {
+                status: 401, error, ..
+            } if error.error == "not_signed_in" => "You are not signed in. Sign in below, open \
+                 the sign-in link that `winrelay serve` printed (the line starting with \
+                 `open:`), or sign in through your organisation's portal."
                 .into(),
             ApiFail::Status { error, .. } => error.message.clone(),
         }
     }
 }
 
-async fn call(method: &str, path: &str, body: Option<String>) -> Result<(u16, String), ApiFail> {
+/// One request; `Ok((status, body, retry_after))` whatever the status.
+async fn call(
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> Result<(u16, String, Option<u32>), ApiFail> {
     let init = RequestInit::new();
     init.set_method(method);
     init.set_credentials(RequestCredentials::SameOrigin);
@@ -65,17 +104,53 @@ async fn call(method: &str, path: &str, body: Option<String>) -> Result<(u16, St
     if body.is_some() {
         let _ = headers.set("Content-Type", "application/json");
     }
+    if method != "GET" {
+        // Cross-site protection: the relay wants this on cookie-authenticated writes that
+        // come without an Origin; a page of another site cannot add it.
+        let _ = headers.set("X-Winrelay", "1");
+    }
+    if let Some(t) = embed_token() {
+        let _ = headers.set("X-Winrelay-Embed", &t);
+    }
     let window = web_sys::window().ok_or(ApiFail::Network)?;
     let resp: Response = JsFuture::from(window.fetch_with_request(&req))
         .await
         .map_err(|_| ApiFail::Network)?
         .unchecked_into();
+    let retry_after = resp
+        .headers()
+        .get("Retry-After")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok());
     let text = match resp.text() {
         Ok(p) => JsFuture::from(p).await.ok().and_then(|v| v.as_string()),
         Err(_) => None,
     }
     .unwrap_or_default();
-    Ok((resp.status(), text))
+    Ok((resp.status(), text, retry_after))
+}
+
+fn fail(path: &str, status: u16, text: &str, retry_after: Option<u32>) -> ApiFail {
+    let error = serde_json::from_str::<ApiError>(text).unwrap_or_else(|_| ApiError {
+        error: "http_error".into(),
+        message: format!("The relay answered {path} with HTTP {status}."),
+    });
+    ApiFail::Status {
+        status,
+        error,
+        retry_after,
+    }
+}
+
+/// A call whose answer is the body as text (2xx), or the relay's error.
+pub async fn text(method: &str, path: &str, body: Option<String>) -> Result<String, ApiFail> {
+    let (status, text, retry_after) = call(method, path, body).await?;
+    if (200..300).contains(&status) {
+        Ok(text)
+    } else {
+        Err(fail(path, status, &text, retry_after))
+    }
 }
 
 async fn json<T: DeserializeOwned>(
@@ -83,60 +158,96 @@ async fn json<T: DeserializeOwned>(
     path: &str,
     body: Option<String>,
 ) -> Result<T, ApiFail> {
-    let (status, text) = call(method, path, body).await?;
-    if (200..300).contains(&status) {
-        return serde_json::from_str(&text).map_err(|e| ApiFail::Status {
-            status,
-            error: ApiError {
-                error: "bad_response".into(),
-                message: format!(
-                    "The relay answered {path} with something this page does not understand ({e}). \
-                     The page and the relay may be different versions: reload the page."
-                ),
-            },
-        });
-    }
-    let error = serde_json::from_str::<ApiError>(&text).unwrap_or_else(|_| ApiError {
-        error: "http_error".into(),
-        message: format!("The relay answered {path} with HTTP {status}."),
-    });
-    Err(ApiFail::Status { status, error })
+    let text = text(method, path, body).await?;
+    serde_json::from_str(&text).map_err(|e| ApiFail::Status {
+        status: 200,
+        error: ApiError {
+            error: "bad_response".into(),
+            message: format!(
+                "The relay answered {path} with something this page does not understand ({e}). \
+                 The page and the relay may be different versions: reload the page."
+            ),
+        },
+        retry_after: None,
+    })
+}
+
+fn body(b: &impl Serialize) -> Option<String> {
+    Some(serde_json::to_string(b).expect("request bodies serialize"))
 }
 
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFail> {
     json("GET", path, None).await
 }
 
-pub async fn post<T: DeserializeOwned>(
-    path: &str,
-    body: &impl serde::Serialize,
-) -> Result<T, ApiFail> {
-    json(
-        "POST",
-        path,
-        Some(serde_json::to_string(body).expect("request bodies serialize")),
-    )
-    .await
+pub async fn post<T: DeserializeOwned>(path: &str, b: &impl Serialize) -> Result<T, ApiFail> {
+    json("POST", path, body(b)).await
 }
 
-/// A call whose success has no body (`204 No Content`).
-pub async fn post_empty(path: &str, body: &impl serde::Serialize) -> Result<(), ApiFail> {
-    let body = serde_json::to_string(body).expect("request bodies serialize");
-    let (status, text) = call("POST", path, Some(body)).await?;
-    if (200..300).contains(&status) {
-        return Ok(());
-    }
-    let error = serde_json::from_str::<ApiError>(&text).unwrap_or_else(|_| ApiError {
-        error: "http_error".into(),
-        message: format!("The relay answered {path} with HTTP {status}."),
-    });
-    Err(ApiFail::Status { status, error })
+/// A call whose success has no body we need (`204 No Content`).
+pub async fn send(method: &str, path: &str, b: Option<&Role>) -> Result<(), ApiFail> {
+    let b = match b {
+        Some(role) => body(&RoleBody { role: *role }),
+        None => Some("{}".into()),
+    };
+    text(method, path, b).await.map(|_| ())
 }
 
-/// `POST /api/sessions/{id}/shares` answer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Serialize)]
+struct RoleBody {
+    role: Role,
+}
+
+/// `POST /api/sessions/{id}/shares` body.
+#[derive(Serialize)]
+pub struct NewShare {
+    pub role: Role,
+    pub ttl_secs: u64,
+}
+
+/// A share link (`POST`/`GET /api/sessions/{id}/shares`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Share {
-    /// Path of the link, with its token (`/s/ID?share=T`).
-    pub path: Option<String>,
+    pub id: String,
+    pub role: Role,
     pub expires_in_secs: u64,
+    /// Clients attached through this link now.
+    #[serde(default)]
+    pub clients: Vec<u64>,
+    /// Path of the link, with its token (`/s/ID?share=T`): only when just created.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// `POST /api/login` body.
+#[derive(Serialize)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+/// `POST /api/embed/session` body.
+#[derive(Serialize)]
+pub struct EmbedOpen {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// `GET /api/embed/info`.
+#[derive(Deserialize)]
+pub struct EmbedInfo {
+    #[serde(default)]
+    pub frame_ancestors: Vec<String>,
+}
+
+/// `GET /api/recordings` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Recording {
+    pub id: String,
+    pub target: String,
+    pub owner: String,
+    pub started: u64,
+    pub bytes: u64,
+    #[serde(default)]
+    pub live: bool,
 }

@@ -1,8 +1,9 @@
 //! The app: a full-window terminal, a top bar, the target picker and the session view.
 
 use crate::api::{self, ApiFail, Me};
+use crate::embed;
 use crate::route::{self, Route};
-use crate::session::{self, ConnSignals, Link};
+use crate::session::{self, ConnSignals, Link, Lost};
 use crate::term::{TermView, DEFAULT_FONT_SIZE};
 use leptos::ev;
 use leptos::html;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use winrelay_shared::protocol::api::{CreateSession, SessionInfo, TargetInfo};
-use winrelay_shared::protocol::{Role, SessionState};
+use winrelay_shared::protocol::{Role, SessionState, Signal};
 
 /// Pasting more lines than this asks first.
 const PASTE_CONFIRM_LINES: usize = 3;
@@ -28,6 +29,13 @@ struct Ctx {
     search_open: RwSignal<bool>,
     paste_pending: RwSignal<Option<String>>,
     ctrl_sticky: RwSignal<bool>,
+    /// Who is signed in (`None` while asking).
+    me: RwSignal<Option<Result<Me, ApiFail>>>,
+    /// Whether the routes may render: at once, or on the embed page once its host page's
+    /// origin is checked.
+    gate: RwSignal<bool>,
+    /// Why the embed page cannot start (shown instead of the routes).
+    embed_error: RwSignal<Option<String>>,
 }
 
 thread_local! {
@@ -128,14 +136,24 @@ fn paste_text(text: String) {
 #[component]
 pub fn App() -> impl IntoView {
     let (route, embed) = route::parse(&window().location().pathname().unwrap_or_default());
-    // Dark unless the user picked light: terminal people expect it.
-    let light = storage_get("winrelay.theme").is_some_and(|t| t == "light");
-    let font_size = storage_get("winrelay.fontSize")
+    // The embed token rides in the fragment: take it before anything else reads the address.
+    let embed_token = embed.then(embed::take_token_from_fragment).flatten();
+    // Dark unless the user picked light: terminal people expect it. A portal sets the look
+    // with `?theme=`, `?fontSize=` and `?fontFamily=`.
+    let light = match query_param("theme").as_deref() {
+        Some("light") => true,
+        Some("dark") => false,
+        _ => !embed && storage_get("winrelay.theme").is_some_and(|t| t == "light"),
+    };
+    let stored_size = (!embed).then(|| storage_get("winrelay.fontSize")).flatten();
+    let font_size = query_param("fontSize")
+        .or(stored_size)
         .and_then(|s| s.parse().ok())
         .filter(|s: &f64| (6.0..=40.0).contains(s))
         .unwrap_or(DEFAULT_FONT_SIZE);
+    let font_family = query_param("fontFamily").filter(|f| !f.is_empty() && f.len() < 200);
     let c = Ctx {
-        term: StoredValue::new_local(TermView::new(light, font_size)),
+        term: StoredValue::new_local(TermView::new(light, font_size, font_family.as_deref())),
         route: RwSignal::new(route),
         embed: RwSignal::new(embed),
         light: RwSignal::new(light),
@@ -144,6 +162,9 @@ pub fn App() -> impl IntoView {
         search_open: RwSignal::new(false),
         paste_pending: RwSignal::new(None),
         ctrl_sticky: RwSignal::new(false),
+        me: RwSignal::new(None),
+        gate: RwSignal::new(!embed),
+        embed_error: RwSignal::new(None),
     };
     CTX.with(|cell| {
         let _ = cell.set(c);
@@ -160,13 +181,22 @@ pub fn App() -> impl IntoView {
             let _ = root.set_attribute("data-theme", if light { "light" } else { "dark" });
         }
         c.term.with_value(|t| t.set_theme(light));
-        storage_set("winrelay.theme", if light { "light" } else { "dark" });
+        if !embed {
+            storage_set("winrelay.theme", if light { "light" } else { "dark" });
+        }
     });
     Effect::new(move |_| {
         let size = c.font_size.get();
         c.term.with_value(|t| t.set_font_size(size));
-        storage_set("winrelay.fontSize", &size.to_string());
+        if !embed {
+            storage_set("winrelay.fontSize", &size.to_string());
+        }
     });
+    if embed {
+        start_embed(embed_token);
+    } else {
+        refresh_me();
+    }
 
     if let Some(boot) = window()
         .document()
@@ -179,7 +209,7 @@ pub fn App() -> impl IntoView {
     term_ref.on_load(move |el| mount_terminal(el.unchecked_into()));
 
     view! {
-        <div class="app" data-wasm="started" data-renderer=move || c.renderer.get()>
+        <div class="app" class:embed=embed data-wasm="started" data-renderer=move || c.renderer.get()>
             <Show when=move || !c.embed.get()>
                 <TopBar/>
             </Show>
@@ -189,14 +219,28 @@ pub fn App() -> impl IntoView {
                     <SearchBox/>
                 </Show>
                 <PasteDialog/>
-                {move || match c.route.get() {
-                    Route::Home => view! { <Picker/> }.into_any(),
-                    Route::Open(target) => view! { <Opener target=target/> }.into_any(),
-                    Route::Session(_) => ().into_any(),
+                <Show when=move || c.embed_error.with(|e| e.is_some())>
+                    <div class="overlay"><div class="card">
+                        <h2>"This terminal cannot start"</h2>
+                        <p class="embed-error">{move || c.embed_error.get()}</p>
+                    </div></div>
+                </Show>
+                {move || match (c.gate.get(), c.route.get()) {
+                    (false, _) => ().into_any(),
+                    (_, Route::Home) if embed => ().into_any(),
+                    (_, Route::Home) => view! { <Picker/> }.into_any(),
+                    (_, Route::Open(target)) if embed => view! { <EmbedOpener target=target/> }.into_any(),
+                    (_, Route::Open(target)) => view! { <Opener target=target/> }.into_any(),
+                    (_, Route::Recordings) => view! { <Recordings/> }.into_any(),
+                    (_, Route::Session(_) | Route::Replay(_)) => ().into_any(),
                 }}
             </div>
-            {move || match c.route.get() {
-                Route::Session(id) => view! { <SessionView id=id/> }.into_any(),
+            {move || match (c.gate.get(), c.route.get()) {
+                (true, Route::Session(id)) => view! { <SessionView id=id/> }.into_any(),
+                (true, Route::Replay(id)) => {
+                    let term = c.term.get_value();
+                    view! { <crate::replay::Replay id=id term=term/> }.into_any()
+                }
                 _ => ().into_any(),
             }}
             <KeyBar/>
@@ -340,6 +384,12 @@ fn on_key(e: web_sys::KeyboardEvent) -> bool {
         tv.term.clear_selection();
         return false;
     }
+    if key == "Cancel" || (ctrl && key == "Pause") {
+        // Ctrl+Break: browsers report it as "Cancel" (or Pause with Ctrl).
+        e.prevent_default();
+        session::with_current(|conn| conn.send_signal(Signal::CtrlBreak));
+        return false;
+    }
     if ctrl && !e.alt_key() {
         let zoom = match key.as_str() {
             "=" | "+" => Some(c.font_size.get_untracked() + 1.0),
@@ -370,6 +420,8 @@ fn TopBar() -> impl IntoView {
                 Route::Home => "sessions".to_string(),
                 Route::Open(t) => format!("opening {t}…"),
                 Route::Session(id) => format!("session {id}"),
+                Route::Recordings => "recordings".to_string(),
+                Route::Replay(id) => format!("recording {id}"),
             }}</span>
             <span class="spacer"></span>
             <button title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| c.search_open.set(true)>"Search"</button>
@@ -378,8 +430,126 @@ fn TopBar() -> impl IntoView {
             <button class="theme" title="Light or dark theme" on:click=move |_| c.light.update(|l| *l = !*l)>
                 {move || if c.light.get() { "Dark" } else { "Light" }}
             </button>
+            {move || match c.me.get() {
+                Some(Ok(me)) => {
+                    let can_sign_out = matches!(me.method.as_str(), "link" | "password");
+                    view! {
+                        <a class="button recordings-link" href="/recordings" on:click=move |e: ev::MouseEvent| {
+                            e.prevent_default();
+                            navigate(Route::Recordings, false);
+                        }>"Recordings"</a>
+                        <span class="user" title="Signed in">{me.user}</span>
+                        <Show when=move || can_sign_out>
+                            <button class="signout" on:click=move |_| sign_out()>"Sign out"</button>
+                        </Show>
+                    }.into_any()
+                }
+                Some(Err(f)) if f.status() == Some(401) => view! {
+                    <span class="state bad signed-out">"not signed in"</span>
+                }.into_any(),
+                _ => ().into_any(),
+            }}
         </div>
     }
+}
+
+/// Asks the relay who is signed in.
+fn refresh_me() {
+    let c = ctx();
+    wasm_bindgen_futures::spawn_local(async move {
+        let who = api::get::<Me>("/api/me").await;
+        c.me.set(Some(who));
+    });
+}
+
+fn sign_out() {
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(f) = api::send("POST", "/api/logout", None).await {
+            web_sys::console::warn_1(&f.message().into());
+        }
+        navigate(Route::Home, false);
+        refresh_me();
+    });
+}
+
+/// The sign-in form for local users (`POST /api/login`); `on_done` runs once signed in.
+#[component]
+fn SignIn(#[prop(into)] on_done: Callback<()>) -> impl IntoView {
+    let c = ctx();
+    let user = RwSignal::new(String::new());
+    let pass = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    // Seconds left before the relay takes another attempt (429 Retry-After).
+    let wait = RwSignal::new(0u32);
+    let submit = move |e: ev::SubmitEvent| {
+        e.prevent_default();
+        if busy.get_untracked() || wait.get_untracked() > 0 {
+            return;
+        }
+        busy.set(true);
+        let body = api::Login {
+            user: user.get_untracked(),
+            password: pass.get_untracked(),
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let r = api::post::<Me>("/api/login", &body).await;
+            busy.set(false);
+            match r {
+                Ok(me) => {
+                    pass.set(String::new());
+                    error.set(None);
+                    c.me.set(Some(Ok(me)));
+                    on_done.run(());
+                }
+                Err(f) => {
+                    if let Some(secs) = f.retry_after().filter(|_| f.status() == Some(429)) {
+                        count_down(wait, secs.max(1));
+                    }
+                    error.set(Some(f.message()));
+                }
+            }
+        });
+    };
+    view! {
+        <form class="signin" on:submit=submit>
+            <input class="signin-user" type="text" placeholder="User name" autocomplete="username"
+                prop:value=move || user.get() on:input=move |e| user.set(event_target_value(&e))/>
+            <input class="signin-pass" type="password" placeholder="Password" autocomplete="current-password"
+                prop:value=move || pass.get() on:input=move |e| pass.set(event_target_value(&e))/>
+            <button class="primary" type="submit" disabled=move || busy.get() || wait.get() != 0>
+                {move || match wait.get() {
+                    0 => "Sign in".to_string(),
+                    n => format!("Wait {n} s"),
+                }}
+            </button>
+        </form>
+        <Show when=move || error.with(|e| e.is_some())>
+            <p class="signin-failed state bad">{move || error.get()}</p>
+        </Show>
+    }
+}
+
+/// Counts `wait` down to zero, one per second.
+fn count_down(wait: RwSignal<u32>, secs: u32) {
+    wait.set(secs);
+    let handle: std::rc::Rc<std::cell::Cell<Option<IntervalHandle>>> = Default::default();
+    let h = handle.clone();
+    handle.set(
+        set_interval_with_handle(
+            move || {
+                let left = wait.get_untracked().saturating_sub(1);
+                wait.set(left);
+                if left == 0 {
+                    if let Some(t) = h.take() {
+                        t.clear();
+                    }
+                }
+            },
+            Duration::from_secs(1),
+        )
+        .ok(),
+    );
 }
 
 /// Lists the targets and the live sessions; writes the sign-in help into the terminal
@@ -391,23 +561,14 @@ fn Picker() -> impl IntoView {
         t.term.reset();
         t.note("winrelay: pick a target to open a shell, or join a live session.");
     });
-    let me = RwSignal::new(None::<Result<Me, ApiFail>>);
+    let me = c.me;
     let targets = RwSignal::new(Vec::<TargetInfo>::new());
     let sessions = RwSignal::new(Vec::<SessionInfo>::new());
     let filter = RwSignal::new(String::new());
     let creds_for = RwSignal::new(None::<String>);
-    let load = move || {
-        wasm_bindgen_futures::spawn_local(async move {
-            let who = api::get::<Me>("/api/me").await;
-            if let Err(fail) = &who {
-                c.term
-                    .with_value(|t| t.note(&format!("\r\n{}", fail.message())));
-            }
-            let ok = who.is_ok();
-            me.set(Some(who));
-            if !ok {
-                return;
-            }
+    // The lists follow the sign-in: loaded once signed in (again after signing in here).
+    Effect::new(move |_| match me.get() {
+        Some(Ok(_)) => wasm_bindgen_futures::spawn_local(async move {
             match api::get::<Vec<TargetInfo>>("/api/targets").await {
                 Ok(t) => targets.set(t),
                 Err(f) => c.term.with_value(|t| t.note(&f.message())),
@@ -415,8 +576,13 @@ fn Picker() -> impl IntoView {
             if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
                 sessions.set(s.into_iter().filter(|s| !s.state.is_final()).collect());
             }
-        });
-    };
+        }),
+        Some(Err(fail)) => c
+            .term
+            .with_value(|t| t.note(&format!("\r\n{}", fail.message()))),
+        None => {}
+    });
+    let load = refresh_me;
     load();
 
     let shown = move || {
@@ -436,8 +602,13 @@ fn Picker() -> impl IntoView {
             <div class="card">
                 {move || match me.get() {
                     None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+                    Some(Err(fail)) if fail.status() == Some(401) => view! {
+                        <h2>"Not signed in"</h2>
+                        <p class="signin-error">{fail.message()}</p>
+                        <SignIn on_done=move |_: ()| ()/>
+                    }.into_any(),
                     Some(Err(fail)) => view! {
-                        <h2>{if fail.status() == Some(401) { "Not signed in" } else { "The relay is not answering" }}</h2>
+                        <h2>"The relay is not answering"</h2>
                         <p class="signin-error">{fail.message()}</p>
                         <button on:click=move |_| load()>"Try again"</button>
                     }.into_any(),
@@ -612,11 +783,13 @@ fn Opener(target: String) -> impl IntoView {
 #[component]
 fn SessionView(id: String) -> impl IntoView {
     let c = ctx();
+    let embed = c.embed.get_untracked();
     let sig = ConnSignals::new();
     let tv = c.term.get_value();
     tv.term.reset();
     let conn = session::use_session(id.clone(), tv.clone(), sig);
     session::set_current(Some(conn.clone()));
+    let revive = send_wrapper::SendWrapper::new(conn.clone());
     let mine = send_wrapper::SendWrapper::new(conn);
     on_cleanup(move || session::clear_current(&mine));
     tv.term.focus();
@@ -644,6 +817,17 @@ fn SessionView(id: String) -> impl IntoView {
             doc.set_title("winrelay");
         }
     });
+    let new_shell = move || {
+        let t = sig.target.get_untracked();
+        navigate(
+            if t.is_empty() {
+                Route::Home
+            } else {
+                Route::Open(t)
+            },
+            false,
+        )
+    };
     let link = move || {
         let (text, class) = match sig.link.get() {
             Link::Connecting => ("connecting…".to_string(), "state warn"),
@@ -656,80 +840,55 @@ fn SessionView(id: String) -> impl IntoView {
         };
         view! { <span class=class data-link=move || link_name(&sig.link.get())>{text}</span> }
     };
-    let shell = move || {
-        match sig.shell.get() {
-        Some(SessionState::Exited { code }) => Some(view! {
-            <span class="exit">{format!("exited with code {code}")}</span>
-            <button class="primary new-shell" on:click=move |_| navigate(Route::Open(sig.target.get_untracked()), false)>"New shell"</button>
-        }.into_any()),
-        Some(SessionState::TargetLost { message } | SessionState::Failed { message }) => Some(view! {
-            <span class="state bad">{message}</span>
-            <button class="primary new-shell" on:click=move |_| navigate(Route::Open(sig.target.get_untracked()), false)>"New shell"</button>
-        }.into_any()),
+    let shell = move || match sig.shell.get() {
+        Some(SessionState::Exited { code }) => Some(
+            view! {
+                <span class="exit">{format!("exited with code {code}")}</span>
+                <button class="primary new-shell" on:click=move |_| new_shell()>"New shell"</button>
+            }
+            .into_any(),
+        ),
+        Some(SessionState::TargetLost { message } | SessionState::Failed { message }) => Some(
+            view! {
+                <span class="state bad">{message}</span>
+                <button class="primary new-shell" on:click=move |_| new_shell()>"New shell"</button>
+            }
+            .into_any(),
+        ),
         _ => None,
-    }
     };
-    let sid = id.clone();
+    let sid = StoredValue::new(id.clone());
     let who = move || {
         let me = sig.me.get();
         let owner = sig.role.get() == Some(Role::Owner);
-        let sid = sid.clone();
         sig.presence
             .get()
             .into_iter()
             .map(|p| {
-                let role = match p.role {
-                    Role::Owner => "owner",
-                    Role::Writer => "writer",
-                    Role::Viewer => "viewer",
-                };
                 let you = if Some(p.id) == me { " (you)" } else { "" };
                 // The owner may remove anyone else.
                 let kick = (owner && Some(p.id) != me).then(|| {
-                    let path = format!("/api/sessions/{}/clients/{}/kick", sid, p.id);
                     let name = p.name.clone();
                     view! {
-                        <button class="kick" title=format!("Remove {name} from this session") on:click=move |_| {
-                            let path = path.clone();
-                            wasm_bindgen_futures::spawn_local(async move {
-                                if let Err(f) = api::post_empty(&path, &serde_json::json!({})).await {
-                                    sig.notice.set(Some(f.message()));
-                                }
-                            });
-                        }>"×"</button>
+                        <button class="kick" title=format!("Remove {name} from this session")
+                            on:click=move |_| client_call(sid.get_value(), p.id, None, sig)>"×"</button>
                     }
                 });
-                view! { <span>{format!("{}{}", p.name, you)} " " <span class="role">{role}</span>{kick}</span> }
+                view! { <span>{format!("{}{}", p.name, you)} " " <span class="role">{role_name(p.role)}</span>{kick}</span> }
             })
             .collect_view()
     };
-    let share_link = RwSignal::new(None::<(String, String, u64)>);
-    let share = {
-        let sid = id.clone();
-        move |role: &'static str| {
-            let path = format!("/api/sessions/{sid}/shares");
-            wasm_bindgen_futures::spawn_local(async move {
-                match api::post::<api::Share>(&path, &serde_json::json!({ "role": role })).await {
-                    Ok(s) => {
-                        let origin = window().location().origin().unwrap_or_default();
-                        let link = format!("{origin}{}", s.path.clone().unwrap_or_default());
-                        clipboard_write(link.clone());
-                        share_link.set(Some((
-                            role.to_string(),
-                            link,
-                            s.expires_in_secs.div_ceil(60),
-                        )));
-                    }
-                    Err(f) => sig.notice.set(Some(f.message())),
-                }
-            });
-        }
-    };
-    let share_viewer = share.clone();
+    let share_link = RwSignal::new(None::<(Role, String, u64)>);
+    let panel = RwSignal::new(false);
+    let shares = RwSignal::new(Vec::<api::Share>::new());
+    let owner_connected =
+        move || sig.role.get() == Some(Role::Owner) && sig.link.get() == Link::Connected;
     let closed = move || {
         matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final())
     };
+    let on_signed_in = Callback::new(move |_: ()| revive.revive());
     view! {
+        <Show when=move || !embed>
         <div class="statusbar" data-session=id.clone()>
             <span class="target">{move || sig.target.get()}</span>
             {link}
@@ -737,34 +896,391 @@ fn SessionView(id: String) -> impl IntoView {
             <span class="who">{who}</span>
             {shell}
             <Show when=closed>
-                <button class="primary new-shell" on:click=move |_| {
-                    let t = sig.target.get_untracked();
-                    navigate(if t.is_empty() { Route::Home } else { Route::Open(t) }, false)
-                }>"New shell"</button>
+                <button class="primary new-shell" on:click=move |_| new_shell()>"New shell"</button>
             </Show>
             <span class="spacer"></span>
             <span class="notice">{move || sig.notice.get().unwrap_or_default()}</span>
-            <Show when=move || sig.role.get() == Some(Role::Owner) && sig.link.get() == Link::Connected>
-                <button class="share-viewer" title="Copy a link that lets someone watch" on:click={
-                    let s = share_viewer.clone();
-                    move |_| s("viewer")
-                }>"Share view"</button>
-                <button class="share-writer" title="Copy a link that lets someone type" on:click={
-                    let s = share.clone();
-                    move |_| s("writer")
-                }>"Share control"</button>
+            <Show when=owner_connected>
+                <button class="share-viewer" title="Copy a link that lets someone watch (valid 1 hour)"
+                    on:click=move |_| create_share(sid.get_value(), Role::Viewer, 3600, share_link, shares, sig)>"Share view"</button>
+                <button class="share-writer" title="Copy a link that lets someone type (valid 1 hour)"
+                    on:click=move |_| create_share(sid.get_value(), Role::Writer, 3600, share_link, shares, sig)>"Share control"</button>
+                <button class="sharing" title="Share links and who is attached"
+                    on:click=move |_| panel.update(|p| *p = !*p)>"Sharing…"</button>
             </Show>
         </div>
         <Show when=move || share_link.with(|l| l.is_some())>
             <div class="sharebox">
-                <span>{move || share_link.with(|l| l.as_ref().map(|l| format!("{} link (copied; valid {} min):", l.0, l.2)))}</span>
+                <span>{move || share_link.with(|l| l.as_ref().map(|l| format!("{} link (copied; valid {}):", role_name(l.0), duration(l.2))))}</span>
                 <input class="share-url" type="text" readonly=true
                     prop:value={move || share_link.with(|l| l.as_ref().map(|l| l.1.clone()).unwrap_or_default())}
                     on:focus={move |e| event_target::<web_sys::HtmlInputElement>(&e).select()}
                 />
-                <button on:click=move |_| share_link.set(None)>"Done"</button>
+                <button class="share-done" on:click=move |_| share_link.set(None)>"Done"</button>
             </div>
         </Show>
+        <Show when=move || panel.get() && sig.role.get() == Some(Role::Owner)>
+            <SharePanel sid=sid.get_value() sig=sig share_link=share_link shares=shares panel=panel/>
+        </Show>
+        <Show when=move || sig.lost.get().is_some()>
+            <div class="overlay lost">
+                <div class="card">
+                    {move || match sig.lost.get() {
+                        Some(Lost::SignedOut) => view! {
+                            <h2>"Signed out"</h2>
+                            <p class="signin-error">"The relay no longer accepts your sign-in (it may have restarted, or the sign-in expired). Sign in again to rejoin this session, or open the link that `winrelay serve` printed."</p>
+                            <SignIn on_done=on_signed_in/>
+                            <button class="back" on:click=move |_| navigate(Route::Home, false)>"Back to targets"</button>
+                        }.into_any(),
+                        _ => view! {
+                            <h2>"This session no longer exists"</h2>
+                            <p class="muted">"It ended, or the relay restarted (sessions live in the relay's memory). Its output above is kept on this page."</p>
+                            <div class="actions">
+                                <Show when=move || !sig.target.with(|t| t.is_empty())>
+                                    <button class="primary new-shell" on:click=move |_| new_shell()>
+                                        {move || format!("New shell on {}", sig.target.get())}
+                                    </button>
+                                </Show>
+                                <button class="back" on:click=move |_| navigate(Route::Home, false)>"Back to targets"</button>
+                            </div>
+                        }.into_any(),
+                    }}
+                </div>
+            </div>
+        </Show>
+        </Show>
+    }
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Owner => "owner",
+        Role::Writer => "writer",
+        Role::Viewer => "viewer",
+    }
+}
+
+/// `3600` -> "1 h"; rounded to what a person wants to know.
+fn duration(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=5399 => format!("{} min", secs.div_ceil(60)),
+        5400..=172_799 => format!("{} h", (secs + 1800) / 3600),
+        _ => format!("{} days", (secs + 43_200) / 86_400),
+    }
+}
+
+/// Removes a client (`role` None) or changes its role (writer <-> viewer).
+fn client_call(sid: String, client: u64, role: Option<Role>, sig: ConnSignals) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let r = match role {
+            None => {
+                api::send(
+                    "POST",
+                    &format!("/api/sessions/{sid}/clients/{client}/kick"),
+                    None,
+                )
+                .await
+            }
+            Some(role) => {
+                api::send(
+                    "PUT",
+                    &format!("/api/sessions/{sid}/clients/{client}/role"),
+                    Some(&role),
+                )
+                .await
+            }
+        };
+        if let Err(f) = r {
+            sig.notice.set(Some(f.message()));
+        }
+    });
+}
+
+fn load_shares(sid: String, shares: RwSignal<Vec<api::Share>>, sig: ConnSignals) {
+    wasm_bindgen_futures::spawn_local(async move {
+        match api::get::<Vec<api::Share>>(&format!("/api/sessions/{sid}/shares")).await {
+            Ok(list) => shares.set(list),
+            Err(f) => sig.notice.set(Some(f.message())),
+        }
+    });
+}
+
+fn create_share(
+    sid: String,
+    role: Role,
+    ttl_secs: u64,
+    share_link: RwSignal<Option<(Role, String, u64)>>,
+    shares: RwSignal<Vec<api::Share>>,
+    sig: ConnSignals,
+) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let path = format!("/api/sessions/{sid}/shares");
+        match api::post::<api::Share>(&path, &api::NewShare { role, ttl_secs }).await {
+            Ok(s) => {
+                let origin = window().location().origin().unwrap_or_default();
+                let link = format!("{origin}{}", s.path.clone().unwrap_or_default());
+                clipboard_write(link.clone());
+                share_link.set(Some((role, link, s.expires_in_secs)));
+                load_shares(sid, shares, sig);
+            }
+            Err(f) => sig.notice.set(Some(f.message())),
+        }
+    });
+}
+
+/// Expiry choices for new share links.
+const SHARE_TTLS: [(u64, &str); 5] = [
+    (900, "15 minutes"),
+    (3600, "1 hour"),
+    (8 * 3600, "8 hours"),
+    (24 * 3600, "1 day"),
+    (7 * 24 * 3600, "7 days"),
+];
+
+/// The owner's sharing panel: create links (role, expiry), revoke them, and manage who is
+/// attached (switch writer/viewer, remove).
+#[component]
+fn SharePanel(
+    sid: String,
+    sig: ConnSignals,
+    share_link: RwSignal<Option<(Role, String, u64)>>,
+    shares: RwSignal<Vec<api::Share>>,
+    panel: RwSignal<bool>,
+) -> impl IntoView {
+    let sid = StoredValue::new(sid);
+    let role = RwSignal::new(Role::Viewer);
+    let ttl = RwSignal::new(3600u64);
+    load_shares(sid.get_value(), shares, sig);
+    // Expiry and "attached through this link" change by themselves: refresh while open.
+    let timer = set_interval_with_handle(
+        move || load_shares(sid.get_value(), shares, sig),
+        Duration::from_secs(5),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(t) = timer {
+            t.clear();
+        }
+    });
+    // Who is attached through a link (removed with it when it is revoked).
+    let joined = move |s: &api::Share| {
+        let names: Vec<String> = sig.presence.with(|p| {
+            p.iter()
+                .filter(|c| s.clients.contains(&c.id))
+                .map(|c| c.name.clone())
+                .collect()
+        });
+        if names.is_empty() {
+            "nobody attached".to_string()
+        } else {
+            format!("used by {}", names.join(", "))
+        }
+    };
+    let people = move || {
+        let me = sig.me.get();
+        sig.presence
+            .get()
+            .into_iter()
+            .map(|p| {
+                let you = Some(p.id) == me;
+                let switch = (!you && p.role != Role::Owner).then(|| {
+                    let to = if p.role == Role::Writer {
+                        Role::Viewer
+                    } else {
+                        Role::Writer
+                    };
+                    view! {
+                        <button class="set-role" on:click=move |_| client_call(sid.get_value(), p.id, Some(to), sig)>
+                            {format!("Make {}", role_name(to))}
+                        </button>
+                    }
+                });
+                let remove = (!you).then(|| view! {
+                    <button class="remove" on:click=move |_| client_call(sid.get_value(), p.id, None, sig)>"Remove"</button>
+                });
+                view! {
+                    <li data-client=p.id.to_string()>
+                        <span class="name">{p.name.clone()}{if you { " (you)" } else { "" }}</span>
+                        <span class="role">{role_name(p.role)}</span>
+                        <span class="spacer"></span>
+                        {switch}
+                        {remove}
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <div class="share-panel">
+            <div class="share-new">
+                <strong>"New link"</strong>
+                <select class="share-role" on:change=move |e| role.set(if event_target_value(&e) == "writer" { Role::Writer } else { Role::Viewer })>
+                    <option value="viewer" selected=true>"viewer: watches"</option>
+                    <option value="writer">"writer: types"</option>
+                </select>
+                <select class="share-ttl" on:change=move |e| {
+                    if let Ok(v) = event_target_value(&e).parse() { ttl.set(v) }
+                }>
+                    {SHARE_TTLS.iter().map(|(secs, label)| view! {
+                        <option value=secs.to_string() selected=*secs == 3600>{format!("valid {label}")}</option>
+                    }).collect_view()}
+                </select>
+                <button class="primary share-create" on:click=move |_| {
+                    create_share(sid.get_value(), role.get_untracked(), ttl.get_untracked(), share_link, shares, sig)
+                }>"Create and copy"</button>
+                <span class="spacer"></span>
+                <button class="share-close" on:click=move |_| panel.set(false)>"Close"</button>
+            </div>
+            <h3>"Links"</h3>
+            <ul class="list share-links">
+                <For each=move || shares.get() key=|s| (s.id.clone(), s.clients.clone(), s.expires_in_secs / 60) let:s>
+                    <li data-share=s.id.clone()>
+                        <span class="role">{role_name(s.role)}</span>
+                        <span class="expires">{format!("expires in {}", duration(s.expires_in_secs))}</span>
+                        <span class="desc">{joined(&s)}</span>
+                        <span class="spacer"></span>
+                        <button class="revoke" title="The link stops working; whoever joined through it is removed" on:click={
+                            let id = s.id.clone();
+                            move |_| {
+                                let path = format!("/api/sessions/{}/shares/{}", sid.get_value(), id);
+                                wasm_bindgen_futures::spawn_local(async move {
+                                    if let Err(f) = api::send("DELETE", &path, None).await {
+                                        sig.notice.set(Some(f.message()));
+                                    }
+                                    load_shares(sid.get_value(), shares, sig);
+                                });
+                            }
+                        }>"Revoke"</button>
+                    </li>
+                </For>
+            </ul>
+            <Show when=move || shares.with(|s| s.is_empty())>
+                <p class="empty">"No links yet."</p>
+            </Show>
+            <h3>"Attached"</h3>
+            <ul class="list people">{people}</ul>
+        </div>
+    }
+}
+
+/// `/embed/open/TARGET`: opens a shell with the embed token, then attaches to it.
+#[component]
+fn EmbedOpener(target: String) -> impl IntoView {
+    let c = ctx();
+    c.term.with_value(|t| {
+        t.term.reset();
+        t.note(&format!("Opening a shell on {target}…"));
+    });
+    let (cols, rows) = c.term.with_value(|t| (t.term.cols(), t.term.rows()));
+    wasm_bindgen_futures::spawn_local(async move {
+        match api::post::<SessionInfo>("/api/embed/session", &api::EmbedOpen { cols, rows }).await {
+            Ok(s) => navigate(Route::Session(s.id), true),
+            Err(f) => {
+                let msg = f.message();
+                c.term.with_value(|t| t.note(&msg));
+                embed::post_error(&msg);
+                c.embed_error.set(Some(msg));
+            }
+        }
+    });
+}
+
+/// The embed page's start: check the host page, then listen to it and open the terminal.
+fn start_embed(token: Option<String>) {
+    let c = ctx();
+    api::set_embed_token(token.clone());
+    let parent = query_param("parent");
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(msg) = embed::check_parent(parent).await {
+            c.term.with_value(|t| t.note(&msg));
+            c.embed_error.set(Some(msg));
+            return;
+        }
+        embed::listen(on_embed_command);
+        embed::post_ready();
+        if token.is_none() {
+            let msg =
+                "No embed token: the host page must put `#embed_token=JWT` in the frame's address.";
+            embed::post_error(msg);
+            c.embed_error.set(Some(msg.into()));
+            return;
+        }
+        c.gate.set(true);
+    });
+}
+
+fn on_embed_command(cmd: embed::Command) {
+    let c = ctx();
+    match cmd {
+        embed::Command::Focus => c.term.with_value(|t| t.term.focus()),
+        embed::Command::Fit => c.term.with_value(|t| {
+            t.fit();
+            let (cols, rows) = (t.term.cols(), t.term.rows());
+            session::with_current(|conn| conn.send_resize(cols, rows));
+        }),
+        embed::Command::Theme { light } => c.light.set(light),
+        embed::Command::FontSize(size) => c.font_size.set(size),
+        embed::Command::Token(token) => {
+            api::set_embed_token(Some(token));
+            session::revive_current();
+        }
+    }
+}
+
+/// `/recordings`: the recordings of targets the user owns.
+#[component]
+fn Recordings() -> impl IntoView {
+    let c = ctx();
+    c.term.with_value(|t| {
+        t.term.reset();
+        t.note("winrelay: recordings of sessions on the targets you own.");
+    });
+    let list = RwSignal::new(None::<Result<Vec<api::Recording>, String>>);
+    wasm_bindgen_futures::spawn_local(async move {
+        list.set(Some(
+            api::get::<Vec<api::Recording>>("/api/recordings")
+                .await
+                .map_err(|f| f.message()),
+        ));
+    });
+    view! {
+        <div class="overlay recordings">
+            <div class="card">
+                <h2>"Recordings"</h2>
+                {move || match list.get() {
+                    None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+                    Some(Err(e)) => view! { <p class="signin-error">{e}</p> }.into_any(),
+                    Some(Ok(l)) if l.is_empty() => view! {
+                        <p class="empty">"None: sessions are recorded on targets with `record = true` (and a [recordings] directory in the relay's configuration); you see those of targets you own."</p>
+                    }.into_any(),
+                    Some(Ok(l)) => view! {
+                        <ul class="list recording-list">
+                            {l.into_iter().map(|r| {
+                                let id = r.id.clone();
+                                let started = js_sys::Date::new(&JsValue::from_f64(r.started as f64 * 1000.0))
+                                    .to_locale_string("default", &JsValue::UNDEFINED)
+                                    .as_string()
+                                    .unwrap_or_default();
+                                view! {
+                                    <li data-recording=r.id.clone()>
+                                        <span class="name">{r.target.clone()}</span>
+                                        <span class="muted">{format!("by {}", r.owner)}</span>
+                                        <span class="desc">{started}</span>
+                                        <span class="muted">{format!("{} KB", r.bytes.div_ceil(1024))}</span>
+                                        {r.live.then(|| view! { <span class="state ok">"live"</span> })}
+                                        <span class="spacer"></span>
+                                        <a class="button download" href=format!("/api/recordings/{}", r.id) download="">"Download"</a>
+                                        <button class="primary replay" on:click=move |_| navigate(Route::Replay(id.clone()), false)>"Replay"</button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                }}
+                <button on:click=move |_| navigate(Route::Home, false)>"Back to targets"</button>
+            </div>
+        </div>
     }
 }
 
@@ -864,6 +1380,10 @@ fn KeyBar() -> impl IntoView {
                 c.term.with_value(|t| t.term.focus());
             }>"Ctrl"</button>
             <button on:click=key("\x03")>"^C"</button>
+            <button class="break" title="Ctrl+Break: stops what Ctrl+C does not" on:click=move |_| {
+                session::with_current(|conn| conn.send_signal(Signal::CtrlBreak));
+                c.term.with_value(|t| t.term.focus());
+            }>"Break"</button>
             <button on:click=key("\x1b[D")>"←"</button>
             <button on:click=key("\x1b[A")>"↑"</button>
             <button on:click=key("\x1b[B")>"↓"</button>

@@ -7,11 +7,15 @@
 //!   with backoff and exact resume, ping/pong latency).
 //! * `term`: the terminal itself (renderer choice, theme, zoom, fit, search).
 //! * `xterm`: thin bindings to xterm.js and its addons.
+//! * `embed`: the embed page's postMessage contract with its host page (origin checks).
+//! * `replay`: recordings (asciicast v2) played back into the terminal.
 //! * `api`: the relay's HTTP API; `route`: the page's paths.
 #![deny(missing_docs)]
 
 mod api;
 mod app;
+mod embed;
+mod replay;
 mod route;
 mod session;
 mod term;

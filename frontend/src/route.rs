@@ -1,12 +1,14 @@
 //! The page's paths: `/` (picker), `/open/TARGET` (new shell), `/s/ID` (a session), each
-//! also under `/embed/...` (terminal only, for portals). The relay serves the same
-//! index.html for all of them.
+//! also under `/embed/...` (terminal only, for portals); `/recordings` and
+//! `/recordings/ID` (replay). The relay serves the same index.html for all of them.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Home,
     Open(String),
     Session(String),
+    Recordings,
+    Replay(String),
 }
 
 pub fn parse(path: &str) -> (Route, bool) {
@@ -18,6 +20,8 @@ pub fn parse(path: &str) -> (Route, bool) {
     let route = match segs.as_slice() {
         ["open", target] => Route::Open(decode(target)),
         ["s", id] => Route::Session(decode(id)),
+        ["recordings"] if !embed => Route::Recordings,
+        ["recordings", id] if !embed => Route::Replay(decode(id)),
         _ => Route::Home,
     };
     (route, embed)
@@ -28,6 +32,8 @@ pub fn path(route: &Route, embed: bool) -> String {
         Route::Home => "/".to_string(),
         Route::Open(t) => format!("/open/{}", encode(t)),
         Route::Session(id) => format!("/s/{}", encode(id)),
+        Route::Recordings => "/recordings".to_string(),
+        Route::Replay(id) => format!("/recordings/{}", encode(id)),
     };
     if embed {
         format!("/embed{p}")

@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 use winrelay_shared::protocol::{
     api::SessionInfo, ClientMsg, ErrorCode, FrameKind, OutputFrame, Presence, Role, ServerMsg,
-    SessionState, FRAME_HEADER, WINDOW,
+    SessionState, Signal, FRAME_HEADER, WINDOW,
 };
 
 /// Acknowledge at least this often (in bytes) while output streams in.
@@ -42,6 +42,16 @@ pub enum Link {
     Closed(String),
 }
 
+/// Why a connection gave up, when the page can do something about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    /// The sign-in (cookie or embed token) is no longer accepted: sign in again, then the
+    /// same session is tried again.
+    SignedOut,
+    /// The session does not exist any more (ended, or the relay restarted).
+    NoSession,
+}
+
 /// State shared with the view; all `Copy` handles.
 #[derive(Clone, Copy)]
 pub struct ConnSignals {
@@ -53,6 +63,7 @@ pub struct ConnSignals {
     pub presence: RwSignal<Vec<Presence>>,
     pub latency_ms: RwSignal<Option<u32>>,
     pub notice: RwSignal<Option<String>>,
+    pub lost: RwSignal<Option<Lost>>,
 }
 
 impl ConnSignals {
@@ -66,6 +77,7 @@ impl ConnSignals {
             presence: RwSignal::new(Vec::new()),
             latency_ms: RwSignal::new(None),
             notice: RwSignal::new(None),
+            lost: RwSignal::new(None),
         }
     }
 }
@@ -106,18 +118,29 @@ fn now_ms() -> f64 {
 }
 
 /// `?share=TOKEN` when the page was opened with a share link (it rides along on every
-/// request about the session, since a share link's holder may have no sign-in).
-fn access_query() -> String {
+/// request about the session, since a share link's holder may have no sign-in), and
+/// `embed_token=` on the embed page (browsers cannot set headers on WebSockets).
+pub fn access_query() -> String {
     let search = web_sys::window()
         .unwrap()
         .location()
         .search()
         .unwrap_or_default();
-    web_sys::UrlSearchParams::new_with_str(&search)
+    let mut parts = Vec::new();
+    if let Some(t) = web_sys::UrlSearchParams::new_with_str(&search)
         .ok()
         .and_then(|p| p.get("share"))
-        .map(|t| format!("?share={}", js_sys::encode_uri_component(&t)))
-        .unwrap_or_default()
+    {
+        parts.push(format!("share={}", js_sys::encode_uri_component(&t)));
+    }
+    if let Some(t) = api::embed_token() {
+        parts.push(format!("embed_token={}", js_sys::encode_uri_component(&t)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
 }
 
 fn ws_url(id: &str) -> String {
@@ -317,6 +340,8 @@ impl Conn {
                 sig.role.set(Some(role));
                 sig.me.set(Some(client_id));
                 sig.link.set(Link::Connected);
+                sig.lost.set(None);
+                crate::embed::post_connected(&self.id, &sig.target.get_untracked(), role);
                 sig.notice
                     .set((!role.can_write()).then(|| "View only: your typing is not sent.".into()));
                 let r = self.rendered.get();
@@ -335,12 +360,14 @@ impl Conn {
                     if !self.exit_noted.replace(true) {
                         self.term
                             .note(&format!("\r\n[the shell ended with exit code {code}]"));
+                        crate::embed::post_exited(*code);
                     }
                 }
                 if let SessionState::TargetLost { message } | SessionState::Failed { message } =
                     &state
                 {
                     self.term.note(&format!("\r\n[{message}]"));
+                    crate::embed::post_error(message);
                 }
                 sig.shell.set(Some(state));
             }
@@ -389,13 +416,22 @@ impl Conn {
                 .await
             {
                 Err(fail) if matches!(fail.status(), Some(401 | 403 | 404 | 410)) => {
-                    let msg = if fail.status() == Some(404) || fail.status() == Some(410) {
-                        "This session no longer exists (the relay may have restarted). Start a new shell.".into()
+                    let gone = matches!(fail.status(), Some(404 | 410));
+                    let msg = if gone {
+                        "This session no longer exists (it ended, or the relay restarted). Start a new shell.".into()
+                    } else if fail.code() == "bad_embed_token" {
+                        format!("The embed token is no longer accepted ({}): the host page must send a fresh one.", fail.message())
                     } else {
                         fail.message()
                     };
                     c.term.note(&format!("\r\n[{msg}]"));
+                    crate::embed::post_error(&msg);
                     c.close_for_good(msg);
+                    c.sig.lost.set(Some(if gone {
+                        Lost::NoSession
+                    } else {
+                        Lost::SignedOut
+                    }));
                 }
                 Err(fail) if fail.status().is_none() => {
                     c.schedule_retry("the relay cannot be reached".into())
@@ -421,6 +457,22 @@ impl Conn {
         self.forget_peers();
         self.sig.notice.set(None);
         self.sig.link.set(Link::Closed(why));
+    }
+
+    /// Tries the session again after the page fixed what stopped it (signed in again, a
+    /// fresh embed token).
+    pub fn revive(self: &Rc<Self>) {
+        if !self.stopped.get() {
+            return;
+        }
+        self.stopped.set(false);
+        self.attempt.set(0);
+        self.sig.lost.set(None);
+        self.connect();
+        if self.ping.borrow().is_none() {
+            let c = self.clone();
+            *self.ping.borrow_mut() = set_interval_with_handle(move || c.tick(), PING_EVERY).ok();
+        }
     }
 
     fn schedule_retry(self: &Rc<Self>, why: String) {
@@ -489,6 +541,26 @@ impl Conn {
         }
     }
 
+    /// Ctrl+Break (or Ctrl+C) to the running command, as a WinRS signal.
+    pub fn send_signal(&self, signal: Signal) {
+        if self
+            .sig
+            .role
+            .get_untracked()
+            .is_some_and(|r| !r.can_write())
+        {
+            self.sig
+                .notice
+                .set(Some("View only: your keys are not sent.".into()));
+            return;
+        }
+        if !self.send(&ClientMsg::Signal { signal }) {
+            self.sig
+                .notice
+                .set(Some("Not connected: the signal was not sent.".into()));
+        }
+    }
+
     pub fn send_resize(&self, cols: u16, rows: u16) {
         self.send(&ClientMsg::Resize { cols, rows });
     }
@@ -519,4 +591,15 @@ pub fn with_current(f: impl FnOnce(&Conn)) {
             f(conn)
         }
     });
+}
+
+/// Tries the session on screen again if it stopped because its sign-in was refused (the
+/// embed page got a fresh token).
+pub fn revive_current() {
+    let conn = CURRENT.with(|c| c.borrow().clone());
+    if let Some(conn) = conn {
+        if conn.sig.lost.get_untracked() == Some(Lost::SignedOut) {
+            conn.revive();
+        }
+    }
 }

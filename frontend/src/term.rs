@@ -75,12 +75,13 @@ pub fn theme(light: bool) -> Object {
 }
 
 impl TermView {
-    pub fn new(light: bool, font_size: f64) -> TermView {
+    pub fn new(light: bool, font_size: f64, font_family: Option<&str>) -> TermView {
         let opts = Object::new();
         set(
             &opts,
             "fontFamily",
-            "\"Cascadia Mono\", Consolas, \"DejaVu Sans Mono\", Menlo, monospace",
+            font_family
+                .unwrap_or("\"Cascadia Mono\", Consolas, \"DejaVu Sans Mono\", Menlo, monospace"),
         );
         set(&opts, "fontSize", font_size);
         set(&opts, "scrollback", 10_000);
