@@ -357,9 +357,9 @@ impl Conn {
             }
             ServerMsg::Status { state } => {
                 if let SessionState::Exited { code } = &state {
+                    // The relay writes the exit into the output itself; the host page
+                    // of an embedded terminal hears it once.
                     if !self.exit_noted.replace(true) {
-                        self.term
-                            .note(&format!("\r\n[the shell ended with exit code {code}]"));
                         crate::embed::post_exited(*code);
                     }
                 }

@@ -1,7 +1,8 @@
 // Helpers of the browser tests: the real relay, Debian's chromium through playwright-core,
 // a cuttable TCP proxy, reading the terminal from xterm.js's DOM renderer, screenshots.
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -15,12 +16,21 @@ mkdirSync(OUT, { recursive: true });
 const BIN = resolve(ROOT, process.env.WINRELAY_BIN || "target/debug/winrelay");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
-/** Starts `winrelay serve` with the built-in demo; resolves once it printed its URLs. */
-export async function startRelay(listen = "127.0.0.1:0") {
+/**
+ * Starts `winrelay serve` (the built-in demo, or `opts.config`: TOML text written to a fresh
+ * directory, where `DIR` stands for that directory); resolves once it printed its URLs.
+ */
+export async function startRelay(listen = "127.0.0.1:0", opts = {}) {
   const stateDir = mkdtempSync(join(tmpdir(), "winrelay-test-"));
-  const proc = spawn(BIN, ["serve", "--listen", listen], {
+  const args = ["serve", "--listen", listen];
+  if (opts.config) {
+    const path = join(stateDir, "relay.toml");
+    writeFileSync(path, opts.config.replaceAll("DIR", stateDir));
+    args.push("--config", path);
+  }
+  const proc = spawn(BIN, args, {
     cwd: ROOT,
-    env: { ...process.env, HOME: stateDir, RUST_LOG: process.env.RUST_LOG || "warn" },
+    env: { ...process.env, ...(opts.env || {}), HOME: stateDir, RUST_LOG: process.env.RUST_LOG || "warn" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -39,6 +49,7 @@ export async function startRelay(listen = "127.0.0.1:0") {
   proc.removeAllListeners("exit");
   return {
     proc,
+    dir: stateDir,
     url: lines.url,
     port: Number(new URL(lines.url).port),
     login: lines.login,
@@ -52,6 +63,49 @@ export async function startRelay(listen = "127.0.0.1:0") {
       clearTimeout(t);
     },
   };
+}
+
+/** Starts `winrelay sim` on loopback; resolves with its endpoint and certificate fingerprint. */
+export async function startSim(user, password) {
+  const proc = spawn(BIN, ["sim", "--listen", "127.0.0.1:0", "--user", user, "--password-env", "SIM_PW"], {
+    cwd: ROOT,
+    env: { ...process.env, SIM_PW: password },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  proc.stderr.resume();
+  const found = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`simulator did not start: ${out}`)), 30_000);
+    proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`simulator exited with ${code}: ${out}`)); });
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const ep = out.match(/endpoint: (\S+)/);
+      const fp = out.match(/fingerprint: (\S+)/);
+      if (ep && fp) { clearTimeout(timer); resolve({ endpoint: ep[1], fingerprint: fp[1] }); }
+    });
+  });
+  proc.removeAllListeners("exit");
+  return {
+    ...found,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** An argon2 hash of `password` for a `[[user]]` entry (`winrelay hash-password`). */
+export function hashPassword(password) {
+  return execFileSync(BIN, ["hash-password"], { input: password }).toString().trim();
+}
+
+/** An HS256 JWT, as a portal's backend signs an embed token. */
+export function signJwt(claims, secret) {
+  const b64 = (x) => Buffer.from(typeof x === "string" ? x : JSON.stringify(x)).toString("base64url");
+  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
+  return `${body}.${createHmac("sha256", secret).update(body).digest("base64url")}`;
 }
 
 /** A TCP proxy in front of the relay that a test can cut (a network drop) and restore. */
