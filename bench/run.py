@@ -102,7 +102,7 @@ def run_json(argv, env=None, timeout=900):
     log("running " + " ".join(str(a) for a in argv[:3]) + " ...")
     try:
         r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
-                           env=dict(os.environ, **(env or {})))
+                           env=dict(os.environ, RUST_BACKTRACE="0", **(env or {})))
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     except OSError as e:
@@ -294,7 +294,7 @@ def table(res):
     e = res.get("e2e")
     if e:
         sep(f"2. End to end ({S['BENCH_E2E_BYTES'] / 1e6:.0f} MB of output; {S['BENCH_E2E_RUNS']} keystrokes / Enters)")
-        row("server / client", "MB/s", "echo p50 µs", "echo p99 µs", "enter p50 µs", "enter p99 µs", "note")
+        row("server / client", "MB/s", "delivered", "echo p50 µs", "echo p99 µs", "enter p50 µs", "enter p99 µs", "note")
         names = {
             "winrelay_python": "winrelay / python websockets",
             "winrelay_python_deflate": "winrelay / python, deflate offered",
@@ -305,19 +305,24 @@ def table(res):
         for k, label in names.items():
             v = e.get(k, {})
             if "error" in v:
-                row(label, "n/a", "", "", "", "", "failed: " + v["error"][:80])
+                row(label, "n/a", "", "", "", "", "", "failed: " + v["error"][:80])
                 continue
             note = ""
             if "deflate_offered" in v and v["deflate_offered"]:
                 note = "deflate negotiated" if v["deflate_negotiated"] else "deflate NOT negotiated (server declines)"
-            row(label, fmt(v.get("throughput_mb_s")), fmt(v["echo"]["p50_us"]), fmt(v["echo"]["p99_us"]),
+            if v.get("snapshots"):
+                note = (note + "; " if note else "") + f"fell out of the log: {v['snapshots']} snapshot(s)"
+            row(label, fmt(v.get("throughput_mb_s")), f"{v['delivered_bytes'] / 1e6:.1f} MB",
+                fmt(v["echo"]["p50_us"]), fmt(v["echo"]["p99_us"]),
                 fmt(v["enter_to_output"]["p50_us"]), fmt(v["enter_to_output"]["p99_us"]), note)
         r = REF["ttyd"]
-        row("ref: ttyd (issue)", r["throughput_mb_s"], r["echo_p50_us"], r["echo_p99_us"], r["enter_p50_us"], "",
+        row("ref: ttyd (issue)", r["throughput_mb_s"], "all", r["echo_p50_us"], r["echo_p99_us"], r["enter_p50_us"], "",
             f"with deflate {r['deflate_throughput_mb_s']} MB/s")
         r = REF["terminado"]
-        row("ref: terminado (issue)", r["throughput_mb_s"], r["echo_p50_us"], "", r["enter_p50_us"], "", "")
-        row("targets", "> terminado", TARGETS["echo"], "", TARGETS["enter"], "", "")
+        row("ref: terminado (issue)", r["throughput_mb_s"], "all", r["echo_p50_us"], "", r["enter_p50_us"], "", "")
+        row("targets", "> terminado", "", TARGETS["echo"], "", TARGETS["enter"], "", "")
+        row("(MB/s = bytes printed / time from Enter until the marker after them arrived;"
+            " delivered = output bytes the client received)")
     s = res.get("scale")
     if s:
         sep("3. Scale (one relay; the simulator's shells are another process, not counted)")

@@ -76,7 +76,7 @@ class Term:
             await self.read()
 
     async def prompt_after(self, marker):
-        while not (marker in self.tail and self.tail.rstrip().endswith(b">")):
+        while not (marker in self.tail and b">" in self.tail[self.tail.rindex(marker):]):
             await self.read()
 
 

@@ -261,6 +261,15 @@ impl Term {
         t.ends_with(b">")
     }
 
+    /// Whether a prompt character (`>`) follows `marker` in the recent output (a snapshot
+    /// may end with cursor movements after the prompt).
+    pub fn prompt_after(&self, marker: &[u8]) -> bool {
+        match self.tail.windows(marker.len()).rposition(|w| w == marker) {
+            Some(i) => self.tail[i + marker.len()..].contains(&b'>'),
+            None => false,
+        }
+    }
+
     /// Reads until the recent output contains `needle`; adds the output bytes to `counter`.
     pub async fn read_until(
         &mut self,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use tokio::sync::{Barrier, Semaphore};
@@ -77,7 +77,7 @@ const DONE: &[u8] = b"DONE42";
 /// Reads until the prompt (`...>`) shows after `after`.
 async fn wait_prompt_after(t: &mut Term, after: &[u8]) -> anyhow::Result<()> {
     loop {
-        if t.tail_has(after) && t.tail_ends_prompt() {
+        if t.prompt_after(after) {
             return Ok(());
         }
         t.read().await?;
@@ -87,7 +87,8 @@ async fn wait_prompt_after(t: &mut Term, after: &[u8]) -> anyhow::Result<()> {
 async fn attach_ready(user: &User, id: &str) -> anyhow::Result<Term> {
     let mut t = user.attach(id).await?;
     tokio::time::timeout(Duration::from_secs(30), async {
-        while !t.tail_ends_prompt() {
+        // A late joiner gets a snapshot (ANSI repaint, not ending in the prompt).
+        while !t.tail_ends_prompt() && t.snapshots == 0 {
             t.read().await?;
         }
         anyhow::Ok(())
@@ -137,19 +138,22 @@ async fn e2e(
     t.input(&print_command(bytes)).await?;
     t.read_until(b"7))", None).await?;
     t.clear_tail();
-    let before = t.output_bytes;
+    let (before, snaps) = (t.output_bytes, t.snapshots);
     let t0 = Instant::now();
     t.input("\r").await?;
     t.read_until(DONE, None).await?;
     let secs = t0.elapsed().as_secs_f64();
+    // Less than `bytes` arrives when the client fell out of the session's log: the relay
+    // never waits for a client, it sends a screen snapshot instead of the bytes missed.
     let got = t.output_bytes - before;
-    ensure!(got >= bytes, "received {got} of {bytes} bytes");
     user.end_session(&id).await?;
     Ok(json!({
         "client": "rust tokio-tungstenite (acks every frame)",
-        "throughput_mb_s": round3(got as f64 / 1e6 / secs),
-        "bytes": got,
-        "snapshots": t.snapshots,
+        "throughput_mb_s": round3(bytes as f64 / 1e6 / secs),
+        "delivered_mb_s": round3(got as f64 / 1e6 / secs),
+        "delivered_bytes": got,
+        "snapshots": t.snapshots - snaps,
+        "secs": round3(secs),
         "echo": stats_us(&echo),
         "enter_to_output": stats_us(&enter),
     }))
@@ -220,11 +224,13 @@ async fn scale(
     concurrency: usize,
 ) -> anyhow::Result<serde_json::Value> {
     // Warm up: the first session allocates what every later one shares.
+    eprintln!("scale: warm-up session");
     let warm = user.create_session(target).await?;
     drop(attach_ready(user, &warm).await?);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss0 = rss_kib(pid)?;
 
+    eprintln!("scale: creating {sessions} sessions");
     let t0 = Instant::now();
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = Vec::new();
@@ -249,6 +255,7 @@ async fn scale(
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let idle_cpu = (cpu_secs(pid)? - c0) / idle_secs as f64 * 100.0;
 
+    eprintln!("scale: attaching a client to each session");
     // One client on each session, then idle again.
     let t1 = Instant::now();
     let mut tasks = Vec::new();
@@ -294,6 +301,7 @@ async fn scale(
         terms.push(r.await??);
     }
 
+    eprintln!("scale: sessions printing at once");
     // Printers: the first `printers` sessions print at once.
     let printing: Vec<Term> = terms.drain(..printers.min(sessions)).collect();
     let np = printing.len();
@@ -304,6 +312,7 @@ async fn scale(
     let (rate_min, rate_max) = min_max(per.iter().map(|(b, s)| *b as f64 / 1e6 / s));
     let (first_min, first_max) = min_max(first.iter().map(|b| *b as f64));
 
+    eprintln!("scale: viewers");
     // Viewers: one session, first with one client, then with `viewers`.
     let vid = user.create_session(target).await?;
     let one = vec![attach_ready(user, &vid).await?];
