@@ -496,7 +496,10 @@ fn SignIn(#[prop(into)] on_done: Callback<()>) -> impl IntoView {
             let r = api::post::<Me>("/api/login", &body).await;
             busy.set(false);
             match r {
-                Ok(me) => {
+                Ok(mut me) => {
+                    if me.method.is_empty() {
+                        me.method = "password".into();
+                    }
                     pass.set(String::new());
                     error.set(None);
                     c.me.set(Some(Ok(me)));

@@ -183,7 +183,11 @@ pub fn Replay(id: String, term: TermView) -> impl IntoView {
                 {move || if playing.get() { "Pause" } else { "Play" }}
             </button>
             <input class="seek" type="range" min="0" step="0.01"
-                prop:max=move || cast.with_value(|c| c.duration()).max(0.01).to_string()
+                prop:max=move || {
+                    // The cast is not reactive; `loaded` says when it changed.
+                    let _ = loaded.get();
+                    cast.with_value(|c| c.duration()).max(0.01).to_string()
+                }
                 prop:value=move || pos.get().to_string()
                 disabled=move || !loaded.get()
                 on:input=move |e| {

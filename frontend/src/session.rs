@@ -371,7 +371,21 @@ impl Conn {
                 }
                 sig.shell.set(Some(state));
             }
-            ServerMsg::Presence { clients } => sig.presence.set(clients),
+            ServerMsg::Presence { clients } => {
+                // The owner may switch this client between writer and viewer.
+                let me = sig.me.get_untracked();
+                if let Some(mine) = clients.iter().find(|p| Some(p.id) == me) {
+                    if sig.role.get_untracked() != Some(mine.role) {
+                        sig.role.set(Some(mine.role));
+                        sig.notice.set(Some(if mine.role.can_write() {
+                            "The owner let you type.".into()
+                        } else {
+                            "View only: the owner made you a viewer.".into()
+                        }));
+                    }
+                }
+                sig.presence.set(clients)
+            }
             ServerMsg::Error { code, message } => {
                 let text = match code {
                     ErrorCode::Forbidden => format!("Not allowed: {message}"),

@@ -18,14 +18,14 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
 /**
  * Starts `winrelay serve` (the built-in demo, or `opts.config`: TOML text written to a fresh
- * directory, where `DIR` stands for that directory); resolves once it printed its URLs.
+ * directory, where `@DIR@` stands for that directory); resolves once it printed its URLs.
  */
 export async function startRelay(listen = "127.0.0.1:0", opts = {}) {
   const stateDir = mkdtempSync(join(tmpdir(), "winrelay-test-"));
   const args = ["serve", "--listen", listen];
   if (opts.config) {
     const path = join(stateDir, "relay.toml");
-    writeFileSync(path, opts.config.replaceAll("DIR", stateDir));
+    writeFileSync(path, opts.config.replaceAll("@DIR@", stateDir));
     args.push("--config", path);
   }
   const proc = spawn(BIN, args, {
