@@ -363,18 +363,27 @@ def table(res):
             row("open page → first prompt (new session)", f"{pg['open_to_prompt_new_session_ms']} ms", "median of %d" % pg["runs"])
             row("reload session page → prompt", f"{pg['reload_to_prompt_ms']} ms", "")
 
-    width = {}
-    for r in rows:
-        if r and len(r) > 1:
-            for i, c in enumerate(r):
-                width[i] = max(width.get(i, 0), len(c))
+    # Columns line up within each section (between two blank lines).
+    sections, cur = [], []
     for r in rows:
         if r is None:
-            print()
-        elif len(r) == 1:
-            print(r[0])
+            sections.append(cur)
+            cur = []
         else:
-            print("  ".join(c.ljust(width[i]) for i, c in enumerate(r)).rstrip())
+            cur.append(r)
+    sections.append(cur)
+    for sec in sections:
+        width = {}
+        for r in sec:
+            if len(r) > 1:
+                for i, c in enumerate(r[:-1]):
+                    width[i] = max(width.get(i, 0), len(c))
+        for r in sec:
+            if len(r) == 1:
+                print(r[0])
+            else:
+                print("  ".join(c.ljust(width.get(i, 0)) for i, c in enumerate(r)).rstrip())
+        print()
 
 
 def main():

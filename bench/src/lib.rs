@@ -161,7 +161,9 @@ impl User {
         let ws_base = self.base.replacen("http://", "ws://", 1);
         let mut req = format!("{ws_base}/api/sessions/{id}/ws").into_client_request()?;
         req.headers_mut().insert("cookie", self.cookie.parse()?);
-        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        // TCP_NODELAY, as browsers set it: with Nagle's algorithm an ack followed by a
+        // keystroke waits for the peer's delayed ACK (about 40 ms).
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
         let mut t = Term {
             ws,
             pos: 0,
