@@ -889,7 +889,43 @@ fn SessionView(id: String) -> impl IntoView {
     let closed = move || {
         matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final())
     };
-    let on_signed_in = Callback::new(move |_: ()| revive.revive());
+    // Signed in again: a refused sign-in tries the same session again; a gone session now
+    // offers a new shell.
+    let on_signed_in = Callback::new(move |_: ()| {
+        if sig.lost.get_untracked() == Some(Lost::SignedOut) {
+            revive.revive()
+        }
+    });
+    // The relay answers "no such session" before it looks at the sign-in: ask who we are,
+    // so a relay that forgot the sign-in too gets the sign-in form first.
+    Effect::new(move |_| {
+        if sig.lost.get().is_some() {
+            refresh_me();
+        }
+    });
+    // Signed in elsewhere (the link in another tab): notice it without a reload.
+    let poll = set_interval_with_handle(
+        move || {
+            if sig.lost.get_untracked().is_some()
+                && c.me
+                    .with_untracked(|m| matches!(m, Some(Err(f)) if f.status() == Some(401)))
+            {
+                refresh_me();
+            }
+        },
+        Duration::from_secs(3),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(p) = poll {
+            p.clear();
+        }
+    });
+    let signed_out = move || {
+        sig.lost.get() == Some(Lost::SignedOut)
+            || c.me
+                .with(|m| matches!(m, Some(Err(f)) if f.status() == Some(401)))
+    };
     view! {
         <Show when=move || !embed>
         <div class="statusbar" data-session=id.clone()>
@@ -928,14 +964,14 @@ fn SessionView(id: String) -> impl IntoView {
         <Show when=move || sig.lost.get().is_some()>
             <div class="overlay lost">
                 <div class="card">
-                    {move || match sig.lost.get() {
-                        Some(Lost::SignedOut) => view! {
+                    {move || match signed_out() {
+                        true => view! {
                             <h2>"Signed out"</h2>
-                            <p class="signin-error">"The relay no longer accepts your sign-in (it may have restarted, or the sign-in expired). Sign in again to rejoin this session, or open the link that `winrelay serve` printed."</p>
+                            <p class="signin-error">"The relay no longer accepts your sign-in (it may have restarted, or the sign-in expired). Sign in again here, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
                             <SignIn on_done=on_signed_in/>
                             <button class="back" on:click=move |_| navigate(Route::Home, false)>"Back to targets"</button>
                         }.into_any(),
-                        _ => view! {
+                        false => view! {
                             <h2>"This session no longer exists"</h2>
                             <p class="muted">"It ended, or the relay restarted (sessions live in the relay's memory). Its output above is kept on this page."</p>
                             <div class="actions">
