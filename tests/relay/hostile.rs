@@ -299,3 +299,33 @@ async fn a_10_mb_paste_in_1_mib_messages_arrives_in_order_or_is_refused_clearly(
     bystander.input("echo paste-$((40+2))-survived\r").await;
     bystander.wait_for("paste-42-survived", T).await;
 }
+
+#[tokio::test]
+async fn the_largest_terminal_costs_bounded_memory() {
+    let relay = Relay::demo();
+    let user = relay.sign_in().await;
+    let s = user.create_session("demo").await;
+    let mut c = user.attach(&s.id, None).await;
+    c.wait_for("C:\\", T).await;
+    let pid = relay.child.id();
+    let before = rss_kb(pid);
+    // The largest size the protocol allows, then enough full-width lines to fill the server's
+    // scrollback.
+    c.send(&ClientMsg::Resize {
+        cols: 1000,
+        rows: 500,
+    })
+    .await;
+    c.input("for i in $(seq 1 1600); do printf '%0999d\\n' $i; done; echo WIDE-$((2+2))\r")
+        .await;
+    c.wait_for("WIDE-4", Duration::from_secs(120)).await;
+    c.drain(Duration::from_millis(500)).await;
+    let after = rss_kb(pid);
+    eprintln!("1000x500 terminal, 1.6 MB of full-width lines: relay RSS {before} kB -> {after} kB");
+    assert!(errors(&c).is_empty(), "{:?}", errors(&c));
+    assert!(
+        after < before + 64 * 1024,
+        "one session cost {} MiB: the server-side screen must be bounded in bytes",
+        (after - before) / 1024
+    );
+}
