@@ -66,4 +66,6 @@ for t in "${targets[@]}"; do
     fi
 done
 echo "fuzz: ${#targets[@]} targets, $failed failed"
+# The same in the words scripts/test-all.sh counts for cargo suites.
+echo "test result: $([ "$failed" = 0 ] && echo ok || echo FAILED). $((${#targets[@]} - failed)) passed; $failed failed"
 [ "$failed" = 0 ]
