@@ -16,6 +16,26 @@ pub struct TargetLabel {
     pub target: String,
 }
 
+/// Label of per-request metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    /// Target name.
+    pub target: String,
+    /// WS-Management action (`create`, `command`, `send`, `receive`, `signal`, `delete`).
+    pub action: String,
+    /// `ok`, `no_output_yet`, `fault`, `failed`.
+    pub outcome: String,
+}
+
+/// Label of per-request latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabel {
+    /// Target name.
+    pub target: String,
+    /// WS-Management action.
+    pub action: String,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new([
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -44,6 +64,11 @@ pub struct Metrics {
     pub winrm_faults: Family<TargetLabel, Counter>,
     /// Time to open a shell per target, seconds.
     pub open_seconds: Family<TargetLabel, Histogram, fn() -> Histogram>,
+    /// WinRM requests per target, action and outcome.
+    pub winrm_requests: Family<RequestLabel, Counter>,
+    /// WinRM request latency per target and action (answered requests; a Receive's long
+    /// poll that ends without output is not counted).
+    pub winrm_request_seconds: Family<ActionLabel, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -67,6 +92,8 @@ impl Metrics {
             ws_sent_bytes: Counter::default(),
             winrm_faults: Family::default(),
             open_seconds: Family::new_with_constructor(latency_histogram),
+            winrm_requests: Family::default(),
+            winrm_request_seconds: Family::new_with_constructor(latency_histogram),
         };
         registry.register("sessions", "Live sessions", m.sessions.clone());
         registry.register(
@@ -105,10 +132,53 @@ impl Metrics {
             "Time to open a WinRS shell",
             m.open_seconds.clone(),
         );
+        registry.register(
+            "winrm_requests",
+            "WinRM requests by target, action and outcome",
+            m.winrm_requests.clone(),
+        );
+        registry.register(
+            "winrm_request_seconds",
+            "WinRM request latency by target and action",
+            m.winrm_request_seconds.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             ..m
         }
+    }
+
+    /// An observer for a WinRM client talking to `target`.
+    pub fn winrm_observer(&self, target: &str) -> winrm_client::RequestObserver {
+        let metrics = self.clone();
+        let target = target.to_string();
+        winrm_client::RequestObserver(Arc::new(move |action, elapsed, outcome| {
+            use winrm_client::RequestOutcome as O;
+            let action = format!("{action:?}").to_ascii_lowercase();
+            let outcome_name = match outcome {
+                O::Ok => "ok",
+                O::NoOutputYet => "no_output_yet",
+                O::Fault(_) => "fault",
+                O::Failed => "failed",
+            };
+            metrics
+                .winrm_requests
+                .get_or_create(&RequestLabel {
+                    target: target.clone(),
+                    action: action.clone(),
+                    outcome: outcome_name.into(),
+                })
+                .inc();
+            if matches!(outcome, O::Ok | O::Fault(_)) {
+                metrics
+                    .winrm_request_seconds
+                    .get_or_create(&ActionLabel {
+                        target: target.clone(),
+                        action,
+                    })
+                    .observe(elapsed.as_secs_f64());
+            }
+        }))
     }
 
     /// The text exposition format.

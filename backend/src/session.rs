@@ -681,7 +681,7 @@ async fn drive(
 ) {
     let started = Instant::now();
     let opened = tokio::select! {
-        r = connector.open() => r,
+        r = connector.open(Some(session.metrics.winrm_observer(&session.target))) => r,
         _ = stopped(&mut stop_rx) => {
             session.set_state(SessionState::Failed { message: "ended before the shell opened".into() });
             return;

@@ -265,6 +265,7 @@ impl Connector {
     /// Opens the shell and starts the target's shell command with stdin kept open.
     pub async fn open(
         &self,
+        observer: Option<winrm_client::RequestObserver>,
     ) -> Result<(winrm_client::Shell, winrm_client::RunningCommand), String> {
         let tls = match &self.target.cert {
             CertCheck::System => winrm_client::TlsMode::SystemRoots,
@@ -285,6 +286,7 @@ impl Connector {
         );
         config.allow_http = self.target.allow_http;
         config.resolve = self.address;
+        config.observer = observer;
         let client = winrm_client::Client::new(config).map_err(|e| e.to_string())?;
         let shell = client
             .open_shell(winrm_client::ShellOptions {

@@ -489,6 +489,15 @@ async fn health_metrics_and_pages() {
         .unwrap();
     assert!(metrics.contains("winrelay_sessions 1"), "{metrics}");
     assert!(metrics.contains("winrelay_clients 1"), "{metrics}");
+    // WinRM request latency and outcomes per target and action.
+    for needle in [
+        r#"winrelay_winrm_request_seconds_count{target="demo",action="create"} 1"#,
+        r#"winrelay_winrm_request_seconds_count{target="demo",action="command"} 1"#,
+        r#"winrelay_winrm_requests_total{target="demo",action="send",outcome="ok"}"#,
+        r#"winrelay_winrm_requests_total{target="demo",action="receive",outcome="ok"}"#,
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing in\n{metrics}");
+    }
     let page = http
         .get(format!("{}/s/{}", relay.base, s.id))
         .send()

@@ -46,6 +46,29 @@ impl From<&str> for Password {
     }
 }
 
+/// What happened to one WS-Management request, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// The server answered with a response.
+    Ok,
+    /// A Receive's long poll ended with no output (a normal "ask again").
+    NoOutputYet,
+    /// The server answered with a SOAP fault (its WSManFault code, if any).
+    Fault(Option<u32>),
+    /// No usable answer: transport error, HTTP status, unreadable body.
+    Failed,
+}
+
+/// Called after every request with its action, how long it took and how it ended.
+#[derive(Clone)]
+pub struct RequestObserver(pub Arc<dyn Fn(Action, Duration, RequestOutcome) + Send + Sync>);
+
+impl std::fmt::Debug for RequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestObserver")
+    }
+}
+
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -76,6 +99,8 @@ pub struct ClientConfig {
     /// still used for TLS and the Host header). A caller that checked where a name points
     /// uses this so that a second DNS answer cannot send the connection elsewhere.
     pub resolve: Option<std::net::SocketAddr>,
+    /// Told about every request (latency and outcome), e.g. for Prometheus metrics.
+    pub observer: Option<RequestObserver>,
 }
 
 impl ClientConfig {
@@ -99,6 +124,7 @@ impl ClientConfig {
             max_envelope_size: 153_600,
             locale: "en-US".into(),
             resolve: None,
+            observer: None,
         }
     }
 }
@@ -123,6 +149,7 @@ pub(crate) struct Inner {
     certs: SharedSlot,
     /// Shells opened and not yet deleted, so that shutdown can close them all.
     pub(crate) open_shells: Mutex<HashSet<String>>,
+    observer: Option<RequestObserver>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -224,6 +251,7 @@ impl Client {
                 },
                 certs,
                 open_shells: Mutex::new(HashSet::new()),
+                observer: config.observer.clone(),
             }),
         })
     }
@@ -338,6 +366,22 @@ impl Client {
     /// Posts a request and hands back a SOAP fault as it came, so that the receive loop can
     /// tell a long-poll timeout ("no output yet") from a failure.
     pub(crate) async fn send_raw(&self, req: &Request) -> Result<Result<Response, Fault>, Error> {
+        let Some(observer) = &self.inner.observer else {
+            return self.post(req).await;
+        };
+        let started = std::time::Instant::now();
+        let result = self.post(req).await;
+        let outcome = match &result {
+            Ok(Ok(_)) => RequestOutcome::Ok,
+            Ok(Err(f)) if f.is_timeout() => RequestOutcome::NoOutputYet,
+            Ok(Err(f)) => RequestOutcome::Fault(f.wsman_code),
+            Err(_) => RequestOutcome::Failed,
+        };
+        (observer.0)(req.header.action, started.elapsed(), outcome);
+        result
+    }
+
+    async fn post(&self, req: &Request) -> Result<Result<Response, Fault>, Error> {
         let i = &self.inner;
         let envelope = wsman::client::write_request(req);
         let resp = i

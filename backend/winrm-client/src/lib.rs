@@ -25,7 +25,7 @@ mod error;
 pub mod shell;
 pub mod tls;
 
-pub use client::{Client, ClientConfig, Password};
+pub use client::{Client, ClientConfig, Password, RequestObserver, RequestOutcome};
 pub use error::Error;
 pub use shell::{
     CommandInput, CommandOutput, Output, OutputStream, RunningCommand, Shell, ShellOptions,
