@@ -257,10 +257,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.ready.store(true, Ordering::Release);
 
     // Housekeeping: idle sessions, expired tokens.
+    // Often enough that a short idle timeout is honoured to within a quarter of itself.
+    let every = (config.sessions.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
     let housekeeping = {
         let state = state.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 state.registry.reap_idle();

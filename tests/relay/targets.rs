@@ -20,59 +20,127 @@ async fn a_configured_target_with_a_pin_and_no_leaked_shells() {
     std::env::set_var("BOX_PW", "s3cret-pw");
     let mut relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
     let user = relay.sign_in().await;
-    let targets: Vec<serde_json::Value> = user.get("/api/targets").send().await.unwrap().json().await.unwrap();
-    let names: Vec<&str> = targets.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let targets: Vec<serde_json::Value> = user
+        .get("/api/targets")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = targets
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["box", "wrongpin"], "no demo target when configured");
     let s = user.create_session("box").await;
     let mut c = user.attach(&s.id, None).await;
     c.input("echo configured-$((3*3))\r").await;
     c.wait_for("configured-9", T).await;
-    assert!(!sim.children().is_empty(), "the shell runs on the simulator");
+    assert!(
+        !sim.children().is_empty(),
+        "the shell runs on the simulator"
+    );
 
     // A changed certificate is refused, with both fingerprints in the message.
-    let r = user.post("/api/sessions").json(&serde_json::json!({"target":"wrongpin"})).send().await.unwrap();
+    let r = user
+        .post("/api/sessions")
+        .json(&serde_json::json!({"target":"wrongpin"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 502);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "certificate_mismatch");
     let msg = body["message"].as_str().unwrap();
-    assert!(msg.contains(&sim.fingerprint) && msg.contains(&"ab".repeat(32)), "{msg}");
+    assert!(
+        msg.contains(&sim.fingerprint) && msg.contains(&"ab".repeat(32)),
+        "{msg}"
+    );
 
     // SIGTERM: every shell on the simulator is deleted before the relay exits.
     assert!(relay.terminate().success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !sim.children().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "shell processes left on the simulator: {:?}", sim.children());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shell processes left on the simulator: {:?}",
+            sim.children()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let log = relay.log();
-    assert!(!log.contains("s3cret-pw"), "the target's password must never be logged");
-    c.wait_msg(T, |m| matches!(m, ServerMsg::Bye { reconnect: true, .. })).await;
+    assert!(
+        !log.contains("s3cret-pw"),
+        "the target's password must never be logged"
+    );
+    c.wait_msg(T, |m| {
+        matches!(
+            m,
+            ServerMsg::Bye {
+                reconnect: true,
+                ..
+            }
+        )
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn credentials_asked_from_the_person_are_checked_and_never_stored() {
     let sim = Sim::start("alice", "correct-horse");
-    let cfg = config_file(&format!("[[target]]\nname = \"ask\"\nendpoint = \"{}\"\nask_credentials = true\npin = \"{}\"\n", sim.endpoint, sim.fingerprint));
+    let cfg = config_file(&format!(
+        "[[target]]\nname = \"ask\"\nendpoint = \"{}\"\nask_credentials = true\npin = \"{}\"\n",
+        sim.endpoint, sim.fingerprint
+    ));
     let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
     let user = relay.sign_in().await;
-    let targets: Vec<serde_json::Value> = user.get("/api/targets").send().await.unwrap().json().await.unwrap();
+    let targets: Vec<serde_json::Value> = user
+        .get("/api/targets")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(targets[0]["ask_credentials"], true);
-    let r = user.post("/api/sessions").json(&serde_json::json!({"target":"ask"})).send().await.unwrap();
+    let r = user
+        .post("/api/sessions")
+        .json(&serde_json::json!({"target":"ask"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "credentials_required");
-    let r = user.post("/api/sessions").json(&serde_json::json!({"target":"ask","username":"alice","password":"wrong-pw"})).send().await.unwrap();
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "credentials_required"
+    );
+    let r = user
+        .post("/api/sessions")
+        .json(&serde_json::json!({"target":"ask","username":"alice","password":"wrong-pw"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 502);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "wrong_credentials", "{body}");
     assert!(!body.to_string().contains("wrong-pw"));
-    let r = user.post("/api/sessions").json(&serde_json::json!({"target":"ask","username":"alice","password":"correct-horse"})).send().await.unwrap();
+    let r = user
+        .post("/api/sessions")
+        .json(&serde_json::json!({"target":"ask","username":"alice","password":"correct-horse"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let s: serde_json::Value = r.json().await.unwrap();
     let mut c = user.attach(s["id"].as_str().unwrap(), None).await;
     c.input("echo asked-ok\r").await;
     c.wait_for("\r\nasked-ok", T).await;
     let log = relay.log();
-    assert!(!log.contains("correct-horse") && !log.contains("wrong-pw"), "passwords must never be logged");
+    assert!(
+        !log.contains("correct-horse") && !log.contains("wrong-pw"),
+        "passwords must never be logged"
+    );
 }
 
 #[tokio::test]
@@ -90,21 +158,72 @@ async fn pattern_targets_only_reach_allowed_addresses() {
     std::env::set_var("PAT_PW", "pw-pattern");
     let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
     let user = relay.sign_in().await;
-    let create = |t: &str| user.post("/api/sessions").json(&serde_json::json!({"target": t})).send();
+    let create = |t: &str| {
+        user.post("/api/sessions")
+            .json(&serde_json::json!({"target": t}))
+            .send()
+    };
     // localhost resolves to loopback only: allowed where every address is in the ranges.
-    let localhost_v6 = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 1)).unwrap().any(|a| a.is_ipv6());
+    let localhost_v6 = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 1))
+        .unwrap()
+        .any(|a| a.is_ipv6());
     let r = create("lo/localhost").await.unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let r = create("v4only/localhost").await.unwrap();
     assert_eq!(r.status(), if localhost_v6 { 403 } else { 201 });
     let r = create("elsewhere/localhost").await.unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "address_not_allowed");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "address_not_allowed"
+    );
     // Names that try to smuggle a host, port, path or user in are unknown targets.
-    for t in ["lo/127.0.0.1", "lo/localhost:22", "lo/evil.example", "lo/a@localhost", "lo/localhost/x", "lo/", "lo"] {
+    for t in [
+        "lo/127.0.0.1",
+        "lo/localhost:22",
+        "lo/evil.example",
+        "lo/a@localhost",
+        "lo/localhost/x",
+        "lo/",
+        "lo",
+    ] {
         let r = create(t).await.unwrap();
         assert_eq!(r.status(), 404, "{t}");
     }
     let r = create("lo/no-such-host-winrelay-test").await.unwrap();
-    assert!(r.status() == 502 || r.status() == 403, "an unresolvable name is refused: {}", r.status());
+    assert!(
+        r.status() == 502 || r.status() == 403,
+        "an unresolvable name is refused: {}",
+        r.status()
+    );
+}
+
+#[tokio::test]
+async fn idle_sessions_end_and_their_shells_are_deleted() {
+    let sim = Sim::start("svc", "idle-pw");
+    let cfg = config_file(&format!(
+        "[sessions]\nidle_timeout = \"2s\"\n[[target]]\nname = \"box\"\nendpoint = \"{}\"\nuser = \"svc\"\npassword_env = \"IDLE_PW\"\npin = \"{}\"\n",
+        sim.endpoint, sim.fingerprint
+    ));
+    std::env::set_var("IDLE_PW", "idle-pw");
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    let s = user.create_session("box").await;
+    // While a client is attached the session stays, however quiet.
+    let mut c = user.attach(&s.id, None).await;
+    c.drain(Duration::from_secs(4)).await;
+    let info: serde_json::Value = user.get(&format!("/api/sessions/{}", s.id)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["state"]["state"], "connected", "{info}");
+    assert!(!sim.children().is_empty());
+    drop(c);
+    // Nobody attached and nothing happening: it ends and the shell is deleted.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let info: serde_json::Value = user.get(&format!("/api/sessions/{}", s.id)).send().await.unwrap().json().await.unwrap();
+        if info["state"]["state"] != "connected" && sim.children().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "idle session still there: {info}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
