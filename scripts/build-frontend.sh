@@ -25,6 +25,9 @@ start=$(date +%s)
 wasm_dir=target/wasm
 # Debian's rustc (see TOOLCHAIN.md): it has no prebuilt wasm std, so std is built from the
 # rust-web-src sources; RUSTC_BOOTSTRAP lets the stable compiler take -Z build-std.
+# panic=immediate-abort: a panic traps at once, without the message formatting and location
+# strings (the wasm has nowhere to print them anyway): 13 KB less gzipped.
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
 RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR=$wasm_dir \
     /usr/bin/cargo build -p winrelay-frontend --bin winrelay-frontend \
     --target wasm32-unknown-unknown -Z build-std=std,panic_abort --profile wasm-release
