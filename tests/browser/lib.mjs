@@ -21,7 +21,9 @@ const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
  * directory, where `@DIR@` stands for that directory); resolves once it printed its URLs.
  */
 export async function startRelay(listen = "127.0.0.1:0", opts = {}) {
-  const stateDir = mkdtempSync(join(tmpdir(), "winrelay-test-"));
+  // The relay keeps sign-ins under HOME (~/.local/state/winrelay): a restart that passes the
+  // same stateDir keeps people signed in.
+  const stateDir = opts.stateDir || mkdtempSync(join(tmpdir(), "winrelay-test-"));
   const args = ["serve", "--listen", listen];
   if (opts.config) {
     const path = join(stateDir, "relay.toml");
