@@ -140,7 +140,7 @@ def create_session(base, cookie, target):
     u = urllib.parse.urlsplit(base)
     c = http.client.HTTPConnection(u.hostname, u.port)
     c.request("POST", "/api/sessions", json.dumps({"target": target, "cols": 100, "rows": 30}),
-              {"Cookie": cookie, "Content-Type": "application/json"})
+              {"Cookie": cookie, "Content-Type": "application/json", "X-Winrelay": "1"})
     r = c.getresponse()
     body = r.read()
     if r.status != 201:
@@ -276,6 +276,12 @@ def table(res):
 
     m = res["machine"]
     print(f"\nwinrelay bench — {m['date']} — {m['cores']} cores, {m['memory_mib']} MiB, {m['cpu']} — commit {m['commit']}")
+    for name in ("client", "e2e", "frontend"):
+        if "error" in res.get(name, {}):
+            sep(f"{name}: failed")
+            row(res[name]["error"])
+            res = dict(res)
+            res.pop(name)
     c = res.get("client")
     if c:
         sep(f"1. WinRM client vs the simulator ({S['BENCH_BYTES'] / 1e6:.0f} MB to stdout; {S['BENCH_LATENCY_RUNS']} trivial commands on one open shell)")
@@ -390,8 +396,16 @@ def main():
     res = {"machine": machine(), "settings": S}
     log(f"machine: {res['machine']['cores']} cores, {res['machine']['memory_mib']} MiB; sections {sorted(ONLY)}")
     t0 = time.time()
+    def section(name, fn, *args):
+        # One section failing still leaves the others' numbers.
+        try:
+            res[name] = fn(*args)
+        except Exception as e:  # noqa: BLE001 - reported in the table and the JSON
+            log(f"{name} failed: {e}")
+            res[name] = {"error": str(e)[:300]}
+
     if "client" in ONLY:
-        res["client"] = bench_clients()
+        section("client", bench_clients)
     relay = cookie = None
     if ONLY & {"e2e", "frontend"}:
         relay = start_relay()
@@ -399,14 +413,14 @@ def main():
         cookie = sign_in(relay.found["open"])
     try:
         if "e2e" in ONLY:
-            res["e2e"] = bench_e2e(relay, cookie)
+            section("e2e", bench_e2e, relay, cookie)
         if "frontend" in ONLY:
-            res["frontend"] = bench_frontend(relay, cookie)
+            section("frontend", bench_frontend, relay, cookie)
     finally:
         if relay:
             relay.stop()
     if "scale" in ONLY:
-        res["scale"] = bench_scale()
+        section("scale", bench_scale)
     res["seconds"] = round(time.time() - t0, 1)
     out = ROOT / "bench/results/latest.json"
     out.write_text(json.dumps(res, indent=2) + "\n")

@@ -134,6 +134,8 @@ impl User {
             .post(format!("{}/api/sessions", self.base))
             .header("cookie", &self.cookie)
             .header("content-type", "application/json")
+            // The relay's CSRF rule: writes carry an Origin or this header.
+            .header("x-winrelay", "1")
             .body(serde_json::json!({"target": target, "cols": 100, "rows": 30}).to_string())
             .send()
             .await?;
@@ -151,6 +153,7 @@ impl User {
         self.http
             .delete(format!("{}/api/sessions/{id}", self.base))
             .header("cookie", &self.cookie)
+            .header("x-winrelay", "1")
             .send()
             .await?;
         Ok(())
