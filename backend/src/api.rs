@@ -354,7 +354,7 @@ pub async fn password_login(
     );
     Ok((
         [(header::SET_COOKIE, session_cookie(&state, &cookie, 43200))],
-        Json(json!({"user": who.user})),
+        Json(json!({"user": who.user, "signed_in": true, "method": Method::Password})),
     )
         .into_response())
 }
@@ -610,6 +610,11 @@ pub async fn get_session(
     Path(id): Path<String>,
     Query(q): Query<Access>,
 ) -> ApiResult<Json<SessionInfo>> {
+    // Someone with no credential at all learns that first, not that the session is gone:
+    // a page tells "sign in again" from "start a new shell" by this.
+    if caller.who.is_none() && q.share.is_none() {
+        return Err(not_signed_in());
+    }
     let session = state.registry.get(&id).ok_or_else(no_session)?;
     let (_, role, _) = access(&state, &caller, &session, &q).ok_or_else(no_session)?;
     Ok(Json(session.info(role)))

@@ -604,3 +604,19 @@ async fn sign_ins_survive_a_relay_restart() {
     assert_eq!(me.status(), 401);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[tokio::test]
+async fn session_lookups_say_signed_out_before_gone() {
+    let relay = Relay::demo();
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/api/sessions/{}", relay.base, "0".repeat(32)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let user = relay.sign_in().await;
+    let gone = user.get(&format!("/api/sessions/{}", "0".repeat(32))).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    let body: serde_json::Value = gone.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_session");
+}
