@@ -850,6 +850,9 @@ pub async fn websocket(
     let metrics = state.metrics.clone();
     Ok(ws
         .max_message_size(4 * winrelay_shared::protocol::MAX_CLIENT_TEXT)
+        // Clients send keystrokes and small control messages: tungstenite's default 128 KiB
+        // read buffer per socket would be most of an attached client's memory.
+        .read_buffer_size(8 * 1024)
         .on_upgrade(move |socket| {
             VIA_SHARE.scope(via, crate::ws::run(socket, session, name, role, metrics))
         }))

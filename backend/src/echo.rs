@@ -45,6 +45,16 @@ impl EchoFilter {
             // No prompt: a program is reading; nothing will echo.
             return;
         }
+        match self.expected.front() {
+            // Typed ahead: the shell has not yet read the previous line at this prompt. Its
+            // local echo stands below that line, away from the prompt the shell will print
+            // for it, so the shell's own echo after that prompt stays (as a terminal shows
+            // typeahead again after each prompt).
+            Some(front) if front.prompt == self.partial => return,
+            // Still waiting for an echo at another prompt: that line was read by a program.
+            Some(_) if !self.matching => self.expected.clear(),
+            _ => {}
+        }
         if self.expected.len() == MAX_EXPECTED && !self.matching {
             self.expected.pop_front();
         }
@@ -188,15 +198,20 @@ mod tests {
     }
 
     #[test]
-    fn pasted_lines_are_matched_each_after_its_prompt() {
+    fn typed_ahead_lines_show_again_after_their_prompt() {
         let mut f = EchoFilter::default();
         run(&mut f, &["P> "]);
         f.submitted("echo a");
         f.submitted("echo b");
+        // The first line's echo is dropped (its local echo is right after the prompt); the
+        // second was typed ahead and shows after the prompt the shell prints for it.
         assert_eq!(
             run(&mut f, &["echo a\na\nP> echo b\nb\nP> "]),
-            "a\nP> b\nP> "
+            "a\nP> echo b\nb\nP> "
         );
+        // Then the next line typed at a fresh prompt is matched again.
+        f.submitted("echo c");
+        assert_eq!(run(&mut f, &["echo c\nc\nP> "]), "c\nP> ");
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The relay's copy of each session's screen, for late joiners and clients that fell behind.
+//! Screen snapshots for late joiners and clients that fell behind.
 //!
-//! A terminal emulator on the server (`avt`) follows the same bytes the clients get. A
-//! snapshot is ANSI text that repaints the scrollback and the screen on a fresh terminal.
+//! [`render`] runs the end of a session's output through a terminal emulator (`avt`) and
+//! turns the result into ANSI text that repaints scrollback and screen on a fresh terminal.
+//! Sessions keep no emulator of their own: rendering on demand costs a few milliseconds per
+//! snapshot instead of emulating every byte of every session.
 
 /// Terminal state of a session, fed with its output.
 pub struct Screen {
@@ -117,6 +119,23 @@ impl Screen {
     }
 }
 
+/// A snapshot of what `tail` (the end of an output stream) leaves on a terminal of the given
+/// size. Unless the tail is the whole stream (`from_start`), it is read from its first line
+/// break on, so that it never starts inside an escape sequence or a character.
+pub fn render(tail: &[u8], from_start: bool, cols: u16, rows: u16) -> Vec<u8> {
+    let bytes = if from_start {
+        tail
+    } else {
+        match tail.iter().position(|&b| b == b'\n') {
+            Some(i) => &tail[i + 1..],
+            None => tail,
+        }
+    };
+    let mut screen = Screen::new(cols, rows);
+    screen.feed(bytes);
+    screen.snapshot()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +179,19 @@ mod tests {
         assert_eq!(s.text()[0], "é€");
         s.feed(b"\r\n\xff!");
         assert_eq!(s.text()[1], "\u{FFFD}!");
+    }
+
+    #[test]
+    fn render_starts_at_a_line_boundary() {
+        // The tail starts in the middle of a colour sequence and a line.
+        let tail = b"1;31mhalf a line\r\nwhole line\r\nC:\\> ";
+        let snap = render(tail, false, 20, 3);
+        let mut copy = Screen::new(20, 3);
+        copy.feed(&snap);
+        assert_eq!(copy.text(), vec!["whole line", "C:\\>", ""]);
+        let whole = render(b"first\r\nsecond", true, 20, 3);
+        let mut copy = Screen::new(20, 3);
+        copy.feed(&whole);
+        assert_eq!(copy.text(), vec!["first", "second", ""]);
     }
 }

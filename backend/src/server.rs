@@ -160,6 +160,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let password = crate::auth::new_token();
         let mut sim = winrs_sim::SimConfig::new("demo", password.clone());
         sim.listen = "127.0.0.1:0".parse().expect("valid address");
+        // Interactive use: answer with the first output at once rather than batching 20 ms.
+        sim.coalesce_window = Duration::from_millis(2);
         let handle = winrs_sim::start(sim)
             .await
             .context("starting the built-in demo target")?;
@@ -258,7 +260,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     // Housekeeping: idle sessions, expired tokens.
     // Often enough that a short idle timeout is honoured to within a quarter of itself.
-    let every = (config.sessions.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
+    let every =
+        (config.sessions.idle_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(15));
     let housekeeping = {
         let state = state.clone();
         tokio::spawn(async move {

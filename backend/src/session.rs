@@ -1,7 +1,7 @@
 //! Sessions: one WinRS shell each, shared by any number of attached clients.
 //!
 //! This is the relay's core and knows nothing about WebSockets or HTTP (see `ws.rs`, `api.rs`):
-//! a [`Session`] holds the output log, the server-side screen and the line discipline behind
+//! a [`Session`] holds the output log, the terminal size and the line discipline behind
 //! one lock, a `watch` channel announcing the end offset of the output, and a `broadcast`
 //! channel for state and presence changes. A driver task owns the WinRM shell.
 //!
@@ -22,7 +22,6 @@ use winrelay_shared::protocol::{api, ErrorCode, Presence, Role, SessionState, Si
 use crate::echo::{EchoFilter, Newlines};
 use crate::metrics::Metrics;
 use crate::outlog::{OutputLog, Read};
-use crate::screen::Screen;
 use crate::targets::Connector;
 
 /// Something every attached client hears about.
@@ -79,7 +78,8 @@ enum ShellCmd {
 
 struct Inner {
     log: OutputLog,
-    screen: Screen,
+    /// The most recent terminal size: snapshots are rendered for it.
+    size: (u16, u16),
     line: LineDiscipline,
     state: SessionState,
     clients: BTreeMap<u64, Presence>,
@@ -118,6 +118,9 @@ impl std::fmt::Debug for Session {
             .finish()
     }
 }
+
+/// How much of the log's end a snapshot is rendered from (scrollback included).
+const SNAPSHOT_TAIL: usize = 256 * 1024;
 
 /// Bytes of input lines that may wait for the target before more input is refused.
 const MAX_PENDING_INPUT: usize = 16 << 20;
@@ -245,9 +248,21 @@ impl Session {
     }
 
     fn snapshot_locked(inner: &Inner) -> OutputRead {
-        let mut data = inner.screen.snapshot();
-        // The line being typed is part of what the screen shows already; the prompt too.
-        data.shrink_to_fit();
+        // The screen is rendered on demand from the end of the log: WinRS gives programs
+        // pipes, not a console, so nothing redraws the screen by cursor addressing and the
+        // last lines of output are what a terminal shows. Keeping an emulator fed on every
+        // byte instead cost two thirds of the relay's CPU and most of an idle session's memory.
+        let start = inner
+            .log
+            .start()
+            .max(inner.log.end().saturating_sub(SNAPSHOT_TAIL as u64));
+        let tail = match inner.log.read(start, SNAPSHOT_TAIL) {
+            crate::outlog::Read::Bytes(b) => b,
+            _ => Vec::new(),
+        };
+        let from_line_start = start == 0;
+        let (cols, rows) = inner.size;
+        let data = crate::screen::render(&tail, from_line_start, cols, rows);
         OutputRead::Snapshot {
             end: inner.log.end(),
             data,
@@ -265,7 +280,7 @@ impl Session {
         self.lock().log.end()
     }
 
-    /// Appends terminal bytes to the log and screen and wakes the clients.
+    /// Appends terminal bytes to the log and wakes the clients.
     fn push_locked(&self, inner: &mut Inner, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
@@ -274,7 +289,6 @@ impl Session {
             o.output(bytes);
         }
         inner.log.append(bytes);
-        inner.screen.feed(bytes);
         self.metrics.output_bytes.inc_by(bytes.len() as u64);
         self.end_tx.send_replace(inner.log.end());
     }
@@ -399,7 +413,7 @@ impl Session {
         if let Some(o) = &self.observer {
             o.resize(cols, rows);
         }
-        inner.screen.resize(cols, rows);
+        inner.size = (cols.max(1), rows.max(1));
         inner.line.set_columns(Some(cols));
     }
 
@@ -567,7 +581,7 @@ impl Registry {
                 .unwrap_or(0),
             inner: Mutex::new(Inner {
                 log: OutputLog::new(self.settings.log_bytes),
-                screen: Screen::new(cols, rows),
+                size: (cols.max(1), rows.max(1)),
                 line: LineDiscipline::new(LineConfig {
                     // cmd.exe cuts command lines at 8191 characters.
                     max_line_len: if connector.target().shell == crate::config::ShellKind::Cmd {

@@ -105,6 +105,10 @@ pub struct SimConfig {
     pub default_idle_timeout: Duration,
     /// Longest a request may be held (Windows' MaxTimeoutms). Default 60 s.
     pub max_operation_timeout: Duration,
+    /// How long a Receive that found output waits for more before answering, so that a
+    /// process's last output and its exit travel together as Windows sends them. Default
+    /// 20 ms; an interactive demo wants less (every command's first output waits this long).
+    pub coalesce_window: Duration,
     /// Working directory of commands whose shell names none; `None`: the simulator's own.
     pub working_directory: Option<PathBuf>,
     /// Which program runs for which WinRS command line.
@@ -127,6 +131,7 @@ impl SimConfig {
             max_request_body: 4 * 1024 * 1024,
             default_idle_timeout: Duration::from_secs(7200),
             max_operation_timeout: Duration::from_secs(60),
+            coalesce_window: Duration::from_millis(20),
             working_directory: None,
         }
     }

@@ -28,8 +28,6 @@ use crate::{SimConfig, SimError, SimHandle, Tls};
 const SOAP_CONTENT_TYPE: &str = "application/soap+xml;charset=UTF-8";
 /// How often idle shells are looked for.
 const REAP_EVERY: Duration = Duration::from_millis(250);
-/// How long a Receive that has output waits for more before answering.
-const COALESCE_WINDOW: Duration = Duration::from_millis(20);
 
 pub(crate) struct AppState {
     config: SimConfig,
@@ -402,7 +400,8 @@ async fn operate(
             // Spare bytes for differences between this estimate and the real response (ids,
             // numbers of a different length).
             let room = max.saturating_sub(base + 64);
-            cmd.coalesce(COALESCE_WINDOW, room / 4 * 3).await;
+            cmd.coalesce(state.config.coalesce_window, room / 4 * 3)
+                .await;
             let (batch, done) = cmd.take_batch(room, per_element);
             if batch.is_empty() && done.is_none() {
                 return Err(Fault::envelope_too_large(relates, max as u32));
