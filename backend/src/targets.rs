@@ -229,6 +229,9 @@ impl Targets {
     }
 }
 
+/// IdleTimeOut of the shells the relay opens.
+pub const SHELL_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Host and port of an endpoint URL (default ports 5986 for https, 5985 for http).
 fn endpoint_host_port(endpoint: &str) -> Option<(String, u16)> {
     let uri: axum::http::Uri = endpoint.parse().ok()?;
@@ -291,6 +294,10 @@ impl Connector {
         let shell = client
             .open_shell(winrm_client::ShellOptions {
                 noprofile: true,
+                // The relay always has a Receive outstanding, so a live session never idles on
+                // the target; if the relay dies without deleting the shell (SIGKILL, network
+                // cut), the target frees it after this instead of WinRM's default 2 hours.
+                idle_timeout: Some(SHELL_IDLE_TIMEOUT),
                 ..Default::default()
             })
             .await

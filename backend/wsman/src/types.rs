@@ -481,7 +481,8 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     if !num.is_empty() || !secs.is_finite() || secs < 0.0 {
         return None;
     }
-    Some(Duration::from_secs_f64(secs))
+    // An absurd value (PT99999999999999999999S) is not a duration, not a panic.
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 #[cfg(test)]
@@ -503,6 +504,8 @@ mod tests {
         assert_eq!(parse_duration("PT0.5S"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("20"), None);
         assert_eq!(parse_duration("PTXS"), None);
+        assert_eq!(parse_duration("PT9999999999999999999999999920S"), None);
+        assert_eq!(parse_duration("P99999999999999999999999DT0S"), None);
         assert_eq!(format_duration(Duration::from_secs(20)), "PT20S");
         assert_eq!(format_duration(Duration::from_millis(1500)), "PT1.500S");
     }
