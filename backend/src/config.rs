@@ -282,6 +282,15 @@ pub struct SessionSettings {
     /// Most sessions one relay runs at once.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// IdleTimeOut of the WinRS shells the relay opens: how long a target keeps a shell the
+    /// relay could not delete (it crashed, or the network was cut). A live session never
+    /// idles on the target (a Receive is always outstanding).
+    #[serde(with = "humantime_serde", default = "default_shell_idle")]
+    pub shell_idle_timeout: Duration,
+}
+
+fn default_shell_idle() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_idle() -> Duration {
@@ -300,6 +309,7 @@ impl Default for SessionSettings {
             idle_timeout: default_idle(),
             log_bytes: default_log_bytes(),
             max_sessions: default_max_sessions(),
+            shell_idle_timeout: default_shell_idle(),
         }
     }
 }

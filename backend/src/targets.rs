@@ -23,6 +23,8 @@ pub struct Targets {
     patterns: Vec<PatternConfig>,
     /// Last reachability check of each fixed target (shared by clones).
     reach: Arc<Mutex<HashMap<String, bool>>>,
+    /// IdleTimeOut of the shells opened (see `SessionSettings::shell_idle_timeout`).
+    shell_idle_timeout: Duration,
 }
 
 /// Why a target cannot be opened.
@@ -52,6 +54,7 @@ impl Targets {
             fixed: config.targets()?,
             patterns: config.patterns.clone(),
             reach: Default::default(),
+            shell_idle_timeout: config.sessions.shell_idle_timeout,
         })
     }
 
@@ -225,11 +228,16 @@ impl Targets {
             user: user_name,
             password,
             address,
+            shell_idle_timeout: if self.shell_idle_timeout.is_zero() {
+                SHELL_IDLE_TIMEOUT
+            } else {
+                self.shell_idle_timeout
+            },
         })
     }
 }
 
-/// IdleTimeOut of the shells the relay opens.
+/// IdleTimeOut of the shells the relay opens, unless configured.
 pub const SHELL_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Host and port of an endpoint URL (default ports 5986 for https, 5985 for http).
@@ -257,6 +265,7 @@ pub struct Connector {
     user: String,
     password: Secret,
     address: Option<SocketAddr>,
+    shell_idle_timeout: Duration,
 }
 
 impl Connector {
@@ -297,7 +306,7 @@ impl Connector {
                 // The relay always has a Receive outstanding, so a live session never idles on
                 // the target; if the relay dies without deleting the shell (SIGKILL, network
                 // cut), the target frees it after this instead of WinRM's default 2 hours.
-                idle_timeout: Some(SHELL_IDLE_TIMEOUT),
+                idle_timeout: Some(self.shell_idle_timeout),
                 ..Default::default()
             })
             .await

@@ -227,3 +227,29 @@ async fn idle_sessions_end_and_their_shells_are_deleted() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn shells_of_a_killed_relay_are_freed_by_their_idle_timeout() {
+    let sim = Sim::start("svc", "kill-pw");
+    let cfg = config_file(&format!(
+        "[sessions]\nshell_idle_timeout = \"3s\"\n[[target]]\nname = \"box\"\nendpoint = \"{}\"\nuser = \"svc\"\npassword_env = \"KILL_PW\"\npin = \"{}\"\n",
+        sim.endpoint, sim.fingerprint
+    ));
+    std::env::set_var("KILL_PW", "kill-pw");
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    let s = user.create_session("box").await;
+    let mut c = user.attach(&s.id, None).await;
+    // Quiet for longer than the idle timeout: the outstanding Receive keeps the shell alive.
+    c.drain(Duration::from_secs(5)).await;
+    c.input("echo alive-$((2+2))\r").await;
+    c.wait_for("alive-4", T).await;
+    assert!(!sim.children().is_empty());
+    // SIGKILL: the relay cannot delete its shell; the target frees it on its own.
+    drop(relay);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !sim.children().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the shell outlived its idle timeout: {:?}", sim.children());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
