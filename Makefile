@@ -12,6 +12,8 @@ help:
 	@echo "make test   - install what is missing, run every test (Rust, conformance, browser)"
 	@echo "make bench  - measure winrelay against its peers"
 	@echo "make fmt / make lint - rustfmt, clippy with warnings as errors"
+	@echo "make fuzz   - run the fuzz targets (FUZZ_SECONDS each)"
+	@echo "make soak   - SOAK_SESSIONS sessions for SOAK_MINUTES minutes"
 
 # --- installing ---------------------------------------------------------------------------
 deps:
@@ -49,6 +51,17 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy -p winrelay-frontend --all-targets -- -D warnings
+
+# Fuzz every target (default 20 s each; FUZZ_SECONDS=600 for a longer run).
+FUZZ_SECONDS ?= 20
+fuzz:
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Soak: many sessions connecting, typing, disconnecting and resuming (not part of make test).
+SOAK_SESSIONS ?= 200
+SOAK_MINUTES ?= 10
+soak:
+	@scripts/soak.sh $(SOAK_SESSIONS) $(SOAK_MINUTES)
 
 clean:
 	rm -rf target dist node_modules .venv test-output

@@ -144,7 +144,8 @@ pub enum SimError {
     /// The listen address is not loopback and remote access was not allowed.
     #[error(
         "refusing to listen on {0}: it is not a loopback address, and anyone who can reach it and \
-         knows the password runs commands as this user; allow remote access explicitly to do so"
+         knows the password runs commands as this user; allow remote access explicitly to do so \
+         (`winrelay sim --allow-remote`, or `SimConfig::allow_remote`)"
     )]
     NotLoopback(SocketAddr),
     /// The socket could not be bound.
