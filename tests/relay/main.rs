@@ -583,7 +583,11 @@ async fn sign_ins_survive_a_relay_restart() {
         .send()
         .await
         .unwrap();
-    assert_eq!(me.status(), 200, "the cookie still signs in after a restart");
+    assert_eq!(
+        me.status(),
+        200,
+        "the cookie still signs in after a restart"
+    );
     // Signing out is remembered too.
     let out = reqwest::Client::new()
         .post(format!("{}/api/logout", relay.base))
@@ -615,7 +619,11 @@ async fn session_lookups_say_signed_out_before_gone() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
     let user = relay.sign_in().await;
-    let gone = user.get(&format!("/api/sessions/{}", "0".repeat(32))).send().await.unwrap();
+    let gone = user
+        .get(&format!("/api/sessions/{}", "0".repeat(32)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), 404);
     let body: serde_json::Value = gone.json().await.unwrap();
     assert_eq!(body["error"], "unknown_session");

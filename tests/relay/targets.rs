@@ -212,18 +212,35 @@ async fn idle_sessions_end_and_their_shells_are_deleted() {
     // While a client is attached the session stays, however quiet.
     let mut c = user.attach(&s.id, None).await;
     c.drain(Duration::from_secs(4)).await;
-    let info: serde_json::Value = user.get(&format!("/api/sessions/{}", s.id)).send().await.unwrap().json().await.unwrap();
+    let info: serde_json::Value = user
+        .get(&format!("/api/sessions/{}", s.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["state"]["state"], "connected", "{info}");
     assert!(!sim.children().is_empty());
     drop(c);
     // Nobody attached and nothing happening: it ends and the shell is deleted.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let info: serde_json::Value = user.get(&format!("/api/sessions/{}", s.id)).send().await.unwrap().json().await.unwrap();
+        let info: serde_json::Value = user
+            .get(&format!("/api/sessions/{}", s.id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if info["state"]["state"] != "connected" && sim.children().is_empty() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "idle session still there: {info}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "idle session still there: {info}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -249,7 +266,11 @@ async fn shells_of_a_killed_relay_are_freed_by_their_idle_timeout() {
     drop(relay);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !sim.children().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the shell outlived its idle timeout: {:?}", sim.children());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell outlived its idle timeout: {:?}",
+            sim.children()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
