@@ -50,5 +50,5 @@ run_suite browser node node --test --test-reporter=tap --test-concurrency=1 test
 run_suite fuzz cargo env FUZZ_QUICK=1 scripts/fuzz.sh 10
 
 echo
-echo "make test: $passed passed, $failed failed"
+echo "total: $passed passed, $failed failed"
 exit $status
