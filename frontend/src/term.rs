@@ -135,12 +135,16 @@ impl TermView {
             }
             let dispose_target = addon.clone();
             let on_lost = on_renderer.clone();
+            let refit = fit.clone();
             let lost = Closure::<dyn FnMut()>::new(move || {
                 if let Ok(d) = Reflect::get(&dispose_target, &"dispose".into()) {
                     let _ = d
                         .unchecked_into::<js_sys::Function>()
                         .call0(&dispose_target);
                 }
+                // The DOM renderer's cells differ in width from WebGL's: fit again, or the
+                // last columns hide past the window's edge.
+                refit.fit();
                 on_lost("dom");
             });
             if let Ok(f) = Reflect::get(&addon, &"onContextLoss".into()) {
