@@ -624,7 +624,14 @@ impl Registry {
         drivers.spawn(
             async move {
                 drive(s.clone(), connector, input_rx, signal_rx, stop_rx).await;
-                registry.retire(&s.id);
+                // A shell that never opened is reported to whoever asked (the API call waits
+                // for it); only sessions that ran stay listed so that clients learn how they ended.
+                let keep = if matches!(s.state(), SessionState::Failed { .. }) {
+                    FAILED_RETENTION
+                } else {
+                    ENDED_RETENTION
+                };
+                registry.retire(&s.id, keep);
             }
             .instrument(span),
         );
@@ -632,11 +639,11 @@ impl Registry {
     }
 
     /// Removes a finished session after its clients had time to see how it ended.
-    fn retire(self: &Arc<Self>, id: &str) {
+    fn retire(self: &Arc<Self>, id: &str, keep: Duration) {
         let registry = self.clone();
         let id = id.to_string();
         tokio::spawn(async move {
-            tokio::time::sleep(ENDED_RETENTION).await;
+            tokio::time::sleep(keep).await;
             if registry.map().remove(&id).is_some() {
                 registry.metrics.sessions.dec();
             }
@@ -670,6 +677,9 @@ impl Registry {
         while drivers.join_next().await.is_some() {}
     }
 }
+
+/// How long a session whose shell never opened stays listed.
+const FAILED_RETENTION: Duration = Duration::from_secs(5);
 
 /// How long an ended session stays listed, so reconnecting clients learn its exit code.
 const ENDED_RETENTION: Duration = Duration::from_secs(600);
