@@ -198,42 +198,44 @@ async fn pattern_targets_only_reach_allowed_addresses() {
     );
 }
 
-#[tokio::test]
-async fn idle_sessions_end_and_their_shells_are_deleted() {
-    let sim = Sim::start("svc", "idle-pw");
+/// A relay whose one target `box` is `sim` (user `svc`, password in `var`), with extra
+/// `[sessions]` settings.
+fn relay_with_box(sim: &Sim, var: &str, password: &str, sessions: &str) -> Relay {
     let cfg = config_file(&format!(
-        "[sessions]\nidle_timeout = \"2s\"\n[[target]]\nname = \"box\"\nendpoint = \"{}\"\nuser = \"svc\"\npassword_env = \"IDLE_PW\"\npin = \"{}\"\n",
+        "[sessions]\n{sessions}\n[[target]]\nname = \"box\"\nendpoint = \"{}\"\nuser = \"svc\"\npassword_env = \"{var}\"\npin = \"{}\"\n",
         sim.endpoint, sim.fingerprint
     ));
-    std::env::set_var("IDLE_PW", "idle-pw");
-    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
-    let user = relay.sign_in().await;
-    let s = user.create_session("box").await;
-    // While a client is attached the session stays, however quiet.
-    let mut c = user.attach(&s.id, None).await;
-    c.drain(Duration::from_secs(4)).await;
-    let info: serde_json::Value = user
-        .get(&format!("/api/sessions/{}", s.id))
+    std::env::set_var(var, password);
+    Relay::start(&["--config", cfg.to_str().unwrap()])
+}
+
+async fn session_info(user: &User, id: &str) -> serde_json::Value {
+    user.get(&format!("/api/sessions/{id}"))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn idle_sessions_end_and_their_shells_are_deleted() {
+    let sim = Sim::start("svc", "idle-pw");
+    let relay = relay_with_box(&sim, "IDLE_PW", "idle-pw", "idle_timeout = \"2s\"");
+    let user = relay.sign_in().await;
+    let s = user.create_session("box").await;
+    // While a client is attached the session stays, however quiet.
+    let mut c = user.attach(&s.id, None).await;
+    c.drain(Duration::from_secs(4)).await;
+    let info = session_info(&user, &s.id).await;
     assert_eq!(info["state"]["state"], "connected", "{info}");
     assert!(!sim.children().is_empty());
     drop(c);
     // Nobody attached and nothing happening: it ends and the shell is deleted.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let info: serde_json::Value = user
-            .get(&format!("/api/sessions/{}", s.id))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let info = session_info(&user, &s.id).await;
         if info["state"]["state"] != "connected" && sim.children().is_empty() {
             break;
         }
@@ -248,12 +250,7 @@ async fn idle_sessions_end_and_their_shells_are_deleted() {
 #[tokio::test]
 async fn shells_of_a_killed_relay_are_freed_by_their_idle_timeout() {
     let sim = Sim::start("svc", "kill-pw");
-    let cfg = config_file(&format!(
-        "[sessions]\nshell_idle_timeout = \"3s\"\n[[target]]\nname = \"box\"\nendpoint = \"{}\"\nuser = \"svc\"\npassword_env = \"KILL_PW\"\npin = \"{}\"\n",
-        sim.endpoint, sim.fingerprint
-    ));
-    std::env::set_var("KILL_PW", "kill-pw");
-    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let relay = relay_with_box(&sim, "KILL_PW", "kill-pw", "shell_idle_timeout = \"3s\"");
     let user = relay.sign_in().await;
     let s = user.create_session("box").await;
     let mut c = user.attach(&s.id, None).await;
