@@ -267,16 +267,7 @@ async fn roles_per_target_on_the_api_and_the_websocket() {
     let mut a = alice.attach(&sess.id, None).await;
     a.wait_for("C:\\", T).await;
     let mut b = bob.attach(&sess.id, None).await;
-    let w = b
-        .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
-    assert!(matches!(
-        w,
-        ServerMsg::Welcome {
-            role: Role::Viewer,
-            ..
-        }
-    ));
+    assert_eq!(b.role().await, Role::Viewer);
     // The viewer's keystrokes are refused on every message; the owner's go through.
     b.input("echo from-bob-$((6*7))\r").await;
     b.wait_msg(T, is_forbidden).await;
@@ -629,16 +620,7 @@ async fn embed_tokens_are_scoped_and_checked() {
         None,
     )
     .await;
-    let w = v
-        .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
-    assert!(matches!(
-        w,
-        ServerMsg::Welcome {
-            role: Role::Viewer,
-            ..
-        }
-    ));
+    assert_eq!(v.role().await, Role::Viewer);
     v.input("echo nope\r").await;
     v.wait_msg(T, is_forbidden).await;
     let url = format!(

@@ -341,6 +341,27 @@ impl Client {
         }
     }
 
+    /// Waits for `welcome`: (client id, role, resumed).
+    pub async fn welcome(&mut self) -> (u64, winrelay_shared::protocol::Role, bool) {
+        match self
+            .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
+            .await
+        {
+            ServerMsg::Welcome {
+                client_id,
+                role,
+                resumed,
+                ..
+            } => (client_id, role, resumed),
+            _ => unreachable!(),
+        }
+    }
+
+    /// The role the relay gave this client.
+    pub async fn role(&mut self) -> winrelay_shared::protocol::Role {
+        self.welcome().await.1
+    }
+
     /// Reads until a server message matches.
     pub async fn wait_msg(
         &mut self,

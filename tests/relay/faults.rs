@@ -511,9 +511,7 @@ async fn a_client_vanishing_mid_output_costs_nothing() {
     let before = rss_kb(pid);
     for round in 0..5 {
         let mut goner = user.attach(&s.id, None).await;
-        goner
-            .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-            .await;
+        goner.welcome().await;
         stayer
             .input(&format!(
                 "head -c 2000000 /dev/zero | tr '\\0' z | fold -w 100; echo ROUND-{round}-$((2+3))\r"

@@ -45,8 +45,7 @@ async fn odd_messages_are_refused_one_by_one() {
     let s = user.create_session("demo").await;
     let mut bystander = user.attach(&s.id, None).await;
     let mut c = user.attach(&s.id, None).await;
-    c.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
+    c.welcome().await;
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let odd: Vec<String> = vec![
         r#"{"type":"resize","cols":100000,"rows":100000}"#.into(),
@@ -115,8 +114,7 @@ async fn invalid_utf8_in_a_text_frame_closes_only_that_socket() {
     let s = user.create_session("demo").await;
     let mut bystander = user.attach(&s.id, None).await;
     let mut c = user.attach(&s.id, None).await;
-    c.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
+    c.welcome().await;
     // A text frame whose payload is not UTF-8, sent raw (tungstenite would not build one
     // from a Message::Text). RFC 6455 says the receiver fails the connection (1007).
     let payload: Vec<u8> = b"{\"type\":\"input\",\"data\":\"\xff\xfe\xc0\x80\"}".to_vec();
@@ -145,8 +143,7 @@ async fn a_message_far_over_the_limit_closes_only_that_socket() {
     // tests that). 16 MiB: over what the WebSocket layer reads at all: the socket is closed
     // before the relay buffers it.
     let mut c = user.attach(&s.id, None).await;
-    c.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
+    c.welcome().await;
     c.auto_ack = false; // the socket is about to break under us
     let huge = serde_json::json!({"type":"input","data": "y".repeat(16 << 20)}).to_string();
     let _ = c.ws.send(Message::Text(huge.into())).await;

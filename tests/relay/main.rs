@@ -24,12 +24,7 @@ async fn a_command_and_its_output() {
     let s = user.create_session("demo").await;
     assert_eq!(s.state, SessionState::Connected);
     let mut c = user.attach(&s.id, None).await;
-    let welcome = c
-        .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
-    let ServerMsg::Welcome { role, resumed, .. } = welcome else {
-        unreachable!()
-    };
+    let (_, role, resumed) = c.welcome().await;
     assert_eq!((role, resumed), (Role::Owner, false));
     c.wait_for("C:\\", T).await; // the prompt
     c.input("echo hel''lo\r").await;
@@ -100,10 +95,7 @@ async fn reconnect_resumes_with_exactly_the_missed_output() {
     witness.drain(Duration::from_millis(300)).await;
 
     let mut back = user.attach(&s.id, Some(have)).await;
-    let w = back
-        .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
-    assert!(matches!(w, ServerMsg::Welcome { resumed: true, .. }));
+    assert!(back.welcome().await.2, "resumed exactly");
     back.wait_for("missed-3", T).await;
     back.drain(Duration::from_millis(300)).await;
     assert_eq!(
@@ -176,22 +168,8 @@ async fn two_writers_and_a_viewer() {
         None,
     )
     .await;
-    assert!(matches!(
-        w.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-            .await,
-        ServerMsg::Welcome {
-            role: Role::Writer,
-            ..
-        }
-    ));
-    assert!(matches!(
-        v.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-            .await,
-        ServerMsg::Welcome {
-            role: Role::Viewer,
-            ..
-        }
-    ));
+    assert_eq!(w.role().await, Role::Writer);
+    assert_eq!(v.role().await, Role::Viewer);
     // Everyone sees who is there.
     a.wait_msg(
         T,
@@ -223,12 +201,7 @@ async fn two_writers_and_a_viewer() {
     .await;
     assert!(forged.is_err());
     // The owner demotes the writer: its input is refused from then on.
-    let ServerMsg::Welcome { client_id, .. } = w
-        .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await
-    else {
-        unreachable!()
-    };
+    let (client_id, _, _) = w.welcome().await;
     let r = owner
         .put(&format!("/api/sessions/{}/clients/{client_id}/role", s.id))
         .json(&serde_json::json!({"role":"viewer"}))
@@ -240,12 +213,7 @@ async fn two_writers_and_a_viewer() {
     w.input("echo demoted\r").await;
     w.wait_msg(T, is_error(ErrorCode::Forbidden)).await;
     // The owner removes the viewer.
-    let ServerMsg::Welcome { client_id: vid, .. } = v
-        .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await
-    else {
-        unreachable!()
-    };
+    let (vid, _, _) = v.welcome().await;
     let r = owner
         .post(&format!("/api/sessions/{}/clients/{vid}/kick", s.id))
         .send()

@@ -217,8 +217,7 @@ async fn websockets_from_foreign_origins_are_refused() {
         let mut c = Client::connect_with(&url, Some(&user.cookie), Some(origin), None)
             .await
             .unwrap_or_else(|e| panic!("{origin} is allowed: {e}"));
-        c.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-            .await;
+        c.welcome().await;
     }
 }
 
@@ -239,19 +238,7 @@ async fn a_viewer_cannot_write_signal_or_promote_itself() {
             None,
         )
         .await;
-        let w = v
-            .wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-            .await;
-        assert!(
-            matches!(
-                w,
-                ServerMsg::Welcome {
-                    role: Role::Viewer,
-                    ..
-                }
-            ),
-            "{w:?}"
-        );
+        assert_eq!(v.role().await, Role::Viewer);
     }
     let mut v = Client::connect(
         &format!("{ws}/api/sessions/{}/ws?share={token}", s.id),
@@ -259,8 +246,7 @@ async fn a_viewer_cannot_write_signal_or_promote_itself() {
         None,
     )
     .await;
-    v.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
+    v.welcome().await;
     let forbidden = |m: &ServerMsg| {
         matches!(
             m,
@@ -430,8 +416,7 @@ async fn no_secret_reaches_the_trace_log() {
         None,
     )
     .await;
-    w.wait_msg(T, |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
+    w.welcome().await;
     for pw in [wrong_pw, asked_pw] {
         let r = user
             .post("/api/sessions")
