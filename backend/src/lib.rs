@@ -1,29 +1,20 @@
 //! The winrelay relay: browser terminals for Windows containers over WinRM.
 //!
-//! `winrelay serve` turns WinRS shells into terminals that browsers attach to over
-//! WebSockets. The modules, from the core outwards:
+//! `winrelay serve` turns remote shells into terminals that browsers attach to over
+//! WebSockets. The modules, from the core outwards (each depends only on those above it):
 //!
-//! * [`outlog`], [`screen`]: a session's output log and server-side screen (plain data);
-//! * [`session`]: sessions and the driver task that owns each WinRS shell;
-//! * [`config`], [`targets`]: what the relay may connect to, and how;
-//! * [`auth`]: sign-in, share links, the Origin rule;
-//! * [`ws`], [`api`], [`assets`], [`server`]: the HTTP and WebSocket layer.
-pub mod api;
-pub mod assets;
-pub mod audit;
-pub mod auth;
+//! * [`config`]: the configuration file and the domain types it yields;
+//! * [`access`]: identities and pure access policy (knows nothing of axum or sessions);
+//! * [`session`]: the sans-IO session core, the driver generic over a remote shell, the
+//!   registry (knows nothing of HTTP, WinRM or clocks in its core);
+//! * [`targets`]: which targets exist and how to open a WinRS shell on one;
+//! * [`ops`]: metrics, audit log, recordings: observers of sessions;
+//! * [`http`]: the router, one file per resource, and the WebSocket loop;
+//! * [`commands`]: the subcommands.
+pub mod access;
+pub mod commands;
 pub mod config;
-pub mod echo;
-pub mod embed;
-pub mod exec_cmd;
-pub mod metrics;
-pub mod outlog;
-pub mod recording;
-pub mod screen;
-pub mod server;
+pub mod http;
+pub mod ops;
 pub mod session;
-pub mod sim_cmd;
 pub mod targets;
-pub mod tls;
-pub mod users;
-pub mod ws;

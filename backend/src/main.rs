@@ -13,13 +13,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the relay (without --config: with the built-in demo target).
-    Serve(winrelay::server::ServeArgs),
+    Serve(winrelay::commands::serve::ServeArgs),
     /// Run the WinRS simulator: a WinRM server for Linux that runs local processes.
-    Sim(winrelay::sim_cmd::SimArgs),
+    Sim(winrelay::commands::sim::SimArgs),
     /// Run a command on a WinRM host and stream its output.
-    Exec(winrelay::exec_cmd::ExecArgs),
+    Exec(winrelay::commands::exec::ExecArgs),
     /// Check a WinRM endpoint: certificate fingerprint, authentication, shell timing.
-    Probe(winrelay::exec_cmd::ProbeArgs),
+    Probe(winrelay::commands::exec::ProbeArgs),
     /// Hash a password for a `[[user]]` entry: reads it from stdin, prints the argon2 string.
     HashPassword,
 }
@@ -40,31 +40,17 @@ async fn main() {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(a) => winrelay::server::serve(a).await,
-        Command::Sim(a) => winrelay::sim_cmd::run(a).await,
-        Command::Exec(a) => match winrelay::exec_cmd::exec(a).await {
+        Command::Serve(a) => winrelay::commands::serve::serve(a).await,
+        Command::Sim(a) => winrelay::commands::sim::run(a).await,
+        Command::Exec(a) => match winrelay::commands::exec::exec(a).await {
             Ok(code) => std::process::exit(code),
             Err(e) => Err(e),
         },
-        Command::Probe(a) => winrelay::exec_cmd::probe(a).await,
-        Command::HashPassword => hash_password(),
+        Command::Probe(a) => winrelay::commands::exec::probe(a).await,
+        Command::HashPassword => winrelay::commands::hash_password(),
     };
     if let Err(e) = result {
         eprintln!("winrelay: {e:#}");
         std::process::exit(1);
     }
-}
-
-/// `winrelay hash-password`: one line from stdin (a prompt on stderr when it is a terminal).
-fn hash_password() -> anyhow::Result<()> {
-    use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() {
-        eprint!("password (shown as you type; pipe it in to hide it): ");
-    }
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']);
-    anyhow::ensure!(!password.is_empty(), "no password given on stdin");
-    println!("{}", winrelay::users::hash_password(password)?);
-    Ok(())
 }

@@ -10,11 +10,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use winrelay_shared::protocol::api::TargetInfo;
-use winrelay_shared::protocol::Role;
+use winrelay_shared::api::{FailureCode, Fingerprints, ShellKind, TargetInfo};
+use winrelay_shared::protocol::{Role, Signal};
 
+use crate::access::Identity;
 use crate::config::{CertCheck, Config, ConfigError, Credentials, PatternConfig, Secret, Target};
-use crate::users::Identity;
+use crate::session::remote::{Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits};
 
 /// The targets of this relay.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +133,7 @@ impl Targets {
                 Some(TargetInfo {
                     name: t.name.clone(),
                     description: t.description.clone(),
-                    shell: t.shell.name().into(),
+                    shell: t.shell,
                     role,
                     ask_credentials: t.credentials == Credentials::Ask,
                     reachable: self.reachable(&t.name),
@@ -153,7 +154,7 @@ impl Targets {
                 } else {
                     p.description.clone()
                 },
-                shell: p.shell.name().into(),
+                shell: p.shell,
                 role,
                 ask_credentials: p.access.ask_credentials,
                 reachable: None,
@@ -233,6 +234,7 @@ impl Targets {
             } else {
                 self.shell_idle_timeout
             },
+            observer: None,
         })
     }
 }
@@ -242,7 +244,7 @@ pub const SHELL_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Host and port of an endpoint URL (default ports 5986 for https, 5985 for http).
 fn endpoint_host_port(endpoint: &str) -> Option<(String, u16)> {
-    let uri: axum::http::Uri = endpoint.parse().ok()?;
+    let uri: http::Uri = endpoint.parse().ok()?;
     let host = uri
         .host()?
         .trim_start_matches('[')
@@ -266,6 +268,44 @@ pub struct Connector {
     password: Secret,
     address: Option<SocketAddr>,
     shell_idle_timeout: Duration,
+    observer: Option<winrm_client::RequestObserver>,
+}
+
+/// The WinRS command line of a shell kind.
+pub fn shell_command(kind: ShellKind) -> (&'static str, &'static [&'static str]) {
+    match kind {
+        ShellKind::Cmd => ("cmd.exe", &[]),
+        ShellKind::Powershell => ("powershell.exe", &["-NoLogo", "-NoExit", "-Command", "-"]),
+    }
+}
+
+/// A client error as the session and the page see it: a code chosen by the error's variant,
+/// never by its text.
+pub fn shell_error(e: &winrm_client::Error) -> ShellError {
+    use winrm_client::Error as E;
+    let code = match e {
+        E::WrongCredentials { .. } => FailureCode::WrongCredentials,
+        E::CertificateMismatch { expected, seen, .. } => {
+            return ShellError {
+                code: FailureCode::CertificateMismatch,
+                message: e.to_string(),
+                fingerprints: Some(Fingerprints {
+                    expected: expected.clone(),
+                    seen: seen.clone(),
+                }),
+            }
+        }
+        E::UntrustedCertificate { .. } => FailureCode::CertificateUntrusted,
+        E::Unreachable { .. } => FailureCode::Unreachable,
+        E::Timeout { .. } => FailureCode::Timeout,
+        E::ShellGone { .. } => FailureCode::ShellGone,
+        E::QuotaReached { .. } => FailureCode::QuotaReached,
+        E::EnvelopeTooLarge { .. } => FailureCode::EnvelopeTooLarge,
+        E::Fault { .. } | E::Http { .. } => FailureCode::TargetFault,
+        E::Protocol { .. } => FailureCode::ProtocolError,
+        _ => FailureCode::TargetFailed,
+    };
+    ShellError::new(code, e.to_string())
 }
 
 impl Connector {
@@ -274,18 +314,19 @@ impl Connector {
         &self.target
     }
 
-    /// Opens the shell and starts the target's shell command with stdin kept open.
-    pub async fn open(
-        &self,
-        observer: Option<winrm_client::RequestObserver>,
-    ) -> Result<(winrm_client::Shell, winrm_client::RunningCommand), String> {
+    /// Reports every WinRM request of this connector's shell (metrics).
+    pub fn observe(&mut self, observer: winrm_client::RequestObserver) {
+        self.observer = Some(observer);
+    }
+
+    async fn open_winrs(&self) -> Result<WinrsShell, winrm_client::Error> {
         let tls = match &self.target.cert {
             CertCheck::System => winrm_client::TlsMode::SystemRoots,
             CertCheck::CaFile(p) => winrm_client::TlsMode::CaFile(p.clone()),
+            // Checked when the configuration was loaded.
             CertCheck::Pin(hex_pin) => {
                 let mut pin = [0u8; 32];
-                hex::decode_to_slice(hex_pin, &mut pin)
-                    .map_err(|_| "the configured pin is not valid hex".to_string())?;
+                let _ = hex::decode_to_slice(hex_pin, &mut pin);
                 winrm_client::TlsMode::Pin(pin)
             }
             CertCheck::Insecure => winrm_client::TlsMode::Insecure,
@@ -298,8 +339,8 @@ impl Connector {
         );
         config.allow_http = self.target.allow_http;
         config.resolve = self.address;
-        config.observer = observer;
-        let client = winrm_client::Client::new(config).map_err(|e| e.to_string())?;
+        config.observer = self.observer.clone();
+        let client = winrm_client::Client::new(config)?;
         let shell = client
             .open_shell(winrm_client::ShellOptions {
                 noprofile: true,
@@ -309,14 +350,92 @@ impl Connector {
                 idle_timeout: Some(self.shell_idle_timeout),
                 ..Default::default()
             })
-            .await
-            .map_err(|e| e.to_string())?;
-        let (cmd, args) = self.target.shell.command();
-        let running = shell
-            .start(cmd, args.iter().copied())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((shell, running))
+            .await?;
+        let (cmd, args) = shell_command(self.target.shell);
+        let running = shell.start(cmd, args.iter().copied()).await?;
+        let (input, output) = running.into_split();
+        Ok(WinrsShell {
+            shell,
+            input: WinrsInput(input),
+            output,
+        })
+    }
+}
+
+impl Connect for Connector {
+    type Shell = WinrsShell;
+
+    fn traits(&self) -> ShellTraits {
+        match self.target.shell {
+            // cmd.exe echoes the lines it reads from a pipe and cuts them at 8191 characters.
+            ShellKind::Cmd => ShellTraits {
+                echoes_input: true,
+                max_line_len: 8191,
+            },
+            ShellKind::Powershell => ShellTraits {
+                echoes_input: false,
+                max_line_len: 64 * 1024,
+            },
+        }
+    }
+
+    async fn open(&self) -> Result<WinrsShell, ShellError> {
+        self.open_winrs().await.map_err(|e| shell_error(&e))
+    }
+}
+
+/// A WinRS shell running the target's shell command, stdin kept open.
+pub struct WinrsShell {
+    shell: winrm_client::Shell,
+    input: WinrsInput,
+    output: winrm_client::OutputStream,
+}
+
+/// The input half of a [`WinrsShell`].
+#[derive(Clone)]
+pub struct WinrsInput(winrm_client::CommandInput);
+
+impl RemoteShell for WinrsShell {
+    type Input = WinrsInput;
+
+    fn input(&self) -> WinrsInput {
+        self.input.clone()
+    }
+
+    async fn recv(&mut self) -> Option<Result<Output, ShellError>> {
+        Some(match self.output.recv().await? {
+            Ok(winrm_client::Output::Stdout(b)) | Ok(winrm_client::Output::Stderr(b)) => {
+                Ok(Output::Bytes(b))
+            }
+            Ok(winrm_client::Output::Exited(code)) => Ok(Output::Exited(code)),
+            Err(e) => Err(shell_error(&e)),
+        })
+    }
+
+    async fn close(self) -> Result<(), ShellError> {
+        self.shell.close().await.map_err(|e| shell_error(&e))
+    }
+}
+
+impl ShellInput for WinrsInput {
+    async fn send(&self, data: &[u8]) -> Result<(), ShellError> {
+        self.0.send(data).await.map_err(|e| shell_error(&e))
+    }
+
+    async fn close_stdin(&self) -> Result<(), ShellError> {
+        self.0.close_stdin().await.map_err(|e| shell_error(&e))
+    }
+
+    async fn signal(&self, signal: Signal) -> Result<(), ShellError> {
+        match signal {
+            Signal::CtrlC => self.0.ctrl_c().await,
+            Signal::CtrlBreak => self.0.ctrl_break().await,
+        }
+        .map_err(|e| shell_error(&e))
+    }
+
+    async fn terminate(&self) -> Result<(), ShellError> {
+        self.0.terminate().await.map_err(|e| shell_error(&e))
     }
 }
 

@@ -18,6 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::FailureCode;
+
 /// Protocol version, sent in `welcome`; bumped on incompatible changes.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -124,13 +126,23 @@ pub enum SessionState {
     },
     /// The target went away (shell deleted, container restarted, network down).
     TargetLost {
+        /// What went wrong, for programs.
+        #[serde(default)]
+        code: FailureCode,
         /// What happened and what to do.
         message: String,
     },
     /// Opening the shell failed.
     Failed {
+        /// What went wrong, for programs (a page asks again for credentials on
+        /// [`FailureCode::WrongCredentials`]).
+        #[serde(default)]
+        code: FailureCode,
         /// What happened and what to do.
         message: String,
+        /// Both fingerprints, with [`FailureCode::CertificateMismatch`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprints: Option<crate::api::Fingerprints>,
     },
 }
 
@@ -299,77 +311,8 @@ impl ServerMsg {
     }
 }
 
-/// REST types of the relay's HTTP API (`/api/...`).
-pub mod api {
-    use super::{Presence, Role, SessionState};
-    use serde::{Deserialize, Serialize};
-
-    /// A target the signed-in user may open (`GET /api/targets`).
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct TargetInfo {
-        /// Name used in URLs and the API.
-        pub name: String,
-        /// A description for people.
-        #[serde(default)]
-        pub description: String,
-        /// `cmd` or `powershell`.
-        pub shell: String,
-        /// The best role this user gets on sessions of this target.
-        pub role: Role,
-        /// Whether the relay must ask the user for credentials.
-        pub ask_credentials: bool,
-        /// Last reachability check: `None` unknown, `Some(true)` reachable.
-        #[serde(default)]
-        pub reachable: Option<bool>,
-    }
-
-    /// `POST /api/sessions` body.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct CreateSession {
-        /// The target's name.
-        pub target: String,
-        /// Credentials for targets that ask for them; never stored.
-        #[serde(default)]
-        pub username: Option<String>,
-        /// See `username`.
-        #[serde(default)]
-        pub password: Option<String>,
-        /// Initial size.
-        #[serde(default)]
-        pub cols: Option<u16>,
-        /// Initial size.
-        #[serde(default)]
-        pub rows: Option<u16>,
-    }
-
-    /// A session (`GET /api/sessions`, `GET /api/sessions/{id}`, `POST /api/sessions`).
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct SessionInfo {
-        /// Session id.
-        pub id: String,
-        /// Target name.
-        pub target: String,
-        /// Who started it.
-        pub owner: String,
-        /// Seconds since the Unix epoch.
-        pub created_at: u64,
-        /// The shell's state.
-        pub state: SessionState,
-        /// Attached clients.
-        pub clients: Vec<Presence>,
-        /// The caller's role on this session.
-        pub role: Role,
-    }
-
-    /// Error body of every failed API call.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct ApiError {
-        /// Machine-readable code, e.g. `unknown_target`, `wrong_credentials`.
-        pub error: String,
-        /// What happened and what to do, for a person.
-        pub message: String,
-    }
-}
+/// The HTTP API's types live in [`crate::api`]; this path is kept for existing callers.
+pub use crate::api;
 
 #[cfg(test)]
 mod tests {

@@ -38,7 +38,7 @@ fn unique(name: &str) -> String {
     format!(
         "{name}_{}_{}",
         std::process::id(),
-        &winrelay::auth::new_token()[..8]
+        &winrelay::access::new_token()[..8]
     )
 }
 
@@ -296,7 +296,7 @@ async fn roles_per_target_on_the_api_and_the_websocket() {
     assert_eq!(r.status(), 404);
     // A forged cookie is nobody.
     let forged = User {
-        cookie: format!("winrelay_session={}", winrelay::auth::new_token()),
+        cookie: format!("winrelay_session={}", winrelay::access::new_token()),
         ..bob
     };
     assert_eq!(forged.get("/api/me").send().await.unwrap().status(), 401);
@@ -428,7 +428,7 @@ async fn sign_in_limits_no_enumeration_logout_and_cross_site_rules() {
 
 #[tokio::test]
 async fn api_tokens_act_as_their_user() {
-    let token = winrelay::auth::new_token();
+    let token = winrelay::access::new_token();
     let hash = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(token.as_bytes()))

@@ -13,12 +13,11 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 use tracing::warn;
-use winrelay_shared::protocol::{Role, SessionState};
+use winrelay_shared::protocol::SessionState;
 
-use crate::auth::{Auth, VIA_SHARE};
+use super::recording::Recorder;
 use crate::config::AuditConfig;
-use crate::recording::Recorder;
-use crate::session::Observer;
+use crate::session::{Client, Observer};
 
 /// The audit log (a no-op without `[audit]`).
 pub struct Audit {
@@ -82,13 +81,12 @@ impl Audit {
     }
 }
 
-/// Watches one session: audit events for joins, leaves, input lines and the end; the
-/// recording; and which share link each client came through.
+/// Watches one session: audit events for joins, leaves, input lines and the end, and the
+/// recording.
 pub struct SessionWatch {
     session: String,
     target: String,
     audit: Arc<Audit>,
-    auth: Arc<Auth>,
     recorder: Option<Recorder>,
     names: Mutex<HashMap<u64, String>>,
 }
@@ -99,14 +97,12 @@ impl SessionWatch {
         session: &str,
         target: &str,
         audit: Arc<Audit>,
-        auth: Arc<Auth>,
         recorder: Option<Recorder>,
     ) -> SessionWatch {
         SessionWatch {
             session: session.into(),
             target: target.into(),
             audit,
-            auth,
             recorder,
             names: Mutex::new(HashMap::new()),
         }
@@ -123,6 +119,10 @@ impl SessionWatch {
 }
 
 impl Observer for SessionWatch {
+    fn wants_output(&self) -> bool {
+        self.recorder.is_some()
+    }
+
     fn output(&self, bytes: &[u8]) {
         if let Some(r) = &self.recorder {
             r.output(bytes);
@@ -151,24 +151,21 @@ impl Observer for SessionWatch {
         }
     }
 
-    fn attached(&self, client: u64, name: &str, role: Role) {
-        let share = VIA_SHARE.try_with(|s| s.clone()).ok().flatten();
-        if let Some(s) = &share {
-            self.auth.client_via(&self.session, client, s);
-        }
+    fn attached(&self, c: &Client) {
+        let (client, name, role) = (c.presence.id, &c.presence.name, c.presence.role);
         self.names
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(client, name.into());
+            .insert(client, name.clone());
         self.audit.log(
             "joined",
             serde_json::json!({"session": self.session, "target": self.target, "client": client,
-                "user": name, "role": role, "share": share}),
+                "user": name, "role": role, "share": c.share}),
         );
     }
 
-    fn detached(&self, client: u64) {
-        self.auth.client_left(&self.session, client);
+    fn detached(&self, c: &Client) {
+        let client = c.presence.id;
         let name = self
             .names
             .lock()

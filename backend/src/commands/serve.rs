@@ -1,4 +1,4 @@
-//! `winrelay serve`: the router, the demo target, and the server's life from start to SIGTERM.
+//! `winrelay serve`: the demo target, the housekeeping, and the server's life from start to SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,113 +7,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::http::{header, HeaderValue};
-use axum::routing::{get, post, put};
-use axum::Router;
-use tower_http::compression::CompressionLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::{info, warn};
 
-use crate::api;
-use crate::audit::Audit;
-use crate::auth::Auth;
+use crate::access::embed::Embed;
+use crate::access::limiter::Limiter;
+use crate::access::signins::Signins;
+use crate::access::users::Users;
 use crate::config::{
     CertCheck, Config, Credentials, PasswordSource, Roles, Secret, ShellKind, Target,
 };
-use crate::embed::Embed;
-use crate::metrics::Metrics;
-use crate::recording::Recordings;
+use crate::http::AppState;
+use crate::ops::audit::Audit;
+use crate::ops::metrics::Metrics;
+use crate::ops::recording::Recordings;
 use crate::session::{Registry, SessionSettings};
 use crate::targets::Targets;
-use crate::users::{Limiter, Users};
-
-/// Shared state of every handler.
-pub struct AppState {
-    /// Sessions.
-    pub registry: Arc<Registry>,
-    /// Targets.
-    pub targets: Targets,
-    /// Sign-ins and share links.
-    pub auth: Arc<Auth>,
-    /// Local users, API tokens, the proxy rule.
-    pub users: Users,
-    /// Sign-in attempt limits.
-    pub limiter: Limiter,
-    /// Embed token verifier (with `[embed]`).
-    pub embed: Option<Embed>,
-    /// Origins that may frame the relay.
-    pub frame_ancestors: Vec<String>,
-    /// The audit log.
-    pub audit: Arc<Audit>,
-    /// Recordings (with `[recordings]`).
-    pub recordings: Option<Arc<Recordings>>,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// Origins allowed besides the relay's own.
-    pub allowed_origins: Vec<String>,
-    /// Whether the relay serves HTTPS (cookies get `Secure`).
-    pub tls: bool,
-    /// Ready for sessions.
-    pub ready: AtomicBool,
-}
-
-/// The router of the relay.
-pub fn router(state: Arc<AppState>, frame_ancestors: &str) -> Router {
-    let csp = HeaderValue::from_str(&crate::assets::csp(frame_ancestors)).expect("CSP is ASCII");
-    let pages = Router::new()
-        .fallback(crate::assets::serve)
-        .layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            csp,
-        ));
-    Router::new()
-        .route("/login", get(api::login))
-        .route("/api/login", post(api::password_login))
-        .route("/api/embed/session", post(api::embed_session))
-        .route("/api/embed/info", get(api::embed_info))
-        .route("/api/recordings", get(api::list_recordings))
-        .route("/api/recordings/{id}", get(api::get_recording))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
-        .route("/api/logout", post(api::logout))
-        .route("/api/me", get(api::me))
-        .route("/api/targets", get(api::targets))
-        .route(
-            "/api/sessions",
-            get(api::list_sessions).post(api::create_session),
-        )
-        .route(
-            "/api/sessions/{id}",
-            get(api::get_session).delete(api::end_session),
-        )
-        .route("/api/sessions/{id}/ws", get(api::websocket))
-        .route(
-            "/api/sessions/{id}/shares",
-            get(api::list_shares).post(api::create_share),
-        )
-        .route(
-            "/api/sessions/{id}/shares/{share}",
-            axum::routing::delete(api::revoke_share),
-        )
-        .route("/api/sessions/{id}/clients/{client}/kick", post(api::kick))
-        .route(
-            "/api/sessions/{id}/clients/{client}/role",
-            put(api::set_role),
-        )
-        .merge(pages)
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        // Login and share tokens travel in URLs: never leak them to other sites.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .with_state(state)
-}
 
 /// Options of `winrelay serve`.
 #[derive(Debug, clap::Args)]
@@ -146,18 +54,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut targets = Targets::from_config(&config)?;
     let metrics = Metrics::new();
-    let registry = Registry::new(
-        SessionSettings {
-            log_bytes: config.sessions.log_bytes,
-            idle_timeout: config.sessions.idle_timeout,
-            max_sessions: config.sessions.max_sessions,
-        },
-        metrics.clone(),
-    );
+    let registry = Registry::new(SessionSettings {
+        log_bytes: config.sessions.log_bytes,
+        idle_timeout: config.sessions.idle_timeout,
+        max_sessions: config.sessions.max_sessions,
+    });
 
     // The demo: the simulator on loopback, fresh credentials, its certificate pinned.
     let demo = if args.config.is_none() || config.demo {
-        let password = crate::auth::new_token();
+        let password = crate::access::new_token();
         let mut sim = winrs_sim::SimConfig::new("demo", password.clone());
         sim.listen = "127.0.0.1:0".parse().expect("valid address");
         // Interactive use: answer with the first output at once rather than batching 20 ms.
@@ -205,19 +110,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let tls = config
         .tls
         .as_ref()
-        .map(|t| crate::tls::load(t, addr.ip()))
+        .map(|t| crate::http::tls::load(t, addr.ip()))
         .transpose()?;
     let state = Arc::new(AppState {
         registry: registry.clone(),
         targets,
-        auth: Arc::new(match state_dir(args.state_dir.clone()) {
-            Some(dir) => Auth::persistent(dir.join("signins.json")),
-            None => Auth::default(),
+        signins: Arc::new(match state_dir(args.state_dir.clone()) {
+            Some(dir) => Signins::persistent(dir.join("signins.json")),
+            None => Signins::default(),
         }),
         users: Users::from_config(&config),
         limiter: Limiter::default(),
         embed,
-        frame_ancestors: ancestors.clone(),
+        frame_ancestors: ancestors,
         audit,
         recordings,
         metrics,
@@ -225,12 +130,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tls: tls.is_some(),
         ready: AtomicBool::new(false),
     });
-    let frame_ancestors = if ancestors.is_empty() {
-        "'self'".to_string()
-    } else {
-        format!("'self' {}", ancestors.join(" "))
-    };
-    let app = router(state.clone(), &frame_ancestors);
+    let app = crate::http::app(state.clone());
 
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -254,7 +154,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "admin"
     };
-    let token = state.auth.login_link(login_user);
+    let token = state.signins.login_link(login_user);
     println!("open: {base}/login?token={token}");
     state.ready.store(true, Ordering::Release);
 
@@ -270,13 +170,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tick.tick().await;
                 state.registry.reap_idle();
                 state.targets.check_reachability().await;
-                for (session, share) in state.auth.purge() {
-                    let removed = api::remove_share_clients(&state, &session, &share);
-                    state.audit.log(
-                        "share_expired",
-                        serde_json::json!({"session": session, "share": share, "removed_clients": removed}),
-                    );
-                }
+                state.expire_shares();
                 state.limiter.purge(std::time::Instant::now());
                 if let Some(r) = &state.recordings {
                     r.enforce_retention();

@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -8,6 +9,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use winrelay_shared::protocol::SessionState;
+
+use crate::session::{Client, Observer};
 
 /// Label of per-target metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -186,5 +190,64 @@ impl Metrics {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// The metrics of one session, fed as its observer.
+pub struct SessionMetrics {
+    metrics: Metrics,
+    target: TargetLabel,
+}
+
+impl SessionMetrics {
+    /// Counts a new session of `target`.
+    pub fn new(metrics: &Metrics, target: &str) -> SessionMetrics {
+        metrics.sessions.inc();
+        metrics.sessions_created.inc();
+        SessionMetrics {
+            metrics: metrics.clone(),
+            target: TargetLabel {
+                target: target.into(),
+            },
+        }
+    }
+}
+
+impl Observer for SessionMetrics {
+    fn output_len(&self, bytes: u64) {
+        self.metrics.output_bytes.inc_by(bytes);
+    }
+
+    fn input(&self, _client: u64, data: &str) {
+        self.metrics.input_bytes.inc_by(data.len() as u64);
+    }
+
+    fn attached(&self, _client: &Client) {
+        self.metrics.clients.inc();
+    }
+
+    fn detached(&self, _client: &Client) {
+        self.metrics.clients.dec();
+    }
+
+    fn opened(&self, took: Duration) {
+        self.metrics
+            .open_seconds
+            .get_or_create(&self.target)
+            .observe(took.as_secs_f64());
+    }
+
+    fn fault(&self) {
+        self.metrics.winrm_faults.get_or_create(&self.target).inc();
+    }
+
+    fn ended(&self, state: &SessionState) {
+        if !matches!(state, SessionState::Failed { .. }) {
+            self.metrics.sessions_ended.inc();
+        }
+    }
+
+    fn retired(&self) {
+        self.metrics.sessions.dec();
     }
 }

@@ -1,5 +1,4 @@
-//! Who is calling: sign-in sessions (cookies), one-time login links, share links, and
-//! the Origin rule that keeps other sites' pages out.
+//! Sign-in sessions (cookies), one-time login links and share links.
 //!
 //! **Invariant:** tokens are random 256-bit values; only their SHA-256 is kept, so a memory
 //! dump or a log line never holds a usable token. Nothing here logs a token or a password.
@@ -8,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::{header, HeaderMap};
-use sha2::{Digest, Sha256};
+use http::{header, HeaderMap};
 use winrelay_shared::protocol::Role;
 
-use crate::users::{Identity, Method};
+use super::identity::{Identity, Method};
+use super::{digest, new_token};
 
 /// Name of the sign-in cookie.
 pub const COOKIE: &str = "winrelay_session";
@@ -21,17 +20,6 @@ pub const COOKIE: &str = "winrelay_session";
 const SIGN_IN_TTL: Duration = Duration::from_secs(12 * 3600);
 /// How long a one-time login link stays valid.
 const LOGIN_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// A random token (64 hex digits).
-pub fn new_token() -> String {
-    use rand::Rng;
-    let bytes: [u8; 32] = rand::rng().random();
-    hex::encode(bytes)
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
 
 struct Entry {
     user: String,
@@ -55,20 +43,12 @@ pub struct Share {
 
 /// Sign-ins, login links and share links.
 #[derive(Default)]
-pub struct Auth {
+pub struct Signins {
     sign_ins: Mutex<HashMap<[u8; 32], Entry>>,
     /// Where sign-ins are kept so that they survive a restart of the relay (digests only).
     store: Option<std::path::PathBuf>,
     login_links: Mutex<HashMap<[u8; 32], Entry>>,
     shares: Mutex<HashMap<[u8; 32], Share>>,
-    /// Which share link each attached client came through: (session, client) -> share id.
-    share_clients: Mutex<HashMap<(String, u64), String>>,
-}
-
-tokio::task_local! {
-    /// The share id a WebSocket attaches through (set around the socket's task), so the
-    /// session observer can remember it and revoking the share removes the client.
-    pub static VIA_SHARE: Option<String>;
 }
 
 /// A sign-in as kept on disk: the token's digest, never the token.
@@ -89,13 +69,13 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-impl Auth {
+impl Signins {
     /// Sign-ins kept in `path` (a JSON file of digests), loaded now and rewritten on every
     /// sign-in and sign-out, so people stay signed in across restarts of the relay.
-    pub fn persistent(path: std::path::PathBuf) -> Auth {
-        let auth = Auth {
+    pub fn persistent(path: std::path::PathBuf) -> Signins {
+        let auth = Signins {
             store: Some(path.clone()),
-            ..Auth::default()
+            ..Signins::default()
         };
         let stored: Vec<Stored> = std::fs::read(&path)
             .ok()
@@ -261,33 +241,6 @@ impl Auth {
         map.len() != before
     }
 
-    /// Remembers that `client` of `session` came through share `share`.
-    pub fn client_via(&self, session: &str, client: u64, share: &str) {
-        self.share_clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((session.into(), client), share.into());
-    }
-
-    /// Forgets a client that left.
-    pub fn client_left(&self, session: &str, client: u64) {
-        self.share_clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(session.to_string(), client));
-    }
-
-    /// The clients of `session` that came through `share`.
-    pub fn clients_via(&self, session: &str, share: &str) -> Vec<u64> {
-        self.share_clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter(|((s, _), sh)| s == session && *sh == share)
-            .map(|((_, c), _)| *c)
-            .collect()
-    }
-
     /// The live shares of a session.
     pub fn shares_of(&self, session: &str) -> Vec<Share> {
         let now = Instant::now();
@@ -341,26 +294,6 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-/// The Origin rule: a request that carries an Origin must come from the relay's own origin
-/// (same host and port as the Host header) or from a configured allowed origin. Requests
-/// without Origin come from non-browser programs, which cannot be driven by another site.
-pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    if allowed.iter().any(|a| a == origin) {
-        return true;
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"));
-    matches!(origin_host, Some(h) if !host.is_empty() && h.eq_ignore_ascii_case(host))
-}
-
 #[cfg(test)]
 mod persist_tests {
     use super::*;
@@ -371,7 +304,7 @@ mod persist_tests {
         let path = dir.join("signins.json");
         let who = Identity::new("alice", vec!["ops".into()], Method::Password);
         let (kept, gone) = {
-            let auth = Auth::persistent(path.clone());
+            let auth = Signins::persistent(path.clone());
             (auth.sign_in(&who), auth.sign_in(&who))
         };
         let stored = std::fs::read_to_string(&path).unwrap();
@@ -379,14 +312,14 @@ mod persist_tests {
             !stored.contains(&kept) && !stored.contains(&gone),
             "tokens are never stored"
         );
-        let auth = Auth::persistent(path.clone());
+        let auth = Signins::persistent(path.clone());
         auth.sign_out(&gone);
         let cookie = |t: &str| {
             let mut h = HeaderMap::new();
             h.insert(header::COOKIE, format!("{COOKIE}={t}").parse().unwrap());
             h
         };
-        let again = Auth::persistent(path.clone());
+        let again = Signins::persistent(path.clone());
         let id = again
             .user(&cookie(&kept))
             .expect("still signed in after a restart");
@@ -414,7 +347,7 @@ mod persist_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -426,7 +359,7 @@ mod tests {
 
     #[test]
     fn login_links_work_once() {
-        let auth = Auth::default();
+        let auth = Signins::default();
         let t = auth.login_link("demo");
         let user = auth.redeem(&t).unwrap();
         assert_eq!(user, "demo");
@@ -446,7 +379,7 @@ mod tests {
 
     #[test]
     fn shares_expire_and_revoke() {
-        let auth = Auth::default();
+        let auth = Signins::default();
         let (t, s) = auth.share("s1", Role::Viewer, Duration::from_secs(60));
         assert_eq!(auth.share_for(&t).unwrap().role, Role::Viewer);
         assert!(!auth.revoke("other", &s.id));
@@ -454,43 +387,5 @@ mod tests {
         assert!(auth.share_for(&t).is_none());
         let (t2, _) = auth.share("s1", Role::Writer, Duration::ZERO);
         assert!(auth.share_for(&t2).is_none());
-    }
-
-    #[test]
-    fn origins() {
-        let allowed = vec!["https://portal.example".to_string()];
-        assert!(origin_allowed(&headers(&[]), &allowed));
-        assert!(origin_allowed(
-            &headers(&[
-                (header::HOST, "127.0.0.1:8080"),
-                (header::ORIGIN, "http://127.0.0.1:8080")
-            ]),
-            &allowed
-        ));
-        assert!(origin_allowed(
-            &headers(&[
-                (header::HOST, "relay"),
-                (header::ORIGIN, "https://portal.example")
-            ]),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(&[
-                (header::HOST, "127.0.0.1:8080"),
-                (header::ORIGIN, "http://evil.example")
-            ]),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(&[
-                (header::HOST, "127.0.0.1:8080"),
-                (header::ORIGIN, "http://127.0.0.1:8081")
-            ]),
-            &allowed
-        ));
-        assert!(!origin_allowed(
-            &headers(&[(header::ORIGIN, "null")]),
-            &allowed
-        ));
     }
 }

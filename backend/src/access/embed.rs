@@ -12,8 +12,8 @@ use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use winrelay_shared::protocol::Role;
 
+use super::{EmbedScope, Identity, Method};
 use crate::config::{EmbedConfig, PasswordSource};
-use crate::users::{EmbedScope, Identity, Method};
 
 /// The claims of an embed token.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::config::RecordingsConfig;
@@ -26,22 +25,7 @@ pub struct Recordings {
     active: Mutex<HashSet<String>>,
 }
 
-/// A recording as listed by the API.
-#[derive(Debug, Clone, Serialize)]
-pub struct RecordingInfo {
-    /// Id (the session's id).
-    pub id: String,
-    /// Target.
-    pub target: String,
-    /// Who started the session.
-    pub owner: String,
-    /// Start, seconds since the epoch.
-    pub started: u64,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// Still being written.
-    pub live: bool,
-}
+pub use winrelay_shared::api::RecordingInfo;
 
 /// Whether `id` can name a recording (hex only: no path can sneak in).
 pub fn valid_id(id: &str) -> bool {
@@ -305,7 +289,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!(
             "winrelay-rec-unit-{}-{}",
             std::process::id(),
-            &crate::auth::new_token()[..8]
+            &crate::access::new_token()[..8]
         ));
         std::fs::create_dir_all(&d).unwrap();
         d

@@ -314,40 +314,7 @@ impl Default for SessionSettings {
     }
 }
 
-/// The shell a target runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ShellKind {
-    /// `cmd.exe`.
-    #[default]
-    Cmd,
-    /// `powershell.exe` reading commands from stdin.
-    Powershell,
-}
-
-impl ShellKind {
-    /// The WinRS command line of the shell.
-    pub fn command(self) -> (&'static str, &'static [&'static str]) {
-        match self {
-            ShellKind::Cmd => ("cmd.exe", &[]),
-            ShellKind::Powershell => ("powershell.exe", &["-NoLogo", "-NoExit", "-Command", "-"]),
-        }
-    }
-
-    /// Whether the shell prints each command line it reads (cmd.exe does when its stdin is
-    /// a pipe; `powershell.exe -` does not), so the relay drops that echo of its own.
-    pub fn echoes_input(self) -> bool {
-        matches!(self, ShellKind::Cmd)
-    }
-
-    /// Name for the API.
-    pub fn name(self) -> &'static str {
-        match self {
-            ShellKind::Cmd => "cmd",
-            ShellKind::Powershell => "powershell",
-        }
-    }
-}
+pub use winrelay_shared::api::ShellKind;
 
 /// How the relay checks a target's certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! Who a request speaks for: local users (argon2), API tokens, an authenticating proxy's
-//! headers, and the limits on guessing passwords.
+//! Local users (argon2), API tokens and an authenticating proxy's headers: the credentials
+//! that become an [`Identity`].
 //!
 //! **Invariant:** a wrong password and an unknown user look the same from outside: same
 //! answer, same work (an unknown user is checked against a dummy hash with the same cost),
@@ -7,79 +7,16 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use super::identity::{Identity, Method};
+use crate::config::{Config, ProxyAuthConfig};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::http::HeaderMap;
+use http::HeaderMap;
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use tracing::debug;
-use winrelay_shared::protocol::Role;
-
-use crate::config::{Config, ProxyAuthConfig};
-
-/// How the caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// A one-time login link printed by the relay.
-    Link,
-    /// User name and password.
-    Password,
-    /// An API token (`Authorization: Bearer`).
-    Token,
-    /// Headers from a trusted authenticating proxy.
-    Proxy,
-    /// An embed token from a portal.
-    Embed,
-}
-
-impl Method {
-    /// Whether the browser sends this credential by itself (cookies, and the proxy's own
-    /// cookie behind proxy headers): such requests need the cross-site checks.
-    pub fn ambient(self) -> bool {
-        matches!(self, Method::Link | Method::Password | Method::Proxy)
-    }
-}
-
-/// What an embed token allows: one target or one session, with one role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmbedScope {
-    /// The target it may open (and whose sessions it may join).
-    pub target: Option<String>,
-    /// The one session it may join.
-    pub session: Option<String>,
-    /// The role it grants.
-    pub role: Role,
-}
-
-/// A caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// User name.
-    pub user: String,
-    /// Groups (for `group:NAME` in target roles).
-    pub groups: Vec<String>,
-    /// How they proved it.
-    pub method: Method,
-    /// Set for embed tokens: all the caller may do.
-    pub scope: Option<EmbedScope>,
-}
-
-impl Identity {
-    /// A plain identity.
-    pub fn new(user: impl Into<String>, groups: Vec<String>, method: Method) -> Identity {
-        Identity {
-            user: user.into(),
-            groups,
-            method,
-            scope: None,
-        }
-    }
-}
 
 struct LocalUser {
     hash: String,
@@ -127,7 +64,7 @@ impl Users {
             .and_then(|u| PasswordHash::new(&u.password_hash).ok())
             .and_then(|h| argon2::Params::try_from(&h).ok())
             .unwrap_or_default();
-        let dummy = hash_with(&crate::auth::new_token(), params).unwrap_or_default();
+        let dummy = hash_with(&super::new_token(), params).unwrap_or_default();
         let tokens = config
             .tokens
             .iter()
@@ -242,79 +179,10 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("could not hash the password"))
 }
 
-/// Quick failures allowed before the delays start.
-const FREE_FAILURES: u32 = 5;
-/// Longest delay.
-const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
-/// A key with no failure for this long starts afresh.
-const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-
-struct Attempts {
-    failures: u32,
-    last: Instant,
-    blocked_until: Instant,
-}
-
-/// Limits sign-in attempts per client address and per user name: five quick failures, then
-/// each further attempt must wait 1 s, 2 s, 4 s, ... (at most 15 minutes).
-#[derive(Default)]
-pub struct Limiter {
-    keys: Mutex<HashMap<String, Attempts>>,
-}
-
-impl Limiter {
-    /// How long the caller must wait before trying again, if blocked.
-    pub fn blocked(&self, keys: &[String], now: Instant) -> Option<Duration> {
-        let map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter()
-            .filter_map(|k| map.get(k))
-            .filter(|a| a.blocked_until > now)
-            .map(|a| a.blocked_until - now)
-            .max()
-    }
-
-    /// Counts a failure against every key.
-    pub fn failed(&self, keys: &[String], now: Instant) {
-        let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        for k in keys {
-            let a = map.entry(k.clone()).or_insert(Attempts {
-                failures: 0,
-                last: now,
-                blocked_until: now,
-            });
-            if now.duration_since(a.last) > FORGET_AFTER {
-                a.failures = 0;
-            }
-            a.failures += 1;
-            a.last = now;
-            if a.failures >= FREE_FAILURES {
-                let exp = (a.failures - FREE_FAILURES).min(20);
-                a.blocked_until = now + Duration::from_secs(1 << exp).min(MAX_DELAY);
-            }
-        }
-    }
-
-    /// A success clears the keys.
-    pub fn succeeded(&self, keys: &[String]) {
-        let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        for k in keys {
-            map.remove(k);
-        }
-    }
-
-    /// Forgets old entries.
-    pub fn purge(&self, now: Instant) {
-        self.keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, a| now.duration_since(a.last) <= FORGET_AFTER || a.blocked_until > now);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn cheap_hash(pw: &str) -> String {
         hash_with(pw, argon2::Params::new(8, 1, 1, None).unwrap()).unwrap()
@@ -360,28 +228,5 @@ mod tests {
             .proxy(Some("::ffff:127.0.0.1".parse().unwrap()), &h)
             .is_some());
         assert!(users.proxy(None, &h).is_none());
-    }
-
-    #[test]
-    fn the_sixth_quick_failure_waits_and_delays_grow() {
-        let l = Limiter::default();
-        let keys = vec!["ip:1".to_string(), "user:a".to_string()];
-        let t0 = Instant::now();
-        for _ in 0..4 {
-            assert_eq!(l.blocked(&keys, t0), None);
-            l.failed(&keys, t0);
-        }
-        assert_eq!(l.blocked(&keys, t0), None);
-        l.failed(&keys, t0); // the fifth
-        assert_eq!(l.blocked(&keys, t0), Some(Duration::from_secs(1)));
-        // Another name from the same address is blocked too; another address for this name too.
-        assert!(l.blocked(&["ip:1".into()], t0).is_some());
-        assert!(l.blocked(&["user:a".into()], t0).is_some());
-        assert!(l.blocked(&["ip:2".into(), "user:b".into()], t0).is_none());
-        let t1 = t0 + Duration::from_secs(2);
-        l.failed(&keys, t1);
-        assert_eq!(l.blocked(&keys, t1), Some(Duration::from_secs(2)));
-        l.succeeded(&keys);
-        assert_eq!(l.blocked(&keys, t1), None);
     }
 }

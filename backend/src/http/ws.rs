@@ -12,11 +12,12 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, info};
 use winrelay_shared::protocol::{
-    ClientMsg, ErrorCode, FrameKind, OutputFrame, Role, ServerMsg, MAX_CLIENT_TEXT, MAX_COLS,
-    MAX_ROWS, PROTOCOL_VERSION, WINDOW,
+    ClientMsg, ErrorCode, FrameKind, OutputFrame, ServerMsg, MAX_CLIENT_TEXT, MAX_COLS, MAX_ROWS,
+    PROTOCOL_VERSION, WINDOW,
 };
 
-use crate::metrics::Metrics;
+use crate::access::policy::Grant;
+use crate::ops::metrics::Metrics;
 use crate::session::{Event, OutputRead, Session};
 
 /// Largest output frame.
@@ -35,13 +36,12 @@ enum Close {
 }
 
 /// Runs one attached client until it leaves.
-pub async fn run(
-    socket: WebSocket,
-    session: Arc<Session>,
-    name: String,
-    role: Role,
-    metrics: Metrics,
-) {
+pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics: Metrics) {
+    let Grant {
+        name,
+        role,
+        via_share,
+    } = grant;
     let (mut tx, mut rx) = socket.split();
 
     // 1. hello
@@ -82,7 +82,7 @@ pub async fn run(
 
     let mut events = session.subscribe_events();
     let mut output = session.subscribe_output();
-    let client = session.attach(name, role);
+    let client = session.attach(name, role, via_share);
     info!(session = %session.id, client, ?role, "client attached");
 
     // 2. where this client starts

@@ -1,0 +1,152 @@
+//! The HTTP layer: [`app`] builds the whole router from an [`AppState`], one file per
+//! resource. Tests call it in-process (`tower::ServiceExt::oneshot`); `winrelay serve`
+//! binds it to a socket.
+//!
+//! Every handler learns who is calling from [`caller::Caller`] (embed token, API token,
+//! proxy headers, or the sign-in cookie) and decides with `access::policy`; nothing trusts
+//! the page. Every failure is a [`error::Failure`] with a typed code.
+
+pub mod assets;
+pub mod caller;
+pub mod embed;
+pub mod error;
+pub mod health;
+pub mod recordings;
+pub mod sessions;
+pub mod shares;
+pub mod signin;
+pub mod tls;
+pub mod ws;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue};
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use serde_json::json;
+use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::access::embed::Embed;
+use crate::access::limiter::Limiter;
+use crate::access::signins::Signins;
+use crate::access::users::Users;
+use crate::ops::audit::Audit;
+use crate::ops::metrics::Metrics;
+use crate::ops::recording::Recordings;
+use crate::session::Registry;
+use crate::targets::Targets;
+
+/// Shared state of every handler.
+pub struct AppState {
+    /// Sessions.
+    pub registry: Arc<Registry>,
+    /// Targets.
+    pub targets: Targets,
+    /// Sign-ins, login links and share links.
+    pub signins: Arc<Signins>,
+    /// Local users, API tokens, the proxy rule.
+    pub users: Users,
+    /// Sign-in attempt limits.
+    pub limiter: Limiter,
+    /// Embed token verifier (with `[embed]`).
+    pub embed: Option<Embed>,
+    /// Origins that may frame the relay.
+    pub frame_ancestors: Vec<String>,
+    /// The audit log.
+    pub audit: Arc<Audit>,
+    /// Recordings (with `[recordings]`).
+    pub recordings: Option<Arc<Recordings>>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Origins allowed besides the relay's own.
+    pub allowed_origins: Vec<String>,
+    /// Whether the relay serves HTTPS (cookies get `Secure`).
+    pub tls: bool,
+    /// Ready for sessions.
+    pub ready: AtomicBool,
+}
+
+impl AppState {
+    /// Housekeeping: ends share links that expired and removes the clients that came
+    /// through them.
+    pub fn expire_shares(&self) {
+        for (session, share) in self.signins.purge() {
+            let removed = self
+                .registry
+                .get(&session)
+                .map_or(0, |s| s.kick_share(&share, "the share link expired"));
+            self.audit.log(
+                "share_expired",
+                json!({"session": session, "share": share, "removed_clients": removed}),
+            );
+        }
+    }
+}
+
+/// The relay's router.
+pub fn app(state: Arc<AppState>) -> Router {
+    let ancestors = if state.frame_ancestors.is_empty() {
+        "'self'".to_string()
+    } else {
+        format!("'self' {}", state.frame_ancestors.join(" "))
+    };
+    let csp = HeaderValue::from_str(&assets::csp(&ancestors)).expect("CSP is ASCII");
+    let pages = Router::new()
+        .fallback(assets::serve)
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ));
+    Router::new()
+        .route("/login", get(signin::login))
+        .route("/api/login", post(signin::password_login))
+        .route("/api/logout", post(signin::logout))
+        .route("/api/me", get(signin::me))
+        .route("/api/embed/session", post(embed::embed_session))
+        .route("/api/embed/info", get(embed::embed_info))
+        .route("/api/recordings", get(recordings::list_recordings))
+        .route("/api/recordings/{id}", get(recordings::get_recording))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/targets", get(sessions::targets))
+        .route(
+            "/api/sessions",
+            get(sessions::list_sessions).post(sessions::create_session),
+        )
+        .route(
+            "/api/sessions/{id}",
+            get(sessions::get_session).delete(sessions::end_session),
+        )
+        .route("/api/sessions/{id}/ws", get(sessions::websocket))
+        .route(
+            "/api/sessions/{id}/shares",
+            get(shares::list_shares).post(shares::create_share),
+        )
+        .route(
+            "/api/sessions/{id}/shares/{share}",
+            delete(shares::revoke_share),
+        )
+        .route(
+            "/api/sessions/{id}/clients/{client}/kick",
+            post(sessions::kick),
+        )
+        .route(
+            "/api/sessions/{id}/clients/{client}/role",
+            put(sessions::set_role),
+        )
+        .merge(pages)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // Login and share tokens travel in URLs: never leak them to other sites.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,286 @@
+//! Targets and sessions: list, open, look at, end; clients: kick, change role; and the
+//! WebSocket that attaches a terminal.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tracing::info;
+use winrelay_shared::api::{CreateSession, FailureCode, SessionInfo, SetRole, TargetInfo};
+use winrelay_shared::protocol::{Role, SessionState, MAX_COLS, MAX_ROWS};
+
+use super::caller::{
+    check_origin, check_write, grant, owner_session, session_role, Access, Caller,
+};
+use super::error::{ApiResult, Failure};
+use super::AppState;
+use crate::access::Identity;
+use crate::config::Secret;
+use crate::ops::audit::SessionWatch;
+use crate::ops::metrics::SessionMetrics;
+use crate::session::remote::ShellError;
+use crate::session::{Observer, Session};
+use crate::targets::LookupError;
+
+/// `GET /api/targets`.
+pub async fn targets(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TargetInfo>>> {
+    let who = caller.require()?;
+    Ok(Json(state.targets.visible_to(who)))
+}
+
+/// `GET /api/sessions`: the caller's sessions, and the sessions of targets they have a role
+/// on (with that role).
+pub async fn list_sessions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<SessionInfo>>> {
+    let who = caller.require()?;
+    Ok(Json(
+        state
+            .registry
+            .list()
+            .into_iter()
+            .filter_map(|s| session_role(&state, Some(who), &s).map(|r| s.info(r)))
+            .collect(),
+    ))
+}
+
+/// How long `POST /api/sessions` waits for the shell before answering.
+const OPEN_WAIT: Duration = Duration::from_secs(30);
+
+/// `POST /api/sessions`: opens a shell on a target.
+pub async fn create_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Json(req): Json<CreateSession>,
+) -> ApiResult<Response> {
+    check_write(&state, &headers, caller.who.as_ref())?;
+    let who = caller.require()?;
+    let creds = match (req.username, req.password) {
+        (Some(u), Some(p)) => Some((u, Secret(p))),
+        _ => None,
+    };
+    let session = open_session(
+        &state,
+        who,
+        caller.peer,
+        &req.target,
+        creds,
+        req.cols,
+        req.rows,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(session.info(Role::Owner))).into_response())
+}
+
+fn lookup_failure(e: LookupError) -> Failure {
+    let (status, code) = match &e {
+        LookupError::Unknown(_) => (StatusCode::NOT_FOUND, FailureCode::UnknownTarget),
+        LookupError::ViewOnly(_) => (StatusCode::FORBIDDEN, FailureCode::ViewOnly),
+        LookupError::NeedsCredentials(_) => {
+            (StatusCode::BAD_REQUEST, FailureCode::CredentialsRequired)
+        }
+        LookupError::AddressNotAllowed(_) => {
+            (StatusCode::FORBIDDEN, FailureCode::AddressNotAllowed)
+        }
+        LookupError::NoSuchHost(_) => (StatusCode::BAD_GATEWAY, FailureCode::NoSuchHost),
+    };
+    Failure::new(status, code, e.to_string())
+}
+
+/// Opens a session on `target` for `who` and waits (a while) for its shell, so that wrong
+/// credentials or an unreachable target are reported to the caller.
+pub async fn open_session(
+    state: &Arc<AppState>,
+    who: &Identity,
+    peer: Option<IpAddr>,
+    target: &str,
+    creds: Option<(String, Secret)>,
+    cols: Option<u16>,
+    rows: Option<u16>,
+) -> ApiResult<Arc<Session>> {
+    let mut connector = state
+        .targets
+        .connector(target, who, creds)
+        .await
+        .map_err(lookup_failure)?;
+    connector.observe(state.metrics.winrm_observer(target));
+    let cols = cols.unwrap_or(80).clamp(1, MAX_COLS);
+    let rows = rows.unwrap_or(24).clamp(1, MAX_ROWS);
+    let user = who.user.clone();
+    let record = state.targets.records(target);
+    let observe = |id: &str| -> Vec<Arc<dyn Observer>> {
+        let recorder = match (&state.recordings, record) {
+            (Some(r), true) => match r.start(id, target, &user, cols, rows) {
+                Ok(rec) => Some(rec),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the recording");
+                    None
+                }
+            },
+            _ => None,
+        };
+        vec![
+            Arc::new(SessionMetrics::new(&state.metrics, target)),
+            Arc::new(SessionWatch::new(id, target, state.audit.clone(), recorder)),
+        ]
+    };
+    let session = state
+        .registry
+        .create(
+            target.to_string(),
+            user.clone(),
+            connector,
+            (cols, rows),
+            observe,
+        )
+        .await
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                FailureCode::TooManySessions,
+                e.to_string(),
+            )
+        })?;
+    info!(session = %session.id, %target, %user, "session created");
+    state.audit.log(
+        "opened",
+        json!({"user": user, "method": who.method, "target": target, "session": session.id,
+            "ip": peer, "recorded": record && state.recordings.is_some()}),
+    );
+    let mut events = session.subscribe_events();
+    let _ = tokio::time::timeout(OPEN_WAIT, async {
+        while session.state() == SessionState::Connecting {
+            if events.recv().await.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    if let SessionState::Failed {
+        code,
+        message,
+        fingerprints,
+    } = session.state()
+    {
+        return Err(Failure::from_shell(ShellError {
+            code,
+            message,
+            fingerprints,
+        }));
+    }
+    Ok(session)
+}
+
+/// `GET /api/sessions/{id}`.
+pub async fn get_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<Access>,
+) -> ApiResult<Json<SessionInfo>> {
+    // Someone with no credential at all learns that first, not that the session is gone:
+    // a page tells "sign in again" from "start a new shell" by this.
+    if caller.who.is_none() && q.share.is_none() {
+        return Err(Failure::not_signed_in());
+    }
+    let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
+    let g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
+    Ok(Json(session.info(g.role)))
+}
+
+/// `DELETE /api/sessions/{id}`: ends the shell.
+pub async fn end_session(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    check_write(&state, &headers, caller.who.as_ref())?;
+    let session = owner_session(&state, &caller, &id)?;
+    state.audit.log(
+        "end_requested",
+        json!({"user": caller.name(), "session": session.id, "target": session.target}),
+    );
+    session.end();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/sessions/{id}/clients/{client}/kick`.
+pub async fn kick(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((id, client)): Path<(String, u64)>,
+) -> ApiResult<StatusCode> {
+    check_write(&state, &headers, caller.who.as_ref())?;
+    let session = owner_session(&state, &caller, &id)?;
+    if session.kick(client) {
+        state.audit.log(
+            "kicked",
+            json!({"user": caller.name(), "session": session.id, "client": client}),
+        );
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            FailureCode::UnknownClient,
+            "no such client in this session",
+        ))
+    }
+}
+
+/// `PUT /api/sessions/{id}/clients/{client}/role`: writer <-> viewer.
+pub async fn set_role(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((id, client)): Path<(String, u64)>,
+    Json(req): Json<SetRole>,
+) -> ApiResult<StatusCode> {
+    check_write(&state, &headers, caller.who.as_ref())?;
+    let session = owner_session(&state, &caller, &id)?;
+    if req.role != Role::Owner && session.set_role(client, req.role) {
+        state.audit.log(
+            "role_changed",
+            json!({"user": caller.name(), "session": session.id, "client": client, "role": req.role}),
+        );
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            FailureCode::BadRole,
+            "only attached writers and viewers can change role, to writer or viewer",
+        ))
+    }
+}
+
+/// `GET /api/sessions/{id}/ws`: attaches a WebSocket.
+pub async fn websocket(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<Access>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    check_origin(&state, &headers)?;
+    let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
+    let g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
+    let metrics = state.metrics.clone();
+    Ok(ws
+        .max_message_size(4 * winrelay_shared::protocol::MAX_CLIENT_TEXT)
+        // Clients send keystrokes and small control messages: tungstenite's default 128 KiB
+        // read buffer per socket would be most of an attached client's memory.
+        .read_buffer_size(8 * 1024)
+        .on_upgrade(move |socket| super::ws::run(socket, session, g, metrics)))
+}

@@ -1,0 +1,395 @@
+//! Sessions: one remote shell each, shared by any number of attached clients.
+//!
+//! * [`core`]: what happens to bytes and clients, as plain code (no I/O, no clock);
+//! * [`Session`] (this file): the core behind a lock, with the channels that wake clients
+//!   and feed the driver, and the [`Observer`]s (metrics, audit, recordings);
+//! * [`driver`]: the task that owns the remote shell, generic over [`remote::RemoteShell`];
+//! * [`registry`]: every session of this relay;
+//! * [`outlog`], [`screen`], [`echo`]: the output log, snapshots, echo filtering.
+//!
+//! **Invariants.** The producer (the shell's output) never waits for a client: clients read
+//! the log at their own pace, so a slow client cannot hold up the session or other clients.
+//! Every byte a terminal shows, echo included, goes through the log exactly once, in order.
+//! Ending a session, dropping it, or the relay shutting down deletes its remote shell. This
+//! module knows nothing of HTTP or WebSockets.
+
+pub mod core;
+pub mod driver;
+pub mod echo;
+pub mod outlog;
+pub mod registry;
+pub mod remote;
+pub mod screen;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc, watch};
+use winrelay_shared::api::SessionInfo;
+use winrelay_shared::protocol::{Presence, Role, SessionState, Signal};
+
+use self::core::Core;
+pub use self::core::{Action, Client, OutputRead, Refused};
+pub use registry::{Registry, SessionSettings};
+
+/// Something every attached client hears about.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The shell's state changed.
+    State(SessionState),
+    /// Someone attached, left or changed role.
+    Presence,
+    /// A client is removed by the owner (or the session ends): its socket closes.
+    Kick {
+        /// The client, or `None` for all.
+        client: Option<u64>,
+        /// Why.
+        reason: String,
+        /// Whether reconnecting makes sense.
+        reconnect: bool,
+    },
+}
+
+/// Watches a session from outside: metrics, audit, recordings. Called with the session's
+/// lock held, in order: implementations must be quick and must not call back into the
+/// session.
+pub trait Observer: Send + Sync {
+    /// Whether [`Observer::output`] is wanted (it costs a copy of every byte).
+    fn wants_output(&self) -> bool {
+        false
+    }
+    /// Bytes appended to the output: exactly what the terminals show, in order.
+    fn output(&self, _bytes: &[u8]) {}
+    /// The output grew by this many bytes.
+    fn output_len(&self, _bytes: u64) {}
+    /// Keystrokes a client sent that were accepted.
+    fn input(&self, _client: u64, _data: &str) {}
+    /// A line submitted to the shell.
+    fn line(&self, _client: u64, _line: &str) {}
+    /// The terminal size changed.
+    fn resize(&self, _cols: u16, _rows: u16) {}
+    /// A client attached.
+    fn attached(&self, _client: &Client) {}
+    /// A client left.
+    fn detached(&self, _client: &Client) {}
+    /// The remote shell opened after this long.
+    fn opened(&self, _took: Duration) {}
+    /// The remote shell failed (while opening or later).
+    fn fault(&self) {}
+    /// The shell reached a final state.
+    fn ended(&self, _state: &SessionState) {}
+    /// The session was removed from the registry.
+    fn retired(&self) {}
+}
+
+/// What the driver does with the shell's input.
+#[derive(Debug)]
+pub(crate) enum ShellCmd {
+    Line(Vec<u8>),
+    Eof,
+}
+
+/// The time sessions use: tokio's clock, so that tests with paused time control it.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// One live shell and the clients attached to it.
+pub struct Session {
+    /// Random id (also the capability in `/s/ID` URLs; access is still checked).
+    pub id: String,
+    /// Target name.
+    pub target: String,
+    /// User who started it.
+    pub owner: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+    core: Mutex<Core>,
+    end_tx: watch::Sender<u64>,
+    events: broadcast::Sender<Event>,
+    input_tx: mpsc::Sender<ShellCmd>,
+    signal_tx: mpsc::Sender<Signal>,
+    stop_tx: watch::Sender<bool>,
+    observers: Vec<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+/// The receiving ends a driver needs.
+pub(crate) struct DriverChannels {
+    pub input_rx: mpsc::Receiver<ShellCmd>,
+    pub signal_rx: mpsc::Receiver<Signal>,
+    pub stop_rx: watch::Receiver<bool>,
+}
+
+impl Session {
+    /// A new session in state `connecting`, and the channels its driver reads.
+    pub(crate) fn new(
+        id: String,
+        target: String,
+        owner: String,
+        created_at: u64,
+        mut config: self::core::CoreConfig,
+        observers: Vec<Arc<dyn Observer>>,
+    ) -> (Arc<Session>, DriverChannels) {
+        let (input_tx, input_rx) = mpsc::channel(4096);
+        let (signal_tx, signal_rx) = mpsc::channel(16);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (events, _) = broadcast::channel(64);
+        config.observe_bytes = observers.iter().any(|o| o.wants_output());
+        let size = config.size;
+        let session = Arc::new(Session {
+            id,
+            target,
+            owner,
+            created_at,
+            core: Mutex::new(Core::new(config, now())),
+            end_tx: watch::channel(0).0,
+            events,
+            input_tx,
+            signal_tx,
+            stop_tx,
+            observers,
+        });
+        for o in &session.observers {
+            o.resize(size.0.max(1), size.1.max(1));
+        }
+        (
+            session,
+            DriverChannels {
+                input_rx,
+                signal_rx,
+                stop_rx,
+            },
+        )
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock would poison it; the data is still consistent
+        // enough to keep serving (every mutation is a few plain assignments).
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the core and carries out the actions it asks for, lock held, in order.
+    fn with_core<T>(&self, f: impl FnOnce(&mut Core, &mut Vec<Action>) -> T) -> T {
+        let mut out = Vec::new();
+        let mut core = self.lock();
+        let result = f(&mut core, &mut out);
+        // Still under the lock: observers and the end offset see actions in order.
+        for action in out {
+            self.apply(action);
+        }
+        drop(core);
+        result
+    }
+
+    fn apply(&self, action: Action) {
+        let obs = &self.observers;
+        match action {
+            Action::Shown(bytes) => obs.iter().for_each(|o| o.output(&bytes)),
+            Action::OutputEnd(end) => {
+                let before = self.end_tx.send_replace(end);
+                obs.iter()
+                    .for_each(|o| o.output_len(end.saturating_sub(before)));
+            }
+            Action::Send(line) => {
+                // Cannot fail while the driver runs: the core bounds pending input.
+                if self.input_tx.try_send(ShellCmd::Line(line)).is_err() {
+                    tracing::warn!("input queue full: a line was dropped");
+                }
+            }
+            Action::CloseStdin => {
+                let _ = self.input_tx.try_send(ShellCmd::Eof);
+            }
+            Action::Signal(s) => {
+                let _ = self.signal_tx.try_send(s);
+            }
+            Action::Input { client, data } => obs.iter().for_each(|o| o.input(client, &data)),
+            Action::Line { client, line } => obs.iter().for_each(|o| o.line(client, &line)),
+            Action::Resized(c, r) => obs.iter().for_each(|o| o.resize(c, r)),
+            Action::Attached(c) => obs.iter().for_each(|o| o.attached(&c)),
+            Action::Detached(c) => obs.iter().for_each(|o| o.detached(&c)),
+            Action::Presence => {
+                let _ = self.events.send(Event::Presence);
+            }
+            Action::State(state) => {
+                if state.is_final() {
+                    obs.iter().for_each(|o| o.ended(&state));
+                }
+                let _ = self.events.send(Event::State(state));
+            }
+            Action::Kick {
+                client,
+                reason,
+                reconnect,
+            } => {
+                let _ = self.events.send(Event::Kick {
+                    client,
+                    reason,
+                    reconnect,
+                });
+            }
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.lock().state().clone()
+    }
+
+    /// Subscribe to the output end offset.
+    pub fn subscribe_output(&self) -> watch::Receiver<u64> {
+        self.end_tx.subscribe()
+    }
+
+    /// Subscribe to state, presence and kick events.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Attached clients.
+    pub fn clients(&self) -> Vec<Presence> {
+        self.lock().presence()
+    }
+
+    /// Adds a client (`share`: the share link that grants its role, if that is how it
+    /// came); returns its id.
+    pub fn attach(&self, name: String, role: Role, share: Option<String>) -> u64 {
+        self.with_core(|c, out| c.attach(name, role, share, now(), out))
+    }
+
+    /// Removes a client.
+    pub fn detach(&self, client: u64) {
+        self.with_core(|c, out| c.detach(client, now(), out))
+    }
+
+    /// The owner removes a client.
+    pub fn kick(&self, client: u64) -> bool {
+        self.with_core(|c, out| c.kick(client, "the session's owner removed you", out))
+    }
+
+    /// Removes every client that came through share link `share` (revoked or expired);
+    /// returns how many.
+    pub fn kick_share(&self, share: &str, reason: &str) -> usize {
+        self.with_core(|c, out| {
+            let clients = c.clients_via(share);
+            for id in &clients {
+                c.kick(*id, reason, out);
+            }
+            clients.len()
+        })
+    }
+
+    /// The clients attached through share link `share`.
+    pub fn clients_via(&self, share: &str) -> Vec<u64> {
+        self.lock().clients_via(share)
+    }
+
+    /// The role of an attached client (None once detached).
+    pub fn role_of(&self, client: u64) -> Option<Role> {
+        self.lock().role_of(client)
+    }
+
+    /// Changes a client's role (owner action).
+    pub fn set_role(&self, client: u64, role: Role) -> bool {
+        self.with_core(|c, out| c.set_role(client, role, out))
+    }
+
+    /// Up to `max` bytes of output from `offset`, or a snapshot when the log no longer has
+    /// them.
+    pub fn read_output(&self, offset: u64, max: usize) -> OutputRead {
+        self.lock().read_output(offset, max)
+    }
+
+    /// A fresh view for a new client.
+    pub fn fresh_view(&self) -> OutputRead {
+        self.lock().fresh_view()
+    }
+
+    /// Whether `offset` can be resumed exactly.
+    pub fn can_resume(&self, offset: u64) -> bool {
+        self.lock().can_resume(offset)
+    }
+
+    /// Current end of the output.
+    pub fn output_end(&self) -> u64 {
+        self.lock().output_end()
+    }
+
+    /// Keystrokes from a client.
+    pub fn input(&self, client: u64, data: &str) -> Result<(), Refused> {
+        self.with_core(|c, out| c.input(client, data, now(), out))
+    }
+
+    /// A signal from a client's button (not the Ctrl+C key, which goes through `input`).
+    pub fn signal(&self, client: u64, signal: Signal) -> Result<(), Refused> {
+        self.with_core(|c, out| c.signal(client, signal, out))
+    }
+
+    /// A client's terminal changed size.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        self.with_core(|c, out| c.resize(cols, rows, out))
+    }
+
+    /// Ends the session: the shell is terminated and deleted.
+    pub fn end(&self) {
+        self.stop_tx.send_replace(true);
+    }
+
+    /// How long the session has had no client and no activity (None while anyone is
+    /// attached).
+    pub fn idle_for(&self) -> Option<Duration> {
+        self.lock().idle_for(now())
+    }
+
+    /// The API view of this session for a caller with `role`.
+    pub fn info(&self, role: Role) -> SessionInfo {
+        let core = self.lock();
+        SessionInfo {
+            id: self.id.clone(),
+            target: self.target.clone(),
+            owner: self.owner.clone(),
+            created_at: self.created_at,
+            state: core.state().clone(),
+            clients: core.presence(),
+            role,
+        }
+    }
+
+    // --- for the driver -------------------------------------------------------------------
+
+    pub(crate) fn remote_output(&self, bytes: &[u8]) {
+        self.with_core(|c, out| c.remote_output(bytes, now(), out))
+    }
+
+    pub(crate) fn notice(&self, text: &str) {
+        self.with_core(|c, out| c.notice(text, out))
+    }
+
+    pub(crate) fn set_state(&self, state: SessionState) {
+        self.with_core(|c, out| c.set_state(state, out))
+    }
+
+    pub(crate) fn delivered(&self, len: usize) {
+        self.lock().delivered(len)
+    }
+
+    pub(crate) fn observers(&self) -> &[Arc<dyn Observer>] {
+        &self.observers
+    }
+
+    pub(crate) fn kick_all(&self, reason: &str, reconnect: bool) {
+        let _ = self.events.send(Event::Kick {
+            client: None,
+            reason: reason.into(),
+            reconnect,
+        });
+    }
+}
