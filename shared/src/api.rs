@@ -412,7 +412,8 @@ mod tests {
             }),
             ..ApiError::new(FailureCode::CertificateMismatch, "mismatch")
         };
-        let back: ApiError = serde_json::from_str(&serde_json::to_string(&pinned).unwrap()).unwrap();
+        let back: ApiError =
+            serde_json::from_str(&serde_json::to_string(&pinned).unwrap()).unwrap();
         assert_eq!(back, pinned);
     }
 
@@ -424,9 +425,13 @@ mod tests {
             fingerprints: None,
         };
         let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(json, r#"{"state":"failed","code":"wrong_credentials","message":"no"}"#);
+        assert_eq!(
+            json,
+            r#"{"state":"failed","code":"wrong_credentials","message":"no"}"#
+        );
         // An older relay's state without a code still reads.
-        let old: SessionState = serde_json::from_str(r#"{"state":"target_lost","message":"x"}"#).unwrap();
+        let old: SessionState =
+            serde_json::from_str(r#"{"state":"target_lost","message":"x"}"#).unwrap();
         assert_eq!(
             old,
             SessionState::TargetLost {
@@ -438,7 +443,10 @@ mod tests {
 
     #[test]
     fn shell_kinds_read_as_configured() {
-        assert_eq!(serde_json::to_string(&ShellKind::Powershell).unwrap(), "\"powershell\"");
+        assert_eq!(
+            serde_json::to_string(&ShellKind::Powershell).unwrap(),
+            "\"powershell\""
+        );
         assert_eq!(ShellKind::Cmd.name(), "cmd");
     }
 }

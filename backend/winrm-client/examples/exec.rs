@@ -1,12 +1,12 @@
 //! `winrelay exec` / `winrelay probe` without the relay: the same code as the binary's
-//! subcommands (`backend/src/exec_cmd.rs`), for trying the client against a server by hand.
+//! subcommands (`backend/src/commands/exec.rs`), for trying the client against a server by hand.
 //!
 //! ```text
 //! WINRM_PASSWORD=... cargo run -p winrm-client --example exec -- exec \
 //!     --endpoint https://HOST:5986/wsman --user U --password-env WINRM_PASSWORD --pin SHA256 -- ipconfig
 //! ```
 
-#[path = "../../src/exec_cmd.rs"]
+#[path = "../../src/commands/exec.rs"]
 mod exec_cmd;
 
 use clap::{Parser, Subcommand};

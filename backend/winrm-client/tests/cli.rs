@@ -1,9 +1,9 @@
-//! `winrelay exec` and `winrelay probe` (backend/src/exec_cmd.rs) against the simulator.
+//! `winrelay exec` and `winrelay probe` (backend/src/commands/exec.rs) against the simulator.
 //! The module is compiled into this test as it is into the binary.
 
 mod common;
 
-#[path = "../../src/exec_cmd.rs"]
+#[path = "../../src/commands/exec.rs"]
 #[allow(dead_code)]
 mod exec_cmd;
 

@@ -1,8 +1,8 @@
-//! `winrelay sim` without the rest of winrelay: the same code (`backend/src/sim_cmd.rs`),
+//! `winrelay sim` without the rest of winrelay: the same code (`backend/src/commands/sim.rs`),
 //! for trying the simulator while working on this crate alone.
 //! `cargo run -p winrs-sim --example sim -- --user demo --password-env PW --listen 127.0.0.1:0`
 
-#[path = "../../src/sim_cmd.rs"]
+#[path = "../../src/commands/sim.rs"]
 mod sim_cmd;
 
 use clap::Parser;
