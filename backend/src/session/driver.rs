@@ -127,3 +127,250 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
         warn!(error = %e, "could not delete the shell");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+    use winrelay_shared::api::FailureCode;
+    use winrelay_shared::protocol::{Role, SessionState, Signal};
+
+    use crate::session::remote::{
+        Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits,
+    };
+    use crate::session::{Event, Registry, SessionSettings};
+
+    /// What the fake target saw.
+    #[derive(Default, Debug)]
+    struct Seen {
+        input: Vec<u8>,
+        signals: Vec<Signal>,
+        terminated: bool,
+        closed: bool,
+    }
+
+    /// A remote shell whose output the test pushes and whose input the test reads.
+    struct Fake {
+        output: Mutex<Option<mpsc::UnboundedReceiver<Result<Output, ShellError>>>>,
+        seen: Arc<Mutex<Seen>>,
+        fail_open: Option<ShellError>,
+    }
+
+    struct FakeShell {
+        output: mpsc::UnboundedReceiver<Result<Output, ShellError>>,
+        input: FakeInput,
+    }
+
+    #[derive(Clone)]
+    struct FakeInput(Arc<Mutex<Seen>>);
+
+    impl Connect for Fake {
+        type Shell = FakeShell;
+        fn traits(&self) -> ShellTraits {
+            ShellTraits {
+                echoes_input: false,
+                max_line_len: 1000,
+            }
+        }
+        async fn open(&self) -> Result<FakeShell, ShellError> {
+            if let Some(e) = &self.fail_open {
+                return Err(e.clone());
+            }
+            Ok(FakeShell {
+                output: self.output.lock().unwrap().take().unwrap(),
+                input: FakeInput(self.seen.clone()),
+            })
+        }
+    }
+
+    impl RemoteShell for FakeShell {
+        type Input = FakeInput;
+        fn input(&self) -> FakeInput {
+            self.input.clone()
+        }
+        async fn recv(&mut self) -> Option<Result<Output, ShellError>> {
+            self.output.recv().await
+        }
+        async fn close(self) -> Result<(), ShellError> {
+            self.input.0.lock().unwrap().closed = true;
+            Ok(())
+        }
+    }
+
+    impl ShellInput for FakeInput {
+        async fn send(&self, data: &[u8]) -> Result<(), ShellError> {
+            self.0.lock().unwrap().input.extend_from_slice(data);
+            Ok(())
+        }
+        async fn close_stdin(&self) -> Result<(), ShellError> {
+            Ok(())
+        }
+        async fn signal(&self, signal: Signal) -> Result<(), ShellError> {
+            self.0.lock().unwrap().signals.push(signal);
+            Ok(())
+        }
+        async fn terminate(&self) -> Result<(), ShellError> {
+            self.0.lock().unwrap().terminated = true;
+            Ok(())
+        }
+    }
+
+    type OutTx = mpsc::UnboundedSender<Result<Output, ShellError>>;
+
+    fn fake(fail_open: Option<ShellError>) -> (Fake, OutTx, Arc<Mutex<Seen>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        (
+            Fake {
+                output: Mutex::new(Some(rx)),
+                seen: seen.clone(),
+                fail_open,
+            },
+            tx,
+            seen,
+        )
+    }
+
+    fn registry(idle: Duration) -> Arc<Registry> {
+        Registry::new(SessionSettings {
+            log_bytes: 1 << 16,
+            idle_timeout: idle,
+            max_sessions: 2,
+        })
+    }
+
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_input_signals_and_the_end_delete_the_shell() {
+        let reg = registry(Duration::from_secs(60));
+        let (conn, out, seen) = fake(None);
+        let s = reg
+            .create("t".into(), "alice".into(), conn, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        settle().await;
+        assert_eq!(s.state(), SessionState::Connected);
+        let me = s.attach("alice".into(), Role::Owner, None);
+        out.send(Ok(Output::Bytes("PS> ".into()))).unwrap();
+        settle().await;
+        assert_eq!(s.output_end(), 4);
+        s.input(me, "echo hi\r").unwrap();
+        s.input(me, "\x03").unwrap();
+        settle().await;
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.input, b"echo hi\r\n");
+            assert_eq!(seen.signals, vec![Signal::CtrlC]);
+        }
+        let mut events = s.subscribe_events();
+        out.send(Ok(Output::Exited(3))).unwrap();
+        settle().await;
+        assert_eq!(s.state(), SessionState::Exited { code: 3 });
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            Event::State(SessionState::Exited { code: 3 })
+        ));
+        assert!(seen.lock().unwrap().closed, "the shell is deleted");
+        // Ended sessions stay listed for a while, then go.
+        assert!(reg.get(&s.id).is_some());
+        tokio::time::sleep(Duration::from_secs(601)).await;
+        settle().await;
+        assert!(reg.get(&s.id).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_typed_open_failure_reaches_the_state_and_nothing_is_left() {
+        let reg = registry(Duration::from_secs(60));
+        let err = ShellError::new(FailureCode::WrongCredentials, "wrong user name or password");
+        let (conn, _out, seen) = fake(Some(err));
+        let s = reg
+            .create("t".into(), "a".into(), conn, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        settle().await;
+        match s.state() {
+            SessionState::Failed { code, .. } => assert_eq!(code, FailureCode::WrongCredentials),
+            other => panic!("expected failed, got {other:?}"),
+        }
+        assert!(!seen.lock().unwrap().closed, "nothing was opened, nothing to delete");
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        settle().await;
+        assert!(reg.is_empty(), "a shell that never opened is forgotten after 5 s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_sessions_end_only_without_clients() {
+        let reg = registry(Duration::from_secs(60));
+        let (conn, _out, seen) = fake(None);
+        let s = reg
+            .create("t".into(), "a".into(), conn, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        settle().await;
+        let me = s.attach("a".into(), Role::Owner, None);
+        tokio::time::advance(Duration::from_secs(120)).await;
+        reg.reap_idle();
+        settle().await;
+        assert_eq!(s.state(), SessionState::Connected, "a client is attached");
+        s.detach(me);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        reg.reap_idle();
+        settle().await;
+        assert_eq!(s.state(), SessionState::Connected);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        reg.reap_idle();
+        settle().await;
+        assert_eq!(s.state(), SessionState::Exited { code: -1 });
+        let seen = seen.lock().unwrap();
+        assert!(seen.terminated && seen.closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_shell_says_why_and_the_limit_holds() {
+        let reg = registry(Duration::from_secs(60));
+        let (conn, out, _) = fake(None);
+        let s = reg
+            .create("t".into(), "a".into(), conn, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        let (conn2, _out2, _) = fake(None);
+        reg.create("t".into(), "a".into(), conn2, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        let (conn3, _, _) = fake(None);
+        assert!(reg
+            .create("t".into(), "a".into(), conn3, (80, 24), |_| vec![])
+            .await
+            .is_err());
+        settle().await;
+        out.send(Err(ShellError::new(FailureCode::ShellGone, "gone")))
+            .unwrap();
+        settle().await;
+        match s.state() {
+            SessionState::TargetLost { code, message } => {
+                assert_eq!(code, FailureCode::ShellGone);
+                assert!(message.contains("the shell is gone"));
+            }
+            other => panic!("expected target_lost, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_deletes_every_shell() {
+        let reg = registry(Duration::from_secs(60));
+        let (conn, _out, seen) = fake(None);
+        reg.create("t".into(), "a".into(), conn, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        settle().await;
+        reg.shutdown().await;
+        assert!(seen.lock().unwrap().closed);
+    }
+}
