@@ -2,24 +2,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tracing::{info, warn};
 
-use crate::access::embed::Embed;
-use crate::access::limiter::Limiter;
 use crate::access::signins::Signins;
-use crate::access::users::Users;
 use crate::config::{
     CertCheck, Config, Credentials, PasswordSource, Roles, Secret, ShellKind, Target,
 };
 use crate::http::AppState;
-use crate::ops::audit::Audit;
 use crate::ops::metrics::Metrics;
-use crate::ops::recording::Recordings;
 use crate::session::{Registry, SessionSettings};
 use crate::targets::Targets;
 
@@ -92,19 +87,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
 
-    let embed = config.embed.as_ref().map(Embed::from_config).transpose()?;
-    let audit = Arc::new(Audit::open(config.audit.as_ref())?);
-    let recordings = config
-        .recordings
-        .as_ref()
-        .map(Recordings::from_config)
-        .transpose()?;
-    // Which sites may frame the relay: `[embed] frame_ancestors`, else the allowed origins.
-    let ancestors = match &config.embed {
-        Some(e) if !e.frame_ancestors.is_empty() => e.frame_ancestors.clone(),
-        _ => config.allowed_origins.clone(),
-    };
-
     let listener = bind(args.listen.as_deref().or(config.listen.as_deref())).await?;
     let addr = listener.local_addr()?;
     let tls = config
@@ -112,24 +94,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|t| crate::http::tls::load(t, addr.ip()))
         .transpose()?;
-    let state = Arc::new(AppState {
-        registry: registry.clone(),
+    let signins = match state_dir(args.state_dir.clone()) {
+        Some(dir) => Signins::persistent(dir.join("signins.json")),
+        None => Signins::default(),
+    };
+    let state = Arc::new(AppState::new(
+        &config,
         targets,
-        signins: Arc::new(match state_dir(args.state_dir.clone()) {
-            Some(dir) => Signins::persistent(dir.join("signins.json")),
-            None => Signins::default(),
-        }),
-        users: Users::from_config(&config),
-        limiter: Limiter::default(),
-        embed,
-        frame_ancestors: ancestors,
-        audit,
-        recordings,
+        registry.clone(),
         metrics,
-        allowed_origins: config.allowed_origins.clone(),
-        tls: tls.is_some(),
-        ready: AtomicBool::new(false),
-    });
+        signins,
+        tls.is_some(),
+    )?);
     let app = crate::http::app(state.clone());
 
     let host = if addr.ip().is_unspecified() {

@@ -18,6 +18,9 @@ pub mod signin;
 pub mod tls;
 pub mod ws;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -32,6 +35,7 @@ use crate::access::embed::Embed;
 use crate::access::limiter::Limiter;
 use crate::access::signins::Signins;
 use crate::access::users::Users;
+use crate::config::Config;
 use crate::ops::audit::Audit;
 use crate::ops::metrics::Metrics;
 use crate::ops::recording::Recordings;
@@ -69,6 +73,42 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state of a relay serving `config` (its targets already resolved, with the
+    /// demo's added), not yet ready.
+    pub fn new(
+        config: &Config,
+        targets: Targets,
+        registry: Arc<Registry>,
+        metrics: Metrics,
+        signins: Signins,
+        tls: bool,
+    ) -> anyhow::Result<AppState> {
+        // Which sites may frame the relay: `[embed] frame_ancestors`, else the allowed origins.
+        let frame_ancestors = match &config.embed {
+            Some(e) if !e.frame_ancestors.is_empty() => e.frame_ancestors.clone(),
+            _ => config.allowed_origins.clone(),
+        };
+        Ok(AppState {
+            registry,
+            targets,
+            signins: Arc::new(signins),
+            users: Users::from_config(config),
+            limiter: Limiter::default(),
+            embed: config.embed.as_ref().map(Embed::from_config).transpose()?,
+            frame_ancestors,
+            audit: Arc::new(Audit::open(config.audit.as_ref())?),
+            recordings: config
+                .recordings
+                .as_ref()
+                .map(Recordings::from_config)
+                .transpose()?,
+            metrics,
+            allowed_origins: config.allowed_origins.clone(),
+            tls,
+            ready: AtomicBool::new(false),
+        })
+    }
+
     /// Housekeeping: ends share links that expired and removes the clients that came
     /// through them.
     pub fn expire_shares(&self) {

@@ -299,10 +299,16 @@ mod tests {
             SessionState::Failed { code, .. } => assert_eq!(code, FailureCode::WrongCredentials),
             other => panic!("expected failed, got {other:?}"),
         }
-        assert!(!seen.lock().unwrap().closed, "nothing was opened, nothing to delete");
+        assert!(
+            !seen.lock().unwrap().closed,
+            "nothing was opened, nothing to delete"
+        );
         tokio::time::sleep(Duration::from_secs(6)).await;
         settle().await;
-        assert!(reg.is_empty(), "a shell that never opened is forgotten after 5 s");
+        assert!(
+            reg.is_empty(),
+            "a shell that never opened is forgotten after 5 s"
+        );
     }
 
     #[tokio::test(start_paused = true)]

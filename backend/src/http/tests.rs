@@ -1,0 +1,359 @@
+//! The access matrix and typed failures, in-process: requests go to [`super::app`] through
+//! `tower::ServiceExt::oneshot`, with no socket; targets are a simulator started here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+use winrelay_shared::api::{ApiError, FailureCode, Me, SessionInfo, TargetInfo};
+use winrelay_shared::protocol::Role;
+
+use super::{app, AppState};
+use crate::access::signins::Signins;
+use crate::config::Config;
+use crate::ops::metrics::Metrics;
+use crate::session::{Registry, SessionSettings};
+use crate::targets::Targets;
+
+/// A token per user: `tok-NAME`.
+fn token_entries(users: &[(&str, &str)]) -> String {
+    users
+        .iter()
+        .map(|(user, groups)| {
+            format!(
+                "[[token]]\nname = '{user}'\nhash = '{}'\nuser = '{user}'\ngroups = [{groups}]\n",
+                hex::encode(Sha256::digest(format!("tok-{user}")))
+            )
+        })
+        .collect()
+}
+
+struct Relay {
+    app: Router,
+    state: Arc<AppState>,
+    _sim: Option<winrs_sim::SimHandle>,
+    _dir: std::path::PathBuf,
+}
+
+/// A relay with users alice (group ops), bob, carol, and targets: `ops-box` (owners:
+/// group ops, viewers: bob), `public` (no roles: everyone owns), `ask` (asks for
+/// credentials), plus `extra` TOML; `sim` adds a simulator's endpoint as `{endpoint}` and
+/// its fingerprint as `{pin}`, its password in `{pwfile}`.
+async fn relay(extra: &str) -> Relay {
+    let dir = std::env::temp_dir().join(format!("winrelay-http-{}", crate::access::new_token()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sim = winrs_sim::start(winrs_sim::SimConfig::new("demo", "right-pw"))
+        .await
+        .unwrap();
+    let pwfile = dir.join("pw");
+    std::fs::write(&pwfile, "right-pw").unwrap();
+    let wrongfile = dir.join("wrong");
+    std::fs::write(&wrongfile, "wrong-pw").unwrap();
+    let toml = format!(
+        "{}\n\
+         [[target]]\nname = 'ops-box'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{pw}'\npin = '{pin}'\nowners = ['group:ops']\nviewers = ['bob']\n\
+         [[target]]\nname = 'public'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{pw}'\npin = '{pin}'\n\
+         [[target]]\nname = 'ask'\nendpoint = '{ep}'\nask_credentials = true\npin = '{pin}'\n\
+         [[target]]\nname = 'wrong-pw'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{wrong}'\npin = '{pin}'\n\
+         [[target]]\nname = 'wrong-pin'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{pw}'\npin = '{badpin}'\n\
+         {extra}",
+        token_entries(&[("alice", "'ops'"), ("bob", ""), ("carol", "")]),
+        ep = sim.endpoint(),
+        pw = pwfile.display(),
+        wrong = wrongfile.display(),
+        pin = sim.fingerprint().unwrap(),
+        badpin = "ab".repeat(32),
+    );
+    let config = Config::parse(&toml).unwrap();
+    let targets = Targets::from_config(&config).unwrap();
+    let registry = Registry::new(SessionSettings {
+        log_bytes: 1 << 16,
+        idle_timeout: std::time::Duration::from_secs(300),
+        max_sessions: 10,
+    });
+    let state = Arc::new(
+        AppState::new(
+            &config,
+            targets,
+            registry,
+            Metrics::new(),
+            Signins::default(),
+            false,
+        )
+        .unwrap(),
+    );
+    Relay {
+        app: app(state.clone()),
+        state,
+        _sim: Some(sim),
+        _dir: dir,
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not the expected JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn failure(&self) -> FailureCode {
+        self.json::<ApiError>().error
+    }
+}
+
+impl Relay {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> Answer {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(u) = user {
+            req = req.header(header::AUTHORIZATION, format!("Bearer tok-{u}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec();
+        Answer { status, body }
+    }
+
+    async fn get(&self, path: &str, user: Option<&str>) -> Answer {
+        self.call(Method::GET, path, user, &[], None).await
+    }
+
+    async fn open(&self, user: &str, target: &str) -> Answer {
+        self.call(
+            Method::POST,
+            "/api/sessions",
+            Some(user),
+            &[],
+            Some(serde_json::json!({"target": target})),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn callers_without_a_credential_are_told_to_sign_in_and_wrong_ones_are_refused() {
+    let r = relay("").await;
+    for path in [
+        "/api/me",
+        "/api/targets",
+        "/api/sessions",
+        "/api/recordings",
+    ] {
+        let a = r.get(path, None).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(a.failure(), FailureCode::NotSignedIn, "{path}");
+    }
+    let a = r.get("/api/me", Some("mallory")).await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::UNAUTHORIZED, FailureCode::BadToken)
+    );
+    let a = r
+        .call(
+            Method::GET,
+            "/api/me",
+            None,
+            &[("x-winrelay-embed", "x.y.z")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        a.failure(),
+        FailureCode::BadEmbedToken,
+        "no [embed]: no embed tokens"
+    );
+    let me: Me = r.get("/api/me", Some("alice")).await.json();
+    assert_eq!(
+        (me.user.as_str(), me.groups.as_slice()),
+        ("alice", &["ops".to_string()][..])
+    );
+    // Someone asking about a session without any credential hears "sign in" first.
+    let a = r.get("/api/sessions/0123", None).await;
+    assert_eq!(a.failure(), FailureCode::NotSignedIn);
+    let a = r.get("/api/sessions/0123", Some("bob")).await;
+    assert_eq!(a.failure(), FailureCode::UnknownSession);
+}
+
+#[tokio::test]
+async fn each_user_sees_the_targets_they_have_a_role_on() {
+    let r = relay("").await;
+    let roles = |list: Vec<TargetInfo>| -> Vec<(String, Role)> {
+        list.into_iter().map(|t| (t.name, t.role)).collect()
+    };
+    let alice = roles(r.get("/api/targets", Some("alice")).await.json());
+    assert!(alice.contains(&("ops-box".into(), Role::Owner)));
+    assert!(alice.contains(&("public".into(), Role::Owner)));
+    let bob = roles(r.get("/api/targets", Some("bob")).await.json());
+    assert!(bob.contains(&("ops-box".into(), Role::Viewer)));
+    let carol = roles(r.get("/api/targets", Some("carol")).await.json());
+    assert!(!carol.iter().any(|(n, _)| n == "ops-box"), "{carol:?}");
+    let ask: Vec<TargetInfo> = r.get("/api/targets", Some("carol")).await.json();
+    assert!(ask.iter().any(|t| t.name == "ask" && t.ask_credentials));
+}
+
+#[tokio::test]
+async fn opening_needs_a_writer_a_known_target_and_credentials_where_asked() {
+    let r = relay("").await;
+    let a = r.open("bob", "ops-box").await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::FORBIDDEN, FailureCode::ViewOnly)
+    );
+    let a = r.open("carol", "ops-box").await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::NOT_FOUND, FailureCode::UnknownTarget),
+        "a target one has no role on looks like no target at all"
+    );
+    let a = r.open("carol", "nosuch").await;
+    assert_eq!(a.failure(), FailureCode::UnknownTarget);
+    let a = r.open("carol", "ask").await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::BAD_REQUEST, FailureCode::CredentialsRequired)
+    );
+    // Writes from another site's page are refused before anything else.
+    let a = r
+        .call(
+            Method::POST,
+            "/api/sessions",
+            Some("alice"),
+            &[("origin", "https://evil.example"), ("host", "relay:8080")],
+            Some(serde_json::json!({"target": "public"})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::FORBIDDEN, FailureCode::BadOrigin)
+    );
+    assert!(r.state.registry.is_empty());
+}
+
+#[tokio::test]
+async fn target_failures_arrive_typed_with_the_fingerprints() {
+    let r = relay("").await;
+    let a = r.open("alice", "wrong-pw").await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::BAD_GATEWAY, FailureCode::WrongCredentials)
+    );
+    let a = r.open("alice", "wrong-pin").await;
+    let e: ApiError = a.json();
+    assert_eq!(e.error, FailureCode::CertificateMismatch);
+    let f = e.fingerprints.expect("both fingerprints");
+    assert_eq!(f.expected, "ab".repeat(32));
+    assert_eq!(f.seen, r._sim.as_ref().unwrap().fingerprint().unwrap());
+    let a = r
+        .call(
+            Method::POST,
+            "/api/sessions",
+            Some("carol"),
+            &[],
+            Some(serde_json::json!({"target": "ask", "username": "demo", "password": "nope"})),
+        )
+        .await;
+    assert_eq!(a.failure(), FailureCode::WrongCredentials);
+}
+
+#[tokio::test]
+async fn owners_writers_viewers_and_strangers_of_a_session() {
+    let r = relay("").await;
+    let a = r.open("alice", "ops-box").await;
+    assert_eq!(
+        a.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    let s: SessionInfo = a.json();
+    assert_eq!(s.role, Role::Owner);
+    let path = format!("/api/sessions/{}", s.id);
+    let bob: SessionInfo = r.get(&path, Some("bob")).await.json();
+    assert_eq!(bob.role, Role::Viewer);
+    assert_eq!(
+        r.get(&path, Some("carol")).await.failure(),
+        FailureCode::UnknownSession
+    );
+    let listed: Vec<SessionInfo> = r.get("/api/sessions", Some("bob")).await.json();
+    assert_eq!(listed.len(), 1);
+    let listed: Vec<SessionInfo> = r.get("/api/sessions", Some("carol")).await.json();
+    assert!(listed.is_empty());
+    // Only the owner shares and ends it.
+    let share = serde_json::json!({"role": "writer"});
+    let a = r
+        .call(
+            Method::POST,
+            &format!("{path}/shares"),
+            Some("bob"),
+            &[],
+            Some(share.clone()),
+        )
+        .await;
+    assert_eq!(a.failure(), FailureCode::UnknownSession);
+    let a = r
+        .call(
+            Method::POST,
+            &format!("{path}/shares"),
+            Some("alice"),
+            &[],
+            Some(share),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    let created: winrelay_shared::api::ShareInfo = a.json();
+    let token = created.token.expect("the token, once");
+    // The share link makes a stranger a writer of this session only.
+    let guest: SessionInfo = r
+        .get(&format!("{path}?share={token}"), Some("carol"))
+        .await
+        .json();
+    assert_eq!(guest.role, Role::Writer);
+    let a = r.call(Method::DELETE, &path, Some("bob"), &[], None).await;
+    assert_eq!(a.failure(), FailureCode::UnknownSession);
+    let a = r
+        .call(Method::DELETE, &path, Some("alice"), &[], None)
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    r.state.registry.shutdown().await;
+}
