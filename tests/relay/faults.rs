@@ -198,7 +198,7 @@ async fn the_simulator_killed_and_restarted() {
     drop(first); // SIGKILL: no goodbye, like a container that dies
     let started = Instant::now();
     let state = wait_final(&mut c, Duration::from_secs(60)).await;
-    let SessionState::TargetLost { message } = &state else {
+    let SessionState::TargetLost { message, .. } = &state else {
         panic!("expected target_lost, got {state:?}");
     };
     eprintln!(
@@ -259,7 +259,7 @@ async fn a_frozen_simulator_times_out_that_session_only() {
     let state = wait_final(&mut c, Duration::from_secs(60)).await;
     let elapsed = started.elapsed();
     unsafe_kill(sim_pid, 18); // SIGCONT
-    let SessionState::TargetLost { message } = &state else {
+    let SessionState::TargetLost { message, .. } = &state else {
         panic!("expected target_lost, got {state:?}");
     };
     eprintln!("frozen simulator: after {elapsed:?} the user sees: {message}");
@@ -384,7 +384,7 @@ async fn a_slow_then_cut_network_to_the_target() {
     proxy.set(Mode::Cut);
     let started = Instant::now();
     let state = wait_final(&mut c, Duration::from_secs(60)).await;
-    let SessionState::TargetLost { message } = &state else {
+    let SessionState::TargetLost { message, .. } = &state else {
         panic!("expected target_lost, got {state:?}");
     };
     eprintln!(
@@ -422,7 +422,7 @@ async fn a_silent_network_times_out() {
     still_works(&mut demo, "demo-while-silent").await;
     let state = wait_final(&mut c, Duration::from_secs(75)).await;
     let elapsed = started.elapsed();
-    let SessionState::TargetLost { message } = &state else {
+    let SessionState::TargetLost { message, .. } = &state else {
         panic!("expected target_lost, got {state:?}");
     };
     eprintln!("silent network: after {elapsed:?} the user sees: {message}");
