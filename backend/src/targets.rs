@@ -230,7 +230,7 @@ impl Targets {
             password,
             address,
             shell_idle_timeout: if self.shell_idle_timeout.is_zero() {
-                SHELL_IDLE_TIMEOUT
+                crate::config::DEFAULT_SHELL_IDLE_TIMEOUT
             } else {
                 self.shell_idle_timeout
             },
@@ -238,9 +238,6 @@ impl Targets {
         })
     }
 }
-
-/// IdleTimeOut of the shells the relay opens, unless configured.
-pub const SHELL_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Host and port of an endpoint URL (default ports 5986 for https, 5985 for http).
 fn endpoint_host_port(endpoint: &str) -> Option<(String, u16)> {

@@ -15,7 +15,7 @@ use crate::config::{
 };
 use crate::http::AppState;
 use crate::ops::metrics::Metrics;
-use crate::session::{Registry, SessionSettings};
+use crate::session::Registry;
 use crate::targets::Targets;
 
 /// Options of `winrelay serve`.
@@ -49,11 +49,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut targets = Targets::from_config(&config)?;
     let metrics = Metrics::new();
-    let registry = Registry::new(SessionSettings {
-        log_bytes: config.sessions.log_bytes,
-        idle_timeout: config.sessions.idle_timeout,
-        max_sessions: config.sessions.max_sessions,
-    });
+    let registry = Registry::new(config.sessions.clone());
 
     // The demo: the simulator on loopback, fresh credentials, its certificate pinned.
     let demo = if args.config.is_none() || config.demo {

@@ -75,6 +75,7 @@ async fn relay(extra: &str) -> Relay {
         log_bytes: 1 << 16,
         idle_timeout: std::time::Duration::from_secs(300),
         max_sessions: 10,
+        ..SessionSettings::default()
     });
     let state = Arc::new(
         AppState::new(

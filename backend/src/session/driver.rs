@@ -238,6 +238,7 @@ mod tests {
             log_bytes: 1 << 16,
             idle_timeout: idle,
             max_sessions: 2,
+            ..SessionSettings::default()
         })
     }
 

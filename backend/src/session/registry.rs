@@ -11,16 +11,7 @@ use super::core::CoreConfig;
 use super::remote::Connect;
 use super::{Observer, Session};
 
-/// Settings of new sessions.
-#[derive(Debug, Clone)]
-pub struct SessionSettings {
-    /// Log size per session.
-    pub log_bytes: usize,
-    /// End sessions with no client and no activity after this.
-    pub idle_timeout: Duration,
-    /// Most sessions at once.
-    pub max_sessions: usize,
-}
+pub use crate::config::SessionSettings;
 
 /// The relay runs as many sessions as it may.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
