@@ -2,9 +2,12 @@
 //! the two sides can never drift apart.
 //!
 //! * [`protocol`]: the WebSocket protocol and the HTTP API's types.
+//! * [`cursor`]: the client's side of the output stream (where it is, what to write, when
+//!   to acknowledge, where to resume), without I/O.
 //! * [`line`](mod@line): the line discipline (line editing, history) the relay runs for WinRS shells,
 //!   which have pipes rather than a terminal.
 #![deny(missing_docs)]
 
+pub mod cursor;
 pub mod line;
 pub mod protocol;
