@@ -82,7 +82,7 @@ async fn reconnect_resumes_with_exactly_the_missed_output() {
     let mut c = user.attach(&s.id, None).await;
     c.input("echo first-part\r").await;
     c.wait_for("\r\nfirst-part", T).await;
-    let have = c.pos;
+    let have = c.pos();
     let before = c.screen.clone();
     drop(c);
     // Output produced while the client is away.
@@ -248,7 +248,7 @@ async fn a_slow_client_does_not_stall_a_fast_one() {
     .await;
     fast.wait_for("BIG-6-DONE", Duration::from_secs(60)).await;
     let elapsed = started.elapsed();
-    assert!(fast.pos > 3_000_000);
+    assert!(fast.pos() > 3_000_000);
     // The slow client is still attached and, when it reads again, gets a snapshot.
     slow.auto_ack = true;
     slow.drain(Duration::from_secs(2)).await;
@@ -320,23 +320,26 @@ async fn malformed_frames_get_errors_and_the_session_survives() {
     let s = user.create_session("demo").await;
     let mut bystander = user.attach(&s.id, None).await;
     let mut c = user.attach(&s.id, None).await;
-    c.ws.send(Message::Binary(vec![1, 2, 3].into()))
+    c.ws()
+        .send(Message::Binary(vec![1, 2, 3].into()))
         .await
         .unwrap();
     c.wait_msg(T, is_error(ErrorCode::BadMessage)).await;
     c.messages.clear();
-    c.ws.send(Message::Text("{\"type\":\"input\",\"data\":".into()))
+    c.ws()
+        .send(Message::Text("{\"type\":\"input\",\"data\":".into()))
         .await
         .unwrap();
     c.wait_msg(T, is_error(ErrorCode::BadMessage)).await;
     c.messages.clear();
-    c.ws.send(Message::Text(
-        serde_json::json!({"type":"input","data": "x".repeat(2 << 20)})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    c.ws()
+        .send(Message::Text(
+            serde_json::json!({"type":"input","data": "x".repeat(2 << 20)})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
     c.wait_msg(T, is_error(ErrorCode::TooLarge)).await;
     c.messages.clear();
     c.send(&ClientMsg::Resize { cols: 0, rows: 0 }).await;
@@ -352,7 +355,8 @@ async fn malformed_frames_get_errors_and_the_session_survives() {
     c.wait_msg(T, |m| matches!(m, ServerMsg::Pong { id: 7 }))
         .await;
     // Invalid UTF-8 cannot be a text frame; a lone surrogate escape is refused by JSON.
-    c.ws.send(Message::Text(r#"{"type":"input","data":"\ud800"}"#.into()))
+    c.ws()
+        .send(Message::Text(r#"{"type":"input","data":"\ud800"}"#.into()))
         .await
         .unwrap();
     // The same socket and the session carry on.
