@@ -405,16 +405,8 @@ async fn the_relay_restarted_under_an_attached_client() {
 
     // A graceful restart (SIGTERM, what docker stop and systemd send).
     assert!(relay.terminate().success());
-    c.wait_msg(T, |m| {
-        matches!(
-            m,
-            ServerMsg::Bye {
-                reconnect: true,
-                ..
-            }
-        )
-    })
-    .await;
+    let (reason, reconnect) = c.wait_bye(T).await;
+    assert!(reconnect, "may reconnect: {reason}");
     wait_gone(pid, T).await;
     wait_children(&sim, 0, T).await;
     // The socket is closed after the goodbye.

@@ -114,6 +114,34 @@ async fn reconnect_resumes_with_exactly_the_missed_output() {
 }
 
 #[tokio::test]
+async fn a_client_that_reconnects_resumes_where_its_cursor_is() {
+    let relay = Relay::demo();
+    let user = relay.sign_in().await;
+    let s = user.create_session("demo").await;
+    let mut witness = user.attach(&s.id, None).await;
+    let mut c = user.attach(&s.id, None).await;
+    c.input("echo before-$((1+1))\r").await;
+    c.wait_for("before-2", T).await;
+    // Vanishes (no close frame) while output goes on, then the same client comes back.
+    c.disconnect();
+    witness
+        .input("for i in 1 2 3; do echo away-$i; done\r")
+        .await;
+    witness.wait_for("away-3", T).await;
+    let had = c.pos();
+    c.reconnect().await.unwrap();
+    assert!(c.welcome().await.2, "resumed at {had}");
+    c.input("echo back-$((2+2))\r").await;
+    c.wait_for("back-4", T).await;
+    witness.wait_for("back-4", T).await;
+    c.drain(Duration::from_millis(300)).await;
+    witness.drain(Duration::from_millis(300)).await;
+    assert_eq!(c.snapshots, 0);
+    assert_eq!(c.first_offset, Some(0));
+    assert_eq!(c.text(), witness.text(), "nothing lost, nothing twice");
+}
+
+#[tokio::test]
 async fn late_joiner_gets_the_screen_when_the_log_has_moved_on() {
     let dir = tempdir();
     let cfg = dir.join("relay.toml");
@@ -220,16 +248,8 @@ async fn two_writers_and_a_viewer() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    v.wait_msg(T, |m| {
-        matches!(
-            m,
-            ServerMsg::Bye {
-                reconnect: false,
-                ..
-            }
-        )
-    })
-    .await;
+    let (reason, reconnect) = v.wait_bye(T).await;
+    assert!(!reconnect, "must not reconnect: {reason}");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use winrelay_shared::protocol::{ClientMsg, ErrorCode, Role, ServerMsg, SessionState};
+use winrelay_shared::protocol::{ErrorCode, Role, ServerMsg, SessionState};
 
 use crate::common::*;
 use crate::faults::sim_on;
@@ -259,10 +259,7 @@ async fn a_viewer_cannot_write_signal_or_promote_itself() {
     v.input("\u{3}").await;
     v.wait_msg(T, forbidden).await;
     v.messages.clear();
-    v.send(&ClientMsg::Signal {
-        signal: winrelay_shared::protocol::Signal::CtrlC,
-    })
-    .await;
+    v.signal(winrelay_shared::protocol::Signal::CtrlC).await;
     v.wait_msg(T, forbidden).await;
     a.wait_for("slept-3", T).await;
     // The share token is no key to the API: it cannot end the session or hand out links.
