@@ -33,6 +33,38 @@
 //!   on an earlier socket count for nothing on a new one.
 //!
 //! The cursor does no I/O and reads no clock, and compiles for wasm32 as for the host.
+//!
+//! A client whose terminal renders at once (the test kit's does):
+//!
+//! ```
+//! use winrelay_shared::cursor::Cursor;
+//! use winrelay_shared::protocol::{ClientMsg, FrameKind, OutputFrame};
+//!
+//! let mut cursor = Cursor::new();
+//! let mut screen = Vec::new();
+//! // hello { resume_from: None }, then the relay's welcome { resumed: false, .. }
+//! assert!(matches!(cursor.hello(80, 24, None), ClientMsg::Hello { resume_from: None, .. }));
+//! cursor.welcome(false);
+//! for bytes in [
+//!     OutputFrame { kind: FrameKind::Output, offset: 0, data: b"C:\\> " }.encode(),
+//!     OutputFrame { kind: FrameKind::Output, offset: 5, data: b"dir" }.encode(),
+//! ] {
+//!     let frame = OutputFrame::decode(&bytes).unwrap();
+//!     let step = cursor.receive_frame(&frame).expect("the stream continues exactly");
+//!     if step.reset {
+//!         screen.clear();
+//!     }
+//!     screen.extend_from_slice(step.bytes(frame.data));
+//!     cursor.rendered(step.end);
+//!     if let Some(ack) = cursor.take_ack_msg() {
+//!         // send `ack` on the socket
+//!         assert_eq!(ack, ClientMsg::Ack { offset: step.end });
+//!     }
+//! }
+//! assert_eq!(screen, b"C:\\> dir");
+//! // After a reconnect, the next hello resumes exactly there.
+//! assert_eq!(cursor.resume_from(), Some(8));
+//! ```
 
 use crate::protocol::{ClientMsg, FrameKind, OutputFrame, WINDOW};
 
