@@ -517,11 +517,7 @@ async fn health_metrics_and_pages() {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "winrelay-test-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    ));
+    let d = temp_path("test");
     std::fs::create_dir_all(&d).unwrap();
     d
 }
