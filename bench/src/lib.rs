@@ -1,14 +1,15 @@
 //! Shared pieces of the bench binaries: statistics, the relay's process counters, and a
-//! protocol client that acknowledges like the browser does (after each frame is "rendered").
+//! terminal client that acknowledges like the browser does (after each frame is "rendered"):
+//! the test kit's client (`winrelay-testkit`), reading through the shared cursor.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use futures::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use winrelay_shared::protocol::{ClientMsg, FrameKind, OutputFrame};
+use winrelay_shared::protocol::ClientMsg;
+use winrelay_testkit::{Client, Read};
+
+pub use winrelay_testkit::User;
 
 /// Percentile (nearest rank) of sorted samples.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -76,124 +77,13 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// A signed-in user of a running relay.
-#[derive(Clone)]
-pub struct User {
-    http: reqwest::Client,
-    cookie: String,
-    base: String,
-}
-
-impl User {
-    /// Signs in with the relay's one-time link (`open: ...` line).
-    pub async fn sign_in(login: &str) -> anyhow::Result<User> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let resp = http.get(login).send().await?;
-        let cookie = resp
-            .headers()
-            .get("set-cookie")
-            .context("the login link set no cookie")?
-            .to_str()?
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let url = reqwest::Url::parse(login)?;
-        let base = format!(
-            "{}://{}:{}",
-            url.scheme(),
-            url.host_str().unwrap_or("127.0.0.1"),
-            url.port().unwrap_or(80)
-        );
-        Ok(User { http, cookie, base })
-    }
-
-    /// A user signed in already (the login link is one-time: other programs share the cookie).
-    pub fn with_cookie(base: &str, cookie: &str) -> anyhow::Result<User> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(User {
-            http,
-            cookie: cookie.to_string(),
-            base: base.trim_end_matches('/').to_string(),
-        })
-    }
-
-    /// The cookie header value.
-    pub fn cookie(&self) -> &str {
-        &self.cookie
-    }
-
-    /// Creates a session on `target`; returns its id.
-    pub async fn create_session(&self, target: &str) -> anyhow::Result<String> {
-        let resp = self
-            .http
-            .post(format!("{}/api/sessions", self.base))
-            .header("cookie", &self.cookie)
-            .header("content-type", "application/json")
-            // The relay's CSRF rule: writes carry an Origin or this header.
-            .header("x-winrelay", "1")
-            .body(serde_json::json!({"target": target, "cols": 100, "rows": 30}).to_string())
-            .send()
-            .await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if !status.is_success() {
-            bail!("create session: {status}: {text}");
-        }
-        let v: serde_json::Value = serde_json::from_str(&text)?;
-        Ok(v["id"].as_str().context("session without id")?.to_string())
-    }
-
-    /// Ends a session.
-    pub async fn end_session(&self, id: &str) -> anyhow::Result<()> {
-        self.http
-            .delete(format!("{}/api/sessions/{id}", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-winrelay", "1")
-            .send()
-            .await?;
-        Ok(())
-    }
-
-    /// Attaches a terminal client to a session.
-    pub async fn attach(&self, id: &str) -> anyhow::Result<Term> {
-        let ws_base = self.base.replacen("http://", "ws://", 1);
-        let mut req = format!("{ws_base}/api/sessions/{id}/ws").into_client_request()?;
-        req.headers_mut().insert("cookie", self.cookie.parse()?);
-        // TCP_NODELAY, as browsers set it: with Nagle's algorithm an ack followed by a
-        // keystroke waits for the peer's delayed ACK (about 40 ms).
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
-        let mut t = Term {
-            ws,
-            pos: 0,
-            tail: Vec::new(),
-            output_bytes: 0,
-            snapshots: 0,
-        };
-        t.send(&ClientMsg::Hello {
-            resume_from: None,
-            cols: 100,
-            rows: 30,
-            name: None,
-        })
-        .await?;
-        Ok(t)
-    }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// What the bench keeps of the screen: enough to find markers and the prompt.
+const TAIL: usize = 256;
 
 /// One attached terminal: acknowledges every output frame once it has "rendered" it (here:
 /// counted it and searched it for a marker), as xterm.js's write callback does.
 pub struct Term {
-    ws: Ws,
-    pos: u64,
-    tail: Vec<u8>,
+    client: Client,
     /// Output bytes received (snapshots not included).
     pub output_bytes: u64,
     /// Snapshots received (the client fell out of the log, or joined late).
@@ -209,68 +99,71 @@ pub enum Got {
 }
 
 impl Term {
+    /// Attaches a terminal client to a session.
+    pub async fn attach(user: &User, id: &str) -> anyhow::Result<Term> {
+        let mut client = Client::attach(user.attach_to(id)).await?;
+        client.screen_limit = Some(TAIL);
+        Ok(Term {
+            client,
+            output_bytes: 0,
+            snapshots: 0,
+        })
+    }
+
     /// Sends a client message.
     pub async fn send(&mut self, msg: &ClientMsg) -> anyhow::Result<()> {
-        self.ws.send(Message::Text(msg.to_json().into())).await?;
-        Ok(())
+        self.client.try_send(msg).await
     }
 
     /// Sends keystrokes.
     pub async fn input(&mut self, data: &str) -> anyhow::Result<()> {
-        self.send(&ClientMsg::Input { data: data.into() }).await
+        self.client.try_input(data).await
     }
 
-    /// Reads one message; output frames are acknowledged right away.
+    /// Reads one message; output frames are acknowledged right away (the client renders
+    /// synchronously: the cursor asks for an ack after every frame).
     pub async fn read(&mut self) -> anyhow::Result<Got> {
-        let msg = self.ws.next().await.context("socket closed")??;
-        match msg {
-            Message::Binary(b) => {
-                let f = OutputFrame::decode(&b).context("bad frame")?;
-                let n = f.data.len();
-                match f.kind {
-                    FrameKind::Output => {
-                        self.output_bytes += n as u64;
-                        self.pos = f.offset + n as u64;
-                    }
-                    FrameKind::Snapshot => {
-                        self.snapshots += 1;
-                        self.pos = f.offset;
-                    }
+        let got = match self.client.try_read().await? {
+            Read::Frame { len, snapshot } => {
+                if snapshot {
+                    self.snapshots += 1;
+                } else {
+                    self.output_bytes += len as u64;
                 }
-                self.tail.extend_from_slice(f.data);
-                if self.tail.len() > 256 {
-                    self.tail.drain(..self.tail.len() - 256);
-                }
-                let pos = self.pos;
-                self.send(&ClientMsg::Ack { offset: pos }).await?;
-                Ok(Got::Frame(n))
+                Got::Frame(len)
             }
-            Message::Close(_) => bail!("the relay closed the socket"),
-            _ => Ok(Got::Other),
-        }
+            Read::Closed => bail!("the relay closed the socket"),
+            Read::Timeout | Read::Message | Read::Other => Got::Other,
+        };
+        Ok(got)
+    }
+
+    fn tail(&self) -> &[u8] {
+        &self.client.screen
     }
 
     /// Forgets what was seen so far (for marker searches).
     pub fn clear_tail(&mut self) {
-        self.tail.clear();
+        self.client.screen.clear();
     }
 
     /// Whether the recent output contains `needle`.
     pub fn tail_has(&self, needle: &[u8]) -> bool {
-        self.tail.windows(needle.len()).any(|w| w == needle)
+        self.client.has(needle)
     }
 
     /// Whether the recent output ends with a prompt (`...>` and optional spaces).
     pub fn tail_ends_prompt(&self) -> bool {
-        let t = self.tail.trim_ascii_end();
+        let t = self.tail().trim_ascii_end();
         t.ends_with(b">")
     }
 
     /// Whether a prompt character (`>`) follows `marker` in the recent output (a snapshot
     /// may end with cursor movements after the prompt).
     pub fn prompt_after(&self, marker: &[u8]) -> bool {
-        match self.tail.windows(marker.len()).rposition(|w| w == marker) {
-            Some(i) => self.tail[i + marker.len()..].contains(&b'>'),
+        let tail = self.tail();
+        match tail.windows(marker.len()).rposition(|w| w == marker) {
+            Some(i) => tail[i + marker.len()..].contains(&b'>'),
             None => false,
         }
     }
@@ -303,9 +196,19 @@ impl Term {
     /// Reads whatever arrives within `d`.
     pub async fn drain(&mut self, d: Duration) -> anyhow::Result<()> {
         let end = tokio::time::Instant::now() + d;
-        while let Ok(r) = tokio::time::timeout_at(end, self.read()).await {
-            r?;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            if self.client.try_pump(left).await? == Read::Closed {
+                bail!("the relay closed the socket");
+            }
         }
-        Ok(())
     }
+}
+
+/// Creates a session on `target`; returns its id.
+pub async fn create_session(user: &User, target: &str) -> anyhow::Result<String> {
+    Ok(user.try_create_session(target).await?.id)
 }

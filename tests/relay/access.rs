@@ -271,10 +271,7 @@ async fn roles_per_target_on_the_api_and_the_websocket() {
     // The viewer's keystrokes are refused on every message; the owner's go through.
     b.input("echo from-bob-$((6*7))\r").await;
     b.wait_msg(T, is_forbidden).await;
-    b.send(&winrelay_shared::protocol::ClientMsg::Signal {
-        signal: winrelay_shared::protocol::Signal::CtrlC,
-    })
-    .await;
+    b.signal(winrelay_shared::protocol::Signal::CtrlC).await;
     a.input("echo from-alice-$((6*7))\r").await;
     a.wait_for("\r\nfrom-alice-42", T).await;
     b.wait_for("\r\nfrom-alice-42", T).await;
@@ -775,17 +772,8 @@ async fn revoking_a_share_removes_its_clients_and_links_expire() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    guest
-        .wait_msg(T, |m| {
-            matches!(
-                m,
-                ServerMsg::Bye {
-                    reconnect: false,
-                    ..
-                }
-            )
-        })
-        .await;
+    let (reason, reconnect) = guest.wait_bye(T).await;
+    assert!(!reconnect, "must not reconnect: {reason}");
     assert!(
         Client::connect_with(&url, None, None, None).await.is_err(),
         "a revoked link opens nothing"

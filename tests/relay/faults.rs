@@ -4,7 +4,6 @@
 //! other sessions carry on, and that no WinRS shell is left behind on the simulator.
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -120,7 +119,7 @@ async fn the_shell_process_killed_ends_only_that_session() {
     let (_c, mut demo, _) = open(&user, "demo").await;
     assert!(sim.children().contains(&pid));
 
-    unsafe_kill(pid as i32, 9);
+    kill(pid as i32, 9);
     let state = wait_final(&mut victim, T).await;
     assert!(
         matches!(
@@ -147,41 +146,7 @@ async fn the_shell_process_killed_ends_only_that_session() {
 
 /// Starts `winrelay sim` on a given port (so that a restart comes back at the same address).
 pub fn sim_on(port: u16) -> Sim {
-    let mut child = Command::new(bin())
-        .args([
-            "sim",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--user",
-            "svc",
-            "--password-env",
-            "SIM_PW",
-        ])
-        .env("SIM_PW", PW)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut endpoint = String::new();
-    let mut fingerprint = String::new();
-    while fingerprint.is_empty() {
-        let line = lines.next().expect("the simulator started").unwrap();
-        if let Some(e) = line.strip_prefix("endpoint: ") {
-            endpoint = e.into();
-        }
-        if let Some(f) = line.strip_prefix("fingerprint: ") {
-            fingerprint = f.into();
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Sim {
-        child,
-        endpoint,
-        fingerprint,
-        port,
-    }
+    Sim::start_on(port, "svc", PW)
 }
 
 #[tokio::test]
@@ -245,7 +210,7 @@ async fn a_frozen_simulator_times_out_that_session_only() {
     let (_a, mut c, _pid) = open(&user, "box").await;
     let (_d, mut demo, _) = open(&user, "demo").await;
     let sim_pid = sim.child.id() as i32;
-    unsafe_kill(sim_pid, 19); // SIGSTOP
+    kill(sim_pid, 19); // SIGSTOP
     let started = Instant::now();
     // Meanwhile the relay answers everyone else.
     for i in 0..5 {
@@ -258,7 +223,7 @@ async fn a_frozen_simulator_times_out_that_session_only() {
     }
     let state = wait_final(&mut c, Duration::from_secs(60)).await;
     let elapsed = started.elapsed();
-    unsafe_kill(sim_pid, 18); // SIGCONT
+    kill(sim_pid, 18); // SIGCONT
     let SessionState::TargetLost { message, .. } = &state else {
         panic!("expected target_lost, got {state:?}");
     };
@@ -440,16 +405,8 @@ async fn the_relay_restarted_under_an_attached_client() {
 
     // A graceful restart (SIGTERM, what docker stop and systemd send).
     assert!(relay.terminate().success());
-    c.wait_msg(T, |m| {
-        matches!(
-            m,
-            ServerMsg::Bye {
-                reconnect: true,
-                ..
-            }
-        )
-    })
-    .await;
+    let (reason, reconnect) = c.wait_bye(T).await;
+    assert!(reconnect, "may reconnect: {reason}");
     wait_gone(pid, T).await;
     wait_children(&sim, 0, T).await;
     // The socket is closed after the goodbye.
@@ -469,7 +426,7 @@ async fn the_relay_restarted_under_an_attached_client() {
     assert_eq!(r.status(), 404, "a session does not survive a restart");
     let url = format!("{}/api/sessions/{id}/ws", relay2.ws_base());
     assert!(
-        Client::connect_with(&url, Some(&user2.cookie), None, Some(c.pos))
+        Client::connect_with(&url, Some(&user2.cookie), None, Some(c.pos()))
             .await
             .is_err(),
         "resuming an old session on a new relay is refused"

@@ -65,7 +65,10 @@ async fn odd_messages_are_refused_one_by_one() {
     ];
     for text in &odd {
         c.messages.clear();
-        c.ws.send(Message::Text(text.clone().into())).await.unwrap();
+        c.ws()
+            .send(Message::Text(text.clone().into()))
+            .await
+            .unwrap();
         let m = c
             .wait_msg(T, |m| {
                 matches!(
@@ -119,10 +122,10 @@ async fn invalid_utf8_in_a_text_frame_closes_only_that_socket() {
     // from a Message::Text). RFC 6455 says the receiver fails the connection (1007).
     let payload: Vec<u8> = b"{\"type\":\"input\",\"data\":\"\xff\xfe\xc0\x80\"}".to_vec();
     let frame = Frame::message(payload, OpCode::Data(Data::Text), true);
-    c.ws.send(Message::Frame(frame)).await.unwrap();
+    c.ws().send(Message::Frame(frame)).await.unwrap();
     closes(&mut c, T).await;
     // The session and the others carry on; the same user can come back.
-    let mut back = user.attach(&s.id, Some(c.pos)).await;
+    let mut back = user.attach(&s.id, Some(c.pos())).await;
     back.input("echo after-bad-utf8-$((40+2))\r").await;
     back.wait_for("after-bad-utf8-42", T).await;
     bystander.wait_for("after-bad-utf8-42", T).await;
@@ -146,7 +149,7 @@ async fn a_message_far_over_the_limit_closes_only_that_socket() {
     c.welcome().await;
     c.auto_ack = false; // the socket is about to break under us
     let huge = serde_json::json!({"type":"input","data": "y".repeat(16 << 20)}).to_string();
-    let _ = c.ws.send(Message::Text(huge.into())).await;
+    let _ = c.ws().send(Message::Text(huge.into())).await;
     closes(&mut c, T).await;
     let after = rss_kb(pid);
     eprintln!("relay RSS {before} kB -> {after} kB after a refused 16 MiB message");
@@ -175,19 +178,21 @@ async fn a_flood_of_input_messages() {
     c.input("echo ").await;
     for i in 0..8_000u32 {
         let ch = char::from(b'a' + (i % 26) as u8);
-        c.ws.send(Message::Text(
-            ClientMsg::Input {
-                data: ch.to_string(),
-            }
-            .to_json()
-            .into(),
-        ))
-        .await
-        .unwrap();
+        c.ws()
+            .send(Message::Text(
+                ClientMsg::Input {
+                    data: ch.to_string(),
+                }
+                .to_json()
+                .into(),
+            ))
+            .await
+            .unwrap();
     }
     // 12000 pings on top.
     for i in 0..12_000u64 {
-        c.ws.send(Message::Text(ClientMsg::Ping { id: i }.to_json().into()))
+        c.ws()
+            .send(Message::Text(ClientMsg::Ping { id: i }.to_json().into()))
             .await
             .unwrap();
     }

@@ -82,7 +82,7 @@ async fn reconnect_resumes_with_exactly_the_missed_output() {
     let mut c = user.attach(&s.id, None).await;
     c.input("echo first-part\r").await;
     c.wait_for("\r\nfirst-part", T).await;
-    let have = c.pos;
+    let have = c.pos();
     let before = c.screen.clone();
     drop(c);
     // Output produced while the client is away.
@@ -111,6 +111,34 @@ async fn reconnect_resumes_with_exactly_the_missed_output() {
         witness.text(),
         "nothing lost, nothing twice"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_reconnects_resumes_where_its_cursor_is() {
+    let relay = Relay::demo();
+    let user = relay.sign_in().await;
+    let s = user.create_session("demo").await;
+    let mut witness = user.attach(&s.id, None).await;
+    let mut c = user.attach(&s.id, None).await;
+    c.input("echo before-$((1+1))\r").await;
+    c.wait_for("before-2", T).await;
+    // Vanishes (no close frame) while output goes on, then the same client comes back.
+    c.disconnect();
+    witness
+        .input("for i in 1 2 3; do echo away-$i; done\r")
+        .await;
+    witness.wait_for("away-3", T).await;
+    let had = c.pos();
+    c.reconnect().await.unwrap();
+    assert!(c.welcome().await.2, "resumed at {had}");
+    c.input("echo back-$((2+2))\r").await;
+    c.wait_for("back-4", T).await;
+    witness.wait_for("back-4", T).await;
+    c.drain(Duration::from_millis(300)).await;
+    witness.drain(Duration::from_millis(300)).await;
+    assert_eq!(c.snapshots, 0);
+    assert_eq!(c.first_offset, Some(0));
+    assert_eq!(c.text(), witness.text(), "nothing lost, nothing twice");
 }
 
 #[tokio::test]
@@ -220,16 +248,8 @@ async fn two_writers_and_a_viewer() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    v.wait_msg(T, |m| {
-        matches!(
-            m,
-            ServerMsg::Bye {
-                reconnect: false,
-                ..
-            }
-        )
-    })
-    .await;
+    let (reason, reconnect) = v.wait_bye(T).await;
+    assert!(!reconnect, "must not reconnect: {reason}");
 }
 
 #[tokio::test]
@@ -248,7 +268,7 @@ async fn a_slow_client_does_not_stall_a_fast_one() {
     .await;
     fast.wait_for("BIG-6-DONE", Duration::from_secs(60)).await;
     let elapsed = started.elapsed();
-    assert!(fast.pos > 3_000_000);
+    assert!(fast.pos() > 3_000_000);
     // The slow client is still attached and, when it reads again, gets a snapshot.
     slow.auto_ack = true;
     slow.drain(Duration::from_secs(2)).await;
@@ -320,23 +340,26 @@ async fn malformed_frames_get_errors_and_the_session_survives() {
     let s = user.create_session("demo").await;
     let mut bystander = user.attach(&s.id, None).await;
     let mut c = user.attach(&s.id, None).await;
-    c.ws.send(Message::Binary(vec![1, 2, 3].into()))
+    c.ws()
+        .send(Message::Binary(vec![1, 2, 3].into()))
         .await
         .unwrap();
     c.wait_msg(T, is_error(ErrorCode::BadMessage)).await;
     c.messages.clear();
-    c.ws.send(Message::Text("{\"type\":\"input\",\"data\":".into()))
+    c.ws()
+        .send(Message::Text("{\"type\":\"input\",\"data\":".into()))
         .await
         .unwrap();
     c.wait_msg(T, is_error(ErrorCode::BadMessage)).await;
     c.messages.clear();
-    c.ws.send(Message::Text(
-        serde_json::json!({"type":"input","data": "x".repeat(2 << 20)})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    c.ws()
+        .send(Message::Text(
+            serde_json::json!({"type":"input","data": "x".repeat(2 << 20)})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
     c.wait_msg(T, is_error(ErrorCode::TooLarge)).await;
     c.messages.clear();
     c.send(&ClientMsg::Resize { cols: 0, rows: 0 }).await;
@@ -352,7 +375,8 @@ async fn malformed_frames_get_errors_and_the_session_survives() {
     c.wait_msg(T, |m| matches!(m, ServerMsg::Pong { id: 7 }))
         .await;
     // Invalid UTF-8 cannot be a text frame; a lone surrogate escape is refused by JSON.
-    c.ws.send(Message::Text(r#"{"type":"input","data":"\ud800"}"#.into()))
+    c.ws()
+        .send(Message::Text(r#"{"type":"input","data":"\ud800"}"#.into()))
         .await
         .unwrap();
     // The same socket and the session carry on.
@@ -493,11 +517,7 @@ async fn health_metrics_and_pages() {
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "winrelay-test-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    ));
+    let d = temp_path("test");
     std::fs::create_dir_all(&d).unwrap();
     d
 }

@@ -3,15 +3,14 @@
 //! certificate, secrets in the logs, a simulator on a public address. SECURITY.md lists the
 //! threats and points at these tests.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use winrelay_shared::protocol::{ClientMsg, ErrorCode, Role, ServerMsg, SessionState};
+use winrelay_shared::protocol::{ErrorCode, Role, ServerMsg, SessionState};
 
 use crate::common::*;
 use crate::faults::sim_on;
@@ -260,10 +259,7 @@ async fn a_viewer_cannot_write_signal_or_promote_itself() {
     v.input("\u{3}").await;
     v.wait_msg(T, forbidden).await;
     v.messages.clear();
-    v.send(&ClientMsg::Signal {
-        signal: winrelay_shared::protocol::Signal::CtrlC,
-    })
-    .await;
+    v.signal(winrelay_shared::protocol::Signal::CtrlC).await;
     v.wait_msg(T, forbidden).await;
     a.wait_for("slept-3", T).await;
     // The share token is no key to the API: it cannot end the session or hand out links.
@@ -354,38 +350,7 @@ async fn a_target_whose_certificate_changes_is_refused() {
 
 /// Starts the relay like `Relay::start`, but logging at trace level.
 fn relay_at_trace(extra: &[&str]) -> Relay {
-    let stderr_path = std::env::temp_dir().join(format!(
-        "winrelay-trace-{}-{:?}.log",
-        std::process::id(),
-        Instant::now()
-    ));
-    let stderr = std::fs::File::create(&stderr_path).unwrap();
-    let mut child = Command::new(bin())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .env("WINRELAY_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut base, mut login) = (None, None);
-    while login.is_none() {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(b) = line.strip_prefix("listening: ") {
-            base = Some(b.to_string());
-        }
-        if let Some(l) = line.strip_prefix("open: ") {
-            login = Some(l.to_string());
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Relay {
-        child,
-        base: base.unwrap(),
-        login: login.unwrap(),
-        stderr_path,
-    }
+    Relay::builder().args(extra).log("trace").start()
 }
 
 #[tokio::test]
@@ -493,4 +458,51 @@ fn the_simulator_refuses_a_public_address_by_default() {
             "{listen}"
         );
     }
+}
+
+/// Where the relay would keep sign-ins without `WINRELAY_STATE_DIR`: the developer's own.
+fn home_state_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(|d| std::path::PathBuf::from(d).join("winrelay"))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| std::path::PathBuf::from(h).join(".local/state/winrelay"))
+        })
+}
+
+#[tokio::test]
+async fn test_relays_keep_sign_ins_in_a_temporary_state_dir_of_their_own() {
+    // The way the trace-log test starts its relay (it once wrote into the real home).
+    let relay = relay_at_trace(&[]);
+    let user = relay.sign_in().await;
+    let dir = relay.state_dir().to_path_buf();
+    assert!(
+        dir.starts_with(std::env::temp_dir()),
+        "state dir {} is not under the temporary directory",
+        dir.display()
+    );
+    // The sign-in is in that directory: the relay really used it.
+    use sha2::Digest as _;
+    let token = user.cookie.split_once('=').unwrap().1;
+    let digest = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    let stored = std::fs::read_to_string(dir.join("signins.json")).unwrap_or_default();
+    assert!(
+        stored.contains(&digest),
+        "the sign-in is not in {}: {stored}",
+        dir.display()
+    );
+    // And not in the developer's own state.
+    if let Some(home) = home_state_dir() {
+        let theirs = std::fs::read_to_string(home.join("signins.json")).unwrap_or_default();
+        assert!(
+            !theirs.contains(&digest),
+            "a test sign-in was written into {}",
+            home.display()
+        );
+    }
+    // Two relays never share a state dir, and dropping the relay removes its own.
+    let other = Relay::demo();
+    assert_ne!(other.state_dir(), dir);
+    drop(relay);
+    assert!(!dir.exists(), "{} is left behind", dir.display());
 }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::common::*;
-use winrelay_shared::protocol::ServerMsg;
 
 #[tokio::test]
 async fn a_configured_target_with_a_pin_and_no_leaked_shells() {
@@ -74,16 +73,8 @@ async fn a_configured_target_with_a_pin_and_no_leaked_shells() {
         !log.contains("s3cret-pw"),
         "the target's password must never be logged"
     );
-    c.wait_msg(T, |m| {
-        matches!(
-            m,
-            ServerMsg::Bye {
-                reconnect: true,
-                ..
-            }
-        )
-    })
-    .await;
+    let (reason, reconnect) = c.wait_bye(T).await;
+    assert!(reconnect, "may reconnect: {reason}");
 }
 
 #[tokio::test]

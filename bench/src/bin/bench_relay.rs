@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use tokio::sync::{Barrier, Semaphore};
-use winrelay_bench::{cpu_secs, round1, round3, rss_kib, stats_us, Term, User};
+use winrelay_bench::{cpu_secs, create_session, round1, round3, rss_kib, stats_us, Term, User};
 
 #[derive(Parser)]
 struct Args {
@@ -85,7 +85,7 @@ async fn wait_prompt_after(t: &mut Term, after: &[u8]) -> anyhow::Result<()> {
 }
 
 async fn attach_ready(user: &User, id: &str) -> anyhow::Result<Term> {
-    let mut t = user.attach(id).await?;
+    let mut t = Term::attach(user, id).await?;
     tokio::time::timeout(Duration::from_secs(30), async {
         // A late joiner gets a snapshot (ANSI repaint, not ending in the prompt).
         while !t.tail_ends_prompt() && t.snapshots == 0 {
@@ -105,7 +105,7 @@ async fn e2e(
     bytes: u64,
     runs: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    let id = user.create_session(target).await?;
+    let id = create_session(user, target).await?;
     let mut t = attach_ready(user, &id).await?;
 
     let mut echo = Vec::with_capacity(runs);
@@ -225,7 +225,7 @@ async fn scale(
 ) -> anyhow::Result<serde_json::Value> {
     // Warm up: the first session allocates what every later one shares.
     eprintln!("scale: warm-up session");
-    let warm = user.create_session(target).await?;
+    let warm = create_session(user, target).await?;
     drop(attach_ready(user, &warm).await?);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss0 = rss_kib(pid)?;
@@ -240,7 +240,7 @@ async fn scale(
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await?;
-            user.create_session(&target).await
+            create_session(&user, &target).await
         }));
     }
     let mut ids = Vec::with_capacity(sessions);
@@ -314,7 +314,7 @@ async fn scale(
 
     eprintln!("scale: viewers");
     // Viewers: one session, first with one client, then with `viewers`.
-    let vid = user.create_session(target).await?;
+    let vid = create_session(user, target).await?;
     let one = vec![attach_ready(user, &vid).await?];
     let c3 = cpu_secs(pid)?;
     let (mut one, per1, _, wall1) = print_all(one, viewer_bytes, 1).await?;

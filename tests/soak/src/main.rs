@@ -11,18 +11,15 @@
 //! Prints relay memory and shell counts every 10 s, then a summary and one JSON line; exits 1
 //! on any error, lost byte or leaked shell.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
-use futures::{SinkExt, StreamExt};
+use anyhow::{anyhow, bail, Result};
 use rand::{Rng, SeedableRng};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use winrelay_shared::protocol::{ClientMsg, FrameKind, OutputFrame, ServerMsg};
+use winrelay_shared::protocol::ServerMsg;
+use winrelay_testkit::{Client, Read, Relay, Sim, User};
 
 const PASSWORD: &str = "soak-test-password";
 const WAIT: Duration = Duration::from_secs(60);
@@ -55,32 +52,6 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Reads `prefix: value` lines from a child's stdout until all prefixes were seen.
-fn read_lines(child: &mut Child, prefixes: &[&str]) -> Result<Vec<String>> {
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let mut found = vec![None; prefixes.len()];
-    while found.iter().any(Option::is_none) {
-        let line = lines.next().context("the process ended early")??;
-        for (i, p) in prefixes.iter().enumerate() {
-            if let Some(v) = line.strip_prefix(p) {
-                found[i] = Some(v.to_string());
-            }
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Ok(found.into_iter().map(Option::unwrap).collect())
-}
-
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -98,40 +69,27 @@ fn children(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// The relay's HTTP API, signed in.
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-}
-
-impl Api {
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("origin", &self.base)
-            .header("x-winrelay", "1")
-    }
-}
-
-/// Everything a client received, contiguous from `start`.
+/// Everything a client received, contiguous from `start` (unless it got a snapshot).
 #[derive(Default)]
 struct Received {
     start: Option<u64>,
     bytes: Vec<u8>,
-    snapshots: u64,
+    snapshots: usize,
 }
 
 impl Received {
     fn pos(&self) -> Option<u64> {
         self.start.map(|s| s + self.bytes.len() as u64)
     }
-}
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+    fn of(c: Client) -> Received {
+        Received {
+            start: c.first_offset,
+            bytes: c.screen,
+            snapshots: c.snapshots,
+        }
+    }
+}
 
 #[derive(Default)]
 struct Counters {
@@ -141,97 +99,42 @@ struct Counters {
     bytes: AtomicU64,
 }
 
-async fn connect(api: &Api, session: &str, resume_from: Option<u64>) -> Result<(Ws, bool)> {
-    let url = format!(
-        "{}/api/sessions/{session}/ws",
-        api.base.replacen("http://", "ws://", 1)
-    );
-    let mut req = url.into_client_request()?;
-    req.headers_mut().insert("cookie", api.cookie.parse()?);
-    req.headers_mut().insert("origin", api.base.parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
-    let hello = ClientMsg::Hello {
-        resume_from,
-        cols: 120,
-        rows: 40,
-        name: None,
-    };
-    ws.send(Message::Text(hello.to_json().into())).await?;
-    // The welcome comes first.
-    loop {
-        match tokio::time::timeout(WAIT, ws.next()).await {
-            Err(_) => bail!("no welcome within {WAIT:?}"),
-            Ok(None) => bail!("socket closed before the welcome"),
-            Ok(Some(m)) => {
-                if let Message::Text(t) = m? {
-                    if let ServerMsg::Welcome { resumed, .. } = ServerMsg::from_json(&t)? {
-                        return Ok((ws, resumed));
-                    }
-                }
-            }
-        }
+/// Attaches (or attaches again, resuming where the client is) and waits for the welcome;
+/// returns whether the relay resumed.
+async fn welcome(c: &mut Client) -> Result<bool> {
+    match c
+        .try_wait_msg(WAIT, |m| matches!(m, ServerMsg::Welcome { .. }))
+        .await?
+    {
+        ServerMsg::Welcome { resumed, .. } => Ok(resumed),
+        _ => unreachable!(),
     }
 }
 
-/// Reads one message into `rx`; Ok(false) when the socket closed.
-async fn pump(ws: &mut Ws, rx: &mut Received, timeout: Duration) -> Result<bool> {
-    let msg = match tokio::time::timeout(timeout, ws.next()).await {
-        Err(_) => return Ok(true),
-        Ok(None) => return Ok(false),
-        Ok(Some(m)) => m?,
-    };
-    match msg {
-        Message::Binary(b) => {
-            let f = OutputFrame::decode(&b).ok_or_else(|| anyhow!("undecodable frame"))?;
-            match f.kind {
-                FrameKind::Output => {
-                    match rx.pos() {
-                        None => rx.start = Some(f.offset),
-                        Some(p) if p != f.offset => {
-                            bail!(
-                                "frame at offset {} after {p}: bytes lost or repeated",
-                                f.offset
-                            )
-                        }
-                        _ => {}
-                    }
-                    rx.bytes.extend_from_slice(f.data);
-                }
-                FrameKind::Snapshot => {
-                    // Only expected for a client that fell out of the log; the stream below
-                    // `offset` is not comparable any more.
-                    rx.snapshots += 1;
-                    rx.start = Some(f.offset);
-                    rx.bytes.clear();
-                }
-            }
-            let ack = ClientMsg::Ack {
-                offset: rx.pos().unwrap_or(0),
-            };
-            ws.send(Message::Text(ack.to_json().into())).await?;
-        }
-        Message::Text(t) => {
-            if let ServerMsg::Status { state } = ServerMsg::from_json(&t)? {
+/// Reads one message (through the shared cursor: output must continue exactly, acks as the
+/// cursor says); Ok(false) when the socket closed. The session must not end.
+async fn pump(c: &mut Client, timeout: Duration) -> Result<bool> {
+    match c.try_pump(timeout).await? {
+        Read::Closed => Ok(false),
+        Read::Message => {
+            if let Some(ServerMsg::Status { state }) = c.messages.last() {
                 if state.is_final() {
                     bail!("the session ended: {state:?}");
                 }
             }
+            Ok(true)
         }
-        Message::Close(_) => return Ok(false),
-        _ => {}
+        _ => Ok(true),
     }
-    Ok(true)
 }
 
-async fn wait_for(ws: &mut Ws, rx: &mut Received, needle: &[u8]) -> Result<()> {
+/// Reads until `needle` arrives (it is searched for in what arrives after the call).
+async fn wait_for(c: &mut Client, needle: &[u8]) -> Result<()> {
     let deadline = Instant::now() + WAIT;
-    let from = rx.bytes.len().saturating_sub(4096);
+    let from = c.screen.len().saturating_sub(needle.len());
     loop {
-        if rx.bytes[from.min(rx.bytes.len())..]
-            .windows(needle.len())
-            .any(|w| w == needle)
-            || rx.bytes.windows(needle.len()).any(|w| w == needle)
-        {
+        let hay = c.screen.get(from..).unwrap_or(&c.screen);
+        if hay.windows(needle.len()).any(|w| w == needle) {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -240,19 +143,13 @@ async fn wait_for(ws: &mut Ws, rx: &mut Received, needle: &[u8]) -> Result<()> {
                 String::from_utf8_lossy(needle)
             );
         }
-        if !pump(ws, rx, Duration::from_millis(200)).await? {
+        if !pump(c, Duration::from_millis(200)).await? {
             bail!(
                 "socket closed while waiting for {:?}",
                 String::from_utf8_lossy(needle)
             );
         }
     }
-}
-
-async fn input(ws: &mut Ws, data: &str) -> Result<()> {
-    let m = ClientMsg::Input { data: data.into() };
-    ws.send(Message::Text(m.to_json().into())).await?;
-    Ok(())
 }
 
 /// What one session's run produced.
@@ -264,32 +161,32 @@ struct Outcome {
 }
 
 async fn witness_task(
-    api: Api,
+    user: User,
     session: String,
     mut stop: tokio::sync::watch::Receiver<Option<u64>>,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<Received> {
-    let (mut ws, _) = connect(&api, &session, None).await?;
+    let mut c = user.try_attach(&session, None).await?;
+    welcome(&mut c).await?;
     let _ = ready.send(());
-    let mut rx = Received::default();
     loop {
         // Told to stop at an offset: read until there.
         let target = *stop.borrow();
         if let Some(end) = target {
             let deadline = Instant::now() + WAIT;
-            while rx.pos().unwrap_or(0) < end {
+            while c.pos() < end {
                 if Instant::now() > deadline {
-                    bail!("the witness stopped at {:?} before {end}", rx.pos());
+                    bail!("the witness stopped at {} before {end}", c.pos());
                 }
-                if !pump(&mut ws, &mut rx, Duration::from_millis(200)).await? {
+                if !pump(&mut c, Duration::from_millis(200)).await? {
                     bail!("the witness's socket closed");
                 }
             }
-            let _ = ws.close(None).await;
-            return Ok(rx);
+            c.close().await;
+            return Ok(Received::of(c));
         }
         tokio::select! {
-            r = pump(&mut ws, &mut rx, Duration::from_millis(500)) => {
+            r = pump(&mut c, Duration::from_millis(500)) => {
                 if !r? {
                     bail!("the witness's socket closed");
                 }
@@ -300,7 +197,7 @@ async fn witness_task(
 }
 
 async fn actor_task(
-    api: Api,
+    user: User,
     session: String,
     sid: usize,
     until: Instant,
@@ -309,17 +206,20 @@ async fn actor_task(
     expected: Arc<Mutex<Vec<String>>>,
 ) -> Result<Received> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut rx = Received::default();
+    let mut c = user.try_attach(&session, None).await?;
     let mut n = 0u64;
     let mut first = true;
     loop {
-        let resume = rx.pos();
-        let (mut ws, resumed) = connect(&api, &session, resume).await?;
-        if resume.is_some() && !resumed {
-            bail!("resume at {resume:?} was refused (the log should still hold it)");
-        }
         if !first {
+            // The same client again: its cursor resumes where it is.
+            let resume = c.cursor.resume_from();
+            c.reconnect().await?;
+            if !welcome(&mut c).await? && resume.is_some() {
+                bail!("resume at {resume:?} was refused (the log should still hold it)");
+            }
             counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        } else {
+            welcome(&mut c).await?;
         }
         first = false;
         let last = Instant::now() >= until;
@@ -327,33 +227,32 @@ async fn actor_task(
         for _ in 0..typed {
             n += 1;
             let want = format!("S{sid}-{n}-{}", n * 3);
-            input(&mut ws, &format!("echo S{sid}-{n}-$(({n}*3))\r")).await?;
-            wait_for(&mut ws, &mut rx, want.as_bytes()).await?;
+            c.try_input(&format!("echo S{sid}-{n}-$(({n}*3))\r"))
+                .await?;
+            wait_for(&mut c, want.as_bytes()).await?;
             expected.lock().unwrap().push(want);
             counters.commands.fetch_add(1, Ordering::Relaxed);
             let pause = Duration::from_millis(rng.random_range(0..1500));
             let end = Instant::now() + pause;
             while Instant::now() < end {
-                if !pump(&mut ws, &mut rx, end - Instant::now()).await? {
+                if !pump(&mut c, end - Instant::now()).await? {
                     bail!("socket closed while idle");
                 }
             }
         }
         if last {
-            let _ = ws.close(None).await;
-            return Ok(rx);
+            c.close().await;
+            return Ok(Received::of(c));
         }
         match rng.random_range(0..3) {
-            0 => {
-                let _ = ws.close(None).await;
-            }
-            1 => drop(ws), // vanishes: no close frame
+            0 => c.close().await,
+            1 => c.disconnect(), // vanishes: no close frame
             _ => {
                 // Leaves in the middle of a burst of output, and comes back for the rest.
-                input(&mut ws, "seq 1 300\r").await?;
-                let _ = pump(&mut ws, &mut rx, Duration::from_millis(30)).await?;
+                c.try_input("seq 1 300\r").await?;
+                let _ = pump(&mut c, Duration::from_millis(30)).await?;
                 counters.mid_output_drops.fetch_add(1, Ordering::Relaxed);
-                drop(ws);
+                c.disconnect();
             }
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..2000))).await;
@@ -361,7 +260,7 @@ async fn actor_task(
 }
 
 async fn run_session(
-    api: Api,
+    user: User,
     session: String,
     sid: usize,
     until: Instant,
@@ -371,7 +270,7 @@ async fn run_session(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let witness = tokio::spawn(witness_task(
-        api.clone(),
+        user.clone(),
         session.clone(),
         stop_rx,
         ready_tx,
@@ -379,7 +278,7 @@ async fn run_session(
     // The witness is attached before the actor, so it sees everything the actor sees.
     let _ = ready_rx.await;
     let expected = Arc::new(Mutex::new(Vec::new()));
-    let actor = actor_task(api, session, sid, until, seed, counters, expected.clone()).await;
+    let actor = actor_task(user, session, sid, until, seed, counters, expected.clone()).await;
     let mut error = None;
     let actor = match actor {
         Ok(a) => a,
@@ -464,25 +363,15 @@ async fn main() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("winrelay-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
-    let mut sim = Proc(
-        Command::new(&args.bin)
-            .args([
-                "sim",
-                "--listen",
-                "127.0.0.1:0",
-                "--user",
-                "soak",
-                "--password-env",
-                "SOAK_PW",
-            ])
-            .args(["--max-shells", &(args.sessions + 50).to_string()])
-            .env("SOAK_PW", PASSWORD)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting winrelay sim")?,
-    );
-    let v = read_lines(&mut sim.0, &["endpoint: ", "fingerprint: "])?;
+    let bin = std::path::Path::new(&args.bin);
+    let max_shells = (args.sessions + 50).to_string();
+    let sim = Sim::try_start(
+        Some(bin),
+        "127.0.0.1:0",
+        "soak",
+        PASSWORD,
+        &["--max-shells", &max_shells],
+    )?;
     let cfg = dir.join("relay.toml");
     std::fs::write(
         &cfg,
@@ -490,41 +379,21 @@ async fn main() -> Result<()> {
             "[sessions]\nmax_sessions = {}\nidle_timeout = \"2h\"\n\n[[target]]\nname = \"soak\"\n\
              endpoint = \"{}\"\nuser = \"soak\"\npassword_env = \"SOAK_PW\"\npin = \"{}\"\n",
             args.sessions + 50,
-            v[0],
-            v[1]
+            sim.endpoint,
+            sim.fingerprint
         ),
     )?;
-    let log = std::fs::File::create(dir.join("relay.log"))?;
-    let mut relay = Proc(
-        Command::new(&args.bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&cfg)
-            .env("SOAK_PW", PASSWORD)
-            .env("WINRELAY_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .context("starting winrelay serve")?,
-    );
-    let v = read_lines(&mut relay.0, &["listening: ", "open: "])?;
-    let (base, login) = (v[0].clone(), v[1].clone());
-    let relay_pid = relay.0.id();
-    let sim_pid = sim.0.id();
-
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let resp = http.get(&login).send().await?;
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .context("the login link set no cookie")?
-        .to_str()?
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let api = Api { http, base, cookie };
+    // Its own state directory too (the relay builder's): nothing lands in ~/.local/state.
+    let relay = Relay::builder()
+        .bin(bin)
+        .config(&cfg)
+        .env("SOAK_PW", PASSWORD)
+        .log("warn")
+        .log_file(dir.join("relay.log"))
+        .try_start()?;
+    let relay_pid = relay.child.id();
+    let sim_pid = sim.child.id();
+    let user = relay.try_sign_in().await?;
 
     let rss_start = rss_kb(relay_pid);
     let started = Instant::now();
@@ -532,20 +401,8 @@ async fn main() -> Result<()> {
     for chunk in (0..args.sessions).collect::<Vec<_>>().chunks(10) {
         let mut futs = Vec::new();
         for _ in chunk {
-            let api = api.clone();
-            futs.push(async move {
-                let r = api
-                    .req(reqwest::Method::POST, "/api/sessions")
-                    .json(&serde_json::json!({"target": "soak", "cols": 120, "rows": 40}))
-                    .send()
-                    .await?;
-                let status = r.status();
-                let body: serde_json::Value = r.json().await?;
-                if status != 201 {
-                    bail!("creating a session: {status} {body}");
-                }
-                Ok::<String, anyhow::Error>(body["id"].as_str().unwrap_or_default().to_string())
-            });
+            let user = user.clone();
+            futs.push(async move { anyhow::Ok(user.try_create_session("soak").await?.id) });
         }
         for r in futures::future::join_all(futs).await {
             ids.push(r?);
@@ -586,7 +443,7 @@ async fn main() -> Result<()> {
     let mut tasks = Vec::new();
     for (sid, id) in ids.iter().enumerate() {
         tasks.push(tokio::spawn(run_session(
-            api.clone(),
+            user.clone(),
             id.clone(),
             sid,
             until,
@@ -620,12 +477,8 @@ async fn main() -> Result<()> {
 
     // End every session: every shell must go.
     for id in &ids {
-        let r = api
-            .req(reqwest::Method::DELETE, &format!("/api/sessions/{id}"))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            errors.push(format!("deleting session {id}: {}", r.status()));
+        if let Err(e) = user.end_session(id).await {
+            errors.push(format!("{e:#}"));
         }
     }
     let deadline = Instant::now() + Duration::from_secs(60);
