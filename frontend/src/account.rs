@@ -3,6 +3,7 @@
 
 use crate::api::{self, ApiFail, Me};
 use crate::nav::Nav;
+use crate::request::request;
 use crate::route::Route;
 use leptos::prelude::*;
 
@@ -19,15 +20,19 @@ pub struct Account {
 impl Account {
     pub fn new(nav: Nav) -> Account {
         let (me, set_me) = signal(None);
-        let refresh = Action::new_local(move |_: &()| async move {
-            set_me.set(Some(api::get::<Me>("/api/me").await));
+        let refresh = request(move |_: &()| {
+            Box::pin(async move {
+                set_me.set(Some(api::get::<Me>("/api/me").await));
+            })
         });
-        let sign_out = Action::new_local(move |_: &()| async move {
-            if let Err(f) = api::send("POST", "/api/logout", None).await {
-                web_sys::console::warn_1(&f.message().into());
-            }
-            nav.navigate(Route::Home, false);
-            refresh.dispatch(());
+        let sign_out = request(move |_: &()| {
+            Box::pin(async move {
+                if let Err(f) = api::send("POST", "/api/logout", None).await {
+                    web_sys::console::warn_1(&f.message().into());
+                }
+                nav.navigate(Route::Home, false);
+                refresh.dispatch(());
+            })
         });
         Account {
             me,

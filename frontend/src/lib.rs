@@ -25,6 +25,7 @@ mod embed;
 mod nav;
 mod page;
 mod replay;
+mod request;
 mod route;
 mod session;
 mod term;

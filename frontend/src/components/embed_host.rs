@@ -7,6 +7,7 @@ use crate::api;
 use crate::app::Look;
 use crate::embed::{self, Command, Host};
 use crate::page::query_param;
+use crate::request::request;
 use crate::session::Link;
 use leptos::prelude::*;
 use winrelay_shared::protocol::SessionState;
@@ -24,9 +25,9 @@ pub fn EmbedHost(
     let has_token = token.is_some();
     api::set_embed_token(token);
     let host = StoredValue::new_local(None::<Host>);
-    let start = Action::new_local(move |_: &()| {
+    let start = request(move |_: &()| {
         let parent = query_param("parent");
-        async move {
+        Box::pin(async move {
             let h = match embed::check_parent(parent).await {
                 Ok(h) => h,
                 Err(msg) => {
@@ -46,7 +47,7 @@ pub fn EmbedHost(
                 return;
             }
             started.set(true);
-        }
+        })
     });
     start.dispatch(());
 

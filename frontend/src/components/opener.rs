@@ -5,6 +5,7 @@ use super::sign_in::{asks_for_credentials, CredentialForm, Credentials};
 use super::terminal::use_term;
 use crate::api;
 use crate::nav::use_nav;
+use crate::request::request;
 use crate::route::Route;
 use leptos::prelude::*;
 use winrelay_shared::protocol::api::{CreateSession, SessionInfo};
@@ -24,7 +25,7 @@ pub fn Opener(target: String) -> impl IntoView {
     let term = use_term();
     let refused = RwSignal::new(None::<Refused>);
     let name = StoredValue::new(target);
-    let open = Action::new_local(move |creds: &Option<Credentials>| {
+    let open = request(move |creds: &Option<Credentials>| {
         refused.set(None);
         let target = name.get_value();
         term.reset_with_note(&format!("Opening a shell on {target}…"));
@@ -36,7 +37,7 @@ pub fn Opener(target: String) -> impl IntoView {
             cols: Some(cols),
             rows: Some(rows),
         };
-        async move {
+        Box::pin(async move {
             match api::post::<SessionInfo>("/api/sessions", &body).await {
                 Ok(s) => nav.navigate(Route::Session(s.id), true),
                 Err(fail) => {
@@ -46,7 +47,7 @@ pub fn Opener(target: String) -> impl IntoView {
                     refused.set(Some(Refused { message, ask }));
                 }
             }
-        }
+        })
     });
     open.dispatch(nav.take_credentials());
     view! {
@@ -56,8 +57,9 @@ pub fn Opener(target: String) -> impl IntoView {
                     <h2>"Could not open a shell on " {name.get_value()}</h2>
                     <p class="open-error">{move || refused.with(|r| r.as_ref().map(|r| r.message.clone()))}</p>
                     <Show when=move || refused.with(|r| r.as_ref().is_some_and(|r| r.ask))>
-                        <CredentialForm class="credentials" label="Connect".to_string()
-                            on_submit=move |c| { open.dispatch(Some(c)); }/>
+                        <CredentialForm class="credentials" on_submit=move |c| { open.dispatch(Some(c)); }>
+                            "Connect"
+                        </CredentialForm>
                     </Show>
                     <button on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
                 </div>
@@ -72,9 +74,9 @@ pub fn EmbedOpener(target: String, failed: WriteSignal<Option<String>>) -> impl 
     let nav = use_nav();
     let term = use_term();
     term.reset_with_note(&format!("Opening a shell on {target}…"));
-    let open = Action::new_local(move |_: &()| {
+    let open = request(move |_: &()| {
         let (cols, rows) = term.size();
-        async move {
+        Box::pin(async move {
             match api::post::<SessionInfo>("/api/embed/session", &api::EmbedOpen { cols, rows })
                 .await
             {
@@ -85,7 +87,7 @@ pub fn EmbedOpener(target: String, failed: WriteSignal<Option<String>>) -> impl 
                     failed.set(Some(msg));
                 }
             }
-        }
+        })
     });
     open.dispatch(());
 }

@@ -5,6 +5,7 @@ use super::terminal::use_term;
 use crate::account::use_account;
 use crate::api;
 use crate::nav::use_nav;
+use crate::request::request;
 use crate::route::Route;
 use leptos::prelude::*;
 use winrelay_shared::protocol::api::{SessionInfo, TargetInfo};
@@ -22,14 +23,16 @@ pub fn Picker() -> impl IntoView {
     let filter = RwSignal::new(String::new());
     // The target whose credential form is open.
     let creds_for = RwSignal::new(None::<String>);
-    let load = Action::new_local(move |_: &()| async move {
-        match api::get::<Vec<TargetInfo>>("/api/targets").await {
-            Ok(t) => targets.set(t),
-            Err(f) => term.note(&f.message()),
-        }
-        if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
-            sessions.set(s.into_iter().filter(|s| !s.state.is_final()).collect());
-        }
+    let load = request(move |_: &()| {
+        Box::pin(async move {
+            match api::get::<Vec<TargetInfo>>("/api/targets").await {
+                Ok(t) => targets.set(t),
+                Err(f) => term.note(&f.message()),
+            }
+            if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
+                sessions.set(s.into_iter().filter(|s| !s.state.is_final()).collect());
+            }
+        })
     });
     // The lists follow the sign-in: loaded once signed in (again after signing in here);
     // why not goes into the terminal.
@@ -126,8 +129,9 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
         </li>
         <Show when=move || creds_for.with(|c| name.with_value(|n| c.as_ref() == Some(n)))>
             <li>
-                <CredentialForm class="credentials" label="Connect".to_string()
-                    on_submit=move |c| nav.open_with(name.get_value(), c)/>
+                <CredentialForm class="credentials" on_submit=move |c| nav.open_with(name.get_value(), c)>
+                    "Connect"
+                </CredentialForm>
             </li>
         </Show>
     }

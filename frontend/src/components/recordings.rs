@@ -4,6 +4,7 @@
 use super::terminal::use_term;
 use crate::api;
 use crate::nav::use_nav;
+use crate::request::request;
 use crate::route::Route;
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
@@ -13,13 +14,14 @@ pub fn Recordings() -> impl IntoView {
     let nav = use_nav();
     let term = use_term();
     term.reset_with_note("winrelay: recordings of sessions on the targets you own.");
-    let load = Action::new_local(|_: &()| async {
-        api::get::<Vec<api::Recording>>("/api/recordings")
-            .await
-            .map_err(|f| f.message())
+    let list = RwSignal::new(None::<Result<Vec<api::Recording>, String>>);
+    let load = request(move |_: &()| {
+        Box::pin(async move {
+            let got = api::get::<Vec<api::Recording>>("/api/recordings").await;
+            list.set(Some(got.map_err(|f| f.message())));
+        })
     });
     load.dispatch(());
-    let list = load.value();
     view! {
         <div class="overlay recordings">
             <div class="card">

@@ -3,6 +3,7 @@
 
 use crate::api;
 use crate::page::{clipboard_write, window};
+use crate::request::request;
 use crate::session::ConnSignals;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -17,6 +18,17 @@ const SHARE_TTLS: [(u64, &str); 5] = [
     (7 * 24 * 3600, "7 days"),
 ];
 
+/// A request about the session's sharing.
+#[derive(Clone)]
+enum Request {
+    /// Creates a link for a role, valid so many seconds, and copies it.
+    Create(Role, u64),
+    /// Revokes the share with this id.
+    Revoke(String),
+    /// Changes a client's role, or removes it (`None`).
+    Client(u64, Option<Role>),
+}
+
 /// A session's sharing state and requests. All `Copy` handles.
 #[derive(Clone, Copy)]
 pub struct Sharing {
@@ -25,13 +37,8 @@ pub struct Sharing {
     pub shares: RwSignal<Vec<api::Share>>,
     /// Whether the sharing panel is open.
     pub panel: RwSignal<bool>,
-    /// `(role, ttl_secs)`: creates a link and copies it.
-    create: Action<(Role, u64), ()>,
     load: Action<(), ()>,
-    /// A share's id: revokes it.
-    revoke: Action<String, ()>,
-    /// `(client, role)`: changes a client's role, or removes it (`None`).
-    client: Action<(u64, Option<Role>), ()>,
+    send: Action<Request, ()>,
 }
 
 impl Sharing {
@@ -41,7 +48,7 @@ impl Sharing {
         let link = RwSignal::new(None);
         let shares = RwSignal::new(Vec::new());
         let notice = move |f: api::ApiFail| sig.notice.set(Some(f.message()));
-        // Reloads the list. Awaited by the actions below rather than dispatched from them:
+        // Reloads the list. Awaited by the requests below rather than dispatched from them:
         // the session view (and its actions) may be gone when an answer arrives.
         let reload = move |path: String| async move {
             match api::get::<Vec<api::Share>>(&path).await {
@@ -49,74 +56,71 @@ impl Sharing {
                 Err(f) => notice(f),
             }
         };
-        let shares_path = move || format!("/api/sessions/{}/shares", sid.get_value());
-        let load = Action::new_local(move |_: &()| reload(shares_path()));
-        let create = Action::new_local(move |&(role, ttl_secs): &(Role, u64)| {
-            let path = shares_path();
-            async move {
-                match api::post::<api::Share>(&path, &api::NewShare { role, ttl_secs }).await {
-                    Ok(s) => {
-                        let origin = window().location().origin().unwrap_or_default();
-                        let url = format!("{origin}{}", s.path.clone().unwrap_or_default());
-                        clipboard_write(url.clone());
-                        link.set(Some((role, url, s.expires_in_secs)));
-                        reload(path).await;
+        let base = move || format!("/api/sessions/{}", sid.get_value());
+        let load = request(move |_: &()| Box::pin(reload(format!("{}/shares", base()))));
+        let send = request(move |req: &Request| {
+            let (base, req) = (base(), req.clone());
+            Box::pin(async move {
+                let list = format!("{base}/shares");
+                let done = match req {
+                    Request::Create(role, ttl_secs) => {
+                        let new = api::NewShare { role, ttl_secs };
+                        match api::post::<api::Share>(&list, &new).await {
+                            Ok(s) => {
+                                let origin = window().location().origin().unwrap_or_default();
+                                let url = format!("{origin}{}", s.path.unwrap_or_default());
+                                clipboard_write(url.clone());
+                                link.set(Some((role, url, s.expires_in_secs)));
+                                reload(list).await;
+                                Ok(())
+                            }
+                            Err(f) => Err(f),
+                        }
                     }
-                    Err(f) => notice(f),
-                }
-            }
-        });
-        let revoke = Action::new_local(move |id: &String| {
-            let list = shares_path();
-            let path = format!("{list}/{id}");
-            async move {
-                if let Err(f) = api::send("DELETE", &path, None).await {
-                    notice(f);
-                }
-                reload(list).await;
-            }
-        });
-        let client = Action::new_local(move |&(client, role): &(u64, Option<Role>)| {
-            let sid = sid.get_value();
-            async move {
-                let r = match role {
-                    None => {
-                        let path = format!("/api/sessions/{sid}/clients/{client}/kick");
+                    Request::Revoke(id) => {
+                        let done = api::send("DELETE", &format!("{list}/{id}"), None).await;
+                        reload(list).await;
+                        done
+                    }
+                    Request::Client(client, None) => {
+                        let path = format!("{base}/clients/{client}/kick");
                         api::send("POST", &path, None).await
                     }
-                    Some(role) => {
-                        let path = format!("/api/sessions/{sid}/clients/{client}/role");
+                    Request::Client(client, Some(role)) => {
+                        let path = format!("{base}/clients/{client}/role");
                         api::send("PUT", &path, Some(&role)).await
                     }
                 };
-                if let Err(f) = r {
+                if let Err(f) = done {
                     notice(f);
                 }
-            }
+            })
         });
         Sharing {
             link,
             shares,
             panel: RwSignal::new(false),
-            create,
             load,
-            revoke,
-            client,
+            send,
         }
     }
 
     /// Creates a link for `role`, valid `ttl_secs`, and copies it.
     pub fn create(&self, role: Role, ttl_secs: u64) {
-        self.create.dispatch((role, ttl_secs));
+        self.send.dispatch(Request::Create(role, ttl_secs));
     }
 
     /// Removes a client from the session.
     pub fn remove(&self, client: u64) {
-        self.client.dispatch((client, None));
+        self.send.dispatch(Request::Client(client, None));
     }
 
     fn set_role(&self, client: u64, role: Role) {
-        self.client.dispatch((client, Some(role)));
+        self.send.dispatch(Request::Client(client, Some(role)));
+    }
+
+    fn revoke(&self, id: String) {
+        self.send.dispatch(Request::Revoke(id));
     }
 }
 
@@ -256,7 +260,7 @@ pub fn SharePanel(sharing: Sharing, sig: ConnSignals) -> impl IntoView {
                         <span class="spacer"></span>
                         <button class="revoke" title="The link stops working; whoever joined through it is removed" on:click={
                             let id = s.id.clone();
-                            move |_| { sharing.revoke.dispatch(id.clone()); }
+                            move |_| sharing.revoke(id.clone())
                         }>"Revoke"</button>
                     </li>
                 </For>

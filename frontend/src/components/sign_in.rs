@@ -4,6 +4,7 @@
 
 use crate::account::use_account;
 use crate::api::{self, ApiFail, Me};
+use crate::request::request;
 use leptos::ev;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -20,20 +21,21 @@ pub fn asks_for_credentials(fail: &ApiFail) -> bool {
     fail.code().contains("credentials")
 }
 
-/// User name, password and a submit button. `class` names the form and, with `-user` and
-/// `-pass`, its two inputs; `label` is the button's text; `disabled` holds the button back.
+/// User name, password and a submit button (`children` are its label). `class` names the
+/// form and, with `-user` and `-pass`, its two inputs; `disabled` holds the button back.
 #[component]
 pub fn CredentialForm(
     class: &'static str,
-    #[prop(into)] label: Signal<String>,
-    #[prop(into, optional)] disabled: Signal<bool>,
+    #[prop(optional)] disabled: Option<Memo<bool>>,
     #[prop(into)] on_submit: Callback<Credentials>,
+    children: Children,
 ) -> impl IntoView {
     let user = RwSignal::new(String::new());
     let pass = RwSignal::new(String::new());
+    let disabled = move || disabled.is_some_and(|d| d.get());
     let submit = move |e: ev::SubmitEvent| {
         e.prevent_default();
-        if disabled.get_untracked() {
+        if untrack(disabled) {
             return;
         }
         on_submit.run(Credentials {
@@ -47,7 +49,7 @@ pub fn CredentialForm(
                 prop:value=move || user.get() on:input=move |e| user.set(event_target_value(&e))/>
             <input class=format!("{class}-pass") type="password" placeholder="Password" autocomplete="current-password"
                 prop:value=move || pass.get() on:input=move |e| pass.set(event_target_value(&e))/>
-            <button class="primary" type="submit" disabled=move || disabled.get()>{label}</button>
+            <button class="primary" type="submit" disabled=disabled>{children()}</button>
         </form>
     }
 }
@@ -58,42 +60,43 @@ pub fn SignIn(#[prop(into)] on_done: Callback<()>) -> impl IntoView {
     let account = use_account();
     // Seconds left before the relay takes another attempt (429 Retry-After).
     let wait = RwSignal::new(0u32);
-    let login = Action::new_local(move |c: &Credentials| {
+    let error = RwSignal::new(None::<String>);
+    let login = request(move |c: &Credentials| {
         let body = api::Login {
             user: c.user.clone(),
             password: c.password.clone(),
         };
-        async move {
+        Box::pin(async move {
             match api::post::<Me>("/api/login", &body).await {
                 Ok(mut me) => {
                     if me.method.is_empty() {
                         me.method = "password".into();
                     }
+                    error.set(None);
                     account.signed_in(me);
                     // The form may be gone by now (the page moved on meanwhile).
                     on_done.try_run(());
-                    None
                 }
                 Err(f) => {
                     if let Some(secs) = f.retry_after().filter(|_| f.status() == Some(429)) {
                         count_down(wait, secs.max(1));
                     }
-                    Some(f.message())
+                    error.set(Some(f.message()));
                 }
             }
-        }
+        })
     });
-    let error = login.value();
-    let label = Signal::derive(move || match wait.get() {
-        0 => "Sign in".to_string(),
-        n => format!("Wait {n} s"),
-    });
+    let pending = login.pending();
+    let held = Memo::new(move |_| pending.get() || wait.get() != 0);
     view! {
-        <CredentialForm class="signin" label=label
-            disabled=Signal::derive(move || login.pending().get() || wait.get() != 0)
-            on_submit=move |c| { login.dispatch(c); }/>
-        <Show when=move || error.with(|e| e.as_ref().is_some_and(Option::is_some))>
-            <p class="signin-failed state bad">{move || error.get().flatten()}</p>
+        <CredentialForm class="signin" disabled=held on_submit=move |c| { login.dispatch(c); }>
+            {move || match wait.get() {
+                0 => "Sign in".to_string(),
+                n => format!("Wait {n} s"),
+            }}
+        </CredentialForm>
+        <Show when=move || error.with(Option::is_some)>
+            <p class="signin-failed state bad">{move || error.get()}</p>
         </Show>
     }
 }
