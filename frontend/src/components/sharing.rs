@@ -273,3 +273,18 @@ pub fn SharePanel(sharing: Sharing, sig: ConnSignals) -> impl IntoView {
         </div>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        assert_eq!(duration(30), "30 s");
+        assert_eq!(duration(61), "2 min");
+        assert_eq!(duration(3600), "60 min");
+        assert_eq!(duration(5400), "2 h");
+        assert_eq!(duration(8 * 3600), "8 h");
+        assert_eq!(duration(7 * 24 * 3600), "7 days");
+    }
+}

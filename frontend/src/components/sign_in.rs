@@ -123,3 +123,29 @@ fn count_down(wait: RwSignal<u32>, secs: u32) {
         .ok(),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use winrelay_shared::protocol::api::ApiError;
+
+    fn fail(code: &str) -> ApiFail {
+        ApiFail::Status {
+            status: 400,
+            error: ApiError {
+                error: code.into(),
+                message: String::new(),
+            },
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn asks_again_for_missing_or_wrong_target_credentials_only() {
+        assert!(asks_for_credentials(&fail("credentials_required")));
+        assert!(asks_for_credentials(&fail("wrong_credentials")));
+        assert!(!asks_for_credentials(&fail("unknown_target")));
+        assert!(!asks_for_credentials(&fail("certificate_mismatch")));
+        assert!(!asks_for_credentials(&ApiFail::Network));
+    }
+}
