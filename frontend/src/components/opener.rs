@@ -10,20 +10,15 @@ use crate::route::Route;
 use leptos::prelude::*;
 use winrelay_shared::protocol::api::{CreateSession, SessionInfo};
 
-/// Why opening failed, and whether the target wants (other) credentials.
-#[derive(Clone)]
-struct Refused {
-    message: String,
-    ask: bool,
-}
-
 /// Opens a shell on `target`, with the credentials the picker handed over; asks for
 /// credentials again right here when they were wrong or missing.
 #[component]
 pub fn Opener(target: String) -> impl IntoView {
     let nav = use_nav();
     let term = use_term();
-    let refused = RwSignal::new(None::<Refused>);
+    // Why opening failed, and whether the target wants (other) credentials.
+    let refused = RwSignal::new(None::<String>);
+    let ask = RwSignal::new(false);
     let name = StoredValue::new(target);
     let open = request(move |creds: &Option<Credentials>| {
         refused.set(None);
@@ -43,8 +38,8 @@ pub fn Opener(target: String) -> impl IntoView {
                 Err(fail) => {
                     let message = fail.message();
                     term.note(&message);
-                    let ask = asks_for_credentials(&fail);
-                    refused.set(Some(Refused { message, ask }));
+                    ask.set(asks_for_credentials(&fail));
+                    refused.set(Some(message));
                 }
             }
         })
@@ -55,8 +50,8 @@ pub fn Opener(target: String) -> impl IntoView {
             <div class="overlay">
                 <div class="card">
                     <h2>"Could not open a shell on " {name.get_value()}</h2>
-                    <p class="open-error">{move || refused.with(|r| r.as_ref().map(|r| r.message.clone()))}</p>
-                    <Show when=move || refused.with(|r| r.as_ref().is_some_and(|r| r.ask))>
+                    <p class="open-error">{move || refused.get()}</p>
+                    <Show when=move || ask.get()>
                         <CredentialForm class="credentials" on_submit=move |c| { open.dispatch(Some(c)); }>
                             "Connect"
                         </CredentialForm>
