@@ -2,18 +2,22 @@
 //!
 //! The host page's origin comes from `?parent=` and counts only if the relay lists it in
 //! `GET /api/embed/info`'s `frame_ancestors`. Events go to that origin only (never `"*"`);
-//! commands are taken only from that origin and from `window.parent`.
+//! commands are taken only from that origin and from `window.parent`. Only a [`Host`]
+//! (a checked origin) can post or listen, so nothing reaches an unchecked page.
+//!
+//! What the app tells the host page, and when, is decided in
+//! `components::embed_host`, which follows the session's signals.
 
 use crate::api;
 use js_sys::{Object, Reflect};
-use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use winrelay_shared::protocol::Role;
 
-thread_local! {
-    /// The checked origin of the host page; `None` until checked (and outside the embed page).
-    static PARENT: RefCell<Option<String>> = const { RefCell::new(None) };
+/// The host page, once its origin is checked ([`check_parent`]).
+#[derive(Debug, Clone)]
+pub struct Host {
+    origin: String,
 }
 
 /// A command from the host page.
@@ -62,7 +66,7 @@ pub fn take_token_from_fragment() -> Option<String> {
 }
 
 /// Checks `parent` against the relay's list; on success events may be posted to it.
-pub async fn check_parent(parent: Option<String>) -> Result<(), String> {
+pub async fn check_parent(parent: Option<String>) -> Result<Host, String> {
     let framed = window()
         .parent()
         .ok()
@@ -80,47 +84,69 @@ pub async fn check_parent(parent: Option<String>) -> Result<(), String> {
             "The embedding page's origin {parent} is not among the relay's [embed] frame_ancestors."
         ));
     }
-    PARENT.with(|p| *p.borrow_mut() = Some(parent));
-    Ok(())
+    Ok(Host { origin: parent })
 }
 
-fn post(kind: &str, fill: impl FnOnce(&Object)) {
-    let Some(origin) = PARENT.with(|p| p.borrow().clone()) else {
-        return;
-    };
-    let Some(parent) = window().parent().ok().flatten() else {
-        return;
-    };
-    let msg = Object::new();
-    set(&msg, "source", "winrelay");
-    set(&msg, "type", kind);
-    fill(&msg);
-    let _ = parent.post_message(&msg, &origin);
-}
+impl Host {
+    fn post(&self, kind: &str, fill: impl FnOnce(&Object)) {
+        let Some(parent) = window().parent().ok().flatten() else {
+            return;
+        };
+        let msg = Object::new();
+        set(&msg, "source", "winrelay");
+        set(&msg, "type", kind);
+        fill(&msg);
+        let _ = parent.post_message(&msg, &self.origin);
+    }
 
-pub fn post_ready() {
-    post("ready", |_| {});
-}
+    pub fn post_ready(&self) {
+        self.post("ready", |_| {});
+    }
 
-pub fn post_connected(session: &str, target: &str, role: Role) {
-    let role = match role {
-        Role::Viewer => "viewer",
-        Role::Writer => "writer",
-        Role::Owner => "owner",
-    };
-    post("connected", |m| {
-        set(m, "session", session);
-        set(m, "target", target);
-        set(m, "role", role);
-    });
-}
+    pub fn post_connected(&self, session: &str, target: &str, role: Role) {
+        let role = match role {
+            Role::Viewer => "viewer",
+            Role::Writer => "writer",
+            Role::Owner => "owner",
+        };
+        self.post("connected", |m| {
+            set(m, "session", session);
+            set(m, "target", target);
+            set(m, "role", role);
+        });
+    }
 
-pub fn post_exited(code: i32) {
-    post("exited", |m| set(m, "code", code));
-}
+    pub fn post_exited(&self, code: i32) {
+        self.post("exited", |m| set(m, "code", code));
+    }
 
-pub fn post_error(message: &str) {
-    post("error", |m| set(m, "message", message));
+    pub fn post_error(&self, message: &str) {
+        self.post("error", |m| set(m, "message", message));
+    }
+
+    /// Listens for the host page's commands; `on_command` sees only checked ones.
+    pub fn listen(&self, on_command: impl Fn(Command) + 'static) {
+        let origin = self.origin.clone();
+        let handler =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                if e.origin() != origin {
+                    return;
+                }
+                let from_parent = match (e.source(), window().parent().ok().flatten()) {
+                    (Some(src), Some(parent)) => js_sys::Object::is(&src, &parent),
+                    _ => false,
+                };
+                if !from_parent {
+                    return;
+                }
+                if let Some(cmd) = parse_command(&e.data()) {
+                    on_command(cmd);
+                }
+            });
+        let _ =
+            window().add_event_listener_with_callback("message", handler.as_ref().unchecked_ref());
+        handler.forget();
+    }
 }
 
 /// Parses a host page's message; `None` for anything not addressed to us or malformed.
@@ -146,29 +172,4 @@ pub fn parse_command(data: &JsValue) -> Option<Command> {
         "token" => Command::Token(get(data, "token").as_string().filter(|t| !t.is_empty())?),
         _ => return None,
     })
-}
-
-/// Listens for the host page's commands; `on_command` sees only checked ones.
-pub fn listen(on_command: impl Fn(Command) + 'static) {
-    let handler =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            let Some(origin) = PARENT.with(|p| p.borrow().clone()) else {
-                return;
-            };
-            if e.origin() != origin {
-                return;
-            }
-            let from_parent = match (e.source(), window().parent().ok().flatten()) {
-                (Some(src), Some(parent)) => js_sys::Object::is(&src, &parent),
-                _ => false,
-            };
-            if !from_parent {
-                return;
-            }
-            if let Some(cmd) = parse_command(&e.data()) {
-                on_command(cmd);
-            }
-        });
-    let _ = window().add_event_listener_with_callback("message", handler.as_ref().unchecked_ref());
-    handler.forget();
 }

@@ -4,6 +4,9 @@
 //! signal); the signals in [`ConnSignals`] carry only state for the status bar. Flow control
 //! follows `winrelay_shared::protocol`: an `ack` reports the offset xterm.js has parsed,
 //! taken from its write callbacks, so a flood of output cannot pile up in the tab.
+//!
+//! The connection knows nothing of the page around it: whoever cares (the status bar, the
+//! embed page's host) follows the signals.
 
 use crate::api;
 use crate::term::TermView;
@@ -107,7 +110,6 @@ pub struct Conn {
     last_pong: Cell<f64>,
     ping: RefCell<Option<IntervalHandle>>,
     retry: RefCell<Option<TimeoutHandle>>,
-    exit_noted: Cell<bool>,
 }
 
 fn now_ms() -> f64 {
@@ -177,7 +179,6 @@ pub fn use_session(id: String, term: TermView, sig: ConnSignals) -> Rc<Conn> {
         last_pong: Cell::new(now_ms()),
         ping: RefCell::new(None),
         retry: RefCell::new(None),
-        exit_noted: Cell::new(false),
     });
     conn.connect();
     let c = conn.clone();
@@ -188,6 +189,16 @@ pub fn use_session(id: String, term: TermView, sig: ConnSignals) -> Rc<Conn> {
 }
 
 impl Conn {
+    /// The session's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The connection's state, for the view.
+    pub fn signals(&self) -> ConnSignals {
+        self.sig
+    }
+
     fn connect(self: &Rc<Self>) {
         if self.stopped.get() {
             return;
@@ -341,7 +352,6 @@ impl Conn {
                 sig.me.set(Some(client_id));
                 sig.link.set(Link::Connected);
                 sig.lost.set(None);
-                crate::embed::post_connected(&self.id, &sig.target.get_untracked(), role);
                 sig.notice
                     .set((!role.can_write()).then(|| "View only: your typing is not sent.".into()));
                 let r = self.rendered.get();
@@ -356,18 +366,11 @@ impl Conn {
                 });
             }
             ServerMsg::Status { state } => {
-                if let SessionState::Exited { code } = &state {
-                    // The relay writes the exit into the output itself; the host page
-                    // of an embedded terminal hears it once.
-                    if !self.exit_noted.replace(true) {
-                        crate::embed::post_exited(*code);
-                    }
-                }
+                // The relay writes an exit into the output itself.
                 if let SessionState::TargetLost { message } | SessionState::Failed { message } =
                     &state
                 {
                     self.term.note(&format!("\r\n[{message}]"));
-                    crate::embed::post_error(message);
                 }
                 sig.shell.set(Some(state));
             }
@@ -439,7 +442,6 @@ impl Conn {
                         fail.message()
                     };
                     c.term.note(&format!("\r\n[{msg}]"));
-                    crate::embed::post_error(&msg);
                     c.close_for_good(msg);
                     c.sig.lost.set(Some(if gone {
                         Lost::NoSession
@@ -577,43 +579,5 @@ impl Conn {
 
     pub fn send_resize(&self, cols: u16, rows: u16) {
         self.send(&ClientMsg::Resize { cols, rows });
-    }
-}
-
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<Conn>>> = const { RefCell::new(None) };
-}
-
-/// The connection that terminal input goes to (the session on screen).
-pub fn set_current(conn: Option<Rc<Conn>>) {
-    CURRENT.with(|c| *c.borrow_mut() = conn);
-}
-
-/// Forgets `conn` as the input target, unless another session took its place already.
-pub fn clear_current(conn: &Rc<Conn>) {
-    CURRENT.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.as_ref().is_some_and(|cur| Rc::ptr_eq(cur, conn)) {
-            *c = None;
-        }
-    });
-}
-
-pub fn with_current(f: impl FnOnce(&Conn)) {
-    CURRENT.with(|c| {
-        if let Some(conn) = &*c.borrow() {
-            f(conn)
-        }
-    });
-}
-
-/// Tries the session on screen again if it stopped because its sign-in was refused (the
-/// embed page got a fresh token).
-pub fn revive_current() {
-    let conn = CURRENT.with(|c| c.borrow().clone());
-    if let Some(conn) = conn {
-        if conn.sig.lost.get_untracked() == Some(Lost::SignedOut) {
-            conn.revive();
-        }
     }
 }

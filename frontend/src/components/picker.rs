@@ -1,0 +1,159 @@
+//! `/`: the targets and the live sessions; the sign-in form when not signed in.
+
+use super::sign_in::{CredentialForm, SignIn};
+use super::terminal::use_term;
+use crate::account::use_account;
+use crate::api;
+use crate::nav::use_nav;
+use crate::request::request;
+use crate::route::Route;
+use leptos::prelude::*;
+use winrelay_shared::protocol::api::{SessionInfo, TargetInfo};
+
+/// Lists the targets and the live sessions; writes the sign-in help into the terminal
+/// when the user is not signed in.
+#[component]
+pub fn Picker() -> impl IntoView {
+    let term = use_term();
+    let account = use_account();
+    term.reset_with_note("winrelay: pick a target to open a shell, or join a live session.");
+    let me = account.me;
+    let targets = RwSignal::new(Vec::<TargetInfo>::new());
+    let sessions = RwSignal::new(Vec::<SessionInfo>::new());
+    let filter = RwSignal::new(String::new());
+    // The target whose credential form is open.
+    let creds_for = RwSignal::new(None::<String>);
+    let load = request(move |_: &()| {
+        Box::pin(async move {
+            match api::get::<Vec<TargetInfo>>("/api/targets").await {
+                Ok(t) => targets.set(t),
+                Err(f) => term.note(&f.message()),
+            }
+            if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
+                sessions.set(s.into_iter().filter(|s| !s.state.is_final()).collect());
+            }
+        })
+    });
+    // The lists follow the sign-in: loaded once signed in (again after signing in here);
+    // why not goes into the terminal.
+    Effect::new(move |_| match me.get() {
+        Some(Ok(_)) => {
+            load.dispatch(());
+        }
+        Some(Err(fail)) => term.note(&format!("\r\n{}", fail.message())),
+        None => {}
+    });
+    account.refresh();
+
+    let shown = move || {
+        let f = filter.get().to_lowercase();
+        targets
+            .get()
+            .into_iter()
+            .filter(|t| {
+                f.is_empty()
+                    || t.name.to_lowercase().contains(&f)
+                    || t.description.to_lowercase().contains(&f)
+            })
+            .collect::<Vec<_>>()
+    };
+    view! {
+        <div class="overlay picker">
+            <div class="card">
+                {move || match me.get() {
+                    None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+                    Some(Err(fail)) if fail.status() == Some(401) => view! {
+                        <h2>"Not signed in"</h2>
+                        <p class="signin-error">{fail.message()}</p>
+                        <SignIn on_done=move |_: ()| ()/>
+                    }.into_any(),
+                    Some(Err(fail)) => view! {
+                        <h2>"The relay is not answering"</h2>
+                        <p class="signin-error">{fail.message()}</p>
+                        <button on:click=move |_| account.refresh()>"Try again"</button>
+                    }.into_any(),
+                    Some(Ok(me)) => view! {
+                        <h2>"Targets " <span class="muted">"signed in as " {me.user}</span></h2>
+                        <input type="search" placeholder="Filter targets" prop:value=move || filter.get()
+                            on:input=move |e| filter.set(event_target_value(&e))/>
+                        <ul class="list targets">
+                            <For each=shown key=|t| t.name.clone() let:t>
+                                <TargetRow t=t creds_for=creds_for/>
+                            </For>
+                        </ul>
+                        <Show when=move || targets.with(|t| t.is_empty())>
+                            <p class="empty">"No targets yet: the relay's configuration lists none for you."</p>
+                        </Show>
+                        <h2>"Live sessions"</h2>
+                        <ul class="list sessions">
+                            <For each=move || sessions.get() key=|s| s.id.clone() let:s>
+                                <SessionRow s=s/>
+                            </For>
+                        </ul>
+                        <Show when=move || sessions.with(|s| s.is_empty())>
+                            <p class="empty">"None: open a target to start one."</p>
+                        </Show>
+                    }.into_any(),
+                }}
+            </div>
+        </div>
+    }
+}
+
+/// A target: Open, or first the credential form when the target asks who connects.
+#[component]
+fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoView {
+    let nav = use_nav();
+    let name = StoredValue::new(t.name.clone());
+    let (reach, reach_class) = match t.reachable {
+        Some(true) => ("reachable", "state ok"),
+        Some(false) => ("unreachable", "state bad"),
+        None => ("not checked", "state"),
+    };
+    let ask = t.ask_credentials;
+    let open = move |_| {
+        if ask {
+            creds_for.set(Some(name.get_value()));
+        } else {
+            nav.navigate(Route::Open(name.get_value()), false);
+        }
+    };
+    view! {
+        <li data-target=t.name.clone()>
+            <span class="name">{t.name.clone()}</span>
+            <span class="muted">{t.shell.clone()}</span>
+            <span class=reach_class>{reach}</span>
+            <span class="desc">{t.description.clone()}</span>
+            <span class="spacer"></span>
+            <button class="primary open" on:click=open>"Open"</button>
+        </li>
+        <Show when=move || creds_for.with(|c| name.with_value(|n| c.as_ref() == Some(n)))>
+            <li>
+                <CredentialForm class="credentials" on_submit=move |c| nav.open_with(name.get_value(), c)>
+                    "Connect"
+                </CredentialForm>
+            </li>
+        </Show>
+    }
+}
+
+#[component]
+fn SessionRow(s: SessionInfo) -> impl IntoView {
+    let nav = use_nav();
+    let id = s.id.clone();
+    let who = s
+        .clients
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    view! {
+        <li data-session=s.id.clone()>
+            <span class="name">{s.target.clone()}</span>
+            <span class="muted">{format!("by {}", s.owner)}</span>
+            <span class="desc">{if who.is_empty() { "nobody attached".to_string() } else { who }}</span>
+            <span class="spacer"></span>
+            <button class="join" on:click=move |_| nav.navigate(Route::Session(id.clone()), false)>"Join"</button>
+        </li>
+    }
+}

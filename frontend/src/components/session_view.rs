@@ -1,0 +1,218 @@
+//! `/s/ID`: attaches the terminal to a session; the status bar, sharing, and the card shown
+//! when the connection is lost for good.
+
+use super::sharing::{role_name, ShareBox, SharePanel, Sharing};
+use super::sign_in::SignIn;
+use super::terminal::use_term;
+use crate::account::use_account;
+use crate::nav::{use_nav, Nav};
+use crate::page::set_title;
+use crate::route::Route;
+use crate::session::{self, ConnSignals, Link, Lost};
+use leptos::prelude::*;
+use std::time::Duration;
+use winrelay_shared::protocol::{Role, SessionState};
+
+#[component]
+pub fn SessionView(id: String) -> impl IntoView {
+    let nav = use_nav();
+    let term = use_term();
+    let account = use_account();
+    let sig = ConnSignals::new();
+    let tv = term.view();
+    tv.term.reset();
+    let conn = session::use_session(id.clone(), tv, sig);
+    term.attach(conn.clone());
+    let revive = send_wrapper::SendWrapper::new(conn);
+    term.focus();
+
+    // The tab says which target it is and whether it is still connected.
+    Effect::new(move |_| {
+        let target = sig.target.get();
+        let mark = match sig.link.get() {
+            Link::Connected => "",
+            _ => "⚠ ",
+        };
+        let target = if target.is_empty() {
+            "session"
+        } else {
+            &target
+        };
+        set_title(&format!("{mark}{target} — winrelay"));
+    });
+    on_cleanup(|| set_title("winrelay"));
+
+    // Signed in again: a refused sign-in tries the same session again; a gone session now
+    // offers a new shell.
+    let on_signed_in = Callback::new(move |_: ()| {
+        if sig.lost.get_untracked() == Some(Lost::SignedOut) {
+            revive.revive()
+        }
+    });
+    // The relay answers "no such session" before it looks at the sign-in: ask who we are,
+    // so a relay that forgot the sign-in too gets the sign-in form first.
+    Effect::new(move |_| {
+        if sig.lost.get().is_some() {
+            account.refresh();
+        }
+    });
+    // Signed in elsewhere (the link in another tab): notice it without a reload.
+    let poll = set_interval_with_handle(
+        move || {
+            if sig.lost.get_untracked().is_some() && account.signed_out_untracked() {
+                account.refresh();
+            }
+        },
+        Duration::from_secs(3),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(p) = poll {
+            p.clear();
+        }
+    });
+    let signed_out = move || sig.lost.get() == Some(Lost::SignedOut) || account.signed_out();
+    let sharing = Sharing::new(id.clone(), sig);
+
+    view! {
+        <Show when=move || !nav.embed>
+        <StatusBar id=id.clone() sig=sig sharing=sharing/>
+        <ShareBox sharing=sharing/>
+        <Show when=move || sharing.panel.get() && sig.role.get() == Some(Role::Owner)>
+            <SharePanel sharing=sharing sig=sig/>
+        </Show>
+        <Show when=move || sig.lost.get().is_some()>
+            <div class="overlay lost">
+                <div class="card">
+                    {move || match signed_out() {
+                        true => view! {
+                            <h2>"Signed out"</h2>
+                            <p class="signin-error">"The relay no longer accepts your sign-in (it may have restarted, or the sign-in expired). Sign in again here, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
+                            <SignIn on_done=on_signed_in/>
+                            <button class="back" on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
+                        }.into_any(),
+                        false => view! {
+                            <h2>"This session no longer exists"</h2>
+                            <p class="muted">"It ended, or the relay restarted (sessions live in the relay's memory). Its output above is kept on this page."</p>
+                            <div class="actions">
+                                <Show when=move || !sig.target.with(|t| t.is_empty())>
+                                    <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>
+                                        {move || format!("New shell on {}", sig.target.get())}
+                                    </button>
+                                </Show>
+                                <button class="back" on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
+                            </div>
+                        }.into_any(),
+                    }}
+                </div>
+            </div>
+        </Show>
+        </Show>
+    }
+}
+
+/// Opens a new shell on the session's target (the picker if it is not known).
+fn new_shell(nav: Nav, sig: ConnSignals) {
+    let t = sig.target.get_untracked();
+    nav.navigate(
+        if t.is_empty() {
+            Route::Home
+        } else {
+            Route::Open(t)
+        },
+        false,
+    )
+}
+
+fn link_name(l: &Link) -> &'static str {
+    match l {
+        Link::Connecting => "connecting",
+        Link::Connected => "connected",
+        Link::Retrying { .. } => "retrying",
+        Link::Closed(_) => "closed",
+    }
+}
+
+/// The connection, who is attached, the shell's end, and the owner's sharing buttons.
+#[component]
+fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
+    let nav = use_nav();
+    let link = move || {
+        let (text, class) = match sig.link.get() {
+            Link::Connecting => ("connecting…".to_string(), "state warn"),
+            Link::Connected => ("connected".to_string(), "state ok"),
+            Link::Retrying { secs, why } => (
+                format!("disconnected: {why}; retrying in {secs} s"),
+                "state warn",
+            ),
+            Link::Closed(why) => (why, "state bad"),
+        };
+        view! { <span class=class data-link=move || link_name(&sig.link.get())>{text}</span> }
+    };
+    let shell = move || {
+        match sig.shell.get() {
+        Some(SessionState::Exited { code }) => Some(
+            view! {
+                <span class="exit">{format!("exited with code {code}")}</span>
+                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
+            }
+            .into_any(),
+        ),
+        Some(SessionState::TargetLost { message } | SessionState::Failed { message }) => Some(
+            view! {
+                <span class="state bad">{message}</span>
+                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
+            }
+            .into_any(),
+        ),
+        _ => None,
+    }
+    };
+    let who = move || {
+        let me = sig.me.get();
+        let owner = sig.role.get() == Some(Role::Owner);
+        sig.presence
+            .get()
+            .into_iter()
+            .map(|p| {
+                let you = if Some(p.id) == me { " (you)" } else { "" };
+                // The owner may remove anyone else.
+                let kick = (owner && Some(p.id) != me).then(|| {
+                    let name = p.name.clone();
+                    view! {
+                        <button class="kick" title=format!("Remove {name} from this session")
+                            on:click=move |_| sharing.remove(p.id)>"×"</button>
+                    }
+                });
+                view! { <span>{format!("{}{}", p.name, you)} " " <span class="role">{role_name(p.role)}</span>{kick}</span> }
+            })
+            .collect_view()
+    };
+    let owner_connected =
+        move || sig.role.get() == Some(Role::Owner) && sig.link.get() == Link::Connected;
+    let closed = move || {
+        matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final())
+    };
+    view! {
+        <div class="statusbar" data-session=id>
+            <span class="target">{move || sig.target.get()}</span>
+            {link}
+            <span class="latency muted">{move || sig.latency_ms.get().map(|ms| format!("{ms} ms")).unwrap_or_default()}</span>
+            <span class="who">{who}</span>
+            {shell}
+            <Show when=closed>
+                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
+            </Show>
+            <span class="spacer"></span>
+            <span class="notice">{move || sig.notice.get().unwrap_or_default()}</span>
+            <Show when=owner_connected>
+                <button class="share-viewer" title="Copy a link that lets someone watch (valid 1 hour)"
+                    on:click=move |_| sharing.create(Role::Viewer, 3600)>"Share view"</button>
+                <button class="share-writer" title="Copy a link that lets someone type (valid 1 hour)"
+                    on:click=move |_| sharing.create(Role::Writer, 3600)>"Share control"</button>
+                <button class="sharing" title="Share links and who is attached"
+                    on:click=move |_| sharing.panel.update(|p| *p = !*p)>"Sharing…"</button>
+            </Show>
+        </div>
+    }
+}

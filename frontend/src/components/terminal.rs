@@ -1,0 +1,310 @@
+//! The page's one terminal: the [`Term`] context every component uses to reach xterm.js and
+//! the session on screen, and [`TerminalPane`], which mounts xterm.js and wires typing,
+//! resizes, the app's own keys and pasting.
+
+use crate::app::Look;
+use crate::page::{clipboard_write, query_param, window};
+use crate::session::{Conn, ConnSignals, Lost};
+use crate::term::{TermView, DEFAULT_FONT_SIZE};
+use leptos::html;
+use leptos::prelude::*;
+use std::rc::Rc;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use winrelay_shared::protocol::Signal as ShellSignal;
+
+/// Pasting more lines than this asks first.
+const PASTE_CONFIRM_LINES: usize = 3;
+
+/// The terminal and where its input goes, handed to components through context
+/// (`use_context::<Term>()`). All `Copy` handles, so socket, timer and xterm.js callbacks
+/// (which run outside any reactive owner) capture it instead of looking it up.
+#[derive(Clone, Copy)]
+pub struct Term {
+    view: StoredValue<TermView, LocalStorage>,
+    /// Which renderer xterm.js draws with (`dom`, `webgl`): the page's `data-renderer`.
+    pub renderer: RwSignal<&'static str>,
+    pub search_open: RwSignal<bool>,
+    /// A multi-line paste waiting for the user's yes.
+    pub paste_pending: RwSignal<Option<String>>,
+    /// The touch bar's Ctrl: applies to the next key.
+    pub ctrl_sticky: RwSignal<bool>,
+    /// The session on screen: typing, resizes and the touch bar's keys go to it.
+    live: RwSignal<Option<Rc<Conn>>, LocalStorage>,
+}
+
+impl Term {
+    pub fn new(view: TermView) -> Term {
+        Term {
+            view: StoredValue::new_local(view),
+            renderer: RwSignal::new("none"),
+            search_open: RwSignal::new(false),
+            paste_pending: RwSignal::new(None),
+            ctrl_sticky: RwSignal::new(false),
+            live: RwSignal::new_local(None),
+        }
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&TermView) -> R) -> R {
+        self.view.with_value(f)
+    }
+
+    pub fn view(&self) -> TermView {
+        self.view.get_value()
+    }
+
+    /// Clears the terminal and writes one line of the app's own text.
+    pub fn reset_with_note(&self, text: &str) {
+        self.with(|t| {
+            t.term.reset();
+            t.note(text);
+        });
+    }
+
+    pub fn note(&self, text: &str) {
+        self.with(|t| t.note(text));
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        self.with(|t| (t.term.cols(), t.term.rows()))
+    }
+
+    pub fn focus(&self) {
+        self.with(|t| t.term.focus());
+    }
+
+    /// Makes `conn` the session on screen until the calling component goes away.
+    pub fn attach(&self, conn: Rc<Conn>) {
+        let live = self.live;
+        live.set(Some(conn.clone()));
+        let mine = send_wrapper::SendWrapper::new(conn);
+        on_cleanup(move || {
+            // Unless another session took its place already.
+            let still = live.with_untracked(|c| c.as_ref().is_some_and(|c| Rc::ptr_eq(c, &mine)));
+            if still {
+                live.set(None);
+            }
+        });
+    }
+
+    /// The session on screen: its id and its signals (tracked).
+    pub fn live(&self) -> Option<(String, ConnSignals)> {
+        self.live
+            .with(|c| c.as_ref().map(|c| (c.id().to_string(), c.signals())))
+    }
+
+    /// Runs `f` with the session on screen, if any.
+    pub fn with_conn(&self, f: impl FnOnce(&Rc<Conn>)) {
+        self.live.with_untracked(|c| {
+            if let Some(c) = c {
+                f(c)
+            }
+        });
+    }
+
+    /// Tries the session on screen again if its sign-in was refused (the embed page got a
+    /// fresh token).
+    pub fn revive_signed_out(&self) {
+        self.with_conn(|c| {
+            if c.signals().lost.get_untracked() == Some(Lost::SignedOut) {
+                c.revive();
+            }
+        });
+    }
+
+    /// Tells the session on screen the terminal's size.
+    pub fn send_size(&self) {
+        let (cols, rows) = self.size();
+        self.with_conn(|c| c.send_resize(cols, rows));
+    }
+
+    /// Typing, applying the touch bar's sticky Ctrl.
+    fn send_input(&self, data: &str) {
+        let mut data = data.to_string();
+        if self.ctrl_sticky.get_untracked() {
+            self.ctrl_sticky.set(false);
+            if let Some(ch) = data.chars().next().filter(|_| data.chars().count() == 1) {
+                let up = ch.to_ascii_uppercase();
+                if ('@'..='_').contains(&up) {
+                    data = char::from((up as u8) & 0x1f).to_string();
+                }
+            }
+        }
+        self.with_conn(|c| c.send_input(&data));
+    }
+
+    /// Pastes `text`, asking first when it has many lines.
+    fn paste(&self, text: String) {
+        if text.lines().count() > PASTE_CONFIRM_LINES {
+            self.paste_pending.set(Some(text));
+        } else {
+            self.with(|t| t.term.paste(&text));
+        }
+    }
+}
+
+pub fn use_term() -> Term {
+    expect_context()
+}
+
+/// The element xterm.js draws in.
+#[component]
+pub fn TerminalPane() -> impl IntoView {
+    let term = use_term();
+    let look: Look = expect_context();
+    let el = NodeRef::<html::Div>::new();
+    el.on_load(move |el| mount(el.unchecked_into(), term, look));
+    view! { <div class="term" node_ref=el></div> }
+}
+
+/// Opens xterm.js in its element and wires input, resize, keys and paste.
+fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
+    let force_dom = query_param("renderer").is_some_and(|r| r == "dom");
+    term.with(|t| {
+        let renderer = term.renderer;
+        t.open(&el, force_dom, move |r| renderer.set(r));
+        let data = Closure::<dyn FnMut(String)>::new(move |d: String| term.send_input(&d));
+        t.term.on_data(data.as_ref().unchecked_ref());
+        data.forget();
+
+        // Resizes reach the relay debounced: dragging a window edge fires dozens.
+        let pending: std::rc::Rc<std::cell::RefCell<Option<TimeoutHandle>>> = Default::default();
+        let resize = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            if let Some(h) = pending.borrow_mut().take() {
+                h.clear();
+            }
+            *pending.borrow_mut() =
+                set_timeout_with_handle(move || term.send_size(), Duration::from_millis(120)).ok();
+        });
+        t.term.on_resize(resize.as_ref().unchecked_ref());
+        resize.forget();
+
+        let keys = Closure::<dyn FnMut(web_sys::KeyboardEvent) -> bool>::new(move |e| {
+            on_key(e, term, look)
+        });
+        t.term
+            .attach_custom_key_event_handler(keys.as_ref().unchecked_ref());
+        keys.forget();
+
+        let sel = Closure::<dyn FnMut()>::new(move || {
+            let tv = term.view();
+            if tv.term.has_selection() {
+                clipboard_write(tv.term.get_selection());
+            }
+        });
+        if let Ok(f) = js_sys::Reflect::get(&t.term, &"onSelectionChange".into()) {
+            let _ = f
+                .unchecked_into::<js_sys::Function>()
+                .call1(&t.term, sel.as_ref());
+        }
+        sel.forget();
+
+        // Follow the element's size (window resizes, bars appearing) with the fit addon.
+        let fit_pending = std::rc::Rc::new(std::cell::Cell::new(false));
+        let observer = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            if fit_pending.replace(true) {
+                return;
+            }
+            let fp = fit_pending.clone();
+            set_timeout(
+                move || {
+                    fp.set(false);
+                    term.with(|t| t.fit());
+                },
+                Duration::from_millis(30),
+            );
+        });
+        if let Ok(ro) = web_sys::ResizeObserver::new(observer.as_ref().unchecked_ref()) {
+            ro.observe(&el);
+        }
+        observer.forget();
+
+        // Multi-line pastes ask first; capture runs before xterm.js's own paste handler.
+        let paste = Closure::<dyn FnMut(web_sys::ClipboardEvent)>::new(
+            move |e: web_sys::ClipboardEvent| {
+                let text = e
+                    .clipboard_data()
+                    .and_then(|d| d.get_data("text/plain").ok())
+                    .unwrap_or_default();
+                if text.lines().count() > PASTE_CONFIRM_LINES {
+                    e.prevent_default();
+                    e.stop_immediate_propagation();
+                    term.paste_pending.set(Some(text));
+                }
+            },
+        );
+        let opts = web_sys::AddEventListenerOptions::new();
+        opts.set_capture(true);
+        let _ = el.add_event_listener_with_callback_and_add_event_listener_options(
+            "paste",
+            paste.as_ref().unchecked_ref(),
+            &opts,
+        );
+        paste.forget();
+        t.term.focus();
+    });
+}
+
+/// Keys the app handles before xterm.js; returning false keeps them from the shell.
+fn on_key(e: web_sys::KeyboardEvent, term: Term, look: Look) -> bool {
+    if e.type_() != "keydown" {
+        return true;
+    }
+    let key = e.key();
+    let ctrl = e.ctrl_key() || e.meta_key();
+    let tv = term.view();
+    if ctrl && e.shift_key() {
+        match key.to_ascii_lowercase().as_str() {
+            "c" => {
+                if tv.term.has_selection() {
+                    clipboard_write(tv.term.get_selection());
+                }
+                e.prevent_default();
+                return false;
+            }
+            "v" => {
+                e.prevent_default();
+                let clip = window().navigator().clipboard();
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(v) = wasm_bindgen_futures::JsFuture::from(clip.read_text()).await {
+                        term.paste(v.as_string().unwrap_or_default());
+                    }
+                });
+                return false;
+            }
+            "f" => {
+                e.prevent_default();
+                term.search_open.set(true);
+                return false;
+            }
+            _ => {}
+        }
+    }
+    if ctrl && !e.shift_key() && !e.alt_key() && key == "c" && tv.term.has_selection() {
+        // With a selection Ctrl+C copies; without one it reaches the shell as an interrupt.
+        clipboard_write(tv.term.get_selection());
+        tv.term.clear_selection();
+        return false;
+    }
+    if key == "Cancel" || (ctrl && key == "Pause") {
+        // Ctrl+Break: browsers report it as "Cancel" (or Pause with Ctrl).
+        e.prevent_default();
+        term.with_conn(|c| c.send_signal(ShellSignal::CtrlBreak));
+        return false;
+    }
+    if ctrl && !e.alt_key() {
+        let zoom = match key.as_str() {
+            "=" | "+" => Some(look.font_size.get_untracked() + 1.0),
+            "-" => Some(look.font_size.get_untracked() - 1.0),
+            "0" => Some(DEFAULT_FONT_SIZE),
+            _ => None,
+        };
+        if let Some(z) = zoom {
+            e.prevent_default();
+            look.font_size.set(z.clamp(6.0, 40.0));
+            return false;
+        }
+    }
+    true
+}
