@@ -2,22 +2,16 @@
 //! or the embed token on the embed page).
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestCredentials, RequestInit, Response};
-use winrelay_shared::protocol::api::ApiError;
+pub use winrelay_shared::api::{
+    ApiError, EmbedInfo, EmbedOpen, FailureCode, Me, Method, NewShare, PasswordLogin,
+    RecordingInfo, SetRole, ShareInfo,
+};
 use winrelay_shared::protocol::Role;
-
-/// `GET /api/me`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Me {
-    pub user: String,
-    /// How this sign-in was made (`link`, `password`, `proxy`, `token`, `embed`).
-    #[serde(default)]
-    pub method: String,
-}
 
 thread_local! {
     /// The embed page's token: sent with every API call and WebSocket instead of a cookie.
@@ -38,6 +32,9 @@ pub fn embed_token() -> Option<String> {
 pub enum ApiFail {
     /// The relay could not be reached at all.
     Network,
+    /// The relay answered with something that is not its API (another version, a proxy's
+    /// error page).
+    BadAnswer { status: u16, message: String },
     /// The relay answered with an error status.
     Status {
         status: u16,
@@ -51,22 +48,22 @@ impl ApiFail {
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiFail::Network => None,
-            ApiFail::Status { status, .. } => Some(*status),
+            ApiFail::BadAnswer { status, .. } | ApiFail::Status { status, .. } => Some(*status),
         }
     }
 
-    /// The relay's machine-readable code (`wrong_credentials`, ...).
-    pub fn code(&self) -> &str {
+    /// The relay's failure code, when the relay said what went wrong.
+    pub fn code(&self) -> Option<FailureCode> {
         match self {
-            ApiFail::Network => "network",
-            ApiFail::Status { error, .. } => &error.error,
+            ApiFail::Status { error, .. } => Some(error.error),
+            ApiFail::Network | ApiFail::BadAnswer { .. } => None,
         }
     }
 
     pub fn retry_after(&self) -> Option<u32> {
         match self {
             ApiFail::Status { retry_after, .. } => *retry_after,
-            ApiFail::Network => None,
+            ApiFail::Network | ApiFail::BadAnswer { .. } => None,
         }
     }
 
@@ -75,12 +72,13 @@ impl ApiFail {
             ApiFail::Network => "The relay cannot be reached: it may be stopped or restarting, or \
                                  the network is down. Retry in a moment."
                 .into(),
-            ApiFail::Status {
-                status: 401, error, ..
-            } if error.error == "not_signed_in" => "You are not signed in. Sign in below, open \
+            ApiFail::BadAnswer { message, .. } => message.clone(),
+            ApiFail::Status { error, .. } if error.error == FailureCode::NotSignedIn => {
+                "You are not signed in. Sign in below, open \
                  the sign-in link that `winrelay serve` printed (the line starting with \
                  `open:`), or sign in through your organisation's portal."
-                .into(),
+                    .into()
+            }
             ApiFail::Status { error, .. } => error.message.clone(),
         }
     }
@@ -132,14 +130,16 @@ async fn call(
 }
 
 fn fail(path: &str, status: u16, text: &str, retry_after: Option<u32>) -> ApiFail {
-    let error = serde_json::from_str::<ApiError>(text).unwrap_or_else(|_| ApiError {
-        error: "http_error".into(),
-        message: format!("The relay answered {path} with HTTP {status}."),
-    });
-    ApiFail::Status {
-        status,
-        error,
-        retry_after,
+    match serde_json::from_str::<ApiError>(text) {
+        Ok(error) => ApiFail::Status {
+            status,
+            error,
+            retry_after,
+        },
+        Err(_) => ApiFail::BadAnswer {
+            status,
+            message: format!("The relay answered {path} with HTTP {status}."),
+        },
     }
 }
 
@@ -159,16 +159,12 @@ async fn json<T: DeserializeOwned>(
     body: Option<String>,
 ) -> Result<T, ApiFail> {
     let text = text(method, path, body).await?;
-    serde_json::from_str(&text).map_err(|e| ApiFail::Status {
+    serde_json::from_str(&text).map_err(|e| ApiFail::BadAnswer {
         status: 200,
-        error: ApiError {
-            error: "bad_response".into(),
-            message: format!(
-                "The relay answered {path} with something this page does not understand ({e}). \
-                 The page and the relay may be different versions: reload the page."
-            ),
-        },
-        retry_after: None,
+        message: format!(
+            "The relay answered {path} with something this page does not understand ({e}). \
+             The page and the relay may be different versions: reload the page."
+        ),
     })
 }
 
@@ -187,67 +183,8 @@ pub async fn post<T: DeserializeOwned>(path: &str, b: &impl Serialize) -> Result
 /// A call whose success has no body we need (`204 No Content`).
 pub async fn send(method: &str, path: &str, b: Option<&Role>) -> Result<(), ApiFail> {
     let b = match b {
-        Some(role) => body(&RoleBody { role: *role }),
+        Some(role) => body(&SetRole { role: *role }),
         None => Some("{}".into()),
     };
     text(method, path, b).await.map(|_| ())
-}
-
-#[derive(Serialize)]
-struct RoleBody {
-    role: Role,
-}
-
-/// `POST /api/sessions/{id}/shares` body.
-#[derive(Serialize)]
-pub struct NewShare {
-    pub role: Role,
-    pub ttl_secs: u64,
-}
-
-/// A share link (`POST`/`GET /api/sessions/{id}/shares`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Share {
-    pub id: String,
-    pub role: Role,
-    pub expires_in_secs: u64,
-    /// Clients attached through this link now.
-    #[serde(default)]
-    pub clients: Vec<u64>,
-    /// Path of the link, with its token (`/s/ID?share=T`): only when just created.
-    #[serde(default)]
-    pub path: Option<String>,
-}
-
-/// `POST /api/login` body.
-#[derive(Serialize)]
-pub struct Login {
-    pub user: String,
-    pub password: String,
-}
-
-/// `POST /api/embed/session` body.
-#[derive(Serialize)]
-pub struct EmbedOpen {
-    pub cols: u16,
-    pub rows: u16,
-}
-
-/// `GET /api/embed/info`.
-#[derive(Deserialize)]
-pub struct EmbedInfo {
-    #[serde(default)]
-    pub frame_ancestors: Vec<String>,
-}
-
-/// `GET /api/recordings` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Recording {
-    pub id: String,
-    pub target: String,
-    pub owner: String,
-    pub started: u64,
-    pub bytes: u64,
-    #[serde(default)]
-    pub live: bool,
 }

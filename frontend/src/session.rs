@@ -367,8 +367,8 @@ impl Conn {
             }
             ServerMsg::Status { state } => {
                 // The relay writes an exit into the output itself.
-                if let SessionState::TargetLost { message } | SessionState::Failed { message } =
-                    &state
+                if let SessionState::TargetLost { message, .. }
+                | SessionState::Failed { message, .. } = &state
                 {
                     self.term.note(&format!("\r\n[{message}]"));
                 }
@@ -436,7 +436,7 @@ impl Conn {
                     let gone = matches!(fail.status(), Some(404 | 410));
                     let msg = if gone {
                         "This session no longer exists (it ended, or the relay restarted). Start a new shell.".into()
-                    } else if fail.code() == "bad_embed_token" {
+                    } else if fail.code() == Some(api::FailureCode::BadEmbedToken) {
                         format!("The embed token is no longer accepted ({}): the host page must send a fresh one.", fail.message())
                     } else {
                         fail.message()

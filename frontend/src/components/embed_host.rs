@@ -83,7 +83,9 @@ pub fn EmbedHost(
                 post(&|h| h.post_exited(code));
                 return Some(id);
             }
-            Some(SessionState::TargetLost { message } | SessionState::Failed { message }) => {
+            Some(
+                SessionState::TargetLost { message, .. } | SessionState::Failed { message, .. },
+            ) => {
                 post(&|h| h.post_error(&message));
             }
             _ => {}

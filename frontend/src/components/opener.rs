@@ -72,8 +72,14 @@ pub fn EmbedOpener(target: String, failed: WriteSignal<Option<String>>) -> impl 
     let open = request(move |_: &()| {
         let (cols, rows) = term.size();
         Box::pin(async move {
-            match api::post::<SessionInfo>("/api/embed/session", &api::EmbedOpen { cols, rows })
-                .await
+            match api::post::<SessionInfo>(
+                "/api/embed/session",
+                &api::EmbedOpen {
+                    cols: Some(cols),
+                    rows: Some(rows),
+                },
+            )
+            .await
             {
                 Ok(s) => nav.navigate(Route::Session(s.id), true),
                 Err(f) => {

@@ -121,7 +121,7 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
     view! {
         <li data-target=t.name.clone()>
             <span class="name">{t.name.clone()}</span>
-            <span class="muted">{t.shell.clone()}</span>
+            <span class="muted">{t.shell.name()}</span>
             <span class=reach_class>{reach}</span>
             <span class="desc">{t.description.clone()}</span>
             <span class="spacer"></span>

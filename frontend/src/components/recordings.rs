@@ -14,10 +14,10 @@ pub fn Recordings() -> impl IntoView {
     let nav = use_nav();
     let term = use_term();
     term.reset_with_note("winrelay: recordings of sessions on the targets you own.");
-    let list = RwSignal::new(None::<Result<Vec<api::Recording>, String>>);
+    let list = RwSignal::new(None::<Result<Vec<api::RecordingInfo>, String>>);
     let load = request(move |_: &()| {
         Box::pin(async move {
-            let got = api::get::<Vec<api::Recording>>("/api/recordings").await;
+            let got = api::get::<Vec<api::RecordingInfo>>("/api/recordings").await;
             list.set(Some(got.map_err(|f| f.message())));
         })
     });

@@ -158,7 +158,7 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             }
             .into_any(),
         ),
-        Some(SessionState::TargetLost { message } | SessionState::Failed { message }) => Some(
+        Some(SessionState::TargetLost { message, .. } | SessionState::Failed { message, .. }) => Some(
             view! {
                 <span class="state bad">{message}</span>
                 <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>

@@ -34,7 +34,7 @@ enum Request {
 pub struct Sharing {
     /// The link just created: its role, address and lifetime in seconds.
     pub link: RwSignal<Option<(Role, String, u64)>>,
-    pub shares: RwSignal<Vec<api::Share>>,
+    pub shares: RwSignal<Vec<api::ShareInfo>>,
     /// Whether the sharing panel is open.
     pub panel: RwSignal<bool>,
     load: Action<(), ()>,
@@ -51,7 +51,7 @@ impl Sharing {
         // Reloads the list. Awaited by the requests below rather than dispatched from them:
         // the session view (and its actions) may be gone when an answer arrives.
         let reload = move |path: String| async move {
-            match api::get::<Vec<api::Share>>(&path).await {
+            match api::get::<Vec<api::ShareInfo>>(&path).await {
                 Ok(list) => shares.set(list),
                 Err(f) => notice(f),
             }
@@ -65,7 +65,7 @@ impl Sharing {
                 let done = match req {
                     Request::Create(role, ttl_secs) => {
                         let new = api::NewShare { role, ttl_secs };
-                        match api::post::<api::Share>(&list, &new).await {
+                        match api::post::<api::ShareInfo>(&list, &new).await {
                             Ok(s) => {
                                 let origin = window().location().origin().unwrap_or_default();
                                 let url = format!("{origin}{}", s.path.unwrap_or_default());
@@ -182,7 +182,7 @@ pub fn SharePanel(sharing: Sharing, sig: ConnSignals) -> impl IntoView {
         }
     });
     // Who is attached through a link (removed with it when it is revoked).
-    let joined = move |s: &api::Share| {
+    let joined = move |s: &api::ShareInfo| {
         let names: Vec<String> = sig.presence.with(|p| {
             p.iter()
                 .filter(|c| s.clients.contains(&c.id))

@@ -18,7 +18,7 @@ pub struct Credentials {
 
 /// Whether `fail` means the target wants (other) credentials: show the form again.
 pub fn asks_for_credentials(fail: &ApiFail) -> bool {
-    fail.code().contains("credentials")
+    fail.code().is_some_and(|c| c.asks_for_credentials())
 }
 
 /// User name, password and a submit button (`children` are its label). `class` names the
@@ -62,16 +62,13 @@ pub fn SignIn(#[prop(into)] on_done: Callback<()>) -> impl IntoView {
     let wait = RwSignal::new(0u32);
     let error = RwSignal::new(None::<String>);
     let login = request(move |c: &Credentials| {
-        let body = api::Login {
+        let body = api::PasswordLogin {
             user: c.user.clone(),
             password: c.password.clone(),
         };
         Box::pin(async move {
             match api::post::<Me>("/api/login", &body).await {
-                Ok(mut me) => {
-                    if me.method.is_empty() {
-                        me.method = "password".into();
-                    }
+                Ok(me) => {
                     error.set(None);
                     account.signed_in(me);
                     // The form may be gone by now (the page moved on meanwhile).
@@ -127,25 +124,26 @@ fn count_down(wait: RwSignal<u32>, secs: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use winrelay_shared::protocol::api::ApiError;
+    use winrelay_shared::api::{ApiError, FailureCode};
 
-    fn fail(code: &str) -> ApiFail {
+    fn fail(code: FailureCode) -> ApiFail {
         ApiFail::Status {
             status: 400,
-            error: ApiError {
-                error: code.into(),
-                message: String::new(),
-            },
+            error: ApiError::new(code, ""),
             retry_after: None,
         }
     }
 
     #[test]
     fn asks_again_for_missing_or_wrong_target_credentials_only() {
-        assert!(asks_for_credentials(&fail("credentials_required")));
-        assert!(asks_for_credentials(&fail("wrong_credentials")));
-        assert!(!asks_for_credentials(&fail("unknown_target")));
-        assert!(!asks_for_credentials(&fail("certificate_mismatch")));
+        assert!(asks_for_credentials(&fail(
+            FailureCode::CredentialsRequired
+        )));
+        assert!(asks_for_credentials(&fail(FailureCode::WrongCredentials)));
+        assert!(!asks_for_credentials(&fail(FailureCode::UnknownTarget)));
+        assert!(!asks_for_credentials(&fail(
+            FailureCode::CertificateMismatch
+        )));
         assert!(!asks_for_credentials(&ApiFail::Network));
     }
 }

@@ -38,7 +38,7 @@ pub fn TopBar() -> impl IntoView {
             </button>
             {move || match account.me.get() {
                 Some(Ok(me)) => {
-                    let can_sign_out = matches!(me.method.as_str(), "link" | "password");
+                    let can_sign_out = matches!(me.method, crate::api::Method::Link | crate::api::Method::Password);
                     view! {
                         <a class="button recordings-link" href="/recordings" on:click=move |e: ev::MouseEvent| {
                             e.prevent_default();
