@@ -18,13 +18,12 @@ use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+use winrelay_shared::cursor::Cursor;
 use winrelay_shared::protocol::{
-    api::SessionInfo, ClientMsg, ErrorCode, FrameKind, OutputFrame, Presence, Role, ServerMsg,
-    SessionState, Signal, FRAME_HEADER, WINDOW,
+    api::SessionInfo, ClientMsg, ErrorCode, OutputFrame, Presence, Role, ServerMsg, SessionState,
+    Signal, FRAME_HEADER,
 };
 
-/// Acknowledge at least this often (in bytes) while output streams in.
-const ACK_STEP: u64 = WINDOW / 8;
 /// Input messages are split below the relay's frame limit.
 const INPUT_CHUNK: usize = 64 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(5);
@@ -96,14 +95,9 @@ pub struct Conn {
     sig: ConnSignals,
     ws: RefCell<Option<WebSocket>>,
     handlers: RefCell<Option<Handlers>>,
-    /// Everything below this offset has been handed to xterm.js: where a reconnect resumes.
-    received: Cell<u64>,
-    /// Everything below this offset has been parsed by xterm.js.
-    rendered: Cell<u64>,
-    acked: Cell<u64>,
-    pending_writes: Cell<u32>,
-    /// Whether this page has any of the session's output (a resume is possible).
-    have_output: Cell<bool>,
+    /// Where this page is in the session's output: what to write, when to ack, where a
+    /// reconnect resumes (shared with the relay's tests, the soak client and the bench).
+    cursor: RefCell<Cursor>,
     welcomed: Cell<bool>,
     attempt: Cell<u32>,
     stopped: Cell<bool>,
@@ -168,11 +162,7 @@ pub fn use_session(id: String, term: TermView, sig: ConnSignals) -> Rc<Conn> {
         sig,
         ws: RefCell::new(None),
         handlers: RefCell::new(None),
-        received: Cell::new(0),
-        rendered: Cell::new(0),
-        acked: Cell::new(0),
-        pending_writes: Cell::new(0),
-        have_output: Cell::new(false),
+        cursor: RefCell::new(Cursor::new()),
         welcomed: Cell::new(false),
         attempt: Cell::new(0),
         stopped: Cell::new(false),
@@ -259,13 +249,11 @@ impl Conn {
 
     fn on_open(self: &Rc<Self>) {
         self.last_pong.set(now_ms());
-        let resume_from = self.have_output.get().then(|| self.received.get());
-        self.send(&ClientMsg::Hello {
-            resume_from,
-            cols: self.term.term.cols(),
-            rows: self.term.term.rows(),
-            name: None,
-        });
+        let hello = self
+            .cursor
+            .borrow()
+            .hello(self.term.term.cols(), self.term.term.rows(), None);
+        self.send(&hello);
     }
 
     fn on_message(self: &Rc<Self>, e: MessageEvent) {
@@ -293,44 +281,51 @@ impl Conn {
         };
         // The payload goes to xterm.js as a view of the socket's buffer: no copy into wasm.
         let payload = Uint8Array::new_with_byte_offset(&buf, FRAME_HEADER as u32);
-        let len = payload.length() as u64;
-        let (start, end) = match frame.kind {
-            FrameKind::Snapshot => {
-                // A snapshot repaints a reset terminal and stands for everything below `offset`.
-                self.term.term.reset();
-                (frame.offset, frame.offset)
-            }
-            FrameKind::Output => (frame.offset, frame.offset + len),
-        };
-        let payload = if frame.kind == FrameKind::Output && start < self.received.get() {
-            // Already have part of this frame (should not happen: the relay resumes exactly).
-            let skip = (self.received.get() - start).min(len) as u32;
-            if skip as u64 == len {
+        let len = payload.length();
+        let step = self
+            .cursor
+            .borrow_mut()
+            .receive(frame.kind, frame.offset, len as usize);
+        let step = match step {
+            Ok(step) => step,
+            Err(gap) => {
+                // Bytes are missing: attach again, resuming where this page is.
+                web_sys::console::warn_1(&format!("winrelay: {gap}").into());
+                if let Some(ws) = &*self.ws.borrow() {
+                    let _ = ws.close();
+                }
                 return;
             }
-            payload.subarray(skip, len as u32)
+        };
+        if step.reset {
+            // A snapshot (or a stream that starts over) repaints a reset terminal.
+            self.term.term.reset();
+        }
+        let end = step.end;
+        if step.is_empty() {
+            self.on_rendered(end);
+            return;
+        }
+        let payload = if step.skip > 0 {
+            payload.subarray(step.skip as u32, len)
         } else {
             payload
         };
-        self.received.set(self.received.get().max(end));
-        if frame.kind == FrameKind::Snapshot {
-            self.received.set(end);
-        }
-        self.have_output.set(true);
-        self.pending_writes.set(self.pending_writes.get() + 1);
         let c = self.clone();
         let done = Closure::once_into_js(move || c.on_rendered(end));
         self.term.term.write_bytes(&payload, done.unchecked_ref());
     }
 
     fn on_rendered(&self, end: u64) {
-        self.pending_writes
-            .set(self.pending_writes.get().saturating_sub(1));
-        self.rendered.set(self.rendered.get().max(end));
-        let r = self.rendered.get();
-        let due = r - self.acked.get().min(r) >= ACK_STEP || self.pending_writes.get() == 0;
-        if r > self.acked.get() && due && self.send(&ClientMsg::Ack { offset: r }) {
-            self.acked.set(r);
+        self.cursor.borrow_mut().rendered(end);
+        self.ack();
+    }
+
+    /// Sends an ack when the cursor says one is due.
+    fn ack(&self) {
+        let msg = self.cursor.borrow_mut().take_ack_msg();
+        if let Some(msg) = msg {
+            self.send(&msg);
         }
     }
 
@@ -341,12 +336,13 @@ impl Conn {
                 target,
                 client_id,
                 role,
+                resumed,
                 ..
             } => {
                 self.welcomed.set(true);
                 self.attempt.set(0);
                 // Acks before this socket count for nothing: tell the relay where we are.
-                self.acked.set(0);
+                self.cursor.borrow_mut().welcome(resumed);
                 sig.target.set(target);
                 sig.role.set(Some(role));
                 sig.me.set(Some(client_id));
@@ -354,13 +350,7 @@ impl Conn {
                 sig.lost.set(None);
                 sig.notice
                     .set((!role.can_write()).then(|| "View only: your typing is not sent.".into()));
-                let r = self.rendered.get();
-                if r > 0
-                    && self.pending_writes.get() == 0
-                    && self.send(&ClientMsg::Ack { offset: r })
-                {
-                    self.acked.set(r);
-                }
+                self.ack();
                 self.send(&ClientMsg::Ping {
                     id: now_ms() as u64,
                 });
