@@ -135,7 +135,7 @@ pub fn App() -> impl IntoView {
             </div>
             {move || match (started.get(), route.get()) {
                 (true, Route::Session(id)) => view! { <SessionView id=id/> }.into_any(),
-                (true, Route::Replay(id)) => view! { <Replay id=id term=term.view()/> }.into_any(),
+                (true, Route::Replay(id)) => view! { <Replay id=id/> }.into_any(),
                 _ => ().into_any(),
             }}
             <KeyBar/>

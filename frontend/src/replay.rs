@@ -3,7 +3,8 @@
 //! time at once, so the screen is exactly what it was then.
 
 use crate::api;
-use crate::term::TermView;
+use crate::components::terminal::use_term;
+use crate::request::request;
 use leptos::prelude::*;
 use serde::Deserialize;
 use std::cell::Cell;
@@ -91,7 +92,8 @@ fn clock(secs: f64) -> String {
 
 /// `/recordings/ID`: loads the recording and plays it.
 #[component]
-pub fn Replay(id: String, term: TermView) -> impl IntoView {
+pub fn Replay(id: String) -> impl IntoView {
+    let term = use_term();
     let cast = StoredValue::new_local(Cast::default());
     let loaded = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -100,18 +102,14 @@ pub fn Replay(id: String, term: TermView) -> impl IntoView {
     let speed = RwSignal::new(1.0f64);
     // Output events already written to the terminal.
     let shown = Rc::new(Cell::new(0usize));
-    let tv = StoredValue::new_local(term);
-    tv.with_value(|t| {
-        t.term.reset();
-        t.note("Loading the recording…");
-    });
+    term.reset_with_note("Loading the recording…");
 
     let seek = {
         let shown = shown.clone();
         move |t: f64| {
             let end = cast.with_value(|c| c.count_until(t));
             let text = cast.with_value(|c| c.text(0, end));
-            tv.with_value(|v| {
+            term.with(|v| {
                 v.term.reset();
                 v.term.write_str(&text);
             });
@@ -122,20 +120,24 @@ pub fn Replay(id: String, term: TermView) -> impl IntoView {
     let seek = StoredValue::new_local(seek);
 
     let path = format!("/api/recordings/{}", js_sys::encode_uri_component(&id));
-    wasm_bindgen_futures::spawn_local(async move {
-        match api::text("GET", &path, None).await.map_err(|f| f.message()) {
-            Ok(text) => match Cast::parse(&text) {
+    let load = request(move |_: &()| {
+        let path = path.clone();
+        Box::pin(async move {
+            let got = api::text("GET", &path, None).await.map_err(|f| f.message());
+            match got.and_then(|text| Cast::parse(&text)) {
                 Ok(c) => {
-                    cast.set_value(c);
-                    loaded.set(true);
-                    seek.with_value(|s| s(0.0));
-                    playing.set(true);
+                    // The player may be gone (the page moved on while loading).
+                    if cast.try_set_value(c).is_none() {
+                        loaded.set(true);
+                        seek.try_with_value(|s| s(0.0));
+                        playing.set(true);
+                    }
                 }
                 Err(e) => error.set(Some(e)),
-            },
-            Err(e) => error.set(Some(e)),
-        }
+            }
+        })
     });
+    load.dispatch(());
 
     // While playing: advance the clock and write the events that are due.
     let tick = {
@@ -150,7 +152,7 @@ pub fn Replay(id: String, term: TermView) -> impl IntoView {
             let from = shown.get();
             if end > from {
                 let text = cast.with_value(|c| c.text(from, end));
-                tv.with_value(|v| v.term.write_str(&text));
+                term.with(|v| v.term.write_str(&text));
                 shown.set(end);
             }
             pos.set(t);

@@ -19,10 +19,7 @@ pub fn KeyBar() -> impl IntoView {
         <div class="keybar" class:forced=forced>
             <button on:click=key("\x1b")>"Esc"</button>
             <button on:click=key("\t")>"Tab"</button>
-            <button class:on=move || term.ctrl_sticky.get() on:click=move |_| {
-                term.ctrl_sticky.update(|v| *v = !*v);
-                term.focus();
-            }>"Ctrl"</button>
+            <button class:on=move || term.ctrl_sticky.get() on:click=move |_| term.toggle_ctrl()>"Ctrl"</button>
             <button on:click=key("\x03")>"^C"</button>
             <button class="break" title="Ctrl+Break: stops what Ctrl+C does not" on:click=move |_| {
                 term.with_conn(|c| c.send_signal(ShellSignal::CtrlBreak));

@@ -9,17 +9,7 @@ use leptos::prelude::*;
 pub fn PasteDialog() -> impl IntoView {
     let term = use_term();
     let pending = term.paste_pending;
-    let finish = move |go: bool| {
-        if let Some(text) = pending.get_untracked() {
-            pending.set(None);
-            term.with(|t| {
-                if go {
-                    t.term.paste(&text);
-                }
-                t.term.focus();
-            });
-        }
-    };
+    let finish = move |go: bool| term.finish_paste(go);
     view! {
         <Show when=move || pending.with(|p| p.is_some())>
             <div class="dialog">

@@ -12,13 +12,7 @@ pub fn SearchBox() -> impl IntoView {
     input.on_load(|el| {
         let _ = el.focus();
     });
-    let close = move || {
-        term.with(|t| {
-            t.clear_search();
-            t.term.focus();
-        });
-        term.search_open.set(false);
-    };
+    let close = move || term.close_search();
     let find = move |back: bool| {
         if let Some(el) = input.get_untracked() {
             let text = el.value();

@@ -24,25 +24,69 @@ const PASTE_CONFIRM_LINES: usize = 3;
 pub struct Term {
     view: StoredValue<TermView, LocalStorage>,
     /// Which renderer xterm.js draws with (`dom`, `webgl`): the page's `data-renderer`.
-    pub renderer: RwSignal<&'static str>,
-    pub search_open: RwSignal<bool>,
+    pub renderer: ReadSignal<&'static str>,
+    set_renderer: WriteSignal<&'static str>,
+    pub search_open: ReadSignal<bool>,
+    set_search_open: WriteSignal<bool>,
     /// A multi-line paste waiting for the user's yes.
-    pub paste_pending: RwSignal<Option<String>>,
+    pub paste_pending: ReadSignal<Option<String>>,
+    set_paste_pending: WriteSignal<Option<String>>,
     /// The touch bar's Ctrl: applies to the next key.
-    pub ctrl_sticky: RwSignal<bool>,
+    pub ctrl_sticky: ReadSignal<bool>,
+    set_ctrl_sticky: WriteSignal<bool>,
     /// The session on screen: typing, resizes and the touch bar's keys go to it.
     live: RwSignal<Option<Rc<Conn>>, LocalStorage>,
 }
 
 impl Term {
     pub fn new(view: TermView) -> Term {
+        let (renderer, set_renderer) = signal("none");
+        let (search_open, set_search_open) = signal(false);
+        let (paste_pending, set_paste_pending) = signal(None);
+        let (ctrl_sticky, set_ctrl_sticky) = signal(false);
         Term {
             view: StoredValue::new_local(view),
-            renderer: RwSignal::new("none"),
-            search_open: RwSignal::new(false),
-            paste_pending: RwSignal::new(None),
-            ctrl_sticky: RwSignal::new(false),
+            renderer,
+            set_renderer,
+            search_open,
+            set_search_open,
+            paste_pending,
+            set_paste_pending,
+            ctrl_sticky,
+            set_ctrl_sticky,
             live: RwSignal::new_local(None),
+        }
+    }
+
+    pub fn open_search(&self) {
+        self.set_search_open.set(true);
+    }
+
+    /// Closes the search box, its highlights with it, and gives the keys back to the shell.
+    pub fn close_search(&self) {
+        self.with(|t| {
+            t.clear_search();
+            t.term.focus();
+        });
+        self.set_search_open.set(false);
+    }
+
+    /// The touch bar's Ctrl: on for the next key, or off again.
+    pub fn toggle_ctrl(&self) {
+        self.set_ctrl_sticky.update(|v| *v = !*v);
+        self.focus();
+    }
+
+    /// Answers the paste confirmation: pastes the waiting text, or drops it.
+    pub fn finish_paste(&self, go: bool) {
+        if let Some(text) = self.paste_pending.get_untracked() {
+            self.set_paste_pending.set(None);
+            self.with(|t| {
+                if go {
+                    t.term.paste(&text);
+                }
+                t.term.focus();
+            });
         }
     }
 
@@ -123,7 +167,7 @@ impl Term {
     fn send_input(&self, data: &str) {
         let mut data = data.to_string();
         if self.ctrl_sticky.get_untracked() {
-            self.ctrl_sticky.set(false);
+            self.set_ctrl_sticky.set(false);
             if let Some(ch) = data.chars().next().filter(|_| data.chars().count() == 1) {
                 let up = ch.to_ascii_uppercase();
                 if ('@'..='_').contains(&up) {
@@ -137,7 +181,7 @@ impl Term {
     /// Pastes `text`, asking first when it has many lines.
     fn paste(&self, text: String) {
         if text.lines().count() > PASTE_CONFIRM_LINES {
-            self.paste_pending.set(Some(text));
+            self.set_paste_pending.set(Some(text));
         } else {
             self.with(|t| t.term.paste(&text));
         }
@@ -162,7 +206,7 @@ pub fn TerminalPane() -> impl IntoView {
 fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
     let force_dom = query_param("renderer").is_some_and(|r| r == "dom");
     term.with(|t| {
-        let renderer = term.renderer;
+        let renderer = term.set_renderer;
         t.open(&el, force_dom, move |r| renderer.set(r));
         let data = Closure::<dyn FnMut(String)>::new(move |d: String| term.send_input(&d));
         t.term.on_data(data.as_ref().unchecked_ref());
@@ -230,7 +274,7 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
                 if text.lines().count() > PASTE_CONFIRM_LINES {
                     e.prevent_default();
                     e.stop_immediate_propagation();
-                    term.paste_pending.set(Some(text));
+                    term.set_paste_pending.set(Some(text));
                 }
             },
         );
@@ -275,7 +319,7 @@ fn on_key(e: web_sys::KeyboardEvent, term: Term, look: Look) -> bool {
             }
             "f" => {
                 e.prevent_default();
-                term.search_open.set(true);
+                term.open_search();
                 return false;
             }
             _ => {}

@@ -30,7 +30,7 @@ pub fn TopBar() -> impl IntoView {
                 Route::Replay(id) => format!("recording {id}"),
             }}</span>
             <span class="spacer"></span>
-            <button title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| term.search_open.set(true)>"Search"</button>
+            <button title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| term.open_search()>"Search"</button>
             <button title="Smaller text (Ctrl+-)" on:click=move |_| look.font_size.update(|s| *s = (*s - 1.0).max(6.0))>"A−"</button>
             <button title="Larger text (Ctrl+=)" on:click=move |_| look.font_size.update(|s| *s = (*s + 1.0).min(40.0))>"A+"</button>
             <button class="theme" title="Light or dark theme" on:click=move |_| look.light.update(|l| *l = !*l)>
