@@ -41,6 +41,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+mod common;
 pub mod ns;
 pub mod server;
 pub mod types;
