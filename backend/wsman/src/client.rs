@@ -158,58 +158,6 @@ pub fn parse_response(action: Action, xml: &[u8]) -> Result<Result<Response, Fau
     }))
 }
 
-fn parse_shell_info(body: &Element) -> Result<ShellInfo, ParseError> {
-    let created = body.child(ns::TRANSFER, "ResourceCreated");
-    let shell = body.child(ns::SHELL, "Shell");
-    if created.is_none() && shell.is_none() {
-        return Err(ParseError::Missing("x:ResourceCreated or rsp:Shell"));
-    }
-    let text_of = |parent: Option<&Element>, name: &str| {
-        parent
-            .and_then(|p| p.child(ns::SHELL, name))
-            .map(|e| e.text.trim().to_string())
-    };
-    let refs = created.and_then(|c| c.child(ns::ADDRESSING, "ReferenceParameters"));
-    let selector_id = refs
-        .and_then(|r| r.child(ns::WSMAN, "SelectorSet"))
-        .and_then(|s| {
-            s.children(ns::WSMAN, "Selector")
-                .find(|e| e.attr("Name") == Some("ShellId"))
-        })
-        .map(|e| e.text.trim().to_string());
-    let shell_id = text_of(shell, "ShellId")
-        .or(selector_id)
-        .ok_or(ParseError::Missing("rsp:ShellId"))?;
-    let resource_uri = text_of(shell, "ResourceUri")
-        .or_else(|| {
-            refs.and_then(|r| r.child(ns::WSMAN, "ResourceURI"))
-                .map(|e| e.text.trim().to_string())
-        })
-        .unwrap_or_default();
-    let address = created
-        .and_then(|c| c.child(ns::ADDRESSING, "Address"))
-        .map(|e| e.text.trim().to_string())
-        .unwrap_or_default();
-    let idle_timeout = match shell.and_then(|s| s.child(ns::SHELL, "IdleTimeOut")) {
-        Some(e) => Some(duration_of(e, "rsp:IdleTimeOut")?),
-        None => None,
-    };
-    Ok(ShellInfo {
-        shell_id,
-        resource_uri,
-        address,
-        owner: text_of(shell, "Owner"),
-        client_ip: text_of(shell, "ClientIP"),
-        idle_timeout,
-        input_streams: text_of(shell, "InputStreams")
-            .map(|s| split_names(&s))
-            .unwrap_or_default(),
-        output_streams: text_of(shell, "OutputStreams")
-            .map(|s| split_names(&s))
-            .unwrap_or_default(),
-    })
-}
-
 fn parse_received(body: &Element) -> Result<ResponseBody, ParseError> {
     let resp = body
         .child(ns::SHELL, "ReceiveResponse")

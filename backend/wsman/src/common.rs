@@ -308,3 +308,83 @@ pub(crate) fn text<'a>(parent: &'a Element, ns: &str, name: &str) -> Option<&'a 
 pub(crate) fn action_uri<'a>(header: &'a Element) -> Result<&'a str, ParseError> {
     text(header, ns::ADDRESSING, "Action").ok_or(ParseError::Missing("wsa:Action"))
 }
+
+/// Parses the body of a Create response.
+pub(crate) fn parse_shell_info(body: &Element) -> Result<ShellInfo, ParseError> {
+    let created = body.child(ns::TRANSFER, "ResourceCreated");
+    let shell = body.child(ns::SHELL, "Shell");
+    if created.is_none() && shell.is_none() {
+        return Err(ParseError::Missing("x:ResourceCreated or rsp:Shell"));
+    }
+    let text_of = |parent: Option<&Element>, name: &str| {
+        parent
+            .and_then(|p| p.child(ns::SHELL, name))
+            .map(|e| e.text.trim().to_string())
+    };
+    let refs = created.and_then(|c| c.child(ns::ADDRESSING, "ReferenceParameters"));
+    let selector_id = refs
+        .and_then(|r| r.child(ns::WSMAN, "SelectorSet"))
+        .and_then(|s| {
+            s.children(ns::WSMAN, "Selector")
+                .find(|e| e.attr("Name") == Some("ShellId"))
+        })
+        .map(|e| e.text.trim().to_string());
+    let shell_id = text_of(shell, "ShellId")
+        .or(selector_id)
+        .ok_or(ParseError::Missing("rsp:ShellId"))?;
+    let resource_uri = text_of(shell, "ResourceUri")
+        .or_else(|| {
+            refs.and_then(|r| r.child(ns::WSMAN, "ResourceURI"))
+                .map(|e| e.text.trim().to_string())
+        })
+        .unwrap_or_default();
+    let address = created
+        .and_then(|c| c.child(ns::ADDRESSING, "Address"))
+        .map(|e| e.text.trim().to_string())
+        .unwrap_or_default();
+    let idle_timeout = match shell.and_then(|s| s.child(ns::SHELL, "IdleTimeOut")) {
+        Some(e) => Some(duration_of(e, "rsp:IdleTimeOut")?),
+        None => None,
+    };
+    Ok(ShellInfo {
+        shell_id,
+        resource_uri,
+        address,
+        owner: text_of(shell, "Owner"),
+        client_ip: text_of(shell, "ClientIP"),
+        idle_timeout,
+        input_streams: text_of(shell, "InputStreams")
+            .map(|s| split_names(&s))
+            .unwrap_or_default(),
+        output_streams: text_of(shell, "OutputStreams")
+            .map(|s| split_names(&s))
+            .unwrap_or_default(),
+    })
+}
+
+/// Windows writes durations in responses with milliseconds: `PT7200.000S`.
+pub(crate) fn format_duration_ms(d: Duration) -> String {
+    let ms = d.as_millis();
+    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
+}
+
+pub(crate) fn open_response_envelope(
+    w: &mut Writer,
+    action_uri: &str,
+    message_id: &str,
+    relates_to: Option<&str>,
+    ns_decls: &[(&str, &str)],
+) {
+    let mut attrs: Vec<(&str, &str)> = Vec::with_capacity(ns_decls.len() + 1);
+    attrs.push(("xml:lang", "en-US"));
+    attrs.extend_from_slice(ns_decls);
+    w.open("s:Envelope", &attrs);
+    w.open("s:Header", &[]);
+    w.leaf("a:Action", &[], action_uri);
+    w.leaf("a:MessageID", &[], message_id);
+    w.leaf("a:To", &[], ns::ANONYMOUS);
+    if let Some(r) = relates_to {
+        w.leaf("a:RelatesTo", &[], r);
+    }
+    w.close("s:Header");
+}

@@ -5,7 +5,6 @@
 //! replay tests check against the recorded exchanges.
 
 use base64::Engine as _;
-use std::time::Duration;
 
 use crate::common::*;
 use crate::ns;
@@ -120,33 +119,6 @@ fn parse_request_body(action: Action, body: &Element) -> Result<RequestBody, Par
         }
         Action::Delete => RequestBody::Delete,
     })
-}
-
-/// Windows writes durations in responses with milliseconds: `PT7200.000S`.
-fn format_duration_ms(d: Duration) -> String {
-    let ms = d.as_millis();
-    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
-}
-
-fn open_response_envelope(
-    w: &mut Writer,
-    action_uri: &str,
-    message_id: &str,
-    relates_to: Option<&str>,
-    ns_decls: &[(&str, &str)],
-) {
-    let mut attrs: Vec<(&str, &str)> = Vec::with_capacity(ns_decls.len() + 1);
-    attrs.push(("xml:lang", "en-US"));
-    attrs.extend_from_slice(ns_decls);
-    w.open("s:Envelope", &attrs);
-    w.open("s:Header", &[]);
-    w.leaf("a:Action", &[], action_uri);
-    w.leaf("a:MessageID", &[], message_id);
-    w.leaf("a:To", &[], ns::ANONYMOUS);
-    if let Some(r) = relates_to {
-        w.leaf("a:RelatesTo", &[], r);
-    }
-    w.close("s:Header");
 }
 
 /// Writes a successful response envelope.
