@@ -192,7 +192,8 @@ pub struct Object {
     pub type_names: Option<Rc<[String]>>,
     /// `<ToString>`.
     pub to_string: Option<String>,
-    /// A bare primitive inside the object (an enum's number, a wrapped string).
+    /// A bare value inside the object: an enum's number, a wrapped string, or (seen from
+    /// Windows) another object that this one wraps.
     pub value: Option<Box<Value>>,
     /// A collection.
     pub collection: Option<Collection>,

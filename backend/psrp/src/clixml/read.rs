@@ -333,7 +333,7 @@ impl<'l> Ctx<'l> {
                     }
                     obj.collection = Some(Collection::Dictionary(entries));
                 }
-                "Obj" | "Ref" | "En" | "T" | "Key" | "Value" => {
+                "En" | "T" | "Key" | "Value" => {
                     return Err(ClixmlError::Unexpected {
                         element: c.name.clone(),
                         context: "<Obj>",
