@@ -19,4 +19,7 @@
 
 pub mod clixml;
 pub mod fragment;
+pub mod host;
 pub mod message;
+pub mod messages;
+pub mod records;

@@ -124,3 +124,144 @@ fn server_messages_carry_a_bom_and_client_messages_do_not() {
         }
     }
 }
+
+#[test]
+fn every_message_decodes_to_its_typed_form() {
+    use psrp::messages::{decode, Data};
+    use psrp::records::{PipelineState, RunspacePoolState};
+    let mut pool_states = BTreeMap::new();
+    let mut pipeline_states = BTreeMap::new();
+    let mut host_methods = std::collections::BTreeSet::new();
+    for (file, exchanges) in recordings() {
+        for m in all_messages(&exchanges) {
+            let t = m.message.message_type;
+            let ctx = format!("{file}: {t}");
+            let data = decode(t, &m.message.data).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            match &data {
+                Data::PoolState(s) => {
+                    *pool_states.entry(format!("{:?}", s.state)).or_insert(0) += 1;
+                    assert_eq!(
+                        s.error.is_some(),
+                        s.state == RunspacePoolState::Broken,
+                        "{ctx}"
+                    );
+                }
+                Data::PipelineState(s) => {
+                    *pipeline_states.entry(format!("{:?}", s.state)).or_insert(0) += 1;
+                    assert!(s.state.is_finished(), "{ctx}");
+                    assert_eq!(
+                        s.error.is_some(),
+                        s.state != PipelineState::Completed,
+                        "{ctx}"
+                    );
+                }
+                Data::SessionCapability(c) => {
+                    assert_eq!(c.ps_version, "2.0", "{ctx}");
+                    assert_eq!(c.serialization_version, "1.1.0.1", "{ctx}");
+                    let want =
+                        if m.from_client || file.contains("2.3") || !file.contains("version_2.") {
+                            "2.3"
+                        } else if file.contains("2.2") {
+                            "2.2"
+                        } else {
+                            "2.1"
+                        };
+                    assert_eq!(c.protocol_version, want, "{ctx}");
+                    // Typed round trip.
+                    let back = clixml::parse(clixml::write(&c.to_value()).as_bytes()).unwrap();
+                    assert_eq!(
+                        &psrp::messages::SessionCapability::from_value(&back).unwrap(),
+                        c
+                    );
+                }
+                Data::InitRunspacePool(i) => {
+                    assert_eq!((i.min_runspaces, i.max_runspaces), (1, 1), "{ctx}");
+                    let again =
+                        psrp::messages::InitRunspacePool::from_value(&i.to_value()).unwrap();
+                    assert_eq!(&again, i, "{ctx}");
+                }
+                Data::CreatePipeline(p) => {
+                    assert!(
+                        !p.statements.is_empty() && !p.statements[0].is_empty(),
+                        "{ctx}"
+                    );
+                    let again =
+                        psrp::messages::CreatePipeline::from_value(&p.to_value((2, 3))).unwrap();
+                    assert_eq!(again.statements.len(), p.statements.len(), "{ctx}");
+                    assert_eq!(again.host_info, p.host_info, "{ctx}");
+                    assert_eq!(again.no_input, p.no_input, "{ctx}");
+                    for (a, b) in again
+                        .statements
+                        .iter()
+                        .flatten()
+                        .zip(p.statements.iter().flatten())
+                    {
+                        assert_eq!(a.cmd, b.cmd, "{ctx}");
+                        assert_eq!(a.args, b.args, "{ctx}");
+                    }
+                }
+                Data::HostCall(c) => {
+                    host_methods.insert(c.method.name());
+                    let again = psrp::host::HostCall::from_value(&c.to_value()).unwrap();
+                    assert_eq!(&again, c, "{ctx}");
+                }
+                Data::HostResponse(r) => {
+                    let again = psrp::host::HostResponse::from_value(&r.to_value()).unwrap();
+                    assert_eq!(&again, r, "{ctx}");
+                }
+                Data::PublicKey(b) => assert_eq!(b.len(), 276, "{ctx}"),
+                Data::EncryptedSessionKey(b) => assert_eq!(b.len(), 268, "{ctx}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(pool_states.get("Opened"), Some(&39), "{pool_states:?}");
+    assert_eq!(
+        format!("{pipeline_states:?}"),
+        r#"{"Completed": 31, "Failed": 2}"#
+    );
+    for m in [
+        "ReadLine",
+        "ReadLineAsSecureString",
+        "Prompt",
+        "PromptForCredential2",
+        "PromptForChoice",
+        "SetShouldExit",
+        "ReadKey",
+        "WriteLine2",
+    ] {
+        assert!(host_methods.contains(m), "{m} in {host_methods:?}");
+    }
+}
+
+#[test]
+fn the_failed_pipeline_prints_like_the_console() {
+    use psrp::messages::{decode, Data};
+    let recs = recordings();
+    let (_, ex) = recs
+        .iter()
+        .find(|(n, _)| n == "test_psrp_error_failed.yml")
+        .unwrap();
+    let state = all_messages(ex)
+        .into_iter()
+        .find(|m| m.message.message_type == MessageType::PIPELINE_STATE)
+        .unwrap();
+    let Data::PipelineState(s) = decode(state.message.message_type, &state.message.data).unwrap()
+    else {
+        panic!()
+    };
+    let e = s.error.unwrap();
+    assert_eq!(
+        e.exception_type.as_deref(),
+        Some("Microsoft.PowerShell.Commands.WriteErrorException")
+    );
+    assert_eq!(
+        e.console_text(),
+        "$ErrorActionPreference = 'Stop'; Write-Output before; Write-Error error; Write-Output after : error\n\
+         At line:1 char:55\n\
+         + ... onPreference = 'Stop'; Write-Output before; Write-Error error; Write- ...\n\
+         +                                                 ~~~~~~~~~~~~~~~~~\n    \
+         + CategoryInfo          : NotSpecified: (:) [Write-Error], WriteErrorException\n    \
+         + FullyQualifiedErrorId : Microsoft.PowerShell.Commands.WriteErrorException"
+    );
+}
