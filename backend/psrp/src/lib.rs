@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod clixml;
+pub mod crypto;
 pub mod fragment;
 pub mod host;
 pub mod message;
