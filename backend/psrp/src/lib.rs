@@ -11,6 +11,13 @@
 //!   byte order (raw bytes kept so a server can echo what it received).
 //! * [`clixml`]: the value model ([`clixml::Value`], [`clixml::Object`]), a bounded parser and
 //!   a writer, `_xHHHH_` string escaping, per-message RefIds.
+//! * [`records`] and [`host`]: typed records on top of CLIXML (ErrorRecord with the text the
+//!   console prints, progress, information, HostInfo with `_hostDefaultData`, states) and host
+//!   calls (RemoteHostMethodId, `ci`/`mi`/`mp`, replies).
+//! * [`messages`]: the data of every message type, typed.
+//! * [`crypto`]: the session key exchange and SecureString encryption (see `CRYPTO.md`).
+//! * [`pool`]: client and server state machines for a RunspacePool and its pipelines: bytes
+//!   in, events and bytes out.
 //!
 //! **Invariants.** No sockets, no clock, no async runtime, no global state; randomness (keys,
 //! ids) comes from an RNG the caller passes in. Every parser is bounded and returns an error
@@ -23,4 +30,5 @@ pub mod fragment;
 pub mod host;
 pub mod message;
 pub mod messages;
+pub mod pool;
 pub mod records;
