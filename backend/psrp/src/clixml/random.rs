@@ -192,3 +192,93 @@ fn value_inner(rng: &mut SplitMix, depth: usize, shared: &mut Vec<Rc<Object>>) -
     shared.push(rc.clone());
     Value::Object(rc)
 }
+
+/// A random value within what psrpcore (the Python oracle of the conformance test) reads
+/// and writes back unchanged, so that its re-serialization can be compared with ours: no
+/// DateTime/TimeSpan/Decimal (Python's types round them), no SecureString (needs a key),
+/// Booleans and Nil only inside objects, type names psrpcore does not know (it prefixes them
+/// with `Deserialized.`) on every object except those wrapping a bare string or number (it
+/// drops their type names and ToString, and writes them bare if they have no properties), no
+/// ToString on collections or empty ToString (psrpcore drops those), ToString without
+/// characters that need escapes (psrpcore writes it unescaped), no shared objects (psrpcore
+/// reads `Ref`s but its writer can emit references to the wrong object), string dictionary
+/// keys.
+pub fn oracle_value(rng: &mut SplitMix, depth: usize) -> Value {
+    oracle_inner(rng, depth, true)
+}
+
+fn oracle_primitive(rng: &mut SplitMix, top: bool) -> Value {
+    loop {
+        let v = primitive(rng);
+        match v {
+            Value::SecureString(_) => continue,
+            Value::Nil | Value::Bool(_) if top => continue,
+            Value::Char(c) if (0xD800..0xE000).contains(&c) => continue,
+            _ => return v,
+        }
+    }
+}
+
+fn oracle_inner(rng: &mut SplitMix, depth: usize, top: bool) -> Value {
+    if depth == 0 || rng.below(3) == 0 {
+        return oracle_primitive(rng, top);
+    }
+    let mut o = Object::new();
+    let types: Rc<[String]> =
+        vec![format!("My.Type{}", rng.below(4)), "System.Object".into()].into();
+    match rng.below(4) {
+        0 => {
+            // Distinct values: psrpcore finds references by Python object identity, and
+            // equal small strings share one.
+            o.value = Some(Box::new(if rng.below(2) == 0 {
+                Value::String(format!("w{}{}", rng.next_u64(), string(rng, 6)))
+            } else {
+                Value::I32(rng.next_u64() as i32)
+            }))
+        }
+        1 => {
+            let items = (0..rng.below(4))
+                .map(|_| oracle_inner(rng, depth - 1, false))
+                .collect();
+            o.type_names = Some(types);
+            o.collection = Some(match rng.below(4) {
+                0 => Collection::List(items),
+                1 => Collection::Enumerable(items),
+                2 => Collection::Stack(items),
+                _ => Collection::Queue(items),
+            });
+        }
+        2 => {
+            let entries = (0..rng.below(4))
+                .map(|i| {
+                    (
+                        Value::String(format!("k{i}{}", string(rng, 2))),
+                        oracle_inner(rng, depth - 1, false),
+                    )
+                })
+                .collect();
+            o.type_names = Some(types);
+            o.collection = Some(Collection::Dictionary(entries));
+        }
+        _ => {
+            o.type_names = Some(types);
+            if rng.below(2) == 0 {
+                // psrpcore writes ToString without the _x escapes (CR and _x do not survive).
+                o.to_string = Some(format!("t{}", rng.next_u64() % 1000));
+            }
+        }
+    }
+    // psrpcore writes a wrapped value without properties as the bare value.
+    let min_props = usize::from(o.value.is_some());
+    for i in 0..rng.below(4).max(min_props) {
+        // Property names are unique per object in .NET (and in psrpcore).
+        let name = format!("p{i}{}", string(rng, 3));
+        let v = oracle_inner(rng, depth - 1, false);
+        if rng.below(2) == 0 {
+            o.adapted.push((name, v));
+        } else {
+            o.extended.push((name, v));
+        }
+    }
+    Value::Object(Rc::new(o))
+}
