@@ -855,3 +855,45 @@ pub fn ps_version(private_data: &Value) -> Option<String> {
         .find(|(k, _)| k.as_str() == Some("PSVersion"))
         .map(|(_, v)| v.display())
 }
+
+/// The data of a message: the inverse of [`decode`]. `protocol` is the peer's version
+/// (it decides which Merge fields CREATE_PIPELINE carries). Records are written the way a
+/// server writes them ([`ErrorRecord::to_value`] and friends); `kind` of an
+/// [`Data::Informational`] record comes from `t`.
+pub fn encode(t: MessageType, data: &Data, protocol: (u32, u32)) -> Vec<u8> {
+    let v = match data {
+        Data::EndOfInput => return Vec::new(),
+        Data::SessionCapability(c) => c.to_value(),
+        Data::InitRunspacePool(i) => i.to_value(),
+        Data::PublicKey(b) => key_blob_value("PublicKey", b),
+        Data::EncryptedSessionKey(b) => key_blob_value("EncryptedSessionKey", b),
+        Data::PublicKeyRequest => Value::String(String::new()),
+        Data::ConnectRunspacePool(None) => Value::String(String::new()),
+        Data::ConnectRunspacePool(Some((min, max))) | Data::RunspacePoolInitData(min, max) => {
+            Object::new()
+                .with_ms("MinRunspaces", Value::I32(*min))
+                .with_ms("MaxRunspaces", Value::I32(*max))
+                .into_value()
+        }
+        Data::PoolRequest(r) => r.to_value(),
+        Data::RunspaceAvailability(a) => a.to_value(),
+        Data::PoolState(s) => s.to_value(),
+        Data::ApplicationPrivateData(v) => Object::new()
+            .with_ms("ApplicationPrivateData", v.clone())
+            .into_value(),
+        Data::CreatePipeline(c) => c.to_value(protocol),
+        Data::Object(v) => v.clone(),
+        Data::Error(e) => e.to_value(),
+        Data::Informational(r) => r.to_value(match t {
+            MessageType::DEBUG_RECORD => "Debug",
+            MessageType::VERBOSE_RECORD => "Verbose",
+            _ => "Warning",
+        }),
+        Data::Progress(p) => p.to_value(),
+        Data::Information(i) => i.to_value(),
+        Data::PipelineState(s) => s.to_value(),
+        Data::HostCall(c) => c.to_value(),
+        Data::HostResponse(r) => r.to_value(),
+    };
+    clixml::write(&v).into_bytes()
+}

@@ -382,6 +382,14 @@ impl ClientPool {
         Ok(out)
     }
 
+    /// Marks a pipeline as stopping, after the caller sent the `powershell/signal/crtl_c`
+    /// Signal; its PIPELINE_STATE (Stopped) still arrives on its Receive.
+    pub fn stopping(&mut self, pid: Guid) -> Result<(), PoolError> {
+        let p = self.running(pid)?;
+        p.state = PipelineState::Stopping;
+        Ok(())
+    }
+
     /// Marks the pool disconnected (after a successful Disconnect).
     pub fn disconnected(&mut self) {
         self.state = RunspacePoolState::Disconnected;
@@ -1055,6 +1063,30 @@ impl ServerPool {
             Guid::NIL,
             &key_blob_value("EncryptedSessionKey", &blob),
         ))
+    }
+
+    /// PUBLIC_KEY_REQUEST: ask the client for its public key.
+    pub fn request_public_key(&mut self) -> Vec<Vec<u8>> {
+        self.fragments(
+            MessageType::PUBLIC_KEY_REQUEST,
+            self.rpid,
+            Guid::NIL,
+            &Value::String(String::new()),
+        )
+    }
+
+    /// Stops a pipeline (after a `powershell/signal/crtl_c` Signal): PIPELINE_STATE Stopped
+    /// with the error PowerShell reports for it.
+    pub fn stop(&mut self, pid: Guid) -> Result<Vec<Vec<u8>>, PoolError> {
+        let err = ErrorRecord {
+            message: "The pipeline has been stopped.".into(),
+            exception_type: Some("System.Management.Automation.PipelineStoppedException".into()),
+            fully_qualified_error_id: "PipelineStopped".into(),
+            category: 14,
+            reason: Some("PipelineStoppedException".into()),
+            ..ErrorRecord::default()
+        };
+        self.finish(pid, PipelineState::Stopped, Some(err))
     }
 
     /// RUNSPACE_AVAILABILITY for a pool request.

@@ -297,8 +297,24 @@ impl ErrorRecord {
         out.replace("\r\n", "\n").replace('\r', "\n")
     }
 
-    /// An ErrorRecord object as a server sends it (without InvocationInfo: the record says
-    /// `SerializeExtendedInfo` false), for the simulator.
+    fn invocation_info(&self) -> Value {
+        if self.command.is_none() && self.position_message.is_none() {
+            return Value::Nil;
+        }
+        Object::new()
+            .with_types(&[
+                "System.Management.Automation.InvocationInfo",
+                "System.Object",
+            ])
+            .with_to_string("System.Management.Automation.InvocationInfo")
+            .with_prop("MyCommand", opt_str(&self.command))
+            .with_prop("PositionMessage", opt_str(&self.position_message))
+            .into_value()
+    }
+
+    /// An ErrorRecord object as a server sends it (`SerializeExtendedInfo` false: the
+    /// InvocationInfo, when known, is a nested object with MyCommand and PositionMessage),
+    /// for the simulator.
     pub fn to_value(&self) -> Value {
         let exc_type = self
             .exception_type
@@ -318,7 +334,7 @@ impl ErrorRecord {
                 "FullyQualifiedErrorId",
                 Value::str(self.fully_qualified_error_id.as_str()),
             )
-            .with_ms("InvocationInfo", Value::Nil)
+            .with_ms("InvocationInfo", self.invocation_info())
             .with_ms("ErrorCategory_Category", Value::I32(self.category))
             .with_ms("ErrorCategory_Activity", opt_str(&self.activity))
             .with_ms("ErrorCategory_Reason", opt_str(&self.reason))
@@ -493,6 +509,32 @@ impl InformationRecord {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| self.message_data.display())
+    }
+
+    /// The record as a server sends it.
+    pub fn to_value(&self) -> Value {
+        Object::new()
+            .with_ms("MessageData", self.message_data.clone())
+            .with_ms("Source", opt_str(&self.source))
+            .with_ms(
+                "TimeGenerated",
+                self.time_generated
+                    .as_ref()
+                    .map_or(Value::Nil, |t| Value::DateTime(t.clone())),
+            )
+            .with_ms(
+                "Tags",
+                crate::clixml::list_value(
+                    &[
+                        "System.Collections.Generic.List`1[[System.String, mscorlib, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089]]",
+                        "System.Object",
+                    ],
+                    self.tags.iter().map(|t| Value::str(t.as_str())).collect(),
+                ),
+            )
+            .with_ms("User", opt_str(&self.user))
+            .with_ms("Computer", opt_str(&self.computer))
+            .into_value()
     }
 
     /// Write-Host's `NoNewLine`, when the data is a HostInformationMessage.

@@ -461,3 +461,38 @@ fn the_client_accepts_every_recorded_windows_reply() {
         assert!(event_counts.contains_key(e), "{e} in {event_counts:?}");
     }
 }
+
+#[test]
+fn a_stopped_pipeline_and_a_server_asking_for_the_key() {
+    let (mut client, mut server) = opened_pair(512_000);
+    let pid = Guid::parse("1076F64C-EE0D-4253-A092-E777479C6656").unwrap();
+    let start = client
+        .create_pipeline(
+            pid,
+            &CreatePipeline::new(vec![Command::script("while ($true) {}")], HostInfo::null()),
+        )
+        .unwrap();
+    server.receive(&start.arguments).unwrap();
+    client.stopping(pid).unwrap();
+    assert_eq!(client.pipeline_state(pid), Some(PipelineState::Stopping));
+    let events = feed_client(&mut client, &server.stop(pid).unwrap());
+    let [ClientEvent::PipelineFinished {
+        state,
+        error: Some(e),
+        ..
+    }] = events.as_slice()
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*state, PipelineState::Stopped);
+    assert_eq!(e.fully_qualified_error_id, "PipelineStopped");
+    assert!(client.stopping(pid).is_err(), "finished");
+
+    let events = feed_client(&mut client, &server.request_public_key());
+    assert_eq!(events, vec![ClientEvent::PublicKeyRequested]);
+    let out = client.start_key_exchange(pypsrp_test_key()).unwrap();
+    assert!(matches!(
+        server.receive(&out.payloads[0]).unwrap().as_slice(),
+        [ServerEvent::PublicKey(_)]
+    ));
+}
