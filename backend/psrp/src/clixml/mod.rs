@@ -3,7 +3,7 @@
 //! [`Value`] is the model: the primitive types PowerShell serializes, and [`Object`] for
 //! `<Obj>` (type names, ToString, a bare value such as an enum's number, a collection, and
 //! the adapted (`Props`) and extended (`MS`) properties). [`parse`] reads the data of one
-//! message, [`write`] writes it back.
+//! message, [`write()`] writes it back.
 //!
 //! References: a `<Ref RefId=…>` to an earlier object becomes the *same* `Rc<Object>`, and
 //! the writer turns a repeated `Rc` back into a `Ref`, so shared objects stay shared and a
