@@ -1,6 +1,7 @@
 //! Cost grows linearly with the input: big CLIXML documents, long escaped strings, large
-//! messages cut into many fragments. Each test grows the input 20x and allows 100x the time
-//! (cache effects and a busy shared machine give more than 20x; quadratic would be 400x). `cargo test -p psrp --release --test perf -- --nocapture`
+//! messages cut into many fragments. Where a ratio is checked the input grows 20x and 100x
+//! the time is allowed (cache effects and a busy shared machine give more than 20x;
+//! quadratic would be 400x); elsewhere a bound far below what a quadratic algorithm needs. `cargo test -p psrp --release --test perf -- --nocapture`
 //! prints the throughput.
 
 use std::time::{Duration, Instant};
@@ -82,7 +83,10 @@ fn escapes_decode_in_linear_time() {
         small.len(),
         enc.len()
     );
-    assert!(t_big < t_small * 100, "{t_big:?} vs {t_small:?}");
+    // The small input sits in the CPU cache, the big one does not, so the ratio is noisy on a
+    // shared machine; a quadratic decoder would need minutes for 880 KB, linear needs well
+    // under a second even in debug.
+    assert!(t_big < Duration::from_secs(2), "{t_big:?}");
 }
 
 #[test]
