@@ -283,3 +283,296 @@ impl HostResponse {
         })
     }
 }
+
+/// A field of a Prompt call (System.Management.Automation.Host.FieldDescription).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDescription {
+    /// `name`: the key of the reply's hashtable.
+    pub name: String,
+    /// `label` (may mark a hot key with `&`).
+    pub label: String,
+    /// `parameterTypeFullName`, e.g. `System.String`, `System.Security.SecureString`,
+    /// `System.Management.Automation.PSCredential`: decides the reply value's type.
+    pub type_full_name: String,
+    /// `helpMessage`.
+    pub help_message: String,
+    /// `isMandatory`.
+    pub is_mandatory: bool,
+}
+
+/// A choice of PromptForChoice (System.Management.Automation.Host.ChoiceDescription).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceDescription {
+    /// `label`, with `&` before the hot key (`&Yes`).
+    pub label: String,
+    /// `helpMessage`.
+    pub help_message: String,
+}
+
+impl ChoiceDescription {
+    /// The hot key: the character after the first `&`, upper-cased.
+    pub fn hot_key(&self) -> Option<char> {
+        let i = self.label.find('&')?;
+        self.label[i + 1..]
+            .chars()
+            .next()
+            .map(|c| c.to_ascii_uppercase())
+    }
+
+    /// The label without the `&` marker.
+    pub fn text(&self) -> String {
+        self.label.replacen('&', "", 1)
+    }
+}
+
+/// What a host call asks the client to do, typed (the methods a Windows server sends; see
+/// PSRP.md 5.2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostRequest {
+    /// Print text (Write1/2, WriteLine1/2/3, WriteErrorLine, WriteDebugLine,
+    /// WriteVerboseLine, WriteWarningLine).
+    Write(WriteText),
+    /// ReadLine (Read-Host): reply with a string.
+    ReadLine,
+    /// ReadLineAsSecureString: reply with a SecureString.
+    ReadLineAsSecureString,
+    /// Prompt: reply with a hashtable field name → value.
+    Prompt {
+        /// Caption.
+        caption: String,
+        /// Message.
+        message: String,
+        /// The fields to ask for.
+        fields: Vec<FieldDescription>,
+    },
+    /// PromptForCredential1/2 (Get-Credential): reply with a PSCredential.
+    PromptForCredential {
+        /// Caption.
+        caption: String,
+        /// Message.
+        message: String,
+        /// Suggested user name.
+        user_name: String,
+        /// Target name.
+        target_name: String,
+        /// PSCredentialTypes (PromptForCredential2 only).
+        allowed_types: Option<i32>,
+        /// PSCredentialUIOptions (PromptForCredential2 only).
+        options: Option<i32>,
+    },
+    /// PromptForChoice: reply with the index chosen.
+    PromptForChoice {
+        /// Caption.
+        caption: String,
+        /// Message.
+        message: String,
+        /// The choices.
+        choices: Vec<ChoiceDescription>,
+        /// The default index (-1 for none).
+        default: i32,
+    },
+    /// PromptForChoiceMultipleSelection: reply with the indexes chosen.
+    PromptForChoiceMultiple {
+        /// Caption.
+        caption: String,
+        /// Message.
+        message: String,
+        /// The choices.
+        choices: Vec<ChoiceDescription>,
+        /// The default indexes.
+        defaults: Vec<i32>,
+    },
+    /// ReadKey: reply with a KeyInfo.
+    ReadKey {
+        /// ReadKeyOptions flags (1 AllowCtrlC, 2 NoEcho, 4 IncludeKeyDown, 8 IncludeKeyUp).
+        options: i32,
+    },
+    /// WriteProgress.
+    Progress {
+        /// The source id.
+        source_id: i64,
+        /// The record.
+        record: crate::records::ProgressRecord,
+    },
+    /// SetShouldExit (`exit N`).
+    SetShouldExit(i32),
+    /// Anything else (RawUI setters, buffer calls, PopRunspace, …): the raw call.
+    Other,
+}
+
+fn param_str(p: &[Value], i: usize) -> String {
+    p.get(i).map(Value::display).unwrap_or_default()
+}
+
+fn choices(v: Option<&Value>) -> Vec<ChoiceDescription> {
+    v.and_then(Value::items)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| ChoiceDescription {
+            label: c.get("label").map(Value::display).unwrap_or_default(),
+            help_message: c.get("helpMessage").map(Value::display).unwrap_or_default(),
+        })
+        .collect()
+}
+
+impl HostCall {
+    /// The call, typed.
+    pub fn request(&self) -> HostRequest {
+        let p = &self.params;
+        let int = |i: usize| p.get(i).and_then(Value::as_i32);
+        if let Some(w) = self.write_text() {
+            return HostRequest::Write(w);
+        }
+        match self.method.name() {
+            "ReadLine" => HostRequest::ReadLine,
+            "ReadLineAsSecureString" => HostRequest::ReadLineAsSecureString,
+            "Prompt" => HostRequest::Prompt {
+                caption: param_str(p, 0),
+                message: param_str(p, 1),
+                fields: p
+                    .get(2)
+                    .and_then(Value::items)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| {
+                        let s = |n: &str| f.get(n).map(Value::display).unwrap_or_default();
+                        FieldDescription {
+                            name: s("name"),
+                            label: s("label"),
+                            type_full_name: s("parameterTypeFullName"),
+                            help_message: s("helpMessage"),
+                            is_mandatory: f
+                                .get("isMandatory")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false),
+                        }
+                    })
+                    .collect(),
+            },
+            "PromptForCredential1" | "PromptForCredential2" => HostRequest::PromptForCredential {
+                caption: param_str(p, 0),
+                message: param_str(p, 1),
+                user_name: param_str(p, 2),
+                target_name: param_str(p, 3),
+                allowed_types: int(4),
+                options: int(5),
+            },
+            "PromptForChoice" => HostRequest::PromptForChoice {
+                caption: param_str(p, 0),
+                message: param_str(p, 1),
+                choices: choices(p.get(2)),
+                default: int(3).unwrap_or(-1),
+            },
+            "PromptForChoiceMultipleSelection" => HostRequest::PromptForChoiceMultiple {
+                caption: param_str(p, 0),
+                message: param_str(p, 1),
+                choices: choices(p.get(2)),
+                defaults: p
+                    .get(3)
+                    .and_then(Value::items)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(Value::as_i32)
+                    .collect(),
+            },
+            "ReadKey" => HostRequest::ReadKey {
+                options: int(0).unwrap_or(0),
+            },
+            "WriteProgress" => match (
+                p.first().and_then(Value::as_i64),
+                p.get(1).map(crate::records::ProgressRecord::from_value),
+            ) {
+                (Some(source_id), Some(Ok(record))) => HostRequest::Progress { source_id, record },
+                _ => HostRequest::Other,
+            },
+            "SetShouldExit" => HostRequest::SetShouldExit(int(0).unwrap_or(0)),
+            _ => HostRequest::Other,
+        }
+    }
+}
+
+/// A key press for a ReadKey reply (System.Management.Automation.Host.KeyInfo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Windows virtual key code (65 = A).
+    pub virtual_key_code: i32,
+    /// The character (a UTF-16 unit).
+    pub character: u16,
+    /// ControlKeyStates flags (8 LeftCtrl, 16 Shift, 128 CapsLock, …).
+    pub control_key_state: i32,
+    /// Key down (true) or up.
+    pub key_down: bool,
+}
+
+impl HostResponse {
+    /// The answer to ReadLine.
+    pub fn read_line(call: &HostCall, text: &str) -> HostResponse {
+        HostResponse::ok(call, Some(Value::str(text)))
+    }
+
+    /// The answer to ReadLineAsSecureString: the text encrypted with the session key.
+    pub fn secure_string(call: &HostCall, ciphertext: Vec<u8>) -> HostResponse {
+        HostResponse::ok(call, Some(Value::SecureString(ciphertext)))
+    }
+
+    /// The answer to Prompt: field name → value (`S`, or `SS` for SecureString fields, a
+    /// credential object for PSCredential fields).
+    pub fn prompt(call: &HostCall, answers: Vec<(String, Value)>) -> HostResponse {
+        let entries = answers
+            .into_iter()
+            .map(|(k, v)| (Value::String(k), v))
+            .collect();
+        HostResponse::ok(call, Some(crate::clixml::hashtable_value(entries)))
+    }
+
+    /// The answer to PromptForCredential.
+    pub fn credential(call: &HostCall, cred: &crate::records::PsCredential) -> HostResponse {
+        HostResponse::ok(call, Some(cred.to_value()))
+    }
+
+    /// The answer to PromptForChoice.
+    pub fn choice(call: &HostCall, index: i32) -> HostResponse {
+        HostResponse::ok(call, Some(Value::I32(index)))
+    }
+
+    /// The answer to PromptForChoiceMultipleSelection.
+    pub fn choices(call: &HostCall, indexes: &[i32]) -> HostResponse {
+        let items = indexes.iter().map(|i| Value::I32(*i)).collect();
+        HostResponse::ok(
+            call,
+            Some(crate::clixml::list_value(
+                &[
+                    "System.Collections.ObjectModel.Collection`1[[System.Int32, mscorlib, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089]]",
+                    "System.Object",
+                ],
+                items,
+            )),
+        )
+    }
+
+    /// The answer to ReadKey (the shape recorded from pypsrp and accepted by Windows).
+    pub fn key(call: &HostCall, key: KeyInfo) -> HostResponse {
+        HostResponse::ok(
+            call,
+            Some(
+                Object::new()
+                    .with_ms("virtualKeyCode", Value::I32(key.virtual_key_code))
+                    .with_ms("character", Value::Char(key.character))
+                    .with_ms("controlKeyState", Value::I32(key.control_key_state))
+                    .with_ms("keyDown", Value::Bool(key.key_down))
+                    .into_value(),
+            ),
+        )
+    }
+
+    /// A failed host method: `me` carries the error, as PowerShell's client sends when the
+    /// user cancels or the host cannot do it.
+    pub fn failed(call: &HostCall, error: &crate::records::ErrorRecord) -> HostResponse {
+        HostResponse {
+            call_id: call.call_id,
+            method: call.method,
+            result: None,
+            error: Some(error.to_value()),
+        }
+    }
+}

@@ -504,3 +504,127 @@ fn replace_text(t: &mut Tree, name: &str, text: &str) {
         replace_text(c, name, text);
     }
 }
+
+/// Every recorded host call reads as a typed request, and the recorded replies are exactly
+/// what the reply builders make from the same answers.
+#[test]
+fn host_calls_read_typed_and_replies_match_the_builders() {
+    use psrp::host::{HostCall, HostRequest, HostResponse, KeyInfo};
+    use psrp::messages::{decode, Data};
+    use psrp::records::PsCredential;
+    let mut calls: std::collections::HashMap<i64, HostCall> = std::collections::HashMap::new();
+    let mut matched = BTreeMap::new();
+    for file in [
+        "test_psrp_pshost_ui_mocked_methods.yml",
+        "test_psrp_pshost_raw_ui_mocked_methods.yml",
+    ] {
+        let recs = recordings();
+        let (_, ex) = recs.iter().find(|(n, _)| n == file).unwrap();
+        for m in all_messages(ex) {
+            let t = m.message.message_type;
+            match decode(t, &m.message.data).unwrap() {
+                Data::HostCall(c) => {
+                    let req = c.request();
+                    match (c.method.name(), &req) {
+                        (
+                            "Prompt",
+                            HostRequest::Prompt {
+                                caption, fields, ..
+                            },
+                        ) => {
+                            assert_eq!(caption, "Prompt caption");
+                            assert_eq!(fields[0].name, "prompt field");
+                            assert_eq!(fields[0].type_full_name, "System.String");
+                            assert!(fields[0].is_mandatory);
+                        }
+                        (
+                            "PromptForChoice",
+                            HostRequest::PromptForChoice {
+                                choices, default, ..
+                            },
+                        ) => {
+                            assert_eq!(choices.len(), 2);
+                            assert_eq!(choices[1].label, "Prompt2 label");
+                            assert_eq!(*default, 0);
+                        }
+                        (
+                            "PromptForCredential2",
+                            HostRequest::PromptForCredential {
+                                user_name,
+                                allowed_types,
+                                options,
+                                ..
+                            },
+                        ) => {
+                            assert_eq!(user_name, "PromptForCredential user");
+                            assert_eq!((*allowed_types, *options), (Some(3), Some(1)));
+                        }
+                        ("ReadKey", HostRequest::ReadKey { options }) => assert_eq!(*options, 4),
+                        ("ReadLine", HostRequest::ReadLine)
+                        | ("ReadLineAsSecureString", HostRequest::ReadLineAsSecureString)
+                        | ("WriteProgress", HostRequest::Progress { .. }) => {}
+                        (_, HostRequest::Write(w)) => assert!(!w.text.is_empty() || w.newline),
+                        (_, HostRequest::Other) => {}
+                        (name, other) => panic!("{name}: {other:?}"),
+                    }
+                    calls.insert(c.call_id, c);
+                }
+                Data::HostResponse(r) => {
+                    let call = &calls[&r.call_id];
+                    let built = match (call.method.name(), &r.result) {
+                        ("ReadLine", Some(v)) => HostResponse::read_line(call, v.as_str().unwrap()),
+                        ("ReadLineAsSecureString", Some(psrp::clixml::Value::SecureString(b))) => {
+                            HostResponse::secure_string(call, b.clone())
+                        }
+                        ("Prompt", Some(v)) => HostResponse::prompt(
+                            call,
+                            v.entries()
+                                .unwrap()
+                                .iter()
+                                .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
+                                .collect(),
+                        ),
+                        ("PromptForCredential2", Some(v)) => {
+                            HostResponse::credential(call, &PsCredential::from_value(v).unwrap())
+                        }
+                        ("PromptForChoice", Some(v)) => {
+                            HostResponse::choice(call, v.as_i32().unwrap())
+                        }
+                        ("ReadKey", Some(v)) => HostResponse::key(
+                            call,
+                            KeyInfo {
+                                virtual_key_code: v
+                                    .get("virtualKeyCode")
+                                    .unwrap()
+                                    .as_i32()
+                                    .unwrap(),
+                                character: match v.get("character") {
+                                    Some(psrp::clixml::Value::Char(c)) => *c,
+                                    other => panic!("{other:?}"),
+                                },
+                                control_key_state: v
+                                    .get("controlKeyState")
+                                    .unwrap()
+                                    .as_i32()
+                                    .unwrap(),
+                                key_down: v.get("keyDown").unwrap().as_bool().unwrap(),
+                            },
+                        ),
+                        (name, other) => panic!("{name}: {other:?}"),
+                    };
+                    assert_eq!(built, r, "{}", call.method.name());
+                    // And the bytes: our CLIXML for the reply equals the recorded CLIXML.
+                    assert_eq!(
+                        clixml::write(&built.to_value()),
+                        String::from_utf8(m.message.data.clone()).unwrap(),
+                        "{}",
+                        call.method.name()
+                    );
+                    *matched.entry(call.method.name()).or_insert(0) += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(matched.len(), 6, "{matched:?}");
+}
