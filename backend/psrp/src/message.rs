@@ -149,6 +149,12 @@ impl Guid {
         Some(Guid(swap_order(rfc)))
     }
 
+    /// The header bytes an old client writing RFC byte order (pypsrp before 0.3.1) made
+    /// of this text; [`Guid::to_text_rfc`] reads them back.
+    pub fn parse_rfc_order(text: &str) -> Option<Guid> {
+        parse_rfc(text).map(Guid)
+    }
+
     /// The header bytes of a GUID in RFC (big-endian) byte order.
     pub fn from_rfc_bytes(b: [u8; 16]) -> Guid {
         Guid(swap_order(b))

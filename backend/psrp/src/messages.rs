@@ -897,3 +897,29 @@ pub fn encode(t: MessageType, data: &Data, protocol: (u32, u32)) -> Vec<u8> {
     };
     clixml::write(&v).into_bytes()
 }
+
+/// GET_COMMAND_METADATA: run Get-Command on the server (`Name` patterns, CommandTypes flags:
+/// 511 = all, 2 = Function). The answer arrives on the pipeline: a count object, one object
+/// per command, PIPELINE_STATE. Works in restricted (NoLanguage) endpoints, where scripts do
+/// not.
+pub fn command_metadata_value(names: &[&str], command_type: i32, namespaces: &[&str]) -> Value {
+    let strings = |type_name: &str, items: &[&str]| {
+        list_value(
+            &[type_name, "System.Array", "System.Object"],
+            items.iter().map(|s| Value::str(*s)).collect(),
+        )
+    };
+    Object::new()
+        .with_ms("Name", strings("System.String[]", names))
+        .with_ms("CommandType", Value::I32(command_type))
+        .with_ms(
+            "Namespace",
+            if namespaces.is_empty() {
+                Value::Nil
+            } else {
+                strings("System.Object[]", namespaces)
+            },
+        )
+        .with_ms("ArgumentList", Value::Nil)
+        .into_value()
+}

@@ -390,9 +390,45 @@ impl ClientPool {
         Ok(())
     }
 
+    /// Registers a pipeline that runs on the server but was started by another client (or
+    /// before a disconnect), after a Connect with its CommandId: its messages are then
+    /// accepted like those of a pipeline this client created.
+    pub fn attach_pipeline(&mut self, pid: Guid) -> Result<(), PoolError> {
+        if self
+            .pipelines
+            .get(&pid)
+            .is_some_and(|p| !p.state.is_finished())
+        {
+            return Err(PoolError::State(format!("pipeline {pid} is already known")));
+        }
+        self.pipelines.insert(
+            pid,
+            ClientPipeline {
+                state: PipelineState::Running,
+                pending: HashSet::new(),
+                no_input: true,
+                input_ended: true,
+            },
+        );
+        Ok(())
+    }
+
     /// Marks the pool disconnected (after a successful Disconnect).
     pub fn disconnected(&mut self) {
         self.state = RunspacePoolState::Disconnected;
+    }
+
+    /// Marks a disconnected pool usable again (after a successful Reconnect by the same
+    /// client; a different client uses [`ClientPool::connect`]).
+    pub fn reconnected(&mut self) -> Result<(), PoolError> {
+        if self.state != RunspacePoolState::Disconnected {
+            return Err(PoolError::State(format!(
+                "reconnect a pool that is {:?}",
+                self.state
+            )));
+        }
+        self.state = RunspacePoolState::Opened;
+        Ok(())
     }
 
     /// Starts a pipeline `pid` (also its CommandId).
@@ -431,6 +467,53 @@ impl ClientPool {
                 pending: HashSet::new(),
                 no_input: create.no_input,
                 input_ended: create.no_input,
+            },
+        );
+        Ok(PipelineStart {
+            arguments,
+            rest: payloads,
+        })
+    }
+
+    /// Starts a GET_COMMAND_METADATA "pipeline" `pid` (see
+    /// [`messages::command_metadata_value`]); its results arrive like a pipeline's.
+    pub fn command_metadata(
+        &mut self,
+        pid: Guid,
+        names: &[&str],
+        command_type: i32,
+        namespaces: &[&str],
+    ) -> Result<PipelineStart, PoolError> {
+        if self.state != RunspacePoolState::Opened {
+            return Err(PoolError::State(format!(
+                "GET_COMMAND_METADATA in a pool that is {:?}",
+                self.state
+            )));
+        }
+        if self
+            .pipelines
+            .get(&pid)
+            .is_some_and(|p| !p.state.is_finished())
+        {
+            return Err(PoolError::State(format!(
+                "pipeline {pid} is already running"
+            )));
+        }
+        let data = encode_data(&messages::command_metadata_value(
+            names,
+            command_type,
+            namespaces,
+        ));
+        let msg = self.message(MessageType::GET_COMMAND_METADATA, pid, data);
+        let mut payloads = self.pack(vec![msg]);
+        let arguments = payloads.remove(0);
+        self.pipelines.insert(
+            pid,
+            ClientPipeline {
+                state: PipelineState::Running,
+                pending: HashSet::new(),
+                no_input: true,
+                input_ended: true,
             },
         );
         Ok(PipelineStart {

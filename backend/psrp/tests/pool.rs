@@ -377,12 +377,8 @@ fn the_client_accepts_every_recorded_windows_reply() {
     let mut driven = 0;
     let mut event_counts: BTreeMap<String, usize> = BTreeMap::new();
     for (file, exchanges) in recordings() {
-        // A second client attaches in these (Connect), and GET_COMMAND_METADATA has no client
-        // API yet.
-        if file.contains("disconnect_runspaces")
-            || file.contains("disconnected_commands")
-            || file.contains("command_metadata")
-        {
+        // A second client attaches in these (Connect).
+        if file.contains("disconnect_runspaces") || file.contains("disconnected_commands") {
             continue;
         }
         let msgs = all_messages(&exchanges);
@@ -397,6 +393,33 @@ fn the_client_accepts_every_recorded_windows_reply() {
                 match decode(t, &msg.data).unwrap() {
                     Data::InitRunspacePool(init) => {
                         client.open(&init).unwrap();
+                    }
+                    Data::Object(v) if t == MessageType::GET_COMMAND_METADATA => {
+                        let names: Vec<&str> = v
+                            .get("Name")
+                            .unwrap()
+                            .items()
+                            .unwrap()
+                            .iter()
+                            .map(|n| n.as_str().unwrap())
+                            .collect();
+                        let namespaces: Vec<&str> = v
+                            .get("Namespace")
+                            .and_then(Value::items)
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|n| n.as_str().unwrap())
+                            .collect();
+                        let ct = v.get("CommandType").unwrap().as_i32().unwrap();
+                        let start = client
+                            .command_metadata(msg.pid, &names, ct, &namespaces)
+                            .unwrap();
+                        // Our request is the recorded one, byte for byte.
+                        let ours = psrp::message::Message::decode(
+                            &fragment::decode_all(&start.arguments).unwrap()[0].blob,
+                        )
+                        .unwrap();
+                        assert_eq!(ours.data, msg.data, "{ctx}");
                     }
                     Data::CreatePipeline(create) => {
                         client
@@ -445,7 +468,7 @@ fn the_client_accepts_every_recorded_windows_reply() {
         assert_eq!(client.state(), RunspacePoolState::Opened, "{file}");
         driven += 1;
     }
-    assert_eq!(driven, 32);
+    assert_eq!(driven, 33);
     for e in [
         "PoolState",
         "Output",
@@ -495,4 +518,112 @@ fn a_stopped_pipeline_and_a_server_asking_for_the_key() {
         server.receive(&out.payloads[0]).unwrap().as_slice(),
         [ServerEvent::PublicKey(_)]
     ));
+}
+
+/// The two recordings where pools are disconnected and a second client connects to them
+/// (test_psrp_disconnect_runspaces, test_psrp_disconnected_commands): one ClientPool per
+/// (client, pool), driven by the recorded requests, fed every recorded reply.
+#[test]
+fn the_client_follows_recorded_disconnects_and_connects() {
+    use std::collections::HashMap;
+    use wsman::psrp::{parse_request, PsrpRequestBody};
+    for file in [
+        "test_psrp_disconnect_runspaces.yml",
+        "test_psrp_disconnected_commands.yml",
+    ] {
+        let recs = recordings();
+        let (_, exchanges) = recs.iter().find(|(n, _)| n == file).unwrap();
+        let msgs = all_messages(exchanges);
+        // Pools by ShellId (the recorded client wrote RPIDs in RFC byte order).
+        let mut pools: HashMap<String, ClientPool> = HashMap::new();
+        let mut connected = 0;
+        let mut reconnected = 0;
+        let mut object_id = 5000;
+        for (i, ex) in exchanges.iter().enumerate() {
+            let Ok(req) = parse_request(ex.request.as_bytes()) else {
+                continue;
+            };
+            let shell = req.header.shell_id.clone();
+            match &req.body {
+                PsrpRequestBody::Disconnect { .. } => {
+                    pools
+                        .get_mut(shell.as_ref().unwrap())
+                        .unwrap()
+                        .disconnected();
+                }
+                PsrpRequestBody::Reconnect => {
+                    let pool = pools.get_mut(shell.as_ref().unwrap()).unwrap();
+                    if pool.state() == RunspacePoolState::Disconnected {
+                        pool.reconnected().unwrap();
+                        reconnected += 1;
+                    }
+                }
+                PsrpRequestBody::Connect {
+                    command_id: Some(cmd),
+                    ..
+                } => {
+                    let pool = pools.get_mut(shell.as_ref().unwrap()).unwrap();
+                    pool.attach_pipeline(Guid::parse_rfc_order(cmd).unwrap())
+                        .unwrap();
+                }
+                _ => {}
+            }
+            for m in msgs.iter().filter(|m| m.exchange == i) {
+                let msg = &m.message;
+                let t = msg.message_type;
+                let ctx = format!("{file} #{i}: {t}");
+                let key = msg.rpid.to_text_rfc();
+                if m.from_client {
+                    match decode(t, &msg.data).unwrap() {
+                        Data::InitRunspacePool(init) => {
+                            let mut pool = ClientPool::new(msg.rpid, 512_000);
+                            pool.open(&init).unwrap();
+                            pools.insert(key, pool);
+                        }
+                        Data::ConnectRunspacePool(_) => {
+                            // A new client: a new ClientPool for the same pool id.
+                            let mut pool = ClientPool::new(msg.rpid, 512_000);
+                            pool.connect().unwrap();
+                            assert_eq!(pool.state(), RunspacePoolState::Connecting, "{ctx}");
+                            pools.insert(key, pool);
+                            connected += 1;
+                        }
+                        Data::CreatePipeline(create) => {
+                            pools
+                                .get_mut(&key)
+                                .unwrap()
+                                .create_pipeline(msg.pid, &create)
+                                .unwrap();
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                // Server messages: the pool of the request's ShellId (SESSION_CAPABILITY on a
+                // pool Receive has a zero RPID).
+                let pool = pools
+                    .get_mut(shell.as_ref().unwrap_or(&key))
+                    .unwrap_or_else(|| panic!("{ctx}"));
+                let mut raw = msg.encode();
+                raw.truncate(40);
+                raw.extend_from_slice(&m.raw_data);
+                object_id += 1;
+                for f in fragment::split(object_id, &raw, 4096) {
+                    pool.receive(&f.encode())
+                        .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                }
+            }
+        }
+        assert_eq!(connected, 2, "{file}");
+        // Only the first recording reconnects a disconnected pool with the same client (the
+        // other sends Reconnect to pools that are already open again, which is a no-op).
+        assert_eq!(
+            reconnected,
+            usize::from(file.contains("runspaces")),
+            "{file}"
+        );
+        for (id, pool) in &pools {
+            assert_eq!(pool.state(), RunspacePoolState::Opened, "{file} {id}");
+        }
+    }
 }
