@@ -855,6 +855,8 @@ pub struct ServerPool {
     pool_pending: HashSet<i64>,
     next_pool_ci: i64,
     key: Option<SessionKey>,
+    /// A SESSION_CAPABILITY waiting for its INIT_RUNSPACEPOOL or CONNECT_RUNSPACEPOOL.
+    capability: Option<SessionCapability>,
     client: Option<SessionCapability>,
 }
 
@@ -887,6 +889,7 @@ impl ServerPool {
             pool_pending: HashSet::new(),
             next_pool_ci: 1,
             key: None,
+            capability: None,
             client: None,
         }
     }
@@ -922,7 +925,6 @@ impl ServerPool {
     /// on `stdin`/`pr`).
     pub fn receive(&mut self, payload: &[u8]) -> Result<Vec<ServerEvent>, PoolError> {
         let mut events = Vec::new();
-        let mut capability = None;
         for (_, bytes) in self.defrag.push_payload(payload)? {
             let msg = Message::decode(&bytes)?;
             if msg.destination != Destination::Server {
@@ -937,13 +939,13 @@ impl ServerPool {
             match data {
                 Data::SessionCapability(c) => {
                     self.rpid = msg.rpid;
-                    capability = Some(c);
+                    self.capability = Some(c);
                 }
                 Data::InitRunspacePool(init) => {
                     if self.state != RunspacePoolState::BeforeOpen {
                         return Err(PoolError::State("INIT_RUNSPACEPOOL twice".into()));
                     }
-                    let capability = capability.take().ok_or_else(|| {
+                    let capability = self.capability.take().ok_or_else(|| {
                         PoolError::State("INIT_RUNSPACEPOOL without SESSION_CAPABILITY".into())
                     })?;
                     self.rpid = msg.rpid;
@@ -955,7 +957,7 @@ impl ServerPool {
                     });
                 }
                 Data::ConnectRunspacePool(_) => {
-                    let capability = capability.take().ok_or_else(|| {
+                    let capability = self.capability.take().ok_or_else(|| {
                         PoolError::State("CONNECT_RUNSPACEPOOL without SESSION_CAPABILITY".into())
                     })?;
                     self.rpid = msg.rpid;
@@ -1034,11 +1036,6 @@ impl ServerPool {
                 Data::PoolRequest(r) => events.push(ServerEvent::PoolRequest(r)),
                 _ => return Err(PoolError::Unexpected(t)),
             }
-        }
-        if capability.is_some() {
-            return Err(PoolError::State(
-                "SESSION_CAPABILITY without INIT_RUNSPACEPOOL or CONNECT_RUNSPACEPOOL".into(),
-            ));
         }
         Ok(events)
     }

@@ -627,3 +627,114 @@ fn the_client_follows_recorded_disconnects_and_connects() {
         }
     }
 }
+
+/// The server end driven by every recorded client request (one ServerPool per pool): it
+/// accepts them all, and where the recorded server sent a host call or a pipeline's end, our
+/// server does the same and numbers the host calls as Windows did.
+#[test]
+fn the_server_accepts_every_recorded_client_request() {
+    use psrp::messages::PipelineStateInfo;
+    use std::collections::HashMap;
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    for (file, exchanges) in recordings() {
+        if file.contains("disconnect_runspaces") || file.contains("disconnected_commands") {
+            continue;
+        }
+        let mut server = ServerPool::new();
+        let mut pids: HashMap<Guid, Guid> = HashMap::new();
+        for m in all_messages(&exchanges) {
+            let msg = &m.message;
+            let t = msg.message_type;
+            let ctx = format!("{file}: {t}");
+            if m.from_client {
+                let mut raw = msg.encode();
+                raw.truncate(40);
+                raw.extend_from_slice(&m.raw_data);
+                let payload = fragment::split(1, &raw, 100_000)
+                    .iter()
+                    .flat_map(|f| f.encode())
+                    .collect::<Vec<u8>>();
+                let events = server
+                    .receive(&payload)
+                    .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                for e in &events {
+                    let name = format!("{e:?}");
+                    *totals
+                        .entry(name.split([' ', '(', '{']).next().unwrap().to_string())
+                        .or_default() += 1;
+                    match e {
+                        ServerEvent::Open { .. } => {
+                            server.accept_open(Value::Nil).unwrap();
+                        }
+                        ServerEvent::PipelineCreated { pipeline, .. }
+                        | ServerEvent::CommandMetadata { pipeline, .. } => {
+                            pids.insert(*pipeline, *pipeline);
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            match decode(t, &msg.data).unwrap() {
+                Data::HostCall(call) if t == MessageType::PIPELINE_HOST_CALL => {
+                    let (ci, frags) = server
+                        .host_call(
+                            Some(msg.pid),
+                            call.method,
+                            call.params.clone(),
+                            !call.wants_reply(),
+                        )
+                        .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                    assert_eq!(ci, call.call_id, "{ctx}: call ids count like Windows'");
+                    // Our host call message is Windows', byte for byte, apart from the BOM.
+                    let ours = psrp::message::Message::decode(
+                        &fragment::decode_all(&frags[0]).unwrap()[0].blob,
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        decode(t, &ours.data).unwrap(),
+                        Data::HostCall(call),
+                        "{ctx}"
+                    );
+                    assert_eq!(ours.pid, msg.pid, "{ctx}: the PID bytes are echoed");
+                    assert_eq!(ours.rpid, msg.rpid, "{ctx}: the RPID bytes are echoed");
+                }
+                Data::PipelineState(PipelineStateInfo { state, error }) => {
+                    assert!(!server.is_pending(msg.pid), "{ctx}: no call left open");
+                    server
+                        .finish(msg.pid, state, error)
+                        .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                }
+                _ => {}
+            }
+        }
+        // Pipelines end with PIPELINE_STATE, except one that the recorded client closed with
+        // a Signal (test_psrp_nested_command's endless loop).
+        let signalled: Vec<String> = exchanges
+            .iter()
+            .filter_map(|ex| wsman::psrp::parse_request(ex.request.as_bytes()).ok())
+            .filter_map(|r| match r.body {
+                wsman::psrp::PsrpRequestBody::Signal { command_id, .. } => command_id,
+                _ => None,
+            })
+            .collect();
+        for pid in pids.keys() {
+            let finished = server.pipeline_state(*pid).unwrap().is_finished();
+            let was_signalled =
+                signalled.contains(&pid.to_text()) || signalled.contains(&pid.to_text_rfc());
+            assert!(finished || was_signalled, "{file}: pipeline {pid} finished");
+        }
+    }
+    for e in [
+        "Open",
+        "PipelineCreated",
+        "HostResponse",
+        "PublicKey",
+        "PoolRequest",
+        "Input",
+        "EndOfInput",
+        "CommandMetadata",
+    ] {
+        assert!(totals.contains_key(e), "{e} in {totals:?}");
+    }
+}
