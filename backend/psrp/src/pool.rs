@@ -203,6 +203,7 @@ pub struct ClientPool {
     rpid: Guid,
     state: RunspacePoolState,
     next_object_id: u64,
+    max_envelope: u32,
     max_fragment: usize,
     server: Option<SessionCapability>,
     private_data: Option<Value>,
@@ -242,6 +243,7 @@ impl ClientPool {
             rpid,
             state: RunspacePoolState::BeforeOpen,
             next_object_id: 1,
+            max_envelope: max_envelope_size,
             max_fragment: fragment_room(max_envelope_size),
             server: None,
             private_data: None,
@@ -288,7 +290,15 @@ impl ClientPool {
 
     /// Changes the room per request (after learning the server's MaxEnvelopeSize).
     pub fn set_max_envelope_size(&mut self, max_envelope_size: u32) {
+        self.max_envelope = max_envelope_size;
         self.max_fragment = fragment_room(max_envelope_size);
+    }
+
+    /// The MaxEnvelopeSize to put in request headers: what the pool was made with, lowered
+    /// to 153600 when the server's SESSION_CAPABILITY says protocol 2.1 or older (WinRM 2.0
+    /// servers refuse bigger envelopes; PowerShell's client does the same).
+    pub fn max_envelope_size(&self) -> u32 {
+        self.max_envelope
     }
 
     fn message(&self, t: MessageType, pid: Guid, data: Vec<u8>) -> Vec<u8> {
@@ -663,6 +673,9 @@ impl ClientPool {
         let pid = msg.pid;
         match data {
             Data::SessionCapability(c) => {
+                if c.protocol() <= (2, 1) && self.max_envelope > 153_600 {
+                    self.set_max_envelope_size(153_600);
+                }
                 self.server = Some(c.clone());
                 events.push(ClientEvent::SessionCapability(c));
             }

@@ -466,6 +466,13 @@ fn the_client_accepts_every_recorded_windows_reply() {
             *event_counts.entry(name).or_default() += 1;
         }
         assert_eq!(client.state(), RunspacePoolState::Opened, "{file}");
+        // The PowerShell 2.0 server gets 150 KB envelopes, the others keep 500 KB.
+        let want = if file.contains("version_2.1") {
+            153_600
+        } else {
+            512_000
+        };
+        assert_eq!(client.max_envelope_size(), want, "{file}");
         driven += 1;
     }
     assert_eq!(driven, 33);
