@@ -172,6 +172,14 @@ pub enum ClientEvent {
         /// The record.
         record: InformationRecord,
     },
+    /// PIPELINE_STATE with a state that is not final (Running, Stopping). Windows does not
+    /// send these; psrpcore's server sends Running when a pipeline starts.
+    PipelineStateChanged {
+        /// The pipeline.
+        pipeline: Guid,
+        /// The state.
+        state: PipelineState,
+    },
     /// PIPELINE_STATE: the pipeline's last message.
     PipelineFinished {
         /// The pipeline.
@@ -777,12 +785,17 @@ impl ClientPool {
                 p.state = state;
                 if state.is_finished() {
                     p.pending.clear();
+                    events.push(ClientEvent::PipelineFinished {
+                        pipeline: pid,
+                        state,
+                        error,
+                    });
+                } else {
+                    events.push(ClientEvent::PipelineStateChanged {
+                        pipeline: pid,
+                        state,
+                    });
                 }
-                events.push(ClientEvent::PipelineFinished {
-                    pipeline: pid,
-                    state,
-                    error,
-                });
             }
             _ => return Err(PoolError::Unexpected(t)),
         }
