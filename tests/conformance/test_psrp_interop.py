@@ -240,3 +240,38 @@ def test_psrpcore_client_sees_our_stop_and_failure(our_server):
         else:
             assert state.state == PSInvocationState.Failed
             assert "it failed" in str(state.reason)
+
+
+def test_session_key_and_secure_strings_with_psrpcore_client(our_server):
+    """psrpcore (Python `cryptography`) makes the RSA key, our server the AES session key;
+    SecureStrings then travel both ways and decrypt on the other side."""
+    from psrpcore.types import PSSecureString
+
+    client = psrpcore.ClientRunspacePool()
+    client.open()
+    from_psrpcore(client, our_server)
+    to_psrpcore(client, our_server("accept_open"))
+    drain(client)
+
+    client.exchange_key()
+    assert from_psrpcore(client, our_server) == [{"type": "PublicKey"}]
+    to_psrpcore(client, our_server("send_key"))
+    (key_event,) = drain(client)
+    assert type(key_event).__name__ == "EncryptedSessionKeyEvent"
+
+    ps = psrpcore.ClientPowerShell(client)
+    ps.add_script("Read-Host -AsSecureString")
+    ps.start()
+    pid = from_psrpcore(client, our_server)[0]["pid"]
+    call = our_server("host_call", pid=pid, method="ReadLineAsSecureString")
+    to_psrpcore(client, call)
+    (host_call,) = drain(client)
+    assert host_call.method_identifier == HostMethodIdentifier.ReadLineAsSecureString
+    ps.host_response(call["ci"], PSSecureString("s3cret pässword \U0001F511"))
+    (answer,) = from_psrpcore(client, our_server)
+    assert answer["secret"] == "s3cret pässword \U0001F511"
+
+    to_psrpcore(client, our_server("secure_output", pid=pid, text="from the server"))
+    (out,) = drain(client)
+    assert isinstance(out.data, PSSecureString)
+    assert out.data.decrypt() == "from the server"

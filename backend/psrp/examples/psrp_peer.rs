@@ -11,7 +11,7 @@
 //! `reply_line {pid, ci, text}`, `input {pid, values: [strings], end}`.
 //! Server commands: `recv {data}`, `accept_open`, `output {pid, text}`,
 //! `error {pid, message}`, `host_call {pid, method, text?, void}`, `finish {pid, state}`,
-//! `stop {pid}`.
+//! `stop {pid}`, `send_key` (answers the PUBLIC_KEY received), `secure_output {pid, text}`.
 
 use std::io::{BufRead, Write};
 
@@ -209,7 +209,14 @@ impl Client {
     }
 }
 
-fn server_handle(server: &mut ServerPool, cmd: &Json) -> Result<Json, String> {
+struct Server {
+    pool: ServerPool,
+    /// The client's PUBLIC_KEY blob, once received.
+    public_key: Option<Vec<u8>>,
+}
+
+fn server_handle(srv: &mut Server, cmd: &Json) -> Result<Json, String> {
+    let server = &mut srv.pool;
     let err = |e: psrp::pool::PoolError| e.to_string();
     let frags = |f: Vec<Vec<u8>>, pid: Option<Guid>| -> Json {
         f.iter()
@@ -220,7 +227,46 @@ fn server_handle(server: &mut ServerPool, cmd: &Json) -> Result<Json, String> {
     match cmd["op"].as_str().unwrap_or("") {
         "recv" => {
             let events = server.receive(&unb64(&cmd["data"])?).map_err(err)?;
-            Ok(json!({"events": events.iter().map(server_event).collect::<Vec<_>>()}))
+            let mut out = Vec::new();
+            for e in &events {
+                let mut j = server_event(e);
+                match e {
+                    ServerEvent::PublicKey(blob) => srv.public_key = Some(blob.clone()),
+                    // SecureString answers are shown decrypted, to check the session key.
+                    ServerEvent::HostResponse {
+                        response:
+                            HostResponse {
+                                result: Some(Value::SecureString(ct)),
+                                ..
+                            },
+                        ..
+                    } => {
+                        let key = server.session_key().ok_or("SecureString before the key")?;
+                        let text = key.decrypt(ct).map_err(|e| e.to_string())?;
+                        j["secret"] = json!(text.as_str());
+                    }
+                    _ => {}
+                }
+                out.push(j);
+            }
+            Ok(json!({"events": out}))
+        }
+        "send_key" => {
+            let blob = srv.public_key.clone().ok_or("no PUBLIC_KEY received")?;
+            let f = server
+                .send_session_key(&blob, &mut rand_core::OsRng)
+                .map_err(err)?;
+            Ok(json!({"payloads": frags(f, None)}))
+        }
+        "secure_output" => {
+            // A SecureString as pipeline output, encrypted with the session key.
+            let pid = guid(&cmd["pid"])?;
+            let key = server.session_key().ok_or("no session key")?;
+            let v = Value::SecureString(key.encrypt(cmd["text"].as_str().unwrap_or_default()));
+            let f = server
+                .pipeline_message(pid, MessageType::PIPELINE_OUTPUT, &v)
+                .map_err(err)?;
+            Ok(json!({"payloads": frags(f, Some(pid))}))
         }
         "accept_open" => {
             let table = psrp::clixml::hashtable_value(vec![(
@@ -313,7 +359,10 @@ fn main() {
         pool: None,
         calls: Vec::new(),
     };
-    let mut server = ServerPool::new();
+    let mut server = Server {
+        pool: ServerPool::new(),
+        public_key: None,
+    };
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     for line in stdin.lock().lines() {
