@@ -18,6 +18,8 @@
 //! * [`crypto`]: the session key exchange and SecureString encryption (see `CRYPTO.md`).
 //! * [`pool`]: client and server state machines for a RunspacePool and its pipelines: bytes
 //!   in, events and bytes out.
+//! * [`console`]: what an interactive console host builds and reads: the pipeline for a
+//!   typed line, the prompt, tab completion, incomplete input, ANSI rendering of writes.
 //!
 //! ```
 //! use psrp::clixml::Value;
@@ -57,6 +59,7 @@
 #![deny(missing_docs)]
 
 pub mod clixml;
+pub mod console;
 pub mod crypto;
 pub mod fragment;
 pub mod host;
