@@ -869,7 +869,9 @@ struct ServerPipeline {
 ///
 /// Outgoing messages come back as fragments, one per element of the returned `Vec`: Windows
 /// puts each fragment in its own `rsp:Stream`. Pool messages go on the pool Receive, a
-/// pipeline's on the Receive with its CommandId.
+/// pipeline's on the Receive with its CommandId. Each fragment fits the client's
+/// MaxEnvelopeSize ([`ServerPool::set_max_envelope_size`]); a Receive response may carry
+/// several, as many as fit that size together, and leave the rest for the next Receive.
 pub struct ServerPool {
     /// The RPID bytes as the client wrote them (echoed in every reply).
     rpid: Guid,
