@@ -4,9 +4,10 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]      e.g. scripts/fuzz.sh 600 wsman_response
 #
-# Targets: wsman_response wsman_request ws_messages line_discipline (crate fuzz/, builds in
-# about a minute) and config (crate fuzz/config/, builds the whole relay: several minutes
-# the first time). `FUZZ_QUICK=1` runs only the first four (what make test runs).
+# Targets: wsman_response wsman_request ws_messages line_discipline psrp_fragments psrp_clixml
+# (crate fuzz/, builds in about a minute) and config (crate fuzz/config/, builds the whole
+# relay: several minutes the first time). `FUZZ_QUICK=1` runs only the first six (what make
+# test runs).
 #
 # Works with the stable toolchain: RUSTC_BOOTSTRAP=1 lets it take the -Z flags that
 # cargo-fuzz passes. Installs cargo-fuzz from crates.io when it is missing (about 1 min).
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 shift || true
-quick=(wsman_response wsman_request ws_messages line_discipline)
+quick=(wsman_response wsman_request ws_messages line_discipline psrp_fragments psrp_clixml)
 targets=("$@")
 if [ "$#" -eq 0 ]; then
     targets=("${quick[@]}")

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 venv=.venv
 stamp=$venv/.requirements-sha256
-want=$(sha256sum tests/requirements.txt | cut -c1-64)
+# psrpcore: the CLIXML oracle of tests/conformance/test_psrp_clixml.py (not a WinRM client).
+extra=(psrpcore==0.3.1)
+want=$( (cat tests/requirements.txt; printf '%s\n' "${extra[@]}") | sha256sum | cut -c1-64)
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     echo "install-python-deps: $venv is up to date"
     exit 0
@@ -19,6 +21,6 @@ if ! "$python" -m venv --help >/dev/null 2>&1; then
     apt-get install -y python3-venv >/dev/null
 fi
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt "${extra[@]}"
 echo "$want" > "$stamp"
-echo "install-python-deps: installed $(tr '\n' ' ' < <(grep -v '^#' tests/requirements.txt))into $venv"
+echo "install-python-deps: installed $(tr '\n' ' ' < <(grep -v '^#' tests/requirements.txt))${extra[*]} into $venv"

@@ -6,6 +6,8 @@
 //! * [`client`]: what a WinRM client needs: writing requests, parsing responses and faults.
 //! * [`server`]: what a WinRM server (the simulator) needs: parsing requests, writing
 //!   responses and faults.
+//! * [`psrp`]: PowerShell remoting over the same shell operations (plus Disconnect,
+//!   Reconnect, Connect), both sides; the PSRP bytes themselves are the `psrp` crate's.
 //!
 //! The types in [`types`] are shared by both directions, so a request written by the client
 //! side can be parsed by the server side and vice versa (tests do exactly that).
@@ -41,7 +43,9 @@
 #![deny(missing_docs)]
 
 pub mod client;
+mod common;
 pub mod ns;
+pub mod psrp;
 pub mod server;
 pub mod types;
 mod xml;

@@ -92,4 +92,8 @@ pub mod option {
     pub const SKIP_CMD_SHELL: &str = "WINRS_SKIP_CMD_SHELL";
     /// stdin is a console rather than a pipe.
     pub const CONSOLEMODE_STDIN: &str = "WINRS_CONSOLEMODE_STDIN";
+    /// PSRP: the client's protocol version (`2.3`), sent with Create and Connect.
+    pub const PROTOCOL_VERSION: &str = "protocolversion";
+    /// Keep the shell alive while a Receive is outstanding (every PSRP Receive sends `True`).
+    pub const KEEPALIVE: &str = "WSMAN_CMDSHELL_OPTION_KEEPALIVE";
 }

@@ -5,17 +5,13 @@
 //! replay tests check against the recorded exchanges.
 
 use base64::Engine as _;
-use std::time::Duration;
 
-use crate::client::{duration_of, envelope_parts, parse_stream, shorten, split_names};
+use crate::common::*;
 use crate::ns;
 use crate::types::*;
-use crate::xml::{self, Element, Writer, XML_NS};
+use crate::xml::{self, Element, Writer};
 
-/// MaxEnvelopeSize assumed when a request does not carry one (what clients normally send).
-pub const DEFAULT_MAX_ENVELOPE_SIZE: u32 = 153_600;
-/// OperationTimeout assumed when a request does not carry one (Windows' MaxTimeoutms default).
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+pub use crate::common::{DEFAULT_MAX_ENVELOPE_SIZE, DEFAULT_OPERATION_TIMEOUT};
 
 /// Parses a request envelope.
 ///
@@ -27,71 +23,12 @@ pub fn parse_request(xml: &[u8]) -> Result<Request, ParseError> {
     let root = xml::parse(xml)?;
     let (header, body) = envelope_parts(&root)?;
     let header = header.ok_or(ParseError::Missing("s:Header"))?;
-    let action_uri =
-        text(header, ns::ADDRESSING, "Action").ok_or(ParseError::Missing("wsa:Action"))?;
+    let action_uri = action_uri(header)?;
     let action = Action::from_uri(action_uri)
         .ok_or_else(|| ParseError::UnsupportedAction(shorten(action_uri)))?;
-    let message_id = text(header, ns::ADDRESSING, "MessageID")
-        .ok_or(ParseError::Missing("wsa:MessageID"))?
-        .to_string();
-    let max_envelope_size = match text(header, ns::WSMAN, "MaxEnvelopeSize") {
-        None => DEFAULT_MAX_ENVELOPE_SIZE,
-        Some(v) => v.parse().map_err(|_| ParseError::Invalid {
-            what: "wsman:MaxEnvelopeSize",
-            value: shorten(v),
-        })?,
-    };
-    let operation_timeout = match header.child(ns::WSMAN, "OperationTimeout") {
-        None => DEFAULT_OPERATION_TIMEOUT,
-        Some(e) => duration_of(e, "wsman:OperationTimeout")?,
-    };
-    let locale = header
-        .child(ns::WSMAN, "Locale")
-        .or_else(|| header.child(ns::WSMV, "DataLocale"))
-        .and_then(|e| e.attr_ns(XML_NS, "lang"))
-        .unwrap_or("en-US")
-        .to_string();
-    let options = match header.child(ns::WSMAN, "OptionSet") {
-        None => Vec::new(),
-        Some(set) => set
-            .children(ns::WSMAN, "Option")
-            .map(|o| {
-                let name = o
-                    .attr("Name")
-                    .ok_or(ParseError::Missing("Name attribute of wsman:Option"))?;
-                Ok((name.to_string(), o.text.trim().to_string()))
-            })
-            .collect::<Result<Vec<_>, ParseError>>()?,
-    };
-    let shell_id = header
-        .child(ns::WSMAN, "SelectorSet")
-        .and_then(|s| {
-            s.children(ns::WSMAN, "Selector")
-                .find(|e| e.attr("Name") == Some("ShellId"))
-        })
-        .map(|e| e.text.trim().to_string());
-    let header = Header {
-        action,
-        resource_uri: text(header, ns::WSMAN, "ResourceURI")
-            .unwrap_or(ns::RESOURCE_CMD)
-            .to_string(),
-        to: text(header, ns::ADDRESSING, "To")
-            .unwrap_or_default()
-            .to_string(),
-        message_id,
-        max_envelope_size,
-        operation_timeout,
-        locale,
-        session_id: text(header, ns::WSMV, "SessionId").map(str::to_string),
-        shell_id,
-        options,
-    };
+    let header = parse_request_header(header)?.with_action(action);
     let body = parse_request_body(action, body)?;
     Ok(Request { header, body })
-}
-
-fn text<'a>(parent: &'a Element, ns: &str, name: &str) -> Option<&'a str> {
-    parent.child(ns, name).map(|e| e.text.trim())
 }
 
 fn parse_request_body(action: Action, body: &Element) -> Result<RequestBody, ParseError> {
@@ -182,33 +119,6 @@ fn parse_request_body(action: Action, body: &Element) -> Result<RequestBody, Par
         }
         Action::Delete => RequestBody::Delete,
     })
-}
-
-/// Windows writes durations in responses with milliseconds: `PT7200.000S`.
-fn format_duration_ms(d: Duration) -> String {
-    let ms = d.as_millis();
-    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
-}
-
-fn open_response_envelope(
-    w: &mut Writer,
-    action_uri: &str,
-    message_id: &str,
-    relates_to: Option<&str>,
-    ns_decls: &[(&str, &str)],
-) {
-    let mut attrs: Vec<(&str, &str)> = Vec::with_capacity(ns_decls.len() + 1);
-    attrs.push(("xml:lang", "en-US"));
-    attrs.extend_from_slice(ns_decls);
-    w.open("s:Envelope", &attrs);
-    w.open("s:Header", &[]);
-    w.leaf("a:Action", &[], action_uri);
-    w.leaf("a:MessageID", &[], message_id);
-    w.leaf("a:To", &[], ns::ANONYMOUS);
-    if let Some(r) = relates_to {
-        w.leaf("a:RelatesTo", &[], r);
-    }
-    w.close("s:Header");
 }
 
 /// Writes a successful response envelope.

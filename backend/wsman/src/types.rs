@@ -53,11 +53,15 @@ impl Action {
     }
 }
 
-/// The SOAP header of a request.
+/// The SOAP header of a WinRS request.
+pub type Header = HeaderOf<Action>;
+
+/// The SOAP header of a request whose operations are the enum `A` ([`Action`] for WinRS,
+/// [`crate::psrp::PsrpAction`] for PowerShell remoting).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Header {
+pub struct HeaderOf<A> {
     /// What the request asks for.
-    pub action: Action,
+    pub action: A,
     /// Resource URI, normally [`crate::ns::RESOURCE_CMD`].
     pub resource_uri: String,
     /// The endpoint address (`wsa:To`), e.g. `https://host:5986/wsman`.
@@ -342,6 +346,32 @@ pub fn new_message_id() -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+impl<A> HeaderOf<A> {
+    /// The same header for another kind of action.
+    pub fn with_action<B>(self, action: B) -> HeaderOf<B> {
+        HeaderOf {
+            action,
+            resource_uri: self.resource_uri,
+            to: self.to,
+            message_id: self.message_id,
+            max_envelope_size: self.max_envelope_size,
+            operation_timeout: self.operation_timeout,
+            locale: self.locale,
+            session_id: self.session_id,
+            shell_id: self.shell_id,
+            options: self.options,
+        }
+    }
+
+    /// The value of an OptionSet entry, if present.
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 impl Header {
