@@ -86,6 +86,14 @@ pub enum FailureCode {
     /// Anything else that went wrong with the target.
     #[default]
     TargetFailed,
+    // --- added later (append only) ------------------------------------------------------
+    /// The relay is checking as many passwords as it may: retry after `Retry-After`.
+    RelayBusy,
+    /// The caller (or the target) has as many sessions as the relay allows per person or
+    /// per target.
+    SessionLimit,
+    /// The sign-in ended: the account changed or was removed. Sign in again.
+    SignInEnded,
 }
 
 impl FailureCode {
@@ -133,6 +141,9 @@ impl FailureCode {
             FailureCode::ProtocolError => "protocol_error",
             FailureCode::Ended => "ended",
             FailureCode::TargetFailed => "target_failed",
+            FailureCode::RelayBusy => "relay_busy",
+            FailureCode::SessionLimit => "session_limit",
+            FailureCode::SignInEnded => "sign_in_ended",
         }
     }
 }
@@ -391,6 +402,9 @@ mod tests {
             FailureCode::TooManySessions,
             FailureCode::NotSignedIn,
             FailureCode::TargetFailed,
+            FailureCode::RelayBusy,
+            FailureCode::SessionLimit,
+            FailureCode::SignInEnded,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

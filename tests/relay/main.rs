@@ -5,6 +5,7 @@ mod access;
 mod common;
 mod faults;
 mod hostile;
+mod limits;
 mod security;
 mod targets;
 

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use super::identity::{Identity, Method};
 use crate::config::{Config, ProxyAuthConfig};
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use http::HeaderMap;
 use ipnet::IpNet;
@@ -97,18 +97,17 @@ impl Users {
             .unwrap_or_default()
     }
 
-    /// Checks a password (slow on purpose: run it off the async threads).
+    /// Checks a password (slow on purpose: run it on the [`Hasher`](super::hasher::Hasher)
+    /// threads). The argon2 memory is the calling thread's own, allocated once and reused
+    /// by every later check on that thread: a bounded set of threads holds a bounded amount
+    /// of hash memory, however many sign-ins come (issue 17, item 1).
     pub fn check_password(&self, user: &str, password: &str) -> Checked {
         let (hash, known) = match self.local.get(user) {
             Some(u) => (u.hash.as_str(), true),
             None => (self.dummy.as_str(), false),
         };
         let ok = PasswordHash::new(hash)
-            .map(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
+            .map(|h| verify_reusing_memory(&h, password.as_bytes()))
             .unwrap_or(false);
         (ok && known)
             .then(|| Identity::new(user, self.local[user].groups.clone(), Method::Password))
@@ -157,6 +156,47 @@ impl Users {
     }
 }
 
+thread_local! {
+    /// This thread's argon2 memory, kept for the next check.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `argon2`'s `verify_password`, but in this thread's reused memory instead of a fresh
+/// allocation per check (which the allocator kept: about 19 MiB per thread that ever
+/// checked a password).
+fn verify_reusing_memory(hash: &PasswordHash<'_>, password: &[u8]) -> bool {
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = argon2::Params::try_from(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let mut out = vec![0u8; expected.len()];
+    let hashed = BLOCKS.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+            .is_ok()
+    });
+    // `Output`'s equality is constant-time.
+    hashed && argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
+}
+
 /// IPv4-mapped IPv6 addresses as IPv4, so `127.0.0.1/32` matches on a dual-stack socket.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -165,7 +205,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn hash_with(password: &str, params: argon2::Params) -> Option<String> {
+pub(crate) fn hash_with(password: &str, params: argon2::Params) -> Option<String> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
         .hash_password(password.as_bytes(), &salt)
@@ -228,5 +268,16 @@ mod tests {
             .proxy(Some("::ffff:127.0.0.1".parse().unwrap()), &h)
             .is_some());
         assert!(users.proxy(None, &h).is_none());
+    }
+
+    #[test]
+    fn reused_hash_memory_checks_any_parameters() {
+        for m in [64, 8, 256, 8] {
+            let h = hash_with("pw", argon2::Params::new(m, 1, 1, None).unwrap()).unwrap();
+            let h = PasswordHash::new(&h).unwrap();
+            assert!(verify_reusing_memory(&h, b"pw"), "m={m}");
+            assert!(!verify_reusing_memory(&h, b"pv"), "m={m}");
+        }
+        BLOCKS.with_borrow(|b| assert_eq!(b.len(), 256, "allocated once, at the largest"));
     }
 }

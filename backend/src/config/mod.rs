@@ -83,6 +83,36 @@ pub struct Config {
     /// Session recordings.
     #[serde(default)]
     pub recordings: Option<RecordingsConfig>,
+    /// Limits that keep one person, or a stranger, from taking the relay from everyone.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Limits (issue 17): how much of the relay one request, person or connection may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Password checks (argon2, about 19 MiB each) running at once; default one per core,
+    /// at most 4.
+    #[serde(default)]
+    pub password_checks: Option<usize>,
+    /// Password checks that may wait for one of those; more are refused with 503 and
+    /// `Retry-After` at once.
+    #[serde(default = "default_password_queue")]
+    pub password_queue: usize,
+}
+
+fn default_password_queue() -> usize {
+    32
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            password_checks: None,
+            password_queue: default_password_queue(),
+        }
+    }
 }
 
 /// A local user.

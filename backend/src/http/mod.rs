@@ -19,6 +19,8 @@ pub mod tls;
 pub mod ws;
 
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::atomic::AtomicBool;
@@ -32,6 +34,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::access::embed::Embed;
+use crate::access::hasher::Hasher;
 use crate::access::limiter::Limiter;
 use crate::access::signins::Signins;
 use crate::access::users::Users;
@@ -54,6 +57,8 @@ pub struct AppState {
     pub users: Users,
     /// Sign-in attempt limits.
     pub limiter: Limiter,
+    /// Password checks, bounded.
+    pub hasher: Hasher,
     /// Embed token verifier (with `[embed]`).
     pub embed: Option<Embed>,
     /// Origins that may frame the relay.
@@ -94,6 +99,13 @@ impl AppState {
             signins: Arc::new(signins),
             users: Users::from_config(config),
             limiter: Limiter::default(),
+            hasher: Hasher::new(
+                config
+                    .limits
+                    .password_checks
+                    .unwrap_or_else(Hasher::default_workers),
+                config.limits.password_queue,
+            ),
             embed: config.embed.as_ref().map(Embed::from_config).transpose()?,
             frame_ancestors,
             audit: Arc::new(Audit::open(config.audit.as_ref())?),

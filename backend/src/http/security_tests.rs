@@ -1,0 +1,197 @@
+//! Issue 17 ("close what an attacker found"), in-process: each test names the item it
+//! proves and failed before that item's fix.
+
+use std::net::SocketAddr;
+
+use axum::http::{Method, StatusCode};
+use futures::future::join_all;
+use winrelay_shared::api::FailureCode;
+
+use super::tests::{relay_with, Answer, Relay};
+use crate::access::users::hash_with;
+
+fn cheap_hash(pw: &str) -> String {
+    hash_with(pw, argon2::Params::new(8, 1, 1, None).unwrap()).unwrap()
+}
+
+/// A relay with local users alice (password `right`) and bob, cheap hashes, plus `extra`.
+async fn relay_with_users(extra: &str, hash: &str) -> Relay {
+    let toml = format!(
+        "[[user]]\nname = 'alice'\npassword_hash = '{hash}'\ngroups = ['ops']\n\
+         [[user]]\nname = 'bob'\npassword_hash = '{hash}'\n{extra}"
+    );
+    relay_with("", move |dir| {
+        toml.replace("{dir}", &dir.display().to_string())
+    })
+    .await
+}
+
+fn peer(last: u8, port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 1, last], port))
+}
+
+async fn login(r: &Relay, from: SocketAddr, user: &str, password: &str) -> Answer {
+    r.call_from(
+        from,
+        Method::POST,
+        "/api/login",
+        None,
+        &[("content-type", "application/json")],
+        Some(serde_json::json!({"user": user, "password": password}).to_string()),
+    )
+    .await
+}
+
+/// Item 2: 100 simultaneous guesses from one address try exactly the five free ones,
+/// the right password among the rest gets no chance.
+#[tokio::test]
+async fn item2_a_burst_of_guesses_tries_five_passwords() {
+    let r = relay_with_users("", &cheap_hash("right")).await;
+    let from = peer(1, 1000);
+    let answers = join_all((0..100).map(|i| {
+        let pw = if i == 60 {
+            "right".to_string()
+        } else {
+            format!("guess-{i}")
+        };
+        let r = &r;
+        async move { login(r, from, "alice", &pw).await }
+    }))
+    .await;
+    let tried = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let held = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(
+        (tried, held),
+        (5, 95),
+        "five guesses, the rest told to wait"
+    );
+    assert!(answers.iter().all(|a| a.status != StatusCode::OK));
+    let a = &answers[99];
+    assert_eq!(a.failure(), FailureCode::TooManyAttempts);
+    assert!(a.headers.contains_key("retry-after"));
+}
+
+/// Item 1: password checks run on a bounded set of threads with a bounded queue: a flood
+/// from many addresses is told to come back (503, `Retry-After`), and does not count
+/// against anyone's budget.
+#[tokio::test]
+async fn item1_a_login_flood_is_bounded_and_told_to_retry() {
+    // A hash slow enough that the flood arrives while the first check runs.
+    let slow = hash_with("right", argon2::Params::new(8192, 2, 1, None).unwrap()).unwrap();
+    let r = relay_with_users("[limits]\npassword_checks = 1\npassword_queue = 2\n", &slow).await;
+    let answers = join_all((0..40u8).map(|i| {
+        let r = &r;
+        async move { login(r, peer(i, 2000), &format!("nobody-{i}"), "x").await }
+    }))
+    .await;
+    let busy: Vec<&Answer> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    let checked = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        checked <= 6,
+        "one running and two waiting (and a few that finished): {checked}"
+    );
+    assert_eq!(busy.len() + checked, 40);
+    for a in &busy {
+        assert_eq!(a.failure(), FailureCode::RelayBusy);
+        assert_eq!(a.headers["retry-after"], "1");
+    }
+    assert!(
+        r.state.limiter.tracked() <= checked * 3,
+        "refused attempts are not counted"
+    );
+    // Afterwards the relay checks passwords again.
+    assert_eq!(
+        login(&r, peer(200, 1), "alice", "right").await.status,
+        StatusCode::OK
+    );
+}
+
+/// Item 3: user names and bodies are bounded; nothing large is kept or written to the
+/// audit log, even for refused attempts.
+#[tokio::test]
+async fn item3_huge_user_names_are_refused_and_never_logged_whole() {
+    let r = relay_with_users("[audit]\npath = '{dir}/audit.log'\n", &cheap_hash("right")).await;
+    let audit = r._dir.join("audit.log");
+    for (i, len) in [300usize, 10_000, 1_900_000].into_iter().enumerate() {
+        for j in 0..15u8 {
+            let a = login(
+                &r,
+                peer(10 + i as u8, 3000 + j as u16),
+                &"n".repeat(len),
+                "x",
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::BAD_REQUEST, "{len}");
+            assert_eq!(a.failure(), FailureCode::BadRequest);
+        }
+    }
+    let a = login(&r, peer(20, 1), "evil\nname", "x").await;
+    assert_eq!(a.failure(), FailureCode::BadRequest, "control characters");
+    let written = std::fs::metadata(&audit).map(|m| m.len()).unwrap_or(0);
+    assert!(written < 46 * 400, "the audit log grew by {written} bytes");
+    let text = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(
+        !text.contains("evil\\nname"),
+        "names are cleaned before logging"
+    );
+    assert_eq!(
+        r.state.limiter.tracked(),
+        0,
+        "nothing is kept for malformed requests"
+    );
+    // A name at the limit is still an ordinary (wrong) sign-in.
+    let a = login(
+        &r,
+        peer(21, 1),
+        &"n".repeat(crate::access::identity::MAX_NAME),
+        "x",
+    )
+    .await;
+    assert_eq!(a.failure(), FailureCode::BadCredentials);
+}
+
+/// Item 5: strangers failing on purpose for alice's name from many addresses do not keep
+/// her out of her usual address; her name is still slowed down everywhere else.
+#[tokio::test]
+async fn item5_strangers_cannot_lock_a_colleague_out() {
+    let r = relay_with_users("", &cheap_hash("right")).await;
+    let home = peer(1, 1);
+    assert_eq!(
+        login(&r, home, "alice", "right").await.status,
+        StatusCode::OK
+    );
+    for i in 0..30u8 {
+        for _ in 0..6 {
+            login(&r, peer(100 + i, 4000), "alice", "wrong").await;
+        }
+    }
+    let stranger = login(&r, peer(250, 1), "alice", "wrong").await;
+    assert_eq!(
+        stranger.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "guessing alice's password from new places is slowed down"
+    );
+    let a = login(&r, home, "alice", "right").await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "alice still signs in from her usual address"
+    );
+    // Another user from the strangers' addresses is not affected by alice's budget.
+    assert_eq!(
+        login(&r, peer(250, 2), "bob", "right").await.status,
+        StatusCode::OK
+    );
+}

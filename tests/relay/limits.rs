@@ -1,0 +1,171 @@
+//! Issue 17 against the real binary: what only a process shows (its memory under a login
+//! flood, simultaneous guesses over real sockets, slow connections). Figures are printed
+//! (`--nocapture`); the assertions are bounds, not timings.
+
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use crate::common::*;
+
+/// Resident memory of a process, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// An argon2 hash with the relay's default (OWASP) parameters, made by the relay.
+fn default_hash(password: &str) -> String {
+    let mut child = Command::new(bin())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn users_relay() -> Relay {
+    let cfg = config_file(&format!(
+        "demo = true\n[[user]]\nname = 'alice'\npassword_hash = '{}'\n",
+        default_hash("alice-pw")
+    ));
+    Relay::start(&["--config", cfg.to_str().unwrap()])
+}
+
+async fn login_from(base: &str, from: IpAddr, user: &str, password: &str) -> u16 {
+    let http = reqwest::Client::builder()
+        .local_address(from)
+        .no_proxy()
+        .build()
+        .unwrap();
+    match http
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"user": user, "password": password}))
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+fn count(statuses: &[u16], code: u16) -> usize {
+    statuses.iter().filter(|s| **s == code).count()
+}
+
+/// Item 1: 150 simultaneous sign-ins for unknown users from 150 addresses. Before: every
+/// one ran argon2 (19 MiB) at once on its own thread and the memory stayed.
+#[tokio::test]
+async fn a_login_flood_keeps_the_relays_memory_bounded() {
+    let relay = users_relay();
+    let pid = relay.child.id();
+    // Warm up: one sign-in, so that the figure compares a relay that has hashed before.
+    login_from(
+        &relay.base,
+        "127.0.0.1".parse().unwrap(),
+        "alice",
+        "alice-pw",
+    )
+    .await;
+    let before = rss_mib(pid);
+    let peak_kib = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let peak_kib = peak_kib.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = (rss_mib(pid) * 1024.0) as u64;
+                peak_kib.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let statuses = join_all((1..=150u32).map(|i| {
+        let base = relay.base.clone();
+        async move {
+            let from: IpAddr = format!("127.0.{}.{}", 3 + i / 250, 1 + i % 250)
+                .parse()
+                .unwrap();
+            login_from(&base, from, &format!("nobody-{i}"), "guess").await
+        }
+    }))
+    .await;
+    let after = rss_mib(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = rss_mib(pid);
+    sampler.abort();
+    let peak = (peak_kib.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0)
+        .max(after)
+        .max(settled);
+    eprintln!(
+        "login flood (150 at once): RSS {before:.0} MiB before, {peak:.0} MiB at the peak, {after:.0} MiB right after, \
+         {settled:.0} MiB 2 s later; answers: {} checked (401), {} busy (503), {} limited (429), {} other",
+        count(&statuses, 401),
+        count(&statuses, 503),
+        count(&statuses, 429),
+        statuses.len() - count(&statuses, 401) - count(&statuses, 503) - count(&statuses, 429),
+    );
+    assert!(
+        count(&statuses, 503) > 0,
+        "a flood beyond the hashing queue is told to retry"
+    );
+    assert!(
+        peak - before < 120.0,
+        "memory grew by {:.0} MiB under the flood",
+        peak - before
+    );
+    // The relay still signs people in.
+    let ok = login_from(
+        &relay.base,
+        "127.0.0.1".parse().unwrap(),
+        "alice",
+        "alice-pw",
+    )
+    .await;
+    assert_eq!(ok, 200);
+}
+
+/// Item 2: 100 simultaneous guesses from one address, the right password among them.
+/// Before: 22 were tried (one of them the right one).
+#[tokio::test]
+async fn a_burst_of_guesses_over_real_sockets_tries_five() {
+    let relay = users_relay();
+    let from: IpAddr = "127.0.9.9".parse().unwrap();
+    let statuses = join_all((0..100).map(|i| {
+        let base = relay.base.clone();
+        let pw = if i == 70 {
+            "alice-pw".to_string()
+        } else {
+            format!("guess-{i}")
+        };
+        async move { login_from(&base, from, "alice", &pw).await }
+    }))
+    .await;
+    eprintln!(
+        "100 simultaneous guesses from one address: {} tried (401), {} signed in (200), {} held back (429), {} busy (503)",
+        count(&statuses, 401),
+        count(&statuses, 200),
+        count(&statuses, 429),
+        count(&statuses, 503),
+    );
+    assert_eq!(
+        count(&statuses, 401) + count(&statuses, 200),
+        5,
+        "exactly the five free guesses were checked"
+    );
+}
