@@ -94,6 +94,8 @@ pub enum FailureCode {
     SessionLimit,
     /// The sign-in ended: the account changed or was removed. Sign in again.
     SignInEnded,
+    /// The session's owner removed this person (or share link) from the session.
+    RemovedByOwner,
 }
 
 impl FailureCode {
@@ -144,6 +146,7 @@ impl FailureCode {
             FailureCode::RelayBusy => "relay_busy",
             FailureCode::SessionLimit => "session_limit",
             FailureCode::SignInEnded => "sign_in_ended",
+            FailureCode::RemovedByOwner => "removed_by_owner",
         }
     }
 }
@@ -405,6 +408,7 @@ mod tests {
             FailureCode::RelayBusy,
             FailureCode::SessionLimit,
             FailureCode::SignInEnded,
+            FailureCode::RemovedByOwner,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -21,6 +21,9 @@ pub struct SessionFacts<'a> {
 pub struct Grant {
     /// The name others see.
     pub name: String,
+    /// The signed-in person (`None` for an anonymous share-link guest): what an owner's
+    /// kick or demotion sticks to.
+    pub user: Option<String>,
     /// The role.
     pub role: Role,
     /// The share link that grants the role, when that is where it comes from (revoking the
@@ -76,6 +79,7 @@ pub fn grant(
         .unwrap_or_else(|| "guest".into());
     Some(Grant {
         name,
+        user: who.map(|w| w.user.clone()),
         role,
         via_share,
     })

@@ -195,7 +195,16 @@ pub async fn get_session(
     }
     let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
     let g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
-    Ok(Json(session.info(g.role)))
+    let role = session
+        .admit(g.user.as_deref(), g.via_share.as_deref(), g.role)
+        .map_err(|r| {
+            Failure::new(
+                StatusCode::FORBIDDEN,
+                FailureCode::RemovedByOwner,
+                r.message,
+            )
+        })?;
+    Ok(Json(session.info(role)))
 }
 
 /// `DELETE /api/sessions/{id}`: ends the shell.
@@ -275,7 +284,17 @@ pub async fn websocket(
 ) -> ApiResult<Response> {
     check_origin(&state, &headers)?;
     let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
-    let g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
+    let mut g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
+    // Removed by the owner: refused before the upgrade, with the reason (item 7).
+    g.role = session
+        .admit(g.user.as_deref(), g.via_share.as_deref(), g.role)
+        .map_err(|r| {
+            Failure::new(
+                StatusCode::FORBIDDEN,
+                FailureCode::RemovedByOwner,
+                r.message,
+            )
+        })?;
     let metrics = state.metrics.clone();
     Ok(ws
         .max_message_size(4 * winrelay_shared::protocol::MAX_CLIENT_TEXT)

@@ -39,6 +39,7 @@ enum Close {
 pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics: Metrics) {
     let Grant {
         name,
+        user,
         role,
         via_share,
     } = grant;
@@ -76,13 +77,36 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
         let _ = tx.send(Message::Close(None)).await;
         return;
     };
-    if (1..=MAX_COLS).contains(&cols) && (1..=MAX_ROWS).contains(&rows) {
-        session.resize(cols, rows);
-    }
-
     let mut events = session.subscribe_events();
     let mut output = session.subscribe_output();
-    let client = session.attach(name, role, via_share);
+    // The owner's earlier decisions about this person or link hold (issue 17, item 7).
+    let (client, role) = match session.join(name, user, role, via_share) {
+        Ok(joined) => joined,
+        Err(refused) => {
+            let _ = send_json(
+                &mut tx,
+                &ServerMsg::Error {
+                    code: refused.code,
+                    message: refused.message.clone(),
+                },
+            )
+            .await;
+            let _ = send_json(
+                &mut tx,
+                &ServerMsg::Bye {
+                    reason: refused.message,
+                    reconnect: false,
+                },
+            )
+            .await;
+            let _ = tx.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    // Only writers and owners size the session (issue 17, item 9).
+    if (1..=MAX_COLS).contains(&cols) && (1..=MAX_ROWS).contains(&rows) {
+        session.resize(client, cols, rows);
+    }
     info!(session = %session.id, client, ?role, "client attached");
 
     // 2. where this client starts
@@ -261,7 +285,9 @@ fn handle_text(
         }
         ClientMsg::Resize { cols, rows } => {
             if (1..=MAX_COLS).contains(&cols) && (1..=MAX_ROWS).contains(&rows) {
-                session.resize(cols, rows);
+                // A viewer's size is ignored, not an error: its page sends one on every
+                // window change.
+                session.resize(client, cols, rows);
                 None
             } else {
                 Some(ServerMsg::Error { code: ErrorCode::BadMessage, message: format!("terminal size {cols}x{rows} refused: columns must be 1..={MAX_COLS}, rows 1..={MAX_ROWS}") })
