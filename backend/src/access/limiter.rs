@@ -103,6 +103,8 @@ pub enum Refusal {
 #[derive(Default)]
 pub struct Limiter {
     inner: Mutex<Inner>,
+    /// Only the name budgets (pair and user), no per-address one.
+    names_only: bool,
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -117,8 +119,20 @@ impl Limiter {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn keys(inner: &Inner, user: &str, addr: IpAddr, now: Instant) -> Vec<Key> {
-        let mut keys = vec![Key::Pair(user.to_string(), addr), Key::Addr(addr)];
+    /// A limiter with only the per-name budgets (for target passwords, item 11: colleagues
+    /// behind one address do not slow each other down).
+    pub fn names_only() -> Limiter {
+        Limiter {
+            names_only: true,
+            ..Limiter::default()
+        }
+    }
+
+    fn keys(&self, inner: &Inner, user: &str, addr: IpAddr, now: Instant) -> Vec<Key> {
+        let mut keys = vec![Key::Pair(user.to_string(), addr)];
+        if !self.names_only {
+            keys.push(Key::Addr(addr));
+        }
         let usual = inner.known.get(user).is_some_and(|list| {
             list.iter()
                 .any(|(a, at)| *a == addr && now.duration_since(*at) < KNOWN_FOR)
@@ -134,7 +148,7 @@ impl Limiter {
     pub fn attempt(&self, user: &str, addr: IpAddr, now: Instant) -> Result<Attempt, Refusal> {
         let addr = canonical(addr);
         let mut inner = self.lock();
-        let keys = Self::keys(&inner, user, addr, now);
+        let keys = self.keys(&inner, user, addr, now);
         let wait = keys
             .iter()
             .filter_map(|k| inner.keys.get(k))

@@ -14,6 +14,9 @@ pub struct SessionFacts<'a> {
     pub target: &'a str,
     /// Who started it.
     pub owner: &'a str,
+    /// Opened with its owner's own credentials (`ask_credentials`): typing in it acts as
+    /// that person, so others are viewers at most unless a share link says otherwise.
+    pub personal: bool,
 }
 
 /// A caller's access to one session.
@@ -49,6 +52,9 @@ pub fn session_role(
     let on_target = on_target(who)?;
     if session.owner == who.user && on_target >= Role::Writer {
         Some(Role::Owner)
+    } else if session.personal {
+        // Issue 17, item 8: not as that person, unless they share explicitly.
+        Some(on_target.min(Role::Viewer))
     } else {
         Some(on_target)
     }
@@ -97,6 +103,7 @@ mod tests {
             id: "s1",
             target: "web",
             owner: "alice",
+            personal: false,
         }
     }
 
@@ -182,5 +189,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g.role, Role::Viewer);
+    }
+
+    /// Issue 17, item 8: a shell opened with someone's own credentials is theirs to type
+    /// in; colleagues with write access to the target only watch, unless shared with.
+    #[test]
+    fn others_only_watch_a_shell_opened_with_someones_own_credentials() {
+        let bob = Identity::new("bob", vec![], Method::Password);
+        let alice = Identity::new("alice", vec![], Method::Password);
+        let personal = SessionFacts {
+            personal: true,
+            ..facts()
+        };
+        assert_eq!(
+            session_role(Some(&bob), personal, |_| Some(Role::Owner)),
+            Some(Role::Viewer)
+        );
+        assert_eq!(
+            session_role(Some(&alice), personal, |_| Some(Role::Writer)),
+            Some(Role::Owner)
+        );
+        let own = session_role(Some(&bob), personal, |_| Some(Role::Writer));
+        let w = share("s1", Role::Writer);
+        let g = grant(Some(&bob), own, Some(&w), "s1", None).unwrap();
+        assert_eq!(
+            g.role,
+            Role::Writer,
+            "an explicit share link still lets bob type"
+        );
     }
 }

@@ -250,6 +250,13 @@ pub struct SessionSettings {
     /// Most sessions one relay runs at once.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Most sessions one person runs at once (no limit unless set).
+    #[serde(default)]
+    pub max_per_user: Option<usize>,
+    /// Most sessions on one target at once, e.g. below its account's MaxShellsPerUser
+    /// (WinRM's default is 30) so that its owners can always open one (no limit unless set).
+    #[serde(default)]
+    pub max_per_target: Option<usize>,
     /// IdleTimeOut of the WinRS shells the relay opens: how long a target keeps a shell the
     /// relay could not delete (it crashed, or the network was cut). A live session never
     /// idles on the target (a Receive is always outstanding).
@@ -280,6 +287,8 @@ impl Default for SessionSettings {
             idle_timeout: default_idle(),
             log_bytes: default_log_bytes(),
             max_sessions: default_max_sessions(),
+            max_per_user: None,
+            max_per_target: None,
             shell_idle_timeout: default_shell_idle(),
         }
     }

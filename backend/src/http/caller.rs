@@ -181,6 +181,7 @@ fn facts(session: &Session) -> SessionFacts<'_> {
         id: &session.id,
         target: &session.target,
         owner: &session.owner,
+        personal: session.personal,
     }
 }
 

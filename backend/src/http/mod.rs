@@ -59,6 +59,8 @@ pub struct AppState {
     pub limiter: Limiter,
     /// Password checks, bounded.
     pub hasher: Hasher,
+    /// Limits on guessing target passwords (`ask_credentials`), per user and target.
+    pub target_limiter: Limiter,
     /// Embed token verifier (with `[embed]`).
     pub embed: Option<Embed>,
     /// Origins that may frame the relay.
@@ -99,6 +101,7 @@ impl AppState {
             signins: Arc::new(signins),
             users: Users::from_config(config),
             limiter: Limiter::default(),
+            target_limiter: Limiter::names_only(),
             hasher: Hasher::new(
                 config
                     .limits

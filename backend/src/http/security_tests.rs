@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use axum::http::{Method, StatusCode};
 use futures::future::join_all;
-use winrelay_shared::api::FailureCode;
+use winrelay_shared::api::{FailureCode, SessionInfo};
+use winrelay_shared::protocol::Role;
 
 use super::tests::{relay_with, Answer, Relay};
 use crate::access::users::hash_with;
@@ -194,4 +195,137 @@ async fn item5_strangers_cannot_lock_a_colleague_out() {
         login(&r, peer(250, 2), "bob", "right").await.status,
         StatusCode::OK
     );
+}
+
+/// Item 8: a shell opened with the person's own credentials (`ask_credentials`): others
+/// with write access to the target watch it, and type only through a share link.
+#[tokio::test]
+async fn item8_only_the_person_types_in_a_shell_opened_with_their_credentials() {
+    let r = relay_with("", |_| String::new()).await;
+    let a = r
+        .call(
+            Method::POST,
+            "/api/sessions",
+            Some("alice"),
+            &[],
+            Some(serde_json::json!({"target": "ask", "username": "demo", "password": "right-pw"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    let s: SessionInfo = a.json();
+    let path = format!("/api/sessions/{}", s.id);
+    let mine: SessionInfo = r.get(&path, Some("alice")).await.json();
+    assert_eq!(mine.role, Role::Owner);
+    let bob: SessionInfo = r.get(&path, Some("bob")).await.json();
+    assert_eq!(
+        bob.role,
+        Role::Viewer,
+        "bob may write on the target, not as alice"
+    );
+    // Alice shares it explicitly: then bob types.
+    let a = r
+        .call(
+            Method::POST,
+            &format!("{path}/shares"),
+            Some("alice"),
+            &[],
+            Some(serde_json::json!({"role": "writer"})),
+        )
+        .await;
+    let token = a.json::<winrelay_shared::api::ShareInfo>().token.unwrap();
+    let bob: SessionInfo = r
+        .get(&format!("{path}?share={token}"), Some("bob"))
+        .await
+        .json();
+    assert_eq!(bob.role, Role::Writer);
+    // A shell with the target's configured account is shared with the target's writers
+    // as before.
+    let s: SessionInfo = r.open("alice", "public").await.json();
+    let bob: SessionInfo = r
+        .get(&format!("/api/sessions/{}", s.id), Some("bob"))
+        .await
+        .json();
+    assert_eq!(bob.role, Role::Owner, "everyone owns `public`: {bob:?}");
+    r.state.registry.shutdown().await;
+}
+
+/// Item 10: per-person and per-target session limits, with a clear message.
+#[tokio::test]
+async fn item10_one_person_cannot_take_every_shell_of_a_target() {
+    let r = relay_with("[sessions]\nmax_per_user = 2\nmax_per_target = 3\n", |_| {
+        String::new()
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(r.open("alice", "public").await.status, StatusCode::CREATED);
+    }
+    let a = r.open("alice", "public").await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::TOO_MANY_REQUESTS, FailureCode::SessionLimit)
+    );
+    assert!(a
+        .json::<winrelay_shared::api::ApiError>()
+        .message
+        .contains("you already run 2"));
+    assert_eq!(r.open("bob", "public").await.status, StatusCode::CREATED);
+    let a = r.open("carol", "public").await;
+    assert_eq!(a.failure(), FailureCode::SessionLimit);
+    assert!(a
+        .json::<winrelay_shared::api::ApiError>()
+        .message
+        .contains("target public"));
+    // Ending one makes room again.
+    let mine: Vec<SessionInfo> = r.get("/api/sessions", Some("alice")).await.json();
+    let id = &mine.iter().find(|s| s.owner == "alice").unwrap().id;
+    r.state.registry.get(id).unwrap().end();
+    for _ in 0..100 {
+        if r.open("carol", "public").await.status == StatusCode::CREATED {
+            r.state.registry.shutdown().await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no room after a session ended");
+}
+
+/// Item 11: wrong passwords for an `ask_credentials` target are limited per user and
+/// target, like the relay's own sign-in.
+#[tokio::test]
+async fn item11_target_passwords_cannot_be_guessed_quickly() {
+    let r = relay_with("", |_| String::new()).await;
+    let open = |user: &'static str, pw: &'static str| {
+        let r = &r;
+        async move {
+            r.call(
+                Method::POST,
+                "/api/sessions",
+                Some(user),
+                &[],
+                Some(serde_json::json!({"target": "ask", "username": "demo", "password": pw})),
+            )
+            .await
+        }
+    };
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(open("carol", "wrong").await.failure());
+    }
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| **c == FailureCode::WrongCredentials)
+            .count(),
+        5,
+        "{codes:?}"
+    );
+    let a = open("carol", "right-pw").await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::TOO_MANY_REQUESTS, FailureCode::TooManyAttempts)
+    );
+    assert!(a.headers.contains_key("retry-after"));
+    // Someone else on the same target, from the same address, is not held up.
+    assert_eq!(open("bob", "right-pw").await.status, StatusCode::CREATED);
+    r.state.registry.shutdown().await;
 }

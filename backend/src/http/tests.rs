@@ -84,7 +84,7 @@ pub(super) async fn relay_with(
         log_bytes: 1 << 16,
         idle_timeout: std::time::Duration::from_secs(300),
         max_sessions: 10,
-        ..SessionSettings::default()
+        ..config.sessions.clone()
     });
     let state = Arc::new(
         AppState::new(

@@ -30,7 +30,7 @@ use winrelay_shared::protocol::{Presence, Role, SessionState, Signal};
 
 use self::core::Core;
 pub use self::core::{Action, Client, OutputRead, Refused};
-pub use registry::{Registry, SessionSettings};
+pub use registry::{Opener, Registry, SessionSettings, TooManySessions};
 
 /// Something every attached client hears about.
 #[derive(Debug, Clone)]
@@ -102,6 +102,8 @@ pub struct Session {
     pub target: String,
     /// User who started it.
     pub owner: String,
+    /// Opened with the owner's own credentials: others type only through a share link.
+    pub personal: bool,
     /// Seconds since the epoch.
     pub created_at: u64,
     core: Mutex<Core>,
@@ -135,6 +137,7 @@ impl Session {
         id: String,
         target: String,
         owner: String,
+        personal: bool,
         created_at: u64,
         mut config: self::core::CoreConfig,
         observers: Vec<Arc<dyn Observer>>,
@@ -149,6 +152,7 @@ impl Session {
             id,
             target,
             owner,
+            personal,
             created_at,
             core: Mutex::new(Core::new(config, now())),
             end_tx: watch::channel(0).0,
