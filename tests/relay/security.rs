@@ -573,3 +573,38 @@ async fn kicks_and_demotions_last_for_the_rest_of_the_session() {
     })
     .await;
 }
+
+/// Issue 17, item 17: a client that came through a share link is removed the moment the
+/// link expires, not at the next housekeeping pass (up to 15 s later).
+#[tokio::test]
+async fn an_expired_share_link_ends_its_clients_at_once() {
+    let relay = Relay::demo();
+    let owner = relay.sign_in().await;
+    let s = owner.create_session("demo").await;
+    let r = owner
+        .post(&format!("/api/sessions/{}/shares", s.id))
+        .json(&serde_json::json!({"role": "writer", "ttl_secs": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let token = r.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut guest = Client::connect(
+        &format!("{}/api/sessions/{}/ws?share={token}", relay.ws_base(), s.id),
+        None,
+        None,
+    )
+    .await;
+    guest.welcome().await;
+    let started = std::time::Instant::now();
+    let (reason, reconnect) = guest.wait_bye(Duration::from_secs(30)).await;
+    let took = started.elapsed();
+    assert!(!reconnect && reason.contains("expired"), "{reason}");
+    assert!(
+        took < Duration::from_secs(8),
+        "removed {took:?} after joining a link that had 2 s left"
+    );
+}

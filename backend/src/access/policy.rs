@@ -32,6 +32,8 @@ pub struct Grant {
     /// The share link that grants the role, when that is where it comes from (revoking the
     /// link removes the client).
     pub via_share: Option<String>,
+    /// When that share link expires: the client is removed then (issue 17, item 17).
+    pub expires: Option<std::time::Instant>,
 }
 
 /// The role `who` has on a session without any share link: the session's owner is its
@@ -70,10 +72,10 @@ pub fn grant(
     requested: Option<Role>,
 ) -> Option<Grant> {
     let shared = share.filter(|s| s.session == session);
-    let (granted, via_share) = match (own, shared) {
-        (Some(r), Some(s)) if s.role > r => (s.role, Some(s.id.clone())),
-        (Some(r), _) => (r, None),
-        (None, Some(s)) => (s.role, Some(s.id.clone())),
+    let (granted, via_share, expires) = match (own, shared) {
+        (Some(r), Some(s)) if s.role > r => (s.role, Some(s.id.clone()), Some(s.expires)),
+        (Some(r), _) => (r, None, None),
+        (None, Some(s)) => (s.role, Some(s.id.clone()), Some(s.expires)),
         (None, None) => return None,
     };
     let role = match requested {
@@ -88,6 +90,7 @@ pub fn grant(
         user: who.map(|w| w.user.clone()),
         role,
         via_share,
+        expires,
     })
 }
 

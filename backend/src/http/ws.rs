@@ -42,6 +42,7 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
         user,
         role,
         via_share,
+        expires,
     } = grant;
     let (mut tx, mut rx) = socket.split();
 
@@ -157,6 +158,15 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
 
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
+    // A client that came through a share link leaves when the link expires, not at the
+    // next housekeeping pass (issue 17, item 17).
+    let expiry = async move {
+        match expires {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expiry);
     let close = if !ok {
         Close::Gone
     } else {
@@ -219,6 +229,9 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
                     if changed.is_err() {
                         break Close::Gone;
                     }
+                }
+                _ = &mut expiry => {
+                    break Close::Bye("the share link expired".into(), false);
                 }
                 _ = ping.tick() => {
                     if timed_send(&mut tx, Message::Ping(Default::default())).await.is_err() {
