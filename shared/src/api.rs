@@ -96,6 +96,8 @@ pub enum FailureCode {
     SignInEnded,
     /// The session's owner removed this person (or share link) from the session.
     RemovedByOwner,
+    /// The request names a host that is not the relay's (see `allowed_hosts`).
+    BadHost,
 }
 
 impl FailureCode {
@@ -147,6 +149,7 @@ impl FailureCode {
             FailureCode::SessionLimit => "session_limit",
             FailureCode::SignInEnded => "sign_in_ended",
             FailureCode::RemovedByOwner => "removed_by_owner",
+            FailureCode::BadHost => "bad_host",
         }
     }
 }
@@ -409,6 +412,7 @@ mod tests {
             FailureCode::SessionLimit,
             FailureCode::SignInEnded,
             FailureCode::RemovedByOwner,
+            FailureCode::BadHost,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -30,6 +30,17 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Who this is for ownership and the owner's decisions: the user name, except that
+    /// embed identities live in their own namespace (`embed:NAME`), so a portal's token
+    /// naming a local user is not that user (issue 17, item 15).
+    pub fn principal(&self) -> String {
+        if self.method == Method::Embed {
+            format!("embed:{}", self.user)
+        } else {
+            self.user.clone()
+        }
+    }
+
     /// A plain identity.
     pub fn new(user: impl Into<String>, groups: Vec<String>, method: Method) -> Identity {
         Identity {

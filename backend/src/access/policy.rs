@@ -12,7 +12,7 @@ pub struct SessionFacts<'a> {
     pub id: &'a str,
     /// Its target's name.
     pub target: &'a str,
-    /// Who started it.
+    /// Who started it ([`Identity::principal`]).
     pub owner: &'a str,
     /// Opened with its owner's own credentials (`ask_credentials`): typing in it acts as
     /// that person, so others are viewers at most unless a share link says otherwise.
@@ -52,7 +52,7 @@ pub fn session_role(
         }
     }
     let on_target = on_target(who)?;
-    if session.owner == who.user && on_target >= Role::Writer {
+    if session.owner == who.principal() && on_target >= Role::Writer {
         Some(Role::Owner)
     } else if session.personal {
         // Issue 17, item 8: not as that person, unless they share explicitly.
@@ -87,7 +87,7 @@ pub fn grant(
         .unwrap_or_else(|| "guest".into());
     Some(Grant {
         name,
-        user: who.map(|w| w.user.clone()),
+        user: who.map(Identity::principal),
         role,
         via_share,
         expires,
@@ -219,6 +219,31 @@ mod tests {
             g.role,
             Role::Writer,
             "an explicit share link still lets bob type"
+        );
+    }
+
+    /// Issue 17, item 15: an embed token naming a local user is not that user.
+    #[test]
+    fn embed_identities_have_their_own_namespace() {
+        let mut e = Identity::new("alice", vec![], Method::Embed);
+        e.scope = Some(EmbedScope {
+            target: Some("web".into()),
+            session: None,
+            role: Role::Writer,
+        });
+        assert_eq!(
+            session_role(Some(&e), facts(), |_| Some(Role::Writer)),
+            Some(Role::Writer),
+            "not the owner of alice's session"
+        );
+        let theirs = SessionFacts {
+            owner: "embed:alice",
+            ..facts()
+        };
+        assert_eq!(
+            session_role(Some(&e), theirs, |_| Some(Role::Writer)),
+            Some(Role::Owner),
+            "the owner of its own"
         );
     }
 }

@@ -125,13 +125,21 @@ impl Users {
     }
 
     /// The identity an authenticating proxy vouches for, if the request comes from one.
-    pub fn proxy(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<Identity> {
-        let p = self.proxy.as_ref()?;
-        let user = headers
-            .get(p.user_header.as_str())
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|u| !u.is_empty())?;
+    /// Headers from a trusted proxy that are doubled (a client's own copy passed on next
+    /// to the proxy's: which one is the proxy's?) or not a usable name are an error, never
+    /// a guess (issue 17, item 14).
+    pub fn proxy(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+    ) -> Result<Option<Identity>, String> {
+        let Some(p) = self.proxy.as_ref() else {
+            return Ok(None);
+        };
+        let users: Vec<_> = headers.get_all(p.user_header.as_str()).iter().collect();
+        if users.is_empty() {
+            return Ok(None);
+        }
         let trusted = peer.is_some_and(|ip| {
             let ip = canonical(ip);
             p.trusted_proxies.iter().any(|n: &IpNet| n.contains(&ip))
@@ -142,17 +150,44 @@ impl Users {
                 header = %p.user_header,
                 "ignoring a proxy user header from an address that is not a trusted proxy"
             );
-            return None;
+            return Ok(None);
         }
-        let groups = headers
-            .get_all(p.groups_header.as_str())
+        let group_headers: Vec<_> = headers.get_all(p.groups_header.as_str()).iter().collect();
+        if users.len() > 1 || group_headers.len() > 1 {
+            return Err(format!(
+                "the request carries more than one {} or {} header: refused",
+                p.user_header, p.groups_header
+            ));
+        }
+        let Some(user) = users[0]
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(None);
+        };
+        if !super::identity::valid_name(user) || user.starts_with("embed:") {
+            return Err(format!(
+                "the {} header is not a usable user name (1 to {} bytes, no control characters)",
+                p.user_header,
+                super::identity::MAX_NAME
+            ));
+        }
+        let mut groups = Vec::new();
+        for g in group_headers
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .map(|g| g.trim().to_string())
+            .map(str::trim)
             .filter(|g| !g.is_empty())
-            .collect();
-        Some(Identity::new(user, groups, Method::Proxy))
+        {
+            if !super::identity::valid_name(g) || groups.len() >= 256 {
+                return Err(format!("the {} header is not usable", p.groups_header));
+            }
+            groups.push(g.to_string());
+        }
+        Ok(Some(Identity::new(user, groups, Method::Proxy)))
     }
 }
 
@@ -259,15 +294,35 @@ mod tests {
         h.insert("x-forwarded-user", HeaderValue::from_static("carol"));
         h.insert("x-forwarded-groups", HeaderValue::from_static("ops, dev"));
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        let who = users.proxy(Some(lo), &h).unwrap();
+        let who = users.proxy(Some(lo), &h).unwrap().unwrap();
         assert_eq!(who.groups, ["ops", "dev"]);
         assert!(users
             .proxy(Some("127.0.0.2".parse().unwrap()), &h)
+            .unwrap()
             .is_none());
         assert!(users
             .proxy(Some("::ffff:127.0.0.1".parse().unwrap()), &h)
+            .unwrap()
             .is_some());
-        assert!(users.proxy(None, &h).is_none());
+        assert!(users.proxy(None, &h).unwrap().is_none());
+        // Issue 17, item 14: doubled headers from the proxy are refused, not merged.
+        let mut two = h.clone();
+        two.append("x-forwarded-user", HeaderValue::from_static("mallory"));
+        assert!(users.proxy(Some(lo), &two).is_err());
+        let mut groups = h.clone();
+        groups.append("x-forwarded-groups", HeaderValue::from_static("admins"));
+        assert!(users.proxy(Some(lo), &groups).is_err());
+        let mut bad = HeaderMap::new();
+        bad.insert(
+            "x-forwarded-user",
+            HeaderValue::from_str(&"e".repeat(300)).unwrap(),
+        );
+        assert!(users.proxy(Some(lo), &bad).is_err(), "an unbounded name");
+        // From an untrusted address doubled headers are ignored like single ones.
+        assert!(users
+            .proxy(Some("10.9.9.9".parse().unwrap()), &two)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

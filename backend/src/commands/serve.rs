@@ -94,14 +94,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => Signins::persistent(dir.join("signins.json")),
         None => Signins::default(),
     };
-    let state = Arc::new(AppState::new(
-        &config,
-        targets,
-        registry.clone(),
-        metrics,
-        signins,
-        tls.is_some(),
-    )?);
+    let state = Arc::new(
+        AppState::new(
+            &config,
+            targets,
+            registry.clone(),
+            metrics,
+            signins,
+            tls.is_some(),
+        )?
+        .listening_on(addr),
+    );
     let app = crate::http::app(state.clone());
 
     let host = if addr.ip().is_unspecified() {

@@ -49,6 +49,14 @@ pub struct Config {
     /// `https://portal.example.com`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The URL people reach the relay at, e.g. `https://term.example.com` behind a
+    /// TLS-terminating proxy: its scheme and host count as the relay's own origin.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Host names requests may name (`name` or `name:port`); by default the public URL's
+    /// host, and for a relay on a loopback address its loopback names (DNS rebinding).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
     /// Also start the built-in demo target (the simulator on loopback), as a relay without
     /// a configuration file does.
     #[serde(default)]
@@ -486,6 +494,20 @@ impl Config {
             }
         }
         config.check_access()?;
+        if let Some(u) = &config.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url {u:?} must look like https://host[:port]"
+                )));
+            }
+        }
+        for h in &config.allowed_hosts {
+            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
+                return Err(ConfigError::Invalid(format!(
+                    "allowed host {h:?} must be a host name, optionally with :port"
+                )));
+            }
+        }
         for o in &config.allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
                 return Err(ConfigError::Invalid(format!(
@@ -502,6 +524,15 @@ impl Config {
             if u.name.is_empty() || u.name.contains(char::is_whitespace) {
                 return bad(format!("user {:?}: names have no spaces", u.name));
             }
+            if u.name.starts_with("embed:")
+                || u.name.len() > 256
+                || u.name.contains(char::is_control)
+            {
+                return bad(format!(
+                    "user {:?}: names have at most 256 bytes and do not start with embed: (the embed tokens' namespace)",
+                    u.name
+                ));
+            }
             if argon2::PasswordHash::new(&u.password_hash).is_err() {
                 return bad(format!(
                     "user {}: password_hash must be an argon2 PHC string (winrelay hash-password makes one)",
@@ -513,6 +544,16 @@ impl Config {
             }
         }
         for t in &self.tokens {
+            if t.user.starts_with("embed:")
+                || t.user.is_empty()
+                || t.user.len() > 256
+                || t.user.contains(char::is_control)
+            {
+                return bad(format!(
+                    "token {}: user must have 1 to 256 bytes and not start with embed:",
+                    t.name
+                ));
+            }
             if t.hash.len() != 64 || !t.hash.chars().all(|c| c.is_ascii_hexdigit()) {
                 return bad(format!(
                     "token {}: hash must be the SHA-256 of the token, 64 hex digits",

@@ -36,6 +36,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::access::embed::Embed;
 use crate::access::hasher::Hasher;
 use crate::access::limiter::Limiter;
+use crate::access::origin::OriginRule;
 use crate::access::signins::Signins;
 use crate::access::users::Users;
 use crate::config::Config;
@@ -71,8 +72,10 @@ pub struct AppState {
     pub recordings: Option<Arc<Recordings>>,
     /// Metrics.
     pub metrics: Metrics,
-    /// Origins allowed besides the relay's own.
-    pub allowed_origins: Vec<String>,
+    /// The relay's own origins and host names, and the allowed other origins.
+    pub origins: OriginRule,
+    /// What the origin rule is made from, for [`AppState::listening_on`].
+    origin_config: (Vec<String>, Option<String>, Vec<String>),
     /// Whether the relay serves HTTPS (cookies get `Secure`).
     pub tls: bool,
     /// Ready for sessions.
@@ -118,10 +121,34 @@ impl AppState {
                 .map(Recordings::from_config)
                 .transpose()?,
             metrics,
-            allowed_origins: config.allowed_origins.clone(),
+            origins: OriginRule::new(
+                config.allowed_origins.clone(),
+                tls,
+                config.public_url.as_deref(),
+                &config.allowed_hosts,
+                None,
+            ),
+            origin_config: (
+                config.allowed_origins.clone(),
+                config.public_url.clone(),
+                config.allowed_hosts.clone(),
+            ),
             tls,
             ready: AtomicBool::new(false),
         })
+    }
+
+    /// The state of a relay listening on `addr`: its host names follow (item 13).
+    pub fn listening_on(mut self, addr: std::net::SocketAddr) -> AppState {
+        let (allowed, public, hosts) = &self.origin_config;
+        self.origins = OriginRule::new(
+            allowed.clone(),
+            self.tls,
+            public.as_deref(),
+            hosts,
+            Some(addr),
+        );
+        self
     }
 
     /// Housekeeping: ends share links that expired and removes the clients that came
@@ -138,6 +165,27 @@ impl AppState {
             );
         }
     }
+}
+
+/// Issue 17, item 13: requests naming a host that is not the relay's (a page of a name
+/// made to resolve to the relay: DNS rebinding) are refused; health checks, which probes
+/// send to an address, are not.
+async fn host_rule(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let probe = matches!(req.uri().path(), "/healthz" | "/readyz");
+    if probe || state.origins.host_allowed(req.headers()) {
+        return next.run(req).await;
+    }
+    error::Failure::new(
+        axum::http::StatusCode::MISDIRECTED_REQUEST,
+        winrelay_shared::api::FailureCode::BadHost,
+        "this relay does not answer to that host name (see allowed_hosts and public_url)",
+    )
+    .into_response()
 }
 
 /// The relay's router.
@@ -194,6 +242,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             put(sessions::set_role),
         )
         .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host_rule,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -329,3 +329,94 @@ async fn item11_target_passwords_cannot_be_guessed_quickly() {
     assert_eq!(open("bob", "right-pw").await.status, StatusCode::CREATED);
     r.state.registry.shutdown().await;
 }
+
+/// Item 13: the own-origin check compares the scheme too, and only the relay's host names
+/// are answered (DNS rebinding).
+#[tokio::test]
+async fn item13_origin_scheme_and_host_names() {
+    let r = relay_with("", |_| "allowed_hosts = ['relay.example']\n".to_string()).await;
+    let open = |host: &'static str, origin: &'static str| {
+        let r = &r;
+        async move {
+            r.call(
+                Method::POST,
+                "/api/sessions",
+                Some("alice"),
+                &[("host", host), ("origin", origin)],
+                Some(serde_json::json!({"target": "nosuch"})),
+            )
+            .await
+        }
+    };
+    // The relay's own origin gets through to the handler (which finds no such target).
+    let a = open("relay.example:8080", "http://relay.example:8080").await;
+    assert_eq!(a.failure(), FailureCode::UnknownTarget);
+    // An https page is not this plain-HTTP relay's own.
+    let a = open("relay.example:8080", "https://relay.example:8080").await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::FORBIDDEN, FailureCode::BadOrigin)
+    );
+    // A rebound name: same-origin from the browser's point of view, not the relay's name.
+    let a = open(
+        "rebound.evil.example:8080",
+        "http://rebound.evil.example:8080",
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::MISDIRECTED_REQUEST, FailureCode::BadHost)
+    );
+    let a = r
+        .call(
+            Method::GET,
+            "/api/me",
+            Some("alice"),
+            &[("host", "rebound.evil.example")],
+            None,
+        )
+        .await;
+    assert_eq!(a.failure(), FailureCode::BadHost);
+    let a = r
+        .call(
+            Method::GET,
+            "/healthz",
+            None,
+            &[("host", "10.1.2.3:8080")],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "probes by address still answer");
+}
+
+/// Item 14: a trusted proxy's doubled user or groups headers are refused, not merged (the
+/// first one may be the client's own, passed on).
+#[tokio::test]
+async fn item14_doubled_proxy_headers_are_refused() {
+    let r = relay_with("", |_| {
+        "[proxy_auth]\ntrusted_proxies = ['127.0.0.1/32']\n".to_string()
+    })
+    .await;
+    let me = |headers: &'static [(&'static str, &'static str)]| {
+        let r = &r;
+        async move { r.call(Method::GET, "/api/me", None, headers, None).await }
+    };
+    let a = me(&[("x-forwarded-user", "carol"), ("x-forwarded-groups", "dev")]).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let a = me(&[("x-forwarded-user", "alice"), ("x-forwarded-user", "carol")]).await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::BAD_REQUEST, FailureCode::BadRequest)
+    );
+    let a = me(&[
+        ("x-forwarded-user", "carol"),
+        ("x-forwarded-groups", "ops"),
+        ("x-forwarded-groups", "dev"),
+    ])
+    .await;
+    assert_eq!(
+        a.failure(),
+        FailureCode::BadRequest,
+        "groups are not merged"
+    );
+}

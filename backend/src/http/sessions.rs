@@ -113,7 +113,7 @@ pub async fn open_session(
     // Issue 17, item 11: wrong target passwords are limited per user and target, as the
     // relay's own sign-in is; the attempt is reserved before the target is asked.
     let attempt = if personal {
-        let key = format!("{}\u{0}{target}", who.user);
+        let key = format!("{}\u{0}{target}", who.principal());
         let from = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
         match state.target_limiter.attempt(&key, from, Instant::now()) {
             Ok(a) => Some(a),
@@ -188,6 +188,7 @@ async fn open_checked(
             target.to_string(),
             Opener {
                 user: user.clone(),
+                id: who.principal(),
                 personal,
             },
             connector,

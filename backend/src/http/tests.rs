@@ -63,13 +63,13 @@ pub(super) async fn relay_with(
     let wrongfile = dir.join("wrong");
     std::fs::write(&wrongfile, "wrong-pw").unwrap();
     let toml = format!(
-        "{}\n\
+        "{more}\n{}\n\
          [[target]]\nname = 'ops-box'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{pw}'\npin = '{pin}'\nowners = ['group:ops']\nviewers = ['bob']\n\
          [[target]]\nname = 'public'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{pw}'\npin = '{pin}'\n\
          [[target]]\nname = 'ask'\nendpoint = '{ep}'\nask_credentials = true\npin = '{pin}'\n\
          [[target]]\nname = 'wrong-pw'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{wrong}'\npin = '{pin}'\n\
          [[target]]\nname = 'wrong-pin'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{pw}'\npin = '{badpin}'\n\
-         {extra}\n{more}",
+         {extra}",
         token_entries(&[("alice", "'ops'"), ("bob", ""), ("carol", "")]),
         ep = sim.endpoint(),
         pw = pwfile.display(),

@@ -100,8 +100,10 @@ pub struct Session {
     pub id: String,
     /// Target name.
     pub target: String,
-    /// User who started it.
+    /// User who started it (as shown).
     pub owner: String,
+    /// Who owns it, for decisions (`embed:NAME` for embed identities).
+    pub owner_id: String,
     /// Opened with the owner's own credentials: others type only through a share link.
     pub personal: bool,
     /// Seconds since the epoch.
@@ -136,8 +138,7 @@ impl Session {
     pub(crate) fn new(
         id: String,
         target: String,
-        owner: String,
-        personal: bool,
+        opener: Opener,
         created_at: u64,
         mut config: self::core::CoreConfig,
         observers: Vec<Arc<dyn Observer>>,
@@ -151,8 +152,9 @@ impl Session {
         let session = Arc::new(Session {
             id,
             target,
-            owner,
-            personal,
+            owner: opener.user,
+            owner_id: opener.id,
+            personal: opener.personal,
             created_at,
             core: Mutex::new(Core::new(config, now())),
             end_tx: watch::channel(0).0,
@@ -299,7 +301,7 @@ impl Session {
     /// The owner removes a client, and its person and share link for the rest of the
     /// session.
     pub fn kick(&self, client: u64) -> bool {
-        self.with_core(|c, out| c.remove(client, &self.owner, out))
+        self.with_core(|c, out| c.remove(client, &self.owner_id, out))
     }
 
     /// Removes every client that came through share link `share` (revoked or expired);
@@ -326,7 +328,7 @@ impl Session {
 
     /// Changes a client's role (owner action).
     pub fn set_role(&self, client: u64, role: Role) -> bool {
-        self.with_core(|c, out| c.set_role(client, role, &self.owner, out))
+        self.with_core(|c, out| c.set_role(client, role, &self.owner_id, out))
     }
 
     /// Up to `max` bytes of output from `offset`, or a snapshot when the log no longer has

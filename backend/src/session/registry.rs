@@ -35,8 +35,10 @@ pub enum TooManySessions {
 /// Who opens a session, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opener {
-    /// The user.
+    /// The user's name, as shown.
     pub user: String,
+    /// Who owns the session (`Identity::principal`: embed identities are `embed:NAME`).
+    pub id: String,
     /// Opened with the person's own credentials (an `ask_credentials` target): only they
     /// type in it unless they share it (issue 17, item 8).
     pub personal: bool,
@@ -46,6 +48,7 @@ impl From<&str> for Opener {
     fn from(user: &str) -> Opener {
         Opener {
             user: user.into(),
+            id: user.into(),
             personal: false,
         }
     }
@@ -54,6 +57,7 @@ impl From<&str> for Opener {
 impl From<String> for Opener {
     fn from(user: String) -> Opener {
         Opener {
+            id: user.clone(),
             user,
             personal: false,
         }
@@ -125,14 +129,13 @@ impl Registry {
         size: (u16, u16),
         observe: impl FnOnce(&str) -> Vec<Arc<dyn Observer>>,
     ) -> Result<Arc<Session>, TooManySessions> {
-        self.room_for(&target, &owner.user)?;
+        self.room_for(&target, &owner.id)?;
         let id = new_id();
         let traits = connector.traits();
         let (session, channels) = Session::new(
             id.clone(),
             target,
-            owner.user,
-            owner.personal,
+            owner,
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -179,7 +182,7 @@ impl Registry {
         }
         let live: Vec<&Arc<Session>> = map.values().filter(|s| !s.state().is_final()).collect();
         if let Some(limit) = self.settings.max_per_user {
-            if live.iter().filter(|s| s.owner == user).count() >= limit {
+            if live.iter().filter(|s| s.owner_id == user).count() >= limit {
                 return Err(TooManySessions::PerUser(limit));
             }
         }
