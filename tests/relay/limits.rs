@@ -169,3 +169,53 @@ async fn a_burst_of_guesses_over_real_sockets_tries_five() {
         "exactly the five free guesses were checked"
     );
 }
+
+/// The first lines a relay prints (until `until` or its end), then it is killed.
+fn printed(args: &[&str], until: &str) -> Vec<String> {
+    use std::io::BufRead;
+    let dir = temp_path("print");
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("WINRELAY_STATE_DIR", dir.join("state"))
+        .env("XDG_STATE_HOME", dir.join("xdg"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with(until);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    lines
+}
+
+/// Issue 17, item 16: the login link printed at start is short-lived and can be turned
+/// off (stdout lands in container logs).
+#[test]
+fn the_login_link_is_short_lived_and_can_be_turned_off() {
+    let demo = printed(&[], "(the link works once");
+    assert!(demo.iter().any(|l| l.starts_with("open: ")), "{demo:?}");
+    assert!(
+        demo.last().unwrap().contains("15m"),
+        "the demo's link lives 15 minutes: {demo:?}"
+    );
+    let cfg = config_file("demo = true\nlogin_link = false\n");
+    let off = printed(&["--config", cfg.to_str().unwrap()], "login link: off");
+    assert!(
+        !off.iter().any(|l| l.contains("token=")),
+        "no login link is printed: {off:?}"
+    );
+    assert!(
+        off.last().unwrap().starts_with("login link: off"),
+        "{off:?}"
+    );
+}

@@ -18,8 +18,6 @@ pub const COOKIE: &str = "winrelay_session";
 
 /// How long a sign-in lasts.
 const SIGN_IN_TTL: Duration = Duration::from_secs(12 * 3600);
-/// How long a one-time login link stays valid.
-const LOGIN_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 
 struct Entry {
     user: String,
@@ -144,8 +142,8 @@ impl Signins {
         }
     }
 
-    /// Makes a one-time login link token for `user`.
-    pub fn login_link(&self, user: &str) -> String {
+    /// Makes a one-time login link token for `user`, valid for `ttl`.
+    pub fn login_link(&self, user: &str, ttl: Duration) -> String {
         let token = new_token();
         self.login_links
             .lock()
@@ -156,7 +154,7 @@ impl Signins {
                     user: user.into(),
                     groups: Vec::new(),
                     method: Method::Link,
-                    expires: Instant::now() + LOGIN_LINK_TTL,
+                    expires: Instant::now() + ttl,
                 },
             );
         token
@@ -360,10 +358,12 @@ mod tests {
     #[test]
     fn login_links_work_once() {
         let auth = Signins::default();
-        let t = auth.login_link("demo");
+        let t = auth.login_link("demo", Duration::from_secs(60));
         let user = auth.redeem(&t).unwrap();
         assert_eq!(user, "demo");
         assert!(auth.redeem(&t).is_none(), "a login link must be single-use");
+        let expired = auth.login_link("demo", Duration::ZERO);
+        assert!(auth.redeem(&expired).is_none(), "and short-lived");
         let cookie = auth.sign_in(&Identity::new("demo", vec!["g".into()], Method::Link));
         let h = headers(&[(header::COOKIE, &format!("a=b; {COOKIE}={cookie}"))]);
         let who = auth.user(&h).unwrap();

@@ -39,7 +39,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on, e.g. `127.0.0.1:8080`.
@@ -57,6 +57,16 @@ pub struct Config {
     /// host, and for a relay on a loopback address its loopback names (DNS rebinding).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Print a one-time login link at start (stdout, never the log), for the person who
+    /// started the relay. Turn off where stdout lands in shared logs.
+    #[serde(default = "yes")]
+    pub login_link: bool,
+    /// How long the printed login link works.
+    #[serde(with = "humantime_serde", default = "default_login_link_ttl")]
+    pub login_link_ttl: Duration,
+    /// Prometheus metrics: where and for whom.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Also start the built-in demo target (the simulator on loopback), as a relay without
     /// a configuration file does.
     #[serde(default)]
@@ -94,6 +104,35 @@ pub struct Config {
     /// Limits that keep one person, or a stranger, from taking the relay from everyone.
     #[serde(default)]
     pub limits: Limits,
+}
+
+impl Default for Config {
+    /// What an empty file says (every field's serde default).
+    fn default() -> Self {
+        toml::from_str("").expect("an empty configuration is valid")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_login_link_ttl() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+/// Where `/metrics` is served (it names targets): on a listen address of its own, or on
+/// the main port to a bearer token; neither: not at all.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A separate address serving only `/metrics`, e.g. `127.0.0.1:9100`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// SHA-256 (64 hex digits) of a token that reads `/metrics` on the main port
+    /// (`Authorization: Bearer TOKEN`).
+    #[serde(default)]
+    pub token_hash: Option<String>,
 }
 
 /// Limits (issue 17): how much of the relay one request, person or connection may take.
@@ -494,6 +533,13 @@ impl Config {
             }
         }
         config.check_access()?;
+        if let Some(h) = &config.metrics.token_hash {
+            if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid(
+                    "metrics: token_hash must be the SHA-256 of the token, 64 hex digits".into(),
+                ));
+            }
+        }
         if let Some(u) = &config.public_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(ConfigError::Invalid(format!(

@@ -80,6 +80,8 @@ pub struct AppState {
     pub tls: bool,
     /// Ready for sessions.
     pub ready: AtomicBool,
+    /// SHA-256 of the token that reads `/metrics` on the main port.
+    pub metrics_token: Option<[u8; 32]>,
 }
 
 impl AppState {
@@ -135,6 +137,11 @@ impl AppState {
             ),
             tls,
             ready: AtomicBool::new(false),
+            metrics_token: config.metrics.token_hash.as_ref().and_then(|h| {
+                let mut d = [0u8; 32];
+                hex::decode_to_slice(h.to_ascii_lowercase(), &mut d).ok()?;
+                Some(d)
+            }),
         })
     }
 
@@ -188,6 +195,45 @@ async fn host_rule(
     .into_response()
 }
 
+/// `/api/...` paths that do not exist.
+async fn api_not_found() -> error::Failure {
+    error::Failure::new(
+        axum::http::StatusCode::NOT_FOUND,
+        winrelay_shared::api::FailureCode::NotFound,
+        "no such API path",
+    )
+}
+
+/// Issue 17, item 16: API answers (some carry new tokens) and login redirects are never
+/// stored by a browser or a proxy; under `[tls]` browsers are told to use HTTPS only.
+async fn api_headers(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    let private = path.starts_with("/api/") || path == "/login" || path == "/metrics";
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if private {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
+}
+
+/// The metrics listener's router: `/metrics` only.
+pub fn metrics_app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+}
+
 /// The relay's router.
 pub fn app(state: Arc<AppState>) -> Router {
     let ancestors = if state.frame_ancestors.is_empty() {
@@ -214,7 +260,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/recordings/{id}", get(recordings::get_recording))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/metrics", get(health::metrics_on_main_port))
+        // Unknown API paths are JSON 404s, not the app's page (item 16).
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
         .route("/api/targets", get(sessions::targets))
         .route(
             "/api/sessions",
@@ -245,6 +293,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             host_rule,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api_headers,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -420,3 +420,91 @@ async fn item14_doubled_proxy_headers_are_refused() {
         "groups are not merged"
     );
 }
+
+/// Item 16: metrics are not public on the main port; API answers are not stored; unknown
+/// API paths are JSON 404s; HSTS under TLS.
+#[tokio::test]
+async fn item16_operations_endpoints() {
+    let r = relay_with("", |_| String::new()).await;
+    let a = r.get("/metrics", None).await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::NOT_FOUND, FailureCode::NotFound)
+    );
+    let a = r.get("/api/nosuch/thing", Some("alice")).await;
+    assert_eq!(
+        (a.status, a.failure()),
+        (StatusCode::NOT_FOUND, FailureCode::NotFound)
+    );
+    let a = r.get("/api/targets", Some("alice")).await;
+    assert_eq!(a.headers["cache-control"], "no-store");
+    assert!(
+        !a.headers.contains_key("strict-transport-security"),
+        "not over HTTP"
+    );
+    let page = r.get("/", None).await;
+    assert_ne!(
+        page.headers
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    // With a metrics token: only with it.
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(b"m-token"));
+    let r = relay_with("", move |_| format!("[metrics]\ntoken_hash = '{hash}'\n")).await;
+    assert_eq!(
+        r.get("/metrics", None).await.failure(),
+        FailureCode::BadToken
+    );
+    let a = r
+        .call(
+            Method::GET,
+            "/metrics",
+            None,
+            &[("authorization", "Bearer m-token")],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&a.body).contains("winrelay_sessions"));
+    // The metrics listener's router serves them without a token (it is bound elsewhere).
+    let resp = tower::ServiceExt::oneshot(
+        super::metrics_app(r.state.clone()),
+        axum::http::Request::get("/metrics")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// Item 16: HSTS under `[tls]`.
+#[tokio::test]
+async fn item16_hsts_under_tls() {
+    let config = crate::config::Config::parse("").unwrap();
+    let state = std::sync::Arc::new(
+        super::AppState::new(
+            &config,
+            crate::targets::Targets::from_config(&config).unwrap(),
+            crate::session::Registry::new(config.sessions.clone()),
+            crate::ops::metrics::Metrics::new(),
+            crate::access::signins::Signins::default(),
+            true,
+        )
+        .unwrap(),
+    );
+    let resp = tower::ServiceExt::oneshot(
+        super::app(state),
+        axum::http::Request::get("/healthz")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+}
