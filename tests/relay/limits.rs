@@ -219,3 +219,69 @@ fn the_login_link_is_short_lived_and_can_be_turned_off() {
         "{off:?}"
     );
 }
+
+/// Issue 17, item 6: sign-ins kept in the state directory end when the account changed
+/// (password, groups) or was removed; unchanged accounts stay signed in.
+#[tokio::test]
+async fn sign_ins_end_when_the_account_changes() {
+    let state = temp_path("item6");
+    let (alice1, bob) = (default_hash("alice-pw"), default_hash("bob-pw"));
+    let config = |alice: &str, bob_groups: &str| {
+        config_file(&format!(
+            "demo = true\n[[user]]\nname = 'alice'\npassword_hash = '{alice}'\n\
+             [[user]]\nname = 'bob'\npassword_hash = '{bob}'\ngroups = [{bob_groups}]\n\
+             [[user]]\nname = 'carol'\npassword_hash = '{bob}'\n"
+        ))
+    };
+    let start = |cfg: &std::path::Path| {
+        Relay::start_with_state(&["--config", cfg.to_str().unwrap()], &state)
+    };
+    let first = config(&alice1, "'dev'");
+    let mut relay = start(&first);
+    let mut cookies = Vec::new();
+    for (user, pw) in [
+        ("alice", "alice-pw"),
+        ("bob", "bob-pw"),
+        ("carol", "bob-pw"),
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/login", relay.base))
+            .json(&serde_json::json!({"user": user, "password": pw}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{user}");
+        let c = r.headers()["set-cookie"].to_str().unwrap();
+        cookies.push(c.split(';').next().unwrap().to_string());
+    }
+    let me = |base: String, cookie: String| async move {
+        reqwest::Client::new()
+            .get(format!("{base}/api/me"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert!(relay.terminate().success());
+    // Alice's password changed, bob's groups changed, carol's account is as it was.
+    let second = config(&default_hash("alice-new-pw"), "'dev', 'ops'");
+    let mut relay = start(&second);
+    let now: Vec<u16> =
+        futures::future::join_all(cookies.iter().map(|c| me(relay.base.clone(), c.clone()))).await;
+    assert_eq!(
+        now,
+        [401, 401, 200],
+        "alice and bob signed out, carol still in"
+    );
+    assert!(relay.terminate().success());
+    // Carol removed.
+    let third = config_file(&format!(
+        "demo = true\n[[user]]\nname = 'alice'\npassword_hash = '{alice1}'\n"
+    ));
+    let relay = start(&third);
+    assert_eq!(me(relay.base.clone(), cookies[2].clone()).await, 401);
+    drop(relay);
+    let _ = std::fs::remove_dir_all(&state);
+}

@@ -89,6 +89,22 @@ impl Users {
         }
     }
 
+    /// What a sign-in of `user` by `method` depends on, as a digest: a local user's password
+    /// hash and groups; for a login link, the groups it got. `None`: no such account any
+    /// more. A sign-in whose stamp is not the current one ends (issue 17, item 6).
+    pub fn stamp(&self, user: &str, method: Method) -> Option<String> {
+        let material = match method {
+            Method::Password => {
+                let u = self.local.get(user)?;
+                format!("password\n{}\n{}", u.hash, u.groups.join("\n"))
+            }
+            Method::Link => format!("link\n{}", self.groups_of(user).join("\n")),
+            // Tokens, proxy headers and embed tokens are checked on every request.
+            _ => return None,
+        };
+        Some(hex::encode(Sha256::digest(material.as_bytes())))
+    }
+
     /// The groups of a local user (for login links naming one).
     pub fn groups_of(&self, user: &str) -> Vec<String> {
         self.local

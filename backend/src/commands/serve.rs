@@ -105,6 +105,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )?
         .listening_on(addr),
     );
+    // Sign-ins came back from the state directory: only those whose account is unchanged
+    // stay (issue 17, item 6).
+    state.revalidate_sign_ins();
     let app = crate::http::app(state.clone());
 
     let host = if addr.ip().is_unspecified() {

@@ -158,6 +158,19 @@ impl AppState {
         self
     }
 
+    /// Ends the sign-ins whose account changed or is gone (issue 17, item 6): at start,
+    /// and after a configuration reload.
+    pub fn revalidate_sign_ins(&self) {
+        let ended = self.signins.revalidate(|u, m| self.users.stamp(u, m));
+        for user in ended {
+            tracing::info!(%user, "a sign-in ended: the account changed or was removed");
+            self.audit.log(
+                "sign_in_ended",
+                json!({"user": user, "reason": "the account changed or was removed"}),
+            );
+        }
+    }
+
     /// Housekeeping: ends share links that expired and removes the clients that came
     /// through them.
     pub fn expire_shares(&self) {

@@ -48,7 +48,8 @@ pub async fn login(
         Some(user) => {
             info!(%user, "signed in with a login link");
             let who = Identity::new(user.clone(), state.users.groups_of(&user), Method::Link);
-            let cookie = state.signins.sign_in(&who);
+            let stamp = state.users.stamp(&user, Method::Link).unwrap_or_default();
+            let cookie = state.signins.sign_in(&who, &stamp);
             state.audit.log(
                 "signed_in",
                 json!({"user": user, "method": Method::Link, "ip": peer.ip()}),
@@ -157,7 +158,11 @@ pub async fn password_login(
         ));
     };
     state.limiter.succeeded(attempt, Instant::now());
-    let cookie = state.signins.sign_in(&who);
+    let stamp = state
+        .users
+        .stamp(&who.user, Method::Password)
+        .unwrap_or_default();
+    let cookie = state.signins.sign_in(&who, &stamp);
     info!(user = %who.user, "signed in with a password");
     state.audit.log(
         "signed_in",
