@@ -86,6 +86,18 @@ pub enum FailureCode {
     /// Anything else that went wrong with the target.
     #[default]
     TargetFailed,
+    // --- added later (append only) ------------------------------------------------------
+    /// The relay is checking as many passwords as it may: retry after `Retry-After`.
+    RelayBusy,
+    /// The caller (or the target) has as many sessions as the relay allows per person or
+    /// per target.
+    SessionLimit,
+    /// The sign-in ended: the account changed or was removed. Sign in again.
+    SignInEnded,
+    /// The session's owner removed this person (or share link) from the session.
+    RemovedByOwner,
+    /// The request names a host that is not the relay's (see `allowed_hosts`).
+    BadHost,
 }
 
 impl FailureCode {
@@ -133,6 +145,11 @@ impl FailureCode {
             FailureCode::ProtocolError => "protocol_error",
             FailureCode::Ended => "ended",
             FailureCode::TargetFailed => "target_failed",
+            FailureCode::RelayBusy => "relay_busy",
+            FailureCode::SessionLimit => "session_limit",
+            FailureCode::SignInEnded => "sign_in_ended",
+            FailureCode::RemovedByOwner => "removed_by_owner",
+            FailureCode::BadHost => "bad_host",
         }
     }
 }
@@ -391,6 +408,11 @@ mod tests {
             FailureCode::TooManySessions,
             FailureCode::NotSignedIn,
             FailureCode::TargetFailed,
+            FailureCode::RelayBusy,
+            FailureCode::SessionLimit,
+            FailureCode::SignInEnded,
+            FailureCode::RemovedByOwner,
+            FailureCode::BadHost,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -5,6 +5,7 @@ mod access;
 mod common;
 mod faults;
 mod hostile;
+mod limits;
 mod security;
 mod targets;
 
@@ -446,7 +447,13 @@ fn is_zombie(pid: u32) -> bool {
 
 #[tokio::test]
 async fn health_metrics_and_pages() {
-    let relay = Relay::demo();
+    // Metrics name targets: on the main port they need the metrics token (issue 17, item 16).
+    use sha2::Digest;
+    let cfg = config_file(&format!(
+        "demo = true\n[metrics]\ntoken_hash = '{}'\n",
+        hex::encode(sha2::Sha256::digest(b"metrics-token-1"))
+    ));
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
     let http = reqwest::Client::new();
     assert_eq!(
         http.get(format!("{}/healthz", relay.base))
@@ -471,8 +478,15 @@ async fn health_metrics_and_pages() {
     let mut c = user.attach(&s.id, None).await;
     c.input("echo metered\r").await;
     c.wait_for("\r\nmetered", T).await;
+    let anonymous = http
+        .get(format!("{}/metrics", relay.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401, "no token, no metrics");
     let metrics = http
         .get(format!("{}/metrics", relay.base))
+        .bearer_auth("metrics-token-1")
         .send()
         .await
         .unwrap()

@@ -506,3 +506,105 @@ async fn test_relays_keep_sign_ins_in_a_temporary_state_dir_of_their_own() {
     drop(relay);
     assert!(!dir.exists(), "{} is left behind", dir.display());
 }
+
+/// Issue 17, item 7: a removed share-link guest cannot come back through the same link;
+/// a demoted one comes back as a viewer.
+#[tokio::test]
+async fn kicks_and_demotions_last_for_the_rest_of_the_session() {
+    let relay = Relay::demo();
+    let owner = relay.sign_in().await;
+    let s = owner.create_session("demo").await;
+    let kicked_link = owner.share(&s.id, "writer").await;
+    let demoted_link = owner.share(&s.id, "writer").await;
+    let url = |token: &str| format!("{}/api/sessions/{}/ws?share={token}", relay.ws_base(), s.id);
+
+    let mut k = Client::connect(&url(&kicked_link), None, None).await;
+    let (kid, role, _) = k.welcome().await;
+    assert_eq!(role, Role::Writer);
+    let r = owner
+        .post(&format!("/api/sessions/{}/clients/{kid}/kick", s.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    k.wait_bye(T).await;
+    let again = Client::connect_with(&url(&kicked_link), None, None, None).await;
+    assert!(
+        again.is_err(),
+        "a removed guest does not come back through its link"
+    );
+    let info = reqwest::Client::new()
+        .get(format!(
+            "{}/api/sessions/{}?share={kicked_link}",
+            relay.base, s.id
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 403);
+    let body: serde_json::Value = info.json().await.unwrap();
+    assert_eq!(body["error"], "removed_by_owner");
+
+    let mut d = Client::connect(&url(&demoted_link), None, None).await;
+    let (did, _, _) = d.welcome().await;
+    let r = owner
+        .put(&format!("/api/sessions/{}/clients/{did}/role", s.id))
+        .json(&serde_json::json!({"role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    drop(d);
+    let mut back = Client::connect(&url(&demoted_link), None, None).await;
+    assert_eq!(
+        back.role().await,
+        Role::Viewer,
+        "a demoted guest comes back as a viewer"
+    );
+    back.input("echo sneaky\r").await;
+    back.wait_msg(T, |m| {
+        matches!(
+            m,
+            ServerMsg::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        )
+    })
+    .await;
+}
+
+/// Issue 17, item 17: a client that came through a share link is removed the moment the
+/// link expires, not at the next housekeeping pass (up to 15 s later).
+#[tokio::test]
+async fn an_expired_share_link_ends_its_clients_at_once() {
+    let relay = Relay::demo();
+    let owner = relay.sign_in().await;
+    let s = owner.create_session("demo").await;
+    let r = owner
+        .post(&format!("/api/sessions/{}/shares", s.id))
+        .json(&serde_json::json!({"role": "writer", "ttl_secs": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let token = r.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut guest = Client::connect(
+        &format!("{}/api/sessions/{}/ws?share={token}", relay.ws_base(), s.id),
+        None,
+        None,
+    )
+    .await;
+    guest.welcome().await;
+    let started = std::time::Instant::now();
+    let (reason, reconnect) = guest.wait_bye(Duration::from_secs(30)).await;
+    let took = started.elapsed();
+    assert!(!reconnect && reason.contains("expired"), "{reason}");
+    assert!(
+        took < Duration::from_secs(8),
+        "removed {took:?} after joining a link that had 2 s left"
+    );
+}

@@ -50,6 +50,9 @@ pub enum EmbedError {
     /// Neither or both of target and session.
     #[error("the embed token must name exactly one of target and session")]
     Scope,
+    /// `sub`, `target` or `session` is too long or has control characters.
+    #[error("the embed token's sub, target and session must have 1 to 256 bytes and no control characters")]
+    Name,
 }
 
 /// The verifier.
@@ -75,6 +78,8 @@ impl Embed {
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
+        // A token that is not valid yet is not valid (issue 17, item 15).
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         match &c.audience {
             Some(a) => {
@@ -105,6 +110,12 @@ impl Embed {
         }
         if c.target.is_some() == c.session.is_some() || c.sub.is_empty() {
             return Err(EmbedError::Scope);
+        }
+        // Every string of the token reaches logs, the audit log and recordings: bounded,
+        // and no newline or escape sequence (issue 17, item 15).
+        let usable = |v: &Option<String>| v.as_deref().is_none_or(super::identity::valid_name);
+        if !super::identity::valid_name(&c.sub) || !usable(&c.target) || !usable(&c.session) {
+            return Err(EmbedError::Name);
         }
         Ok(Identity {
             user: c.sub,
@@ -195,6 +206,37 @@ mod tests {
             base64_url(serde_json::json!({"sub":"ann","target":"a","role":"owner","exp":now()+60,"aud":"winrelay"}).to_string().as_bytes())
         );
         assert!(e.verify(&none).is_err());
+    }
+
+    /// Issue 17, item 15: `nbf` counts; names are bounded and printable; embed identities
+    /// are `embed:NAME` for ownership.
+    #[test]
+    fn not_before_names_and_namespace() {
+        let e = embed(None);
+        let good = serde_json::json!({"sub":"alice","target":"a","role":"writer","exp":now()+60});
+        let who = e.verify(&token(SECRET, good.clone())).unwrap();
+        assert_eq!(who.principal(), "embed:alice");
+        let mut early = good.clone();
+        early["nbf"] = (now() + 300).into();
+        assert!(matches!(
+            e.verify(&token(SECRET, early)),
+            Err(EmbedError::Invalid)
+        ));
+        let mut started = good.clone();
+        started["nbf"] = (now() - 10).into();
+        assert!(e.verify(&token(SECRET, started)).is_ok());
+        for bad in [
+            "ann\n2026-01-01T00:00:00Z INFO signed in user=admin".to_string(),
+            "ann\u{1b}[2J".to_string(),
+            "x".repeat(40_000),
+        ] {
+            let mut c = good.clone();
+            c["sub"] = bad.into();
+            assert!(matches!(e.verify(&token(SECRET, c)), Err(EmbedError::Name)));
+        }
+        let mut t = good;
+        t["target"] = "t".repeat(1000).into();
+        assert!(matches!(e.verify(&token(SECRET, t)), Err(EmbedError::Name)));
     }
 
     fn base64_url(b: &[u8]) -> String {

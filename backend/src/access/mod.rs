@@ -6,6 +6,7 @@
 //! Tokens are random 256-bit values of which only the SHA-256 is kept.
 
 pub mod embed;
+pub mod hasher;
 pub mod identity;
 pub mod limiter;
 pub mod origin;
@@ -25,6 +26,6 @@ pub fn new_token() -> String {
 }
 
 /// SHA-256 of a token: what is kept instead of the token.
-pub(crate) fn digest(token: &str) -> [u8; 32] {
+pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }

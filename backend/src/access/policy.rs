@@ -12,8 +12,11 @@ pub struct SessionFacts<'a> {
     pub id: &'a str,
     /// Its target's name.
     pub target: &'a str,
-    /// Who started it.
+    /// Who started it ([`Identity::principal`]).
     pub owner: &'a str,
+    /// Opened with its owner's own credentials (`ask_credentials`): typing in it acts as
+    /// that person, so others are viewers at most unless a share link says otherwise.
+    pub personal: bool,
 }
 
 /// A caller's access to one session.
@@ -21,11 +24,16 @@ pub struct SessionFacts<'a> {
 pub struct Grant {
     /// The name others see.
     pub name: String,
+    /// The signed-in person (`None` for an anonymous share-link guest): what an owner's
+    /// kick or demotion sticks to.
+    pub user: Option<String>,
     /// The role.
     pub role: Role,
     /// The share link that grants the role, when that is where it comes from (revoking the
     /// link removes the client).
     pub via_share: Option<String>,
+    /// When that share link expires: the client is removed then (issue 17, item 17).
+    pub expires: Option<std::time::Instant>,
 }
 
 /// The role `who` has on a session without any share link: the session's owner is its
@@ -44,8 +52,11 @@ pub fn session_role(
         }
     }
     let on_target = on_target(who)?;
-    if session.owner == who.user && on_target >= Role::Writer {
+    if session.owner == who.principal() && on_target >= Role::Writer {
         Some(Role::Owner)
+    } else if session.personal {
+        // Issue 17, item 8: not as that person, unless they share explicitly.
+        Some(on_target.min(Role::Viewer))
     } else {
         Some(on_target)
     }
@@ -61,10 +72,10 @@ pub fn grant(
     requested: Option<Role>,
 ) -> Option<Grant> {
     let shared = share.filter(|s| s.session == session);
-    let (granted, via_share) = match (own, shared) {
-        (Some(r), Some(s)) if s.role > r => (s.role, Some(s.id.clone())),
-        (Some(r), _) => (r, None),
-        (None, Some(s)) => (s.role, Some(s.id.clone())),
+    let (granted, via_share, expires) = match (own, shared) {
+        (Some(r), Some(s)) if s.role > r => (s.role, Some(s.id.clone()), Some(s.expires)),
+        (Some(r), _) => (r, None, None),
+        (None, Some(s)) => (s.role, Some(s.id.clone()), Some(s.expires)),
         (None, None) => return None,
     };
     let role = match requested {
@@ -76,8 +87,10 @@ pub fn grant(
         .unwrap_or_else(|| "guest".into());
     Some(Grant {
         name,
+        user: who.map(Identity::principal),
         role,
         via_share,
+        expires,
     })
 }
 
@@ -93,6 +106,7 @@ mod tests {
             id: "s1",
             target: "web",
             owner: "alice",
+            personal: false,
         }
     }
 
@@ -178,5 +192,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g.role, Role::Viewer);
+    }
+
+    /// Issue 17, item 8: a shell opened with someone's own credentials is theirs to type
+    /// in; colleagues with write access to the target only watch, unless shared with.
+    #[test]
+    fn others_only_watch_a_shell_opened_with_someones_own_credentials() {
+        let bob = Identity::new("bob", vec![], Method::Password);
+        let alice = Identity::new("alice", vec![], Method::Password);
+        let personal = SessionFacts {
+            personal: true,
+            ..facts()
+        };
+        assert_eq!(
+            session_role(Some(&bob), personal, |_| Some(Role::Owner)),
+            Some(Role::Viewer)
+        );
+        assert_eq!(
+            session_role(Some(&alice), personal, |_| Some(Role::Writer)),
+            Some(Role::Owner)
+        );
+        let own = session_role(Some(&bob), personal, |_| Some(Role::Writer));
+        let w = share("s1", Role::Writer);
+        let g = grant(Some(&bob), own, Some(&w), "s1", None).unwrap();
+        assert_eq!(
+            g.role,
+            Role::Writer,
+            "an explicit share link still lets bob type"
+        );
+    }
+
+    /// Issue 17, item 15: an embed token naming a local user is not that user.
+    #[test]
+    fn embed_identities_have_their_own_namespace() {
+        let mut e = Identity::new("alice", vec![], Method::Embed);
+        e.scope = Some(EmbedScope {
+            target: Some("web".into()),
+            session: None,
+            role: Role::Writer,
+        });
+        assert_eq!(
+            session_role(Some(&e), facts(), |_| Some(Role::Writer)),
+            Some(Role::Writer),
+            "not the owner of alice's session"
+        );
+        let theirs = SessionFacts {
+            owner: "embed:alice",
+            ..facts()
+        };
+        assert_eq!(
+            session_role(Some(&e), theirs, |_| Some(Role::Writer)),
+            Some(Role::Owner),
+            "the owner of its own"
+        );
     }
 }

@@ -18,14 +18,15 @@ pub const COOKIE: &str = "winrelay_session";
 
 /// How long a sign-in lasts.
 const SIGN_IN_TTL: Duration = Duration::from_secs(12 * 3600);
-/// How long a one-time login link stays valid.
-const LOGIN_LINK_TTL: Duration = Duration::from_secs(24 * 3600);
 
 struct Entry {
     user: String,
     groups: Vec<String>,
     method: Method,
     expires: Instant,
+    /// What the account was when the person signed in (see `Users::stamp`): a sign-in
+    /// whose account changed since ends (issue 17, item 6).
+    stamp: String,
 }
 
 /// A share link: joins one session with one role until it expires or is revoked.
@@ -60,6 +61,9 @@ struct Stored {
     method: Method,
     /// Seconds since the Unix epoch.
     expires: u64,
+    /// The account's stamp (missing in files of older relays: those sign-ins end).
+    #[serde(default)]
+    stamp: String,
 }
 
 fn unix_now() -> u64 {
@@ -95,6 +99,7 @@ impl Signins {
                         groups: e.groups,
                         method: e.method,
                         expires: now + left,
+                        stamp: e.stamp,
                     },
                 );
             }
@@ -120,6 +125,7 @@ impl Signins {
                 groups: e.groups.clone(),
                 method: e.method,
                 expires: now_unix + e.expires.duration_since(now).as_secs(),
+                stamp: e.stamp.clone(),
             })
             .collect();
         let result = (|| -> std::io::Result<()> {
@@ -144,8 +150,8 @@ impl Signins {
         }
     }
 
-    /// Makes a one-time login link token for `user`.
-    pub fn login_link(&self, user: &str) -> String {
+    /// Makes a one-time login link token for `user`, valid for `ttl`.
+    pub fn login_link(&self, user: &str, ttl: Duration) -> String {
         let token = new_token();
         self.login_links
             .lock()
@@ -156,7 +162,8 @@ impl Signins {
                     user: user.into(),
                     groups: Vec::new(),
                     method: Method::Link,
-                    expires: Instant::now() + LOGIN_LINK_TTL,
+                    expires: Instant::now() + ttl,
+                    stamp: String::new(),
                 },
             );
         token
@@ -172,8 +179,8 @@ impl Signins {
         (entry.expires >= Instant::now()).then_some(entry.user)
     }
 
-    /// Signs someone in: returns the cookie value.
-    pub fn sign_in(&self, who: &Identity) -> String {
+    /// Signs someone in, with their account's `stamp`: returns the cookie value.
+    pub fn sign_in(&self, who: &Identity, stamp: &str) -> String {
         let token = new_token();
         self.sign_ins
             .lock()
@@ -185,10 +192,32 @@ impl Signins {
                     groups: who.groups.clone(),
                     method: who.method,
                     expires: Instant::now() + SIGN_IN_TTL,
+                    stamp: stamp.to_string(),
                 },
             );
         self.save();
         token
+    }
+
+    /// Ends every sign-in whose account changed or is gone: `stamp_of(user, method)` is
+    /// the account's stamp now (`None`: no such account). Returns the users whose sign-ins
+    /// ended. Called at start (sign-ins come back from the state directory) and on reload.
+    pub fn revalidate(&self, stamp_of: impl Fn(&str, Method) -> Option<String>) -> Vec<String> {
+        let mut ended = Vec::new();
+        self.sign_ins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, e| {
+                let keep = stamp_of(&e.user, e.method).is_some_and(|s| s == e.stamp);
+                if !keep {
+                    ended.push(e.user.clone());
+                }
+                keep
+            });
+        if !ended.is_empty() {
+            self.save();
+        }
+        ended
     }
 
     /// Ends a sign-in.
@@ -305,7 +334,7 @@ mod persist_tests {
         let who = Identity::new("alice", vec!["ops".into()], Method::Password);
         let (kept, gone) = {
             let auth = Signins::persistent(path.clone());
-            (auth.sign_in(&who), auth.sign_in(&who))
+            (auth.sign_in(&who, "s1"), auth.sign_in(&who, "s1"))
         };
         let stored = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -332,6 +361,26 @@ mod persist_tests {
             "signed out stays signed out"
         );
         assert!(again.user(&cookie(&new_token())).is_none());
+        // Issue 17, item 6: the account changed (password, groups, removed): the sign-in
+        // ends, also in the file.
+        let bob = again.sign_in(&Identity::new("bob", vec![], Method::Password), "b1");
+        let ended = again.revalidate(|user, _| match user {
+            "alice" => Some("s2".into()),
+            _ => Some("b1".into()),
+        });
+        assert_eq!(ended, ["alice"]);
+        assert!(
+            again.user(&cookie(&kept)).is_none(),
+            "alice's account changed"
+        );
+        assert!(again.user(&cookie(&bob)).is_some(), "bob's did not");
+        let reloaded = Signins::persistent(path.clone());
+        assert!(reloaded.user(&cookie(&kept)).is_none(), "ended for good");
+        assert_eq!(
+            reloaded.revalidate(|_, _| None),
+            ["bob"],
+            "removed accounts end too"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -360,11 +409,13 @@ mod tests {
     #[test]
     fn login_links_work_once() {
         let auth = Signins::default();
-        let t = auth.login_link("demo");
+        let t = auth.login_link("demo", Duration::from_secs(60));
         let user = auth.redeem(&t).unwrap();
         assert_eq!(user, "demo");
         assert!(auth.redeem(&t).is_none(), "a login link must be single-use");
-        let cookie = auth.sign_in(&Identity::new("demo", vec!["g".into()], Method::Link));
+        let expired = auth.login_link("demo", Duration::ZERO);
+        assert!(auth.redeem(&expired).is_none(), "and short-lived");
+        let cookie = auth.sign_in(&Identity::new("demo", vec!["g".into()], Method::Link), "");
         let h = headers(&[(header::COOKIE, &format!("a=b; {COOKIE}={cookie}"))]);
         let who = auth.user(&h).unwrap();
         assert_eq!(

@@ -94,14 +94,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => Signins::persistent(dir.join("signins.json")),
         None => Signins::default(),
     };
-    let state = Arc::new(AppState::new(
-        &config,
-        targets,
-        registry.clone(),
-        metrics,
-        signins,
-        tls.is_some(),
-    )?);
+    let state = Arc::new(
+        AppState::new(
+            &config,
+            targets,
+            registry.clone(),
+            metrics,
+            signins,
+            tls.is_some(),
+        )?
+        .listening_on(addr),
+    );
+    // Sign-ins came back from the state directory: only those whose account is unchanged
+    // stay (issue 17, item 6).
+    state.revalidate_sign_ins();
     let app = crate::http::app(state.clone());
 
     let host = if addr.ip().is_unspecified() {
@@ -119,15 +125,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(t) = &tls {
         println!("tls fingerprint: {}", t.fingerprint);
     }
-    // Until local users and single sign-on are configured, the person who started the relay
-    // signs in with a one-time link printed here (on stdout, never in the log).
-    let login_user = if args.config.is_none() {
-        "demo"
+    // The person who started the relay signs in with a one-time link printed here (on
+    // stdout, never in the log); short-lived, and off with `login_link = false` where
+    // stdout lands in shared logs (issue 17, item 16).
+    if config.login_link {
+        let login_user = if args.config.is_none() {
+            "demo"
+        } else {
+            "admin"
+        };
+        let token = state.signins.login_link(login_user, config.login_link_ttl);
+        println!("open: {base}/login?token={token}");
+        println!(
+            "(the link works once, for {})",
+            humantime::format_duration(config.login_link_ttl)
+        );
     } else {
-        "admin"
+        println!("login link: off (login_link = false)");
+    }
+    // Metrics on an address of their own (issue 17, item 16).
+    let metrics_server = match &config.metrics.listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            println!("metrics: http://{}/metrics", l.local_addr()?);
+            let app = crate::http::metrics_app(state.clone());
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(l, app).await;
+            }))
+        }
+        None => None,
     };
-    let token = state.signins.login_link(login_user);
-    println!("open: {base}/login?token={token}");
     state.ready.store(true, Ordering::Release);
 
     // Housekeeping: idle sessions, expired tokens.
@@ -187,6 +216,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     info!("shutting down: ending every shell");
     housekeeping.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     if tokio::time::timeout(Duration::from_secs(20), registry.shutdown())
         .await
         .is_err()

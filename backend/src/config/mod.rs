@@ -39,7 +39,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on, e.g. `127.0.0.1:8080`.
@@ -49,6 +49,24 @@ pub struct Config {
     /// `https://portal.example.com`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The URL people reach the relay at, e.g. `https://term.example.com` behind a
+    /// TLS-terminating proxy: its scheme and host count as the relay's own origin.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Host names requests may name (`name` or `name:port`); by default the public URL's
+    /// host, and for a relay on a loopback address its loopback names (DNS rebinding).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Print a one-time login link at start (stdout, never the log), for the person who
+    /// started the relay. Turn off where stdout lands in shared logs.
+    #[serde(default = "yes")]
+    pub login_link: bool,
+    /// How long the printed login link works.
+    #[serde(with = "humantime_serde", default = "default_login_link_ttl")]
+    pub login_link_ttl: Duration,
+    /// Prometheus metrics: where and for whom.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Also start the built-in demo target (the simulator on loopback), as a relay without
     /// a configuration file does.
     #[serde(default)]
@@ -83,6 +101,65 @@ pub struct Config {
     /// Session recordings.
     #[serde(default)]
     pub recordings: Option<RecordingsConfig>,
+    /// Limits that keep one person, or a stranger, from taking the relay from everyone.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    /// What an empty file says (every field's serde default).
+    fn default() -> Self {
+        toml::from_str("").expect("an empty configuration is valid")
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_login_link_ttl() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+/// Where `/metrics` is served (it names targets): on a listen address of its own, or on
+/// the main port to a bearer token; neither: not at all.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A separate address serving only `/metrics`, e.g. `127.0.0.1:9100`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// SHA-256 (64 hex digits) of a token that reads `/metrics` on the main port
+    /// (`Authorization: Bearer TOKEN`).
+    #[serde(default)]
+    pub token_hash: Option<String>,
+}
+
+/// Limits (issue 17): how much of the relay one request, person or connection may take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Password checks (argon2, about 19 MiB each) running at once; default one per core,
+    /// at most 4.
+    #[serde(default)]
+    pub password_checks: Option<usize>,
+    /// Password checks that may wait for one of those; more are refused with 503 and
+    /// `Retry-After` at once.
+    #[serde(default = "default_password_queue")]
+    pub password_queue: usize,
+}
+
+fn default_password_queue() -> usize {
+    32
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            password_checks: None,
+            password_queue: default_password_queue(),
+        }
+    }
 }
 
 /// A local user.
@@ -220,6 +297,13 @@ pub struct SessionSettings {
     /// Most sessions one relay runs at once.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Most sessions one person runs at once (no limit unless set).
+    #[serde(default)]
+    pub max_per_user: Option<usize>,
+    /// Most sessions on one target at once, e.g. below its account's MaxShellsPerUser
+    /// (WinRM's default is 30) so that its owners can always open one (no limit unless set).
+    #[serde(default)]
+    pub max_per_target: Option<usize>,
     /// IdleTimeOut of the WinRS shells the relay opens: how long a target keeps a shell the
     /// relay could not delete (it crashed, or the network was cut). A live session never
     /// idles on the target (a Receive is always outstanding).
@@ -250,6 +334,8 @@ impl Default for SessionSettings {
             idle_timeout: default_idle(),
             log_bytes: default_log_bytes(),
             max_sessions: default_max_sessions(),
+            max_per_user: None,
+            max_per_target: None,
             shell_idle_timeout: default_shell_idle(),
         }
     }
@@ -447,6 +533,27 @@ impl Config {
             }
         }
         config.check_access()?;
+        if let Some(h) = &config.metrics.token_hash {
+            if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ConfigError::Invalid(
+                    "metrics: token_hash must be the SHA-256 of the token, 64 hex digits".into(),
+                ));
+            }
+        }
+        if let Some(u) = &config.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url {u:?} must look like https://host[:port]"
+                )));
+            }
+        }
+        for h in &config.allowed_hosts {
+            if h.is_empty() || h.contains('/') || h.contains(char::is_whitespace) {
+                return Err(ConfigError::Invalid(format!(
+                    "allowed host {h:?} must be a host name, optionally with :port"
+                )));
+            }
+        }
         for o in &config.allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
                 return Err(ConfigError::Invalid(format!(
@@ -463,6 +570,15 @@ impl Config {
             if u.name.is_empty() || u.name.contains(char::is_whitespace) {
                 return bad(format!("user {:?}: names have no spaces", u.name));
             }
+            if u.name.starts_with("embed:")
+                || u.name.len() > 256
+                || u.name.contains(char::is_control)
+            {
+                return bad(format!(
+                    "user {:?}: names have at most 256 bytes and do not start with embed: (the embed tokens' namespace)",
+                    u.name
+                ));
+            }
             if argon2::PasswordHash::new(&u.password_hash).is_err() {
                 return bad(format!(
                     "user {}: password_hash must be an argon2 PHC string (winrelay hash-password makes one)",
@@ -474,6 +590,16 @@ impl Config {
             }
         }
         for t in &self.tokens {
+            if t.user.starts_with("embed:")
+                || t.user.is_empty()
+                || t.user.len() > 256
+                || t.user.contains(char::is_control)
+            {
+                return bad(format!(
+                    "token {}: user must have 1 to 256 bytes and not start with embed:",
+                    t.name
+                ));
+            }
             if t.hash.len() != 64 || !t.hash.chars().all(|c| c.is_ascii_hexdigit()) {
                 return bad(format!(
                     "token {}: hash must be the SHA-256 of the token, 64 hex digits",

@@ -107,8 +107,20 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
         };
     }
     // Behind a trusted proxy its headers win (it may pass on an Authorization of its own).
-    if let Some(who) = state.users.proxy(peer, headers) {
-        return Ok(Some(who));
+    match state.users.proxy(peer, headers) {
+        Ok(Some(who)) => return Ok(Some(who)),
+        Ok(None) => {}
+        Err(message) => {
+            state.audit.log(
+                "proxy_headers_refused",
+                json!({"ip": peer, "reason": message}),
+            );
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                FailureCode::BadRequest,
+                message,
+            ));
+        }
     }
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -133,7 +145,7 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
 
 /// The Origin rule, for every state-changing request and every WebSocket.
 pub fn check_origin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
-    if crate::access::origin::origin_allowed(headers, &state.allowed_origins) {
+    if state.origins.origin_allowed(headers) {
         Ok(())
     } else {
         Err(Failure::new(
@@ -180,7 +192,8 @@ fn facts(session: &Session) -> SessionFacts<'_> {
     SessionFacts {
         id: &session.id,
         target: &session.target,
-        owner: &session.owner,
+        owner: &session.owner_id,
+        personal: session.personal,
     }
 }
 

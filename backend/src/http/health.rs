@@ -23,7 +23,38 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// `GET /metrics`.
+/// `GET /metrics` on the main port: only with `[metrics] token_hash` and that token
+/// (metrics name targets); otherwise the JSON 404 of an unknown API path (issue 17, item 16).
+pub async fn metrics_on_main_port(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let Some(expected) = &state.metrics_token else {
+        return super::error::Failure::new(
+            StatusCode::NOT_FOUND,
+            winrelay_shared::api::FailureCode::NotFound,
+            "metrics are served on [metrics] listen, or here with [metrics] token_hash",
+        )
+        .into_response();
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .map(|t| crate::access::digest(t.trim()));
+    // Digests compared: the time taken says nothing about the token.
+    if presented.as_ref() != Some(expected) {
+        return super::error::Failure::new(
+            StatusCode::UNAUTHORIZED,
+            winrelay_shared::api::FailureCode::BadToken,
+            "metrics need the metrics token: Authorization: Bearer TOKEN",
+        )
+        .into_response();
+    }
+    metrics(State(state)).await
+}
+
+/// `GET /metrics` (on the metrics address, or after the token check).
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(

@@ -19,6 +19,8 @@ pub mod tls;
 pub mod ws;
 
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::atomic::AtomicBool;
@@ -32,7 +34,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::access::embed::Embed;
+use crate::access::hasher::Hasher;
 use crate::access::limiter::Limiter;
+use crate::access::origin::OriginRule;
 use crate::access::signins::Signins;
 use crate::access::users::Users;
 use crate::config::Config;
@@ -54,6 +58,10 @@ pub struct AppState {
     pub users: Users,
     /// Sign-in attempt limits.
     pub limiter: Limiter,
+    /// Password checks, bounded.
+    pub hasher: Hasher,
+    /// Limits on guessing target passwords (`ask_credentials`), per user and target.
+    pub target_limiter: Limiter,
     /// Embed token verifier (with `[embed]`).
     pub embed: Option<Embed>,
     /// Origins that may frame the relay.
@@ -64,12 +72,16 @@ pub struct AppState {
     pub recordings: Option<Arc<Recordings>>,
     /// Metrics.
     pub metrics: Metrics,
-    /// Origins allowed besides the relay's own.
-    pub allowed_origins: Vec<String>,
+    /// The relay's own origins and host names, and the allowed other origins.
+    pub origins: OriginRule,
+    /// What the origin rule is made from, for [`AppState::listening_on`].
+    origin_config: (Vec<String>, Option<String>, Vec<String>),
     /// Whether the relay serves HTTPS (cookies get `Secure`).
     pub tls: bool,
     /// Ready for sessions.
     pub ready: AtomicBool,
+    /// SHA-256 of the token that reads `/metrics` on the main port.
+    pub metrics_token: Option<[u8; 32]>,
 }
 
 impl AppState {
@@ -94,6 +106,14 @@ impl AppState {
             signins: Arc::new(signins),
             users: Users::from_config(config),
             limiter: Limiter::default(),
+            target_limiter: Limiter::names_only(),
+            hasher: Hasher::new(
+                config
+                    .limits
+                    .password_checks
+                    .unwrap_or_else(Hasher::default_workers),
+                config.limits.password_queue,
+            ),
             embed: config.embed.as_ref().map(Embed::from_config).transpose()?,
             frame_ancestors,
             audit: Arc::new(Audit::open(config.audit.as_ref())?),
@@ -103,10 +123,52 @@ impl AppState {
                 .map(Recordings::from_config)
                 .transpose()?,
             metrics,
-            allowed_origins: config.allowed_origins.clone(),
+            origins: OriginRule::new(
+                config.allowed_origins.clone(),
+                tls,
+                config.public_url.as_deref(),
+                &config.allowed_hosts,
+                None,
+            ),
+            origin_config: (
+                config.allowed_origins.clone(),
+                config.public_url.clone(),
+                config.allowed_hosts.clone(),
+            ),
             tls,
             ready: AtomicBool::new(false),
+            metrics_token: config.metrics.token_hash.as_ref().and_then(|h| {
+                let mut d = [0u8; 32];
+                hex::decode_to_slice(h.to_ascii_lowercase(), &mut d).ok()?;
+                Some(d)
+            }),
         })
+    }
+
+    /// The state of a relay listening on `addr`: its host names follow (item 13).
+    pub fn listening_on(mut self, addr: std::net::SocketAddr) -> AppState {
+        let (allowed, public, hosts) = &self.origin_config;
+        self.origins = OriginRule::new(
+            allowed.clone(),
+            self.tls,
+            public.as_deref(),
+            hosts,
+            Some(addr),
+        );
+        self
+    }
+
+    /// Ends the sign-ins whose account changed or is gone (issue 17, item 6): at start,
+    /// and after a configuration reload.
+    pub fn revalidate_sign_ins(&self) {
+        let ended = self.signins.revalidate(|u, m| self.users.stamp(u, m));
+        for user in ended {
+            tracing::info!(%user, "a sign-in ended: the account changed or was removed");
+            self.audit.log(
+                "sign_in_ended",
+                json!({"user": user, "reason": "the account changed or was removed"}),
+            );
+        }
     }
 
     /// Housekeeping: ends share links that expired and removes the clients that came
@@ -123,6 +185,66 @@ impl AppState {
             );
         }
     }
+}
+
+/// Issue 17, item 13: requests naming a host that is not the relay's (a page of a name
+/// made to resolve to the relay: DNS rebinding) are refused; health checks, which probes
+/// send to an address, are not.
+async fn host_rule(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let probe = matches!(req.uri().path(), "/healthz" | "/readyz");
+    if probe || state.origins.host_allowed(req.headers()) {
+        return next.run(req).await;
+    }
+    error::Failure::new(
+        axum::http::StatusCode::MISDIRECTED_REQUEST,
+        winrelay_shared::api::FailureCode::BadHost,
+        "this relay does not answer to that host name (see allowed_hosts and public_url)",
+    )
+    .into_response()
+}
+
+/// `/api/...` paths that do not exist.
+async fn api_not_found() -> error::Failure {
+    error::Failure::new(
+        axum::http::StatusCode::NOT_FOUND,
+        winrelay_shared::api::FailureCode::NotFound,
+        "no such API path",
+    )
+}
+
+/// Issue 17, item 16: API answers (some carry new tokens) and login redirects are never
+/// stored by a browser or a proxy; under `[tls]` browsers are told to use HTTPS only.
+async fn api_headers(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    let private = path.starts_with("/api/") || path == "/login" || path == "/metrics";
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if private {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
+}
+
+/// The metrics listener's router: `/metrics` only.
+pub fn metrics_app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
 }
 
 /// The relay's router.
@@ -151,7 +273,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/recordings/{id}", get(recordings::get_recording))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/metrics", get(health::metrics_on_main_port))
+        // Unknown API paths are JSON 404s, not the app's page (item 16).
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
         .route("/api/targets", get(sessions::targets))
         .route(
             "/api/sessions",
@@ -179,6 +303,14 @@ pub fn app(state: Arc<AppState>) -> Router {
             put(sessions::set_role),
         )
         .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host_rule,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api_headers,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

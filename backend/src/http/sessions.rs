@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -19,12 +19,13 @@ use super::caller::{
 };
 use super::error::{ApiResult, Failure};
 use super::AppState;
+use crate::access::limiter::Refusal;
 use crate::access::Identity;
 use crate::config::Secret;
 use crate::ops::audit::SessionWatch;
 use crate::ops::metrics::SessionMetrics;
 use crate::session::remote::ShellError;
-use crate::session::{Observer, Session};
+use crate::session::{Observer, Opener, Session, TooManySessions};
 use crate::targets::LookupError;
 
 /// `GET /api/targets`.
@@ -108,6 +109,53 @@ pub async fn open_session(
     cols: Option<u16>,
     rows: Option<u16>,
 ) -> ApiResult<Arc<Session>> {
+    let personal = creds.is_some();
+    // Issue 17, item 11: wrong target passwords are limited per user and target, as the
+    // relay's own sign-in is; the attempt is reserved before the target is asked.
+    let attempt = if personal {
+        let key = format!("{}\u{0}{target}", who.principal());
+        let from = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        match state.target_limiter.attempt(&key, from, Instant::now()) {
+            Ok(a) => Some(a),
+            Err(refusal) => {
+                let secs = match refusal {
+                    Refusal::Wait(w) => (w.as_secs() + u64::from(w.subsec_nanos() > 0)).max(1),
+                    Refusal::Full => 60,
+                };
+                let mut f = Failure::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    FailureCode::TooManyAttempts,
+                    format!("too many wrong passwords for {target}: try again in {secs} s"),
+                );
+                f.retry_after = Some(secs);
+                return Err(f);
+            }
+        }
+    } else {
+        None
+    };
+    let result = open_checked(state, who, peer, target, creds, personal, cols, rows).await;
+    if let Some(attempt) = attempt {
+        match &result {
+            Err(f) if f.body.error == FailureCode::WrongCredentials => {}
+            Ok(_) => state.target_limiter.succeeded(attempt, Instant::now()),
+            Err(_) => state.target_limiter.release(attempt, Instant::now()),
+        }
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn open_checked(
+    state: &Arc<AppState>,
+    who: &Identity,
+    peer: Option<IpAddr>,
+    target: &str,
+    creds: Option<(String, Secret)>,
+    personal: bool,
+    cols: Option<u16>,
+    rows: Option<u16>,
+) -> ApiResult<Arc<Session>> {
     let mut connector = state
         .targets
         .connector(target, who, creds)
@@ -138,18 +186,25 @@ pub async fn open_session(
         .registry
         .create(
             target.to_string(),
-            user.clone(),
+            Opener {
+                user: user.clone(),
+                id: who.principal(),
+                personal,
+            },
             connector,
             (cols, rows),
             observe,
         )
         .await
         .map_err(|e| {
-            Failure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                FailureCode::TooManySessions,
-                e.to_string(),
-            )
+            let (status, code) = match e {
+                TooManySessions::Relay(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    FailureCode::TooManySessions,
+                ),
+                _ => (StatusCode::TOO_MANY_REQUESTS, FailureCode::SessionLimit),
+            };
+            Failure::new(status, code, e.to_string())
         })?;
     info!(session = %session.id, %target, %user, "session created");
     state.audit.log(
@@ -195,7 +250,16 @@ pub async fn get_session(
     }
     let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
     let g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
-    Ok(Json(session.info(g.role)))
+    let role = session
+        .admit(g.user.as_deref(), g.via_share.as_deref(), g.role)
+        .map_err(|r| {
+            Failure::new(
+                StatusCode::FORBIDDEN,
+                FailureCode::RemovedByOwner,
+                r.message,
+            )
+        })?;
+    Ok(Json(session.info(role)))
 }
 
 /// `DELETE /api/sessions/{id}`: ends the shell.
@@ -275,7 +339,17 @@ pub async fn websocket(
 ) -> ApiResult<Response> {
     check_origin(&state, &headers)?;
     let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
-    let g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
+    let mut g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
+    // Removed by the owner: refused before the upgrade, with the reason (item 7).
+    g.role = session
+        .admit(g.user.as_deref(), g.via_share.as_deref(), g.role)
+        .map_err(|r| {
+            Failure::new(
+                StatusCode::FORBIDDEN,
+                FailureCode::RemovedByOwner,
+                r.message,
+            )
+        })?;
     let metrics = state.metrics.clone();
     Ok(ws
         .max_message_size(4 * winrelay_shared::protocol::MAX_CLIENT_TEXT)

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,6 +17,9 @@ use winrelay_shared::api::{FailureCode, Me, PasswordLogin};
 use super::caller::{check_write, Caller};
 use super::error::{ApiResult, Failure};
 use super::AppState;
+use crate::access::hasher::Busy;
+use crate::access::identity::{clip, valid_name, MAX_NAME};
+use crate::access::limiter::Refusal;
 use crate::access::signins::COOKIE;
 use crate::access::{Identity, Method};
 use crate::config::Secret;
@@ -44,7 +48,8 @@ pub async fn login(
         Some(user) => {
             info!(%user, "signed in with a login link");
             let who = Identity::new(user.clone(), state.users.groups_of(&user), Method::Link);
-            let cookie = state.signins.sign_in(&who);
+            let stamp = state.users.stamp(&user, Method::Link).unwrap_or_default();
+            let cookie = state.signins.sign_in(&who, &stamp);
             state.audit.log(
                 "signed_in",
                 json!({"user": user, "method": Method::Link, "ip": peer.ip()}),
@@ -59,40 +64,89 @@ pub async fn login(
     }
 }
 
+/// Largest `POST /api/login` body.
+const MAX_LOGIN_BODY: usize = 16 * 1024;
+/// Longest password accepted (argon2 takes any length; nobody types more).
+const MAX_PASSWORD: usize = 1024;
+
+fn bad_login(message: impl Into<String>) -> Failure {
+    Failure::new(StatusCode::BAD_REQUEST, FailureCode::BadRequest, message)
+}
+
 /// `POST /api/login`: user name and password of a local user -> sign-in cookie.
+///
+/// In order: the cross-site rule; the body's size and the fields' sizes (item 3: nothing
+/// unbounded is kept or logged); the attempt is reserved with the limiter (item 2: before
+/// the slow check, so a burst gets no more than the free attempts); the check runs on the
+/// bounded hashing threads (item 1: refused with 503 and `Retry-After` when they are busy).
 pub async fn password_login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Json(req): Json<PasswordLogin>,
+    body: Body,
 ) -> ApiResult<Response> {
     check_write(&state, &headers, None)?;
     let ip = peer.ip();
-    let keys = vec![format!("ip:{ip}"), format!("user:{}", req.user)];
-    if let Some(wait) = state.limiter.blocked(&keys, Instant::now()) {
-        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let body = axum::body::to_bytes(body, MAX_LOGIN_BODY)
+        .await
+        .map_err(|_| {
+            bad_login(format!(
+                "a sign-in request has at most {MAX_LOGIN_BODY} bytes"
+            ))
+        })?;
+    let req: PasswordLogin = serde_json::from_slice(&body)
+        .map_err(|_| bad_login("send {\"user\": NAME, \"password\": PASSWORD} as JSON"))?;
+    if !valid_name(&req.user) || req.password.len() > MAX_PASSWORD {
         state.audit.log(
             "sign_in_refused",
-            json!({"user": req.user, "ip": ip, "reason": "too many attempts"}),
+            json!({"user": clip(&req.user, 64), "ip": ip, "reason": "malformed"}),
         );
-        let mut f = Failure::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            FailureCode::TooManyAttempts,
-            format!("too many failed sign-ins: try again in {secs} s"),
-        );
-        f.retry_after = Some(secs);
-        return Err(f);
+        return Err(bad_login(format!(
+            "user names have 1 to {MAX_NAME} bytes and no control characters; passwords at most {MAX_PASSWORD} bytes"
+        )));
     }
+    let attempt = match state.limiter.attempt(&req.user, ip, Instant::now()) {
+        Ok(a) => a,
+        Err(refusal) => {
+            let secs = match refusal {
+                Refusal::Wait(wait) => (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+                Refusal::Full => 60,
+            };
+            state.audit.log(
+                "sign_in_refused",
+                json!({"user": req.user, "ip": ip, "reason": "too many attempts"}),
+            );
+            let mut f = Failure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                FailureCode::TooManyAttempts,
+                format!("too many failed sign-ins: try again in {secs} s"),
+            );
+            f.retry_after = Some(secs);
+            return Err(f);
+        }
+    };
     let checked = {
-        let state = state.clone();
+        let state2 = state.clone();
         let (user, password) = (req.user.clone(), Secret(req.password));
-        tokio::task::spawn_blocking(move || state.users.check_password(&user, &password.0))
+        state
+            .hasher
+            .run(move || state2.users.check_password(&user, &password.0))
             .await
-            .ok()
-            .flatten()
+    };
+    let checked = match checked {
+        Ok(c) => c,
+        Err(Busy) => {
+            state.limiter.release(attempt, Instant::now());
+            let mut f = Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                FailureCode::RelayBusy,
+                "the relay is checking many sign-ins right now: try again in a second",
+            );
+            f.retry_after = Some(1);
+            return Err(f);
+        }
     };
     let Some(who) = checked else {
-        state.limiter.failed(&keys, Instant::now());
         state.audit.log(
             "sign_in_failed",
             json!({"user": req.user, "ip": ip, "method": Method::Password}),
@@ -103,8 +157,12 @@ pub async fn password_login(
             "wrong user name or password",
         ));
     };
-    state.limiter.succeeded(&keys[1..]);
-    let cookie = state.signins.sign_in(&who);
+    state.limiter.succeeded(attempt, Instant::now());
+    let stamp = state
+        .users
+        .stamp(&who.user, Method::Password)
+        .unwrap_or_default();
+    let cookie = state.signins.sign_in(&who, &stamp);
     info!(user = %who.user, "signed in with a password");
     state.audit.log(
         "signed_in",

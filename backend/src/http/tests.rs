@@ -33,18 +33,26 @@ fn token_entries(users: &[(&str, &str)]) -> String {
         .collect()
 }
 
-struct Relay {
-    app: Router,
-    state: Arc<AppState>,
-    _sim: Option<winrs_sim::SimHandle>,
-    _dir: std::path::PathBuf,
+pub(super) struct Relay {
+    pub(super) app: Router,
+    pub(super) state: Arc<AppState>,
+    pub(super) _sim: Option<winrs_sim::SimHandle>,
+    pub(super) _dir: std::path::PathBuf,
 }
 
 /// A relay with users alice (group ops), bob, carol, and targets: `ops-box` (owners:
 /// group ops, viewers: bob), `public` (no roles: everyone owns), `ask` (asks for
 /// credentials), plus `extra` TOML; `sim` adds a simulator's endpoint as `{endpoint}` and
 /// its fingerprint as `{pin}`, its password in `{pwfile}`.
-async fn relay(extra: &str) -> Relay {
+pub(super) async fn relay(extra: &str) -> Relay {
+    relay_with(extra, |_| String::new()).await
+}
+
+/// [`relay`] with TOML that may name files in the relay's own directory (`dir`).
+pub(super) async fn relay_with(
+    extra: &str,
+    more: impl FnOnce(&std::path::Path) -> String,
+) -> Relay {
     let dir = std::env::temp_dir().join(format!("winrelay-http-{}", crate::access::new_token()));
     std::fs::create_dir_all(&dir).unwrap();
     let sim = winrs_sim::start(winrs_sim::SimConfig::new("demo", "right-pw"))
@@ -55,7 +63,7 @@ async fn relay(extra: &str) -> Relay {
     let wrongfile = dir.join("wrong");
     std::fs::write(&wrongfile, "wrong-pw").unwrap();
     let toml = format!(
-        "{}\n\
+        "{more}\n{}\n\
          [[target]]\nname = 'ops-box'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{pw}'\npin = '{pin}'\nowners = ['group:ops']\nviewers = ['bob']\n\
          [[target]]\nname = 'public'\nendpoint = '{ep}'\nuser = 'demo'\npassword_file = '{pw}'\npin = '{pin}'\n\
          [[target]]\nname = 'ask'\nendpoint = '{ep}'\nask_credentials = true\npin = '{pin}'\n\
@@ -68,6 +76,7 @@ async fn relay(extra: &str) -> Relay {
         wrong = wrongfile.display(),
         pin = sim.fingerprint().unwrap(),
         badpin = "ab".repeat(32),
+        more = more(&dir),
     );
     let config = Config::parse(&toml).unwrap();
     let targets = Targets::from_config(&config).unwrap();
@@ -75,7 +84,7 @@ async fn relay(extra: &str) -> Relay {
         log_bytes: 1 << 16,
         idle_timeout: std::time::Duration::from_secs(300),
         max_sessions: 10,
-        ..SessionSettings::default()
+        ..config.sessions.clone()
     });
     let state = Arc::new(
         AppState::new(
@@ -102,13 +111,14 @@ impl Drop for Relay {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    body: Vec<u8>,
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: axum::http::HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 impl Answer {
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+    pub(super) fn json<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "not the expected JSON ({e}): {}",
@@ -117,19 +127,41 @@ impl Answer {
         })
     }
 
-    fn failure(&self) -> FailureCode {
+    pub(super) fn failure(&self) -> FailureCode {
         self.json::<ApiError>().error
     }
 }
 
 impl Relay {
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
         user: Option<&str>,
         headers: &[(&str, &str)],
         body: Option<serde_json::Value>,
+    ) -> Answer {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+        self.call_from(
+            peer,
+            method,
+            path,
+            user,
+            headers,
+            body.map(|b| b.to_string()),
+        )
+        .await
+    }
+
+    /// A request from `peer` with a raw body.
+    pub(super) async fn call_from(
+        &self,
+        peer: SocketAddr,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<String>,
     ) -> Answer {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(u) = user {
@@ -141,26 +173,30 @@ impl Relay {
         let mut req = match body {
             Some(b) => req
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
+                .body(Body::from(b)),
             None => req.body(Body::empty()),
         }
         .unwrap();
-        req.extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        req.extensions_mut().insert(ConnectInfo(peer));
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
+        let headers = resp.headers().clone();
         let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
             .await
             .unwrap()
             .to_vec();
-        Answer { status, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
-    async fn get(&self, path: &str, user: Option<&str>) -> Answer {
+    pub(super) async fn get(&self, path: &str, user: Option<&str>) -> Answer {
         self.call(Method::GET, path, user, &[], None).await
     }
 
-    async fn open(&self, user: &str, target: &str) -> Answer {
+    pub(super) async fn open(&self, user: &str, target: &str) -> Answer {
         self.call(
             Method::POST,
             "/api/sessions",

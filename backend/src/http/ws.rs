@@ -39,8 +39,10 @@ enum Close {
 pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics: Metrics) {
     let Grant {
         name,
+        user,
         role,
         via_share,
+        expires,
     } = grant;
     let (mut tx, mut rx) = socket.split();
 
@@ -76,13 +78,36 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
         let _ = tx.send(Message::Close(None)).await;
         return;
     };
-    if (1..=MAX_COLS).contains(&cols) && (1..=MAX_ROWS).contains(&rows) {
-        session.resize(cols, rows);
-    }
-
     let mut events = session.subscribe_events();
     let mut output = session.subscribe_output();
-    let client = session.attach(name, role, via_share);
+    // The owner's earlier decisions about this person or link hold (issue 17, item 7).
+    let (client, role) = match session.join(name, user, role, via_share) {
+        Ok(joined) => joined,
+        Err(refused) => {
+            let _ = send_json(
+                &mut tx,
+                &ServerMsg::Error {
+                    code: refused.code,
+                    message: refused.message.clone(),
+                },
+            )
+            .await;
+            let _ = send_json(
+                &mut tx,
+                &ServerMsg::Bye {
+                    reason: refused.message,
+                    reconnect: false,
+                },
+            )
+            .await;
+            let _ = tx.send(Message::Close(None)).await;
+            return;
+        }
+    };
+    // Only writers and owners size the session (issue 17, item 9).
+    if (1..=MAX_COLS).contains(&cols) && (1..=MAX_ROWS).contains(&rows) {
+        session.resize(client, cols, rows);
+    }
     info!(session = %session.id, client, ?role, "client attached");
 
     // 2. where this client starts
@@ -133,6 +158,15 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
 
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
+    // A client that came through a share link leaves when the link expires, not at the
+    // next housekeeping pass (issue 17, item 17).
+    let expiry = async move {
+        match expires {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expiry);
     let close = if !ok {
         Close::Gone
     } else {
@@ -195,6 +229,9 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
                     if changed.is_err() {
                         break Close::Gone;
                     }
+                }
+                _ = &mut expiry => {
+                    break Close::Bye("the share link expired".into(), false);
                 }
                 _ = ping.tick() => {
                     if timed_send(&mut tx, Message::Ping(Default::default())).await.is_err() {
@@ -261,7 +298,9 @@ fn handle_text(
         }
         ClientMsg::Resize { cols, rows } => {
             if (1..=MAX_COLS).contains(&cols) && (1..=MAX_ROWS).contains(&rows) {
-                session.resize(cols, rows);
+                // A viewer's size is ignored, not an error: its page sends one on every
+                // window change.
+                session.resize(client, cols, rows);
                 None
             } else {
                 Some(ServerMsg::Error { code: ErrorCode::BadMessage, message: format!("terminal size {cols}x{rows} refused: columns must be 1..={MAX_COLS}, rows 1..={MAX_ROWS}") })

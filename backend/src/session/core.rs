@@ -97,6 +97,27 @@ pub struct Client {
     pub presence: Presence,
     /// The share link the client came through, if that is what grants its role.
     pub share: Option<String>,
+    /// The signed-in person behind it (`None` for an anonymous share-link guest).
+    pub user: Option<String>,
+}
+
+/// What an owner's decision about a client sticks to: the person, and the share link they
+/// came through (anonymous guests are known only by their link).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Mark {
+    User(String),
+    Share(String),
+}
+
+fn marks(user: Option<&str>, share: Option<&str>, except: &str) -> Vec<Mark> {
+    let mut m = Vec::new();
+    if let Some(u) = user.filter(|u| *u != except) {
+        m.push(Mark::User(u.to_string()));
+    }
+    if let Some(s) = share {
+        m.push(Mark::Share(s.to_string()));
+    }
+    m
 }
 
 /// Why a client's input was not accepted.
@@ -149,6 +170,10 @@ pub struct Core {
     echo: Option<EchoFilter>,
     newlines: Newlines,
     observe_bytes: bool,
+    /// People and share links the owner removed: they stay out of this session.
+    removed: std::collections::BTreeSet<Mark>,
+    /// People and share links the owner made viewers: they come back as viewers.
+    demoted: std::collections::BTreeSet<Mark>,
 }
 
 impl Core {
@@ -172,6 +197,8 @@ impl Core {
             echo: config.filter_echo.then(EchoFilter::default),
             newlines: Newlines::default(),
             observe_bytes: config.observe_bytes,
+            removed: Default::default(),
+            demoted: Default::default(),
         }
     }
 
@@ -217,7 +244,7 @@ impl Core {
             .then(|| now.saturating_duration_since(self.last_active))
     }
 
-    /// Adds a client; returns its id.
+    /// Adds a client (its name doubling as the signed-in person); returns its id.
     pub fn attach(
         &mut self,
         name: String,
@@ -226,17 +253,58 @@ impl Core {
         now: Instant,
         out: &mut Vec<Action>,
     ) -> u64 {
+        let user = Some(name.clone());
+        match self.join(name, user, role, share, now, out) {
+            Ok((id, _)) => id,
+            Err(_) => 0,
+        }
+    }
+
+    /// The role a person (`user`, `None` for an anonymous guest) coming with `role` (through
+    /// share link `share`) gets here: refused when the owner removed them or that link, a
+    /// viewer when the owner made them or that link one (issue 17, item 7).
+    pub fn admit(
+        &self,
+        user: Option<&str>,
+        share: Option<&str>,
+        role: Role,
+    ) -> Result<Role, Refused> {
+        let m = marks(user, share, "");
+        if m.iter().any(|m| self.removed.contains(m)) {
+            return Err(Refused::new(
+                ErrorCode::Forbidden,
+                "the session's owner removed you from this session",
+            ));
+        }
+        if role == Role::Writer && m.iter().any(|m| self.demoted.contains(m)) {
+            return Ok(Role::Viewer);
+        }
+        Ok(role)
+    }
+
+    /// Adds a client, with the role [`Core::admit`] gives it; returns its id and role.
+    pub fn join(
+        &mut self,
+        name: String,
+        user: Option<String>,
+        role: Role,
+        share: Option<String>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Result<(u64, Role), Refused> {
+        let role = self.admit(user.as_deref(), share.as_deref(), role)?;
         self.next_client += 1;
         let id = self.next_client;
         let client = Client {
             presence: Presence { id, name, role },
             share,
+            user,
         };
         self.clients.insert(id, client.clone());
         self.last_active = now;
         out.push(Action::Attached(client));
         out.push(Action::Presence);
-        id
+        Ok((id, role))
     }
 
     /// Removes a client.
@@ -248,7 +316,8 @@ impl Core {
         }
     }
 
-    /// The owner removes a client; false when there is no such client.
+    /// Closes a client's socket (a revoked or expired share link); false when there is no
+    /// such client. Nothing is remembered: see [`Core::remove`] for the owner's decision.
     pub fn kick(&mut self, client: u64, reason: &str, out: &mut Vec<Action>) -> bool {
         if !self.clients.contains_key(&client) {
             return false;
@@ -261,24 +330,89 @@ impl Core {
         true
     }
 
-    /// Changes an attached writer's or viewer's role (owners keep theirs).
-    pub fn set_role(&mut self, client: u64, role: Role, out: &mut Vec<Action>) -> bool {
-        match self.clients.get_mut(&client) {
-            Some(c) if c.presence.role != Role::Owner && role != Role::Owner => {
-                c.presence.role = role;
-                out.push(Action::Presence);
-                true
-            }
-            _ => false,
-        }
+    fn clients_marked(&self, m: &[Mark]) -> Vec<u64> {
+        self.clients
+            .values()
+            .filter(|c| {
+                marks(c.user.as_deref(), c.share.as_deref(), "")
+                    .iter()
+                    .any(|x| m.contains(x))
+            })
+            .map(|c| c.presence.id)
+            .collect()
     }
 
-    /// A client's terminal changed size. WinRS shells have no window size; snapshots and
-    /// line wrapping follow the most recent size.
-    pub fn resize(&mut self, cols: u16, rows: u16, out: &mut Vec<Action>) {
+    /// The owner removes a client, and with it the person and the share link it came
+    /// through, for the rest of this session: every client of theirs goes, and coming back
+    /// is refused. `owner` (the session's owner) is never shut out by name. False when
+    /// there is no such client.
+    pub fn remove(&mut self, client: u64, owner: &str, out: &mut Vec<Action>) -> bool {
+        let Some(c) = self.clients.get(&client) else {
+            return false;
+        };
+        let m = marks(c.user.as_deref(), c.share.as_deref(), owner);
+        let mut gone = self.clients_marked(&m);
+        if !gone.contains(&client) {
+            gone.push(client);
+        }
+        self.removed.extend(m);
+        for id in gone {
+            self.kick(id, "the session's owner removed you", out);
+        }
+        true
+    }
+
+    /// Changes an attached writer's or viewer's role (owners keep theirs). Making a client
+    /// a viewer sticks to its person and share link: their other clients become viewers
+    /// too, and they come back as viewers; making it a writer again lifts that.
+    pub fn set_role(
+        &mut self,
+        client: u64,
+        role: Role,
+        owner: &str,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        let Some(c) = self.clients.get(&client) else {
+            return false;
+        };
+        if c.presence.role == Role::Owner || role == Role::Owner {
+            return false;
+        }
+        let m = marks(c.user.as_deref(), c.share.as_deref(), owner);
+        let targets = if role == Role::Viewer {
+            self.demoted.extend(m.iter().cloned());
+            let mut t = self.clients_marked(&m);
+            t.push(client);
+            t
+        } else {
+            for x in &m {
+                self.demoted.remove(x);
+            }
+            vec![client]
+        };
+        for id in targets {
+            if let Some(c) = self.clients.get_mut(&id) {
+                if c.presence.role != Role::Owner {
+                    c.presence.role = role;
+                }
+            }
+        }
+        out.push(Action::Presence);
+        true
+    }
+
+    /// A client's terminal changed size. WinRS shells have no window size; snapshots, line
+    /// wrapping and recordings follow the most recent size of a writer's or owner's
+    /// terminal. A viewer's size is ignored (issue 17, item 9: a viewer's narrow window
+    /// garbled the writers' echo and the recording); returns whether it was applied.
+    pub fn resize(&mut self, client: u64, cols: u16, rows: u16, out: &mut Vec<Action>) -> bool {
+        if !self.role_of(client).is_some_and(|r| r.can_write()) {
+            return false;
+        }
         self.size = (cols.max(1), rows.max(1));
         self.line.set_columns(Some(self.size.0));
         out.push(Action::Resized(self.size.0, self.size.1));
+        true
     }
 
     fn writer(&self, client: u64) -> Result<(), Refused> {
@@ -546,10 +680,10 @@ mod tests {
         assert!(c.input(99, "x", t0, &mut out).is_err());
         assert!(out.is_empty(), "nothing happened: {out:?}");
         assert_eq!(c.clients_via("sh1"), vec![v]);
-        assert!(c.set_role(v, Role::Writer, &mut out));
+        assert!(c.set_role(v, Role::Writer, "alice", &mut out));
         c.input(v, "x", t0, &mut out).unwrap();
         assert!(
-            !c.set_role(v, Role::Owner, &mut out),
+            !c.set_role(v, Role::Owner, "alice", &mut out),
             "nobody becomes owner"
         );
     }
@@ -677,5 +811,147 @@ mod tests {
         c.set_state(SessionState::Connected, &mut out);
         c.set_state(SessionState::Connected, &mut out);
         assert_eq!(out, vec![Action::State(SessionState::Connected)]);
+    }
+
+    /// Issue 17, item 9: only writers and owners size the session.
+    #[test]
+    fn a_viewers_window_does_not_size_the_session() {
+        let (mut c, t0) = core(false);
+        let mut out = Vec::new();
+        let w = c.attach("alice".into(), Role::Owner, None, t0, &mut out);
+        let v = c.attach(
+            "guest".into(),
+            Role::Viewer,
+            Some("sh".into()),
+            t0,
+            &mut out,
+        );
+        out.clear();
+        assert!(!c.resize(v, 7, 3, &mut out), "a viewer's size is ignored");
+        assert!(!c.resize(99, 7, 3, &mut out), "so is a stranger's");
+        assert_eq!(c.size(), (80, 24));
+        assert!(out.is_empty(), "{out:?}");
+        assert!(c.resize(w, 100, 30, &mut out));
+        assert_eq!(c.size(), (100, 30));
+        assert!(out.contains(&Action::Resized(100, 30)));
+        // A viewer made a writer sizes it from then on.
+        assert!(c.set_role(v, Role::Writer, "alice", &mut out));
+        assert!(c.resize(v, 90, 20, &mut out));
+    }
+
+    /// Issue 17, item 7: a removed person or share link stays out; a demoted one comes
+    /// back as a viewer; the owner is never shut out by name.
+    #[test]
+    fn kicks_and_demotions_stick_to_the_person_and_the_link() {
+        let (mut c, t0) = core(false);
+        let mut out = Vec::new();
+        let owner = c
+            .join(
+                "alice".into(),
+                Some("alice".into()),
+                Role::Owner,
+                None,
+                t0,
+                &mut out,
+            )
+            .unwrap()
+            .0;
+        let (bob, _) = c
+            .join(
+                "bob".into(),
+                Some("bob".into()),
+                Role::Writer,
+                None,
+                t0,
+                &mut out,
+            )
+            .unwrap();
+        let (bob2, _) = c
+            .join(
+                "bob".into(),
+                Some("bob".into()),
+                Role::Writer,
+                None,
+                t0,
+                &mut out,
+            )
+            .unwrap();
+        let (guest, _) = c
+            .join(
+                "guest".into(),
+                None,
+                Role::Writer,
+                Some("link1".into()),
+                t0,
+                &mut out,
+            )
+            .unwrap();
+        out.clear();
+        // Demote bob: both his clients become viewers, and he comes back as one.
+        assert!(c.set_role(bob, Role::Viewer, "alice", &mut out));
+        assert_eq!(c.role_of(bob2), Some(Role::Viewer));
+        assert_eq!(c.admit(Some("bob"), None, Role::Writer), Ok(Role::Viewer));
+        let (again, role) = c
+            .join(
+                "bob".into(),
+                Some("bob".into()),
+                Role::Writer,
+                None,
+                t0,
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(role, Role::Viewer);
+        assert_eq!(c.role_of(again), Some(Role::Viewer));
+        // Made a writer again: lifted.
+        assert!(c.set_role(again, Role::Writer, "alice", &mut out));
+        assert_eq!(c.admit(Some("bob"), None, Role::Writer), Ok(Role::Writer));
+        // Remove the guest: every client of that link goes, and the link stays out, for
+        // anyone who comes through it.
+        out.clear();
+        assert!(c.remove(guest, "alice", &mut out));
+        assert!(out
+            .iter()
+            .any(|a| matches!(a, Action::Kick { client: Some(id), .. } if *id == guest)));
+        let e = c
+            .join(
+                "guest".into(),
+                None,
+                Role::Writer,
+                Some("link1".into()),
+                t0,
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Forbidden);
+        assert!(c.admit(Some("carol"), Some("link1"), Role::Writer).is_err());
+        // Remove bob: all his clients are told to go, and he cannot come back.
+        out.clear();
+        assert!(c.remove(bob, "alice", &mut out));
+        let kicked: Vec<u64> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Kick {
+                    client: Some(id), ..
+                } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert!(kicked.contains(&bob) && kicked.contains(&bob2) && kicked.contains(&again));
+        assert!(c.admit(Some("bob"), None, Role::Viewer).is_err());
+        // The owner kicking her own other tab does not shut herself out.
+        let (tab, _) = c
+            .join(
+                "alice".into(),
+                Some("alice".into()),
+                Role::Owner,
+                None,
+                t0,
+                &mut out,
+            )
+            .unwrap();
+        assert!(c.remove(tab, "alice", &mut out));
+        assert_eq!(c.admit(Some("alice"), None, Role::Owner), Ok(Role::Owner));
+        assert_eq!(c.role_of(owner), Some(Role::Owner));
     }
 }

@@ -30,7 +30,7 @@ use winrelay_shared::protocol::{Presence, Role, SessionState, Signal};
 
 use self::core::Core;
 pub use self::core::{Action, Client, OutputRead, Refused};
-pub use registry::{Registry, SessionSettings};
+pub use registry::{Opener, Registry, SessionSettings, TooManySessions};
 
 /// Something every attached client hears about.
 #[derive(Debug, Clone)]
@@ -100,8 +100,12 @@ pub struct Session {
     pub id: String,
     /// Target name.
     pub target: String,
-    /// User who started it.
+    /// User who started it (as shown).
     pub owner: String,
+    /// Who owns it, for decisions (`embed:NAME` for embed identities).
+    pub owner_id: String,
+    /// Opened with the owner's own credentials: others type only through a share link.
+    pub personal: bool,
     /// Seconds since the epoch.
     pub created_at: u64,
     core: Mutex<Core>,
@@ -134,7 +138,7 @@ impl Session {
     pub(crate) fn new(
         id: String,
         target: String,
-        owner: String,
+        opener: Opener,
         created_at: u64,
         mut config: self::core::CoreConfig,
         observers: Vec<Arc<dyn Observer>>,
@@ -148,7 +152,9 @@ impl Session {
         let session = Arc::new(Session {
             id,
             target,
-            owner,
+            owner: opener.user,
+            owner_id: opener.id,
+            personal: opener.personal,
             created_at,
             core: Mutex::new(Core::new(config, now())),
             end_tx: watch::channel(0).0,
@@ -260,9 +266,31 @@ impl Session {
     }
 
     /// Adds a client (`share`: the share link that grants its role, if that is how it
-    /// came); returns its id.
+    /// came); returns its id. Its name is taken for the signed-in person.
     pub fn attach(&self, name: String, role: Role, share: Option<String>) -> u64 {
         self.with_core(|c, out| c.attach(name, role, share, now(), out))
+    }
+
+    /// The role `user` (None: an anonymous guest) coming with `role` through `share` gets
+    /// in this session, or why not (the owner removed or demoted them).
+    pub fn admit(
+        &self,
+        user: Option<&str>,
+        share: Option<&str>,
+        role: Role,
+    ) -> Result<Role, Refused> {
+        self.lock().admit(user, share, role)
+    }
+
+    /// Adds a client with the role [`Session::admit`] gives it; returns its id and role.
+    pub fn join(
+        &self,
+        name: String,
+        user: Option<String>,
+        role: Role,
+        share: Option<String>,
+    ) -> Result<(u64, Role), Refused> {
+        self.with_core(|c, out| c.join(name, user, role, share, now(), out))
     }
 
     /// Removes a client.
@@ -270,9 +298,10 @@ impl Session {
         self.with_core(|c, out| c.detach(client, now(), out))
     }
 
-    /// The owner removes a client.
+    /// The owner removes a client, and its person and share link for the rest of the
+    /// session.
     pub fn kick(&self, client: u64) -> bool {
-        self.with_core(|c, out| c.kick(client, "the session's owner removed you", out))
+        self.with_core(|c, out| c.remove(client, &self.owner_id, out))
     }
 
     /// Removes every client that came through share link `share` (revoked or expired);
@@ -299,7 +328,7 @@ impl Session {
 
     /// Changes a client's role (owner action).
     pub fn set_role(&self, client: u64, role: Role) -> bool {
-        self.with_core(|c, out| c.set_role(client, role, out))
+        self.with_core(|c, out| c.set_role(client, role, &self.owner_id, out))
     }
 
     /// Up to `max` bytes of output from `offset`, or a snapshot when the log no longer has
@@ -333,9 +362,9 @@ impl Session {
         self.with_core(|c, out| c.signal(client, signal, out))
     }
 
-    /// A client's terminal changed size.
-    pub fn resize(&self, cols: u16, rows: u16) {
-        self.with_core(|c, out| c.resize(cols, rows, out))
+    /// A client's terminal changed size (applied for writers and owners only).
+    pub fn resize(&self, client: u64, cols: u16, rows: u16) -> bool {
+        self.with_core(|c, out| c.resize(client, cols, rows, out))
     }
 
     /// Ends the session: the shell is terminated and deleted.

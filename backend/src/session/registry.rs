@@ -13,10 +13,56 @@ use super::{Observer, Session};
 
 pub use crate::config::SessionSettings;
 
-/// The relay runs as many sessions as it may.
+/// Why no further session may start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("this relay already runs {0} sessions, its limit: end some first")]
-pub struct TooManySessions(pub usize);
+pub enum TooManySessions {
+    /// The relay runs as many sessions as it may.
+    #[error("this relay already runs {0} sessions, its limit: end some first")]
+    Relay(usize),
+    /// This person runs as many as one person may (issue 17, item 10).
+    #[error("you already run {0} sessions, the most one person may: end one of yours first")]
+    PerUser(usize),
+    /// This target runs as many as one target may (its account's shell quota).
+    #[error("target {target} already runs {limit} sessions, the most the relay opens on one target: end one first, or ask its owners")]
+    PerTarget {
+        /// The target.
+        target: String,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Who opens a session, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opener {
+    /// The user's name, as shown.
+    pub user: String,
+    /// Who owns the session (`Identity::principal`: embed identities are `embed:NAME`).
+    pub id: String,
+    /// Opened with the person's own credentials (an `ask_credentials` target): only they
+    /// type in it unless they share it (issue 17, item 8).
+    pub personal: bool,
+}
+
+impl From<&str> for Opener {
+    fn from(user: &str) -> Opener {
+        Opener {
+            user: user.into(),
+            id: user.into(),
+            personal: false,
+        }
+    }
+}
+
+impl From<String> for Opener {
+    fn from(user: String) -> Opener {
+        Opener {
+            id: user.clone(),
+            user,
+            personal: false,
+        }
+    }
+}
 
 /// All sessions of this relay.
 pub struct Registry {
@@ -78,14 +124,12 @@ impl Registry {
     pub async fn create<C: Connect>(
         self: &Arc<Self>,
         target: String,
-        owner: String,
+        owner: Opener,
         connector: C,
         size: (u16, u16),
         observe: impl FnOnce(&str) -> Vec<Arc<dyn Observer>>,
     ) -> Result<Arc<Session>, TooManySessions> {
-        if self.len() >= self.settings.max_sessions {
-            return Err(TooManySessions(self.settings.max_sessions));
-        }
+        self.room_for(&target, &owner.id)?;
         let id = new_id();
         let traits = connector.traits();
         let (session, channels) = Session::new(
@@ -127,6 +171,30 @@ impl Registry {
             .instrument(span),
         );
         Ok(session)
+    }
+
+    /// Whether `user` may open another session on `target`: the relay's, the person's and
+    /// the target's limits. Sessions that ended (kept listed for a while) do not count.
+    pub fn room_for(&self, target: &str, user: &str) -> Result<(), TooManySessions> {
+        let map = self.map();
+        if map.len() >= self.settings.max_sessions {
+            return Err(TooManySessions::Relay(self.settings.max_sessions));
+        }
+        let live: Vec<&Arc<Session>> = map.values().filter(|s| !s.state().is_final()).collect();
+        if let Some(limit) = self.settings.max_per_user {
+            if live.iter().filter(|s| s.owner_id == user).count() >= limit {
+                return Err(TooManySessions::PerUser(limit));
+            }
+        }
+        if let Some(limit) = self.settings.max_per_target {
+            if live.iter().filter(|s| s.target == target).count() >= limit {
+                return Err(TooManySessions::PerTarget {
+                    target: target.to_string(),
+                    limit,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Removes a finished session after its clients had time to see how it ended.

@@ -203,6 +203,9 @@ impl Client {
         let certs = SharedSlot::default();
         let http_timeout = config.operation_timeout + config.http_grace;
         let mut builder = reqwest::Client::builder()
+            // Never a proxy from HTTPS_PROXY and friends: a proxy would resolve the host
+            // name again and undo a caller's checked address (`resolve`).
+            .no_proxy()
             .http1_only()
             .tcp_nodelay(true)
             .connect_timeout(config.connect_timeout)

@@ -1,0 +1,287 @@
+//! Issue 17 against the real binary: what only a process shows (its memory under a login
+//! flood, simultaneous guesses over real sockets, slow connections). Figures are printed
+//! (`--nocapture`); the assertions are bounds, not timings.
+
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use crate::common::*;
+
+/// Resident memory of a process, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// An argon2 hash with the relay's default (OWASP) parameters, made by the relay.
+fn default_hash(password: &str) -> String {
+    let mut child = Command::new(bin())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn users_relay() -> Relay {
+    let cfg = config_file(&format!(
+        "demo = true\n[[user]]\nname = 'alice'\npassword_hash = '{}'\n",
+        default_hash("alice-pw")
+    ));
+    Relay::start(&["--config", cfg.to_str().unwrap()])
+}
+
+async fn login_from(base: &str, from: IpAddr, user: &str, password: &str) -> u16 {
+    let http = reqwest::Client::builder()
+        .local_address(from)
+        .no_proxy()
+        .build()
+        .unwrap();
+    match http
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"user": user, "password": password}))
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+    {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+fn count(statuses: &[u16], code: u16) -> usize {
+    statuses.iter().filter(|s| **s == code).count()
+}
+
+/// Item 1: 150 simultaneous sign-ins for unknown users from 150 addresses. Before: every
+/// one ran argon2 (19 MiB) at once on its own thread and the memory stayed.
+#[tokio::test]
+async fn a_login_flood_keeps_the_relays_memory_bounded() {
+    let relay = users_relay();
+    let pid = relay.child.id();
+    // Warm up: one sign-in, so that the figure compares a relay that has hashed before.
+    login_from(
+        &relay.base,
+        "127.0.0.1".parse().unwrap(),
+        "alice",
+        "alice-pw",
+    )
+    .await;
+    let before = rss_mib(pid);
+    let peak_kib = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sampler = {
+        let peak_kib = peak_kib.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = (rss_mib(pid) * 1024.0) as u64;
+                peak_kib.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let statuses = join_all((1..=150u32).map(|i| {
+        let base = relay.base.clone();
+        async move {
+            let from: IpAddr = format!("127.0.{}.{}", 3 + i / 250, 1 + i % 250)
+                .parse()
+                .unwrap();
+            login_from(&base, from, &format!("nobody-{i}"), "guess").await
+        }
+    }))
+    .await;
+    let after = rss_mib(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = rss_mib(pid);
+    sampler.abort();
+    let peak = (peak_kib.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0)
+        .max(after)
+        .max(settled);
+    eprintln!(
+        "login flood (150 at once): RSS {before:.0} MiB before, {peak:.0} MiB at the peak, {after:.0} MiB right after, \
+         {settled:.0} MiB 2 s later; answers: {} checked (401), {} busy (503), {} limited (429), {} other",
+        count(&statuses, 401),
+        count(&statuses, 503),
+        count(&statuses, 429),
+        statuses.len() - count(&statuses, 401) - count(&statuses, 503) - count(&statuses, 429),
+    );
+    assert!(
+        count(&statuses, 503) > 0,
+        "a flood beyond the hashing queue is told to retry"
+    );
+    assert!(
+        peak - before < 120.0,
+        "memory grew by {:.0} MiB under the flood",
+        peak - before
+    );
+    // The relay still signs people in.
+    let ok = login_from(
+        &relay.base,
+        "127.0.0.1".parse().unwrap(),
+        "alice",
+        "alice-pw",
+    )
+    .await;
+    assert_eq!(ok, 200);
+}
+
+/// Item 2: 100 simultaneous guesses from one address, the right password among them.
+/// Before: 22 were tried (one of them the right one).
+#[tokio::test]
+async fn a_burst_of_guesses_over_real_sockets_tries_five() {
+    let relay = users_relay();
+    let from: IpAddr = "127.0.9.9".parse().unwrap();
+    let statuses = join_all((0..100).map(|i| {
+        let base = relay.base.clone();
+        let pw = if i == 70 {
+            "alice-pw".to_string()
+        } else {
+            format!("guess-{i}")
+        };
+        async move { login_from(&base, from, "alice", &pw).await }
+    }))
+    .await;
+    eprintln!(
+        "100 simultaneous guesses from one address: {} tried (401), {} signed in (200), {} held back (429), {} busy (503)",
+        count(&statuses, 401),
+        count(&statuses, 200),
+        count(&statuses, 429),
+        count(&statuses, 503),
+    );
+    assert_eq!(
+        count(&statuses, 401) + count(&statuses, 200),
+        5,
+        "exactly the five free guesses were checked"
+    );
+}
+
+/// The first lines a relay prints (until `until` or its end), then it is killed.
+fn printed(args: &[&str], until: &str) -> Vec<String> {
+    use std::io::BufRead;
+    let dir = temp_path("print");
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("WINRELAY_STATE_DIR", dir.join("state"))
+        .env("XDG_STATE_HOME", dir.join("xdg"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.starts_with(until);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(dir);
+    lines
+}
+
+/// Issue 17, item 16: the login link printed at start is short-lived and can be turned
+/// off (stdout lands in container logs).
+#[test]
+fn the_login_link_is_short_lived_and_can_be_turned_off() {
+    let demo = printed(&[], "(the link works once");
+    assert!(demo.iter().any(|l| l.starts_with("open: ")), "{demo:?}");
+    assert!(
+        demo.last().unwrap().contains("15m"),
+        "the demo's link lives 15 minutes: {demo:?}"
+    );
+    let cfg = config_file("demo = true\nlogin_link = false\n");
+    let off = printed(&["--config", cfg.to_str().unwrap()], "login link: off");
+    assert!(
+        !off.iter().any(|l| l.contains("token=")),
+        "no login link is printed: {off:?}"
+    );
+    assert!(
+        off.last().unwrap().starts_with("login link: off"),
+        "{off:?}"
+    );
+}
+
+/// Issue 17, item 6: sign-ins kept in the state directory end when the account changed
+/// (password, groups) or was removed; unchanged accounts stay signed in.
+#[tokio::test]
+async fn sign_ins_end_when_the_account_changes() {
+    let state = temp_path("item6");
+    let (alice1, bob) = (default_hash("alice-pw"), default_hash("bob-pw"));
+    let config = |alice: &str, bob_groups: &str| {
+        config_file(&format!(
+            "demo = true\n[[user]]\nname = 'alice'\npassword_hash = '{alice}'\n\
+             [[user]]\nname = 'bob'\npassword_hash = '{bob}'\ngroups = [{bob_groups}]\n\
+             [[user]]\nname = 'carol'\npassword_hash = '{bob}'\n"
+        ))
+    };
+    let start = |cfg: &std::path::Path| {
+        Relay::start_with_state(&["--config", cfg.to_str().unwrap()], &state)
+    };
+    let first = config(&alice1, "'dev'");
+    let mut relay = start(&first);
+    let mut cookies = Vec::new();
+    for (user, pw) in [
+        ("alice", "alice-pw"),
+        ("bob", "bob-pw"),
+        ("carol", "bob-pw"),
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/login", relay.base))
+            .json(&serde_json::json!({"user": user, "password": pw}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{user}");
+        let c = r.headers()["set-cookie"].to_str().unwrap();
+        cookies.push(c.split(';').next().unwrap().to_string());
+    }
+    let me = |base: String, cookie: String| async move {
+        reqwest::Client::new()
+            .get(format!("{base}/api/me"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert!(relay.terminate().success());
+    // Alice's password changed, bob's groups changed, carol's account is as it was.
+    let second = config(&default_hash("alice-new-pw"), "'dev', 'ops'");
+    let mut relay = start(&second);
+    let now: Vec<u16> =
+        futures::future::join_all(cookies.iter().map(|c| me(relay.base.clone(), c.clone()))).await;
+    assert_eq!(
+        now,
+        [401, 401, 200],
+        "alice and bob signed out, carol still in"
+    );
+    assert!(relay.terminate().success());
+    // Carol removed.
+    let third = config_file(&format!(
+        "demo = true\n[[user]]\nname = 'alice'\npassword_hash = '{alice1}'\n"
+    ));
+    let relay = start(&third);
+    assert_eq!(me(relay.base.clone(), cookies[2].clone()).await, 401);
+    drop(relay);
+    let _ = std::fs::remove_dir_all(&state);
+}
