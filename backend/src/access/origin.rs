@@ -36,8 +36,8 @@ impl OriginRule {
     /// `allowed_hosts` from its configuration, listening on `listen` (when known).
     ///
     /// Hosts, unless configured: the public URL's host and, for a relay listening on a
-    /// loopback address, the loopback names with its port (a page of another name that
-    /// resolves to 127.0.0.1 is refused); a relay listening on other addresses accepts any
+    /// loopback address, the loopback names on any port (a page of another name that
+    /// resolves to 127.0.0.1 is refused; an SSH tunnel to another port is not); a relay listening on other addresses accepts any
     /// Host unless `allowed_hosts` or `public_url` says otherwise.
     pub fn new(
         allowed: Vec<String>,
@@ -67,17 +67,19 @@ impl OriginRule {
                 (None, None) => None,
                 (public, loopback) => {
                     let mut h: Vec<String> = public.map(|(_, host)| host).into_iter().collect();
+                    // Any port: DNS rebinding needs a foreign host *name*; the port a
+                    // browser uses differs from the listening one behind an SSH tunnel,
+                    // a `docker run -p` mapping or a local proxy.
                     if let Some(a) = loopback.or(listen) {
-                        let port = a.port();
                         h.push(match a {
-                            SocketAddr::V4(v4) => format!("{}:{port}", v4.ip()),
-                            SocketAddr::V6(v6) => format!("[{}]:{port}", v6.ip()),
+                            SocketAddr::V4(v4) => v4.ip().to_string(),
+                            SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
                         });
                         if a.ip().is_loopback() {
                             h.extend(
                                 ["localhost", "127.0.0.1", "[::1]"]
                                     .iter()
-                                    .map(|n| format!("{n}:{port}")),
+                                    .map(|n| n.to_string()),
                             );
                         }
                     }
@@ -224,12 +226,14 @@ mod tests {
             "localhost:8080",
             "LOCALHOST:8080",
             "[::1]:8080",
+            // Behind an SSH tunnel or a local port mapping the browser's port differs.
+            "127.0.0.1:9999",
+            "localhost:2222",
         ] {
             assert!(rule.host_ok(ok), "{ok}");
         }
         for bad in [
             "evil.example:8080",
-            "127.0.0.1:9999",
             "attacker.rebind.example",
             "",
         ] {
