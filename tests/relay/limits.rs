@@ -285,3 +285,78 @@ async fn sign_ins_end_when_the_account_changes() {
     drop(relay);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// Issue 17, item 4: slow clients. 100 connections each sending a header byte every
+/// 300 ms: at most `max_connections` are held, each only until `header_timeout`; a client
+/// on an ordinary slow network (its headers in pieces over a second) is served.
+#[tokio::test]
+async fn slow_clients_are_bounded_and_timed_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cfg = config_file(
+        "demo = true\n[limits]\nmax_connections = 20\nmax_connections_per_address = 1000\n\
+         header_timeout = \"2s\"\nidle_timeout = \"3s\"\n",
+    );
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let addr = relay.base.trim_start_matches("http://").to_string();
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (addr, open) = (addr.clone(), open.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await else {
+                return;
+            };
+            open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = s
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await;
+            let mut buf = [0u8; 1024];
+            loop {
+                // A byte every 300 ms, never the end of the headers; stop when the relay
+                // answers or closes.
+                match tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(_)) => continue,
+                    Err(_) => {
+                        if s.write_all(b"a").await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let held_at_1s = open.load(std::sync::atomic::Ordering::SeqCst);
+    // An ordinary slow client: its request in three pieces over 600 ms.
+    let ordinary = async {
+        // Wait for the slow ones to be timed out, then go.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        for piece in [
+            &b"GET /healthz HTTP/1.1\r\n"[..],
+            b"Host: 127.0.0.1\r\n",
+            b"\r\n",
+        ] {
+            s.write_all(piece).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let mut answer = vec![0u8; 256];
+        let n = s.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..n]).to_string()
+    };
+    let answer = ordinary.await;
+    let held_at_4s = open.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let held_at_6s = open.load(std::sync::atomic::Ordering::SeqCst);
+    for t in tasks {
+        t.abort();
+    }
+    eprintln!(
+        "100 slowloris connections: {held_at_1s} held after 1 s, {held_at_4s} after 4 s, {held_at_6s} after 6 s (limit 20, header timeout 2 s)"
+    );
+    assert!(held_at_1s <= 20, "{held_at_1s} connections held at once");
+    assert_eq!(held_at_6s, 0, "every slow connection was closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -1,6 +1,5 @@
 //! `winrelay serve`: the demo target, the housekeeping, and the server's life from start to SIGTERM.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -180,40 +179,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
     };
 
-    match tls {
-        Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let stopper = {
-                let handle = handle.clone();
-                tokio::spawn(async move {
-                    shutdown_signal().await;
-                    handle.graceful_shutdown(Some(Duration::from_secs(5)));
-                })
-            };
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
-                axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
-            )
-            .acceptor(axum_server::accept::NoDelayAcceptor::new());
-            axum_server::from_tcp(listener.into_std()?)?
-                .handle(handle)
-                .acceptor(acceptor)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                .await?;
-            stopper.abort();
-        }
-        None => {
-            // Keystroke echoes are tiny writes: do not let Nagle's algorithm hold them back.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        }
-    }
+    // Our own connection loop: timeouts and connection limits (issue 17, item 4).
+    let trusted = state.trusted_proxies.clone();
+    let limits = crate::http::listen::ConnLimits::new(&config.limits, trusted);
+    let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
+    crate::http::listen::serve(listener, app, acceptor, limits, shutdown_signal()).await?;
     info!("shutting down: ending every shell");
     housekeeping.abort();
     if let Some(m) = metrics_server {

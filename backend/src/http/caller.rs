@@ -48,7 +48,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let who = identify(state, parts, peer)?;
+        // `[proxy_auth]` trusts the connection's own peer (the proxy), not the client
+        // address a reverse proxy reported.
+        let hop = parts
+            .extensions
+            .get::<super::Hop>()
+            .map(|h| h.0.ip())
+            .or(peer);
+        let who = identify(state, parts, hop)?;
         Ok(Caller { who, peer })
     }
 }
@@ -94,9 +101,13 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
             Ok(who) => Ok(Some(who)),
             Err(e) => {
                 debug!(error = %e, "embed token refused");
+                let client = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip());
                 state.audit.log(
                     "embed_refused",
-                    json!({"ip": peer, "reason": e.to_string()}),
+                    json!({"ip": client.or(peer), "reason": e.to_string()}),
                 );
                 Err(Failure::new(
                     StatusCode::UNAUTHORIZED,

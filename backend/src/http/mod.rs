@@ -11,6 +11,7 @@ pub mod caller;
 pub mod embed;
 pub mod error;
 pub mod health;
+pub mod listen;
 pub mod recordings;
 pub mod sessions;
 pub mod shares;
@@ -82,7 +83,16 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// SHA-256 of the token that reads `/metrics` on the main port.
     pub metrics_token: Option<[u8; 32]>,
+    /// How long a request's body may take to arrive.
+    pub body_timeout: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
+
+/// The address a request came from before [`forwarded`] replaced it with the client's
+/// (the proxy's own address: what `[proxy_auth]` checks).
+#[derive(Debug, Clone, Copy)]
+pub struct Hop(pub std::net::SocketAddr);
 
 impl AppState {
     /// The state of a relay serving `config` (its targets already resolved, with the
@@ -137,6 +147,18 @@ impl AppState {
             ),
             tls,
             ready: AtomicBool::new(false),
+            body_timeout: config.limits.body_timeout,
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .chain(
+                    config
+                        .proxy_auth
+                        .iter()
+                        .flat_map(|p| p.trusted_proxies.iter()),
+                )
+                .cloned()
+                .collect(),
             metrics_token: config.metrics.token_hash.as_ref().and_then(|h| {
                 let mut d = [0u8; 32];
                 hex::decode_to_slice(h.to_ascii_lowercase(), &mut d).ok()?;
@@ -206,6 +228,37 @@ async fn host_rule(
         "this relay does not answer to that host name (see allowed_hosts and public_url)",
     )
     .into_response()
+}
+
+/// Behind a trusted reverse proxy: the client's address replaces the proxy's in
+/// `ConnectInfo` (limits, audit), the proxy's is kept as [`Hop`], and a forwarded HTTPS is
+/// noted in a header of the relay's own (removed from every incoming request first).
+async fn forwarded(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::access::forwarded::{client_addr, forwarded_https, FORWARDED_HTTPS};
+    use axum::extract::ConnectInfo;
+    req.headers_mut().remove(FORWARDED_HTTPS);
+    if let Some(ConnectInfo(peer)) = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .copied()
+    {
+        req.extensions_mut().insert(Hop(peer));
+        if !state.trusted_proxies.is_empty() {
+            let client = client_addr(&state.trusted_proxies, peer.ip(), req.headers());
+            let https = forwarded_https(&state.trusted_proxies, peer.ip(), req.headers());
+            req.extensions_mut()
+                .insert(ConnectInfo(std::net::SocketAddr::new(client, peer.port())));
+            if https {
+                req.headers_mut()
+                    .insert(FORWARDED_HTTPS, HeaderValue::from_static("1"));
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// `/api/...` paths that do not exist.
@@ -303,6 +356,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             put(sessions::set_role),
         )
         .merge(pages)
+        // A body dribbled a byte at a time does not hold a request forever (item 4).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.body_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             host_rule,
@@ -310,6 +367,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forwarded,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
