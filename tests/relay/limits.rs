@@ -360,3 +360,50 @@ async fn slow_clients_are_bounded_and_timed_out() {
     assert_eq!(held_at_6s, 0, "every slow connection was closed");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// `winrelay check-config`: what the relay would serve, or why it would not start; never
+/// a secret.
+#[test]
+fn check_config_validates_and_describes() {
+    let run = |cfg: &std::path::Path, env: &[(&str, &str)]| {
+        let out = Command::new(bin())
+            .args(["check-config", "--config", cfg.to_str().unwrap()])
+            .env_remove("WINRELAY_CONFIG")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let cfg = config_file(
+        "[[target]]\nname = 'web01'\nendpoint = 'https://web01:5986/wsman'\nuser = 'svc'\n\
+         password_env = 'CHECK_PW'\ninsecure = true\nowners = ['alice']\n\
+         [[token]]\nname = 'ci'\nuser = 'bot'\nhash = '0000000000000000000000000000000000000000000000000000000000000000'\n\
+         [sessions]\nmax_per_user = 3\n",
+    );
+    let (ok, out, err) = run(&cfg, &[("CHECK_PW", "Sekret-Check-Pw-1")]);
+    assert!(ok, "{out}{err}");
+    for needle in [
+        ": OK",
+        "web01",
+        "password from environment variable CHECK_PW",
+        "NOT CHECKED",
+        "owners alice",
+        "ci (as bot)",
+        "3 per person",
+        "login link at start: printed, valid 15m",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing in\n{out}");
+    }
+    assert!(!out.contains("Sekret-Check-Pw-1") && !err.contains("Sekret-Check-Pw-1"));
+    // The password variable is missing: serve would fail at the first session; check says so.
+    let (ok, _, err) = run(&cfg, &[]);
+    assert!(!ok);
+    assert!(err.contains("CHECK_PW"), "{err}");
+    let bad = config_file("listen = '127.0.0.1:1'\nbogus = 1\n");
+    let (ok, _, err) = run(&bad, &[]);
+    assert!(!ok && err.contains("unknown field"), "{err}");
+}
