@@ -407,3 +407,116 @@ fn check_config_validates_and_describes() {
     let (ok, _, err) = run(&bad, &[]);
     assert!(!ok && err.contains("unknown field"), "{err}");
 }
+
+/// SIGHUP reloads users, tokens, targets and roles without dropping sessions; sign-ins
+/// whose account changed end (item 6); a broken file leaves the running configuration.
+#[tokio::test]
+async fn sighup_reloads_the_configuration_and_keeps_sessions() {
+    use sha2::Digest;
+    let (a1, b1) = (default_hash("alice-pw"), default_hash("bob-pw"));
+    let base_cfg = |alice: &str, extra: &str| {
+        format!(
+            "demo = true\n[[user]]\nname = 'alice'\npassword_hash = '{alice}'\n\
+             [[user]]\nname = 'bob'\npassword_hash = '{b1}'\n{extra}"
+        )
+    };
+    let cfg = config_file(&base_cfg(&a1, ""));
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let sign_in = |user: &'static str, pw: &'static str| {
+        let base = relay.base.clone();
+        let ws = relay.ws_base();
+        async move {
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let r = http
+                .post(format!("{base}/api/login"))
+                .json(&serde_json::json!({"user": user, "password": pw}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{user}");
+            let cookie = r.headers()["set-cookie"].to_str().unwrap();
+            User {
+                http,
+                cookie: cookie.split(';').next().unwrap().to_string(),
+                base,
+                ws,
+            }
+        }
+    };
+    let alice = sign_in("alice", "alice-pw").await;
+    let bob = sign_in("bob", "bob-pw").await;
+    let s = bob.create_session("demo").await;
+    let mut c = bob.attach(&s.id, None).await;
+    c.input("echo before-$((1+1))\r").await;
+    c.wait_for("before-2", T).await;
+
+    let token = "tok-reload-1";
+    let extra = format!(
+        "[[token]]\nname = 'ci'\nuser = 'bot'\nhash = '{}'\n\
+         [[target]]\nname = 'extra'\nendpoint = 'https://127.0.0.1:1/wsman'\nask_credentials = true\n",
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    );
+    std::fs::write(&cfg, base_cfg(&default_hash("alice-new-pw"), &extra)).unwrap();
+    kill(relay.child.id() as i32, 1);
+    let status = |cookie: Option<String>, bearer: Option<&'static str>| {
+        let base = relay.base.clone();
+        async move {
+            let mut r = reqwest::Client::new().get(format!("{base}/api/me"));
+            if let Some(c) = cookie {
+                r = r.header("cookie", c);
+            }
+            if let Some(b) = bearer {
+                r = r.bearer_auth(b);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while status(None, Some(token)).await != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new token never worked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status(Some(alice.cookie.clone()), None).await,
+        401,
+        "alice's password changed"
+    );
+    assert_eq!(
+        status(Some(bob.cookie.clone()), None).await,
+        200,
+        "bob's did not"
+    );
+    let targets: Vec<serde_json::Value> = bob
+        .get("/api/targets")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = targets.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(
+        names.contains(&"extra") && names.contains(&"demo"),
+        "{names:?}"
+    );
+    // The session went on through the reload.
+    c.input("echo after-$((2+2))\r").await;
+    c.wait_for("after-4", T).await;
+
+    // A broken file: the running configuration stays.
+    std::fs::write(&cfg, "bogus = 1\n").unwrap();
+    kill(relay.child.id() as i32, 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(status(None, Some(token)).await, 200);
+    assert_eq!(status(Some(bob.cookie.clone()), None).await, 200);
+    assert!(
+        relay.log().contains("not reloaded"),
+        "the refusal is logged"
+    );
+}

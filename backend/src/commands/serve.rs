@@ -63,7 +63,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let pin = handle
             .fingerprint()
             .context("the demo target has no certificate")?;
-        targets.add(Target {
+        let demo_target = Target {
             name: "demo".into(),
             description: "A shell on this machine through the built-in WinRS simulator".into(),
             endpoint: handle.endpoint(),
@@ -76,8 +76,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             allow_http: false,
             roles: Roles::everyone(),
             record: false,
-        });
-        Some(handle)
+        };
+        targets.add(demo_target.clone());
+        Some((handle, demo_target))
     } else {
         None
     };
@@ -102,7 +103,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             signins,
             tls.is_some(),
         )?
-        .listening_on(addr),
+        .listening_on(addr)
+        .keeping_target(demo.as_ref().map(|(_, t)| t.clone())),
     );
     // Sign-ins came back from the state directory: only those whose account is unchanged
     // stay (issue 17, item 6).
@@ -169,7 +171,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 state.registry.reap_idle();
-                state.targets.check_reachability().await;
+                state.targets().check_reachability().await;
                 state.expire_shares();
                 state.limiter.purge(std::time::Instant::now());
                 if let Some(r) = &state.recordings {
@@ -179,6 +181,43 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
     };
 
+    // SIGHUP: reload users, tokens, targets and roles; sessions go on; sign-ins whose
+    // account changed end (issue 17).
+    let reloader = {
+        let state = state.clone();
+        let path = args.config.clone();
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            {
+                let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    let Some(path) = &path else {
+                        info!("SIGHUP: no configuration file to reload");
+                        continue;
+                    };
+                    match Config::load(path)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|c| state.reload(&c))
+                    {
+                        Ok(()) => {
+                            info!(path = %path.display(), "configuration reloaded: users, tokens, targets and roles")
+                        }
+                        Err(e) => {
+                            warn!(error = %format!("{e:#}"), "the configuration was not reloaded; the previous one stays")
+                        }
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = (state, path);
+            }
+        })
+    };
     // Our own connection loop: timeouts and connection limits (issue 17, item 4).
     let trusted = state.trusted_proxies.clone();
     let limits = crate::http::listen::ConnLimits::new(&config.limits, trusted);
@@ -195,7 +234,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         warn!("some shells did not end in 20 s");
     }
-    if let Some(sim) = demo {
+    reloader.abort();
+    if let Some((sim, _)) = demo {
         sim.shutdown().await;
     }
     Ok(())

@@ -118,7 +118,7 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
         };
     }
     // Behind a trusted proxy its headers win (it may pass on an Authorization of its own).
-    match state.users.proxy(peer, headers) {
+    match state.users().proxy(peer, headers) {
         Ok(Some(who)) => return Ok(Some(who)),
         Ok(None) => {}
         Err(message) => {
@@ -142,7 +142,7 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
         })
         .map(str::trim);
     if let Some(token) = bearer {
-        return match state.users.token(token) {
+        return match state.users().token(token) {
             Some((who, _name)) => Ok(Some(who)),
             None => Err(Failure::new(
                 StatusCode::UNAUTHORIZED,
@@ -211,7 +211,7 @@ fn facts(session: &Session) -> SessionFacts<'_> {
 /// The role `who` has on `session` without any share link.
 pub fn session_role(state: &AppState, who: Option<&Identity>, session: &Session) -> Option<Role> {
     policy::session_role(who, facts(session), |w| {
-        state.targets.role_of(&session.target, w)
+        state.targets().role_of(&session.target, w)
     })
 }
 

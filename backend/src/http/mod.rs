@@ -51,12 +51,15 @@ use crate::targets::Targets;
 pub struct AppState {
     /// Sessions.
     pub registry: Arc<Registry>,
-    /// Targets.
-    pub targets: Targets,
+    /// Targets (replaced by a reload).
+    targets: std::sync::RwLock<Arc<Targets>>,
+    /// A target added by the program rather than the configuration (the demo), kept across
+    /// reloads.
+    extra_target: Option<crate::config::Target>,
     /// Sign-ins, login links and share links.
     pub signins: Arc<Signins>,
-    /// Local users, API tokens, the proxy rule.
-    pub users: Users,
+    /// Local users, API tokens, the proxy rule (replaced by a reload).
+    users: std::sync::RwLock<Arc<Users>>,
     /// Sign-in attempt limits.
     pub limiter: Limiter,
     /// Password checks, bounded.
@@ -112,9 +115,10 @@ impl AppState {
         };
         Ok(AppState {
             registry,
-            targets,
+            targets: std::sync::RwLock::new(Arc::new(targets)),
+            extra_target: None,
             signins: Arc::new(signins),
-            users: Users::from_config(config),
+            users: std::sync::RwLock::new(Arc::new(Users::from_config(config))),
             limiter: Limiter::default(),
             target_limiter: Limiter::names_only(),
             hasher: Hasher::new(
@@ -180,10 +184,47 @@ impl AppState {
         self
     }
 
+    /// The targets now.
+    pub fn targets(&self) -> Arc<Targets> {
+        self.targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The local users, tokens and proxy rule now.
+    pub fn users(&self) -> Arc<Users> {
+        self.users.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Keeps `target` (the demo) across reloads; it is already in the targets given to
+    /// [`AppState::new`].
+    pub fn keeping_target(mut self, target: Option<crate::config::Target>) -> AppState {
+        self.extra_target = target;
+        self
+    }
+
+    /// Applies a changed configuration's users, tokens, proxy rule, targets and roles
+    /// without touching sessions, then ends the sign-ins whose account changed (item 6).
+    /// Everything else (listen address, TLS, limits, audit, embed) needs a restart.
+    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        let mut targets = Targets::from_config(config)?;
+        if let Some(t) = &self.extra_target {
+            targets.add(t.clone());
+        }
+        let users = Users::from_config(config);
+        *self.targets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(targets);
+        *self.users.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(users);
+        self.audit.log("configuration_reloaded", json!({}));
+        self.revalidate_sign_ins();
+        Ok(())
+    }
+
     /// Ends the sign-ins whose account changed or is gone (issue 17, item 6): at start,
     /// and after a configuration reload.
     pub fn revalidate_sign_ins(&self) {
-        let ended = self.signins.revalidate(|u, m| self.users.stamp(u, m));
+        let users = self.users();
+        let ended = self.signins.revalidate(|u, m| users.stamp(u, m));
         for user in ended {
             tracing::info!(%user, "a sign-in ended: the account changed or was removed");
             self.audit.log(

@@ -50,8 +50,8 @@ pub async fn login(
     match state.signins.redeem(&q.token) {
         Some(user) => {
             info!(%user, "signed in with a login link");
-            let who = Identity::new(user.clone(), state.users.groups_of(&user), Method::Link);
-            let stamp = state.users.stamp(&user, Method::Link).unwrap_or_default();
+            let who = Identity::new(user.clone(), state.users().groups_of(&user), Method::Link);
+            let stamp = state.users().stamp(&user, Method::Link).unwrap_or_default();
             let cookie = state.signins.sign_in(&who, &stamp);
             state.audit.log(
                 "signed_in",
@@ -133,7 +133,7 @@ pub async fn password_login(
         let (user, password) = (req.user.clone(), Secret(req.password));
         state
             .hasher
-            .run(move || state2.users.check_password(&user, &password.0))
+            .run(move || state2.users().check_password(&user, &password.0))
             .await
     };
     let checked = match checked {
@@ -162,7 +162,7 @@ pub async fn password_login(
     };
     state.limiter.succeeded(attempt, Instant::now());
     let stamp = state
-        .users
+        .users()
         .stamp(&who.user, Method::Password)
         .unwrap_or_default();
     let cookie = state.signins.sign_in(&who, &stamp);
