@@ -3,8 +3,8 @@
 //! body, or opens connections without end must not hold the relay:
 //!
 //! * at most `max_connections` connections, and `max_connections_per_address` from one
-//!   address (trusted proxies excepted); beyond that the answer is 503 and the connection
-//!   is closed at once;
+//!   address (loopback and trusted proxies excepted); beyond that the answer is 503 and the
+//!   connection is closed at once;
 //! * a request's headers (and a TLS handshake) must arrive within `header_timeout`, its
 //!   body within `body_timeout` (a layer in [`super::app`]);
 //! * a connection with no byte in either direction for `idle_timeout` is closed, unless it
@@ -90,7 +90,9 @@ fn take_slot(counts: &Arc<Mutex<Counts>>, limits: &ConnLimits, ip: IpAddr) -> Op
     if c.all >= limits.max_connections {
         return None;
     }
-    let exempt = limits.exempt.iter().any(|n| n.contains(&ip));
+    // Loopback peers are local programs or a reverse proxy on this host (behind which
+    // everyone shares the address): only the global limit applies to them.
+    let exempt = ip.is_loopback() || limits.exempt.iter().any(|n| n.contains(&ip));
     let mine = c.per.get(&ip).copied().unwrap_or(0);
     if !exempt && mine >= limits.per_address {
         return None;
@@ -303,16 +305,26 @@ mod tests {
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
         let s1 = take_slot(&counts, &limits, a).unwrap();
         let _s2 = take_slot(&counts, &limits, a).unwrap();
         assert!(take_slot(&counts, &limits, a).is_none(), "two per address");
-        let _s3 = take_slot(&counts, &limits, b).unwrap();
+        let s3 = take_slot(&counts, &limits, b).unwrap();
         assert!(take_slot(&counts, &limits, b).is_none(), "three in all");
         drop(s1);
+        let p1 = take_slot(&counts, &limits, proxy).expect("a slot came back");
         assert!(
-            take_slot(&counts, &limits, proxy).is_some(),
-            "a slot came back"
+            take_slot(&counts, &limits, local).is_none(),
+            "the global limit holds"
         );
-        assert_eq!(counts.lock().unwrap().all, 2, "and went again when dropped");
+        drop(p1);
+        drop(s3);
+        let _l1 = take_slot(&counts, &limits, local).unwrap();
+        let _l2 = take_slot(&counts, &limits, local).expect("loopback: no per-address limit");
+        assert_eq!(
+            counts.lock().unwrap().all,
+            3,
+            "slots are given back when dropped"
+        );
     }
 }
