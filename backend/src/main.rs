@@ -20,6 +20,8 @@ enum Command {
     Exec(winrelay::commands::exec::ExecArgs),
     /// Check a WinRM endpoint: certificate fingerprint, authentication, shell timing.
     Probe(winrelay::commands::exec::ProbeArgs),
+    /// Check a configuration file and print what the relay would serve.
+    CheckConfig(winrelay::commands::check::CheckArgs),
     /// Hash a password for a `[[user]]` entry: reads it from stdin, prints the argon2 string.
     HashPassword,
 }
@@ -47,6 +49,7 @@ async fn main() {
             Err(e) => Err(e),
         },
         Command::Probe(a) => winrelay::commands::exec::probe(a).await,
+        Command::CheckConfig(a) => winrelay::commands::check::check_config(a),
         Command::HashPassword => winrelay::commands::hash_password(),
     };
     if let Err(e) = result {

@@ -285,3 +285,238 @@ async fn sign_ins_end_when_the_account_changes() {
     drop(relay);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// Issue 17, item 4: slow clients. 100 connections each sending a header byte every
+/// 300 ms: at most `max_connections` are held, each only until `header_timeout`; a client
+/// on an ordinary slow network (its headers in pieces over a second) is served.
+#[tokio::test]
+async fn slow_clients_are_bounded_and_timed_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cfg = config_file(
+        "demo = true\n[limits]\nmax_connections = 20\nmax_connections_per_address = 1000\n\
+         header_timeout = \"2s\"\nidle_timeout = \"3s\"\n",
+    );
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let addr = relay.base.trim_start_matches("http://").to_string();
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (addr, open) = (addr.clone(), open.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await else {
+                return;
+            };
+            open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = s
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await;
+            let mut buf = [0u8; 1024];
+            loop {
+                // A byte every 300 ms, never the end of the headers; stop when the relay
+                // answers or closes.
+                match tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Ok(Ok(_)) => continue,
+                    Err(_) => {
+                        if s.write_all(b"a").await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let held_at_1s = open.load(std::sync::atomic::Ordering::SeqCst);
+    // An ordinary slow client: its request in three pieces over 600 ms.
+    let ordinary = async {
+        // Wait for the slow ones to be timed out, then go.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        for piece in [
+            &b"GET /healthz HTTP/1.1\r\n"[..],
+            b"Host: 127.0.0.1\r\n",
+            b"\r\n",
+        ] {
+            s.write_all(piece).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let mut answer = vec![0u8; 256];
+        let n = s.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..n]).to_string()
+    };
+    let answer = ordinary.await;
+    let held_at_4s = open.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let held_at_6s = open.load(std::sync::atomic::Ordering::SeqCst);
+    for t in tasks {
+        t.abort();
+    }
+    eprintln!(
+        "100 slowloris connections: {held_at_1s} held after 1 s, {held_at_4s} after 4 s, {held_at_6s} after 6 s (limit 20, header timeout 2 s)"
+    );
+    assert!(held_at_1s <= 20, "{held_at_1s} connections held at once");
+    assert_eq!(held_at_6s, 0, "every slow connection was closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// `winrelay check-config`: what the relay would serve, or why it would not start; never
+/// a secret.
+#[test]
+fn check_config_validates_and_describes() {
+    let run = |cfg: &std::path::Path, env: &[(&str, &str)]| {
+        let out = Command::new(bin())
+            .args(["check-config", "--config", cfg.to_str().unwrap()])
+            .env_remove("WINRELAY_CONFIG")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let cfg = config_file(
+        "[[target]]\nname = 'web01'\nendpoint = 'https://web01:5986/wsman'\nuser = 'svc'\n\
+         password_env = 'CHECK_PW'\ninsecure = true\nowners = ['alice']\n\
+         [[token]]\nname = 'ci'\nuser = 'bot'\nhash = '0000000000000000000000000000000000000000000000000000000000000000'\n\
+         [sessions]\nmax_per_user = 3\n",
+    );
+    let (ok, out, err) = run(&cfg, &[("CHECK_PW", "Sekret-Check-Pw-1")]);
+    assert!(ok, "{out}{err}");
+    for needle in [
+        ": OK",
+        "web01",
+        "password from environment variable CHECK_PW",
+        "NOT CHECKED",
+        "owners alice",
+        "ci (as bot)",
+        "3 per person",
+        "login link at start: printed, valid 15m",
+    ] {
+        assert!(out.contains(needle), "{needle:?} missing in\n{out}");
+    }
+    assert!(!out.contains("Sekret-Check-Pw-1") && !err.contains("Sekret-Check-Pw-1"));
+    // The password variable is missing: serve would fail at the first session; check says so.
+    let (ok, _, err) = run(&cfg, &[]);
+    assert!(!ok);
+    assert!(err.contains("CHECK_PW"), "{err}");
+    let bad = config_file("listen = '127.0.0.1:1'\nbogus = 1\n");
+    let (ok, _, err) = run(&bad, &[]);
+    assert!(!ok && err.contains("unknown field"), "{err}");
+}
+
+/// SIGHUP reloads users, tokens, targets and roles without dropping sessions; sign-ins
+/// whose account changed end (item 6); a broken file leaves the running configuration.
+#[tokio::test]
+async fn sighup_reloads_the_configuration_and_keeps_sessions() {
+    use sha2::Digest;
+    let (a1, b1) = (default_hash("alice-pw"), default_hash("bob-pw"));
+    let base_cfg = |alice: &str, extra: &str| {
+        format!(
+            "demo = true\n[[user]]\nname = 'alice'\npassword_hash = '{alice}'\n\
+             [[user]]\nname = 'bob'\npassword_hash = '{b1}'\n{extra}"
+        )
+    };
+    let cfg = config_file(&base_cfg(&a1, ""));
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let sign_in = |user: &'static str, pw: &'static str| {
+        let base = relay.base.clone();
+        let ws = relay.ws_base();
+        async move {
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let r = http
+                .post(format!("{base}/api/login"))
+                .json(&serde_json::json!({"user": user, "password": pw}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{user}");
+            let cookie = r.headers()["set-cookie"].to_str().unwrap();
+            User {
+                http,
+                cookie: cookie.split(';').next().unwrap().to_string(),
+                base,
+                ws,
+            }
+        }
+    };
+    let alice = sign_in("alice", "alice-pw").await;
+    let bob = sign_in("bob", "bob-pw").await;
+    let s = bob.create_session("demo").await;
+    let mut c = bob.attach(&s.id, None).await;
+    c.input("echo before-$((1+1))\r").await;
+    c.wait_for("before-2", T).await;
+
+    let token = "tok-reload-1";
+    let extra = format!(
+        "[[token]]\nname = 'ci'\nuser = 'bot'\nhash = '{}'\n\
+         [[target]]\nname = 'extra'\nendpoint = 'https://127.0.0.1:1/wsman'\nask_credentials = true\n",
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    );
+    std::fs::write(&cfg, base_cfg(&default_hash("alice-new-pw"), &extra)).unwrap();
+    kill(relay.child.id() as i32, 1);
+    let status = |cookie: Option<String>, bearer: Option<&'static str>| {
+        let base = relay.base.clone();
+        async move {
+            let mut r = reqwest::Client::new().get(format!("{base}/api/me"));
+            if let Some(c) = cookie {
+                r = r.header("cookie", c);
+            }
+            if let Some(b) = bearer {
+                r = r.bearer_auth(b);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while status(None, Some(token)).await != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new token never worked"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status(Some(alice.cookie.clone()), None).await,
+        401,
+        "alice's password changed"
+    );
+    assert_eq!(
+        status(Some(bob.cookie.clone()), None).await,
+        200,
+        "bob's did not"
+    );
+    let targets: Vec<serde_json::Value> = bob
+        .get("/api/targets")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = targets.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(
+        names.contains(&"extra") && names.contains(&"demo"),
+        "{names:?}"
+    );
+    // The session went on through the reload.
+    c.input("echo after-$((2+2))\r").await;
+    c.wait_for("after-4", T).await;
+
+    // A broken file: the running configuration stays.
+    std::fs::write(&cfg, "bogus = 1\n").unwrap();
+    kill(relay.child.id() as i32, 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(status(None, Some(token)).await, 200);
+    assert_eq!(status(Some(bob.cookie.clone()), None).await, 200);
+    assert!(
+        relay.log().contains("not reloaded"),
+        "the refusal is logged"
+    );
+}

@@ -6,6 +6,7 @@
 //! Tokens are random 256-bit values of which only the SHA-256 is kept.
 
 pub mod embed;
+pub mod forwarded;
 pub mod hasher;
 pub mod identity;
 pub mod limiter;

@@ -135,7 +135,10 @@ impl OriginRule {
         let Some((scheme, origin_host)) = origin.split_once("://") else {
             return false;
         };
-        self.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme))
+        // A trusted reverse proxy said the page came over HTTPS (see `forwarded`).
+        let forwarded_https = headers.contains_key(super::forwarded::FORWARDED_HTTPS)
+            && scheme.eq_ignore_ascii_case("https");
+        (forwarded_https || self.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)))
             && !host.is_empty()
             && origin_host.eq_ignore_ascii_case(host)
             && self.host_ok(host)

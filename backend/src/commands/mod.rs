@@ -1,5 +1,6 @@
 //! The `winrelay` subcommands: `serve`, `sim`, `exec`, `probe`, `hash-password`.
 
+pub mod check;
 pub mod exec;
 pub mod serve;
 pub mod sim;

@@ -1,6 +1,5 @@
 //! `winrelay serve`: the demo target, the housekeeping, and the server's life from start to SIGTERM.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -64,7 +63,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let pin = handle
             .fingerprint()
             .context("the demo target has no certificate")?;
-        targets.add(Target {
+        let demo_target = Target {
             name: "demo".into(),
             description: "A shell on this machine through the built-in WinRS simulator".into(),
             endpoint: handle.endpoint(),
@@ -77,8 +76,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             allow_http: false,
             roles: Roles::everyone(),
             record: false,
-        });
-        Some(handle)
+        };
+        targets.add(demo_target.clone());
+        Some((handle, demo_target))
     } else {
         None
     };
@@ -103,7 +103,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             signins,
             tls.is_some(),
         )?
-        .listening_on(addr),
+        .listening_on(addr)
+        .keeping_target(demo.as_ref().map(|(_, t)| t.clone())),
     );
     // Sign-ins came back from the state directory: only those whose account is unchanged
     // stay (issue 17, item 6).
@@ -170,7 +171,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 state.registry.reap_idle();
-                state.targets.check_reachability().await;
+                state.targets().check_reachability().await;
                 state.expire_shares();
                 state.limiter.purge(std::time::Instant::now());
                 if let Some(r) = &state.recordings {
@@ -180,40 +181,48 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
     };
 
-    match tls {
-        Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let stopper = {
-                let handle = handle.clone();
-                tokio::spawn(async move {
-                    shutdown_signal().await;
-                    handle.graceful_shutdown(Some(Duration::from_secs(5)));
-                })
-            };
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
-                axum_server::tls_rustls::RustlsConfig::from_config(tls.config),
-            )
-            .acceptor(axum_server::accept::NoDelayAcceptor::new());
-            axum_server::from_tcp(listener.into_std()?)?
-                .handle(handle)
-                .acceptor(acceptor)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                .await?;
-            stopper.abort();
-        }
-        None => {
-            // Keystroke echoes are tiny writes: do not let Nagle's algorithm hold them back.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        }
-    }
+    // SIGHUP: reload users, tokens, targets and roles; sessions go on; sign-ins whose
+    // account changed end (issue 17).
+    let reloader = {
+        let state = state.clone();
+        let path = args.config.clone();
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            {
+                let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    let Some(path) = &path else {
+                        info!("SIGHUP: no configuration file to reload");
+                        continue;
+                    };
+                    match Config::load(path)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|c| state.reload(&c))
+                    {
+                        Ok(()) => {
+                            info!(path = %path.display(), "configuration reloaded: users, tokens, targets and roles")
+                        }
+                        Err(e) => {
+                            warn!(error = %format!("{e:#}"), "the configuration was not reloaded; the previous one stays")
+                        }
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = (state, path);
+            }
+        })
+    };
+    // Our own connection loop: timeouts and connection limits (issue 17, item 4).
+    let trusted = state.trusted_proxies.clone();
+    let limits = crate::http::listen::ConnLimits::new(&config.limits, trusted);
+    let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
+    crate::http::listen::serve(listener, app, acceptor, limits, shutdown_signal()).await?;
     info!("shutting down: ending every shell");
     housekeeping.abort();
     if let Some(m) = metrics_server {
@@ -225,7 +234,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         warn!("some shells did not end in 20 s");
     }
-    if let Some(sim) = demo {
+    reloader.abort();
+    if let Some((sim, _)) = demo {
         sim.shutdown().await;
     }
     Ok(())

@@ -57,6 +57,11 @@ pub struct Config {
     /// host, and for a relay on a loopback address its loopback names (DNS rebinding).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Reverse proxies in front of the relay: from these addresses `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed (for limits, cookies and the audit log). The
+    /// `[proxy_auth]` proxies are trusted for them too.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpNet>,
     /// Print a one-time login link at start (stdout, never the log), for the person who
     /// started the relay. Turn off where stdout lands in shared logs.
     #[serde(default = "yes")]
@@ -147,6 +152,38 @@ pub struct Limits {
     /// `Retry-After` at once.
     #[serde(default = "default_password_queue")]
     pub password_queue: usize,
+    /// Connections served at once; more are answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Connections from one address at once (trusted proxies excepted).
+    #[serde(default = "default_max_connections_per_address")]
+    pub max_connections_per_address: usize,
+    /// A request's headers must arrive within this (and a TLS handshake too).
+    #[serde(with = "humantime_serde", default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this.
+    #[serde(with = "humantime_serde", default = "default_body_timeout")]
+    pub body_timeout: Duration,
+    /// A connection with no byte in either direction for this long is closed (WebSockets
+    /// are not affected: they have their own keepalive).
+    #[serde(with = "humantime_serde", default = "default_conn_idle_timeout")]
+    pub idle_timeout: Duration,
+}
+
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_max_connections_per_address() -> usize {
+    128
+}
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_conn_idle_timeout() -> Duration {
+    Duration::from_secs(120)
 }
 
 fn default_password_queue() -> usize {
@@ -158,6 +195,11 @@ impl Default for Limits {
         Limits {
             password_checks: None,
             password_queue: default_password_queue(),
+            max_connections: default_max_connections(),
+            max_connections_per_address: default_max_connections_per_address(),
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            idle_timeout: default_conn_idle_timeout(),
         }
     }
 }

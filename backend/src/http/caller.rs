@@ -48,7 +48,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let who = identify(state, parts, peer)?;
+        // `[proxy_auth]` trusts the connection's own peer (the proxy), not the client
+        // address a reverse proxy reported.
+        let hop = parts
+            .extensions
+            .get::<super::Hop>()
+            .map(|h| h.0.ip())
+            .or(peer);
+        let who = identify(state, parts, hop)?;
         Ok(Caller { who, peer })
     }
 }
@@ -94,9 +101,13 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
             Ok(who) => Ok(Some(who)),
             Err(e) => {
                 debug!(error = %e, "embed token refused");
+                let client = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip());
                 state.audit.log(
                     "embed_refused",
-                    json!({"ip": peer, "reason": e.to_string()}),
+                    json!({"ip": client.or(peer), "reason": e.to_string()}),
                 );
                 Err(Failure::new(
                     StatusCode::UNAUTHORIZED,
@@ -107,7 +118,7 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
         };
     }
     // Behind a trusted proxy its headers win (it may pass on an Authorization of its own).
-    match state.users.proxy(peer, headers) {
+    match state.users().proxy(peer, headers) {
         Ok(Some(who)) => return Ok(Some(who)),
         Ok(None) => {}
         Err(message) => {
@@ -131,7 +142,7 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
         })
         .map(str::trim);
     if let Some(token) = bearer {
-        return match state.users.token(token) {
+        return match state.users().token(token) {
             Some((who, _name)) => Ok(Some(who)),
             None => Err(Failure::new(
                 StatusCode::UNAUTHORIZED,
@@ -200,7 +211,7 @@ fn facts(session: &Session) -> SessionFacts<'_> {
 /// The role `who` has on `session` without any share link.
 pub fn session_role(state: &AppState, who: Option<&Identity>, session: &Session) -> Option<Role> {
     policy::session_role(who, facts(session), |w| {
-        state.targets.role_of(&session.target, w)
+        state.targets().role_of(&session.target, w)
     })
 }
 

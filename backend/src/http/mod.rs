@@ -11,6 +11,7 @@ pub mod caller;
 pub mod embed;
 pub mod error;
 pub mod health;
+pub mod listen;
 pub mod recordings;
 pub mod sessions;
 pub mod shares;
@@ -50,12 +51,15 @@ use crate::targets::Targets;
 pub struct AppState {
     /// Sessions.
     pub registry: Arc<Registry>,
-    /// Targets.
-    pub targets: Targets,
+    /// Targets (replaced by a reload).
+    targets: std::sync::RwLock<Arc<Targets>>,
+    /// A target added by the program rather than the configuration (the demo), kept across
+    /// reloads.
+    extra_target: Option<crate::config::Target>,
     /// Sign-ins, login links and share links.
     pub signins: Arc<Signins>,
-    /// Local users, API tokens, the proxy rule.
-    pub users: Users,
+    /// Local users, API tokens, the proxy rule (replaced by a reload).
+    users: std::sync::RwLock<Arc<Users>>,
     /// Sign-in attempt limits.
     pub limiter: Limiter,
     /// Password checks, bounded.
@@ -82,7 +86,16 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// SHA-256 of the token that reads `/metrics` on the main port.
     pub metrics_token: Option<[u8; 32]>,
+    /// How long a request's body may take to arrive.
+    pub body_timeout: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
+
+/// The address a request came from before [`forwarded`] replaced it with the client's
+/// (the proxy's own address: what `[proxy_auth]` checks).
+#[derive(Debug, Clone, Copy)]
+pub struct Hop(pub std::net::SocketAddr);
 
 impl AppState {
     /// The state of a relay serving `config` (its targets already resolved, with the
@@ -102,9 +115,10 @@ impl AppState {
         };
         Ok(AppState {
             registry,
-            targets,
+            targets: std::sync::RwLock::new(Arc::new(targets)),
+            extra_target: None,
             signins: Arc::new(signins),
-            users: Users::from_config(config),
+            users: std::sync::RwLock::new(Arc::new(Users::from_config(config))),
             limiter: Limiter::default(),
             target_limiter: Limiter::names_only(),
             hasher: Hasher::new(
@@ -137,6 +151,18 @@ impl AppState {
             ),
             tls,
             ready: AtomicBool::new(false),
+            body_timeout: config.limits.body_timeout,
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .chain(
+                    config
+                        .proxy_auth
+                        .iter()
+                        .flat_map(|p| p.trusted_proxies.iter()),
+                )
+                .cloned()
+                .collect(),
             metrics_token: config.metrics.token_hash.as_ref().and_then(|h| {
                 let mut d = [0u8; 32];
                 hex::decode_to_slice(h.to_ascii_lowercase(), &mut d).ok()?;
@@ -158,10 +184,47 @@ impl AppState {
         self
     }
 
+    /// The targets now.
+    pub fn targets(&self) -> Arc<Targets> {
+        self.targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The local users, tokens and proxy rule now.
+    pub fn users(&self) -> Arc<Users> {
+        self.users.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Keeps `target` (the demo) across reloads; it is already in the targets given to
+    /// [`AppState::new`].
+    pub fn keeping_target(mut self, target: Option<crate::config::Target>) -> AppState {
+        self.extra_target = target;
+        self
+    }
+
+    /// Applies a changed configuration's users, tokens, proxy rule, targets and roles
+    /// without touching sessions, then ends the sign-ins whose account changed (item 6).
+    /// Everything else (listen address, TLS, limits, audit, embed) needs a restart.
+    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        let mut targets = Targets::from_config(config)?;
+        if let Some(t) = &self.extra_target {
+            targets.add(t.clone());
+        }
+        let users = Users::from_config(config);
+        *self.targets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(targets);
+        *self.users.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(users);
+        self.audit.log("configuration_reloaded", json!({}));
+        self.revalidate_sign_ins();
+        Ok(())
+    }
+
     /// Ends the sign-ins whose account changed or is gone (issue 17, item 6): at start,
     /// and after a configuration reload.
     pub fn revalidate_sign_ins(&self) {
-        let ended = self.signins.revalidate(|u, m| self.users.stamp(u, m));
+        let users = self.users();
+        let ended = self.signins.revalidate(|u, m| users.stamp(u, m));
         for user in ended {
             tracing::info!(%user, "a sign-in ended: the account changed or was removed");
             self.audit.log(
@@ -206,6 +269,37 @@ async fn host_rule(
         "this relay does not answer to that host name (see allowed_hosts and public_url)",
     )
     .into_response()
+}
+
+/// Behind a trusted reverse proxy: the client's address replaces the proxy's in
+/// `ConnectInfo` (limits, audit), the proxy's is kept as [`Hop`], and a forwarded HTTPS is
+/// noted in a header of the relay's own (removed from every incoming request first).
+async fn forwarded(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::access::forwarded::{client_addr, forwarded_https, FORWARDED_HTTPS};
+    use axum::extract::ConnectInfo;
+    req.headers_mut().remove(FORWARDED_HTTPS);
+    if let Some(ConnectInfo(peer)) = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .copied()
+    {
+        req.extensions_mut().insert(Hop(peer));
+        if !state.trusted_proxies.is_empty() {
+            let client = client_addr(&state.trusted_proxies, peer.ip(), req.headers());
+            let https = forwarded_https(&state.trusted_proxies, peer.ip(), req.headers());
+            req.extensions_mut()
+                .insert(ConnectInfo(std::net::SocketAddr::new(client, peer.port())));
+            if https {
+                req.headers_mut()
+                    .insert(FORWARDED_HTTPS, HeaderValue::from_static("1"));
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// `/api/...` paths that do not exist.
@@ -303,6 +397,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             put(sessions::set_role),
         )
         .merge(pages)
+        // A body dribbled a byte at a time does not hold a request forever (item 4).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.body_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             host_rule,
@@ -310,6 +408,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api_headers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forwarded,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -26,7 +26,7 @@ pub async fn list_recordings(
     Ok(Json(
         recs.list()
             .into_iter()
-            .filter(|r| state.targets.role_of(&r.target, who) == Some(Role::Owner))
+            .filter(|r| state.targets().role_of(&r.target, who) == Some(Role::Owner))
             .collect(),
     ))
 }
@@ -47,7 +47,7 @@ pub async fn get_recording(
     };
     let recs = state.recordings.as_ref().ok_or_else(unknown)?;
     let (info, path) = recs.get(&id).ok_or_else(unknown)?;
-    if state.targets.role_of(&info.target, who) != Some(Role::Owner) {
+    if state.targets().role_of(&info.target, who) != Some(Role::Owner) {
         return Err(unknown());
     }
     let data = tokio::fs::read(&path).await.map_err(|_| unknown())?;

@@ -18,8 +18,8 @@ fn cheap_hash(pw: &str) -> String {
 /// A relay with local users alice (password `right`) and bob, cheap hashes, plus `extra`.
 async fn relay_with_users(extra: &str, hash: &str) -> Relay {
     let toml = format!(
-        "[[user]]\nname = 'alice'\npassword_hash = '{hash}'\ngroups = ['ops']\n\
-         [[user]]\nname = 'bob'\npassword_hash = '{hash}'\n{extra}"
+        "{extra}\n[[user]]\nname = 'alice'\npassword_hash = '{hash}'\ngroups = ['ops']\n\
+         [[user]]\nname = 'bob'\npassword_hash = '{hash}'\n"
     );
     relay_with("", move |dir| {
         toml.replace("{dir}", &dir.display().to_string())
@@ -507,4 +507,87 @@ async fn item16_hsts_under_tls() {
         resp.headers()["strict-transport-security"],
         "max-age=31536000"
     );
+}
+
+/// Behind a reverse proxy: `X-Forwarded-For` / `-Proto` from a trusted proxy give the
+/// client's address (limits, audit) and scheme (cookie `Secure`); from anyone else they
+/// are ignored.
+#[tokio::test]
+async fn behind_a_reverse_proxy_each_client_has_its_own_address() {
+    let r = relay_with_users(
+        "trusted_proxies = ['127.0.0.1/32']\n[audit]\npath = '{dir}/audit.log'\n",
+        &cheap_hash("right"),
+    )
+    .await;
+    let proxy = SocketAddr::from(([127, 0, 0, 1], 5000));
+    let via = |client: &'static str, password: &'static str| {
+        let r = &r;
+        async move {
+            r.call_from(
+                proxy,
+                Method::POST,
+                "/api/login",
+                None,
+                &[
+                    ("content-type", "application/json"),
+                    ("x-forwarded-for", client),
+                    ("x-forwarded-proto", "https"),
+                ],
+                Some(serde_json::json!({"user": "alice", "password": password}).to_string()),
+            )
+            .await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            via("192.0.2.1", "wrong").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        via("192.0.2.1", "wrong").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another person behind the same proxy is not slowed down by the first one.
+    let a = via("192.0.2.2", "right").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let cookie = a.headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Secure"), "HTTPS at the proxy: {cookie}");
+    let audit = std::fs::read_to_string(r._dir.join("audit.log")).unwrap();
+    assert!(audit.contains("\"ip\":\"192.0.2.2\""), "{audit}");
+    // A client that is not a trusted proxy cannot choose its address.
+    let direct = SocketAddr::from(([127, 0, 1, 7], 5000));
+    for _ in 0..5 {
+        r.call_from(
+            direct,
+            Method::POST,
+            "/api/login",
+            None,
+            &[
+                ("content-type", "application/json"),
+                ("x-forwarded-for", "192.0.2.99"),
+            ],
+            Some(serde_json::json!({"user": "bob", "password": "x"}).to_string()),
+        )
+        .await;
+    }
+    let a = r
+        .call_from(
+            direct,
+            Method::POST,
+            "/api/login",
+            None,
+            &[
+                ("content-type", "application/json"),
+                ("x-forwarded-for", "192.0.2.100"),
+            ],
+            Some(serde_json::json!({"user": "bob", "password": "right"}).to_string()),
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "its own address counts"
+    );
+    assert!(!audit.contains("192.0.2.99"));
 }

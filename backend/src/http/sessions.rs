@@ -34,7 +34,7 @@ pub async fn targets(
     caller: Caller,
 ) -> ApiResult<Json<Vec<TargetInfo>>> {
     let who = caller.require()?;
-    Ok(Json(state.targets.visible_to(who)))
+    Ok(Json(state.targets().visible_to(who)))
 }
 
 /// `GET /api/sessions`: the caller's sessions, and the sessions of targets they have a role
@@ -157,7 +157,7 @@ async fn open_checked(
     rows: Option<u16>,
 ) -> ApiResult<Arc<Session>> {
     let mut connector = state
-        .targets
+        .targets()
         .connector(target, who, creds)
         .await
         .map_err(lookup_failure)?;
@@ -165,7 +165,7 @@ async fn open_checked(
     let cols = cols.unwrap_or(80).clamp(1, MAX_COLS);
     let rows = rows.unwrap_or(24).clamp(1, MAX_ROWS);
     let user = who.user.clone();
-    let record = state.targets.records(target);
+    let record = state.targets().records(target);
     let observe = |id: &str| -> Vec<Arc<dyn Observer>> {
         let recorder = match (&state.recordings, record) {
             (Some(r), true) => match r.start(id, target, &user, cols, rows) {

@@ -27,8 +27,10 @@ use crate::config::Secret;
 /// How long a sign-in cookie lives, seconds.
 const COOKIE_AGE: u64 = 43200;
 
-fn session_cookie(state: &AppState, value: &str, max_age: u64) -> String {
-    let secure = if state.tls { "; Secure" } else { "" };
+fn session_cookie(state: &AppState, headers: &HeaderMap, value: &str, max_age: u64) -> String {
+    // HTTPS here, or at a trusted reverse proxy in front.
+    let https = state.tls || headers.contains_key(crate::access::forwarded::FORWARDED_HTTPS);
+    let secure = if https { "; Secure" } else { "" };
     format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
@@ -42,20 +44,21 @@ pub struct LoginQuery {
 pub async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     match state.signins.redeem(&q.token) {
         Some(user) => {
             info!(%user, "signed in with a login link");
-            let who = Identity::new(user.clone(), state.users.groups_of(&user), Method::Link);
-            let stamp = state.users.stamp(&user, Method::Link).unwrap_or_default();
+            let who = Identity::new(user.clone(), state.users().groups_of(&user), Method::Link);
+            let stamp = state.users().stamp(&user, Method::Link).unwrap_or_default();
             let cookie = state.signins.sign_in(&who, &stamp);
             state.audit.log(
                 "signed_in",
                 json!({"user": user, "method": Method::Link, "ip": peer.ip()}),
             );
             (
-                [(header::SET_COOKIE, session_cookie(&state, &cookie, COOKIE_AGE))],
+                [(header::SET_COOKIE, session_cookie(&state, &headers, &cookie, COOKIE_AGE))],
                 Redirect::to("/"),
             )
                 .into_response()
@@ -130,7 +133,7 @@ pub async fn password_login(
         let (user, password) = (req.user.clone(), Secret(req.password));
         state
             .hasher
-            .run(move || state2.users.check_password(&user, &password.0))
+            .run(move || state2.users().check_password(&user, &password.0))
             .await
     };
     let checked = match checked {
@@ -159,7 +162,7 @@ pub async fn password_login(
     };
     state.limiter.succeeded(attempt, Instant::now());
     let stamp = state
-        .users
+        .users()
         .stamp(&who.user, Method::Password)
         .unwrap_or_default();
     let cookie = state.signins.sign_in(&who, &stamp);
@@ -171,7 +174,7 @@ pub async fn password_login(
     Ok((
         [(
             header::SET_COOKIE,
-            session_cookie(&state, &cookie, COOKIE_AGE),
+            session_cookie(&state, &headers, &cookie, COOKIE_AGE),
         )],
         Json(me_of(&who)),
     )
@@ -194,7 +197,7 @@ pub async fn logout(
         state.signins.sign_out(&c);
     }
     Ok((
-        [(header::SET_COOKIE, session_cookie(&state, "", 0))],
+        [(header::SET_COOKIE, session_cookie(&state, &headers, "", 0))],
         StatusCode::NO_CONTENT,
     )
         .into_response())

@@ -68,7 +68,9 @@ impl Audit {
         if let Value::Object(f) = fields {
             obj.extend(f);
         }
-        let mut line = Value::Object(obj).to_string();
+        let mut value = Value::Object(obj);
+        bound(&mut value);
+        let mut line = value.to_string();
         line.push('\n');
         // One write per line on an O_APPEND file: lines never interleave.
         if let Err(e) = file
@@ -78,6 +80,26 @@ impl Audit {
         {
             warn!(error = %e, "cannot write the audit log");
         }
+    }
+}
+
+/// Longest string written into one field (a typed input line is at most 8191 bytes; names
+/// are at most 256): a safety net, so no request can make one audit line huge (issue 17).
+const MAX_FIELD: usize = 16 * 1024;
+
+fn bound(v: &mut Value) {
+    match v {
+        Value::String(s) if s.len() > MAX_FIELD => {
+            let mut end = MAX_FIELD;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s.push_str("...");
+        }
+        Value::Array(a) => a.iter_mut().for_each(bound),
+        Value::Object(o) => o.values_mut().for_each(bound),
+        _ => {}
     }
 }
 
@@ -186,5 +208,34 @@ impl Observer for SessionWatch {
         if let Some(r) = &self.recorder {
             r.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_field_makes_a_line_huge() {
+        let dir =
+            std::env::temp_dir().join(format!("winrelay-audit-{}", crate::access::new_token()));
+        let path = dir.join("audit.log");
+        let audit = Audit::open(Some(&AuditConfig {
+            path: path.clone(),
+            log_input: false,
+        }))
+        .unwrap();
+        audit.log(
+            "x",
+            serde_json::json!({"recording": "é".repeat(100_000), "list": ["y".repeat(100_000)]}),
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.len() < 3 * MAX_FIELD, "{} bytes", text.len());
+        assert!(
+            text.ends_with("...\"]}\n") || text.contains("...\""),
+            "{}",
+            &text[..80]
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
