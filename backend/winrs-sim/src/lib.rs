@@ -51,6 +51,8 @@
 
 pub mod mapping;
 mod output;
+mod powershell;
+mod psrp_server;
 mod server;
 mod shells;
 mod tls;
@@ -197,6 +199,12 @@ impl SimHandle {
     /// Number of live shells (tests use it to prove that no shell leaks).
     pub fn shell_count(&self) -> usize {
         self.inner.state.registry.count()
+    }
+
+    /// Number of open PowerShell RunspacePools (they are also counted in
+    /// [`SimHandle::shell_count`]).
+    pub fn pool_count(&self) -> usize {
+        self.inner.state.pools.count(&self.inner.state.registry)
     }
 
     /// Stops serving, deletes every shell and kills its processes, and waits until they are
