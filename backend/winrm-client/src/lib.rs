@@ -31,6 +31,8 @@ pub use error::Error;
 pub use powershell::{
     HostAnswer, Pipeline, PipelineResult, PoolOptions, PowerShellPool, PsEvent, PsHost, Stopper,
 };
+/// The sans-IO PSRP crate the PowerShell API speaks in (values, records, pipelines).
+pub use psrp;
 pub use shell::{
     CommandInput, CommandOutput, Output, OutputStream, RunningCommand, Shell, ShellOptions,
     StartOptions,

@@ -218,6 +218,7 @@ pub(crate) async fn run<I: Io>(
         stop,
         merge_errors: false,
         had_errors: false,
+        downstream: Vec::new(),
     };
     let mut outcome = Outcome::Completed;
     for statement in &create.statements {
@@ -270,6 +271,10 @@ struct Eval<'a, I: Io> {
     stop: watch::Receiver<bool>,
     merge_errors: bool,
     had_errors: bool,
+    /// Commands after a script stage (`| Out-Default`, `| Out-String -Stream`): each
+    /// statement's output goes through them as soon as the statement ends, so output and
+    /// host writes keep their order.
+    downstream: Vec<PsCommand>,
 }
 
 impl<I: Io> Eval<'_, I> {
@@ -328,6 +333,13 @@ impl<I: Io> Eval<'_, I> {
                     r.reason = Some("ParseException".into());
                     r
                 })?;
+                if !last && stages[i + 1..].iter().all(|s| !s.is_script) {
+                    self.downstream = stages[i + 1..].to_vec();
+                    let flow = self.run_script(&statements, &mut Sink::Emit).await;
+                    self.downstream.clear();
+                    self.merge_errors = false;
+                    return Ok(flow);
+                }
                 self.run_script(&statements, &mut sink).await
             } else {
                 let args: Vec<(Option<String>, Value)> = stage
@@ -379,6 +391,16 @@ impl<I: Io> Eval<'_, I> {
                             ),
                         };
                         self.rs.vars.insert(name.to_ascii_lowercase(), value);
+                    }
+                    flow
+                }
+                Statement::Pipeline(cmds) if !self.downstream.is_empty() => {
+                    let mut collect = Sink::Collect(Vec::new());
+                    let flow = self.run_pipeline(cmds, &mut collect).await;
+                    if let Sink::Collect(v) = collect {
+                        if !v.is_empty() {
+                            self.through_downstream(v).await;
+                        }
                     }
                     flow
                 }
@@ -445,6 +467,33 @@ impl<I: Io> Eval<'_, I> {
             }
         }
         Flow::Next
+    }
+
+    /// Runs `values` through the downstream commands, emitting what the last one outputs.
+    async fn through_downstream(&mut self, values: Vec<Value>) {
+        let stages = self.downstream.clone();
+        let merge = std::mem::replace(&mut self.merge_errors, false);
+        let mut data = values;
+        for (i, stage) in stages.iter().enumerate() {
+            let mut sink = if i + 1 == stages.len() {
+                Sink::Emit
+            } else {
+                Sink::Collect(Vec::new())
+            };
+            let args = stage
+                .args
+                .iter()
+                .map(|a| (a.name.clone(), a.value.clone()))
+                .collect();
+            let input = std::mem::take(&mut data);
+            let _ = self
+                .call(&stage.cmd, args, input, &stage.cmd, &mut sink)
+                .await;
+            if let Sink::Collect(v) = sink {
+                data = v;
+            }
+        }
+        self.merge_errors = merge;
     }
 
     fn var(&self, name: &str) -> Value {
@@ -1338,11 +1387,11 @@ pub(crate) fn format_values(values: &[Value]) -> Vec<String> {
             lines.push(String::new());
             lines.push(String::new());
             lines.push(format!(
-                "{:<6}{:>22}{:>15} {}",
+                "{:<6}{:>27}{:>15} {}",
                 "Mode", "LastWriteTime", "Length", "Name"
             ));
             lines.push(format!(
-                "{:<6}{:>22}{:>15} {}",
+                "{:<6}{:>27}{:>15} {}",
                 "----", "-------------", "------", "----"
             ));
             while i < values.len() {
@@ -1367,7 +1416,7 @@ pub(crate) fn format_values(values: &[Value]) -> Vec<String> {
                 let mode = o.get("Mode").map(Value::display).unwrap_or_default();
                 let name = o.get("Name").map(Value::display).unwrap_or_default();
                 lines.push(format!(
-                    "{mode:<6}{:>22}{len:>15} {name}",
+                    "{mode:<6}{:>27}{len:>15} {name}",
                     format!("{date} {time:>8}")
                 ));
                 i += 1;
