@@ -337,9 +337,10 @@ async fn pool_receive_loop(shared: Arc<Shared>) {
                 ClientEvent::SessionKeyReady => {
                     shared.key_ready.send_replace(true);
                 }
-                ClientEvent::PoolState { state, .. }
-                    if matches!(state, RunspacePoolState::Closed | RunspacePoolState::Broken) =>
-                {
+                ClientEvent::PoolState {
+                    state: RunspacePoolState::Closed | RunspacePoolState::Broken,
+                    ..
+                } => {
                     shared.key_ready.send_modify(|_| {});
                     return;
                 }

@@ -542,7 +542,7 @@ async fn run_pipeline(
             inner.server.finish(pid, PipelineState::Completed, None)
         }
         Outcome::Stopped => inner.server.stop(pid),
-        Outcome::Failed(e) => inner.server.finish(pid, PipelineState::Failed, Some(e)),
+        Outcome::Failed(e) => inner.server.finish(pid, PipelineState::Failed, Some(*e)),
     };
     if let (Ok(frags), Some(p)) = (frags, inner.pipes.get_mut(&pid)) {
         p.out.extend(frags);

@@ -189,7 +189,7 @@ pub(crate) enum Outcome {
     Completed,
     Exit(i32),
     Stopped,
-    Failed(ErrorRecord),
+    Failed(Box<ErrorRecord>),
 }
 
 enum Flow {
@@ -229,7 +229,7 @@ pub(crate) async fn run<I: Io>(
                 break;
             }
             Ok(Flow::Stopped) => return Outcome::Stopped,
-            Err(e) => return Outcome::Failed(e),
+            Err(e) => return Outcome::Failed(Box::new(e)),
         }
     }
     outcome
