@@ -44,6 +44,20 @@
 //! * Which program runs for which command line is [`CommandMap`]'s business (see
 //!   [`mapping`]): `cmd.exe` starts an interactive bash with a `C:\Users\<user>>` prompt.
 //!
+//! # PowerShell remoting
+//! The same listener serves PSRP (what `Enter-PSSession`, pypsrp and `winrelay exec
+//! --powershell` speak) on the resource URI `http://schemas.microsoft.com/powershell/<NAME>`
+//! for any configuration NAME: real RunspacePools and pipelines driven by the `psrp` crate's
+//! server state machine (session key exchange, host calls, Ctrl+C stop), protocol 2.3,
+//! presenting itself as Windows PowerShell 5.1. Pools count against
+//! [`SimConfig::max_shells_per_user`] together with WinRS shells ([`SimHandle::pool_count`]
+//! counts them). Pipelines run a small PowerShell-flavoured evaluator: the Write-* cmdlets and
+//! their streams, Read-Host and Get-Credential as host calls, Start-Sleep, Get-Location,
+//! Set-Location, Get-ChildItem with PowerShell's table, Get-Date, Out-Default, Out-String,
+//! `prompt`, TabExpansion2, `$PSVersionTable`, `$LASTEXITCODE`, `$?`, `exit N`; anything else
+//! runs through bash (stdout as output strings, stderr as error records). Receive responses
+//! hold as many fragments as fit the client's MaxEnvelopeSize.
+//!
 //! # Safety
 //! Whoever knows the password runs commands as the simulator's user. It listens on loopback
 //! only unless [`SimConfig::allow_remote`] is set.
