@@ -271,3 +271,142 @@ async fn pools_count_in_the_shell_quota_and_dropping_deletes() {
     b.close().await.unwrap();
     assert_no_pools(&sim).await;
 }
+
+#[tokio::test]
+async fn get_credential_and_read_host_prompt_are_host_calls() {
+    use psrp::host::HostResponse;
+    use psrp::records::PsCredential;
+    let sim = sim().await;
+    let pool = client(&sim)
+        .open_pool(PoolOptions::default())
+        .await
+        .unwrap();
+    let create = CreatePipeline::new(
+        vec![Command::script(
+            "$c = Get-Credential -UserName bob; $c; Read-Host -Prompt Name",
+        )],
+        HostInfo::console(80, 25),
+    );
+    let mut p = pool.start(create, vec![]).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(ev) = p.next().await {
+        match ev.unwrap() {
+            PsEvent::HostCall(call) => match call.method {
+                HostMethodId::PROMPT_FOR_CREDENTIAL2 => {
+                    assert_eq!(call.params[2], Value::str("bob"));
+                    let Value::SecureString(password) =
+                        pool.secure_string("hunter2").await.unwrap()
+                    else {
+                        panic!("not a SecureString")
+                    };
+                    let cred = PsCredential {
+                        user_name: "bob".into(),
+                        password,
+                    };
+                    p.respond(&HostResponse::credential(&call, &cred))
+                        .await
+                        .unwrap();
+                }
+                HostMethodId::PROMPT => {
+                    let psrp::host::HostRequest::Prompt { fields, .. } = call.request() else {
+                        panic!("not a prompt: {call:?}")
+                    };
+                    assert_eq!(fields[0].name, "Name");
+                    assert_eq!(fields[0].type_full_name, "System.String");
+                    let answer = vec![(fields[0].name.clone(), Value::str("Grace"))];
+                    p.respond(&HostResponse::prompt(&call, answer))
+                        .await
+                        .unwrap();
+                }
+                other => panic!("unexpected host call {other:?}"),
+            },
+            PsEvent::Output(v) => out.push(v),
+            PsEvent::Finished { state, .. } => {
+                assert_eq!(state, PipelineState::Completed);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let cred = PsCredential::from_value(&out[0]).unwrap();
+    assert_eq!(cred.user_name, "bob");
+    assert_eq!(
+        pool.reveal(&Value::SecureString(cred.password)).as_deref(),
+        Some("hunter2")
+    );
+    assert_eq!(out[1], Value::str("Grace"));
+    pool.close().await.unwrap();
+    assert_no_pools(&sim).await;
+}
+
+#[tokio::test]
+async fn the_console_helpers_pipelines_work_against_the_simulator() {
+    use psrp::console::{completion_pipeline, line_pipeline, prompt_pipeline, CommandCompletion};
+    let sim = sim().await;
+    let pool = client(&sim)
+        .open_pool(PoolOptions::default())
+        .await
+        .unwrap();
+    let host = HostInfo::console(120, 30);
+    // Tab completion: commands, parameters, paths.
+    for (line, expected) in [
+        ("Set-Lo", "Set-Location"),
+        ("Write-Host -Fore", "-ForegroundColor"),
+        ("Get-ChildItem /et", "/etc"),
+    ] {
+        let cursor = line.encode_utf16().count();
+        let r = pool
+            .start(completion_pipeline(line, cursor, host.clone()), vec![])
+            .await
+            .unwrap()
+            .run_with(&mut Answers { calls: vec![] }, &pool)
+            .await
+            .unwrap();
+        let c = CommandCompletion::from_value(&r.output[0]).expect("a CommandCompletion");
+        assert!(
+            c.matches
+                .iter()
+                .any(|m| m.completion_text.replace('\\', "/") == expected),
+            "{line}: {c:?}"
+        );
+        let (applied, _) = c.apply(line, 0).unwrap();
+        assert!(
+            applied.starts_with(line.split(' ').next().unwrap()),
+            "{applied}"
+        );
+    }
+    // The prompt.
+    let r = pool
+        .start(prompt_pipeline(host.clone()), vec![])
+        .await
+        .unwrap()
+        .run_with(&mut Answers { calls: vec![] }, &pool)
+        .await
+        .unwrap();
+    assert!(r.output[0].display().starts_with("PS "), "{:?}", r.output);
+    // A typed line: output and merged errors rendered by Out-Default as host writes.
+    let mut p = pool
+        .start(
+            line_pipeline("'shown'; Write-Error nope", host.clone(), (2, 3)),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut writes = Vec::new();
+    while let Some(ev) = p.next().await {
+        match ev.unwrap() {
+            PsEvent::HostCall(call) => writes.push((
+                call.method.name().to_string(),
+                call.write_text().unwrap().text,
+            )),
+            PsEvent::Finished { .. } => break,
+            PsEvent::Information(_) => {}
+            other => panic!("Out-Default should have taken {other:?}"),
+        }
+    }
+    assert_eq!(writes[0], ("WriteLine2".to_string(), "shown".to_string()));
+    assert_eq!(writes[1].0, "WriteErrorLine");
+    assert!(writes[1].1.contains("nope"), "{writes:?}");
+    pool.close().await.unwrap();
+    assert_no_pools(&sim).await;
+}
