@@ -410,3 +410,20 @@ async fn the_console_helpers_pipelines_work_against_the_simulator() {
     pool.close().await.unwrap();
     assert_no_pools(&sim).await;
 }
+
+#[tokio::test]
+async fn a_chatty_external_program_is_delivered_whole() {
+    // More output than the simulator holds unreceived (4 MiB): its evaluator waits for the
+    // client's Receives instead of buffering everything.
+    let sim = sim().await;
+    let pool = client(&sim)
+        .open_pool(PoolOptions::default())
+        .await
+        .unwrap();
+    let r = pool.run_script("seq 1 60000; $LASTEXITCODE").await.unwrap();
+    assert_eq!(r.output.len(), 60_001);
+    assert_eq!(r.output[59_999], Value::str("60000"));
+    assert_eq!(r.output[60_000], Value::I32(0));
+    pool.close().await.unwrap();
+    assert_no_pools(&sim).await;
+}

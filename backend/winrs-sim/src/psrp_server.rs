@@ -73,10 +73,48 @@ impl Pools {
     }
 }
 
+/// Fragments waiting for a Receive, and their total size.
+#[derive(Default)]
+struct Queue {
+    frags: VecDeque<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Queue {
+    fn extend(&mut self, frags: impl IntoIterator<Item = Vec<u8>>) {
+        for f in frags {
+            self.bytes += f.len();
+            self.frags.push_back(f);
+        }
+    }
+
+    fn front(&self) -> Option<&Vec<u8>> {
+        self.frags.front()
+    }
+
+    fn pop_front(&mut self) -> Option<Vec<u8>> {
+        let f = self.frags.pop_front()?;
+        self.bytes -= f.len();
+        Some(f)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frags.is_empty()
+    }
+}
+
+impl From<Vec<Vec<u8>>> for Queue {
+    fn from(frags: Vec<Vec<u8>>) -> Queue {
+        let mut q = Queue::default();
+        q.extend(frags);
+        q
+    }
+}
+
 struct Pipe {
     #[allow(dead_code)]
     pid: Guid,
-    out: VecDeque<Vec<u8>>,
+    out: Queue,
     finished: bool,
     input: Option<tokio::sync::mpsc::UnboundedSender<Option<Value>>>,
     stop: watch::Sender<bool>,
@@ -86,7 +124,7 @@ struct Pipe {
 
 struct Inner {
     server: ServerPool,
-    pool_out: VecDeque<Vec<u8>>,
+    pool_out: Queue,
     pipes: HashMap<Guid, Pipe>,
     host: HostInfo,
 }
@@ -108,6 +146,7 @@ impl PsPool {
         for p in lock(&self.inner).pipes.values() {
             p.stop.send_replace(true);
         }
+        self.bump();
     }
 }
 
@@ -163,7 +202,30 @@ impl powershell::Io for PipeIo {
     fn has_host_ui(&self) -> bool {
         self.host_ui
     }
+
+    async fn wait_room(&self) {
+        let mut changed = self.pool.changed.subscribe();
+        loop {
+            changed.borrow_and_update();
+            {
+                let inner = lock(&self.pool.inner);
+                let Some(p) = inner.pipes.get(&self.pid) else {
+                    return;
+                };
+                if *p.stop.borrow() || p.out.bytes <= OUTPUT_HIGH_WATER {
+                    return;
+                }
+            }
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    }
 }
+
+/// Unreceived output a pipeline may hold before its evaluator waits (as WinRS commands block
+/// on their pipes).
+const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
 
 fn new_message_id() -> String {
     format!("uuid:{}", uuid::Uuid::new_v4().to_string().to_uppercase())
@@ -222,7 +284,7 @@ pub(crate) async fn operate(
                     return Err(bad_request(relates, "a shell with this ShellId exists"))
                 }
             };
-            let pool_out: VecDeque<Vec<u8>> = server
+            let pool_out: Queue = server
                 .accept_open(powershell::private_data())
                 .map_err(|e| bad_request(relates.clone(), &e.to_string()))?
                 .into();
@@ -322,6 +384,8 @@ pub(crate) async fn operate(
                     {
                         if let Some(p) = pid.and_then(|pid| inner.pipes.get(&pid)) {
                             p.stop.send_replace(true);
+                            // A pipeline waiting for room notices the stop.
+                            pool.bump();
                         }
                     }
                     // Terminate (or a stop for a finished pipeline): nothing left to release.
@@ -395,7 +459,7 @@ fn handle_event(pool: &Arc<PsPool>, ev: ServerEvent, command_id: Option<&str>) {
                 pipeline,
                 Pipe {
                     pid: pipeline,
-                    out: VecDeque::new(),
+                    out: Queue::default(),
                     finished: false,
                     input: takes_input.then_some(input_tx),
                     stop,
@@ -619,6 +683,8 @@ async fn receive(
                     data.extend(queue.pop_front().unwrap_or_default());
                 }
                 let empty = queue.is_empty();
+                // A pipeline waiting for room may go on.
+                pool.bump();
                 let state = pid.map(|pid| {
                     let finished = pipes.get(&pid).is_some_and(|p| p.finished);
                     let done = finished && empty;

@@ -181,6 +181,9 @@ pub(crate) trait Io: Send + Sync {
     ) -> impl std::future::Future<Output = Option<HostResponse>> + Send;
     /// True if the pipeline's HostInfo offers a UI.
     fn has_host_ui(&self) -> bool;
+    /// Waits while the pipeline has more unreceived output than it may hold (the client
+    /// reads slowly), so a chatty pipeline waits instead of filling memory.
+    fn wait_room(&self) -> impl std::future::Future<Output = ()> + Send;
 }
 
 /// How a pipeline ended.
@@ -407,6 +410,7 @@ impl<I: Io> Eval<'_, I> {
                 Statement::Pipeline(cmds) => self.run_pipeline(cmds, sink).await,
             };
             self.rs.success = !self.had_errors;
+            self.io.wait_room().await;
             match flow {
                 Flow::Next => {}
                 other => return other,
@@ -1128,9 +1132,13 @@ impl<I: Io> Eval<'_, I> {
         let (mut out_open, mut err_open) = (true, true);
         let mut stopped = false;
         while out_open || err_open {
+            let mut wrote = false;
             tokio::select! {
                 l = out.next_line(), if out_open => match l {
-                    Ok(Some(l)) => self.output(sink, vec![Value::str(l)]),
+                    Ok(Some(l)) => {
+                        self.output(sink, vec![Value::str(l)]);
+                        wrote = true;
+                    }
                     _ => out_open = false,
                 },
                 l = err.next_line(), if err_open => match l {
@@ -1149,6 +1157,9 @@ impl<I: Io> Eval<'_, I> {
                         unsafe { libc::kill(-pg, libc::SIGKILL) };
                     }
                 }
+            }
+            if wrote {
+                self.io.wait_room().await;
             }
         }
         let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
