@@ -2,7 +2,7 @@
 
 Run by scripts/bench.sh (which installs the peers and builds the binaries); prints a table and
 writes bench/results/latest.json. Sizes come from environment variables (defaults in
-SETTINGS); BENCH_ONLY=client,e2e,scale,frontend runs a subset.
+SETTINGS); BENCH_ONLY=client,powershell,e2e,scale,frontend runs a subset.
 """
 import datetime
 import gzip
@@ -40,9 +40,12 @@ SETTINGS = {
     "BENCH_VIEWERS": 50,               # viewers on one session
     "BENCH_VIEWER_BYTES": 20_000_000,  # bytes that session prints
     "BENCH_PAGE_RUNS": 3,              # page loads timed
+    "BENCH_PS_OBJECTS": 100_000,       # PowerShell: objects written per throughput run
+    "BENCH_PS_RUNS": 2,                # PowerShell throughput runs per client (median reported)
+    "BENCH_PS_LATENCY_RUNS": 200,      # PowerShell `Write-Output x` pipelines timed
 }
 S = {k: int(os.environ.get(k, v)) for k, v in SETTINGS.items()}
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,e2e,scale,frontend").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,powershell,e2e,scale,frontend").split(",")))
 
 # Reference figures of the issue (ttyd, terminado; Python client draining as fast as it can).
 REF = {
@@ -52,6 +55,7 @@ REF = {
 }
 TARGETS = {
     "client_throughput": "≥ 5× best Python peer, ≥ winrm-rs",
+    "powershell": "≥ 5× pypsrp's objects/s, lower p50",
     "echo": "≤ ttyd (175 µs p50)",
     "enter": "≤ 2× ttyd (428 µs p50)",
     "kib_per_session": "≤ 64 KiB",
@@ -190,6 +194,28 @@ def bench_clients():
     return out
 
 
+# --- 1b. PowerShell (PSRP) clients against the simulator -----------------------------------------
+def bench_powershell():
+    password = secrets.token_urlsafe(18)
+    sim = start_sim("bench", password)
+    endpoint, fp = sim.found["endpoint"], sim.found["fingerprint"]
+    env = {"BENCH_PASSWORD": password}
+    n, runs, lat = S["BENCH_PS_OBJECTS"], S["BENCH_PS_RUNS"], S["BENCH_PS_LATENCY_RUNS"]
+    out = {}
+    try:
+        out["winrelay"] = run_json([BENCH_BIN / "bench-powershell", "--endpoint", endpoint, "--user", "bench",
+                                    "--password-env", "BENCH_PASSWORD", "--pin", fp, "--objects", n,
+                                    "--runs", runs, "--latency-runs", lat], env)
+        out["pypsrp"] = run_json([PY, ROOT / "bench/peers/psrp_peer.py", endpoint, "bench", n, runs, lat], env)
+    finally:
+        sim.stop()
+    me, py = out["winrelay"], out["pypsrp"]
+    if "error" not in me and "error" not in py:
+        me["ratio_objects_to_pypsrp"] = round(me["objects_per_s"] / py["objects_per_s"], 2)
+        me["ratio_latency_p50_to_pypsrp"] = round(me["latency_p50_ms"] / py["latency_p50_ms"], 2)
+    return out
+
+
 # --- 2. End to end through the relay and terminado --------------------------------------------
 def bench_e2e(relay, cookie):
     base = relay.found["listening"]
@@ -276,7 +302,7 @@ def table(res):
 
     m = res["machine"]
     print(f"\nwinrelay bench — {m['date']} — {m['cores']} cores, {m['memory_mib']} MiB, {m['cpu']} — commit {m['commit']}")
-    for name in ("client", "e2e", "frontend"):
+    for name in ("client", "powershell", "e2e", "frontend"):
         if "error" in res.get(name, {}):
             sep(f"{name}: failed")
             row(res[name]["error"])
@@ -297,6 +323,20 @@ def table(res):
                             f"{v.get('ratio_throughput_to_best_python', 'n/a')}× best Python; "
                             f"p50 {v['ratio_latency_p50_to_best_peer']}× best peer (target {TARGETS['client_throughput']})")
                 row(k, fmt(v.get("throughput_mb_s")), fmt(v.get("latency_p50_ms"), nd=2), fmt(v.get("latency_p99_ms"), nd=2), note)
+    p = res.get("powershell")
+    if p:
+        sep(f"1b. PowerShell client vs the simulator ({S['BENCH_PS_OBJECTS']} small objects; {S['BENCH_PS_LATENCY_RUNS']} `Write-Output x` pipelines on one pool)")
+        row("client", "objects/s", "p50 ms", "p99 ms", "note")
+        for k in ("winrelay", "pypsrp"):
+            v = p.get(k, {})
+            if "error" in v:
+                row(k, "n/a", "n/a", "n/a", "failed: " + v["error"][:80])
+            else:
+                note = ""
+                if k == "winrelay" and "ratio_objects_to_pypsrp" in v:
+                    note = (f"{v['ratio_objects_to_pypsrp']}× pypsrp objects/s, p50 {v['ratio_latency_p50_to_pypsrp']}× "
+                            f"pypsrp (target {TARGETS['powershell']})")
+                row(k, fmt(v.get("objects_per_s"), nd=0), fmt(v.get("latency_p50_ms"), nd=2), fmt(v.get("latency_p99_ms"), nd=2), note)
     e = res.get("e2e")
     if e:
         sep(f"2. End to end ({S['BENCH_E2E_BYTES'] / 1e6:.0f} MB of output; {S['BENCH_E2E_RUNS']} keystrokes / Enters)")
@@ -406,6 +446,8 @@ def main():
 
     if "client" in ONLY:
         section("client", bench_clients)
+    if "powershell" in ONLY:
+        section("powershell", bench_powershell)
     relay = cookie = None
     if ONLY & {"e2e", "frontend"}:
         relay = start_relay()

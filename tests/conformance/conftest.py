@@ -45,14 +45,14 @@ class Sim:
         return pids
 
 
-@pytest.fixture(scope="session")
-def sim():
+def start_sim(*extra):
+    """Starts a simulator with extra `winrelay sim` arguments; returns a Sim."""
     binary = os.environ.get("WINRELAY_BIN", str(ROOT / "target" / "debug" / "winrelay"))
     if not os.path.exists(binary):
         pytest.fail(f"{binary} does not exist: build it with `cargo build -p winrelay` or set WINRELAY_BIN")
     env = dict(os.environ, WINRELAY_SIM_PASSWORD=PASSWORD)
     process = subprocess.Popen(
-        [binary, "sim", "--listen", "127.0.0.1:0", "--user", USER, "--password-env", "WINRELAY_SIM_PASSWORD"],
+        [binary, "sim", "--listen", "127.0.0.1:0", "--user", USER, "--password-env", "WINRELAY_SIM_PASSWORD", *extra],
         stdout=subprocess.PIPE,
         env=env,
         text=True,
@@ -68,10 +68,20 @@ def sim():
     except queue.Empty:
         process.kill()
         pytest.fail(f"winrelay sim printed no endpoint/fingerprint lines (got {found})")
-    s = Sim(found["endpoint"], found["fingerprint"], process)
-    yield s
+    return Sim(found["endpoint"], found["fingerprint"], process)
+
+
+def stop_sim(s):
+    """Stops a simulator of start_sim and checks that it left no process behind."""
     leftover = s.children()
-    process.send_signal(signal.SIGTERM)
-    code = process.wait(timeout=20)
+    s.process.send_signal(signal.SIGTERM)
+    code = s.process.wait(timeout=20)
     assert code == 0, f"winrelay sim exited with {code} on SIGTERM"
     assert leftover == [], f"processes left behind by the clients' shells: {leftover}"
+
+
+@pytest.fixture(scope="session")
+def sim():
+    s = start_sim()
+    yield s
+    stop_sim(s)

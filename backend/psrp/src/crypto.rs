@@ -5,7 +5,7 @@
 //! PUBLICKEYBLOB (PUBLIC_KEY); the server answers with a 256-bit AES key encrypted to it with
 //! RSA PKCS#1 v1.5, as a SIMPLEBLOB (ENCRYPTED_SESSION_KEY). SecureString values are then
 //! AES-256-CBC with a zero IV and PKCS#7 padding over the UTF-16LE text, each value on its own.
-//! See `CRYPTO.md` beside this crate for the choice of crates and the known advisories.
+//! See SECURITY.md (section "PowerShell remoting: SecureString cryptography") for the choice of crates and the known advisories.
 
 use aes::Aes256;
 use cbc::cipher::block_padding::Pkcs7;
@@ -54,7 +54,7 @@ fn blob_err(what: &'static str, why: impl Into<String>) -> CryptoError {
 }
 
 /// The client's RSA key pair. It decrypts exactly one session key: decrypting consumes it,
-/// so a server cannot use the client as a decryption oracle (see CRYPTO.md on the Marvin
+/// so a server cannot use the client as a decryption oracle (see SECURITY.md on the Marvin
 /// timing advisory).
 pub struct ClientKeyPair {
     key: RsaPrivateKey,

@@ -15,7 +15,7 @@
 //!   console prints, progress, information, HostInfo with `_hostDefaultData`, states) and host
 //!   calls (RemoteHostMethodId, `ci`/`mi`/`mp`, replies).
 //! * [`messages`]: the data of every message type, typed.
-//! * [`crypto`]: the session key exchange and SecureString encryption (see `CRYPTO.md`).
+//! * [`crypto`]: the session key exchange and SecureString encryption (see SECURITY.md, "PowerShell remoting: SecureString cryptography").
 //! * [`pool`]: client and server state machines for a RunspacePool and its pipelines: bytes
 //!   in, events and bytes out.
 //! * [`console`]: what an interactive console host builds and reads: the pipeline for a

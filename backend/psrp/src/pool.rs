@@ -1295,3 +1295,12 @@ impl ServerPool {
         self.fragments(MessageType::RUNSPACEPOOL_STATE, self.rpid, Guid::NIL, &v)
     }
 }
+
+// Pools live in async tasks of the client and the simulator.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<ClientPool>();
+    send::<ServerPool>();
+    send::<ClientEvent>();
+    send::<ServerEvent>();
+};

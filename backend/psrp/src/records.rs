@@ -514,6 +514,7 @@ impl InformationRecord {
     /// The record as a server sends it.
     pub fn to_value(&self) -> Value {
         Object::new()
+            .with_types(&["System.Management.Automation.InformationRecord", "System.Object"])
             .with_ms("MessageData", self.message_data.clone())
             .with_ms("Source", opt_str(&self.source))
             .with_ms(
@@ -534,6 +535,11 @@ impl InformationRecord {
             )
             .with_ms("User", opt_str(&self.user))
             .with_ms("Computer", opt_str(&self.computer))
+            // Windows sends the writer's process and thread ids; readers such as pypsrp
+            // require them. This crate has no process to name: zero.
+            .with_ms("ProcessId", Value::U32(0))
+            .with_ms("NativeThreadId", Value::U32(0))
+            .with_ms("ManagedThreadId", Value::U32(0))
             .into_value()
     }
 

@@ -1,6 +1,6 @@
 //! CLIXML: recorded shapes, round trips of random values, hostile input.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use psrp::clixml::{self, random, ClixmlError, Collection, Limits, Object, Value};
 
@@ -26,12 +26,12 @@ fn recorded_enum_with_tnref_and_refs() {
     assert_eq!(my.display(), "None");
     assert!(my.as_object().unwrap().is_type("System.Enum"));
     // TNRef shares the list; Ref shares the object.
-    assert!(Rc::ptr_eq(
+    assert!(Arc::ptr_eq(
         my.as_object().unwrap().type_names.as_ref().unwrap(),
         to.as_object().unwrap().type_names.as_ref().unwrap()
     ));
     match (my, v.get("Again").unwrap()) {
-        (Value::Object(a), Value::Object(b)) => assert!(Rc::ptr_eq(a, b)),
+        (Value::Object(a), Value::Object(b)) => assert!(Arc::ptr_eq(a, b)),
         other => panic!("{other:?}"),
     }
     assert_eq!(

@@ -1,7 +1,10 @@
 //! `winrelay exec` and `winrelay probe`: the WinRM client on the command line.
 //!
 //! `exec` runs one command in a fresh shell, streams its stdout and stderr live, forwards this
-//! process's stdin and Ctrl+C, and returns the remote exit code. `probe` is the first thing to
+//! process's stdin and Ctrl+C, and returns the remote exit code. `exec --powershell` runs a
+//! script in a PowerShell pipeline instead (PSRP): output formatted by the remote side
+//! (`Out-String -Stream`), error records on stderr as the console shows them, and the exit
+//! code of `exit N`, else 1 if the pipeline failed or wrote errors, else 0. `probe` is the first thing to
 //! run when a container cannot be reached: it shows the certificate fingerprint to pin, whether
 //! the password works, and how long a shell takes to create and delete.
 
@@ -110,6 +113,18 @@ pub struct ExecArgs {
     /// Do not forward this process's stdin (the command's stdin is closed at once)
     #[arg(long)]
     pub no_stdin: bool,
+    /// Run the words after `--` as a PowerShell script over PSRP (Read-Host reads lines of
+    /// this process's stdin)
+    #[arg(long, conflicts_with_all = ["cwd", "env"])]
+    pub powershell: bool,
+    /// PowerShell session configuration (JEA endpoint) for --powershell
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "Microsoft.PowerShell",
+        requires = "powershell"
+    )]
+    pub configuration: String,
     /// The command and its arguments (put them after `--`)
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -177,6 +192,9 @@ where
     O: AsyncWrite + Unpin,
     E: AsyncWrite + Unpin,
 {
+    if args.powershell {
+        return exec_powershell(args, input, stdout, stderr, forward_ctrl_c).await;
+    }
     let client = Client::new(args.connect.client_config()?)?;
     let shell = client
         .open_shell(ShellOptions {
@@ -256,6 +274,197 @@ where
     Ok(code)
 }
 
+/// Lines of `input` for Read-Host, one at a time.
+struct Lines {
+    input: Option<mpsc::Receiver<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Some(String::from_utf8_lossy(&line).into_owned());
+            }
+            match self.input.as_mut()?.recv().await {
+                Some(chunk) => self.buf.extend_from_slice(&chunk),
+                None => {
+                    self.input = None;
+                    if self.buf.is_empty() {
+                        return None;
+                    }
+                    let rest = std::mem::take(&mut self.buf);
+                    return Some(String::from_utf8_lossy(&rest).into_owned());
+                }
+            }
+        }
+    }
+}
+
+/// `exec --powershell`: the script in a pipeline `SCRIPT | Out-String -Stream` with a host
+/// (Write-Host and Read-Host work), streams printed as they arrive.
+async fn exec_powershell<O, E>(
+    args: ExecArgs,
+    input: Option<mpsc::Receiver<Vec<u8>>>,
+    stdout: &mut O,
+    stderr: &mut E,
+    forward_ctrl_c: bool,
+) -> anyhow::Result<i32>
+where
+    O: AsyncWrite + Unpin,
+    E: AsyncWrite + Unpin,
+{
+    use winrm_client::psrp::clixml::Value;
+    use winrm_client::psrp::host::{HostMethodId, HostRequest, HostResponse};
+    use winrm_client::psrp::messages::{Command, CreatePipeline};
+    use winrm_client::psrp::records::{HostInfo, PipelineState};
+    use winrm_client::{PoolOptions, PsEvent};
+
+    let client = Client::new(args.connect.client_config()?)?;
+    let host = HostInfo::console(120, 50);
+    let pool = client
+        .open_pool(PoolOptions {
+            configuration: args.configuration.clone(),
+            host: host.clone(),
+        })
+        .await
+        .context("cannot open a PowerShell session")?;
+    let script = args.command.join(" ");
+    let create = CreatePipeline::new(
+        vec![
+            Command::script(script),
+            Command::cmdlet("Out-String").arg("Stream", Value::Bool(true)),
+        ],
+        host,
+    );
+    let mut lines = Lines {
+        input,
+        buf: Vec::new(),
+    };
+    let result = async {
+        let mut pipeline = pool.start(create, Vec::new()).await?;
+        let ctrl_c = forward_ctrl_c.then(|| {
+            let stopper = pipeline.stopper();
+            tokio::spawn(async move {
+                while tokio::signal::ctrl_c().await.is_ok() {
+                    if let Err(e) = stopper.stop().await {
+                        tracing::warn!(error = %e, "could not stop the pipeline");
+                    }
+                }
+            })
+        });
+        let mut exit = None;
+        let mut wrote_errors = false;
+        let mut state = None;
+        while let Some(ev) = pipeline.next().await {
+            match ev? {
+                PsEvent::Output(v) => {
+                    stdout
+                        .write_all(format!("{}\n", v.display()).as_bytes())
+                        .await?;
+                }
+                PsEvent::Error(e) => {
+                    wrote_errors = true;
+                    stderr
+                        .write_all(format!("{}\n", e.console_text()).as_bytes())
+                        .await?;
+                }
+                PsEvent::Warning(m) => {
+                    stderr
+                        .write_all(format!("WARNING: {m}\n").as_bytes())
+                        .await?
+                }
+                PsEvent::Verbose(m) => {
+                    stderr
+                        .write_all(format!("VERBOSE: {m}\n").as_bytes())
+                        .await?
+                }
+                PsEvent::Debug(m) => stderr.write_all(format!("DEBUG: {m}\n").as_bytes()).await?,
+                PsEvent::Information(_) | PsEvent::Progress(_) => {}
+                PsEvent::HostCall(call) => {
+                    if call.method == HostMethodId::SET_SHOULD_EXIT {
+                        exit = call.params.first().and_then(Value::as_i32);
+                    }
+                    let request = call.request();
+                    let answer = match &request {
+                        HostRequest::Write(w) => {
+                            let text = format!("{}{}", w.text, if w.newline { "\n" } else { "" });
+                            if call.method == HostMethodId::WRITE_ERROR_LINE {
+                                stderr.write_all(text.as_bytes()).await?;
+                            } else {
+                                stdout.write_all(text.as_bytes()).await?;
+                            }
+                            None
+                        }
+                        HostRequest::ReadLine => {
+                            Some(Value::str(lines.next().await.unwrap_or_default()))
+                        }
+                        HostRequest::ReadLineAsSecureString => {
+                            let line = lines.next().await.unwrap_or_default();
+                            Some(pool.secure_string(&line).await?)
+                        }
+                        HostRequest::Prompt { fields, .. } => {
+                            let mut entries = Vec::new();
+                            for f in fields {
+                                stdout.write_all(format!("{}: ", f.name).as_bytes()).await?;
+                                stdout.flush().await?;
+                                let line = lines.next().await.unwrap_or_default();
+                                let v = if f.type_full_name == "System.Security.SecureString" {
+                                    pool.secure_string(&line).await?
+                                } else {
+                                    Value::str(line)
+                                };
+                                entries.push((Value::str(f.name.clone()), v));
+                            }
+                            Some(winrm_client::psrp::clixml::hashtable_value(entries))
+                        }
+                        _ => None,
+                    };
+                    if call.wants_reply() {
+                        pipeline.respond(&HostResponse::ok(&call, answer)).await?;
+                    }
+                }
+                PsEvent::Finished { state: s, error } => {
+                    if let Some(e) = error.filter(|_| s != PipelineState::Completed) {
+                        stderr
+                            .write_all(format!("{}\n", e.console_text()).as_bytes())
+                            .await?;
+                    }
+                    state = Some(s);
+                    break;
+                }
+            }
+            stdout.flush().await?;
+            stderr.flush().await?;
+        }
+        stdout.flush().await?;
+        stderr.flush().await?;
+        if let Some(task) = ctrl_c {
+            task.abort();
+        }
+        let Some(state) = state else {
+            bail!("the pipeline's output ended without its final state");
+        };
+        Ok(match exit {
+            Some(n) => n,
+            None if state != PipelineState::Completed || wrote_errors => 1,
+            None => 0,
+        })
+    }
+    .await;
+    let closed = pool.close().await;
+    let code = result?;
+    if let Err(e) = closed {
+        tracing::warn!(error = %e, "could not close the PowerShell session");
+    }
+    Ok(code)
+}
+
 /// Runs `winrelay probe` and prints its findings to stdout.
 pub async fn probe(args: ProbeArgs) -> anyhow::Result<()> {
     let mut out = String::new();
@@ -312,6 +521,24 @@ pub async fn probe_into(args: &ProbeArgs, out: &mut String) -> anyhow::Result<()
         delete.as_secs_f64() * 1e3
     )?;
     closed.context("the shell was created but could not be deleted")?;
+    let started = Instant::now();
+    match client.open_pool(winrm_client::PoolOptions::default()).await {
+        Ok(pool) => {
+            let opened = started.elapsed();
+            let version = pool.ps_version().unwrap_or_else(|| "unknown".into());
+            let protocol = pool
+                .protocol_version()
+                .map_or("unknown".to_string(), |(a, b)| format!("{a}.{b}"));
+            let closed = pool.close().await;
+            writeln!(
+                out,
+                "powershell:   answers: PowerShell {version}, protocol {protocol} (pool opened in {:.1} ms)",
+                opened.as_secs_f64() * 1e3
+            )?;
+            closed.context("the PowerShell pool was opened but could not be closed")?;
+        }
+        Err(e) => writeln!(out, "powershell:   not available ({e})")?,
+    }
     writeln!(out, "result:       ok")?;
     Ok(())
 }

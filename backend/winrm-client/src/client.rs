@@ -385,8 +385,29 @@ impl Client {
     }
 
     async fn post(&self, req: &Request) -> Result<Result<Response, Fault>, Error> {
-        let i = &self.inner;
         let envelope = wsman::client::write_request(req);
+        let action = req.header.action;
+        self.post_envelope(envelope, |body| wsman::client::parse_response(action, body))
+            .await
+    }
+
+    /// Posts a PowerShell remoting request and parses the answer (faults as they came).
+    pub(crate) async fn post_psrp(
+        &self,
+        req: &wsman::psrp::PsrpRequest,
+    ) -> Result<Result<wsman::psrp::PsrpResponse, Fault>, Error> {
+        let envelope = wsman::psrp::write_request(req);
+        let action = req.header.action;
+        self.post_envelope(envelope, |body| wsman::psrp::parse_response(action, body))
+            .await
+    }
+
+    async fn post_envelope<T>(
+        &self,
+        envelope: String,
+        parse: impl FnOnce(&[u8]) -> Result<Result<T, Fault>, wsman::ParseError>,
+    ) -> Result<Result<T, Fault>, Error> {
+        let i = &self.inner;
         let resp = i
             .http
             .post(&i.endpoint)
@@ -405,7 +426,7 @@ impl Client {
             200 | 400 | 500 => {}
             _ => return Err(Error::from_status(&i.endpoint, &i.user, status)),
         }
-        match wsman::client::parse_response(req.header.action, &body) {
+        match parse(&body) {
             Ok(r) => Ok(r),
             // A 4xx/5xx without a SOAP body says more as a status than as a parse error.
             Err(_) if status != 200 => Err(Error::from_status(&i.endpoint, &i.user, status)),
@@ -414,6 +435,23 @@ impl Client {
                 source,
             }),
         }
+    }
+
+    /// A PowerShell remoting request with this client's header values.
+    pub(crate) fn psrp_request(
+        &self,
+        configuration: &str,
+        shell_id: Option<&str>,
+        body: wsman::psrp::PsrpRequestBody,
+    ) -> wsman::psrp::PsrpRequest {
+        let i = &self.inner;
+        let mut req =
+            wsman::psrp::PsrpRequest::new(i.endpoint.clone(), configuration, shell_id, body);
+        req.header.max_envelope_size = i.max_envelope_size;
+        req.header.operation_timeout = i.operation_timeout;
+        req.header.locale = i.locale.clone();
+        req.header.session_id = Some(i.session_id.clone());
+        req
     }
 
     /// Reads a response body of at most [`response_limit`] bytes. A server that sends more

@@ -22,11 +22,17 @@
 
 pub mod client;
 mod error;
+pub mod powershell;
 pub mod shell;
 pub mod tls;
 
 pub use client::{Client, ClientConfig, Password, RequestObserver, RequestOutcome};
 pub use error::Error;
+pub use powershell::{
+    HostAnswer, Pipeline, PipelineResult, PoolOptions, PowerShellPool, PsEvent, PsHost, Stopper,
+};
+/// The sans-IO PSRP crate the PowerShell API speaks in (values, records, pipelines).
+pub use psrp;
 pub use shell::{
     CommandInput, CommandOutput, Output, OutputStream, RunningCommand, Shell, ShellOptions,
     StartOptions,

@@ -141,8 +141,81 @@ async fn probe_reports_fingerprint_auth_and_timings() {
         report.contains("created in") && report.contains("deleted in"),
         "{report}"
     );
+    assert!(
+        report.contains("powershell:   answers: PowerShell 5.1.17763.1007, protocol 2.3"),
+        "{report}"
+    );
     assert!(report.trim_end().ends_with("result:       ok"), "{report}");
     assert_no_shells(&sim).await;
+}
+
+async fn exec_ps(script: &str, input: Option<Vec<&[u8]>>) -> (i32, String, String) {
+    let sim = sim().await;
+    let pw = PasswordFile::new(&format!("ps-{}", script.len()), PASSWORD);
+    let mut argv = connect_flags(&sim, &pw);
+    argv.extend([
+        "--powershell".to_string(),
+        "--".to_string(),
+        script.to_string(),
+    ]);
+    let (res, out, err) = exec(argv, input).await;
+    assert_eq!(sim.pool_count(), 0, "the pool was left open");
+    assert_no_shells(&sim).await;
+    (
+        res.unwrap(),
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn exec_powershell_prints_output_and_exits_zero() {
+    let (code, out, err) = exec_ps("Write-Output one; 'two'; Write-Host host-line", None).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "one\ntwo\nhost-line\n");
+    assert_eq!(err, "");
+}
+
+#[tokio::test]
+async fn exec_powershell_errors_go_to_stderr_and_exit_one() {
+    let (code, out, err) = exec_ps("Write-Error 'it failed'; 'still runs'", None).await;
+    assert_eq!(code, 1);
+    assert_eq!(out, "still runs\n");
+    assert!(err.contains("it failed"), "{err}");
+    assert!(
+        err.contains("FullyQualifiedErrorId : Microsoft.PowerShell.Commands.WriteErrorException"),
+        "{err}"
+    );
+    let (code, _, err) = exec_ps("'unterminated", None).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("terminator"), "{err}");
+    let (code, _, err) = exec_ps("Write-Warning careful", None).await;
+    assert_eq!(code, 0);
+    assert_eq!(err, "WARNING: careful\n");
+}
+
+#[tokio::test]
+async fn exec_powershell_exit_n_is_the_exit_code() {
+    let (code, out, _) = exec_ps("'before'; exit 42; 'after'", None).await;
+    assert_eq!(code, 42);
+    assert_eq!(out, "before\n");
+    let (code, _, _) = exec_ps("Write-Error x; exit 0", None).await;
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn exec_powershell_read_host_reads_stdin_and_tables_are_formatted() {
+    let (code, out, _) = exec_ps("$n = Read-Host; \"hello $n\"", Some(vec![b"Ada\n"])).await;
+    assert_eq!(code, 0);
+    assert_eq!(out, "hello Ada\n");
+    let (code, out, _) = exec_ps("Get-ChildItem /", None).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("    Directory: /\n"), "{out}");
+    assert!(
+        out.contains("Mode                LastWriteTime         Length Name\n"),
+        "{out}"
+    );
+    assert!(out.contains(" etc\n"), "{out}");
 }
 
 #[tokio::test]

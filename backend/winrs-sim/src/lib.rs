@@ -44,6 +44,20 @@
 //! * Which program runs for which command line is [`CommandMap`]'s business (see
 //!   [`mapping`]): `cmd.exe` starts an interactive bash with a `C:\Users\<user>>` prompt.
 //!
+//! # PowerShell remoting
+//! The same listener serves PSRP (what `Enter-PSSession`, pypsrp and `winrelay exec
+//! --powershell` speak) on the resource URI `http://schemas.microsoft.com/powershell/<NAME>`
+//! for any configuration NAME: real RunspacePools and pipelines driven by the `psrp` crate's
+//! server state machine (session key exchange, host calls, Ctrl+C stop), protocol 2.3,
+//! presenting itself as Windows PowerShell 5.1. Pools count against
+//! [`SimConfig::max_shells_per_user`] together with WinRS shells ([`SimHandle::pool_count`]
+//! counts them). Pipelines run a small PowerShell-flavoured evaluator: the Write-* cmdlets and
+//! their streams, Read-Host and Get-Credential as host calls, Start-Sleep, Get-Location,
+//! Set-Location, Get-ChildItem with PowerShell's table, Get-Date, Out-Default, Out-String,
+//! `prompt`, TabExpansion2, `$PSVersionTable`, `$LASTEXITCODE`, `$?`, `exit N`; anything else
+//! runs through bash (stdout as output strings, stderr as error records). Receive responses
+//! hold as many fragments as fit the client's MaxEnvelopeSize.
+//!
 //! # Safety
 //! Whoever knows the password runs commands as the simulator's user. It listens on loopback
 //! only unless [`SimConfig::allow_remote`] is set.
@@ -51,6 +65,8 @@
 
 pub mod mapping;
 mod output;
+mod powershell;
+mod psrp_server;
 mod server;
 mod shells;
 mod tls;
@@ -197,6 +213,12 @@ impl SimHandle {
     /// Number of live shells (tests use it to prove that no shell leaks).
     pub fn shell_count(&self) -> usize {
         self.inner.state.registry.count()
+    }
+
+    /// Number of open PowerShell RunspacePools (they are also counted in
+    /// [`SimHandle::shell_count`]).
+    pub fn pool_count(&self) -> usize {
+        self.inner.state.pools.count(&self.inner.state.registry)
     }
 
     /// Stops serving, deletes every shell and kills its processes, and waits until they are

@@ -32,6 +32,7 @@ const REAP_EVERY: Duration = Duration::from_millis(250);
 pub(crate) struct AppState {
     config: SimConfig,
     pub(crate) registry: Registry,
+    pub(crate) pools: crate::psrp_server::Pools,
     /// What faults name as `Machine`.
     machine: String,
 }
@@ -48,6 +49,7 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) async fn shutdown(&mut self) {
+        self.state.pools.stop_everything();
         self.state.registry.close_all(Duration::from_secs(5)).await;
         self.handle.graceful_shutdown(Some(Duration::from_secs(1)));
         if let Some(server) = self.server.take() {
@@ -57,6 +59,7 @@ impl Running {
     }
 
     pub(crate) fn abort(&mut self) {
+        self.state.pools.stop_everything();
         self.state.registry.kill_everything();
         self.handle.shutdown();
         self.reaper.abort();
@@ -84,6 +87,7 @@ pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
 
     let state = Arc::new(AppState {
         registry: Registry::new(config.max_shells_per_user),
+        pools: Default::default(),
         machine: local_addr.ip().to_string(),
         config,
     });
@@ -206,6 +210,16 @@ async fn wsman_endpoint(
             .map(|r| r.header.message_id);
         return fault_response(&state, Fault::envelope_too_large(relates, limit));
     }
+    if is_powershell(&body) {
+        if let Ok(request) = wsman::psrp::parse_request(&body) {
+            if wsman::psrp::configuration_of(&request.header.resource_uri).is_some() {
+                return match crate::psrp_server::operate(&state, &user, peer, request).await {
+                    Ok(response) => soap(StatusCode::OK, wsman::psrp::write_response(&response)),
+                    Err(fault) => fault_response(&state, fault),
+                };
+            }
+        }
+    }
     let request = match wsman::server::parse_request(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -226,6 +240,18 @@ async fn wsman_endpoint(
             soap(StatusCode::OK, wsman::server::write_response(&response))
         }
         Err(fault) => fault_response(&state, fault),
+    }
+}
+
+/// True if the envelope names a PowerShell resource URI (cheap test before parsing).
+fn is_powershell(body: &[u8]) -> bool {
+    let needle = wsman::psrp::RESOURCE_PREFIX.as_bytes();
+    body.windows(needle.len()).any(|w| w == needle)
+}
+
+impl AppState {
+    pub(crate) fn config(&self) -> &SimConfig {
+        &self.config
     }
 }
 
@@ -460,6 +486,7 @@ fn create(
     let shell = match state.registry.create(params) {
         Ok(shell) => shell,
         Err(CreateError::Quota(limit)) => return Err(Fault::shell_quota(relates, limit)),
+        Err(CreateError::Exists) => return Err(Fault::invalid_selectors(relates, "shell")),
     };
     tracing::debug!(shell = %shell.id, %user, "created");
     let or = |given: &Vec<String>, default: &[&str]| {

@@ -43,6 +43,8 @@ pub(crate) struct ShellParams {
 #[derive(Debug)]
 pub(crate) enum CreateError {
     Quota(u32),
+    /// A shell with the requested id exists.
+    Exists,
 }
 
 /// Why a command could not start.
@@ -74,6 +76,16 @@ impl Registry {
 
     /// Opens a shell unless its owner has too many.
     pub(crate) fn create(&self, params: ShellParams) -> Result<Arc<Shell>, CreateError> {
+        self.create_with_id(params, None)
+    }
+
+    /// Opens a shell with the id the client chose (a PowerShell RunspacePool's RPID), or a
+    /// fresh one, unless its owner has too many (pools and WinRS shells count together).
+    pub(crate) fn create_with_id(
+        &self,
+        params: ShellParams,
+        id: Option<String>,
+    ) -> Result<Arc<Shell>, CreateError> {
         let mut shells = lock(&self.shells);
         let owned = shells
             .values()
@@ -82,7 +94,10 @@ impl Registry {
         if owned >= self.max_shells_per_user as usize {
             return Err(CreateError::Quota(self.max_shells_per_user));
         }
-        let id = uuid::Uuid::new_v4().to_string().to_uppercase();
+        let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase());
+        if shells.contains_key(&id) {
+            return Err(CreateError::Exists);
+        }
         let shell = Arc::new(Shell {
             id: id.clone(),
             params,

@@ -5,8 +5,8 @@
 //! the adapted (`Props`) and extended (`MS`) properties). [`parse`] reads the data of one
 //! message, [`write()`] writes it back.
 //!
-//! References: a `<Ref RefId=…>` to an earlier object becomes the *same* `Rc<Object>`, and
-//! the writer turns a repeated `Rc` back into a `Ref`, so shared objects stay shared and a
+//! References: a `<Ref RefId=…>` to an earlier object becomes the *same* `Arc<Object>`, and
+//! the writer turns a repeated `Arc` back into a `Ref`, so shared objects stay shared and a
 //! document that references one object many times stays small in memory. RefIds (objects and
 //! type names) restart at 0 in every message, as MS-PSRP requires.
 //!
@@ -21,7 +21,7 @@ pub mod random;
 mod read;
 mod write;
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 pub use read::{parse, parse_objs, parse_with};
 pub use write::{write, write_named, write_objs};
@@ -154,7 +154,7 @@ pub enum Value {
     /// `<SS>`: a SecureString, still encrypted with the session key (see [`crate::crypto`]).
     SecureString(Vec<u8>),
     /// `<Obj>` (or a `<Ref>` to one, which shares it).
-    Object(Rc<Object>),
+    Object(Arc<Object>),
 }
 
 /// A collection inside an `<Obj>`.
@@ -189,7 +189,7 @@ impl Collection {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Object {
     /// `<TN>`: type names, most derived first (shared between objects that use `TNRef`).
-    pub type_names: Option<Rc<[String]>>,
+    pub type_names: Option<Arc<[String]>>,
     /// `<ToString>`.
     pub to_string: Option<String>,
     /// A bare value inside the object: an enum's number, a wrapped string, or (seen from
@@ -247,7 +247,7 @@ impl Object {
 
     /// Wraps the object in a [`Value`].
     pub fn into_value(self) -> Value {
-        Value::Object(Rc::new(self))
+        Value::Object(Arc::new(self))
     }
 
     /// A property by name: extended (`MS`) first, then adapted (`Props`).
@@ -394,7 +394,7 @@ impl Value {
 }
 
 /// The standard type names of an enum: `[name, System.Enum, System.ValueType, System.Object]`.
-pub fn enum_types(name: &str) -> Rc<[String]> {
+pub fn enum_types(name: &str) -> Arc<[String]> {
     [name, "System.Enum", "System.ValueType", "System.Object"]
         .iter()
         .map(|s| s.to_string())

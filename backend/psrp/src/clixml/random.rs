@@ -1,7 +1,7 @@
 //! Deterministic random CLIXML values, for round-trip tests, the psrpcore conformance test
 //! and fuzz seeds. Not cryptographic: a SplitMix64 generator seeded by the caller.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{Collection, Object, Value};
 
@@ -127,11 +127,11 @@ fn primitive(rng: &mut SplitMix) -> Value {
 /// A random value: primitives, and objects nested up to `depth` levels with type names,
 /// ToString, properties, collections and shared references.
 pub fn value(rng: &mut SplitMix, depth: usize) -> Value {
-    let mut shared: Vec<Rc<Object>> = Vec::new();
+    let mut shared: Vec<Arc<Object>> = Vec::new();
     value_inner(rng, depth, &mut shared)
 }
 
-fn value_inner(rng: &mut SplitMix, depth: usize, shared: &mut Vec<Rc<Object>>) -> Value {
+fn value_inner(rng: &mut SplitMix, depth: usize, shared: &mut Vec<Arc<Object>>) -> Value {
     if depth == 0 || rng.below(3) == 0 {
         return primitive(rng);
     }
@@ -188,7 +188,7 @@ fn value_inner(rng: &mut SplitMix, depth: usize, shared: &mut Vec<Rc<Object>>) -
             o.extended.push((name, v));
         }
     }
-    let rc = Rc::new(o);
+    let rc = Arc::new(o);
     shared.push(rc.clone());
     Value::Object(rc)
 }
@@ -224,7 +224,7 @@ fn oracle_inner(rng: &mut SplitMix, depth: usize, top: bool) -> Value {
         return oracle_primitive(rng, top);
     }
     let mut o = Object::new();
-    let types: Rc<[String]> =
+    let types: Arc<[String]> =
         vec![format!("My.Type{}", rng.below(4)), "System.Object".into()].into();
     match rng.below(4) {
         0 => {
@@ -280,5 +280,5 @@ fn oracle_inner(rng: &mut SplitMix, depth: usize, top: bool) -> Value {
             o.extended.push((name, v));
         }
     }
-    Value::Object(Rc::new(o))
+    Value::Object(Arc::new(o))
 }

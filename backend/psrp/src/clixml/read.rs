@@ -1,7 +1,7 @@
 //! Reading CLIXML: a bounded element tree first, then values from it.
 
 use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use quick_xml::events::Event;
@@ -175,10 +175,10 @@ pub fn parse_objs(input: &[u8], limits: &Limits) -> Result<Vec<Value>, ClixmlErr
 struct Ctx<'l> {
     limits: &'l Limits,
     /// Completed objects with their expanded weight.
-    objs: HashMap<String, (Rc<Object>, u64)>,
+    objs: HashMap<String, (Arc<Object>, u64)>,
     /// Objects being read (a Ref to one of these is a cycle).
     open: HashSet<String>,
-    tns: HashMap<String, Rc<[String]>>,
+    tns: HashMap<String, Arc<[String]>>,
     /// Expanded nodes so far in the document.
     expanded: u64,
 }
@@ -232,7 +232,7 @@ impl<'l> Ctx<'l> {
         }
     }
 
-    fn object(&mut self, node: &Node) -> Result<(Rc<Object>, u64), ClixmlError> {
+    fn object(&mut self, node: &Node) -> Result<(Arc<Object>, u64), ClixmlError> {
         let id = node.ref_id.clone();
         if let Some(id) = &id {
             if self.objs.contains_key(id) || self.open.contains(id) {
@@ -249,7 +249,7 @@ impl<'l> Ctx<'l> {
         for c in &node.children {
             match c.name.as_str() {
                 "TN" => {
-                    let names: Rc<[String]> = c
+                    let names: Arc<[String]> = c
                         .children
                         .iter()
                         .map(|t| {
@@ -346,7 +346,7 @@ impl<'l> Ctx<'l> {
                 }
             }
         }
-        let rc = Rc::new(obj);
+        let rc = Arc::new(obj);
         if let Some(id) = id {
             self.open.remove(&id);
             self.objs.insert(id, (rc.clone(), weight));

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use base64::Engine as _;
 
@@ -41,8 +41,8 @@ struct W {
     out: String,
     objs: HashMap<*const Object, u32>,
     /// Keeps written objects alive so their addresses cannot be reused while writing.
-    keep: Vec<Rc<Object>>,
-    tns: HashMap<Rc<[String]>, u32>,
+    keep: Vec<Arc<Object>>,
+    tns: HashMap<Arc<[String]>, u32>,
 }
 
 fn xml_text(out: &mut String, s: &str) {
@@ -148,8 +148,8 @@ impl W {
         }
     }
 
-    fn object(&mut self, name: Option<&str>, o: &Rc<Object>) {
-        let ptr = Rc::as_ptr(o);
+    fn object(&mut self, name: Option<&str>, o: &Arc<Object>) {
+        let ptr = Arc::as_ptr(o);
         if let Some(id) = self.objs.get(&ptr) {
             let id = *id;
             self.start("Ref", name);
