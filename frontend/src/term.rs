@@ -101,7 +101,9 @@ impl TermView {
     }
 
     /// Attaches to the page and picks the renderer: WebGL unless `force_dom` or the browser
-    /// has no WebGL2; the DOM renderer otherwise and whenever the WebGL context is lost.
+    /// has no WebGL2; the DOM renderer otherwise, whenever the WebGL context is lost, and
+    /// whenever the browser's device pixels disagree with `devicePixelRatio` (see
+    /// [`DevicePixels`]).
     pub fn open(
         &self,
         parent: &web_sys::HtmlElement,
@@ -117,7 +119,11 @@ impl TermView {
         }
         let term = self.term.clone();
         let fit = self.fit.clone();
+        let pixels = DevicePixels::watch(parent);
         wasm_bindgen_futures::spawn_local(async move {
+            if !pixels.agree().await {
+                return;
+            }
             let Ok(class) = wasm_bindgen_futures::JsFuture::from(xterm::load_webgl()).await else {
                 return;
             };
@@ -136,7 +142,11 @@ impl TermView {
             let dispose_target = addon.clone();
             let on_lost = on_renderer.clone();
             let refit = fit.clone();
-            let lost = Closure::<dyn FnMut()>::new(move || {
+            let done = std::cell::Cell::new(false);
+            let to_dom = std::rc::Rc::new(move || {
+                if done.replace(true) {
+                    return;
+                }
                 if let Ok(d) = Reflect::get(&dispose_target, &"dispose".into()) {
                     let _ = d
                         .unchecked_into::<js_sys::Function>()
@@ -147,12 +157,17 @@ impl TermView {
                 refit.fit();
                 on_lost("dom");
             });
+            let lost = {
+                let to_dom = to_dom.clone();
+                Closure::<dyn FnMut()>::new(move || to_dom())
+            };
             if let Ok(f) = Reflect::get(&addon, &"onContextLoss".into()) {
                 let _ = f
                     .unchecked_into::<js_sys::Function>()
                     .call1(&addon, lost.as_ref());
             }
             lost.forget();
+            pixels.on_disagree(move || to_dom());
             fit.fit();
             on_renderer("webgl");
         });
@@ -203,4 +218,114 @@ fn has_webgl2() -> bool {
     };
     let canvas: web_sys::HtmlCanvasElement = canvas.unchecked_into();
     matches!(canvas.get_context("webgl2"), Ok(Some(_)))
+}
+
+/// Whether the browser's device pixels agree with `devicePixelRatio`. xterm.js's WebGL
+/// renderer sizes its canvas from the element's `device-pixel-content-box` but lays out and
+/// draws with `devicePixelRatio`; where the two disagree (Chrome's device emulation, which
+/// headless test browsers and DevTools' device mode use, reports that box in CSS pixels at a
+/// ratio of 2) it draws outside its canvas and the terminal stays blank. The terminal then
+/// keeps (or goes back to) the DOM renderer.
+#[derive(Clone)]
+struct DevicePixels {
+    state: std::rc::Rc<std::cell::RefCell<PixelState>>,
+}
+
+#[derive(Default)]
+struct PixelState {
+    /// The first observation, once it came.
+    agree: Option<bool>,
+    /// Resolves `agree()`'s promise.
+    waiting: Option<js_sys::Function>,
+    /// Called once when a later observation disagrees.
+    on_disagree: Option<Box<dyn FnOnce()>>,
+}
+
+impl DevicePixels {
+    fn watch(el: &web_sys::HtmlElement) -> DevicePixels {
+        let pixels = DevicePixels {
+            state: Default::default(),
+        };
+        let state = pixels.state.clone();
+        let observed = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
+            let Some(entry) = entries.get(0).dyn_into::<web_sys::ResizeObserverEntry>().ok()
+            else {
+                return;
+            };
+            let agree = entry_agrees(&entry);
+            let mut s = state.borrow_mut();
+            s.agree.get_or_insert(agree);
+            if let Some(resolve) = s.waiting.take() {
+                let _ = resolve.call1(&JsValue::NULL, &JsValue::from_bool(agree));
+            }
+            if !agree {
+                if let Some(f) = s.on_disagree.take() {
+                    drop(s);
+                    f();
+                }
+            }
+        });
+        let opts = web_sys::ResizeObserverOptions::new();
+        opts.set_box(web_sys::ResizeObserverBoxOptions::DevicePixelContentBox);
+        // Browsers without that box (older Safari) refuse it: xterm.js then computes the size
+        // from `devicePixelRatio` itself, and the two cannot disagree.
+        let watching = web_sys::ResizeObserver::new(observed.as_ref().unchecked_ref())
+            .is_ok_and(|ro| catch_observe(&ro, el, &opts));
+        observed.forget();
+        if !watching {
+            pixels.state.borrow_mut().agree = Some(true);
+        }
+        pixels
+    }
+
+    /// Resolves with the first observation.
+    async fn agree(&self) -> bool {
+        if let Some(a) = self.state.borrow().agree {
+            return a;
+        }
+        let state = self.state.clone();
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            state.borrow_mut().waiting = Some(resolve);
+        });
+        wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true)
+    }
+
+    fn on_disagree(&self, f: impl FnOnce() + 'static) {
+        self.state.borrow_mut().on_disagree = Some(Box::new(f));
+    }
+}
+
+/// `observe(el, {box: "device-pixel-content-box"})`, false where the browser refuses it.
+fn catch_observe(
+    ro: &web_sys::ResizeObserver,
+    el: &web_sys::HtmlElement,
+    opts: &web_sys::ResizeObserverOptions,
+) -> bool {
+    let observe: js_sys::Function = match js_sys::Reflect::get(ro, &"observe".into()) {
+        Ok(f) => f.unchecked_into(),
+        Err(_) => return false,
+    };
+    observe.call2(ro, el, opts).is_ok()
+}
+
+fn entry_agrees(entry: &web_sys::ResizeObserverEntry) -> bool {
+    let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    let first = |a: js_sys::Array| {
+        a.get(0)
+            .dyn_into::<web_sys::ResizeObserverSize>()
+            .ok()
+            .map(|s| s.inline_size())
+    };
+    match (
+        first(entry.device_pixel_content_box_size()),
+        first(entry.content_box_size()),
+    ) {
+        // Rounding to whole device pixels moves the size by at most one.
+        (Some(device), Some(css)) => (device - css * dpr).abs() <= 2.0,
+        _ => true,
+    }
 }
