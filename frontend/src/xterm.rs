@@ -36,6 +36,8 @@ extern "C" {
     pub fn get_selection(this: &Terminal) -> String;
     #[wasm_bindgen(method, js_name = clearSelection)]
     pub fn clear_selection(this: &Terminal);
+    #[wasm_bindgen(method, js_name = scrollPages)]
+    pub fn scroll_pages(this: &Terminal, pages: i32);
     #[wasm_bindgen(method, js_name = loadAddon)]
     pub fn load_addon(this: &Terminal, addon: &JsValue);
     #[wasm_bindgen(method, getter)]

@@ -94,3 +94,84 @@ test("Escape clears the line instead of swallowing the next key (keyboard and ke
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+/** Every button and link in `selector` lies inside the window and is the element at its centre. */
+async function allReachable(page, selector) {
+  return page.evaluate((sel) => {
+    const bad = [];
+    const els = [...document.querySelectorAll(`${sel} button, ${sel} a`)];
+    for (const el of els) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0) continue;
+      const inside = r.left >= 0 && r.top >= 0 && r.right <= innerWidth + 0.5 && r.bottom <= innerHeight + 0.5;
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      if (!inside || !(hit === el || el.contains(hit))) bad.push(`${el.textContent.trim()} ${JSON.stringify([r.left, r.top, r.right, r.bottom])}`);
+    }
+    return { count: els.length, bad };
+  }, selector);
+}
+
+for (const width of [390, 800]) {
+  test(`at ${width} px every control of the top bar, the status bar and the key bar can be reached`, async () => {
+    const page = await signedInPage({ viewport: { width, height: 780 }, deviceScaleFactor: 2 });
+    await openShell(page, "?renderer=dom&keybar=1");
+    await shot(page, `91-bars-${width}`);
+    for (const bar of [".topbar", ".statusbar", ".keybar"]) {
+      const { count, bad } = await allReachable(page, bar);
+      assert.ok(count > 0, `${bar} has controls`);
+      assert.deepEqual(bad, [], `${bar}: controls cut off or covered`);
+    }
+    for (const name of ["Search", "A−", "A+", "Sign out"]) {
+      await page.locator(".topbar button", { hasText: name }).waitFor();
+    }
+    for (const cls of ["share-viewer", "share-writer", "sharing"]) {
+      await page.locator(`.statusbar button.${cls}`).waitFor();
+    }
+    // The key bar has the keys a phone keyboard lacks, all in view without swiping.
+    const keys = await page.locator(".keybar button").allTextContents();
+    for (const k of ["Esc", "Tab", "Ctrl", "←", "→", "↑", "↓", "Home", "End", "PgUp", "PgDn", "\\", "|", "-"]) {
+      assert.ok(keys.includes(k), `key bar lacks ${k}: ${keys}`);
+    }
+    // Home, End, \ and | work.
+    await page.keyboard.type("cho x");
+    await page.locator(".keybar button", { hasText: "Home" }).click();
+    await page.keyboard.type("e");
+    await page.locator(".keybar button", { hasText: "End" }).click();
+    await page.locator(".keybar button", { hasText: "|" }).click();
+    await page.keyboard.type("tr x y\r");
+    await waitForScreen(page, hasLine("y"), "echo x | tr x y");
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+}
+
+test("the home page works from the keyboard: the filter has focus, Enter opens, Tab reaches Open", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await page.goto(`${relay.url}/?renderer=dom`);
+  const filter = page.locator('.picker input[type="search"]');
+  await filter.waitFor();
+  await page.waitForFunction(() => document.activeElement?.matches('.picker input[type="search"]'), null, { timeout: 5_000 });
+  assert.equal(await page.getAttribute(".term", "inert"), "", "the terminal under the picker is inert");
+  await page.keyboard.type("dem");
+  assert.equal(await filter.inputValue(), "dem", "typing reaches the filter box");
+  // Tab moves on to the targets' Open buttons, not into the terminal.
+  let reached = false;
+  for (let i = 0; i < 6 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.matches(".targets .open"));
+  }
+  assert.ok(reached, "Tab reaches an Open button");
+  assert.ok(await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle !== "none"), "focus is visible");
+  await page.keyboard.press("Shift+Tab");
+  await page.waitForFunction(() => !document.activeElement?.closest(".term"));
+  // Enter in the filter opens the first target it leaves.
+  await filter.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/s\/[^/?]+/);
+  await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  assert.equal(await page.getAttribute(".term", "inert"), null, "the session's terminal is not inert");
+  await page.keyboard.type("echo keyboard-only\r");
+  await waitForScreen(page, hasLine("keyboard-only"), "the echo");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

@@ -114,8 +114,23 @@ impl Term {
         self.with(|t| (t.term.cols(), t.term.rows()))
     }
 
+    /// Gives the keyboard to the terminal (uncovering it if a page over it left it inert).
     pub fn focus(&self) {
+        set_covered(false);
         self.with(|t| t.term.focus());
+    }
+
+    /// While the calling component lives, the terminal under it is out of the way of the
+    /// keyboard (and screen readers): `inert`, so Tab, typing and Enter reach the component.
+    /// Focus goes to `first` once it is on the page.
+    pub fn cover(&self, first: NodeRef<html::Input>) {
+        Effect::new(move |_| {
+            set_covered(true);
+            if let Some(el) = first.get() {
+                let _ = el.focus();
+            }
+        });
+        on_cleanup(|| set_covered(false));
     }
 
     /// Makes `conn` the session on screen until the calling component goes away.
@@ -185,6 +200,29 @@ impl Term {
         } else {
             self.with(|t| t.term.paste(&text));
         }
+    }
+}
+
+/// Makes the terminal's element inert (or not): no focus, no typing, hidden from screen
+/// readers, while a page such as the target picker covers it.
+fn set_covered(covered: bool) {
+    let Some(el) = window()
+        .document()
+        .and_then(|d| d.query_selector(".term").ok().flatten())
+    else {
+        return;
+    };
+    if covered {
+        if let Some(active) = window().document().and_then(|d| d.active_element()) {
+            if el.contains(Some(&active)) {
+                if let Some(a) = active.dyn_ref::<web_sys::HtmlElement>() {
+                    let _ = a.blur();
+                }
+            }
+        }
+        let _ = el.set_attribute("inert", "");
+    } else {
+        let _ = el.remove_attribute("inert");
     }
 }
 

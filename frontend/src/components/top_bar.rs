@@ -22,7 +22,7 @@ pub fn TopBar() -> impl IntoView {
     view! {
         <div class="topbar">
             <a class="brand" href="/" on:click=home>"winrelay"</a>
-            <span class="muted">{move || match nav.route.get() {
+            <span class="muted where">{move || match nav.route.get() {
                 Route::Home => "sessions".to_string(),
                 Route::Open(t) => format!("opening {t}…"),
                 Route::Session(id) => format!("session {id}"),
