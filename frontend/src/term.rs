@@ -248,7 +248,10 @@ impl DevicePixels {
         };
         let state = pixels.state.clone();
         let observed = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
-            let Some(entry) = entries.get(0).dyn_into::<web_sys::ResizeObserverEntry>().ok()
+            let Some(entry) = entries
+                .get(0)
+                .dyn_into::<web_sys::ResizeObserverEntry>()
+                .ok()
             else {
                 return;
             };
