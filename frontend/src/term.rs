@@ -186,16 +186,46 @@ impl TermView {
         self.fit();
     }
 
-    pub fn find(&self, text: &str, backwards: bool) -> bool {
+    pub fn find(&self, text: &str, backwards: bool, light: bool) -> bool {
         if text.is_empty() {
             self.search.clear_decorations();
             return false;
         }
-        if backwards {
-            self.search.find_previous(text)
+        // Decorations make the addon count the matches (`onDidChangeResults`).
+        let decorations = Object::new();
+        let (all, active) = if light {
+            ("#9a670080", "#0969da")
         } else {
-            self.search.find_next(text)
+            ("#e5c07b80", "#4fc3f7")
+        };
+        set(&decorations, "matchOverviewRuler", all);
+        set(&decorations, "activeMatchColorOverviewRuler", active);
+        set(&decorations, "matchBackground", all);
+        set(&decorations, "activeMatchBackground", active);
+        let opts = Object::new();
+        set(&opts, "decorations", decorations);
+        if backwards {
+            self.search.find_previous_with(text, &opts)
+        } else {
+            self.search.find_next_with(text, &opts)
         }
+    }
+
+    /// Calls `f(index, count)` whenever the search's matches change (index -1: none active;
+    /// count 0: not found). Returns the disposable that stops it.
+    pub fn on_search_results(&self, f: impl Fn(i32, u32) + 'static) -> JsValue {
+        let cb = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
+            let num = |k: &str| Reflect::get(&e, &k.into()).ok().and_then(|v| v.as_f64());
+            f(
+                num("resultIndex").unwrap_or(-1.0) as i32,
+                num("resultCount").unwrap_or(0.0) as u32,
+            );
+        });
+        let d = self
+            .search
+            .on_did_change_results(cb.as_ref().unchecked_ref());
+        cb.forget();
+        d
     }
 
     pub fn clear_search(&self) {

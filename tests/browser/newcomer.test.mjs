@@ -175,3 +175,75 @@ test("the home page works from the keyboard: the filter has focus, Enter opens, 
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test("after a burst a late joiner gets the scrollback it keeps, lines without padding; search says n of m", async () => {
+  const owner = await signedInPage({ viewport: DESKTOP });
+  await openShell(owner, "?renderer=dom");
+  await owner.keyboard.type("seq 1 30000\r");
+  await waitForScreen(owner, hasLine("30000"), "the end of the burst", 30_000);
+  const id = new URL(owner.url()).pathname.split("/")[2];
+  const late = await owner.context().newPage();
+  late.errors = [];
+  await late.goto(`${relay.url}/s/${id}?renderer=dom`);
+  await late.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  await waitForScreen(late, hasLine("30000"), "the snapshot");
+  // No row of output ends in spaces (a copy would carry them), and none is glued to another.
+  const rows = await late.evaluate(() =>
+    Array.from(document.querySelectorAll(".xterm-rows > div")).map((r) => r.textContent.replace(/\u00a0/g, " ")));
+  const numbers = rows.filter((r) => /^\d+\s*$/.test(r));
+  assert.ok(numbers.length > 10, `rows: ${JSON.stringify(rows)}`);
+  assert.deepEqual(numbers.filter((r) => r !== r.trimEnd()), [], "rows padded with spaces");
+  const values = numbers.map(Number);
+  assert.ok(values.every((v, i) => i === 0 || v === values[i - 1] + 1), `rows not contiguous: ${values}`);
+  // The scrollback holds the page's 10,000 lines: search finds a line 9,500 lines up, and
+  // says how many matches there are.
+  await late.keyboard.press("Control+Shift+F");
+  const search = late.locator(".search input");
+  await search.fill("20500");
+  await search.press("Enter");
+  await late.locator(".search .results", { hasText: "1 of 1" }).waitFor({ timeout: 5_000 });
+  await waitForScreen(late, hasLine("20500"), "the line found 9,500 lines up");
+  await search.fill("2050");
+  await search.press("Enter");
+  await late.locator(".search .results", { hasText: /^\d+ of 11$/ }).waitFor({ timeout: 5_000 });
+  await search.fill("no-such-text");
+  await search.press("Enter");
+  await late.locator(".search .results", { hasText: "not found" }).waitFor({ timeout: 5_000 });
+  await shot(late, "93-late-joiner-search");
+  assert.deepEqual(late.errors, []);
+  await owner.context().close();
+});
+
+test("the status bar shows the terminal's size and the session's age; the owner can end the session", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  const size = page.locator(".statusbar .size");
+  await page.waitForFunction(() => /^\d+×\d+$/.test(document.querySelector(".statusbar .size")?.textContent || ""));
+  const before = await size.innerText();
+  await page.locator(".statusbar .age").filter({ hasText: /^up \d+ s$/ }).waitFor({ timeout: 10_000 });
+  await page.setViewportSize({ width: 900, height: 600 });
+  await page.waitForFunction((b) => document.querySelector(".statusbar .size").textContent !== b, before);
+  page.once("dialog", (d) => d.accept());
+  await page.locator(".statusbar button.end-session").click();
+  await page.locator(".statusbar .exit").waitFor({ timeout: 15_000 });
+  await page.locator(".statusbar button.new-shell").first().waitFor();
+  assert.equal(await page.locator(".statusbar button.end-session").count(), 0);
+  await shot(page, "92-ended-by-owner");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a file dropped on the terminal gets a clear message", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["hello"], "notes.txt", { type: "text/plain" }));
+    const target = document.querySelector(".term");
+    for (const type of ["dragover", "drop"]) {
+      target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  });
+  await page.locator(".statusbar .notice", { hasText: "Files cannot be sent" }).waitFor({ timeout: 5_000 });
+  await page.context().close();
+});

@@ -33,6 +33,9 @@ pub struct Term {
     set_paste_pending: WriteSignal<Option<String>>,
     /// The touch bar's Ctrl: applies to the next key.
     pub ctrl_sticky: ReadSignal<bool>,
+    /// The terminal's size in cells (columns, rows).
+    pub cells: ReadSignal<(u16, u16)>,
+    set_cells: WriteSignal<(u16, u16)>,
     set_ctrl_sticky: WriteSignal<bool>,
     /// The session on screen: typing, resizes and the touch bar's keys go to it.
     live: RwSignal<Option<Rc<Conn>>, LocalStorage>,
@@ -44,6 +47,7 @@ impl Term {
         let (search_open, set_search_open) = signal(false);
         let (paste_pending, set_paste_pending) = signal(None);
         let (ctrl_sticky, set_ctrl_sticky) = signal(false);
+        let (cells, set_cells) = signal((0, 0));
         Term {
             view: StoredValue::new_local(view),
             renderer,
@@ -54,6 +58,8 @@ impl Term {
             set_paste_pending,
             ctrl_sticky,
             set_ctrl_sticky,
+            cells,
+            set_cells,
             live: RwSignal::new_local(None),
         }
     }
@@ -252,7 +258,9 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
 
         // Resizes reach the relay debounced: dragging a window edge fires dozens.
         let pending: std::rc::Rc<std::cell::RefCell<Option<TimeoutHandle>>> = Default::default();
+        term.set_cells.set(term.size());
         let resize = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            term.set_cells.set(term.size());
             if let Some(h) = pending.borrow_mut().take() {
                 h.clear();
             }
@@ -324,8 +332,39 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
             &opts,
         );
         paste.forget();
+
+        // A dropped file says why nothing happens (file transfer is not there yet).
+        let drag = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            if carries_files(&e) {
+                e.prevent_default();
+            }
+        });
+        let _ = el.add_event_listener_with_callback("dragover", drag.as_ref().unchecked_ref());
+        drag.forget();
+        let drop = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            if carries_files(&e) {
+                e.prevent_default();
+                term.with_conn(|c| {
+                    c.signals().notice.set(Some(
+                        "Files cannot be sent to the shell yet: nothing was transferred. Paste text instead."
+                            .into(),
+                    ))
+                });
+            }
+        });
+        let _ = el.add_event_listener_with_callback("drop", drop.as_ref().unchecked_ref());
+        drop.forget();
         t.term.focus();
     });
+}
+
+/// Whether a drag event carries files (not text).
+fn carries_files(e: &web_sys::Event) -> bool {
+    js_sys::Reflect::get(e, &"dataTransfer".into())
+        .and_then(|dt| js_sys::Reflect::get(&dt, &"types".into()))
+        .ok()
+        .and_then(|types| types.dyn_into::<js_sys::Array>().ok())
+        .is_some_and(|types| types.includes(&"Files".into(), 0))
 }
 
 /// Keys the app handles before xterm.js; returning false keeps them from the shell.
