@@ -34,15 +34,15 @@ pub fn theme(light: bool) -> Object {
             ("blue", "#0969da"),
             ("magenta", "#8250df"),
             ("cyan", "#1b7c83"),
-            ("white", "#6e7781"),
+            ("white", "#57606a"),
             ("brightBlack", "#57606a"),
             ("brightRed", "#a40e26"),
             ("brightGreen", "#1a7f37"),
             ("brightYellow", "#633c01"),
-            ("brightBlue", "#218bff"),
-            ("brightMagenta", "#a475f9"),
-            ("brightCyan", "#3192aa"),
-            ("brightWhite", "#8c959f"),
+            ("brightBlue", "#0550ae"),
+            ("brightMagenta", "#8250df"),
+            ("brightCyan", "#1b6f7a"),
+            ("brightWhite", "#424a53"),
         ]
     } else {
         &[
@@ -89,6 +89,9 @@ impl TermView {
         // unicode11 is a "proposed" API in xterm.js 6.
         set(&opts, "allowProposedApi", true);
         set(&opts, "theme", theme(light));
+        // WCAG AA for text: xterm.js shifts a colour that is too close to its background
+        // (bold white on the light theme, blue on green directory listings).
+        set(&opts, "minimumContrastRatio", 4.5);
         let term = Terminal::new(&opts);
         let fit = FitAddon::new();
         term.load_addon(&fit);
@@ -179,6 +182,10 @@ impl TermView {
 
     pub fn set_theme(&self, light: bool) {
         set(&self.term.options(), "theme", theme(light));
+    }
+
+    pub fn set_screen_reader(&self, on: bool) {
+        set(&self.term.options(), "screenReaderMode", on);
     }
 
     pub fn set_font_size(&self, size: f64) {

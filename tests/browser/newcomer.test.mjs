@@ -228,6 +228,8 @@ test("the status bar shows the terminal's size and the session's age; the owner 
   await page.locator(".statusbar .exit").waitFor({ timeout: 15_000 });
   await page.locator(".statusbar button.new-shell").first().waitFor();
   assert.equal(await page.locator(".statusbar button.end-session").count(), 0);
+  // Not "connected" beside "exited": the shell is gone.
+  assert.equal(await page.locator(".statusbar [data-link]").innerText(), "shell ended");
   await shot(page, "92-ended-by-owner");
   assert.deepEqual(page.errors, []);
   await page.context().close();
@@ -245,5 +247,25 @@ test("a file dropped on the terminal gets a clear message", async () => {
     }
   });
   await page.locator(".statusbar .notice", { hasText: "Files cannot be sent" }).waitFor({ timeout: 5_000 });
+  await page.context().close();
+});
+
+test("screen-reader mode: a button turns xterm's accessible rows on, and it is remembered", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  const button = page.locator(".topbar button.screen-reader");
+  assert.equal(await button.getAttribute("aria-pressed"), "false");
+  await button.click();
+  assert.equal(await button.getAttribute("aria-pressed"), "true");
+  await page.locator(".xterm-accessibility-tree").waitFor({ state: "attached", timeout: 5_000 });
+  await page.locator(".term .xterm").click();
+  await page.keyboard.type("echo read-aloud\r");
+  await page.waitForFunction(() => document.querySelector(".xterm-accessibility-tree")?.textContent.includes("read-aloud"));
+  // The connection state is a live region.
+  assert.equal(await page.getAttribute(".statusbar [data-link]", "role"), "status");
+  await page.reload();
+  await page.locator(".xterm-accessibility-tree").waitFor({ state: "attached", timeout: 15_000 });
+  await button.click();
+  await page.waitForFunction(() => !document.querySelector(".xterm-accessibility-tree"));
   await page.context().close();
 });

@@ -140,6 +140,11 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
     let link = move || {
         let (text, class) = match sig.link.get() {
             Link::Connecting => ("connecting…".to_string(), "state warn"),
+            // The relay is there but the shell is not: "connected" beside "exited" read as
+            // if the shell still ran.
+            Link::Connected if sig.shell.get().is_some_and(|s| s.is_final()) => {
+                ("shell ended".to_string(), "state")
+            }
             Link::Connected => ("connected".to_string(), "state ok"),
             Link::Retrying { secs, why } => (
                 format!("disconnected: {why}; retrying in {secs} s"),
@@ -147,13 +152,13 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             ),
             Link::Closed(why) => (why, "state bad"),
         };
-        view! { <span class=class data-link=move || link_name(&sig.link.get())>{text}</span> }
+        view! { <span class=class role="status" data-link=move || link_name(&sig.link.get())>{text}</span> }
     };
     let shell = move || {
         match sig.shell.get() {
         Some(SessionState::Exited { code }) => Some(
             view! {
-                <span class="exit">{format!("exited with code {code}")}</span>
+                <span class="exit" role="status">{format!("exited with code {code}")}</span>
                 <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
             }
             .into_any(),
@@ -258,7 +263,7 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
                 <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
             </Show>
             <span class="spacer"></span>
-            <span class="notice">{move || sig.notice.get().unwrap_or_default()}</span>
+            <span class="notice" role="status">{move || sig.notice.get().unwrap_or_default()}</span>
             <Show when=owner_connected>
                 <button class="share-viewer" title="Copy a link that lets someone watch (valid 1 hour)"
                     on:click=move |_| sharing.create(Role::Viewer, 3600)>"Share view"</button>
