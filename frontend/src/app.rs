@@ -27,6 +27,8 @@ use leptos::prelude::*;
 pub struct Look {
     pub light: RwSignal<bool>,
     pub font_size: RwSignal<f64>,
+    /// xterm.js's screen-reader mode (an accessible copy of the rows, announcements).
+    pub screen_reader: RwSignal<bool>,
 }
 
 impl Look {
@@ -44,9 +46,15 @@ impl Look {
             .and_then(|s| s.parse().ok())
             .filter(|s: &f64| (6.0..=40.0).contains(s))
             .unwrap_or(DEFAULT_FONT_SIZE);
+        let screen_reader = query_param("screenReader")
+            .map(|v| v == "1")
+            .unwrap_or_else(|| {
+                !embed && storage_get("winrelay.screenReader").is_some_and(|v| v == "1")
+            });
         Look {
             light: RwSignal::new(light),
             font_size: RwSignal::new(font_size),
+            screen_reader: RwSignal::new(screen_reader),
         }
     }
 
@@ -61,6 +69,13 @@ impl Look {
             term.with(|t| t.set_theme(light));
             if !embed {
                 storage_set("winrelay.theme", name);
+            }
+        });
+        Effect::new(move |_| {
+            let on = self.screen_reader.get();
+            term.with(|t| t.set_screen_reader(on));
+            if !embed {
+                storage_set("winrelay.screenReader", if on { "1" } else { "0" });
             }
         });
         Effect::new(move |_| {

@@ -202,7 +202,7 @@ pub fn Replay(id: String) -> impl IntoView {
                 format!("{} / {}", clock(pos.get()), clock(cast.with_value(|c| c.duration())))
             }}</span>
             <label class="muted">"Speed "
-                <select class="speed" on:change=move |e| {
+                <select class="speed" aria-label="Replay speed" on:change=move |e| {
                     if let Ok(s) = event_target_value(&e).parse::<f64>() { speed.set(s) }
                 }>
                     {SPEEDS.iter().map(|s| view! {

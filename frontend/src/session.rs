@@ -298,8 +298,11 @@ impl Conn {
             }
         };
         if step.reset {
-            // A snapshot (or a stream that starts over) repaints a reset terminal.
-            self.term.term.reset();
+            // A snapshot (or a stream that starts over) repaints a reset terminal. The reset
+            // goes through xterm.js's write queue (RIS): `reset()` acts at once, before
+            // output still queued, whose last partial line then glued onto the snapshot's
+            // first line.
+            self.term.term.write_str("\x1bc");
         }
         let end = step.end;
         if step.is_empty() {

@@ -34,15 +34,15 @@ pub fn theme(light: bool) -> Object {
             ("blue", "#0969da"),
             ("magenta", "#8250df"),
             ("cyan", "#1b7c83"),
-            ("white", "#6e7781"),
+            ("white", "#57606a"),
             ("brightBlack", "#57606a"),
             ("brightRed", "#a40e26"),
             ("brightGreen", "#1a7f37"),
             ("brightYellow", "#633c01"),
-            ("brightBlue", "#218bff"),
-            ("brightMagenta", "#a475f9"),
-            ("brightCyan", "#3192aa"),
-            ("brightWhite", "#8c959f"),
+            ("brightBlue", "#0550ae"),
+            ("brightMagenta", "#8250df"),
+            ("brightCyan", "#1b6f7a"),
+            ("brightWhite", "#424a53"),
         ]
     } else {
         &[
@@ -89,6 +89,9 @@ impl TermView {
         // unicode11 is a "proposed" API in xterm.js 6.
         set(&opts, "allowProposedApi", true);
         set(&opts, "theme", theme(light));
+        // WCAG AA for text: xterm.js shifts a colour that is too close to its background
+        // (bold white on the light theme, blue on green directory listings).
+        set(&opts, "minimumContrastRatio", 4.5);
         let term = Terminal::new(&opts);
         let fit = FitAddon::new();
         term.load_addon(&fit);
@@ -101,7 +104,9 @@ impl TermView {
     }
 
     /// Attaches to the page and picks the renderer: WebGL unless `force_dom` or the browser
-    /// has no WebGL2; the DOM renderer otherwise and whenever the WebGL context is lost.
+    /// has no WebGL2; the DOM renderer otherwise, whenever the WebGL context is lost, and
+    /// whenever the browser's device pixels disagree with `devicePixelRatio` (see
+    /// [`DevicePixels`]).
     pub fn open(
         &self,
         parent: &web_sys::HtmlElement,
@@ -117,7 +122,11 @@ impl TermView {
         }
         let term = self.term.clone();
         let fit = self.fit.clone();
+        let pixels = DevicePixels::watch(parent);
         wasm_bindgen_futures::spawn_local(async move {
+            if !pixels.agree().await {
+                return;
+            }
             let Ok(class) = wasm_bindgen_futures::JsFuture::from(xterm::load_webgl()).await else {
                 return;
             };
@@ -136,7 +145,11 @@ impl TermView {
             let dispose_target = addon.clone();
             let on_lost = on_renderer.clone();
             let refit = fit.clone();
-            let lost = Closure::<dyn FnMut()>::new(move || {
+            let done = std::cell::Cell::new(false);
+            let to_dom = std::rc::Rc::new(move || {
+                if done.replace(true) {
+                    return;
+                }
                 if let Ok(d) = Reflect::get(&dispose_target, &"dispose".into()) {
                     let _ = d
                         .unchecked_into::<js_sys::Function>()
@@ -147,12 +160,17 @@ impl TermView {
                 refit.fit();
                 on_lost("dom");
             });
+            let lost = {
+                let to_dom = to_dom.clone();
+                Closure::<dyn FnMut()>::new(move || to_dom())
+            };
             if let Ok(f) = Reflect::get(&addon, &"onContextLoss".into()) {
                 let _ = f
                     .unchecked_into::<js_sys::Function>()
                     .call1(&addon, lost.as_ref());
             }
             lost.forget();
+            pixels.on_disagree(move || to_dom());
             fit.fit();
             on_renderer("webgl");
         });
@@ -166,21 +184,55 @@ impl TermView {
         set(&self.term.options(), "theme", theme(light));
     }
 
+    pub fn set_screen_reader(&self, on: bool) {
+        set(&self.term.options(), "screenReaderMode", on);
+    }
+
     pub fn set_font_size(&self, size: f64) {
         set(&self.term.options(), "fontSize", size);
         self.fit();
     }
 
-    pub fn find(&self, text: &str, backwards: bool) -> bool {
+    pub fn find(&self, text: &str, backwards: bool, light: bool) -> bool {
         if text.is_empty() {
             self.search.clear_decorations();
             return false;
         }
-        if backwards {
-            self.search.find_previous(text)
+        // Decorations make the addon count the matches (`onDidChangeResults`).
+        let decorations = Object::new();
+        let (all, active) = if light {
+            ("#9a670080", "#0969da")
         } else {
-            self.search.find_next(text)
+            ("#e5c07b80", "#4fc3f7")
+        };
+        set(&decorations, "matchOverviewRuler", all);
+        set(&decorations, "activeMatchColorOverviewRuler", active);
+        set(&decorations, "matchBackground", all);
+        set(&decorations, "activeMatchBackground", active);
+        let opts = Object::new();
+        set(&opts, "decorations", decorations);
+        if backwards {
+            self.search.find_previous_with(text, &opts)
+        } else {
+            self.search.find_next_with(text, &opts)
         }
+    }
+
+    /// Calls `f(index, count)` whenever the search's matches change (index -1: none active;
+    /// count 0: not found). Returns the disposable that stops it.
+    pub fn on_search_results(&self, f: impl Fn(i32, u32) + 'static) -> JsValue {
+        let cb = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
+            let num = |k: &str| Reflect::get(&e, &k.into()).ok().and_then(|v| v.as_f64());
+            f(
+                num("resultIndex").unwrap_or(-1.0) as i32,
+                num("resultCount").unwrap_or(0.0) as u32,
+            );
+        });
+        let d = self
+            .search
+            .on_did_change_results(cb.as_ref().unchecked_ref());
+        cb.forget();
+        d
     }
 
     pub fn clear_search(&self) {
@@ -203,4 +255,117 @@ fn has_webgl2() -> bool {
     };
     let canvas: web_sys::HtmlCanvasElement = canvas.unchecked_into();
     matches!(canvas.get_context("webgl2"), Ok(Some(_)))
+}
+
+/// Whether the browser's device pixels agree with `devicePixelRatio`. xterm.js's WebGL
+/// renderer sizes its canvas from the element's `device-pixel-content-box` but lays out and
+/// draws with `devicePixelRatio`; where the two disagree (Chrome's device emulation, which
+/// headless test browsers and DevTools' device mode use, reports that box in CSS pixels at a
+/// ratio of 2) it draws outside its canvas and the terminal stays blank. The terminal then
+/// keeps (or goes back to) the DOM renderer.
+#[derive(Clone)]
+struct DevicePixels {
+    state: std::rc::Rc<std::cell::RefCell<PixelState>>,
+}
+
+#[derive(Default)]
+struct PixelState {
+    /// The first observation, once it came.
+    agree: Option<bool>,
+    /// Resolves `agree()`'s promise.
+    waiting: Option<js_sys::Function>,
+    /// Called once when a later observation disagrees.
+    on_disagree: Option<Box<dyn FnOnce()>>,
+}
+
+impl DevicePixels {
+    fn watch(el: &web_sys::HtmlElement) -> DevicePixels {
+        let pixels = DevicePixels {
+            state: Default::default(),
+        };
+        let state = pixels.state.clone();
+        let observed = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
+            let Some(entry) = entries
+                .get(0)
+                .dyn_into::<web_sys::ResizeObserverEntry>()
+                .ok()
+            else {
+                return;
+            };
+            let agree = entry_agrees(&entry);
+            let mut s = state.borrow_mut();
+            s.agree.get_or_insert(agree);
+            if let Some(resolve) = s.waiting.take() {
+                let _ = resolve.call1(&JsValue::NULL, &JsValue::from_bool(agree));
+            }
+            if !agree {
+                if let Some(f) = s.on_disagree.take() {
+                    drop(s);
+                    f();
+                }
+            }
+        });
+        let opts = web_sys::ResizeObserverOptions::new();
+        opts.set_box(web_sys::ResizeObserverBoxOptions::DevicePixelContentBox);
+        // Browsers without that box (older Safari) refuse it: xterm.js then computes the size
+        // from `devicePixelRatio` itself, and the two cannot disagree.
+        let watching = web_sys::ResizeObserver::new(observed.as_ref().unchecked_ref())
+            .is_ok_and(|ro| catch_observe(&ro, el, &opts));
+        observed.forget();
+        if !watching {
+            pixels.state.borrow_mut().agree = Some(true);
+        }
+        pixels
+    }
+
+    /// Resolves with the first observation.
+    async fn agree(&self) -> bool {
+        if let Some(a) = self.state.borrow().agree {
+            return a;
+        }
+        let state = self.state.clone();
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            state.borrow_mut().waiting = Some(resolve);
+        });
+        wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true)
+    }
+
+    fn on_disagree(&self, f: impl FnOnce() + 'static) {
+        self.state.borrow_mut().on_disagree = Some(Box::new(f));
+    }
+}
+
+/// `observe(el, {box: "device-pixel-content-box"})`, false where the browser refuses it.
+fn catch_observe(
+    ro: &web_sys::ResizeObserver,
+    el: &web_sys::HtmlElement,
+    opts: &web_sys::ResizeObserverOptions,
+) -> bool {
+    let observe: js_sys::Function = match js_sys::Reflect::get(ro, &"observe".into()) {
+        Ok(f) => f.unchecked_into(),
+        Err(_) => return false,
+    };
+    observe.call2(ro, el, opts).is_ok()
+}
+
+fn entry_agrees(entry: &web_sys::ResizeObserverEntry) -> bool {
+    let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    let first = |a: js_sys::Array| {
+        a.get(0)
+            .dyn_into::<web_sys::ResizeObserverSize>()
+            .ok()
+            .map(|s| s.inline_size())
+    };
+    match (
+        first(entry.device_pixel_content_box_size()),
+        first(entry.content_box_size()),
+    ) {
+        // Rounding to whole device pixels moves the size by at most one.
+        (Some(device), Some(css)) => (device - css * dpr).abs() <= 2.0,
+        _ => true,
+    }
 }

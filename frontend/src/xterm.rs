@@ -36,6 +36,8 @@ extern "C" {
     pub fn get_selection(this: &Terminal) -> String;
     #[wasm_bindgen(method, js_name = clearSelection)]
     pub fn clear_selection(this: &Terminal);
+    #[wasm_bindgen(method, js_name = scrollPages)]
+    pub fn scroll_pages(this: &Terminal, pages: i32);
     #[wasm_bindgen(method, js_name = loadAddon)]
     pub fn load_addon(this: &Terminal, addon: &JsValue);
     #[wasm_bindgen(method, getter)]
@@ -82,9 +84,12 @@ extern "C" {
     #[wasm_bindgen(constructor, js_namespace = WinrelayXterm)]
     pub fn new() -> SearchAddon;
     #[wasm_bindgen(method, js_name = findNext)]
-    pub fn find_next(this: &SearchAddon, term: &str) -> bool;
+    pub fn find_next_with(this: &SearchAddon, term: &str, options: &Object) -> bool;
     #[wasm_bindgen(method, js_name = findPrevious)]
-    pub fn find_previous(this: &SearchAddon, term: &str) -> bool;
+    pub fn find_previous_with(this: &SearchAddon, term: &str, options: &Object) -> bool;
+    /// `{resultIndex, resultCount}` after each search with decorations.
+    #[wasm_bindgen(method, js_name = onDidChangeResults)]
+    pub fn on_did_change_results(this: &SearchAddon, listener: &Function) -> JsValue;
     #[wasm_bindgen(method, js_name = clearDecorations)]
     pub fn clear_decorations(this: &SearchAddon);
 

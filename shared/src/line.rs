@@ -49,8 +49,21 @@
 //!   session) and echoes nothing; on a non-empty line it deletes the character under the cursor.
 //! - Ctrl+C echoes `^C\r\n`, discards the line and gives [`Effect::Interrupt`]. xterm has no
 //!   Ctrl+Break key, so Ctrl+\ (0x1c) stands in for it and gives [`Effect::Break`].
-//! - A lone ESC is a Meta prefix, as in readline: ESC then `b` is Alt+B. ESC followed by a
-//!   character with no binding is swallowed whole, like every unknown escape sequence.
+//! - The Escape key clears the line, as in cmd.exe and PSReadLine (and cancels a Ctrl+R
+//!   search). xterm.js sends the key as a `feed` call holding ESC alone, while Alt+key and
+//!   escape sequences come whole in one call, so a call that is exactly ESC is the Escape key.
+//!   An ESC at the end of a longer call is kept as the start of a sequence split across calls
+//!   (ESC then `b` is Alt+B, as in readline); ESC followed by a character with no binding is
+//!   swallowed whole, like every unknown escape sequence.
+//! - Ctrl+R is readline's reverse incremental search: the prompt becomes
+//!   `(reverse-i-search)'query': ` and the line shows the newest history entry containing the
+//!   query; Ctrl+R again goes to older matches, Backspace shortens the query, Enter runs the
+//!   match, Escape or Ctrl+G gives the old line back, any other key takes the match and acts on
+//!   it. Output arriving meanwhile ends the search, keeping the match.
+//! - F7 and F8 are cmd.exe's doskey keys: F7 lists the history (numbered, oldest first) below
+//!   the line and shows prompt and line again; F8 goes to the next older entry that starts with
+//!   the text before the cursor, leaving the cursor where it was so F8 again goes on (wrapping
+//!   round to the newest).
 //! - Pasted text (bracketed paste) is taken literally: control characters in it are dropped,
 //!   Tab in it becomes spaces (never completion), every line break submits a line.
 //! - Lines recalled from history can be edited; the edit is lost when moving to another entry,
@@ -67,6 +80,8 @@ const MAX_SEQUENCE: usize = 64;
 const MAX_STRING_SEQUENCE: usize = 1024;
 /// Longest prompt remembered from remote output (bytes of the current partial output line).
 const MAX_PROMPT: usize = 1024;
+/// Longest Ctrl+R query in bytes.
+const MAX_QUERY: usize = 256;
 
 /// Erase from the cursor to the end of the screen: the rest of the row and the rows a longer
 /// line used to wrap onto (the line being edited is always the last thing on the screen).
@@ -166,6 +181,16 @@ enum Key {
     ClearScreen,
     Interrupt,
     Break,
+    /// The Escape key on its own: clear the line (cancel a search).
+    Escape,
+    /// Ctrl+R: reverse incremental history search.
+    SearchBack,
+    /// Ctrl+G: cancel a search (readline's abort).
+    Abort,
+    /// F7: list the history.
+    HistoryList,
+    /// F8: older history entry starting with the text before the cursor.
+    PrefixSearch,
 }
 
 /// Where the decoder is inside an escape sequence.
@@ -294,7 +319,9 @@ impl Decoder {
             '\x0b' => Key::KillToEnd,
             '\x0c' => Key::ClearScreen,
             '\x0e' => Key::Down,
+            '\x07' => Key::Abort,
             '\x10' => Key::Up,
+            '\x12' => Key::SearchBack,
             '\x15' => Key::KillToStart,
             '\x17' => Key::KillWordBack,
             '\x19' => Key::Yank,
@@ -402,6 +429,8 @@ impl Decoder {
                 Some(4 | 8) => Some(Key::End),
                 Some(3) if modifier & 4 != 0 => Some(Key::KillWordForward),
                 Some(3) => Some(Key::Delete),
+                Some(18) => Some(Key::HistoryList),
+                Some(19) => Some(Key::PrefixSearch),
                 Some(200) => {
                     self.in_paste = true;
                     None
@@ -522,6 +551,21 @@ pub struct LineDiscipline {
     prompt: Vec<u8>,
     /// Terminal width for following wrapped lines; `usize::MAX` when unknown (one long row).
     columns: usize,
+    /// A Ctrl+R search in progress.
+    search: Option<Search>,
+}
+
+/// A reverse incremental search (Ctrl+R) in progress.
+#[derive(Debug)]
+struct Search {
+    /// What the user typed after Ctrl+R.
+    query: String,
+    /// Index into `history` of the entry on display, `None` before anything matched.
+    found: Option<usize>,
+    /// The last key found nothing.
+    failed: bool,
+    /// The line and cursor before Ctrl+R, given back by Escape or Ctrl+G.
+    saved: (String, usize),
 }
 
 impl Default for LineDiscipline {
@@ -544,6 +588,7 @@ impl LineDiscipline {
             kill: String::new(),
             prompt: Vec::new(),
             columns: usize::MAX,
+            search: None,
         }
     }
 
@@ -583,13 +628,18 @@ impl LineDiscipline {
     /// `out` in the order they must happen.
     pub fn feed(&mut self, input: &str, out: &mut Vec<Effect>) {
         let mut keys = Vec::new();
-        self.decoder.decode(input, &mut keys);
+        if input == "\x1b" && self.decoder.state == EscState::Ground && !self.decoder.in_paste {
+            // The Escape key on its own (see the module documentation).
+            keys.push(Key::Escape);
+        } else {
+            self.decoder.decode(input, &mut keys);
+        }
         // Runs of characters are inserted in one edit, so a large paste costs one repaint per
-        // line rather than one per character.
+        // line rather than one per character (while searching, each character is a new query).
         let mut run = String::new();
         for key in keys {
             match key {
-                Key::Char(c) => run.push(c),
+                Key::Char(c) if self.search.is_none() => run.push(c),
                 key => {
                     if !run.is_empty() {
                         self.insert(&run, out);
@@ -637,7 +687,7 @@ impl LineDiscipline {
             },
             Pos { row: 0, col: 0 },
         );
-        s.push_str(&self.prompt());
+        s.push_str(&self.shown_prompt());
         s.push_str(ERASE_BELOW);
         self.write_tail(&mut s, 0);
         s
@@ -659,7 +709,18 @@ impl LineDiscipline {
     /// terminals (the line hidden, the output, the line shown again after the new prompt) and
     /// remembers the output as [`note_output`](Self::note_output) does.
     pub fn pass_output(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut s = self.hide().into_bytes();
+        let mut s = if self.search.is_some() {
+            // Output ends a search, keeping its match: the real prompt comes back and the
+            // line is taken off the screen as `hide` does.
+            let mut s = String::new();
+            move_cursor(&mut s, self.visual(self.cursor), Pos { row: 0, col: 0 });
+            self.search = None;
+            s.push_str(ERASE_BELOW);
+            s.push_str(&self.prompt());
+            s.into_bytes()
+        } else {
+            self.hide().into_bytes()
+        };
         s.extend_from_slice(bytes);
         self.note_output(bytes);
         if !self.line.is_empty() {
@@ -670,13 +731,38 @@ impl LineDiscipline {
         s
     }
 
+    /// What stands before the line on screen: the remembered prompt, or during a Ctrl+R
+    /// search the search's own (`(reverse-i-search)'query': `).
+    pub fn shown_prompt(&self) -> String {
+        match &self.search {
+            None => self.prompt(),
+            Some(search) => format!(
+                "({}reverse-i-search)'{}': ",
+                if search.failed { "failed " } else { "" },
+                search.query
+            ),
+        }
+    }
+
+    /// With the terminal cursor at `from`, draw prompt and line again from the start of the
+    /// prompt's row (after the prompt changed, or the whole line did).
+    fn repaint(&self, from: Pos, out: &mut Vec<Effect>) {
+        let mut s = String::new();
+        move_cursor(&mut s, from, Pos { row: 0, col: 0 });
+        // Clear first: a wide character pushed to the next row leaves its old cell untouched.
+        s.push_str(ERASE_BELOW);
+        s.push_str(&self.shown_prompt());
+        self.write_tail(&mut s, 0);
+        echo(out, &s);
+    }
+
     // --- screen positions --------------------------------------------------------------------
 
     /// Where the prompt ends (it starts at column 0: it is what follows the last line break).
     fn prompt_end(&self) -> Pos {
         advance(
             Pos { row: 0, col: 0 },
-            &visible_text(&self.prompt()),
+            &visible_text(&self.shown_prompt()),
             self.columns,
         )
     }
@@ -712,6 +798,9 @@ impl LineDiscipline {
     // --- one key ---------------------------------------------------------------------------
 
     fn key(&mut self, key: Key, out: &mut Vec<Effect>) {
+        if self.search.is_some() && self.search_key(key, out) {
+            return;
+        }
         match key {
             Key::Char(c) => self.insert(c.encode_utf8(&mut [0; 4]), out),
             Key::Enter => self.submit(out),
@@ -751,13 +840,162 @@ impl LineDiscipline {
             }
             Key::ClearScreen => {
                 let mut s = String::from(CLEAR_SCREEN);
-                s.push_str(&self.prompt());
+                s.push_str(&self.shown_prompt());
                 self.write_tail(&mut s, 0);
                 echo(out, &s);
             }
             Key::Interrupt => self.abandon("^C\r\n", Effect::Interrupt, out),
             Key::Break => self.abandon("^\\\r\n", Effect::Break, out),
+            Key::Escape => {
+                self.browsing = None;
+                self.draft.clear();
+                if !self.line.is_empty() {
+                    self.replace_line("", out);
+                }
+            }
+            // Ctrl+G outside a search: nothing to abort.
+            Key::Abort => {}
+            Key::SearchBack => {
+                let from = self.visual(self.cursor);
+                self.search = Some(Search {
+                    query: String::new(),
+                    found: None,
+                    failed: false,
+                    saved: (self.line.clone(), self.cursor),
+                });
+                self.repaint(from, out);
+            }
+            Key::HistoryList => self.history_list(out),
+            Key::PrefixSearch => self.prefix_search(out),
         }
+    }
+
+    // --- Ctrl+R ------------------------------------------------------------------------------
+
+    /// A key during a search. Returns false when the key ended the search (keeping the match)
+    /// and must now act on the line as usual.
+    fn search_key(&mut self, key: Key, out: &mut Vec<Effect>) -> bool {
+        // Where the terminal cursor is, with the prompt as it is now.
+        let from = self.visual(self.cursor);
+        let Some(search) = self.search.as_mut() else {
+            return false;
+        };
+        match key {
+            Key::Char(c) => {
+                if search.query.len() >= MAX_QUERY {
+                    bell(out);
+                } else {
+                    search.query.push(c);
+                    // The entry on display may still match the longer query.
+                    let below = search.found.map_or(self.history.len(), |i| i + 1);
+                    self.search_step(from, below, out);
+                }
+            }
+            Key::SearchBack => {
+                let below = search.found.unwrap_or(self.history.len());
+                self.search_step(from, below, out);
+            }
+            Key::Backspace => {
+                if search.query.pop().is_none() {
+                    bell(out);
+                } else {
+                    self.search_step(from, self.history.len(), out);
+                }
+            }
+            Key::Escape | Key::Abort => {
+                if let Some(search) = self.search.take() {
+                    (self.line, self.cursor) = search.saved;
+                }
+                self.repaint(from, out);
+            }
+            _ => {
+                self.search = None;
+                self.repaint(from, out);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Show the newest history entry below index `below` that contains the query (the old
+    /// line when the query is empty); Bell and "failed" when there is none.
+    fn search_step(&mut self, from: Pos, below: usize, out: &mut Vec<Effect>) {
+        let Some(search) = self.search.as_mut() else {
+            return;
+        };
+        let mut hit = None;
+        if search.query.is_empty() && search.found.is_none() {
+            search.failed = false;
+        } else {
+            let query = search.query.as_str();
+            hit = (0..below).rev().find_map(|i| {
+                let at = self.history[i].find(query)?;
+                Some((i, at))
+            });
+            search.failed = hit.is_none();
+            if let Some((i, _)) = hit {
+                search.found = Some(i);
+            }
+        }
+        let failed = search.failed;
+        if let Some((i, at)) = hit {
+            self.line.clone_from(&self.history[i]);
+            // A query starting with a combining mark matches inside a cluster: the cursor goes
+            // to the cluster's start.
+            self.cursor = match self.line[at..].chars().next() {
+                Some(c) if char_width(c) == 0 => self.prev_boundary(at).unwrap_or(0),
+                _ => at,
+            };
+        }
+        self.browsing = None;
+        self.repaint(from, out);
+        if failed {
+            bell(out);
+        }
+    }
+
+    // --- F7, F8 ------------------------------------------------------------------------------
+
+    /// F7: the history below the line, numbered, then prompt and line again.
+    fn history_list(&mut self, out: &mut Vec<Effect>) {
+        if self.history.is_empty() {
+            return bell(out);
+        }
+        let mut s = String::new();
+        move_cursor(
+            &mut s,
+            self.visual(self.cursor),
+            self.visual(self.line.len()),
+        );
+        s.push_str("\r\n");
+        let width = self.history.len().to_string().len();
+        for (i, entry) in self.history.iter().enumerate() {
+            let _ = write!(s, "{:>width$}: {entry}\r\n", i + 1);
+        }
+        s.push_str(&self.shown_prompt());
+        self.write_tail(&mut s, 0);
+        echo(out, &s);
+    }
+
+    /// F8: the next older entry (wrapping round) that starts with the text before the cursor;
+    /// the cursor stays put so F8 again goes on with the same prefix.
+    fn prefix_search(&mut self, out: &mut Vec<Effect>) {
+        let n = self.history.len();
+        let prefix = &self.line[..self.cursor];
+        let start = self.browsing.unwrap_or(n);
+        let hit = (1..=n)
+            .map(|k| (start + n - k) % n)
+            .find(|&i| self.history[i].starts_with(prefix) && self.history[i] != self.line);
+        let Some(i) = hit else {
+            return bell(out);
+        };
+        if self.browsing.is_none() {
+            self.draft = self.line.clone();
+        }
+        self.browsing = Some(i);
+        let entry = self.history[i].clone();
+        let cursor = self.cursor;
+        self.edit(0..self.line.len(), &entry, cursor, out);
     }
 
     /// Enter: the line goes to the shell and into history.

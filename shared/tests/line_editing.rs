@@ -37,7 +37,12 @@ const CASES: &[Case] = &[
     case("insert in the middle", &["dr", "\x1b[D", "i"], "dir", 2),
     case("insert at the start", &["ir\x01d"], "dir", 1),
     case("backspace DEL", &["dirx\x7f"], "dir", 3),
-    case("backspace BS in the middle", &["dxir", "\x1b[D\x1b[D", "\x08"], "dir", 1),
+    case(
+        "backspace BS in the middle",
+        &["dxir", "\x1b[D\x1b[D", "\x08"],
+        "dir",
+        1,
+    ),
     case("backspace at the start rings", &["ab\x01\x7f"], "ab", 0),
     case("delete", &["dxir\x01\x1b[C\x1b[3~"], "dir", 1),
     case("delete at the end rings", &["ab\x1b[3~"], "ab", 2),
@@ -54,41 +59,184 @@ const CASES: &[Case] = &[
     case("end SS3 F", &["abc\x01\x1bOF"], "abc", 3),
     case("end CSI 4~", &["abc\x01\x1b[4~"], "abc", 3),
     case("end Ctrl+E", &["abc\x01\x05"], "abc", 3),
-    case("word left Ctrl+Left", &["echo hello world\x1b[1;5D"], "echo hello world", 11),
-    case("word left twice", &["echo hello world\x1b[1;5D\x1b[1;5D"], "echo hello world", 5),
-    case("word left Alt+b", &["echo hello world\x1bb\x1bb"], "echo hello world", 5),
-    case("word left Alt+Left", &["echo hello\x1b[1;3D"], "echo hello", 5),
-    case("word right Ctrl+Right", &["echo hello world\x01\x1b[1;5C"], "echo hello world", 4),
-    case("word right Alt+f twice", &["echo hello world\x01\x1bf\x1bf"], "echo hello world", 10),
-    case("words are whitespace runs", &["cd C:\\Program Files\\x\x1bb"], "cd C:\\Program Files\\x", 14),
+    case(
+        "word left Ctrl+Left",
+        &["echo hello world\x1b[1;5D"],
+        "echo hello world",
+        11,
+    ),
+    case(
+        "word left twice",
+        &["echo hello world\x1b[1;5D\x1b[1;5D"],
+        "echo hello world",
+        5,
+    ),
+    case(
+        "word left Alt+b",
+        &["echo hello world\x1bb\x1bb"],
+        "echo hello world",
+        5,
+    ),
+    case(
+        "word left Alt+Left",
+        &["echo hello\x1b[1;3D"],
+        "echo hello",
+        5,
+    ),
+    case(
+        "word right Ctrl+Right",
+        &["echo hello world\x01\x1b[1;5C"],
+        "echo hello world",
+        4,
+    ),
+    case(
+        "word right Alt+f twice",
+        &["echo hello world\x01\x1bf\x1bf"],
+        "echo hello world",
+        10,
+    ),
+    case(
+        "words are whitespace runs",
+        &["cd C:\\Program Files\\x\x1bb"],
+        "cd C:\\Program Files\\x",
+        14,
+    ),
     case("shift+left is a plain left", &["abc\x1b[1;2D"], "abc", 2),
     case("Ctrl+W", &["echo hello world\x17"], "echo hello ", 11),
-    case("Ctrl+W over trailing spaces", &["echo hello   \x17"], "echo ", 5),
-    case("Ctrl+W in the middle", &["echo hello world\x1b[1;5D\x17"], "echo world", 5),
-    case("Alt+Backspace kills a word", &["echo hello\x1b\x7f"], "echo ", 5),
-    case("Ctrl+U kills to start", &["echo hello\x1b[D\x1b[D\x1b[D\x1b[D\x1b[D\x15"], "hello", 0),
-    case("Ctrl+K kills to end", &["echo hello\x01\x1b[C\x1b[C\x1b[C\x1b[C\x0b"], "echo", 4),
-    case("Alt+d kills a word forward", &["echo hello\x01\x1bd"], " hello", 0),
-    case("Ctrl+Delete kills a word forward", &["echo hello\x01\x1b[3;5~"], " hello", 0),
-    case("Ctrl+Y yanks the last kill", &["echo hello\x17\x01\x19"], "helloecho ", 5),
+    case(
+        "Ctrl+W over trailing spaces",
+        &["echo hello   \x17"],
+        "echo ",
+        5,
+    ),
+    case(
+        "Ctrl+W in the middle",
+        &["echo hello world\x1b[1;5D\x17"],
+        "echo world",
+        5,
+    ),
+    case(
+        "Alt+Backspace kills a word",
+        &["echo hello\x1b\x7f"],
+        "echo ",
+        5,
+    ),
+    case(
+        "Ctrl+U kills to start",
+        &["echo hello\x1b[D\x1b[D\x1b[D\x1b[D\x1b[D\x15"],
+        "hello",
+        0,
+    ),
+    case(
+        "Ctrl+K kills to end",
+        &["echo hello\x01\x1b[C\x1b[C\x1b[C\x1b[C\x0b"],
+        "echo",
+        4,
+    ),
+    case(
+        "Alt+d kills a word forward",
+        &["echo hello\x01\x1bd"],
+        " hello",
+        0,
+    ),
+    case(
+        "Ctrl+Delete kills a word forward",
+        &["echo hello\x01\x1b[3;5~"],
+        " hello",
+        0,
+    ),
+    case(
+        "Ctrl+Y yanks the last kill",
+        &["echo hello\x17\x01\x19"],
+        "helloecho ",
+        5,
+    ),
     case("UTF-8 insert", &["héllo\x1b[D\x1b[D", "ß"], "hélßlo", 6),
     case("UTF-8 backspace", &["héllo\x01\x1b[C\x1b[C\x7f"], "hllo", 1),
-    case("CJK insert in the middle", &["日本語\x1b[D", "x"], "日本x語", 7),
-    case("CJK delete in the middle", &["日本語\x01\x1b[3~"], "本語", 0),
+    case(
+        "CJK insert in the middle",
+        &["日本語\x1b[D", "x"],
+        "日本x語",
+        7,
+    ),
+    case(
+        "CJK delete in the middle",
+        &["日本語\x01\x1b[3~"],
+        "本語",
+        0,
+    ),
     case("emoji backspace", &["a😀b\x1b[D\x1b[D\x7f"], "😀b", 0),
-    case("emoji and CJK home then end", &["表😀x\x01\x05"], "表😀x", 8),
-    case("combining mark stays with its base", &["e\u{301}x\x1b[D\x1b[D"], "e\u{301}x", 0),
-    case("delete removes base and mark", &["e\u{301}x\x01\x1b[3~"], "x", 0),
-    case("unknown sequences are swallowed",
+    case(
+        "emoji and CJK home then end",
+        &["表😀x\x01\x05"],
+        "表😀x",
+        8,
+    ),
+    case(
+        "combining mark stays with its base",
+        &["e\u{301}x\x1b[D\x1b[D"],
+        "e\u{301}x",
+        0,
+    ),
+    case(
+        "delete removes base and mark",
+        &["e\u{301}x\x01\x1b[3~"],
+        "x",
+        0,
+    ),
+    case(
+        "unknown sequences are swallowed",
         &["a\x1b[15~b\x1b[1;2Pc\x1b]11;rgb:0/0/0\x07d\x1bxe\x1b[<0;3;4Mf\x1b[?1;2cg\x1bOPh\x1b[Ii"],
-        "abcdefghi", 9),
+        "abcdefghi",
+        9,
+    ),
     case("OSC ended by ST", &["a\x1b]0;title\x1b\\b"], "ab", 2),
     case("X10 mouse report", &["a\x1b[M !!b"], "ab", 2),
-    case("sequence split across feeds", &["ab", "\x1b", "[", "D", "x"], "axb", 2),
-    case("modified sequence split", &["echo hello", "\x1b[1;", "5D", "X"], "echo Xhello", 6),
+    case(
+        "sequence split across feeds",
+        &["ab\x1b", "[", "D", "x"],
+        "axb",
+        2,
+    ),
+    case(
+        "sequence split after ESC[",
+        &["ab", "\x1b[", "D", "x"],
+        "axb",
+        2,
+    ),
+    case(
+        "Escape alone clears the line",
+        &["echo one", "\x1b", "echo two"],
+        "echo two",
+        8,
+    ),
+    case(
+        "Escape on an empty line does nothing",
+        &["\x1b", "dir"],
+        "dir",
+        3,
+    ),
+    Case {
+        name: "Escape leaves history browsing",
+        keys: &["one\r", "\x1b[A", "\x1b", "\x1b[B"],
+        line: "",
+        cursor: 0,
+        submitted: &["one\r\n"],
+    },
+    case(
+        "modified sequence split",
+        &["echo hello", "\x1b[1;", "5D", "X"],
+        "echo Xhello",
+        6,
+    ),
     case("SS3 split", &["abc\x1bO", "D"], "abc", 2),
     case("Alt split", &["echo hello\x1b", "b"], "echo hello", 5),
-    case("overlong CSI dropped", &["a\x1b[1111111111111111111111111111111111111111111111111111111111111111111111111111Xb"], "ab", 2),
+    case(
+        "overlong CSI dropped",
+        &["a\x1b[1111111111111111111111111111111111111111111111111111111111111111111111111111Xb"],
+        "ab",
+        2,
+    ),
     case("lone ESC then Escape sequence", &["ab\x1b\x1b[D"], "ab", 1),
     Case {
         name: "Alt+Enter is Enter",
@@ -97,12 +245,27 @@ const CASES: &[Case] = &[
         cursor: 0,
         submitted: &["x\r\n"],
     },
-    case("control keys without binding do nothing", &["a\x00\x07\x0f\x12\x14\x1a\x1fb"], "ab", 2),
+    case(
+        "control keys without binding do nothing",
+        &["a\x00\x07\x0f\x14\x1a\x1fb"],
+        "ab",
+        2,
+    ),
     case("C1 controls are not inserted", &["a\u{85}\u{9b}b"], "ab", 2),
     case("history up on empty history rings", &["ab\x1b[A"], "ab", 2),
     case("tab on empty line inserts 4 spaces", &["\t"], "    ", 4),
-    case("tab without match pads to the stop", &["abcde\t"], "abcde   ", 8),
-    case("tab in the middle inserts spaces", &["ab\x1b[D\t"], "a   b", 4),
+    case(
+        "tab without match pads to the stop",
+        &["abcde\t"],
+        "abcde   ",
+        8,
+    ),
+    case(
+        "tab in the middle inserts spaces",
+        &["ab\x1b[D\t"],
+        "a   b",
+        4,
+    ),
     case("Ctrl+D deletes under the cursor", &["ab\x01\x04"], "b", 0),
     Case {
         name: "Enter CR",
@@ -478,4 +641,152 @@ fn large_paste_is_one_echo_per_line() {
     let fx = t.keys(&text);
     assert_eq!(fx, vec![Effect::Echo(text.clone())]);
     assert_eq!(t.ld.line().len(), 60_000);
+}
+
+#[test]
+fn escape_clears_the_line_and_the_screen() {
+    let mut t = Term::new(PROMPT);
+    t.keys("echo one");
+    t.keys("\x1b");
+    assert_eq!(t.row(), PROMPT);
+    t.keys("echo two");
+    assert_eq!(t.row(), format!("{PROMPT}echo two"));
+    t.keys("\r");
+    assert_eq!(t.submitted(), vec!["echo two\r\n"]);
+}
+
+fn with_history(lines: &[&str]) -> Term {
+    let mut t = Term::new(PROMPT);
+    for l in lines {
+        t.keys(&format!("{l}\r"));
+        t.output(PROMPT.as_bytes());
+    }
+    t
+}
+
+#[test]
+fn ctrl_r_finds_older_matches_and_runs_one() {
+    let mut t = with_history(&["dir", "echo hello", "echo world", "ver"]);
+    t.keys("\x12");
+    assert_eq!(t.row(), "(reverse-i-search)'':");
+    t.assert_screen("search started");
+    t.keys("echo");
+    assert_eq!(t.ld.line(), "echo world");
+    assert_eq!(t.ld.cursor(), 0, "cursor on the match");
+    assert_eq!(t.row(), "(reverse-i-search)'echo': echo world");
+    t.assert_screen("first match");
+    t.keys(" h");
+    assert_eq!(t.ld.line(), "echo hello");
+    assert!(t.keys("x").contains(&Effect::Bell));
+    assert_eq!(t.row(), "(failed reverse-i-search)'echo hx': echo hello");
+    t.assert_screen("failed");
+    t.keys("\x7f\x7f\x7f");
+    assert_eq!(
+        t.ld.line(),
+        "echo world",
+        "a shorter query starts from the newest again"
+    );
+    t.keys("\x12");
+    assert_eq!(t.ld.line(), "echo hello");
+    assert_eq!(t.keys("\x12").last(), Some(&Effect::Bell), "no older match");
+    assert_eq!(t.ld.line(), "echo hello");
+    t.keys("\r");
+    assert_eq!(t.submitted().last().unwrap(), "echo hello\r\n");
+    let (row, _) = t.parser.screen().cursor_position();
+    assert_eq!(
+        t.row_at(row - 1),
+        format!("{PROMPT}echo hello"),
+        "the real prompt is back"
+    );
+}
+
+#[test]
+fn ctrl_r_escape_and_ctrl_g_give_the_line_back() {
+    let mut t = with_history(&["ver", "dir"]);
+    for cancel in ["\x1b", "\x07"] {
+        t.keys("draft\x1b[D");
+        t.keys("\x12");
+        t.keys("ve");
+        assert_eq!(t.ld.line(), "ver");
+        t.keys(cancel);
+        assert_eq!(t.ld.line(), "draft");
+        assert_eq!(t.ld.cursor(), 4);
+        assert_eq!(t.row(), format!("{PROMPT}draft"));
+        t.assert_screen("cancelled");
+        t.keys("\x1b");
+    }
+}
+
+#[test]
+fn ctrl_r_other_keys_take_the_match() {
+    let mut t = with_history(&["echo hello"]);
+    t.keys("\x12hel");
+    t.keys("\x1b[C");
+    assert_eq!(t.ld.line(), "echo hello");
+    assert_eq!(t.ld.cursor(), 6);
+    assert_eq!(t.row(), format!("{PROMPT}echo hello"));
+    t.assert_screen("accepted with Right");
+    t.keys("X");
+    assert_eq!(t.ld.line(), "echo hXello");
+}
+
+#[test]
+fn ctrl_r_ends_when_output_arrives() {
+    let mut t = with_history(&["echo hello"]);
+    t.keys("\x12ello");
+    t.output(b"\r\nbackground job done\r\n");
+    t.output(PROMPT.as_bytes());
+    assert_eq!(t.ld.line(), "echo hello");
+    assert_eq!(t.row(), format!("{PROMPT}echo hello"));
+    t.assert_screen("after output");
+}
+
+#[test]
+fn ctrl_r_in_a_narrow_terminal_keeps_the_screen_right() {
+    let mut t = Term::narrow(PROMPT, LineConfig::default(), 13);
+    t.keys("echo a long line that wraps\r");
+    t.output(PROMPT.as_bytes());
+    t.keys("x");
+    t.keys("\x12");
+    t.assert_screen("narrow search");
+    t.keys("wraps");
+    t.assert_screen("narrow match");
+    t.keys("\x1b");
+    assert_eq!(t.ld.line(), "x");
+    t.assert_screen("narrow cancel");
+}
+
+#[test]
+fn f8_cycles_entries_starting_with_the_text_before_the_cursor() {
+    let mut t = with_history(&["dir a", "echo 1", "dir b"]);
+    t.keys("di");
+    t.keys("\x1b[19~");
+    assert_eq!(t.ld.line(), "dir b");
+    assert_eq!(t.ld.cursor(), 2, "cursor stays after the prefix");
+    t.assert_screen("F8 once");
+    t.keys("\x1b[19~");
+    assert_eq!(t.ld.line(), "dir a");
+    t.keys("\x1b[19~");
+    assert_eq!(t.ld.line(), "dir b", "wraps round to the newest");
+    t.keys("\x1b[B");
+    assert_eq!(t.ld.line(), "di", "Down goes back to the typed text");
+    t.keys("\x15zz");
+    assert_eq!(t.keys("\x1b[19~"), vec![Effect::Bell]);
+    assert_eq!(t.ld.line(), "zz");
+}
+
+#[test]
+fn f7_lists_the_history_and_shows_the_line_again() {
+    let mut t = with_history(&["dir", "ver"]);
+    t.keys("ec\x1b[D");
+    t.keys("\x1b[18~");
+    let (row, _) = t.parser.screen().cursor_position();
+    assert_eq!(t.row_at(row - 3), format!("{PROMPT}ec"));
+    assert_eq!(t.row_at(row - 2), "1: dir");
+    assert_eq!(t.row_at(row - 1), "2: ver");
+    assert_eq!(t.row(), format!("{PROMPT}ec"));
+    assert_eq!(t.ld.cursor(), 1);
+    t.assert_screen("after F7");
+    let mut empty = Term::new(PROMPT);
+    assert_eq!(empty.keys("\x1b[18~"), vec![Effect::Bell]);
 }

@@ -27,6 +27,7 @@ fn token() -> impl Strategy<Value = String> {
             "\x1b[H", "\x1b[F", "\x1bOH", "\x1bOF", "\x1b[1~", "\x1b[4~", "\x1b[3~",
             "\x1b[1;5C", "\x1b[1;5D", "\x1b[3;5~", "\x1bb", "\x1bf", "\x1bd", "\x1b\x7f",
             "\x1b[200~", "\x1b[201~", "\x1b[15~", "\x1b]0;t\x07", "\x1b[M", "\x1b[<0;1;1M",
+            "\x12", "\x07", "\x1b[18~", "\x1b[19~",
         ])
         .prop_map(str::to_owned),
         // Any char except U+FFFD, which the vt100 model drops on purpose (its parser uses it

@@ -4,6 +4,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { inflateSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -212,4 +213,73 @@ export async function openDemo(page, base) {
   await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
   await waitForScreen(page, (t) => />\s*$/m.test(t), "a prompt");
   return new URL(page.url()).pathname.split("/")[2];
+}
+
+/**
+ * How many pixels of an element's screenshot differ clearly from its most common colour (its
+ * background): what a person sees drawn there, whatever the renderer (a blank terminal: 0).
+ */
+export async function drawnPixels(locator) {
+  const { width, height, rgba } = decodePng(await locator.screenshot());
+  const counts = new Map();
+  for (let i = 0; i < rgba.length; i += 4) {
+    const k = (rgba[i] << 16) | (rgba[i + 1] << 8) | rgba[i + 2];
+    counts.set(k, (counts.get(k) || 0) + 1);
+  }
+  const bg = [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
+  const [br, bgc, bb] = [bg >> 16, (bg >> 8) & 255, bg & 255];
+  let drawn = 0;
+  for (let i = 0; i < rgba.length; i += 4) {
+    if (Math.abs(rgba[i] - br) + Math.abs(rgba[i + 1] - bgc) + Math.abs(rgba[i + 2] - bb) > 96) drawn++;
+  }
+  return { drawn, width, height };
+}
+
+/** A PNG (8-bit RGB or RGBA, not interlaced, as chromium writes them) to RGBA bytes. */
+export function decodePng(buf) {
+  let pos = 8;
+  let width = 0, height = 0, channels = 4;
+  const idat = [];
+  while (pos < buf.length) {
+    const len = buf.readUInt32BE(pos);
+    const type = buf.toString("latin1", pos + 4, pos + 8);
+    const data = buf.subarray(pos + 8, pos + 8 + len);
+    if (type === "IHDR") {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      if (data[8] !== 8 || data[12] !== 0) throw new Error("only 8-bit non-interlaced PNGs");
+      channels = { 2: 3, 6: 4 }[data[9]];
+      if (!channels) throw new Error(`PNG colour type ${data[9]}`);
+    } else if (type === "IDAT") {
+      idat.push(data);
+    }
+    pos += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const px = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? px[y * stride + x - channels] : 0;
+      const b = y > 0 ? px[(y - 1) * stride + x] : 0;
+      const c = x >= channels && y > 0 ? px[(y - 1) * stride + x - channels] : 0;
+      let v = line[x];
+      if (f === 1) v += a;
+      else if (f === 2) v += b;
+      else if (f === 3) v += (a + b) >> 1;
+      else if (f === 4) {
+        const p = a + b - c, pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      px[y * stride + x] = v & 255;
+    }
+  }
+  if (channels === 4) return { width, height, rgba: px };
+  const rgba = Buffer.alloc(width * height * 4);
+  for (let i = 0, j = 0; i < px.length; i += 3, j += 4) {
+    rgba[j] = px[i]; rgba[j + 1] = px[i + 1]; rgba[j + 2] = px[i + 2]; rgba[j + 3] = 255;
+  }
+  return { width, height, rgba };
 }

@@ -20,8 +20,10 @@ impl std::fmt::Debug for Screen {
     }
 }
 
-/// Scrollback lines kept on the server per session.
-pub const SCROLLBACK: usize = 1000;
+/// Scrollback lines a snapshot carries: as many as the page keeps (its xterm.js
+/// `scrollback`), so a client that skipped ahead keeps the scrollback it is configured for
+/// (as far as the log's tail reaches).
+pub const SCROLLBACK: usize = 10_000;
 
 impl Screen {
     /// A screen of the given size (clamped to at least 1x1).
@@ -100,12 +102,20 @@ impl Screen {
             }
         }
         if scrollback > 0 {
-            // Push the scrollback above the screen before the screen is painted over it.
-            for _ in 0..rows {
+            // Push the scrollback above the screen (rows - 1 line feeds take every row of it
+            // off the screen, however many there were), then paint the screen from its top
+            // row: no blank rows between scrollback and screen.
+            for _ in 1..rows {
                 out.push_str("\r\n");
             }
+            out.push_str("\x1b[H");
         }
-        out.push_str(&self.vt.dump());
+        let dump = self.vt.dump();
+        if self.vt.active_screen_kind() == avt::ScreenKind::Primary {
+            out.push_str(&trim_padding(&dump, self.vt.screen().visible_lines(), rows));
+        } else {
+            out.push_str(&dump);
+        }
         out.into_bytes()
     }
 
@@ -117,6 +127,63 @@ impl Screen {
             .map(|l| l.text().trim_end().to_string())
             .collect()
     }
+}
+
+/// `avt`'s dump writes every cell of the screen's rows, the blank ones at their ends too: on
+/// the client those become spaces that every copy carries. Drops the blanks (default pen)
+/// before each row's line break. Rows end in `\r\n` in the dump unless they wrap or are the
+/// last; the last row keeps its blanks (its end is not marked).
+fn trim_padding<'a>(dump: &str, lines: impl Iterator<Item = &'a avt::Line>, rows: usize) -> String {
+    let blanks: Vec<usize> = lines
+        .take(rows.saturating_sub(1))
+        .filter(|l| !l.is_wrapped())
+        .map(|l| {
+            l.cells()
+                .iter()
+                .rev()
+                .take_while(|c| c.char() == ' ' && c.pen().is_default())
+                .count()
+        })
+        .collect();
+    let mut out = String::with_capacity(dump.len());
+    let mut rest = dump;
+    for n in blanks {
+        let Some(i) = rest.find("\r\n") else {
+            break;
+        };
+        out.push_str(trim_blanks(&rest[..i], n));
+        out.push_str("\r\n");
+        rest = &rest[i + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `row` without up to `n` trailing blanks, written as spaces or as a space repeated with REP
+/// (`ESC [ count b`), as `avt` writes runs.
+fn trim_blanks(mut row: &str, mut n: usize) -> &str {
+    while n > 0 {
+        if let Some(r) = row.strip_suffix(' ') {
+            row = r;
+            n -= 1;
+            continue;
+        }
+        let Some(body) = row.strip_suffix('b') else {
+            break;
+        };
+        let digits = body.len() - body.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let Some(before) = body[..body.len() - digits].strip_suffix("\x1b[") else {
+            break;
+        };
+        let count: usize = body[body.len() - digits..].parse().unwrap_or(1).max(1);
+        // The repeated character must be one of the blanks too.
+        if !before.ends_with(' ') || count + 1 > n {
+            break;
+        }
+        row = before;
+        n -= count;
+    }
+    row
 }
 
 /// A snapshot of what `tail` (the end of an output stream) leaves on a terminal of the given
@@ -167,6 +234,53 @@ mod tests {
             .map(|l| l.text().trim_end().to_string())
             .collect();
         assert!(all.iter().any(|l| l == "l0"), "scrollback lost: {all:?}");
+    }
+
+    #[test]
+    fn snapshot_rows_carry_no_padding() {
+        let mut s = Screen::new(40, 5);
+        s.feed(b"short\r\n\x1b[44mblue  \x1b[0m\r\nlast\r\nC:\\> ");
+        let snap = String::from_utf8(s.snapshot()).unwrap();
+        assert!(!snap.contains("short "), "padded: {snap:?}");
+        assert!(!snap.contains("last "), "padded: {snap:?}");
+        assert!(
+            snap.contains("blue  "),
+            "coloured blanks are kept: {snap:?}"
+        );
+        let mut copy = Screen::new(40, 5);
+        copy.feed(snap.as_bytes());
+        assert_eq!(copy.text(), s.text());
+        assert_eq!(copy.vt.cursor_position(), s.vt.cursor_position());
+    }
+
+    #[test]
+    fn snapshot_keeps_the_pages_scrollback() {
+        let mut tail = String::new();
+        for i in 0..30_000 {
+            tail.push_str(&format!("{i}\r\n"));
+        }
+        let snap = render(tail.as_bytes(), false, 80, 24);
+        let mut copy = Screen::new(80, 24);
+        copy.feed(&snap);
+        let all: Vec<String> = copy
+            .vt
+            .screen()
+            .all_lines()
+            .map(|l| l.text().trim_end().to_string())
+            .collect();
+        assert!(all.len() > SCROLLBACK, "only {} lines", all.len());
+        assert_eq!(all[all.len() - 2], "29999");
+        // Every line from the first kept to the last, with no blank rows between scrollback
+        // and screen.
+        let numbers: Vec<usize> = all[..all.len() - 1]
+            .iter()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "a gap in {:?}",
+            &all[all.len() - 40..]
+        );
     }
 
     #[test]

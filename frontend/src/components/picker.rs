@@ -45,6 +45,11 @@ pub fn Picker() -> impl IntoView {
     });
     account.refresh();
 
+    // The picker has the keyboard, not the terminal under it.
+    let filter_box = NodeRef::<leptos::html::Input>::new();
+    term.cover(filter_box);
+    let nav = use_nav();
+
     let shown = move || {
         let f = filter.get().to_lowercase();
         targets
@@ -74,8 +79,22 @@ pub fn Picker() -> impl IntoView {
                     }.into_any(),
                     Some(Ok(me)) => view! {
                         <h2>"Targets " <span class="muted">"signed in as " {me.user}</span></h2>
-                        <input type="search" placeholder="Filter targets" prop:value=move || filter.get()
-                            on:input=move |e| filter.set(event_target_value(&e))/>
+                        <input type="search" placeholder="Filter targets" aria-label="Filter targets"
+                            node_ref=filter_box prop:value=move || filter.get()
+                            on:input=move |e| filter.set(event_target_value(&e))
+                            on:keydown=move |e| {
+                                // Enter opens the first target the filter leaves.
+                                if e.key() == "Enter" {
+                                    if let Some(t) = shown().into_iter().next() {
+                                        e.prevent_default();
+                                        if t.ask_credentials {
+                                            creds_for.set(Some(t.name));
+                                        } else {
+                                            nav.navigate(Route::Open(t.name), false);
+                                        }
+                                    }
+                                }
+                            }/>
                         <ul class="list targets">
                             <For each=shown key=|t| t.name.clone() let:t>
                                 <TargetRow t=t creds_for=creds_for/>

@@ -14,6 +14,7 @@ pub fn Recordings() -> impl IntoView {
     let nav = use_nav();
     let term = use_term();
     term.reset_with_note("winrelay: recordings of sessions on the targets you own.");
+    term.cover(NodeRef::new());
     let list = RwSignal::new(None::<Result<Vec<api::RecordingInfo>, String>>);
     let load = request(move |_: &()| {
         Box::pin(async move {

@@ -1,9 +1,11 @@
 //! Searching the scrollback (Ctrl+Shift+F or the top bar's Search).
 
 use super::terminal::use_term;
+use crate::app::Look;
 use leptos::ev;
 use leptos::html;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 #[component]
 pub fn SearchBox() -> impl IntoView {
@@ -12,22 +14,45 @@ pub fn SearchBox() -> impl IntoView {
     input.on_load(|el| {
         let _ = el.focus();
     });
+    let look: Look = expect_context();
+    // "3 of 12", "not found", or nothing before the first search.
+    let results = RwSignal::new(None::<(i32, u32)>);
+    let disposable =
+        term.with(|t| t.on_search_results(move |index, count| results.set(Some((index, count)))));
+    let disposable = send_wrapper::SendWrapper::new(disposable);
+    on_cleanup(move || {
+        if let Ok(d) = js_sys::Reflect::get(&disposable, &"dispose".into()) {
+            let f: js_sys::Function = d.unchecked_into();
+            let _ = f.call0(&disposable);
+        }
+    });
     let close = move || term.close_search();
     let find = move |back: bool| {
         if let Some(el) = input.get_untracked() {
             let text = el.value();
-            term.with(|t| t.find(&text, back));
+            if text.is_empty() {
+                results.set(None);
+            }
+            let light = look.light.get_untracked();
+            term.with(|t| t.find(&text, back, light));
         }
+    };
+    let status = move || match results.get() {
+        None => String::new(),
+        Some((_, 0)) => "not found".to_string(),
+        Some((i, n)) if i < 0 => format!("{n} found"),
+        Some((i, n)) => format!("{} of {n}", i + 1),
     };
     view! {
         <div class="search">
-            <input node_ref=input type="text" placeholder="Search scrollback"
+            <input node_ref=input type="text" placeholder="Search scrollback" aria-label="Search scrollback"
                 on:input=move |_| find(false)
                 on:keydown=move |e: ev::KeyboardEvent| match e.key().as_str() {
                     "Enter" => { e.prevent_default(); find(e.shift_key()) }
                     "Escape" => close(),
                     _ => {}
                 }/>
+            <span class="results muted" role="status" aria-live="polite">{status}</span>
             <button title="Previous (Shift+Enter)" on:click=move |_| find(true)>"↑"</button>
             <button title="Next (Enter)" on:click=move |_| find(false)>"↓"</button>
             <button title="Close (Esc)" on:click=move |_| close()>"×"</button>

@@ -140,6 +140,11 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
     let link = move || {
         let (text, class) = match sig.link.get() {
             Link::Connecting => ("connecting…".to_string(), "state warn"),
+            // The relay is there but the shell is not: "connected" beside "exited" read as
+            // if the shell still ran.
+            Link::Connected if sig.shell.get().is_some_and(|s| s.is_final()) => {
+                ("shell ended".to_string(), "state")
+            }
             Link::Connected => ("connected".to_string(), "state ok"),
             Link::Retrying { secs, why } => (
                 format!("disconnected: {why}; retrying in {secs} s"),
@@ -147,13 +152,13 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             ),
             Link::Closed(why) => (why, "state bad"),
         };
-        view! { <span class=class data-link=move || link_name(&sig.link.get())>{text}</span> }
+        view! { <span class=class role="status" data-link=move || link_name(&sig.link.get())>{text}</span> }
     };
     let shell = move || {
         match sig.shell.get() {
         Some(SessionState::Exited { code }) => Some(
             view! {
-                <span class="exit">{format!("exited with code {code}")}</span>
+                <span class="exit" role="status">{format!("exited with code {code}")}</span>
                 <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
             }
             .into_any(),
@@ -190,6 +195,58 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
     };
     let owner_connected =
         move || sig.role.get() == Some(Role::Owner) && sig.link.get() == Link::Connected;
+    let term = use_term();
+    let size = move || {
+        let (c, r) = term.cells.get();
+        format!("{c}×{r}")
+    };
+    // How long the session has run: its start comes from the relay, the clock ticks here.
+    let started = RwSignal::new(None::<u64>);
+    let now = RwSignal::new(js_sys::Date::now() / 1000.0);
+    {
+        let path = format!("/api/sessions/{id}");
+        leptos::task::spawn_local(async move {
+            if let Ok(info) = crate::api::get::<winrelay_shared::api::SessionInfo>(&path).await {
+                started.set(Some(info.created_at));
+            }
+        });
+    }
+    let tick = set_interval_with_handle(
+        move || now.set(js_sys::Date::now() / 1000.0),
+        Duration::from_secs(15),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(t) = tick {
+            t.clear();
+        }
+    });
+    let age = move || {
+        let start = started.get()?;
+        let secs = (now.get() as u64).saturating_sub(start);
+        Some(format!("up {}", age_text(secs)))
+    };
+    let ending = RwSignal::new(false);
+    let end_session = {
+        let id = id.clone();
+        move |_| {
+            let sure = crate::page::window()
+                .confirm_with_message("End this session? The shell stops for everyone attached.")
+                .unwrap_or(false);
+            if !sure {
+                return;
+            }
+            ending.set(true);
+            let path = format!("/api/sessions/{id}");
+            leptos::task::spawn_local(async move {
+                if let Err(f) = crate::api::send("DELETE", &path, None).await {
+                    sig.notice
+                        .set(Some(format!("The session did not end: {}", f.message())));
+                }
+                ending.set(false);
+            });
+        }
+    };
     let closed = move || {
         matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final())
     };
@@ -198,13 +255,15 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             <span class="target">{move || sig.target.get()}</span>
             {link}
             <span class="latency muted">{move || sig.latency_ms.get().map(|ms| format!("{ms} ms")).unwrap_or_default()}</span>
+            <span class="size muted" title="Terminal size (columns × rows)">{size}</span>
+            <span class="age muted" title="Time since the session started">{age}</span>
             <span class="who">{who}</span>
             {shell}
             <Show when=closed>
                 <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
             </Show>
             <span class="spacer"></span>
-            <span class="notice">{move || sig.notice.get().unwrap_or_default()}</span>
+            <span class="notice" role="status">{move || sig.notice.get().unwrap_or_default()}</span>
             <Show when=owner_connected>
                 <button class="share-viewer" title="Copy a link that lets someone watch (valid 1 hour)"
                     on:click=move |_| sharing.create(Role::Viewer, 3600)>"Share view"</button>
@@ -213,6 +272,20 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
                 <button class="sharing" title="Share links and who is attached"
                     on:click=move |_| sharing.panel.update(|p| *p = !*p)>"Sharing…"</button>
             </Show>
+            <Show when=move || sig.role.get() == Some(Role::Owner) && sig.shell.get().is_none_or(|s| !s.is_final())>
+                <button class="end-session" title="Stop the shell for everyone" disabled=move || ending.get()
+                    on:click=end_session.clone()>"End session"</button>
+            </Show>
         </div>
+    }
+}
+
+/// "42 s", "5 min", "3 h 20 min", "2 d 4 h".
+fn age_text(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
 }

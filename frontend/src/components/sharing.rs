@@ -233,11 +233,11 @@ pub fn SharePanel(sharing: Sharing, sig: ConnSignals) -> impl IntoView {
         <div class="share-panel">
             <div class="share-new">
                 <strong>"New link"</strong>
-                <select class="share-role" on:change=move |e| role.set(if event_target_value(&e) == "writer" { Role::Writer } else { Role::Viewer })>
+                <select class="share-role" aria-label="What the link lets someone do" on:change=move |e| role.set(if event_target_value(&e) == "writer" { Role::Writer } else { Role::Viewer })>
                     <option value="viewer" selected=true>"viewer: watches"</option>
                     <option value="writer">"writer: types"</option>
                 </select>
-                <select class="share-ttl" on:change=move |e| {
+                <select class="share-ttl" aria-label="How long the link is valid" on:change=move |e| {
                     if let Ok(v) = event_target_value(&e).parse() { ttl.set(v) }
                 }>
                     {SHARE_TTLS.iter().map(|(secs, label)| view! {

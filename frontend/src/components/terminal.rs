@@ -33,6 +33,9 @@ pub struct Term {
     set_paste_pending: WriteSignal<Option<String>>,
     /// The touch bar's Ctrl: applies to the next key.
     pub ctrl_sticky: ReadSignal<bool>,
+    /// The terminal's size in cells (columns, rows).
+    pub cells: ReadSignal<(u16, u16)>,
+    set_cells: WriteSignal<(u16, u16)>,
     set_ctrl_sticky: WriteSignal<bool>,
     /// The session on screen: typing, resizes and the touch bar's keys go to it.
     live: RwSignal<Option<Rc<Conn>>, LocalStorage>,
@@ -44,6 +47,7 @@ impl Term {
         let (search_open, set_search_open) = signal(false);
         let (paste_pending, set_paste_pending) = signal(None);
         let (ctrl_sticky, set_ctrl_sticky) = signal(false);
+        let (cells, set_cells) = signal((0, 0));
         Term {
             view: StoredValue::new_local(view),
             renderer,
@@ -54,6 +58,8 @@ impl Term {
             set_paste_pending,
             ctrl_sticky,
             set_ctrl_sticky,
+            cells,
+            set_cells,
             live: RwSignal::new_local(None),
         }
     }
@@ -114,8 +120,23 @@ impl Term {
         self.with(|t| (t.term.cols(), t.term.rows()))
     }
 
+    /// Gives the keyboard to the terminal (uncovering it if a page over it left it inert).
     pub fn focus(&self) {
+        set_covered(false);
         self.with(|t| t.term.focus());
+    }
+
+    /// While the calling component lives, the terminal under it is out of the way of the
+    /// keyboard (and screen readers): `inert`, so Tab, typing and Enter reach the component.
+    /// Focus goes to `first` once it is on the page.
+    pub fn cover(&self, first: NodeRef<html::Input>) {
+        Effect::new(move |_| {
+            set_covered(true);
+            if let Some(el) = first.get() {
+                let _ = el.focus();
+            }
+        });
+        on_cleanup(|| set_covered(false));
     }
 
     /// Makes `conn` the session on screen until the calling component goes away.
@@ -188,6 +209,29 @@ impl Term {
     }
 }
 
+/// Makes the terminal's element inert (or not): no focus, no typing, hidden from screen
+/// readers, while a page such as the target picker covers it.
+fn set_covered(covered: bool) {
+    let Some(el) = window()
+        .document()
+        .and_then(|d| d.query_selector(".term").ok().flatten())
+    else {
+        return;
+    };
+    if covered {
+        if let Some(active) = window().document().and_then(|d| d.active_element()) {
+            if el.contains(Some(&active)) {
+                if let Some(a) = active.dyn_ref::<web_sys::HtmlElement>() {
+                    let _ = a.blur();
+                }
+            }
+        }
+        let _ = el.set_attribute("inert", "");
+    } else {
+        let _ = el.remove_attribute("inert");
+    }
+}
+
 pub fn use_term() -> Term {
     expect_context()
 }
@@ -214,7 +258,9 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
 
         // Resizes reach the relay debounced: dragging a window edge fires dozens.
         let pending: std::rc::Rc<std::cell::RefCell<Option<TimeoutHandle>>> = Default::default();
+        term.set_cells.set(term.size());
         let resize = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            term.set_cells.set(term.size());
             if let Some(h) = pending.borrow_mut().take() {
                 h.clear();
             }
@@ -286,8 +332,39 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
             &opts,
         );
         paste.forget();
+
+        // A dropped file says why nothing happens (file transfer is not there yet).
+        let drag = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            if carries_files(&e) {
+                e.prevent_default();
+            }
+        });
+        let _ = el.add_event_listener_with_callback("dragover", drag.as_ref().unchecked_ref());
+        drag.forget();
+        let drop = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            if carries_files(&e) {
+                e.prevent_default();
+                term.with_conn(|c| {
+                    c.signals().notice.set(Some(
+                        "Files cannot be sent to the shell yet: nothing was transferred. Paste text instead."
+                            .into(),
+                    ))
+                });
+            }
+        });
+        let _ = el.add_event_listener_with_callback("drop", drop.as_ref().unchecked_ref());
+        drop.forget();
         t.term.focus();
     });
+}
+
+/// Whether a drag event carries files (not text).
+fn carries_files(e: &web_sys::Event) -> bool {
+    js_sys::Reflect::get(e, &"dataTransfer".into())
+        .and_then(|dt| js_sys::Reflect::get(&dt, &"types".into()))
+        .ok()
+        .and_then(|types| types.dyn_into::<js_sys::Array>().ok())
+        .is_some_and(|types| types.includes(&"Files".into(), 0))
 }
 
 /// Keys the app handles before xterm.js; returning false keeps them from the shell.

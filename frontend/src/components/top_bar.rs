@@ -22,7 +22,7 @@ pub fn TopBar() -> impl IntoView {
     view! {
         <div class="topbar">
             <a class="brand" href="/" on:click=home>"winrelay"</a>
-            <span class="muted">{move || match nav.route.get() {
+            <span class="muted where">{move || match nav.route.get() {
                 Route::Home => "sessions".to_string(),
                 Route::Open(t) => format!("opening {t}…"),
                 Route::Session(id) => format!("session {id}"),
@@ -33,6 +33,9 @@ pub fn TopBar() -> impl IntoView {
             <button title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| term.open_search()>"Search"</button>
             <button title="Smaller text (Ctrl+-)" on:click=move |_| look.font_size.update(|s| *s = (*s - 1.0).max(6.0))>"A−"</button>
             <button title="Larger text (Ctrl+=)" on:click=move |_| look.font_size.update(|s| *s = (*s + 1.0).min(40.0))>"A+"</button>
+            <button class="screen-reader" title="Screen-reader mode: the terminal's rows as text a screen reader can read, new output announced"
+                aria-pressed=move || if look.screen_reader.get() { "true" } else { "false" }
+                on:click=move |_| look.screen_reader.update(|v| *v = !*v)>"Reader"</button>
             <button class="theme" title="Light or dark theme" on:click=move |_| look.light.update(|l| *l = !*l)>
                 {move || if look.light.get() { "Dark" } else { "Light" }}
             </button>

@@ -114,7 +114,7 @@ impl Term {
     /// The screen shows exactly prompt + line (wrapped at the terminal's width as xterm wraps),
     /// nothing after it, and the cursor sits where the discipline says it is.
     pub fn assert_screen(&self, context: &str) {
-        let prompt = self.ld.prompt();
+        let prompt = self.ld.shown_prompt();
         let line = self.ld.line();
         let cols = self.cols as usize;
         let (rows, _) = layout(&format!("{prompt}{line}"), cols);

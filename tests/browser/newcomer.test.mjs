@@ -1,0 +1,271 @@
+// Issue 19: the page as a newcomer meets it, at phone and desktop widths and device pixel
+// ratios 1 and 2, with the default renderer.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import {
+  drawnPixels, hasLine, launchBrowser, newPage, screenText, shot, startRelay, waitForScreen,
+} from "./lib.mjs";
+
+let relay;
+let browser;
+before(async () => {
+  relay = await startRelay();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await relay?.stop();
+});
+
+const DESKTOP = { width: 1280, height: 720 };
+const PHONE = { width: 390, height: 780 };
+
+/** Signs in with the one-time link (once per relay) and returns the cookie for new contexts. */
+let cookies;
+async function signedInPage(opts) {
+  const page = await newPage(browser, opts);
+  if (!cookies) {
+    await page.goto(relay.login);
+    await page.waitForURL((u) => u.pathname === "/");
+    cookies = await page.context().cookies();
+  } else {
+    await page.context().addCookies(cookies);
+  }
+  return page;
+}
+
+/** Opens a new demo shell with the page's default renderer. */
+async function openShell(page, query = "") {
+  await page.goto(`${relay.url}/open/demo${query}`);
+  await page.waitForURL(/\/s\/[^/?]+/);
+  await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+}
+
+for (const [name, viewport] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+  for (const dpr of [1, 2]) {
+    test(`the default renderer draws text (${name}, device pixel ratio ${dpr})`, async () => {
+      const page = await signedInPage({ viewport, deviceScaleFactor: dpr });
+      await openShell(page);
+      await page.keyboard.type(`echo drawn-${name}-${dpr}\r`);
+      // Whatever the renderer, a person sees the text: pixels differ from the background.
+      let drawn = 0;
+      const end = Date.now() + 10_000;
+      while (Date.now() < end) {
+        ({ drawn } = await drawnPixels(page.locator(".term")));
+        if (drawn > 200) break;
+        await page.waitForTimeout(200);
+      }
+      const renderer = await page.getAttribute(".app", "data-renderer");
+      await shot(page, `90-default-renderer-${name}-dpr${dpr}-${renderer}`);
+      assert.ok(drawn > 200, `the terminal is blank (${renderer} renderer, ${drawn} pixels drawn)`);
+      if (renderer === "dom") {
+        await waitForScreen(page, hasLine(`drawn-${name}-${dpr}`), "the echo");
+      }
+      assert.deepEqual(page.errors, []);
+      await page.context().close();
+    });
+  }
+}
+
+test("at device pixel ratio 1 the WebGL renderer is kept", async () => {
+  const page = await signedInPage({ viewport: DESKTOP, deviceScaleFactor: 1 });
+  await openShell(page);
+  await page.locator('.app[data-renderer="webgl"]').waitFor({ timeout: 10_000 });
+  await page.context().close();
+});
+
+test("Escape clears the line instead of swallowing the next key (keyboard and key bar)", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom&keybar=1");
+  await page.keyboard.type("echo one");
+  await page.keyboard.press("Escape");
+  await page.keyboard.type("echo two\r");
+  await waitForScreen(page, hasLine("two"), "the output of echo two");
+  let text = await screenText(page);
+  assert.ok(!text.includes("onecho"), `the Escape swallowed a key:\n${text}`);
+  assert.ok(!hasLine("one")(text), `the first line ran:\n${text}`);
+
+  await page.keyboard.type("echo three");
+  await page.locator(".keybar button", { hasText: "Esc" }).click();
+  await page.keyboard.type("echo four\r");
+  await waitForScreen(page, hasLine("four"), "the output of echo four");
+  text = await screenText(page);
+  assert.ok(!text.includes("threecho") && !hasLine("three")(text), `key bar Esc:\n${text}`);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+/** Every button and link in `selector` lies inside the window and is the element at its centre. */
+async function allReachable(page, selector) {
+  return page.evaluate((sel) => {
+    const bad = [];
+    const els = [...document.querySelectorAll(`${sel} button, ${sel} a`)];
+    for (const el of els) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0) continue;
+      const inside = r.left >= 0 && r.top >= 0 && r.right <= innerWidth + 0.5 && r.bottom <= innerHeight + 0.5;
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      if (!inside || !(hit === el || el.contains(hit))) bad.push(`${el.textContent.trim()} ${JSON.stringify([r.left, r.top, r.right, r.bottom])}`);
+    }
+    return { count: els.length, bad };
+  }, selector);
+}
+
+for (const width of [390, 800]) {
+  test(`at ${width} px every control of the top bar, the status bar and the key bar can be reached`, async () => {
+    const page = await signedInPage({ viewport: { width, height: 780 }, deviceScaleFactor: 2 });
+    await openShell(page, "?renderer=dom&keybar=1");
+    await shot(page, `91-bars-${width}`);
+    for (const bar of [".topbar", ".statusbar", ".keybar"]) {
+      const { count, bad } = await allReachable(page, bar);
+      assert.ok(count > 0, `${bar} has controls`);
+      assert.deepEqual(bad, [], `${bar}: controls cut off or covered`);
+    }
+    for (const name of ["Search", "A−", "A+", "Sign out"]) {
+      await page.locator(".topbar button", { hasText: name }).waitFor();
+    }
+    for (const cls of ["share-viewer", "share-writer", "sharing"]) {
+      await page.locator(`.statusbar button.${cls}`).waitFor();
+    }
+    // The key bar has the keys a phone keyboard lacks, all in view without swiping.
+    const keys = await page.locator(".keybar button").allTextContents();
+    for (const k of ["Esc", "Tab", "Ctrl", "←", "→", "↑", "↓", "Home", "End", "PgUp", "PgDn", "\\", "|", "-"]) {
+      assert.ok(keys.includes(k), `key bar lacks ${k}: ${keys}`);
+    }
+    // Home, End, \ and | work.
+    await page.keyboard.type("cho x");
+    await page.locator(".keybar button", { hasText: "Home" }).click();
+    await page.keyboard.type("e");
+    await page.locator(".keybar button", { hasText: "End" }).click();
+    await page.locator(".keybar button", { hasText: "|" }).click();
+    await page.keyboard.type("tr x y\r");
+    await waitForScreen(page, hasLine("y"), "echo x | tr x y");
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  });
+}
+
+test("the home page works from the keyboard: the filter has focus, Enter opens, Tab reaches Open", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await page.goto(`${relay.url}/?renderer=dom`);
+  const filter = page.locator('.picker input[type="search"]');
+  await filter.waitFor();
+  await page.waitForFunction(() => document.activeElement?.matches('.picker input[type="search"]'), null, { timeout: 5_000 });
+  assert.equal(await page.getAttribute(".term", "inert"), "", "the terminal under the picker is inert");
+  await page.keyboard.type("dem");
+  assert.equal(await filter.inputValue(), "dem", "typing reaches the filter box");
+  // Tab moves on to the targets' Open buttons, not into the terminal.
+  let reached = false;
+  for (let i = 0; i < 6 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.matches(".targets .open"));
+  }
+  assert.ok(reached, "Tab reaches an Open button");
+  assert.ok(await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle !== "none"), "focus is visible");
+  await page.keyboard.press("Shift+Tab");
+  await page.waitForFunction(() => !document.activeElement?.closest(".term"));
+  // Enter in the filter opens the first target it leaves.
+  await filter.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/s\/[^/?]+/);
+  await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  assert.equal(await page.getAttribute(".term", "inert"), null, "the session's terminal is not inert");
+  await page.keyboard.type("echo keyboard-only\r");
+  await waitForScreen(page, hasLine("keyboard-only"), "the echo");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("after a burst a late joiner gets the scrollback it keeps, lines without padding; search says n of m", async () => {
+  const owner = await signedInPage({ viewport: DESKTOP });
+  await openShell(owner, "?renderer=dom");
+  await owner.keyboard.type("seq 1 30000\r");
+  await waitForScreen(owner, hasLine("30000"), "the end of the burst", 30_000);
+  const id = new URL(owner.url()).pathname.split("/")[2];
+  const late = await owner.context().newPage();
+  late.errors = [];
+  await late.goto(`${relay.url}/s/${id}?renderer=dom`);
+  await late.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  await waitForScreen(late, hasLine("30000"), "the snapshot");
+  // No row of output ends in spaces (a copy would carry them), and none is glued to another.
+  const rows = await late.evaluate(() =>
+    Array.from(document.querySelectorAll(".xterm-rows > div")).map((r) => r.textContent.replace(/\u00a0/g, " ")));
+  const numbers = rows.filter((r) => /^\d+\s*$/.test(r));
+  assert.ok(numbers.length > 10, `rows: ${JSON.stringify(rows)}`);
+  assert.deepEqual(numbers.filter((r) => r !== r.trimEnd()), [], "rows padded with spaces");
+  const values = numbers.map(Number);
+  assert.ok(values.every((v, i) => i === 0 || v === values[i - 1] + 1), `rows not contiguous: ${values}`);
+  // The scrollback holds the page's 10,000 lines: search finds a line 9,500 lines up, and
+  // says how many matches there are.
+  await late.keyboard.press("Control+Shift+F");
+  const search = late.locator(".search input");
+  await search.fill("20500");
+  await search.press("Enter");
+  await late.locator(".search .results", { hasText: "1 of 1" }).waitFor({ timeout: 5_000 });
+  await waitForScreen(late, hasLine("20500"), "the line found 9,500 lines up");
+  await search.fill("2050");
+  await search.press("Enter");
+  await late.locator(".search .results", { hasText: /^\d+ of 11$/ }).waitFor({ timeout: 5_000 });
+  await search.fill("no-such-text");
+  await search.press("Enter");
+  await late.locator(".search .results", { hasText: "not found" }).waitFor({ timeout: 5_000 });
+  await shot(late, "93-late-joiner-search");
+  assert.deepEqual(late.errors, []);
+  await owner.context().close();
+});
+
+test("the status bar shows the terminal's size and the session's age; the owner can end the session", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  const size = page.locator(".statusbar .size");
+  await page.waitForFunction(() => /^\d+×\d+$/.test(document.querySelector(".statusbar .size")?.textContent || ""));
+  const before = await size.innerText();
+  await page.locator(".statusbar .age").filter({ hasText: /^up \d+ s$/ }).waitFor({ timeout: 10_000 });
+  await page.setViewportSize({ width: 900, height: 600 });
+  await page.waitForFunction((b) => document.querySelector(".statusbar .size").textContent !== b, before);
+  page.once("dialog", (d) => d.accept());
+  await page.locator(".statusbar button.end-session").click();
+  await page.locator(".statusbar .exit").waitFor({ timeout: 15_000 });
+  await page.locator(".statusbar button.new-shell").first().waitFor();
+  assert.equal(await page.locator(".statusbar button.end-session").count(), 0);
+  // Not "connected" beside "exited": the shell is gone.
+  assert.equal(await page.locator(".statusbar [data-link]").innerText(), "shell ended");
+  await shot(page, "92-ended-by-owner");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a file dropped on the terminal gets a clear message", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["hello"], "notes.txt", { type: "text/plain" }));
+    const target = document.querySelector(".term");
+    for (const type of ["dragover", "drop"]) {
+      target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }
+  });
+  await page.locator(".statusbar .notice", { hasText: "Files cannot be sent" }).waitFor({ timeout: 5_000 });
+  await page.context().close();
+});
+
+test("screen-reader mode: a button turns xterm's accessible rows on, and it is remembered", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  const button = page.locator(".topbar button.screen-reader");
+  assert.equal(await button.getAttribute("aria-pressed"), "false");
+  await button.click();
+  assert.equal(await button.getAttribute("aria-pressed"), "true");
+  await page.locator(".xterm-accessibility-tree").waitFor({ state: "attached", timeout: 5_000 });
+  await page.locator(".term .xterm").click();
+  await page.keyboard.type("echo read-aloud\r");
+  await page.waitForFunction(() => document.querySelector(".xterm-accessibility-tree")?.textContent.includes("read-aloud"));
+  // The connection state is a live region.
+  assert.equal(await page.getAttribute(".statusbar [data-link]", "role"), "status");
+  await page.reload();
+  await page.locator(".xterm-accessibility-tree").waitFor({ state: "attached", timeout: 15_000 });
+  await button.click();
+  await page.waitForFunction(() => !document.querySelector(".xterm-accessibility-tree"));
+  await page.context().close();
+});
