@@ -20,6 +20,8 @@ enum Command {
     Exec(winrelay::commands::exec::ExecArgs),
     /// Check a WinRM endpoint: certificate fingerprint, authentication, shell timing.
     Probe(winrelay::commands::exec::ProbeArgs),
+    /// Exit 0 when the relay on this machine is ready (for container health checks).
+    Healthcheck(winrelay::commands::healthcheck::HealthcheckArgs),
     /// Hash a password for a `[[user]]` entry: reads it from stdin, prints the argon2 string.
     HashPassword,
 }
@@ -47,6 +49,7 @@ async fn main() {
             Err(e) => Err(e),
         },
         Command::Probe(a) => winrelay::commands::exec::probe(a).await,
+        Command::Healthcheck(a) => winrelay::commands::healthcheck::run(a).await,
         Command::HashPassword => winrelay::commands::hash_password(),
     };
     if let Err(e) = result {

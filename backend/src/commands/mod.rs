@@ -1,6 +1,7 @@
-//! The `winrelay` subcommands: `serve`, `sim`, `exec`, `probe`, `hash-password`.
+//! The `winrelay` subcommands: `serve`, `sim`, `exec`, `probe`, `healthcheck`, `hash-password`.
 
 pub mod exec;
+pub mod healthcheck;
 pub mod serve;
 pub mod sim;
 
