@@ -185,6 +185,37 @@ pub struct Endpoint {
     pub global_ipv6_address: String,
 }
 
+/// A network (`GET /networks/NAME?verbose=true&scope=swarm`): the addresses of every
+/// task on it, across the Swarm. The Engine API documents no `NetworksAttachments` on
+/// tasks, so typed clients drop them; this is where task addresses are documented.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkDetail {
+    /// By service name (`""` for plain containers).
+    #[serde(default)]
+    pub services: HashMap<String, NetworkService>,
+}
+
+/// `Network.Services[NAME]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkService {
+    /// Its tasks on the network.
+    #[serde(default)]
+    pub tasks: Vec<NetworkTask>,
+}
+
+/// `Network.Services[NAME].Tasks[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NetworkTask {
+    /// `SERVICE.SLOT.TASKID` (or `SERVICE.NODEID.TASKID`).
+    #[serde(rename = "Name", default)]
+    pub name: String,
+    /// Its address on the network.
+    #[serde(rename = "EndpointIP", default)]
+    pub endpoint_ip: String,
+}
+
 /// One message of `GET /events`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Event {
@@ -205,6 +236,8 @@ pub struct Snapshot {
     pub tasks: Vec<Task>,
     /// Running containers.
     pub containers: Vec<Container>,
+    /// The block's network in detail (task addresses), when it is a Swarm network.
+    pub network: Option<NetworkDetail>,
 }
 
 /// What a `[[discovery]]` block asks for, as the core needs it.
@@ -369,12 +402,23 @@ pub fn targets(snap: &Snapshot, rules: &Rules) -> (Vec<Found>, Vec<Skipped>) {
             _ => task.node_id.clone(),
         };
         let name = format!("{}.{}", service.spec.name, which);
+        let suffix = format!(".{}", task.id);
         let addr = task
             .networks_attachments
             .iter()
             .filter(|a| a.network.spec.name == rules.network)
             .flat_map(|a| a.addresses.iter())
-            .find_map(|a| parse_address(a));
+            .find_map(|a| parse_address(a))
+            .or_else(|| {
+                snap.network
+                    .as_ref()?
+                    .services
+                    .get(&service.spec.name)?
+                    .tasks
+                    .iter()
+                    .find(|t| t.name.ends_with(&suffix))
+                    .and_then(|t| parse_address(&t.endpoint_ip))
+            });
         let image = if task.spec.container_spec.image.is_empty() {
             &service.spec.task_template.container_spec.image
         } else {

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::pin::Pin;
 
 use bollard::query_parameters::{
-    EventsOptions, ListContainersOptions, ListServicesOptions, ListTasksOptions,
+    EventsOptions, InspectNetworkOptions, ListContainersOptions, ListServicesOptions,
+    ListTasksOptions,
 };
 use bollard::{ClientVersion, Docker};
 use futures::{Stream, StreamExt};
@@ -112,6 +113,27 @@ async fn snapshot(docker: &Docker, rules: &Rules) -> Result<Snapshot, SourceErro
                 .map_err(|e| failed("listing tasks", e))?,
         )?;
     }
+    // Task addresses: typed clients drop the tasks' undocumented NetworksAttachments.
+    let mut network = None;
+    if !tasks.is_empty() {
+        match docker
+            .inspect_network(
+                &rules.network,
+                Some(InspectNetworkOptions {
+                    verbose: true,
+                    scope: Some("swarm".into()),
+                }),
+            )
+            .await
+        {
+            Ok(n) => network = Some(convert(vec![n])?.remove(0)),
+            // No such Swarm network: the tasks have no address on it.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => return Err(failed("inspecting the network", e)),
+        }
+    }
     let containers = convert(
         docker
             .list_containers(Some(ListContainersOptions {
@@ -125,6 +147,7 @@ async fn snapshot(docker: &Docker, rules: &Rules) -> Result<Snapshot, SourceErro
         services,
         tasks,
         containers,
+        network,
     })
 }
 

@@ -27,6 +27,7 @@ fn snapshot() -> Snapshot {
         services: fixture("services"),
         tasks: fixture("tasks"),
         containers: fixture("containers"),
+        network: None,
     }
 }
 
@@ -390,4 +391,57 @@ async fn the_runner_follows_changes_keeps_the_list_on_failure_and_reconciles() {
     tokio::time::sleep(Duration::from_secs(61)).await;
     assert_eq!(*fake.lists.lock().unwrap(), before + 2);
     task.abort();
+}
+
+fn recorded(name: &str) -> &'static str {
+    match name {
+        "services" => include_str!("fixtures/engine-20.10/services.json"),
+        "tasks" => include_str!("fixtures/engine-20.10/tasks.json"),
+        "containers" => include_str!("fixtures/engine-20.10/containers.json"),
+        "network" => include_str!("fixtures/engine-20.10/network.json"),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_real_swarm_answer_gives_the_labelled_tasks_and_containers() {
+    let mut snap = Snapshot {
+        services: serde_json::from_str(recorded("services")).unwrap(),
+        tasks: serde_json::from_str(recorded("tasks")).unwrap(),
+        containers: serde_json::from_str(recorded("containers")).unwrap(),
+        network: None,
+    };
+    let r = Rules::new(
+        "e2e_net",
+        &["10.231.1.0/25".parse().unwrap()],
+        "winrelay.enable=true",
+    );
+    let names = |snap: &Snapshot| -> Vec<(String, IpAddr)> {
+        docker::targets(snap, &r)
+            .0
+            .into_iter()
+            .map(|f| (f.name, f.address))
+            .collect()
+    };
+    let want = [
+        ("e2e-box".to_string(), ip("10.231.1.100")),
+        ("e2eweb.1".to_string(), ip("10.231.1.2")),
+        ("e2eweb.2".to_string(), ip("10.231.1.3")),
+        ("e2eweb.3".to_string(), ip("10.231.1.6")),
+    ];
+    // The raw /tasks answer carries NetworksAttachments.
+    assert_eq!(names(&snap), want);
+    // A typed client drops them: the network's verbose answer gives the same addresses.
+    for t in &mut snap.tasks {
+        t.networks_attachments.clear();
+    }
+    assert!(
+        docker::targets(&snap, &r).0.len() == 1,
+        "only the container without them"
+    );
+    snap.network = Some(serde_json::from_str(recorded("network")).unwrap());
+    assert_eq!(names(&snap), want);
+    let (_, skipped) = docker::targets(&snap, &r);
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].name, "e2e-outside");
 }
