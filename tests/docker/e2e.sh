@@ -3,6 +3,7 @@
 # (see ../shared/DOCKER.md for the rules: nothing leaves the machine, no pulls).
 #
 #   tests/docker/e2e.sh            (as root; WINRELAY_BIN=path/to/winrelay, default target/debug)
+#   tests/docker/e2e.sh --cleanup  (only stop what an interrupted run left and undo its changes)
 #
 # The scene: a labelled service e2eweb (2 replicas) and an unlabelled one on the attachable
 # overlay e2e_net (10.231.1.0/24), a labelled container outside allow_networks (10.231.1.200,
@@ -95,6 +96,9 @@ cleanup() {
     rm -f "$ROOT/deploy/prebuilt/winrelay"
 }
 
+if [ "${1:-}" = --cleanup ]; then # only put the host back (after an interrupted run)
+    cleanup; exit 0
+fi
 if [ -S "$SOCK" ] && [ ! -f "$WORK/dockerd.pid" ] && curl -sf --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1; then
     log "skipped: a Docker daemon this test did not start is running"; finish; exit 0
 fi

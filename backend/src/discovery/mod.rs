@@ -263,8 +263,10 @@ impl Directory {
 
 /// How long to wait after an event for the burst that usually follows it.
 const DEBOUNCE: Duration = Duration::from_millis(150);
-/// A task's container starts before Swarm marks the task running: read again after this.
-const FOLLOW_UP: Duration = Duration::from_secs(2);
+/// A task's container starts before Swarm marks the task running, and no event says when it
+/// does: after an event the list is read again this often, this many times.
+const FOLLOW_UP: Duration = Duration::from_millis(500);
+const FOLLOW_UPS: u32 = 4;
 /// Waiting before asking a source that failed again.
 const RETRY: Duration = Duration::from_secs(5);
 
@@ -276,7 +278,7 @@ pub async fn run<S: Source>(mut source: S, block: Block, index: usize, directory
     let reconcile = block.config.reconcile;
     let mut last_skipped: Vec<Skipped> = Vec::new();
     let mut failing = false;
-    let mut follow_up: Option<tokio::time::Instant> = None;
+    let mut follow_ups = 0;
     loop {
         match source.list().await {
             Ok((found, mut skipped)) => {
@@ -304,14 +306,18 @@ pub async fn run<S: Source>(mut source: S, block: Block, index: usize, directory
                 continue;
             }
         }
-        let wake = follow_up
-            .take()
-            .unwrap_or_else(|| tokio::time::Instant::now() + reconcile);
+        let wake = tokio::time::Instant::now()
+            + if follow_ups > 0 {
+                follow_ups -= 1;
+                FOLLOW_UP
+            } else {
+                reconcile
+            };
         tokio::select! {
             r = source.changed() => match r {
                 Ok(()) => {
                     tokio::time::sleep(DEBOUNCE).await;
-                    follow_up = Some(tokio::time::Instant::now() + FOLLOW_UP);
+                    follow_ups = FOLLOW_UPS;
                 }
                 Err(e) => {
                     if !failing {

@@ -386,7 +386,8 @@ async fn the_runner_follows_changes_keeps_the_list_on_failure_and_reconciles() {
     tokio::time::sleep(RETRY + Duration::from_millis(10)).await;
     assert_eq!(dir.names().into_iter().collect::<Vec<_>>(), ["web.2"]);
 
-    // And with nothing happening it reconciles every 30 s.
+    // The remaining follow-up reads, then nothing happens: it reconciles every 30 s.
+    tokio::time::sleep(FOLLOW_UP * FOLLOW_UPS).await;
     let before = *fake.lists.lock().unwrap();
     tokio::time::sleep(Duration::from_secs(61)).await;
     assert_eq!(*fake.lists.lock().unwrap(), before + 2);
@@ -444,4 +445,32 @@ fn a_real_swarm_answer_gives_the_labelled_tasks_and_containers() {
     let (_, skipped) = docker::targets(&snap, &r);
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].name, "e2e-outside");
+}
+
+#[test]
+fn recorded_events_of_a_scale_up() {
+    let events: Vec<Event> = include_str!("fixtures/engine-20.10/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(events.len() >= 10);
+    // Recorded from `service create`, `service scale` and `service rm`: no event says a task
+    // is running (hence the follow-up reads).
+    let irrelevant: Vec<String> = events
+        .iter()
+        .filter(|e| !docker::relevant(e))
+        .map(|e| format!("{} {}", e.kind, e.action))
+        .collect();
+    assert!(
+        irrelevant
+            .iter()
+            .all(|e| e.ends_with(" create") || e == "network destroy"),
+        "{irrelevant:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| e.kind == "service" && e.action == "update" && docker::relevant(e)));
+    assert!(events
+        .iter()
+        .any(|e| e.kind == "container" && e.action == "start" && docker::relevant(e)));
 }
