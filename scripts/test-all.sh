@@ -46,6 +46,8 @@ export WINRELAY_BIN=$PWD/target/debug/winrelay
 run_suite rust cargo cargo test --no-fail-fast
 run_suite conformance pytest .venv/bin/python -m pytest -q tests/conformance
 run_suite browser node node --test --test-reporter=tap --test-concurrency=1 tests/browser/
+# Discovery and deployment against a real Docker Engine and one-node Swarm (root only; cleans up).
+run_suite docker node tests/docker/e2e.sh
 # A short run of each protocol fuzz target (make fuzz runs longer, and the config loader too).
 run_suite fuzz cargo env FUZZ_QUICK=1 scripts/fuzz.sh 10
 

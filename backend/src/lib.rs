@@ -5,6 +5,7 @@
 //!
 //! * [`config`]: the configuration file and the domain types it yields;
 //! * [`access`]: identities and pure access policy (knows nothing of axum or sessions);
+//! * [`discovery`]: targets found where the containers run (Docker today), behind a seam;
 //! * [`session`]: the sans-IO session core, the driver generic over a remote shell, the
 //!   registry (knows nothing of HTTP, WinRM or clocks in its core);
 //! * [`targets`]: which targets exist and how to open a WinRS shell on one;
@@ -14,6 +15,7 @@
 pub mod access;
 pub mod commands;
 pub mod config;
+pub mod discovery;
 pub mod http;
 pub mod ops;
 pub mod session;

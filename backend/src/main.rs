@@ -22,6 +22,8 @@ enum Command {
     Probe(winrelay::commands::exec::ProbeArgs),
     /// Check a configuration file and print what the relay would serve.
     CheckConfig(winrelay::commands::check::CheckArgs),
+    /// Exit 0 when the relay on this machine is ready (for container health checks).
+    Healthcheck(winrelay::commands::healthcheck::HealthcheckArgs),
     /// Hash a password for a `[[user]]` entry: reads it from stdin, prints the argon2 string.
     HashPassword,
 }
@@ -50,6 +52,7 @@ async fn main() {
         },
         Command::Probe(a) => winrelay::commands::exec::probe(a).await,
         Command::CheckConfig(a) => winrelay::commands::check::check_config(a),
+        Command::Healthcheck(a) => winrelay::commands::healthcheck::run(a).await,
         Command::HashPassword => winrelay::commands::hash_password(),
     };
     if let Err(e) = result {

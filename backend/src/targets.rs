@@ -15,6 +15,7 @@ use winrelay_shared::protocol::{Role, Signal};
 
 use crate::access::Identity;
 use crate::config::{CertCheck, Config, ConfigError, Credentials, PatternConfig, Secret, Target};
+use crate::discovery::Directory;
 use crate::session::remote::{Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits};
 
 /// The targets of this relay.
@@ -26,6 +27,8 @@ pub struct Targets {
     reach: Arc<Mutex<HashMap<String, bool>>>,
     /// IdleTimeOut of the shells opened (see `SessionSettings::shell_idle_timeout`).
     shell_idle_timeout: Duration,
+    /// Targets found by `[[discovery]]` blocks (shared with the discovery tasks).
+    discovered: Directory,
 }
 
 /// Why a target cannot be opened.
@@ -56,7 +59,14 @@ impl Targets {
             patterns: config.patterns.clone(),
             reach: Default::default(),
             shell_idle_timeout: config.sessions.shell_idle_timeout,
+            discovered: Directory::default(),
         })
+    }
+
+    /// The discovered targets: fixed targets like the configured ones (a configured target
+    /// of the same name wins), connected to only at their checked address.
+    pub fn discovered(&self) -> &Directory {
+        &self.discovered
     }
 
     fn reachable(&self, name: &str) -> Option<bool> {
@@ -105,6 +115,9 @@ impl Targets {
         if let Some(t) = self.fixed.iter().find(|t| t.name == name) {
             return t.roles.role_of(&who.user, &who.groups);
         }
+        if let Some(d) = self.discovered.get(name) {
+            return d.target.roles.role_of(&who.user, &who.groups);
+        }
         self.patterns
             .iter()
             .find(|p| p.host_for(name).is_some())
@@ -113,6 +126,11 @@ impl Targets {
 
     /// Whether sessions of target `name` are recorded.
     pub fn records(&self, name: &str) -> bool {
+        if let Some(d) = self.discovered.get(name) {
+            if !self.fixed.iter().any(|t| t.name == name) {
+                return d.target.record;
+            }
+        }
         match self.fixed.iter().find(|t| t.name == name) {
             Some(t) => t.record,
             None => self
@@ -140,6 +158,22 @@ impl Targets {
                 })
             })
             .collect();
+        for d in self.discovered.all() {
+            let t = &d.target;
+            if out.iter().any(|o| o.name == t.name) {
+                continue;
+            }
+            if let Some(role) = self.role_of(&t.name, who) {
+                out.push(TargetInfo {
+                    name: t.name.clone(),
+                    description: t.description.clone(),
+                    shell: t.shell,
+                    role,
+                    ask_credentials: t.credentials == Credentials::Ask,
+                    reachable: None,
+                });
+            }
+        }
         if who.scope.is_some() {
             return out;
         }
@@ -179,6 +213,9 @@ impl Targets {
         }
         let (target, address) = if let Some(t) = self.fixed.iter().find(|t| t.name == name) {
             (t.clone(), None)
+        } else if let Some(d) = self.discovered.get(name) {
+            // Checked against the block's allow_networks when it was discovered.
+            (d.target, Some(d.address))
         } else {
             let (pattern, host) = self
                 .patterns
@@ -439,6 +476,66 @@ impl ShellInput for WinrsInput {
 #[cfg(test)]
 mod tests {
     use super::endpoint_host_port;
+    use super::{LookupError, Targets};
+    use crate::access::{Identity, Method};
+    use crate::config::Config;
+    use crate::discovery::{Block, Found};
+    use winrelay_shared::protocol::Role;
+
+    #[tokio::test]
+    async fn discovered_targets_are_listed_and_opened_at_their_checked_address() {
+        let config = Config::parse(
+            "[[target]]\nname='web.1'\nendpoint='https://fixed:5986/wsman'\nask_credentials=true\n\
+             [[discovery]]\nkind='docker'\nnetwork='app_net'\nallow_networks=['10.0.1.0/24']\n\
+             user='u'\npassword_env='WINRELAY_TEST_DISCOVERY_PW'\ninsecure=true\nwriters=['group:ops']\nviewers=['carol']\n",
+        )
+        .unwrap();
+        let targets = Targets::from_config(&config).unwrap();
+        let block = Block::new(&config.discovery[0]).unwrap();
+        let found = |name: &str, addr: &str| Found {
+            name: name.into(),
+            address: addr.parse().unwrap(),
+            ..Found::default()
+        };
+        targets.discovered().set(
+            0,
+            vec![
+                block.resolve(found("web.1", "10.0.1.5")),
+                block.resolve(found("web.2", "10.0.1.6")),
+            ],
+        );
+        let ops = Identity::new("bob", vec!["ops".into()], Method::Token);
+        let names: Vec<String> = targets
+            .visible_to(&ops)
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["web.1", "web.2"],
+            "the configured web.1 wins its name"
+        );
+        assert_eq!(targets.role_of("web.2", &ops), Some(Role::Writer));
+        let nobody = Identity::new("mallory", vec![], Method::Token);
+        assert!(targets
+            .visible_to(&nobody)
+            .iter()
+            .all(|t| t.name != "web.2"));
+        let carol = Identity::new("carol", vec![], Method::Token);
+        assert!(matches!(
+            targets.connector("web.2", &carol, None).await,
+            Err(LookupError::ViewOnly(_))
+        ));
+        std::env::set_var("WINRELAY_TEST_DISCOVERY_PW", "pw");
+        let c = targets.connector("web.2", &ops, None).await.unwrap();
+        assert_eq!(c.address, Some("10.0.1.6:5986".parse().unwrap()));
+        assert_eq!(c.target().endpoint, "https://10.0.1.6:5986/wsman");
+        targets.discovered().set(0, vec![]);
+        assert!(matches!(
+            targets.connector("web.2", &ops, None).await,
+            Err(LookupError::Unknown(_))
+        ));
+    }
 
     #[test]
     fn endpoints_split_into_host_and_port() {

@@ -6,7 +6,14 @@ use std::path::Path;
 
 /// Lowest first.
 const LAYERS: &[&str] = &[
-    "config", "access", "session", "targets", "ops", "http", "commands",
+    "config",
+    "access",
+    "discovery",
+    "session",
+    "targets",
+    "ops",
+    "http",
+    "commands",
 ];
 
 fn sources(path: &Path, out: &mut Vec<String>) {

@@ -235,11 +235,7 @@ mod tests {
         ] {
             assert!(rule.host_ok(ok), "{ok}");
         }
-        for bad in [
-            "evil.example:8080",
-            "attacker.rebind.example",
-            "",
-        ] {
+        for bad in ["evil.example:8080", "attacker.rebind.example", ""] {
             assert!(!rule.host_ok(bad), "{bad}");
         }
         assert!(!rule.host_allowed(&headers(&[

@@ -506,6 +506,11 @@ pub async fn probe_into(args: &ProbeArgs, out: &mut String) -> anyhow::Result<()
                 _ => "not reached",
             };
             writeln!(out, "auth:         {auth}")?;
+            for line in
+                super::diagnose::diagnosis(&e, &super::diagnose::look(client.endpoint()).await)
+            {
+                writeln!(out, "diagnosis:    {line}")?;
+            }
             writeln!(out, "result:       FAILED")?;
             return Err(e.into());
         }

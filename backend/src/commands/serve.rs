@@ -49,6 +49,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut targets = Targets::from_config(&config)?;
     let metrics = Metrics::new();
     let registry = Registry::new(config.sessions.clone());
+    let discovery = crate::discovery::start(&config, targets.discovered())?;
+    let lost_watch = tokio::spawn(end_sessions_of_lost_targets(
+        targets.discovered().clone(),
+        registry.clone(),
+    ));
 
     // The demo: the simulator on loopback, fresh credentials, its certificate pinned.
     let demo = if args.config.is_none() || config.demo {
@@ -228,6 +233,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(m) = metrics_server {
         m.abort();
     }
+    lost_watch.abort();
+    discovery.iter().for_each(|t| t.abort());
     if tokio::time::timeout(Duration::from_secs(20), registry.shutdown())
         .await
         .is_err()
@@ -239,6 +246,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sim.shutdown().await;
     }
     Ok(())
+}
+
+/// Ends the sessions of discovered targets that disappear (the container stopped, the
+/// service was removed or scaled down): their shell is gone with the container.
+async fn end_sessions_of_lost_targets(
+    directory: crate::discovery::Directory,
+    registry: Arc<Registry>,
+) {
+    let mut changes = directory.subscribe();
+    let mut known = directory.names();
+    while changes.changed().await.is_ok() {
+        let now = directory.names();
+        let lost: Vec<&String> = known.difference(&now).collect();
+        for s in registry.list() {
+            if s.state().is_final() || !lost.contains(&&s.target) {
+                continue;
+            }
+            let message = format!(
+                "the container of target {} is gone (stopped, removed or scaled down): this session has ended",
+                s.target
+            );
+            info!(session = %s.id, target = %s.target, "ending a session: its container is gone");
+            s.notice(&message);
+            s.kick_all(&message, false);
+            s.end();
+        }
+        known = now;
+    }
 }
 
 /// Binds the listen address; without one, 127.0.0.1:8080 or the next free port up to 8099.

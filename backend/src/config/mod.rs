@@ -106,6 +106,9 @@ pub struct Config {
     /// Session recordings.
     #[serde(default)]
     pub recordings: Option<RecordingsConfig>,
+    /// Targets discovered from Docker (and later other sources).
+    #[serde(default, rename = "discovery")]
+    pub discovery: Vec<DiscoveryConfig>,
     /// Limits that keep one person, or a stranger, from taking the relay from everyone.
     #[serde(default)]
     pub limits: Limits,
@@ -574,6 +577,9 @@ impl Config {
                 )));
             }
         }
+        for d in &config.discovery {
+            d.check()?;
+        }
         config.check_access()?;
         if let Some(h) = &config.metrics.token_hash {
             if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -672,8 +678,9 @@ impl Config {
                 }
             }
         }
-        let records =
-            self.targets.iter().any(|t| t.record) || self.patterns.iter().any(|p| p.record);
+        let records = self.targets.iter().any(|t| t.record)
+            || self.patterns.iter().any(|p| p.record)
+            || self.discovery.iter().any(|d| d.record);
         if records && self.recordings.is_none() {
             return bad("a target has record = true: add [recordings] dir = \"...\"".into());
         }
@@ -714,6 +721,129 @@ impl Config {
             });
         }
         Ok(out)
+    }
+}
+
+/// Where discovered targets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscoveryKind {
+    /// The Docker Engine API: Swarm services' running tasks and plain containers.
+    Docker,
+}
+
+/// A `[[discovery]]` block: containers carrying `label` become targets, reached at their
+/// address on `network` when it lies inside `allow_networks`. Credentials, certificate
+/// checks and roles come from here, never from the containers' labels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// The source: `docker`.
+    pub kind: DiscoveryKind,
+    /// `unix:///var/run/docker.sock` (default) or `tcp://HOST:2376` (with `cert`, `key`,
+    /// `endpoint_ca`).
+    #[serde(default = "default_docker_endpoint")]
+    pub endpoint: String,
+    /// Client certificate for a `tcp://` endpoint (PEM).
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// The CA that signed the Docker daemon's certificate (PEM). `ca_file` is the
+    /// containers' WinRM CA, as for `[[target]]`.
+    #[serde(default)]
+    pub endpoint_ca: Option<PathBuf>,
+    /// The network whose addresses are used, e.g. `app_net`.
+    pub network: String,
+    /// Address ranges a discovered address must fall in, e.g. `10.0.1.0/24`.
+    pub allow_networks: Vec<IpNet>,
+    /// `KEY=VALUE` (or just `KEY`) a service or container must carry.
+    #[serde(default = "default_discovery_label")]
+    pub label: String,
+    /// WinRM port, unless a `winrelay.port` label says otherwise.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The shell, unless a `winrelay.shell` label says otherwise.
+    #[serde(default)]
+    pub shell: ShellKind,
+    /// How often the whole list is read again besides following events.
+    #[serde(with = "humantime_serde", default = "default_reconcile")]
+    pub reconcile: Duration,
+    #[serde(flatten)]
+    /// Credentials and certificate checking for every discovered target.
+    pub access: AccessConfig,
+    /// Older setting: the same as `owners`.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Users and `group:NAME`s with the owner role.
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// ... with the writer role.
+    #[serde(default)]
+    pub writers: Vec<String>,
+    /// ... with the viewer role.
+    #[serde(default)]
+    pub viewers: Vec<String>,
+    /// Record every session of discovered targets (needs `[recordings]`).
+    #[serde(default)]
+    pub record: bool,
+}
+
+fn default_docker_endpoint() -> String {
+    "unix:///var/run/docker.sock".into()
+}
+fn default_discovery_label() -> String {
+    "winrelay.enable=true".into()
+}
+fn default_reconcile() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl DiscoveryConfig {
+    /// Who may use the discovered targets.
+    pub fn roles(&self) -> Roles {
+        Roles::from_lists(&self.allow, &self.owners, &self.writers, &self.viewers)
+    }
+
+    /// A name for messages.
+    pub fn what(&self) -> String {
+        format!("discovery ({} on {})", self.endpoint, self.network)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let what = self.what();
+        let bad = |m: &str| Err(ConfigError::Invalid(format!("{what}: {m}")));
+        self.access.credentials(&what)?;
+        self.access.cert_check(&what)?;
+        if self.access.allow_http {
+            return bad("discovered targets are reached over https only");
+        }
+        if self.network.is_empty() {
+            return bad("network must name the network whose addresses to use");
+        }
+        if self.allow_networks.is_empty() {
+            return bad("allow_networks must name at least one address range");
+        }
+        if self.label.is_empty() || self.label.starts_with('=') {
+            return bad("label must be KEY=VALUE or KEY");
+        }
+        if self.reconcile < Duration::from_secs(1) {
+            return bad("reconcile must be at least 1s");
+        }
+        let tls = [&self.cert, &self.key, &self.endpoint_ca];
+        if self.endpoint.starts_with("unix://") {
+            if tls.iter().any(|o| o.is_some()) {
+                return bad("cert, key and endpoint_ca are for tcp:// endpoints");
+            }
+        } else if self.endpoint.starts_with("tcp://") {
+            if tls.iter().any(|o| o.is_none()) {
+                return bad("a tcp:// endpoint needs cert, key and endpoint_ca (the Docker API gives root on the host: never without TLS)");
+            }
+        } else {
+            return bad("endpoint must be unix:///PATH or tcp://HOST:PORT");
+        }
+        Ok(())
     }
 }
 

@@ -3,6 +3,10 @@
 
 mod common;
 
+#[path = "../../src/commands/diagnose.rs"]
+#[allow(dead_code)]
+mod diagnose;
+
 #[path = "../../src/commands/exec.rs"]
 #[allow(dead_code)]
 mod exec_cmd;
