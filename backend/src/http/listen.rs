@@ -4,7 +4,7 @@
 //!
 //! * at most `max_connections` connections, and `max_connections_per_address` from one
 //!   address (loopback and trusted proxies excepted); beyond that the answer is 503 and the
-//!   connection is closed at once;
+//!   connection is closed at once; a WebSocket keeps its connection's place while it lives;
 //! * a request's headers (and a TLS handshake) must arrive within `header_timeout`, its
 //!   body within `body_timeout` (a layer in [`super::app`]);
 //! * a connection with no byte in either direction for `idle_timeout` is closed, unless it
@@ -105,11 +105,13 @@ fn take_slot(counts: &Arc<Mutex<Counts>>, limits: &ConnLimits, ip: IpAddr) -> Op
     })
 }
 
-/// An I/O stream that notes when a byte last went through.
+/// An I/O stream that notes when a byte last went through, and holds the connection's
+/// slot for as long as it lives (also after it became a WebSocket).
 struct Watched<T> {
     inner: T,
     last: Arc<AtomicU64>,
     epoch: Instant,
+    _slot: Slot,
 }
 
 impl<T> Watched<T> {
@@ -178,6 +180,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let counts = Arc::new(Mutex::new(Counts::default()));
+    // HTTP connections being served (not WebSockets, which the registry ends).
+    let serving = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let limits = Arc::new(limits);
     tokio::pin!(shutdown);
@@ -204,23 +208,27 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let (app, tls, limits, mut stop) =
             (app.clone(), tls.clone(), limits.clone(), stop_rx.clone());
+        let serving = serving.clone();
+        serving.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            let _slot = slot;
             match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => connection(stream, peer, app, &limits, &mut stop).await,
+                        Ok(Ok(stream)) => {
+                            connection(stream, slot, peer, app, &limits, &mut stop).await
+                        }
                         _ => debug!(%peer, "TLS handshake failed or timed out"),
                     }
                 }
-                None => connection(tcp, peer, app, &limits, &mut stop).await,
+                None => connection(tcp, slot, peer, app, &limits, &mut stop).await,
             }
+            serving.fetch_sub(1, Ordering::SeqCst);
         });
     }
     // Stop: connections finish their request in progress, then close.
     stop_tx.send_replace(true);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while counts.lock().unwrap_or_else(|p| p.into_inner()).all > 0 && Instant::now() < deadline {
+    while serving.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
@@ -228,6 +236,7 @@ pub async fn serve(
 
 async fn connection<T>(
     io: T,
+    slot: Slot,
     peer: SocketAddr,
     app: Router,
     limits: &ConnLimits,
@@ -241,6 +250,7 @@ async fn connection<T>(
         inner: io,
         last: last.clone(),
         epoch,
+        _slot: slot,
     };
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
