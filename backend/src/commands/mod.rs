@@ -1,6 +1,5 @@
 //! The `winrelay` subcommands: `serve`, `sim`, `exec`, `probe`, `healthcheck`, `hash-password`.
 
-pub mod diagnose;
 pub mod exec;
 pub mod healthcheck;
 pub mod serve;
