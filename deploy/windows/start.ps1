@@ -6,6 +6,11 @@
 #   winrm_cert_password     the PFX's password                                   (with the PFX)
 # Environment: WINRM_USER (default winrelay), WINRM_MAX_SHELLS (30),
 #   WINRM_MAX_ENVELOPE_KB (512), WINRM_IDLE_TIMEOUT_MS (7200000).
+#
+# Checked against Microsoft's documentation (learn.microsoft.com, windows/win32/winrm):
+# "Installation and configuration for Windows Remote Management" (no listener exists by
+# default; the firewall blocks the ports) and "Quotas" (IdleTimeout in ms, minimum 1000;
+# MaxShellsPerUser, default 30); MS-WSMV 2.2.4.42 WinrsType. It cannot run on Linux: untested.
 param([string]$Then = "")
 $ErrorActionPreference = 'Stop'
 $secrets = 'C:\ProgramData\Docker\secrets'

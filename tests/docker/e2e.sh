@@ -181,8 +181,9 @@ writers = ["group:ops"]
 EOF
 RELAY_NS=$(pid_of e2e-relay)
 in_relay() { nsenter -t "$RELAY_NS" -n "$@"; }
-WINRELAY_STATE_DIR=$WORK/state in_relay "$BIN" serve --config "$WORK/relay.toml" --listen 127.0.0.1:8080 \
-    >"$WORK/relay.out" 2>"$WORK/relay.err" &
+# Started directly (not through a function) so that $! is the relay itself: nsenter execs it.
+WINRELAY_STATE_DIR=$WORK/state nsenter -t "$RELAY_NS" -n "$BIN" serve --config "$WORK/relay.toml" \
+    --listen 127.0.0.1:8080 >"$WORK/relay.out" 2>"$WORK/relay.err" &
 echo $! >>"$WORK/pids"
 BASE=http://127.0.0.1:8080
 targets() { in_relay curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/targets" | grep -oE '"name":"[^"]*"' | cut -d'"' -f4 | sort | tr '\n' ' '; }
@@ -201,7 +202,7 @@ case " $list " in *e2e-outside*) bad "an address outside allow_networks appears:
 grep -q 'e2e-outside.*outside allow_networks' "$WORK/relay.err" && ok "the relay logs why e2e-outside is not a target" || bad "no log line for e2e-outside"
 
 TASK2_IP=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$(task_container e2eweb 2)")
-in_relay node --experimental-websocket --no-warnings tests/docker/session.mjs open "$BASE" "$TOKEN" e2eweb.2 \
+nsenter -t "$RELAY_NS" -n node --experimental-websocket --no-warnings tests/docker/session.mjs open "$BASE" "$TOKEN" e2eweb.2 \
     "echo ran-on; hostname -I" "$TASK2_IP" >"$WORK/session.log" 2>&1 &
 CLIENT=$!
 echo $CLIENT >>"$WORK/pids"

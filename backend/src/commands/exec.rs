@@ -16,6 +16,11 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use winrm_client::{Client, ClientConfig, Error, Output, Password, ShellOptions, TlsMode};
 
+// What probe says is wrong (its own file; a path so that winrm-client's CLI tests, which
+// include this file, find it too).
+#[path = "diagnose.rs"]
+mod diagnose;
+
 /// How to reach and authenticate to a WinRM endpoint (shared by `exec` and `probe`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
@@ -506,9 +511,7 @@ pub async fn probe_into(args: &ProbeArgs, out: &mut String) -> anyhow::Result<()
                 _ => "not reached",
             };
             writeln!(out, "auth:         {auth}")?;
-            for line in
-                super::diagnose::diagnosis(&e, &super::diagnose::look(client.endpoint()).await)
-            {
+            for line in diagnose::diagnosis(&e, &diagnose::look(client.endpoint()).await) {
                 writeln!(out, "diagnosis:    {line}")?;
             }
             writeln!(out, "result:       FAILED")?;

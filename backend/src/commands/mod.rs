@@ -1,7 +1,6 @@
 //! The `winrelay` subcommands: `serve`, `sim`, `exec`, `probe`, `healthcheck`, `hash-password`.
 
 pub mod check;
-pub mod diagnose;
 pub mod exec;
 pub mod healthcheck;
 pub mod serve;

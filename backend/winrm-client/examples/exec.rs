@@ -6,10 +6,6 @@
 //!     --endpoint https://HOST:5986/wsman --user U --password-env WINRM_PASSWORD --pin SHA256 -- ipconfig
 //! ```
 
-#[path = "../../src/commands/diagnose.rs"]
-#[allow(dead_code)]
-mod diagnose;
-
 #[path = "../../src/commands/exec.rs"]
 mod exec_cmd;
 

@@ -3,10 +3,6 @@
 
 mod common;
 
-#[path = "../../src/commands/diagnose.rs"]
-#[allow(dead_code)]
-mod diagnose;
-
 #[path = "../../src/commands/exec.rs"]
 #[allow(dead_code)]
 mod exec_cmd;
