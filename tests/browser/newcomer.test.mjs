@@ -269,3 +269,18 @@ test("screen-reader mode: a button turns xterm's accessible rows on, and it is r
   await page.waitForFunction(() => !document.querySelector(".xterm-accessibility-tree"));
   await page.context().close();
 });
+
+test("a visitor who never signed in is asked to sign in, with the form there, not told they were signed out", async () => {
+  const page = await newPage(browser, { viewport: DESKTOP });
+  await page.goto(`${relay.url}/open/demo?renderer=dom`);
+  await page.locator(".open-error").waitFor({ timeout: 15_000 });
+  assert.match(await page.locator(".open-error").innerText(), /Sign in below/);
+  await page.locator(".overlay .card form input[type=password]").waitFor({ timeout: 5_000 });
+  await page.goto(`${relay.url}/s/doesnotexist?renderer=dom`);
+  await page.locator(".overlay.lost h2").waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator(".overlay.lost h2").innerText(), "Not signed in");
+  await page.locator(".overlay.lost form input[type=password]").waitFor();
+  assert.equal(await page.getByText("no longer accepts your sign-in").count(), 0);
+  await shot(page, "95-never-signed-in");
+  await page.context().close();
+});
