@@ -284,3 +284,24 @@ test("a visitor who never signed in is asked to sign in, with the form there, no
   await shot(page, "95-never-signed-in");
   await page.context().close();
 });
+
+test("Ctrl+R finds an earlier command and F8 completes from history, in the real terminal", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.keyboard.type("echo alpha-1\r");
+  await waitForScreen(page, hasLine("alpha-1"), "the first echo");
+  await page.keyboard.type("echo beta-2\r");
+  await waitForScreen(page, hasLine("beta-2"), "the second echo");
+  await page.keyboard.press("Control+r");
+  await page.keyboard.type("alp");
+  await waitForScreen(page, (t) => t.includes("(reverse-i-search)'alp': echo alpha-1"), "the search prompt");
+  await page.keyboard.type("\r");
+  await waitForScreen(page, (t) => t.split("\n").filter((l) => l.trim() === "alpha-1").length === 2, "alpha-1 again");
+  await page.keyboard.type("echo b");
+  await page.keyboard.press("F8");
+  await waitForScreen(page, (t) => /demo>echo beta-2\s*$/.test(t), "F8's match on the line");
+  await page.keyboard.type("\r");
+  await waitForScreen(page, (t) => t.split("\n").filter((l) => l.trim() === "beta-2").length === 2, "beta-2 again");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
