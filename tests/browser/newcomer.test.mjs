@@ -152,6 +152,9 @@ test("the home page works from the keyboard: the filter has focus, Enter opens, 
   await filter.waitFor();
   await page.waitForFunction(() => document.activeElement?.matches('.picker input[type="search"]'), null, { timeout: 5_000 });
   assert.equal(await page.getAttribute(".term", "inert"), "", "the terminal under the picker is inert");
+  // Live sessions say when they started.
+  const since = page.locator(".sessions li .since").first();
+  if (await since.count()) assert.match(await since.innerText(), /^since (\d+ \w+, )?\d\d:\d\d$/);
   await page.keyboard.type("dem");
   assert.equal(await filter.inputValue(), "dem", "typing reaches the filter box");
   // Tab moves on to the targets' Open buttons, not into the terminal.
