@@ -22,7 +22,11 @@ impl Account {
         let (me, set_me) = signal(None);
         let refresh = request(move |_: &()| {
             Box::pin(async move {
-                set_me.set(Some(api::get::<Me>("/api/me").await));
+                let me = api::get::<Me>("/api/me").await;
+                if me.is_ok() {
+                    remember_signed_in();
+                }
+                set_me.set(Some(me));
             })
         });
         let sign_out = request(move |_: &()| {
@@ -53,7 +57,14 @@ impl Account {
 
     /// The sign-in form succeeded.
     pub fn signed_in(&self, me: Me) {
+        remember_signed_in();
         self.set_me.set(Some(Ok(me)));
+    }
+
+    /// Whether this browser was ever signed in to the relay: a refused sign-in then means
+    /// "signed out", otherwise "not signed in yet".
+    pub fn was_signed_in(&self) -> bool {
+        crate::page::storage_get(SIGNED_IN_KEY).is_some()
     }
 
     /// Whether the relay said "not signed in" (tracked).
@@ -64,6 +75,12 @@ impl Account {
     pub fn signed_out_untracked(&self) -> bool {
         self.me.with_untracked(is_signed_out)
     }
+}
+
+const SIGNED_IN_KEY: &str = "winrelay.signedIn";
+
+fn remember_signed_in() {
+    crate::page::storage_set(SIGNED_IN_KEY, "1");
 }
 
 fn is_signed_out(me: &Option<Result<Me, ApiFail>>) -> bool {

@@ -29,6 +29,8 @@ pub struct Look {
     pub font_size: RwSignal<f64>,
     /// xterm.js's screen-reader mode (an accessible copy of the rows, announcements).
     pub screen_reader: RwSignal<bool>,
+    /// The settings panel is open.
+    pub settings_open: RwSignal<bool>,
 }
 
 impl Look {
@@ -55,6 +57,7 @@ impl Look {
             light: RwSignal::new(light),
             font_size: RwSignal::new(font_size),
             screen_reader: RwSignal::new(screen_reader),
+            settings_open: RwSignal::new(false),
         }
     }
 
@@ -96,13 +99,21 @@ pub fn App() -> impl IntoView {
     // The embed token rides in the fragment: take it before anything else reads the address.
     let embed_token = embed.then(embed::take_token_from_fragment).flatten();
     let look = Look::from_page(embed);
-    let font_family = query_param("fontFamily").filter(|f| !f.is_empty() && f.len() < 200);
+    let stored_family = (!embed)
+        .then(|| storage_get(crate::components::settings::FONT_FAMILY))
+        .flatten();
+    let font_family = query_param("fontFamily")
+        .or(stored_family)
+        .filter(|f| !f.trim().is_empty() && f.len() < 200);
     let term = Term::new(TermView::new(
         look.light.get_untracked(),
         look.font_size.get_untracked(),
         font_family.as_deref(),
     ));
     let account = Account::new(nav);
+    if !embed {
+        term.with(crate::components::settings::apply_stored);
+    }
     provide_context(nav);
     provide_context(look);
     provide_context(term);
@@ -135,6 +146,9 @@ pub fn App() -> impl IntoView {
                     <SearchBox/>
                 </Show>
                 <PasteDialog/>
+                <Show when=move || look.settings_open.get()>
+                    <crate::components::settings::SettingsPanel/>
+                </Show>
                 <CannotStart error=embed_error.read_only()/>
                 {move || match (started.get(), route.get()) {
                     (false, _) => ().into_any(),

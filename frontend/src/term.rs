@@ -6,6 +6,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 pub const DEFAULT_FONT_SIZE: f64 = 14.0;
+pub const DEFAULT_FONTS: &str =
+    "\"Cascadia Mono\", Consolas, \"DejaVu Sans Mono\", Menlo, monospace";
 
 /// The terminal and the addons the app talks to after creation.
 #[derive(Clone)]
@@ -77,12 +79,7 @@ pub fn theme(light: bool) -> Object {
 impl TermView {
     pub fn new(light: bool, font_size: f64, font_family: Option<&str>) -> TermView {
         let opts = Object::new();
-        set(
-            &opts,
-            "fontFamily",
-            font_family
-                .unwrap_or("\"Cascadia Mono\", Consolas, \"DejaVu Sans Mono\", Menlo, monospace"),
-        );
+        set(&opts, "fontFamily", font_family.unwrap_or(DEFAULT_FONTS));
         set(&opts, "fontSize", font_size);
         set(&opts, "scrollback", 10_000);
         set(&opts, "cursorBlink", true);
@@ -182,6 +179,11 @@ impl TermView {
 
     pub fn set_theme(&self, light: bool) {
         set(&self.term.options(), "theme", theme(light));
+    }
+
+    /// Sets one xterm.js option (`scrollback`, `cursorStyle`, `fontFamily`, ...).
+    pub fn set_option(&self, key: &str, value: JsValue) {
+        set(&self.term.options(), key, value);
     }
 
     pub fn set_screen_reader(&self, on: bool) {

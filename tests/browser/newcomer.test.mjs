@@ -152,6 +152,9 @@ test("the home page works from the keyboard: the filter has focus, Enter opens, 
   await filter.waitFor();
   await page.waitForFunction(() => document.activeElement?.matches('.picker input[type="search"]'), null, { timeout: 5_000 });
   assert.equal(await page.getAttribute(".term", "inert"), "", "the terminal under the picker is inert");
+  // Live sessions say when they started.
+  const since = page.locator(".sessions li .since").first();
+  if (await since.count()) assert.match(await since.innerText(), /^since (\d+ \w+, )?\d\d:\d\d$/);
   await page.keyboard.type("dem");
   assert.equal(await filter.inputValue(), "dem", "typing reaches the filter box");
   // Tab moves on to the targets' Open buttons, not into the terminal.
@@ -267,5 +270,77 @@ test("screen-reader mode: a button turns xterm's accessible rows on, and it is r
   await page.locator(".xterm-accessibility-tree").waitFor({ state: "attached", timeout: 15_000 });
   await button.click();
   await page.waitForFunction(() => !document.querySelector(".xterm-accessibility-tree"));
+  await page.context().close();
+});
+
+test("a visitor who never signed in is asked to sign in, with the form there, not told they were signed out", async () => {
+  const page = await newPage(browser, { viewport: DESKTOP });
+  await page.goto(`${relay.url}/open/demo?renderer=dom`);
+  await page.locator(".open-error").waitFor({ timeout: 15_000 });
+  assert.match(await page.locator(".open-error").innerText(), /Sign in below/);
+  await page.locator(".overlay .card form input[type=password]").waitFor({ timeout: 5_000 });
+  await page.goto(`${relay.url}/s/doesnotexist?renderer=dom`);
+  await page.locator(".overlay.lost h2").waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator(".overlay.lost h2").innerText(), "Not signed in");
+  await page.locator(".overlay.lost form input[type=password]").waitFor();
+  assert.equal(await page.getByText("no longer accepts your sign-in").count(), 0);
+  await shot(page, "95-never-signed-in");
+  await page.context().close();
+});
+
+test("Ctrl+R finds an earlier command and F8 completes from history, in the real terminal", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.keyboard.type("echo alpha-1\r");
+  await waitForScreen(page, hasLine("alpha-1"), "the first echo");
+  await page.keyboard.type("echo beta-2\r");
+  await waitForScreen(page, hasLine("beta-2"), "the second echo");
+  await page.keyboard.press("Control+r");
+  await page.keyboard.type("alp");
+  await waitForScreen(page, (t) => t.includes("(reverse-i-search)'alp': echo alpha-1"), "the search prompt");
+  await page.keyboard.type("\r");
+  await waitForScreen(page, (t) => t.split("\n").filter((l) => l.trim() === "alpha-1").length === 2, "alpha-1 again");
+  await page.keyboard.type("echo b");
+  await page.keyboard.press("F8");
+  await waitForScreen(page, (t) => /demo>echo beta-2\s*$/.test(t), "F8's match on the line");
+  await page.keyboard.type("\r");
+  await waitForScreen(page, (t) => t.split("\n").filter((l) => l.trim() === "beta-2").length === 2, "beta-2 again");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("the settings panel changes font size, scrollback, cursor, copying and pasting, and remembers them", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.locator(".topbar button.settings-button").click();
+  const panel = page.locator(".settings");
+  await panel.waitFor();
+  await panel.locator("input.font-size").fill("17");
+  await panel.locator("input.font-size").press("Tab");
+  await panel.locator("input.scrollback").fill("500");
+  await panel.locator("input.scrollback").press("Tab");
+  await panel.locator("select.cursor-style").selectOption("bar");
+  await panel.locator("input.copy-on-select").uncheck();
+  await panel.locator("input.right-click-paste").check();
+  await shot(page, "96-settings");
+  await panel.locator("button.close-settings").click();
+  await page.locator(".settings").waitFor({ state: "detached" });
+  await page.reload();
+  await page.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  const stored = await page.evaluate(() => ({ ...localStorage }));
+  assert.equal(stored["winrelay.fontSize"], "17");
+  assert.equal(stored["winrelay.scrollback"], "500");
+  assert.equal(stored["winrelay.cursorStyle"], "bar");
+  assert.equal(stored["winrelay.copyOnSelect"], "0");
+  assert.equal(stored["winrelay.rightClickPaste"], "1");
+  await page.locator(".topbar button.settings-button").click();
+  assert.equal(await page.locator(".settings input.scrollback").inputValue(), "500");
+  assert.equal(await page.locator(".settings input.font-size").inputValue(), "17");
+  assert.equal(await page.locator(".settings input.right-click-paste").isChecked(), true);
+  await page.keyboard.press("Escape");
+  await page.locator(".settings").waitFor({ state: "detached" });
+  await page.locator(".term .xterm").click();
+  await page.locator(".xterm-rows .xterm-cursor-bar").waitFor({ timeout: 5_000 });
+  assert.deepEqual(page.errors, []);
   await page.context().close();
 });

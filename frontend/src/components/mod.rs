@@ -9,6 +9,7 @@ pub mod picker;
 pub mod recordings;
 pub mod search;
 pub mod session_view;
+pub mod settings;
 pub mod sharing;
 pub mod sign_in;
 pub mod terminal;

@@ -1,7 +1,7 @@
 //! `/open/TARGET` and `/embed/open/TARGET`: creates a session, then replaces the address
 //! with the session's (`/s/ID`).
 
-use super::sign_in::{asks_for_credentials, CredentialForm, Credentials};
+use super::sign_in::{asks_for_credentials, CredentialForm, Credentials, SignIn};
 use super::terminal::use_term;
 use crate::api;
 use crate::nav::use_nav;
@@ -19,6 +19,8 @@ pub fn Opener(target: String) -> impl IntoView {
     // Why opening failed, and whether the target wants (other) credentials.
     let refused = RwSignal::new(None::<String>);
     let ask = RwSignal::new(false);
+    // The relay wants a sign-in first: the form is right here ("Sign in below").
+    let sign_in = RwSignal::new(false);
     let name = StoredValue::new(target);
     let open = request(move |creds: &Option<Credentials>| {
         refused.set(None);
@@ -39,6 +41,7 @@ pub fn Opener(target: String) -> impl IntoView {
                     let message = fail.message();
                     term.note(&message);
                     ask.set(asks_for_credentials(&fail));
+                    sign_in.set(fail.code() == Some(api::FailureCode::NotSignedIn));
                     refused.set(Some(message));
                 }
             }
@@ -51,6 +54,9 @@ pub fn Opener(target: String) -> impl IntoView {
                 <div class="card">
                     <h2>"Could not open a shell on " {name.get_value()}</h2>
                     <p class="open-error">{move || refused.get()}</p>
+                    <Show when=move || sign_in.get()>
+                        <SignIn on_done=move |_: ()| { open.dispatch(None); }/>
+                    </Show>
                     <Show when=move || ask.get()>
                         <CredentialForm class="credentials" on_submit=move |c| { open.dispatch(Some(c)); }>
                             "Connect"

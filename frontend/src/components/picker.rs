@@ -170,9 +170,27 @@ fn SessionRow(s: SessionInfo) -> impl IntoView {
         <li data-session=s.id.clone()>
             <span class="name">{s.target.clone()}</span>
             <span class="muted">{format!("by {}", s.owner)}</span>
+            <span class="muted since" title="When it started">{started_at(s.created_at)}</span>
             <span class="desc">{if who.is_empty() { "nobody attached".to_string() } else { who }}</span>
             <span class="spacer"></span>
             <button class="join" on:click=move |_| nav.navigate(Route::Session(id.clone()), false)>"Join"</button>
         </li>
+    }
+}
+
+/// "since 14:05" today, "since 3 Mar, 14:05" before: when a session started, in local time.
+fn started_at(secs: u64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(secs as f64 * 1000.0));
+    let today = js_sys::Date::new_0().to_date_string() == d.to_date_string();
+    let time = format!("{:02}:{:02}", d.get_hours(), d.get_minutes());
+    if today {
+        format!("since {time}")
+    } else {
+        format!(
+            "since {} {}, {time}",
+            d.get_date(),
+            ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+                [d.get_month() as usize % 12]
+        )
     }
 }

@@ -85,6 +85,12 @@ pub fn SessionView(id: String) -> impl IntoView {
             <div class="overlay lost">
                 <div class="card">
                     {move || match signed_out() {
+                        true if !account.was_signed_in() => view! {
+                            <h2>"Not signed in"</h2>
+                            <p class="signin-error">"Sign in to reach this session, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
+                            <SignIn on_done=on_signed_in/>
+                            <button class="back" on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
+                        }.into_any(),
                         true => view! {
                             <h2>"Signed out"</h2>
                             <p class="signin-error">"The relay no longer accepts your sign-in (it may have restarted, or the sign-in expired). Sign in again here, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>

@@ -279,7 +279,8 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
 
         let sel = Closure::<dyn FnMut()>::new(move || {
             let tv = term.view();
-            if tv.term.has_selection() {
+            let on = super::settings::stored_flag(super::settings::COPY_ON_SELECT, true);
+            if on && tv.term.has_selection() {
                 clipboard_write(tv.term.get_selection());
             }
         });
@@ -332,6 +333,25 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
             &opts,
         );
         paste.forget();
+
+        // Right-click pastes when the settings say so (as in the Windows console).
+        let context_menu = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            if !super::settings::stored_flag(super::settings::RIGHT_CLICK_PASTE, false) {
+                return;
+            }
+            e.prevent_default();
+            let clip = window().navigator().clipboard();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(v) = wasm_bindgen_futures::JsFuture::from(clip.read_text()).await {
+                    term.paste(v.as_string().unwrap_or_default());
+                }
+            });
+        });
+        let _ = el.add_event_listener_with_callback(
+            "contextmenu",
+            context_menu.as_ref().unchecked_ref(),
+        );
+        context_menu.forget();
 
         // A dropped file says why nothing happens (file transfer is not there yet).
         let drag = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {

@@ -33,6 +33,8 @@ pub fn TopBar() -> impl IntoView {
             <button title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| term.open_search()>"Search"</button>
             <button title="Smaller text (Ctrl+-)" on:click=move |_| look.font_size.update(|s| *s = (*s - 1.0).max(6.0))>"A−"</button>
             <button title="Larger text (Ctrl+=)" on:click=move |_| look.font_size.update(|s| *s = (*s + 1.0).min(40.0))>"A+"</button>
+            <button class="settings-button" title="Font, scrollback, copy and paste, cursor, theme"
+                on:click=move |_| look.settings_open.update(|o| *o = !*o)>"Settings"</button>
             <button class="screen-reader" title="Screen-reader mode: the terminal's rows as text a screen reader can read, new output announced"
                 aria-pressed=move || if look.screen_reader.get() { "true" } else { "false" }
                 on:click=move |_| look.screen_reader.update(|v| *v = !*v)>"Reader"</button>
