@@ -29,7 +29,11 @@ struct PasswordFile(std::path::PathBuf);
 
 impl PasswordFile {
     fn new(name: &str, password: &str) -> PasswordFile {
-        let path = std::env::temp_dir().join(format!("winrm-cli-{name}-{}", std::process::id()));
+        // Tests run at once: a name alone (two scripts of one length) is not unique.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("winrm-cli-{name}-{}-{n}", std::process::id()));
         std::fs::write(&path, format!("{password}\n")).unwrap();
         PasswordFile(path)
     }

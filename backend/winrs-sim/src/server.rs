@@ -277,47 +277,6 @@ fn option_is_true(request: &Request, name: &str) -> bool {
         .any(|(n, v)| n.eq_ignore_ascii_case(name) && v.trim().eq_ignore_ascii_case("true"))
 }
 
-/// A fault Windows' shell plugin sends for a Win32 error (`code` = 0x8007xxxx).
-fn provider_fault(relates_to: Option<String>, code: u32, text: &str) -> Fault {
-    Fault {
-        code: "s:Receiver".into(),
-        subcode: Some("w:InternalError".into()),
-        reason: text.into(),
-        detail: None,
-        wsman_code: Some(code),
-        machine: None,
-        message: text.into(),
-        relates_to,
-    }
-}
-
-/// The fault Windows sends for a Receive or Send without a command id.
-fn invalid_parameter(relates_to: Option<String>) -> Fault {
-    Fault {
-        code: "s:Sender".into(),
-        subcode: Some("w:InvalidParameter".into()),
-        reason: "The parameter is incorrect. ".into(),
-        detail: Some("http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue".into()),
-        wsman_code: Some(87),
-        machine: None,
-        message: "The parameter is incorrect. ".into(),
-        relates_to,
-    }
-}
-
-fn unknown_resource(relates_to: Option<String>, uri: &str) -> Fault {
-    Fault {
-        code: "s:Sender".into(),
-        subcode: Some("w:DestinationUnreachable".into()),
-        reason: "The WS-Management service cannot process the request because the resource URI is not supported. ".into(),
-        detail: Some("http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidResourceURI".into()),
-        wsman_code: Some(2150858770),
-        machine: None,
-        message: format!("The WS-Management service does not support the resource URI {uri}. This simulator serves only the WinRS cmd shell. "),
-        relates_to,
-    }
-}
-
 async fn operate(
     state: &AppState,
     user: &str,
@@ -330,7 +289,10 @@ async fn operate(
         .resource_uri
         .eq_ignore_ascii_case(wsman::ns::RESOURCE_CMD)
     {
-        return Err(unknown_resource(relates, &request.header.resource_uri));
+        return Err(Fault::unknown_resource(
+            relates,
+            &request.header.resource_uri,
+        ));
     }
     if let RequestBody::Create(spec) = &request.body {
         return create(state, user, peer, &request, spec);
@@ -365,7 +327,7 @@ async fn operate(
                 }),
                 Err(SpawnError::NotFound(program)) => {
                     tracing::debug!(shell = %shell.id, "program not found: {program}");
-                    Err(provider_fault(
+                    Err(Fault::win32(
                         relates,
                         2147942402,
                         "The system cannot find the file specified. ",
@@ -373,7 +335,7 @@ async fn operate(
                 }
                 Err(SpawnError::BadDirectory(dir)) => {
                     tracing::debug!(shell = %shell.id, "not a directory: {}", dir.display());
-                    Err(provider_fault(
+                    Err(Fault::win32(
                         relates,
                         2147942667,
                         "The directory name is invalid. ",
@@ -381,7 +343,7 @@ async fn operate(
                 }
                 Err(SpawnError::Other(e)) => {
                     tracing::warn!(shell = %shell.id, "cannot start {:?}: {e}", launch.argv);
-                    Err(provider_fault(
+                    Err(Fault::win32(
                         relates,
                         2147942405,
                         &format!("The process could not be started: {e}. "),
@@ -392,7 +354,7 @@ async fn operate(
         RequestBody::Send(streams) => {
             for stream in streams {
                 let Some(id) = &stream.command_id else {
-                    return Err(invalid_parameter(relates));
+                    return Err(Fault::invalid_parameter(relates));
                 };
                 let Some(cmd) = shell.command(id) else {
                     return Err(Fault::invalid_selectors(relates, "command"));
@@ -409,7 +371,7 @@ async fn operate(
         }
         RequestBody::Receive { command_id, .. } => {
             let Some(id) = command_id else {
-                return Err(invalid_parameter(relates));
+                return Err(Fault::invalid_parameter(relates));
             };
             let Some(cmd) = shell.command(id) else {
                 return Err(Fault::invalid_selectors(relates, "command"));
@@ -436,7 +398,7 @@ async fn operate(
         }
         RequestBody::Signal { command_id, code } => {
             let Some(id) = command_id else {
-                return Err(invalid_parameter(relates));
+                return Err(Fault::invalid_parameter(relates));
             };
             let Some(cmd) = shell.command(id) else {
                 return Err(Fault::invalid_selectors(relates, "command"));
@@ -453,7 +415,7 @@ async fn operate(
                     cmd.signal(libc::SIGKILL);
                     shell.remove_command(id);
                 }
-                SignalCode::Other(_) => return Err(invalid_parameter(relates)),
+                SignalCode::Other(_) => return Err(Fault::invalid_parameter(relates)),
             }
             Ok(ResponseBody::Signalled)
         }

@@ -392,6 +392,52 @@ impl Fault {
         }
     }
 
+    /// The fault Windows' shell plugin sends for a Win32 error (`code` = 0x8007xxxx).
+    pub fn win32(relates_to: Option<String>, code: u32, text: &str) -> Fault {
+        Fault {
+            code: "s:Receiver".into(),
+            subcode: Some("w:InternalError".into()),
+            reason: text.into(),
+            detail: None,
+            wsman_code: Some(code),
+            machine: None,
+            message: text.into(),
+            relates_to,
+        }
+    }
+
+    /// The fault Windows sends for a Receive or Send without a command id (ERROR_INVALID_PARAMETER).
+    pub fn invalid_parameter(relates_to: Option<String>) -> Fault {
+        Fault {
+            code: "s:Sender".into(),
+            subcode: Some("w:InvalidParameter".into()),
+            reason: "The parameter is incorrect. ".into(),
+            detail: Some(
+                "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue".into(),
+            ),
+            wsman_code: Some(87),
+            machine: None,
+            message: "The parameter is incorrect. ".into(),
+            relates_to,
+        }
+    }
+
+    /// The fault for a resource URI the server does not serve.
+    pub fn unknown_resource(relates_to: Option<String>, uri: &str) -> Fault {
+        Fault {
+            code: "s:Sender".into(),
+            subcode: Some("w:DestinationUnreachable".into()),
+            reason: "The WS-Management service cannot process the request because the resource URI is not supported. ".into(),
+            detail: Some(
+                "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidResourceURI".into(),
+            ),
+            wsman_code: Some(2150858770),
+            machine: None,
+            message: format!("The WS-Management service does not support the resource URI {uri}."),
+            relates_to,
+        }
+    }
+
     /// Sets the `Machine` attribute (Windows puts its host name or address there).
     pub fn with_machine(mut self, machine: impl Into<String>) -> Fault {
         self.machine = Some(machine.into());
