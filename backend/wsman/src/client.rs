@@ -112,39 +112,19 @@ fn write_request_body(w: &mut Writer, body: &RequestBody) {
 /// `Err(_)` bytes that are not a usable envelope.
 pub fn parse_response(action: Action, xml: &[u8]) -> Result<Result<Response, Fault>, ParseError> {
     let root = xml::parse(xml)?;
-    let (header, body) = envelope_parts(&root)?;
-    let relates_to = header
-        .and_then(|h| h.child(ns::ADDRESSING, "RelatesTo"))
-        .map(|e| e.text.trim().to_string());
-    if let Some(f) = body.child(ns::SOAP, "Fault") {
-        return Ok(Err(parse_fault(f, relates_to)?));
-    }
-    if let Some(a) = header.and_then(|h| h.child(ns::ADDRESSING, "Action")) {
-        let got = a.text.trim();
-        if got != action.response_uri() {
-            return Err(ParseError::Invalid {
-                what: "wsa:Action of the response",
-                value: shorten(got),
-            });
-        }
-    }
-    let message_id = header
-        .and_then(|h| h.child(ns::ADDRESSING, "MessageID"))
-        .map(|e| e.text.trim().to_string())
-        .unwrap_or_default();
+    let ResponseParts {
+        body,
+        message_id,
+        relates_to,
+    } = match response_parts(&root, &action.response_uri())? {
+        Ok(parts) => parts,
+        Err(fault) => return Ok(Err(fault)),
+    };
     let body = match action {
         Action::Create => ResponseBody::Created(parse_shell_info(body)?),
-        Action::Command => {
-            let resp = body
-                .child(ns::SHELL, "CommandResponse")
-                .ok_or(ParseError::Missing("rsp:CommandResponse"))?;
-            let id = resp
-                .child(ns::SHELL, "CommandId")
-                .ok_or(ParseError::Missing("rsp:CommandId"))?;
-            ResponseBody::CommandStarted {
-                command_id: id.text.trim().to_string(),
-            }
-        }
+        Action::Command => ResponseBody::CommandStarted {
+            command_id: parse_command_id(body)?,
+        },
         Action::Send => ResponseBody::Sent,
         Action::Receive => parse_received(body)?,
         Action::Signal => ResponseBody::Signalled,

@@ -388,3 +388,53 @@ pub(crate) fn open_response_envelope(
     }
     w.close("s:Header");
 }
+
+/// The parts every response shares: the SOAP body, `wsa:MessageID`, `wsa:RelatesTo`; or the
+/// fault it carries (`Ok(Err(_))`). A `wsa:Action` other than `response_uri` is an error.
+pub(crate) struct ResponseParts<'r, 'a> {
+    pub body: &'r Element<'a>,
+    pub message_id: String,
+    pub relates_to: Option<String>,
+}
+
+pub(crate) fn response_parts<'r, 'a>(
+    root: &'r Element<'a>,
+    response_uri: &str,
+) -> Result<Result<ResponseParts<'r, 'a>, Fault>, ParseError> {
+    let (header, body) = envelope_parts(root)?;
+    let relates_to = header
+        .and_then(|h| h.child(ns::ADDRESSING, "RelatesTo"))
+        .map(|e| e.text.trim().to_string());
+    if let Some(f) = body.child(ns::SOAP, "Fault") {
+        return Ok(Err(parse_fault(f, relates_to)?));
+    }
+    if let Some(a) = header.and_then(|h| h.child(ns::ADDRESSING, "Action")) {
+        let got = a.text.trim();
+        if got != response_uri {
+            return Err(ParseError::Invalid {
+                what: "wsa:Action of the response",
+                value: shorten(got),
+            });
+        }
+    }
+    let message_id = header
+        .and_then(|h| h.child(ns::ADDRESSING, "MessageID"))
+        .map(|e| e.text.trim().to_string())
+        .unwrap_or_default();
+    Ok(Ok(ResponseParts {
+        body,
+        message_id,
+        relates_to,
+    }))
+}
+
+/// The command id of a `rsp:CommandResponse`.
+pub(crate) fn parse_command_id(body: &Element) -> Result<String, ParseError> {
+    let resp = body
+        .child(ns::SHELL, "CommandResponse")
+        .ok_or(ParseError::Missing("rsp:CommandResponse"))?;
+    let id = resp
+        .child(ns::SHELL, "CommandId")
+        .ok_or(ParseError::Missing("rsp:CommandId"))?;
+    Ok(id.text.trim().to_string())
+}

@@ -506,39 +506,19 @@ pub fn parse_response(
     xml: &[u8],
 ) -> Result<Result<PsrpResponse, Fault>, ParseError> {
     let root = xml::parse(xml)?;
-    let (header, body) = envelope_parts(&root)?;
-    let relates_to = header
-        .and_then(|h| h.child(ns::ADDRESSING, "RelatesTo"))
-        .map(|e| e.text.trim().to_string());
-    if let Some(f) = body.child(ns::SOAP, "Fault") {
-        return Ok(Err(parse_fault(f, relates_to)?));
-    }
-    if let Some(a) = header.and_then(|h| h.child(ns::ADDRESSING, "Action")) {
-        let got = a.text.trim();
-        if got != action.response_uri() {
-            return Err(ParseError::Invalid {
-                what: "wsa:Action of the response",
-                value: shorten(got),
-            });
-        }
-    }
-    let message_id = header
-        .and_then(|h| h.child(ns::ADDRESSING, "MessageID"))
-        .map(|e| e.text.trim().to_string())
-        .unwrap_or_default();
+    let ResponseParts {
+        body,
+        message_id,
+        relates_to,
+    } = match response_parts(&root, &action.response_uri())? {
+        Ok(parts) => parts,
+        Err(fault) => return Ok(Err(fault)),
+    };
     let body = match action {
         PsrpAction::Create => PsrpResponseBody::Created(parse_shell_info(body)?),
-        PsrpAction::Command => {
-            let resp = body
-                .child(ns::SHELL, "CommandResponse")
-                .ok_or(ParseError::Missing("rsp:CommandResponse"))?;
-            let id = resp
-                .child(ns::SHELL, "CommandId")
-                .ok_or(ParseError::Missing("rsp:CommandId"))?;
-            PsrpResponseBody::CommandStarted {
-                command_id: id.text.trim().to_string(),
-            }
-        }
+        PsrpAction::Command => PsrpResponseBody::CommandStarted {
+            command_id: parse_command_id(body)?,
+        },
         PsrpAction::Send => PsrpResponseBody::Sent,
         PsrpAction::Receive => parse_received(body)?,
         PsrpAction::Signal => PsrpResponseBody::Signalled,
