@@ -309,7 +309,10 @@ pub struct Connector {
 pub fn shell_command(kind: ShellKind) -> (&'static str, &'static [&'static str]) {
     match kind {
         ShellKind::Cmd => ("cmd.exe", &[]),
-        ShellKind::Powershell => ("powershell.exe", &["-NoLogo", "-NoExit", "-Command", "-"]),
+        // Until the relay hosts PSRP consoles, `powershell` runs on a pipe as well.
+        ShellKind::Powershell | ShellKind::PowershellPipe => {
+            ("powershell.exe", &["-NoLogo", "-NoExit", "-Command", "-"])
+        }
     }
 }
 
@@ -406,7 +409,7 @@ impl Connect for Connector {
                 echoes_input: true,
                 max_line_len: 8191,
             },
-            ShellKind::Powershell => ShellTraits {
+            ShellKind::Powershell | ShellKind::PowershellPipe => ShellTraits {
                 echoes_input: false,
                 max_line_len: 64 * 1024,
             },

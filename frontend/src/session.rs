@@ -403,6 +403,8 @@ impl Conn {
                     sig.notice.set(Some(reason));
                 }
             }
+            // The indicator for hidden input comes with the PowerShell console work.
+            ServerMsg::InputMode { .. } => {}
         }
     }
 

@@ -247,16 +247,20 @@ pub enum ShellKind {
     /// `cmd.exe`.
     #[default]
     Cmd,
-    /// PowerShell reading commands from a pipe (`powershell.exe -Command -`).
+    /// PowerShell over PowerShell remoting (PSRP): the relay is the console host.
     Powershell,
+    /// PowerShell reading commands from a pipe (`powershell.exe -Command -`) over WinRS, for
+    /// endpoints where remoting is disabled.
+    PowershellPipe,
 }
 
 impl ShellKind {
-    /// The configuration name (`cmd`, `powershell`).
+    /// The configuration name (`cmd`, `powershell`, `powershell-pipe`).
     pub fn name(self) -> &'static str {
         match self {
             ShellKind::Cmd => "cmd",
             ShellKind::Powershell => "powershell",
+            ShellKind::PowershellPipe => "powershell-pipe",
         }
     }
 }

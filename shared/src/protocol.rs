@@ -109,6 +109,9 @@ pub enum ClientMsg {
         /// Opaque id chosen by the client.
         id: u64,
     },
+    /// A writer's manual switch: the next line typed is hidden (a password the shell cannot
+    /// announce, e.g. after `set /p` on a WinRS pipe). Answered with `input_mode`.
+    HideNextLine,
 }
 
 /// State of the session's remote shell.
@@ -123,6 +126,10 @@ pub enum SessionState {
     Exited {
         /// Exit code of the remote command.
         code: i32,
+        /// Why the relay ended it, when it did (idle timeout, ended by the owner); `None`
+        /// when the shell ended by itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// The target went away (shell deleted, container restarted, network down).
     TargetLost {
@@ -217,6 +224,16 @@ pub enum ServerMsg {
         code: ErrorCode,
         /// What happened, for a person.
         message: String,
+    },
+    /// Whether typed input is hidden now (sent after `welcome` and on every change): while
+    /// hidden, keystrokes are not echoed, logged, recorded or shown to anyone.
+    InputMode {
+        /// Hidden input is active.
+        hidden: bool,
+        /// What switched it (`read-host`, `credential`, `password-prompt`, `manual`), for
+        /// the page's indicator.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
     },
     /// Answer to `ping`.
     Pong {
@@ -356,7 +373,7 @@ mod tests {
             }
         );
         let s = ServerMsg::Status {
-            state: SessionState::Exited { code: 3 },
+            state: SessionState::Exited { code: 3, reason: None },
         };
         assert_eq!(
             s.to_json(),

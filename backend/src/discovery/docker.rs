@@ -303,16 +303,9 @@ pub mod labels {
 /// Swarm puts this label on the containers of its tasks.
 const SWARM_TASK_LABEL: &str = "com.docker.swarm.task.id";
 
-/// The shell a label names. `powershell-pipe` is PowerShell reading a pipe, which is what
-/// the relay's `powershell` is today.
+/// The shell a label names: `cmd`, `powershell` (PSRP) or `powershell-pipe`.
 pub fn shell_from_label(value: &str) -> Option<ShellKind> {
-    let parsed: Result<ShellKind, _> =
-        serde_json::from_value(serde_json::Value::String(value.to_string()));
-    match parsed {
-        Ok(k) => Some(k),
-        Err(_) if value == "powershell-pipe" => Some(ShellKind::Powershell),
-        Err(_) => None,
-    }
+    serde_json::from_value(serde_json::Value::String(value.to_string())).ok()
 }
 
 /// What labels choose: the shell, the port, the session configuration.

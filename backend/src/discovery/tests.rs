@@ -126,7 +126,7 @@ fn labels_choose_shell_port_and_configuration() {
     );
     assert_eq!(get("web.1").port, None);
     assert_eq!(get("win-plain").shell, Some(ShellKind::Cmd));
-    assert_eq!(get("pipe-shell").shell, Some(ShellKind::Powershell));
+    assert_eq!(get("pipe-shell").shell, Some(ShellKind::PowershellPipe));
     assert_eq!(get("pipe-shell").port, Some(5999));
     assert_eq!(docker::shell_from_label("cmd"), Some(ShellKind::Cmd));
     assert_eq!(docker::shell_from_label("bash"), None);

@@ -312,6 +312,10 @@ fn handle_text(
             None
         }
         ClientMsg::Ping { id } => Some(ServerMsg::Pong { id }),
+        ClientMsg::HideNextLine => Some(ServerMsg::Error {
+            code: ErrorCode::BadMessage,
+            message: "hidden input is not available on this relay yet".into(),
+        }),
     }
 }
 

@@ -90,7 +90,7 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
         tokio::select! {
             out = shell.recv() => match out {
                 Some(Ok(Output::Bytes(b))) => session.remote_output(&b),
-                Some(Ok(Output::Exited(code))) => break SessionState::Exited { code },
+                Some(Ok(Output::Exited(code))) => break SessionState::Exited { code, reason: None },
                 Some(Err(e)) => {
                     warn!(error = %e, "lost the shell");
                     session.observers().iter().for_each(|o| o.fault());
@@ -114,12 +114,12 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
             }
             _ = stopped(&mut stop_rx) => {
                 let _ = input.terminate().await;
-                break SessionState::Exited { code: -1 };
+                break SessionState::Exited { code: -1, reason: None };
             }
         }
     };
     input_task.abort();
-    if let SessionState::Exited { code } = &end_state {
+    if let SessionState::Exited { code, .. } = &end_state {
         session.notice(&format!("the shell ended (exit code {code})"));
     }
     session.set_state(end_state);
@@ -273,10 +273,10 @@ mod tests {
         let mut events = s.subscribe_events();
         out.send(Ok(Output::Exited(3))).unwrap();
         settle().await;
-        assert_eq!(s.state(), SessionState::Exited { code: 3 });
+        assert_eq!(s.state(), SessionState::Exited { code: 3, reason: None });
         assert!(matches!(
             events.recv().await.unwrap(),
-            Event::State(SessionState::Exited { code: 3 })
+            Event::State(SessionState::Exited { code: 3, reason: None })
         ));
         assert!(seen.lock().unwrap().closed, "the shell is deleted");
         // Ended sessions stay listed for a while, then go.
@@ -334,7 +334,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         reg.reap_idle();
         settle().await;
-        assert_eq!(s.state(), SessionState::Exited { code: -1 });
+        assert_eq!(s.state(), SessionState::Exited { code: -1, reason: None });
         let seen = seen.lock().unwrap();
         assert!(seen.terminated && seen.closed);
     }

@@ -79,7 +79,7 @@ pub fn EmbedHost(
             return noted;
         };
         match sig.shell.get() {
-            Some(SessionState::Exited { code }) if noted.as_ref() != Some(&id) => {
+            Some(SessionState::Exited { code, .. }) if noted.as_ref() != Some(&id) => {
                 post(&|h| h.post_exited(code));
                 return Some(id);
             }

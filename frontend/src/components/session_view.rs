@@ -162,7 +162,7 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
     };
     let shell = move || {
         match sig.shell.get() {
-        Some(SessionState::Exited { code }) => Some(
+        Some(SessionState::Exited { code, .. }) => Some(
             view! {
                 <span class="exit" role="status">{format!("exited with code {code}")}</span>
                 <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
