@@ -121,9 +121,10 @@ pub struct SimConfig {
     pub default_idle_timeout: Duration,
     /// Longest a request may be held (Windows' MaxTimeoutms). Default 60 s.
     pub max_operation_timeout: Duration,
-    /// How long a Receive that found output waits for more before answering, so that a
-    /// process's last output and its exit travel together as Windows sends them. Default
-    /// 20 ms; an interactive demo wants less (every command's first output waits this long).
+    /// Under sustained output (a Receive arrives and output is already waiting), how long it
+    /// waits for more before answering, so that output travels in fewer, fuller envelopes.
+    /// A Receive that waited through an idle period answers its first output at once, so an
+    /// interactive command's first output never waits for this. Default 20 ms.
     pub coalesce_window: Duration,
     /// Working directory of commands whose shell names none; `None`: the simulator's own.
     pub working_directory: Option<PathBuf>,

@@ -376,6 +376,10 @@ async fn operate(
             let Some(cmd) = shell.command(id) else {
                 return Err(Fault::invalid_selectors(relates, "command"));
             };
+            // Output already waiting when the Receive arrives means output is sustained (it
+            // piled up while the last answer travelled): batch it. A Receive that waited through
+            // an idle period answers the first output at once: that is a person's Enter.
+            let sustained = cmd.has_output();
             let deadline = tokio::time::Instant::now() + timeout;
             if !cmd.wait_ready(deadline, shell.closing()).await {
                 return Err(Fault::timed_out(relates));
@@ -388,8 +392,10 @@ async fn operate(
             // Spare bytes for differences between this estimate and the real response (ids,
             // numbers of a different length).
             let room = max.saturating_sub(base + 64);
-            cmd.coalesce(state.config.coalesce_window, room / 4 * 3)
-                .await;
+            if sustained {
+                cmd.coalesce(state.config.coalesce_window, room / 4 * 3)
+                    .await;
+            }
             let (batch, done) = cmd.take_batch(room, per_element);
             if batch.is_empty() && done.is_none() {
                 return Err(Fault::envelope_too_large(relates, max as u32));

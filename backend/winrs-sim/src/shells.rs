@@ -474,6 +474,11 @@ impl Cmd {
         }
     }
 
+    /// True when a Receive arriving now finds something to say (output or the end).
+    pub(crate) fn has_output(&self) -> bool {
+        lock(&self.output).ready()
+    }
+
     /// After output arrived, waits up to `window` for more (or for the end) so that output
     /// written in quick succession, and a process's last words with its exit, go out in one
     /// response, as Windows sends them. Returns early once `enough` bytes are waiting.

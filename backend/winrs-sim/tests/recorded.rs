@@ -298,6 +298,11 @@ async fn replay(file: &str, client: &Client, workdir: &str) {
         if action == "Receive" && m.response.contains("CommandState/Done") {
             // Let the command finish so its whole output is in one response, as recorded.
             tokio::time::sleep(Duration::from_millis(700)).await;
+        } else if action == "Receive" && m.response.contains("<rsp:Stream ") {
+            // Let the output the recorded answer holds be waiting: a Receive that waits
+            // through an idle period answers the first write at once, one that finds output
+            // waiting collects what follows, which is the recorded shape.
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let raw = client.post_raw(request).await;
         let answer = String::from_utf8(raw.body).unwrap();
