@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
-import { gzipSync } from "node:zlib";
+import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
 
 const [bindgenDir, outDir] = process.argv.slice(2);
 if (!bindgenDir || !outDir) {
@@ -26,11 +26,23 @@ function hashed(logical, bytes) {
   return `${stem}-${h}${ext}`;
 }
 
+// Every asset also goes out compressed at build time, at the strongest settings (the relay
+// serves NAME.br or NAME.gz by the request's Accept-Encoding instead of compressing each
+// request); a compressed copy that saves nothing is not written.
 function add(logical, bytes) {
   const name = hashed(logical, bytes);
   writeFileSync(join(assetsDir, name), bytes);
   names.set(logical, name);
-  sizes.push({ logical, name, raw: bytes.length, gz: gzipSync(bytes, { level: 9 }).length });
+  const gz = gzipSync(bytes, { level: 9 });
+  const br = brotliCompressSync(bytes, {
+    params: {
+      [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY,
+      [zlib.BROTLI_PARAM_SIZE_HINT]: bytes.length,
+    },
+  });
+  if (gz.length < bytes.length) writeFileSync(join(assetsDir, name + ".gz"), gz);
+  if (br.length < bytes.length) writeFileSync(join(assetsDir, name + ".br"), br);
+  sizes.push({ logical, name, raw: bytes.length, gz: gz.length, br: br.length });
   return name;
 }
 
@@ -77,10 +89,13 @@ writeFileSync(join(outDir, "index.html"), html);
 const core = sizes.filter((s) => ["winrelay.js", "winrelay_bg.wasm", "style.css", "boot.js"].includes(s.logical));
 const sum = (xs, k) => xs.reduce((a, s) => a + s[k], 0);
 const report = {
-  app: { raw: sum(core, "raw"), gzip: sum(core, "gz") },
-  initial_load: { gzip: sum(sizes.filter((s) => s.logical !== "addon-webgl.mjs"), "gz") },
+  app: { raw: sum(core, "raw"), gzip: sum(core, "gz"), brotli: sum(core, "br") },
+  initial_load: {
+    gzip: sum(sizes.filter((s) => s.logical !== "addon-webgl.mjs"), "gz"),
+    brotli: sum(sizes.filter((s) => s.logical !== "addon-webgl.mjs"), "br"),
+  },
   files: sizes,
 };
 writeFileSync(join(outDir, "sizes.json"), JSON.stringify(report, null, 2) + "\n");
-for (const s of sizes) console.log(`  ${s.name.padEnd(36)} ${String(s.raw).padStart(8)} B  ${String(s.gz).padStart(7)} B gz`);
-console.log(`  app (wasm+js+css): ${report.app.raw} B, ${report.app.gzip} B gzipped; first load with xterm: ${report.initial_load.gzip} B gzipped`);
+for (const s of sizes) console.log(`  ${s.name.padEnd(36)} ${String(s.raw).padStart(8)} B  ${String(s.gz).padStart(7)} B gz  ${String(s.br).padStart(7)} B br`);
+console.log(`  app (wasm+js+css): ${report.app.raw} B, ${report.app.gzip} B gzipped, ${report.app.brotli} B brotli; first load with xterm: ${report.initial_load.gzip} B gzipped, ${report.initial_load.brotli} B brotli`);
