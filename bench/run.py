@@ -2,7 +2,7 @@
 
 Run by scripts/bench.sh (which installs the peers and builds the binaries); prints a table and
 writes bench/results/latest.json. Sizes come from environment variables (defaults in
-SETTINGS); BENCH_ONLY=client,powershell,e2e,scale,frontend runs a subset.
+SETTINGS); BENCH_ONLY=client,powershell,e2e,scale,fleet,frontend runs a subset.
 """
 import datetime
 import gzip
@@ -43,9 +43,12 @@ SETTINGS = {
     "BENCH_PS_OBJECTS": 100_000,       # PowerShell: objects written per throughput run
     "BENCH_PS_RUNS": 2,                # PowerShell throughput runs per client (median reported)
     "BENCH_PS_LATENCY_RUNS": 200,      # PowerShell `Write-Output x` pipelines timed
+    "BENCH_FLEET_SESSIONS": 10_000,    # sessions per relay: sessions on one relay
+    "BENCH_FLEET_PER_SIM": 2_500,      # ... spread over simulators of this many shells each
+    "BENCH_FLEET_ECHO_RUNS": 300,      # ... keystrokes timed on one interactive session
 }
 S = {k: int(os.environ.get(k, v)) for k, v in SETTINGS.items()}
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,powershell,e2e,scale,frontend").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,powershell,e2e,scale,fleet,frontend").split(",")))
 
 # Reference figures of the issue (ttyd, terminado; Python client draining as fast as it can).
 REF = {
@@ -60,6 +63,16 @@ TARGETS = {
     "enter": "≤ 2× ttyd (428 µs p50)",
     "kib_per_session": "≤ 64 KiB",
     "idle_cpu": "< 1 %",
+}
+# Issue 18's targets: (what, limit, unit); checked in the summary at the end of the table.
+ISSUE18 = {
+    "enter_p50_us": 600,           # Enter → first output p50 on the demo (about 2× ttyd)
+    "kib_attached": 32,            # relay memory per attached idle session
+    "kib_detached": 16,            # ... per idle session without a client
+    "fleet_mib": 512,              # 10,000 idle sessions
+    "wasm_gz_kib": 120,            # the page's wasm, gzipped
+    "first_load_gz_kib": 250,      # the page's first load, gzipped
+    "page_to_prompt_ms": 300,      # open page → prompt (headless Chromium)
 }
 
 
@@ -261,6 +274,35 @@ def bench_scale():
     return out
 
 
+# --- 3b. Sessions per relay ------------------------------------------------------------------------
+def bench_fleet():
+    """BENCH_FLEET_SESSIONS sessions on one relay over several simulators (a file-descriptor
+    limit of 20,000 per process allows about 2,500 shells per simulator), 1 % printing."""
+    n, per = S["BENCH_FLEET_SESSIONS"], S["BENCH_FLEET_PER_SIM"]
+    k = max(1, -(-n // per))
+    sims, env, blocks = [], {}, []
+    try:
+        for i in range(k):
+            password = secrets.token_urlsafe(18)
+            sim = start_sim("bench", password, max_shells=per + 20)
+            sims.append(sim)
+            env[f"BENCH_FLEET_PW{i}"] = password
+            blocks.append(f'[[target]]\nname = "fleet{i}"\nendpoint = "{sim.found["endpoint"]}"\nuser = "bench"\n'
+                          f'password_env = "BENCH_FLEET_PW{i}"\npin = "{sim.found["fingerprint"]}"\n')
+        cfg = pathlib.Path(tempfile.mkdtemp(prefix="winrelay-bench-")) / "relay.toml"
+        cfg.write_text(f"[sessions]\nmax_sessions = {n + 20}\n\n" + "\n".join(blocks))
+        relay = start_relay(str(cfg), env=env)
+        try:
+            return run_json([BENCH_BIN / "bench-relay", "--login", relay.found["open"], "--relay-pid", relay.pid,
+                             "fleet", "--sessions", n, "--targets", ",".join(f"fleet{i}" for i in range(k)),
+                             "--echo-runs", S["BENCH_FLEET_ECHO_RUNS"]], timeout=1800)
+        finally:
+            relay.stop(timeout=300)
+    finally:
+        for sim in sims:
+            sim.stop(timeout=120)
+
+
 # --- 4. Frontend ---------------------------------------------------------------------------------
 def bench_frontend(relay, cookie):
     assets = ROOT / "dist/assets"
@@ -274,6 +316,12 @@ def bench_frontend(relay, cookie):
             s["gzip_bytes"] += len(gzip.compress(raw, 9))
             s["files"].append(f.name)
     out = {"assets": sizes, "gzip_total_bytes": sum(s["gzip_bytes"] for s in sizes.values())}
+    # What the build wrote (scripts/build-frontend.sh): first load gzip and brotli, as served.
+    built = ROOT / "dist/sizes.json"
+    if built.is_file():
+        b = json.loads(built.read_text())
+        out["first_load"] = b.get("initial_load", {})
+        out["app"] = b.get("app", {})
     # The page's first load fetches xterm and the wasm; the addons are loaded too (webgl lazily).
     if relay is not None:
         out["page"] = run_json(["node", ROOT / "bench/frontend.mjs", relay.found["listening"], cookie, S["BENCH_PAGE_RUNS"]],
@@ -393,6 +441,22 @@ def table(res):
                 f"{v['delivered_bytes_min']:.0f} / {v['delivered_bytes_max']:.0f} B", f"delivered min / max; snapshots {v['snapshots']}")
             row("  wall time (1 viewer / all)", f"{v['one_viewer_wall_secs']} s / {v['wall_secs']} s", "")
             row("  relay CPU per viewer", f"{v['relay_cpu_ms_per_viewer']} ms", f"per extra viewer {v['relay_cpu_ms_per_extra_viewer']} ms")
+    fl = res.get("fleet")
+    if fl:
+        sep(f"3b. Sessions per relay ({S['BENCH_FLEET_SESSIONS']} sessions over simulators of "
+            f"{S['BENCH_FLEET_PER_SIM']} shells, no clients attached but one)")
+        if "error" in fl:
+            row("fleet", "failed: " + fl["error"])
+        else:
+            row("measure", "value", "target / reference")
+            row(f"{fl['sessions']} sessions: relay RSS", f"{fl['relay_rss_mib']} MiB",
+                f"≤ {ISSUE18['fleet_mib']} MiB (10,000 idle sessions)")
+            row("  per session", f"{fl['rss_per_session_kib']} KiB", f"≤ {ISSUE18['kib_detached']} KiB without a client")
+            row("  relay CPU idle / with 1 % printing", f"{fl['idle_cpu_percent']} % / {fl['busy_cpu_percent']} %", "")
+            row(f"  keystroke echo p50 / p99, {fl['printing']} sessions printing",
+                f"{fl['echo_busy']['p50_us']} / {fl['echo_busy']['p99_us']} µs",
+                f"quiet relay: {fl['echo_quiet']['p50_us']} / {fl['echo_quiet']['p99_us']} µs")
+            row("  time to create all", f"{fl['create_secs']} s", "")
     f = res.get("frontend")
     if f:
         sep("4. Frontend (dist/assets, gzip -9)")
@@ -401,6 +465,10 @@ def table(res):
             if a:
                 row(k, f"{a['gzip_bytes'] / 1024:.1f} KiB gz", f"{a['bytes'] / 1024:.1f} KiB raw, {len(a['files'])} files")
         row("total", f"{f['gzip_total_bytes'] / 1024:.1f} KiB gz", "")
+        fl_ = f.get("first_load", {})
+        if fl_:
+            row("first load as served (brotli)", f"{fl_.get('brotli', 0) / 1024:.1f} KiB br",
+                f"{fl_.get('gzip', 0) / 1024:.1f} KiB gz; webgl addon loaded later")
         pg = f.get("page", {})
         if "error" in pg or not pg:
             row("open page → first prompt", "n/a", pg.get("error", "not run")[:100])
@@ -408,6 +476,49 @@ def table(res):
             row("open page → target picker", f"{pg['open_to_picker_ms']} ms", pg.get("browser", ""))
             row("open page → first prompt (new session)", f"{pg['open_to_prompt_new_session_ms']} ms", "median of %d" % pg["runs"])
             row("reload session page → prompt", f"{pg['reload_to_prompt_ms']} ms", "")
+
+    # Issue 18: each target met or missed, with the ratio to its limit or peer.
+    checks = []
+
+    def check(what, value, limit, unit, peer=None):
+        if value is None:
+            checks.append([what, "n/a", f"≤ {limit} {unit}", "not measured", ""])
+            return
+        met = value <= limit
+        checks.append([what, f"{value:g} {unit}", f"≤ {limit:g} {unit}", "met" if met else "MISSED",
+                       f"{value / limit:.2f}× the target" + (f"; {peer}" if peer else "")])
+
+    e = res.get("e2e", {}).get("winrelay_rust", {})
+    if "enter_to_output" in e:
+        v = e["enter_to_output"]["p50_us"]
+        check("Enter → first output p50 (demo)", v, ISSUE18["enter_p50_us"], "µs",
+              f"{v / REF['ttyd']['enter_p50_us']:.2f}× ttyd (issue's figure)")
+    c = res.get("client", {})
+    if "latency_p50_ms" in c.get("winrelay", {}) and "latency_p50_ms" in c.get("winrm-rs", {}):
+        me, peer = c["winrelay"]["latency_p50_ms"], c["winrm-rs"]["latency_p50_ms"]
+        checks.append(["WinRM command round trip p50", f"{me:g} ms", f"≤ winrm-rs {peer:g} ms",
+                       "met" if me <= peer else "MISSED", f"{me / peer:.2f}× winrm-rs, same run"])
+    sc = res.get("scale", {}).get("idle")
+    if sc:
+        check("memory per attached idle session", sc["rss_per_session_with_client_kib"], ISSUE18["kib_attached"], "KiB")
+        check("memory per idle session without a client", sc["rss_per_session_kib"], ISSUE18["kib_detached"], "KiB")
+    fl = res.get("fleet", {})
+    if "relay_rss_mib" in fl:
+        check(f"{fl['sessions']} sessions, relay RSS", fl["relay_rss_mib"], ISSUE18["fleet_mib"], "MiB")
+    f = res.get("frontend", {})
+    if f.get("assets", {}).get("wasm"):
+        check("wasm gzipped", round(f["assets"]["wasm"]["gzip_bytes"] / 1024, 1), ISSUE18["wasm_gz_kib"], "KiB")
+    if f.get("first_load"):
+        check("first load gzipped", round(f["first_load"]["gzip"] / 1024, 1), ISSUE18["first_load_gz_kib"], "KiB",
+              f"brotli as served {f['first_load'].get('brotli', 0) / 1024:.1f} KiB")
+    pg = f.get("page", {})
+    if "open_to_prompt_new_session_ms" in pg:
+        check("page → prompt (new session)", pg["open_to_prompt_new_session_ms"], ISSUE18["page_to_prompt_ms"], "ms")
+    if checks:
+        sep("Targets of issue 18 (met / missed, ratio to the target or peer, this run)")
+        row("target", "measured", "limit", "", "ratio")
+        for ck in checks:
+            row(*ck)
 
     # Columns line up within each section (between two blank lines).
     sections, cur = [], []
@@ -463,6 +574,8 @@ def main():
             relay.stop()
     if "scale" in ONLY:
         section("scale", bench_scale)
+    if "fleet" in ONLY:
+        section("fleet", bench_fleet)
     res["seconds"] = round(time.time() - t0, 1)
     out = ROOT / "bench/results/latest.json"
     out.write_text(json.dumps(res, indent=2) + "\n")

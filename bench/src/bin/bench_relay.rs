@@ -5,6 +5,9 @@
 //! * `scale`: idle sessions (memory per session, idle CPU, then the same with one client
 //!   attached to each), sessions printing at once (throughput, fairness), one session with
 //!   many viewers (bytes delivered to each, relay CPU per viewer).
+//! * `fleet`: sessions per relay: thousands of sessions spread over several targets, a
+//!   percentage of them printing steadily and the rest idle, no client attached to them;
+//!   relay memory and CPU, and keystroke echo of one interactive session meanwhile.
 //!
 //! The relay's numbers come from /proc/PID of the relay process (`--relay-pid`).
 
@@ -66,7 +69,31 @@ enum What {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// Sessions per relay: many sessions, some printing, one typed into.
+    Fleet {
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        /// Targets to spread the sessions over (comma-separated; the first one also gets
+        /// the interactive session).
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Percentage of the sessions that print steadily.
+        #[arg(long, default_value_t = 1.0)]
+        printing_percent: f64,
+        /// Keystrokes timed on the interactive session.
+        #[arg(long, default_value_t = 300)]
+        echo_runs: usize,
+        /// Seconds relay CPU is sampled over while the printers print.
+        #[arg(long, default_value_t = 10)]
+        cpu_secs: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
 }
+
+/// A line that prints an 80-column line 20 times a second until interrupted.
+const STEADY_PRINTER: &str =
+    "while :; do echo \"$(date +%s.%N) steady output from a busy session, about eighty columns\"; sleep 0.05; done";
 
 /// The line that prints `bytes` bytes and then a marker the typed line itself lacks.
 fn print_command(bytes: u64) -> String {
@@ -375,6 +402,114 @@ async fn scale(
     }))
 }
 
+/// Times `runs` keystrokes (type `x`, read its echo, erase it) on `t`.
+async fn echo_samples(t: &mut Term, runs: usize) -> anyhow::Result<Vec<Duration>> {
+    let mut echo = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        t.clear_tail();
+        let t0 = Instant::now();
+        t.input("x").await?;
+        t.read_until(b"x", None).await?;
+        echo.push(t0.elapsed());
+        t.input("\x7f").await?;
+        t.read_until(b"\x1b[", None).await?;
+    }
+    Ok(echo)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fleet(
+    user: &User,
+    targets: &[String],
+    pid: u32,
+    sessions: usize,
+    printing_percent: f64,
+    echo_runs: usize,
+    sample_secs: u64,
+    concurrency: usize,
+) -> anyhow::Result<serde_json::Value> {
+    anyhow::ensure!(!targets.is_empty(), "give --targets");
+    eprintln!("fleet: warm-up session");
+    let warm = create_session(user, &targets[0]).await?;
+    let mut interactive = attach_ready(user, &warm).await?;
+    // Before: the relay with one session and its client.
+    echo_samples(&mut interactive, 20).await?;
+    let quiet_echo = echo_samples(&mut interactive, echo_runs).await?;
+    let rss0 = rss_kib(pid)?;
+
+    eprintln!("fleet: creating {sessions} sessions over {} targets", targets.len());
+    let t0 = Instant::now();
+    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = Vec::new();
+    for i in 0..sessions {
+        let user = user.clone();
+        let target = targets[i % targets.len()].clone();
+        let sem = sem.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            create_session(&user, &target).await
+        }));
+    }
+    let mut ids = Vec::with_capacity(sessions);
+    let mut failed = 0usize;
+    let mut first_error = None;
+    for t in tasks {
+        match t.await? {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    let create_secs = t0.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        failed * 100 <= sessions,
+        "{failed} of {sessions} sessions could not be created: {}",
+        first_error.unwrap_or_default()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss_idle = rss_kib(pid)?;
+    let c0 = cpu_secs(pid)?;
+    tokio::time::sleep(Duration::from_secs(sample_secs)).await;
+    let idle_cpu = (cpu_secs(pid)? - c0) / sample_secs as f64 * 100.0;
+
+    // The printers: a client types the loop, then leaves; the session keeps printing.
+    let printers = ((ids.len() as f64 * printing_percent / 100.0).round() as usize).max(1);
+    eprintln!("fleet: {printers} sessions start printing");
+    for id in ids.iter().take(printers) {
+        let mut t = attach_ready(user, id).await?;
+        t.input(&format!("{STEADY_PRINTER}\r")).await?;
+        t.read_until(b"steady output from a busy session, about eighty columns\r\n", None)
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let c1 = cpu_secs(pid)?;
+    let w1 = Instant::now();
+    let busy_echo = echo_samples(&mut interactive, echo_runs).await?;
+    let left = Duration::from_secs(sample_secs).saturating_sub(w1.elapsed());
+    tokio::time::sleep(left).await;
+    let busy_cpu = (cpu_secs(pid)? - c1) / w1.elapsed().as_secs_f64() * 100.0;
+    let rss_busy = rss_kib(pid)?;
+
+    let n = ids.len() as f64;
+    Ok(json!({
+        "sessions": ids.len(),
+        "targets": targets.len(),
+        "create_secs": round3(create_secs),
+        "printing": printers,
+        "rss_before_kib": rss0,
+        "rss_idle_kib": rss_idle,
+        "rss_busy_kib": rss_busy,
+        "rss_per_session_kib": round1((rss_idle as f64 - rss0 as f64) / n),
+        "relay_rss_mib": round1(rss_busy as f64 / 1024.0),
+        "idle_cpu_percent": round3(idle_cpu),
+        "busy_cpu_percent": round3(busy_cpu),
+        "echo_quiet": stats_us(&quiet_echo),
+        "echo_busy": stats_us(&busy_echo),
+    }))
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -410,6 +545,26 @@ fn main() -> anyhow::Result<()> {
                     print_bytes,
                     viewers,
                     viewer_bytes,
+                    concurrency,
+                )
+                .await
+            }
+            What::Fleet {
+                sessions,
+                targets,
+                printing_percent,
+                echo_runs,
+                cpu_secs,
+                concurrency,
+            } => {
+                fleet(
+                    &user,
+                    &targets,
+                    args.relay_pid,
+                    sessions,
+                    printing_percent,
+                    echo_runs,
+                    cpu_secs,
                     concurrency,
                 )
                 .await
