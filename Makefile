@@ -22,6 +22,7 @@ deps:
 test-deps: deps
 	@scripts/install-browser-deps.sh
 	@scripts/install-python-deps.sh
+	@scripts/install-test-servers.sh
 
 # --- building -----------------------------------------------------------------------------
 frontend: deps

@@ -437,7 +437,10 @@ async fn fleet(
     let quiet_echo = echo_samples(&mut interactive, echo_runs).await?;
     let rss0 = rss_kib(pid)?;
 
-    eprintln!("fleet: creating {sessions} sessions over {} targets", targets.len());
+    eprintln!(
+        "fleet: creating {sessions} sessions over {} targets",
+        targets.len()
+    );
     let t0 = Instant::now();
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = Vec::new();
@@ -480,8 +483,11 @@ async fn fleet(
     for id in ids.iter().take(printers) {
         let mut t = attach_ready(user, id).await?;
         t.input(&format!("{STEADY_PRINTER}\r")).await?;
-        t.read_until(b"steady output from a busy session, about eighty columns\r\n", None)
-            .await?;
+        t.read_until(
+            b"steady output from a busy session, about eighty columns\r\n",
+            None,
+        )
+        .await?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let c1 = cpu_secs(pid)?;
