@@ -110,7 +110,7 @@ pub fn Replay(id: String) -> impl IntoView {
             let end = cast.with_value(|c| c.count_until(t));
             let text = cast.with_value(|c| c.text(0, end));
             term.with(|v| {
-                v.term.reset();
+                v.reset();
                 v.term.write_str(&text);
             });
             shown.set(end);

@@ -66,6 +66,8 @@ pub struct ConnSignals {
     pub latency_ms: RwSignal<Option<u32>>,
     pub notice: RwSignal<Option<String>>,
     pub lost: RwSignal<Option<Lost>>,
+    /// Hidden input is on (`Some(why)`, `why` may be empty): typing is not shown or recorded.
+    pub hidden: RwSignal<Option<String>>,
 }
 
 impl ConnSignals {
@@ -80,6 +82,7 @@ impl ConnSignals {
             latency_ms: RwSignal::new(None),
             notice: RwSignal::new(None),
             lost: RwSignal::new(None),
+            hidden: RwSignal::new(None),
         }
     }
 }
@@ -403,8 +406,9 @@ impl Conn {
                     sig.notice.set(Some(reason));
                 }
             }
-            // The indicator for hidden input comes with the PowerShell console work.
-            ServerMsg::InputMode { .. } => {}
+            ServerMsg::InputMode { hidden, why } => {
+                sig.hidden.set(hidden.then(|| why.unwrap_or_default()));
+            }
         }
     }
 
@@ -456,10 +460,11 @@ impl Conn {
         });
     }
 
-    /// Presence and latency are only known while connected.
+    /// Presence, latency and the input mode are only known while connected.
     fn forget_peers(&self) {
         self.sig.presence.set(Vec::new());
         self.sig.latency_ms.set(None);
+        self.sig.hidden.set(None);
     }
 
     fn close_for_good(&self, why: String) {
@@ -569,6 +574,27 @@ impl Conn {
             self.sig
                 .notice
                 .set(Some("Not connected: the signal was not sent.".into()));
+        }
+    }
+
+    /// The manual switch: the next line typed is hidden (a password the shell cannot
+    /// announce). The relay answers with `input_mode`.
+    pub fn hide_next_line(&self) {
+        if self
+            .sig
+            .role
+            .get_untracked()
+            .is_some_and(|r| !r.can_write())
+        {
+            self.sig
+                .notice
+                .set(Some("View only: you cannot type, hidden or not.".into()));
+            return;
+        }
+        if !self.send(&ClientMsg::HideNextLine) {
+            self.sig.notice.set(Some(
+                "Not connected: hidden input was not switched on.".into(),
+            ));
         }
     }
 

@@ -20,7 +20,7 @@ pub fn SessionView(id: String) -> impl IntoView {
     let account = use_account();
     let sig = ConnSignals::new();
     let tv = term.view();
-    tv.term.reset();
+    tv.reset();
     let conn = session::use_session(id.clone(), tv, sig);
     term.attach(conn.clone());
     let revive = send_wrapper::SendWrapper::new(conn);
@@ -253,6 +253,12 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             });
         }
     };
+    let can_hide = move || {
+        sig.role.get().is_some_and(|r| r.can_write())
+            && sig.link.get() == Link::Connected
+            && sig.hidden.get().is_none()
+            && sig.shell.get().is_none_or(|s| !s.is_final())
+    };
     let closed = move || {
         matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final())
     };
@@ -264,6 +270,16 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             <span class="size muted" title="Terminal size (columns × rows)">{size}</span>
             <span class="age muted" title="Time since the session started">{age}</span>
             <span class="who">{who}</span>
+            <CommandStatus/>
+            <span class="hidden-input" role="status" aria-live="polite">{move || sig.hidden.get().map(|why| hidden_text(&why))}</span>
+            <Show when=can_hide>
+                <button class="hide-next-line" aria-keyshortcuts="Control+Shift+H"
+                    title="The next line you type is hidden: not shown to anyone, not recorded (Ctrl+Shift+H)"
+                    on:click=move |_| {
+                        term.with_conn(|c| c.hide_next_line());
+                        term.focus();
+                    }>"Hide next line"</button>
+            </Show>
             {shell}
             <Show when=closed>
                 <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
@@ -283,6 +299,79 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
                     on:click=end_session.clone()>"End session"</button>
             </Show>
         </div>
+    }
+}
+
+/// A target's kind of shell for people (the picker): `PowerShell` (over PowerShell
+/// remoting), `PowerShell (pipe)`, `cmd`.
+pub fn shell_label(kind: winrelay_shared::api::ShellKind) -> &'static str {
+    use winrelay_shared::api::ShellKind;
+    match kind {
+        ShellKind::Powershell => "PowerShell",
+        ShellKind::PowershellPipe => "PowerShell (pipe)",
+        ShellKind::Cmd => "cmd",
+    }
+}
+
+/// The indicator of hidden input, saying what switched it on.
+pub fn hidden_text(why: &str) -> String {
+    let what = match why {
+        "read-host" => " (Read-Host asked for a secure string)",
+        "credential" => " (a credential prompt)",
+        "password-prompt" => " (the shell asked for a password)",
+        "manual" => " (a writer switched it on for this line)",
+        _ => "",
+    };
+    format!("🔒 hidden input — typing is not shown or recorded{what}")
+}
+
+/// The running command and how long it has run; the button that copies a command's output.
+#[component]
+fn CommandStatus() -> impl IntoView {
+    let term = use_term();
+    let now = RwSignal::new(js_sys::Date::now());
+    let tick = set_interval_with_handle(
+        move || {
+            if term.commands.with_untracked(|c| c.running.is_some()) {
+                now.set(js_sys::Date::now());
+            }
+        },
+        Duration::from_secs(1),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(t) = tick {
+            t.clear();
+        }
+    });
+    let running = move || {
+        let (text, since) = term.commands.with(|c| c.running.clone())?;
+        let secs = ((now.get() - since) / 1000.0).max(0.0) as u64;
+        Some(view! {
+            <span class="running" title="The command running now and how long it has run">
+                <span class="muted">"running "</span>
+                <code class="command">{text}</code>
+                " "
+                <span class="elapsed">{elapsed_text(secs)}</span>
+            </span>
+        })
+    };
+    let copy = move || {
+        let (_, text, status) = term.commands.with(|c| c.focus.clone())?;
+        let label = format!("Copy the output of `{text}` ({})", status.describe());
+        Some(view! {
+            <button class="copy-output" title=label.clone() aria-label=label
+                on:click=move |_| term.copy_output()>"Copy output"</button>
+        })
+    };
+    view! { {running} {copy} }
+}
+
+/// "0:07", "12:30", "1:02:03".
+fn elapsed_text(secs: u64) -> String {
+    match secs {
+        s if s < 3600 => format!("{}:{:02}", s / 60, s % 60),
+        s => format!("{}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60),
     }
 }
 
