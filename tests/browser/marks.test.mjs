@@ -104,13 +104,31 @@ test("Ctrl+Up and Ctrl+Down jump between commands", async () => {
   assert.ok(!/\[1;5[AB]/.test(await page.evaluate(() => document.querySelector(".xterm-rows").textContent)));
 });
 
-test("a late joiner sees the marks too", { todo: "the relay's snapshot (backend/src/session/screen.rs, Screen::snapshot) repaints text only: avt drops OSC 133" }, async () => {
+async function joinAndFindMark(status, text) {
   const other = await context.newPage();
   try {
     await other.goto(page.url());
     await other.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
-    await other.locator('.term .cmd-mark[data-status="ok"]').first().waitFor({ timeout: 5_000 });
+    const mark = other.locator(`.term .cmd-mark[data-status="${status}"][title^="${text}:"]`);
+    await mark.first().waitFor({ timeout: 10_000 });
+    return await mark.count();
   } finally {
     await other.close();
   }
+}
+
+test("a late joiner sees the same marks (the relay sends it the whole output while it has it)", async () => {
+  // Marks are drawn for the rows on screen: the last command is.
+  assert.equal(await joinAndFindMark("ok", "echo marks-last"), 1);
+});
+
+test("a late joiner after more output than the relay keeps sees the marks too", {
+  todo: "the relay's snapshot drops them: backend/src/session/screen.rs (Screen::snapshot, via render from SessionCore::snapshot in core.rs) repaints the avt screen as text, and avt discards OSC 133",
+}, async () => {
+  // More than the session's 1 MiB log: a late joiner now gets a snapshot.
+  await run(page, "seq 1 250000");
+  await waitForScreen(page, hasLine("250000"), "the end of the burst", 60_000);
+  await run(page, "echo after-burst");
+  await waitForScreen(page, hasLine("after-burst"), "the command after the burst");
+  assert.equal(await joinAndFindMark("ok", "echo after-burst"), 1);
 });
