@@ -52,6 +52,31 @@ pub enum Lost {
     SignedOut,
     /// The session does not exist any more (ended, or the relay restarted).
     NoSession,
+    /// The share link this page came with no longer lets it in (revoked, expired, the
+    /// owner removed its holder, or the session ended): signing in would not help.
+    ShareEnded,
+}
+
+/// The share link the page was opened with (`?share=`), if any.
+pub fn share_param() -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get("share")
+}
+
+/// A relay's message as a sentence: capital first letter, full stop.
+pub fn sentence(msg: &str) -> String {
+    let mut c = msg.trim().chars();
+    let mut out: String = c
+        .next()
+        .map(|f| f.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(c.as_str());
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// State shared with the view; all `Copy` handles.
@@ -120,16 +145,8 @@ fn now_ms() -> f64 {
 /// request about the session, since a share link's holder may have no sign-in), and
 /// `embed_token=` on the embed page (browsers cannot set headers on WebSockets).
 pub fn access_query() -> String {
-    let search = web_sys::window()
-        .unwrap()
-        .location()
-        .search()
-        .unwrap_or_default();
     let mut parts = Vec::new();
-    if let Some(t) = web_sys::UrlSearchParams::new_with_str(&search)
-        .ok()
-        .and_then(|p| p.get("share"))
-    {
+    if let Some(t) = share_param() {
         parts.push(format!("share={}", js_sys::encode_uri_component(&t)));
     }
     if let Some(t) = api::embed_token() {
@@ -401,7 +418,12 @@ impl Conn {
             }
             ServerMsg::Bye { reason, reconnect } => {
                 if !reconnect {
+                    let share = share_param().is_some() && api::embed_token().is_none();
                     self.close_for_good(reason);
+                    if share {
+                        // Revoked, expired or removed: the same card a reload shows.
+                        sig.lost.set(Some(Lost::ShareEnded));
+                    }
                 } else {
                     sig.notice.set(Some(reason));
                 }
@@ -431,6 +453,23 @@ impl Conn {
             match api::get::<SessionInfo>(&format!("/api/sessions/{}{}", c.id, access_query()))
                 .await
             {
+                Err(fail)
+                    if matches!(fail.status(), Some(401 | 403 | 404 | 410))
+                        && share_param().is_some()
+                        && api::embed_token().is_none() =>
+                {
+                    // The relay answers "no such session" for a revoked or expired link (it
+                    // does not tell who may see which session): one message that says what
+                    // this person can do, not "signed out" beside "no longer exists".
+                    let msg = if fail.status() == Some(403) {
+                        sentence(&fail.message())
+                    } else {
+                        "This share link no longer works: it was revoked or it expired, or the session ended.".to_string()
+                    };
+                    c.term.note(&format!("\r\n[{msg}]"));
+                    c.close_for_good(msg);
+                    c.sig.lost.set(Some(Lost::ShareEnded));
+                }
                 Err(fail) if matches!(fail.status(), Some(401 | 403 | 404 | 410)) => {
                     let gone = matches!(fail.status(), Some(404 | 410));
                     let msg = if gone {

@@ -52,14 +52,15 @@ pub fn SessionView(id: String) -> impl IntoView {
     // The relay answers "no such session" before it looks at the sign-in: ask who we are,
     // so a relay that forgot the sign-in too gets the sign-in form first.
     Effect::new(move |_| {
-        if sig.lost.get().is_some() {
+        if sig.lost.get().is_some_and(|l| l != Lost::ShareEnded) {
             account.refresh();
         }
     });
     // Signed in elsewhere (the link in another tab): notice it without a reload.
     let poll = set_interval_with_handle(
         move || {
-            if sig.lost.get_untracked().is_some() && account.signed_out_untracked() {
+            let lost = sig.lost.get_untracked();
+            if lost.is_some_and(|l| l != Lost::ShareEnded) && account.signed_out_untracked() {
                 account.refresh();
             }
         },
@@ -85,6 +86,14 @@ pub fn SessionView(id: String) -> impl IntoView {
             <div class="overlay lost">
                 <div class="card">
                     {move || match signed_out() {
+                        _ if sig.lost.get() == Some(Lost::ShareEnded) => view! {
+                            <h2>"This link no longer lets you in"</h2>
+                            <p class="share-ended" role="status">{move || match sig.link.get() {
+                                Link::Closed(why) => session::sentence(&why),
+                                _ => String::new(),
+                            }}</p>
+                            <p class="muted">"Ask the session's owner for a new link."</p>
+                        }.into_any(),
                         true if !account.was_signed_in() => view! {
                             <h2>"Not signed in"</h2>
                             <p class="signin-error">"Sign in to reach this session, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
@@ -144,13 +153,14 @@ fn link_name(l: &Link) -> &'static str {
 fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
     let nav = use_nav();
     let link = move || {
+        let ended = sig.shell.get().is_some_and(|s| s.is_final());
         let (text, class) = match sig.link.get() {
-            Link::Connecting => ("connecting…".to_string(), "state warn"),
-            // The relay is there but the shell is not: "connected" beside "exited" read as
-            // if the shell still ran.
-            Link::Connected if sig.shell.get().is_some_and(|s| s.is_final()) => {
+            // The relay may be there but the shell is not: "connected" (or "retrying")
+            // beside "exited" read as if the shell still ran.
+            Link::Connecting | Link::Connected | Link::Retrying { .. } if ended => {
                 ("shell ended".to_string(), "state")
             }
+            Link::Connecting => ("connecting…".to_string(), "state warn"),
             Link::Connected => ("connected".to_string(), "state ok"),
             Link::Retrying { secs, why } => (
                 format!("disconnected: {why}; retrying in {secs} s"),
@@ -160,24 +170,32 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
         };
         view! { <span class=class role="status" data-link=move || link_name(&sig.link.get())>{text}</span> }
     };
-    let shell = move || {
-        match sig.shell.get() {
-        Some(SessionState::Exited { code, .. }) => Some(
+    // Only someone who may open shells is offered one: not a guest who came with a share
+    // link (removed, revoked, or the shell ended).
+    let can_open = move || sig.role.get() == Some(Role::Owner) || session::share_param().is_none();
+    let new_shell_button = move || {
+        can_open().then(|| {
+            view! { <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button> }
+        })
+    };
+    let shell = move || match sig.shell.get() {
+        Some(SessionState::Exited { code, reason }) => Some(
             view! {
-                <span class="exit" role="status">{format!("exited with code {code}")}</span>
-                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
+                <span class="exit" role="status">{exit_text(code, reason.as_deref())}</span>
+                {new_shell_button}
             }
             .into_any(),
         ),
-        Some(SessionState::TargetLost { message, .. } | SessionState::Failed { message, .. }) => Some(
-            view! {
-                <span class="state bad">{message}</span>
-                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
-            }
-            .into_any(),
-        ),
+        Some(SessionState::TargetLost { message, .. } | SessionState::Failed { message, .. }) => {
+            Some(
+                view! {
+                    <span class="state bad">{message}</span>
+                    {new_shell_button}
+                }
+                .into_any(),
+            )
+        }
         _ => None,
-    }
     };
     let who = move || {
         let me = sig.me.get();
@@ -281,9 +299,7 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
                     }>"Hide next line"</button>
             </Show>
             {shell}
-            <Show when=closed>
-                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
-            </Show>
+            <Show when=closed>{new_shell_button}</Show>
             <span class="spacer"></span>
             <span class="notice" role="status">{move || sig.notice.get().unwrap_or_default()}</span>
             <Show when=owner_connected>
@@ -299,6 +315,14 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
                     on:click=end_session.clone()>"End session"</button>
             </Show>
         </div>
+    }
+}
+
+/// "exited with code 0", or why the relay ended it: "ended: idle for 30 min (exit code -1)".
+pub fn exit_text(code: i32, reason: Option<&str>) -> String {
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => format!("ended: {r} (exit code {code})"),
+        None => format!("exited with code {code}"),
     }
 }
 
