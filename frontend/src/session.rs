@@ -641,3 +641,18 @@ impl Conn {
         self.send(&ClientMsg::Resize { cols, rows });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+
+    #[test]
+    fn relay_messages_read_as_sentences() {
+        assert_eq!(
+            sentence("the share link was revoked"),
+            "The share link was revoked."
+        );
+        assert_eq!(sentence("Gone!"), "Gone!");
+        assert_eq!(sentence(""), ".");
+    }
+}

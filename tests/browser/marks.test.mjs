@@ -104,6 +104,18 @@ test("Ctrl+Up and Ctrl+Down jump between commands", async () => {
   assert.ok(!/\[1;5[AB]/.test(await page.evaluate(() => document.querySelector(".xterm-rows").textContent)));
 });
 
+test("the picker names each target's kind of shell", async () => {
+  const other = await context.newPage();
+  try {
+    await other.goto(relay.url + "/?renderer=dom");
+    const kind = other.locator('.targets li[data-target="demo"] .kind');
+    await kind.waitFor({ timeout: 15_000 });
+    assert.equal(await kind.innerText(), "cmd");
+  } finally {
+    await other.close();
+  }
+});
+
 async function joinAndFindMark(status, text) {
   const other = await context.newPage();
   try {

@@ -408,3 +408,45 @@ fn age_text(secs: u64) -> String {
         s => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use winrelay_shared::api::ShellKind;
+
+    #[test]
+    fn the_picker_names_each_kind_of_shell() {
+        assert_eq!(shell_label(ShellKind::Powershell), "PowerShell");
+        assert_eq!(shell_label(ShellKind::PowershellPipe), "PowerShell (pipe)");
+        assert_eq!(shell_label(ShellKind::Cmd), "cmd");
+    }
+
+    #[test]
+    fn an_exit_says_why_the_relay_ended_it() {
+        assert_eq!(exit_text(0, None), "exited with code 0");
+        assert_eq!(exit_text(-1, Some(" ")), "exited with code -1");
+        assert_eq!(
+            exit_text(-1, Some("idle for 30 min")),
+            "ended: idle for 30 min (exit code -1)"
+        );
+    }
+
+    #[test]
+    fn the_hidden_input_indicator_says_what_switched_it_on() {
+        assert_eq!(
+            hidden_text("credential"),
+            "🔒 hidden input — typing is not shown or recorded (a credential prompt)"
+        );
+        assert_eq!(
+            hidden_text(""),
+            "🔒 hidden input — typing is not shown or recorded"
+        );
+    }
+
+    #[test]
+    fn elapsed_time_reads_as_a_clock() {
+        assert_eq!(elapsed_text(7), "0:07");
+        assert_eq!(elapsed_text(750), "12:30");
+        assert_eq!(elapsed_text(3723), "1:02:03");
+    }
+}
