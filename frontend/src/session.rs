@@ -67,6 +67,9 @@ pub fn share_param() -> Option<String> {
 
 /// A relay's message as a sentence: capital first letter, full stop.
 pub fn sentence(msg: &str) -> String {
+    if msg.trim().is_empty() {
+        return String::new();
+    }
     let mut c = msg.trim().chars();
     let mut out: String = c
         .next()
@@ -653,6 +656,6 @@ mod tests {
             "The share link was revoked."
         );
         assert_eq!(sentence("Gone!"), "Gone!");
-        assert_eq!(sentence(""), ".");
+        assert_eq!(sentence(" "), "");
     }
 }

@@ -94,12 +94,15 @@ test("Ctrl+Up and Ctrl+Down jump between commands", async () => {
     .catch(async () => assert.fail(`the top row is not the command: ${await firstRow()}`));
   assert.equal(await page.locator(".term .cmd-mark.selected").count(), 1);
   assert.match(await page.locator(".statusbar .copy-output").getAttribute("aria-label"), /seq 1 80/);
+  // Said for screen readers too (the notice is a live region).
+  assert.match(await page.locator(".statusbar .notice").innerText(), /^Command \d+ of \d+: `seq 1 80`, succeeded\.$/);
   await shot(page, "62-jumped-to-command");
   // Down twice: past the last command, back at the bottom with the prompt.
   await page.keyboard.press("Control+ArrowDown");
   await page.keyboard.press("Control+ArrowDown");
   await waitForScreen(page, (t) => /MARK>\s*$/.test(t) && !/^MARK> seq 1 80/.test(t), "the bottom again");
   assert.equal(await page.locator(".term .cmd-mark.selected").count(), 0);
+  assert.equal(await page.locator(".statusbar .notice").innerText(), "Back at the prompt.");
   // The keys never reached the shell (no `^[[1;5A` typed at the prompt).
   assert.ok(!/\[1;5[AB]/.test(await page.evaluate(() => document.querySelector(".xterm-rows").textContent)));
 });

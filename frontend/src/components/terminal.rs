@@ -88,6 +88,16 @@ impl Term {
     /// Scrolls to the previous or next command (Ctrl+Up / Ctrl+Down).
     pub fn jump(&self, up: bool) {
         self.with(|t| marks::jump(&t.commands, &t.term, up));
+        // Said in the status bar's live region, for those who do not see the scroll.
+        let sum = self.commands.get_untracked();
+        let text = match (sum.position, sum.focus) {
+            (Some((n, of)), Some((_, cmd, status))) => {
+                format!("Command {n} of {of}: `{cmd}`, {}.", status.describe())
+            }
+            _ if sum.count > 0 => "Back at the prompt.".to_string(),
+            _ => "No commands to go to: this shell marks none.".to_string(),
+        };
+        self.with_conn(|c| c.signals().notice.set(Some(text)));
     }
 
     /// Copies the output of the command the status bar names.

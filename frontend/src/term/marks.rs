@@ -166,6 +166,8 @@ pub struct Summary {
     pub focus: Option<(u64, String, Status)>,
     /// Commands in the scrollback.
     pub count: usize,
+    /// Where the jumped-to command is: (its number, of how many), counting commands that ran.
+    pub position: Option<(usize, usize)>,
 }
 
 /// What the commands tell the page.
@@ -376,10 +378,20 @@ impl Commands {
             None => self.list.iter().rev().find(|c| c.output.is_some()),
         }
         .map(|c| (c.id, one_line(&c.text), c.status.get()));
+        let ran = self.list.iter().filter(|c| c.output.is_some());
+        let count = ran.clone().count();
+        let position = self.selected.map(|sel| {
+            let before = self.list[..sel.min(self.list.len())]
+                .iter()
+                .filter(|c| c.output.is_some())
+                .count();
+            (before + 1, count)
+        });
         Summary {
             running,
             focus,
-            count: self.list.iter().filter(|c| c.output.is_some()).count(),
+            count,
+            position,
         }
     }
 
