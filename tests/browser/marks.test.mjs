@@ -138,7 +138,7 @@ test("a late joiner sees the same marks (the relay sends it the whole output whi
 });
 
 test("a late joiner after more output than the relay keeps sees the marks too", {
-  todo: "the relay's snapshot drops them: backend/src/session/screen.rs (Screen::snapshot, via render from SessionCore::snapshot in core.rs) repaints the avt screen as text, and avt discards OSC 133",
+  todo: "the relay's snapshot drops them: Core::snapshot (backend/src/session/core.rs) renders the log's tail through screen::render → Screen::snapshot (backend/src/session/screen.rs), which repaints avt's screen as text; avt discards OSC 133",
 }, async () => {
   // More than the session's 1 MiB log: a late joiner now gets a snapshot.
   await run(page, "seq 1 250000");

@@ -396,6 +396,27 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
         );
         context_menu.forget();
 
+        // A click on a command's mark copies its output; the press must not start a selection
+        // in the terminal under it (capture: before xterm.js's own handlers).
+        let on_mark = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let Some(id) = marks::mark_at(e.target()) else {
+                return;
+            };
+            e.stop_propagation();
+            e.prevent_default();
+            if e.type_() == "click" {
+                term.with(|t| marks::copy_output(&t.commands, &t.term, id));
+            }
+        });
+        for kind in ["mousedown", "click"] {
+            let _ = el.add_event_listener_with_callback_and_add_event_listener_options(
+                kind,
+                on_mark.as_ref().unchecked_ref(),
+                &opts,
+            );
+        }
+        on_mark.forget();
+
         // A dropped file says why nothing happens (file transfer is not there yet).
         let drag = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
             if carries_files(&e) {

@@ -133,7 +133,12 @@ struct Command {
     /// When its output started (ms since the epoch, this browser's clock).
     started_ms: f64,
     deco: Option<Decoration>,
+    /// The decoration's render hook, freed with the command.
+    _render: Option<RenderHook>,
 }
+
+/// Called by xterm.js each time it draws a decoration.
+type RenderHook = Closure<dyn FnMut(web_sys::HtmlElement)>;
 
 impl Command {
     fn dispose(&self) {
@@ -352,7 +357,11 @@ impl Commands {
         let id = self.next_id;
         let status = Rc::new(Cell::new(Status::Prompt));
         let selected = Rc::new(Cell::new(false));
-        let deco = decorate(term, &prompt, s, id, status.clone(), selected.clone());
+        let (deco, render) = match decorate(term, &prompt, s, id, status.clone(), selected.clone())
+        {
+            Some((d, r)) => (Some(d), Some(r)),
+            None => (None, None),
+        };
         self.list.push(Command {
             id,
             prompt,
@@ -364,6 +373,7 @@ impl Commands {
             selected,
             started_ms: 0.0,
             deco,
+            _render: render,
         });
     }
 
@@ -458,7 +468,8 @@ fn tidy(rows: &[String]) -> String {
     }
 }
 
-/// The mark beside a prompt, drawn in the terminal's left gutter.
+/// The mark beside a prompt, drawn in the terminal's left gutter. Clicks on marks are
+/// handled by one listener on the terminal's element (see [`mark_at`]).
 fn decorate(
     term: &Terminal,
     prompt: &Marker,
@@ -466,36 +477,30 @@ fn decorate(
     id: u64,
     status: Rc<Cell<Status>>,
     selected: Rc<Cell<bool>>,
-) -> Option<Decoration> {
+) -> Option<(Decoration, RenderHook)> {
     let opts = Object::new();
     let _ = Reflect::set(&opts, &"marker".into(), prompt);
     let _ = Reflect::set(&opts, &"width".into(), &1.into());
     let _ = Reflect::set(&opts, &"layer".into(), &"top".into());
     let deco = term.register_decoration(&opts)?;
     let weak: Weak<RefCell<Commands>> = Rc::downgrade(s);
-    let t = term.clone();
-    let render =
-        Closure::<dyn FnMut(web_sys::HtmlElement)>::new(move |el: web_sys::HtmlElement| {
-            let text = weak
-                .upgrade()
-                .and_then(|s| {
-                    s.try_borrow()
-                        .ok()?
-                        .list
-                        .iter()
-                        .find(|c| c.id == id)
-                        .map(|c| c.text.clone())
-                })
-                .unwrap_or_default();
-            paint(&el, status.get(), selected.get(), &text);
-            if el.get_attribute("data-command").is_none() {
-                let _ = el.set_attribute("data-command", &id.to_string());
-                wire_click(&el, weak.clone(), t.clone(), id);
-            }
-        });
+    let render = RenderHook::new(move |el: web_sys::HtmlElement| {
+        let text = weak
+            .upgrade()
+            .and_then(|s| {
+                s.try_borrow()
+                    .ok()?
+                    .list
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.text.clone())
+            })
+            .unwrap_or_default();
+        paint(&el, status.get(), selected.get(), &text);
+        let _ = el.set_attribute("data-command", &id.to_string());
+    });
     deco.on_render(render.as_ref().unchecked_ref());
-    render.forget();
-    Some(deco)
+    Some((deco, render))
 }
 
 fn paint(el: &web_sys::HtmlElement, status: Status, selected: bool, text: &str) {
@@ -514,22 +519,14 @@ fn paint(el: &web_sys::HtmlElement, status: Status, selected: bool, text: &str) 
     let _ = el.set_attribute("title", &title);
 }
 
-/// A click on a mark copies its command's output; the press must not start a selection in
-/// the terminal under it.
-fn wire_click(el: &web_sys::HtmlElement, weak: Weak<RefCell<Commands>>, term: Terminal, id: u64) {
-    let down = Closure::<dyn FnMut(web_sys::Event)>::new(|e: web_sys::Event| {
-        e.stop_propagation();
-    });
-    let _ = el.add_event_listener_with_callback("mousedown", down.as_ref().unchecked_ref());
-    down.forget();
-    let click = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
-        e.stop_propagation();
-        if let Some(s) = weak.upgrade() {
-            copy_output(&s, &term, id);
-        }
-    });
-    let _ = el.add_event_listener_with_callback("click", click.as_ref().unchecked_ref());
-    click.forget();
+/// The command whose mark an event's target is, if it is one.
+pub fn mark_at(target: Option<web_sys::EventTarget>) -> Option<u64> {
+    let el = target?.dyn_into::<web_sys::Element>().ok()?;
+    el.closest(".cmd-mark[data-command]")
+        .ok()??
+        .get_attribute("data-command")?
+        .parse()
+        .ok()
 }
 
 /// Copies command `id`'s output to the clipboard and says so.
