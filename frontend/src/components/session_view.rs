@@ -77,11 +77,11 @@ pub fn SessionView(id: String) -> impl IntoView {
 
     view! {
         // The embedded terminal has no status bar: hidden input shows over the terminal.
-        <Show when=move || nav.embed>
+        {nav.embed.then(|| view! {
             <div class="hidden-input floating" role="status" aria-live="polite">
                 {move || sig.hidden.get().map(|why| hidden_text(&why))}
             </div>
-        </Show>
+        })}
         <Show when=move || !nav.embed>
         <StatusBar id=id.clone() sig=sig sharing=sharing/>
         <ShareBox sharing=sharing/>
