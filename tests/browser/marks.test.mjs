@@ -137,6 +137,25 @@ test("a late joiner sees the same marks (the relay sends it the whole output whi
   assert.equal(await joinAndFindMark("ok", "echo marks-last"), 1);
 });
 
+test("a viewer (share link, no sign-in) sees the marks and gets no hidden-input switch", async () => {
+  await page.locator(".statusbar .share-viewer").click();
+  const link = new URL(await page.locator(".sharebox .share-url").inputValue());
+  link.searchParams.set("renderer", "dom");
+  const viewer = await newPage(browser);
+  try {
+    await viewer.goto(link.href);
+    await viewer.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+    await viewer.locator('.term .cmd-mark[data-status="ok"][title^="echo marks-last:"]').waitFor({ timeout: 10_000 });
+    assert.equal(await viewer.locator(".statusbar .hide-next-line").count(), 0);
+    // Jumping works for a viewer too (it only scrolls).
+    await viewer.locator(".term .xterm").click();
+    await viewer.keyboard.press("Control+ArrowUp");
+    await viewer.locator(".term .cmd-mark.selected").waitFor({ timeout: 5_000 });
+  } finally {
+    await viewer.context().close();
+  }
+});
+
 test("a late joiner after more output than the relay keeps sees the marks too", {
   todo: "the relay's snapshot drops them: Core::snapshot (backend/src/session/core.rs) renders the log's tail through screen::render → Screen::snapshot (backend/src/session/screen.rs), which repaints avt's screen as text; avt discards OSC 133",
 }, async () => {
