@@ -505,6 +505,8 @@ fn decorate(
 
 fn paint(el: &web_sys::HtmlElement, status: Status, selected: bool, text: &str) {
     let _ = el.class_list().add_1("cmd-mark");
+    // Screen readers hear about commands from the status bar (jumps, copies), not from marks.
+    let _ = el.set_attribute("aria-hidden", "true");
     let _ = el.set_attribute("data-status", status.class());
     let _ = el.class_list().toggle_with_force("selected", selected);
     el.set_text_content(Some(status.symbol()));
