@@ -560,13 +560,13 @@ pub fn jump(s: &Shared, term: &Terminal, up: bool) {
         let at = c
             .selected
             .and_then(|sel| ran.iter().position(|&i| i == sel));
-        let next = match (at, up) {
-            (None, true) => Some(ran.len() - 1),
-            (None, false) => None,
-            (Some(0), true) => Some(0),
-            (Some(k), true) => Some(k - 1),
-            (Some(k), false) => (k + 1 < ran.len()).then_some(k + 1),
-        };
+        let lines: Vec<u32> = ran
+            .iter()
+            .map(|&i| u32::try_from(c.list[i].prompt.line()).unwrap_or(0))
+            .collect();
+        let buf = term.buffer().active();
+        let top = (buf.viewport_y() < buf.base_y()).then(|| buf.viewport_y());
+        let next = step(&lines, at, top, up);
         let next = next.map(|k| ran[k]);
         if let Some(old) = c.selected {
             if let Some(cmd) = c.list.get(old) {
@@ -590,9 +590,46 @@ pub fn jump(s: &Shared, term: &Terminal, up: bool) {
     changed(s);
 }
 
+/// Which of the commands that ran (their prompt lines, in order) to go to: from the one
+/// jumped to last (`at`), else from where the view is (`top`: its first line when scrolled
+/// back, `None` at the bottom). `None`: back to the bottom.
+fn step(lines: &[u32], at: Option<usize>, top: Option<u32>, up: bool) -> Option<usize> {
+    let n = lines.len();
+    if n == 0 {
+        return None;
+    }
+    match (at, top, up) {
+        (Some(k), _, true) => Some(k.saturating_sub(1)),
+        (Some(k), _, false) => (k + 1 < n).then_some(k + 1),
+        (None, None, true) => Some(n - 1),
+        (None, None, false) => None,
+        (None, Some(top), true) => Some(lines.iter().rposition(|&l| l < top).unwrap_or(0)),
+        (None, Some(top), false) => lines.iter().position(|&l| l > top),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jumps_from_the_last_jump_or_from_where_the_view_is() {
+        let lines = [3, 40, 90];
+        // At the bottom: up is the last command, down stays at the bottom.
+        assert_eq!(step(&lines, None, None, true), Some(2));
+        assert_eq!(step(&lines, None, None, false), None);
+        // From a jump: one command further, the first stays first, past the last is the bottom.
+        assert_eq!(step(&lines, Some(2), None, true), Some(1));
+        assert_eq!(step(&lines, Some(0), None, true), Some(0));
+        assert_eq!(step(&lines, Some(1), None, false), Some(2));
+        assert_eq!(step(&lines, Some(2), None, false), None);
+        // Scrolled back by hand to line 50: the commands before and after it.
+        assert_eq!(step(&lines, None, Some(50), true), Some(1));
+        assert_eq!(step(&lines, None, Some(50), false), Some(2));
+        assert_eq!(step(&lines, None, Some(2), true), Some(0));
+        assert_eq!(step(&lines, None, Some(95), false), None);
+        assert_eq!(step(&[], None, None, true), None);
+    }
 
     #[test]
     fn parses_the_four_marks() {
