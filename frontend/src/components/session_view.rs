@@ -381,7 +381,7 @@ fn CommandStatus() -> impl IntoView {
             <span class="running" title="The command running now and how long it has run">
                 <span class="muted">"running "</span>
                 <code class="command">{text}</code>
-                " "
+                <span class="muted">" for "</span>
                 <span class="elapsed">{elapsed_text(secs)}</span>
             </span>
         })
