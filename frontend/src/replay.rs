@@ -5,6 +5,7 @@
 use crate::api;
 use crate::components::terminal::use_term;
 use crate::request::request;
+use crate::term::marks::{one_line, Mark, Status};
 use leptos::prelude::*;
 use serde::Deserialize;
 use std::cell::Cell;
@@ -85,6 +86,181 @@ impl Cast {
     }
 }
 
+/// A command in a recording, found by its shell-integration marks (OSC 133).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chapter {
+    /// Where to jump: when its output started (its prompt's time if it never ran).
+    pub time: f64,
+    /// The command line as typed.
+    pub text: String,
+    pub status: Status,
+}
+
+/// Reads marks and command lines out of a stream of output, across event boundaries.
+#[derive(Default)]
+struct Scanner {
+    state: Scan,
+    osc: String,
+    /// Capturing the command line (between B and C).
+    typing: bool,
+    line: String,
+    chapters: Vec<Chapter>,
+    /// The chapter of the prompt seen last, until its command ended.
+    open: Option<usize>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq)]
+enum Scan {
+    #[default]
+    Text,
+    Esc,
+    Csi,
+    Osc,
+    OscEsc,
+    /// ESC and an intermediate byte (`ESC ( B`): one more byte.
+    EscArg,
+}
+
+impl Scanner {
+    fn feed(&mut self, time: f64, text: &str) {
+        for ch in text.chars() {
+            self.state = match (self.state, ch) {
+                (Scan::Text, '\x1b') => Scan::Esc,
+                (Scan::Text, c) => {
+                    self.text(c);
+                    Scan::Text
+                }
+                (Scan::Esc, '[') => Scan::Csi,
+                (Scan::Esc, ']') => {
+                    self.osc.clear();
+                    Scan::Osc
+                }
+                (Scan::Esc, ' '..='/') => Scan::EscArg,
+                (Scan::Esc | Scan::EscArg, _) => Scan::Text,
+                (Scan::Csi, '@'..='~') => Scan::Text,
+                (Scan::Csi, _) => Scan::Csi,
+                (Scan::Osc, '\x07') => {
+                    self.osc_done(time);
+                    Scan::Text
+                }
+                (Scan::Osc, '\x1b') => Scan::OscEsc,
+                (Scan::Osc, c) => {
+                    // A runaway sequence is not a mark: keep the memory bounded.
+                    if self.osc.len() < 256 {
+                        self.osc.push(c);
+                    }
+                    Scan::Osc
+                }
+                (Scan::OscEsc, '\\') => {
+                    self.osc_done(time);
+                    Scan::Text
+                }
+                (Scan::OscEsc, '\x1b') => Scan::Esc,
+                (Scan::OscEsc, _) => Scan::Text,
+            };
+        }
+    }
+
+    fn text(&mut self, c: char) {
+        if !self.typing {
+            return;
+        }
+        match c {
+            '\x08' | '\x7f' => {
+                self.line.pop();
+            }
+            '\r' | '\n' | '\t' => self.line.push(' '),
+            c if c.is_control() => {}
+            c => self.line.push(c),
+        }
+    }
+
+    fn osc_done(&mut self, time: f64) {
+        let Some(mark) = self.osc.strip_prefix("133;").and_then(Mark::parse) else {
+            return;
+        };
+        match mark {
+            Mark::Prompt => {
+                self.close(None);
+                self.chapters.push(Chapter {
+                    time,
+                    text: String::new(),
+                    status: Status::Prompt,
+                });
+                self.open = Some(self.chapters.len() - 1);
+            }
+            Mark::CommandStart => {
+                self.typing = true;
+                self.line.clear();
+            }
+            Mark::OutputStart => {
+                if let Some(c) = self.open.and_then(|i| self.chapters.get_mut(i)) {
+                    if c.status == Status::Prompt {
+                        c.text = one_line(&self.line);
+                        c.time = time;
+                        c.status = Status::Running;
+                    }
+                }
+                self.typing = false;
+            }
+            Mark::End(code) => {
+                if let Some(c) = self.open.and_then(|i| self.chapters.get_mut(i)) {
+                    if c.status == Status::Prompt && self.typing {
+                        c.text = one_line(&self.line);
+                    }
+                }
+                self.typing = false;
+                self.close(Some(code));
+            }
+        }
+    }
+
+    /// The open chapter ended (`Some(code)`), or a new prompt came first (`None`).
+    fn close(&mut self, end: Option<Option<i32>>) {
+        if let Some(c) = self.open.take().and_then(|i| self.chapters.get_mut(i)) {
+            c.status = match (c.status, end) {
+                (Status::Prompt, _) if c.text.is_empty() => Status::Prompt,
+                (_, Some(code)) => Status::Done(code),
+                (_, None) => Status::Done(None),
+            };
+        }
+        // Prompts that ran nothing (an empty line) are no chapters.
+        self.chapters
+            .retain(|c| !(c.status == Status::Prompt && c.text.is_empty()));
+    }
+
+    fn finish(mut self) -> Vec<Chapter> {
+        if let Some(i) = self.open {
+            if self.chapters[i].text.is_empty() {
+                self.chapters.remove(i);
+            }
+        }
+        self.chapters
+    }
+}
+
+impl Cast {
+    /// The commands in the recording, in order.
+    pub fn chapters(&self) -> Vec<Chapter> {
+        let mut scan = Scanner::default();
+        for (t, text) in &self.output {
+            scan.feed(*t, text);
+        }
+        scan.finish()
+    }
+}
+
+/// "✓ dir /b — succeeded, at 0:03"
+fn chapter_label(c: &Chapter) -> String {
+    format!(
+        "{} {} — {}, at {}",
+        c.status.symbol(),
+        c.text,
+        c.status.describe(),
+        clock(c.time)
+    )
+}
+
 fn clock(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
     format!("{}:{:02}", s / 60, s % 60)
@@ -100,6 +276,7 @@ pub fn Replay(id: String) -> impl IntoView {
     let pos = RwSignal::new(0.0f64);
     let playing = RwSignal::new(false);
     let speed = RwSignal::new(1.0f64);
+    let chapters = RwSignal::new(Vec::<Chapter>::new());
     // Output events already written to the terminal.
     let shown = Rc::new(Cell::new(0usize));
     term.reset_with_note("Loading the recording…");
@@ -110,7 +287,7 @@ pub fn Replay(id: String) -> impl IntoView {
             let end = cast.with_value(|c| c.count_until(t));
             let text = cast.with_value(|c| c.text(0, end));
             term.with(|v| {
-                v.term.reset();
+                v.reset();
                 v.term.write_str(&text);
             });
             shown.set(end);
@@ -126,8 +303,10 @@ pub fn Replay(id: String) -> impl IntoView {
             let got = api::text("GET", &path, None).await.map_err(|f| f.message());
             match got.and_then(|text| Cast::parse(&text)) {
                 Ok(c) => {
+                    let found = c.chapters();
                     // The player may be gone (the page moved on while loading).
                     if cast.try_set_value(c).is_none() {
+                        chapters.set(found);
                         loaded.set(true);
                         seek.try_with_value(|s| s(0.0));
                         playing.set(true);
@@ -201,6 +380,29 @@ pub fn Replay(id: String) -> impl IntoView {
                 let _ = loaded.get();
                 format!("{} / {}", clock(pos.get()), clock(cast.with_value(|c| c.duration())))
             }}</span>
+            <Show when=move || chapters.with(|c| !c.is_empty())>
+                <label class="muted">"Command "
+                    <select class="chapters" aria-label="Jump to a command"
+                        prop:value=move || {
+                            let at = pos.get();
+                            chapters
+                                .with(|c| c.iter().rposition(|c| c.time <= at))
+                                .map(|i| i.to_string())
+                                .unwrap_or_default()
+                        }
+                        on:change=move |e| {
+                            let i = event_target_value(&e).parse::<usize>().ok();
+                            if let Some(t) = i.and_then(|i| chapters.with_untracked(|c| c.get(i).map(|c| c.time))) {
+                                seek.with_value(|s| s(t));
+                            }
+                        }>
+                        <option value="">"—"</option>
+                        {move || chapters.get().into_iter().enumerate().map(|(i, c)| view! {
+                            <option value=i.to_string()>{chapter_label(&c)}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+            </Show>
             <label class="muted">"Speed "
                 <select class="speed" aria-label="Replay speed" on:change=move |e| {
                     if let Ok(s) = event_target_value(&e).parse::<f64>() { speed.set(s) }
@@ -239,6 +441,39 @@ mod tests {
         assert_eq!(c.count_until(0.6), 2);
         assert_eq!(c.text(0, c.count_until(0.7)), "C:\\> echo hi\r\nhi\r\n");
         assert_eq!(c.text(2, 4), "hi\r\nC:\\> ");
+    }
+
+    #[test]
+    fn finds_commands_by_their_marks_across_events() {
+        // BEL and ST terminators; a mark split across two events; an edited command line;
+        // an empty line; a command without a status; one still running at the end.
+        let cast = r#"{"version": 2, "width": 80, "height": 24}
+[0.1, "o", "\u001b]133;A\u0007C:\\> \u001b]133;B\u0007"]
+[0.5, "o", "dir /x\b \bb\r\n\u001b]133;C\u001b\\"]
+[0.7, "o", "a.txt\r\n\u001b]133;D;0\u0007"]
+[1.0, "o", "\u001b]133;A\u0007C:\\> \u001b]13"]
+[1.1, "o", "3;B\u0007\r\n\u001b]133;D\u0007"]
+[1.5, "o", "\u001b]133;A\u0007C:\\> \u001b]133;B\u0007\u001b[1mnope\u001b[0m\r\n\u001b]133;C\u0007"]
+[1.6, "o", "not found\r\n\u001b]133;D;9009\u0007"]
+[2.0, "o", "\u001b]133;A\u0007C:\\> \u001b]133;B\u0007echo x\r\n\u001b]133;C\u0007x\r\n"]
+[2.5, "o", "\u001b]133;A\u0007C:\\> \u001b]133;B\u0007ping -t x\r\n\u001b]133;C\u0007"]
+"#;
+        let c = Cast::parse(cast).unwrap();
+        let got: Vec<_> = c
+            .chapters()
+            .into_iter()
+            .map(|c| (c.time, c.text, c.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0.5, "dir /b".to_string(), Status::Done(Some(0))),
+                (1.5, "nope".to_string(), Status::Done(Some(9009))),
+                (2.0, "echo x".to_string(), Status::Done(None)),
+                (2.5, "ping -t x".to_string(), Status::Running),
+            ]
+        );
+        assert_eq!(Cast::parse(CAST).unwrap().chapters(), []);
     }
 
     #[test]

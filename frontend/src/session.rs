@@ -52,6 +52,34 @@ pub enum Lost {
     SignedOut,
     /// The session does not exist any more (ended, or the relay restarted).
     NoSession,
+    /// The share link this page came with no longer lets it in (revoked, expired, the
+    /// owner removed its holder, or the session ended): signing in would not help.
+    ShareEnded,
+}
+
+/// The share link the page was opened with (`?share=`), if any.
+pub fn share_param() -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get("share")
+}
+
+/// A relay's message as a sentence: capital first letter, full stop.
+pub fn sentence(msg: &str) -> String {
+    if msg.trim().is_empty() {
+        return String::new();
+    }
+    let mut c = msg.trim().chars();
+    let mut out: String = c
+        .next()
+        .map(|f| f.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(c.as_str());
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// State shared with the view; all `Copy` handles.
@@ -66,6 +94,8 @@ pub struct ConnSignals {
     pub latency_ms: RwSignal<Option<u32>>,
     pub notice: RwSignal<Option<String>>,
     pub lost: RwSignal<Option<Lost>>,
+    /// Hidden input is on (`Some(why)`, `why` may be empty): typing is not shown or recorded.
+    pub hidden: RwSignal<Option<String>>,
 }
 
 impl ConnSignals {
@@ -80,6 +110,7 @@ impl ConnSignals {
             latency_ms: RwSignal::new(None),
             notice: RwSignal::new(None),
             lost: RwSignal::new(None),
+            hidden: RwSignal::new(None),
         }
     }
 }
@@ -117,16 +148,8 @@ fn now_ms() -> f64 {
 /// request about the session, since a share link's holder may have no sign-in), and
 /// `embed_token=` on the embed page (browsers cannot set headers on WebSockets).
 pub fn access_query() -> String {
-    let search = web_sys::window()
-        .unwrap()
-        .location()
-        .search()
-        .unwrap_or_default();
     let mut parts = Vec::new();
-    if let Some(t) = web_sys::UrlSearchParams::new_with_str(&search)
-        .ok()
-        .and_then(|p| p.get("share"))
-    {
+    if let Some(t) = share_param() {
         parts.push(format!("share={}", js_sys::encode_uri_component(&t)));
     }
     if let Some(t) = api::embed_token() {
@@ -398,13 +421,19 @@ impl Conn {
             }
             ServerMsg::Bye { reason, reconnect } => {
                 if !reconnect {
+                    let share = share_param().is_some() && api::embed_token().is_none();
                     self.close_for_good(reason);
+                    if share {
+                        // Revoked, expired or removed: the same card a reload shows.
+                        sig.lost.set(Some(Lost::ShareEnded));
+                    }
                 } else {
                     sig.notice.set(Some(reason));
                 }
             }
-            // The indicator for hidden input comes with the PowerShell console work.
-            ServerMsg::InputMode { .. } => {}
+            ServerMsg::InputMode { hidden, why } => {
+                sig.hidden.set(hidden.then(|| why.unwrap_or_default()));
+            }
         }
     }
 
@@ -427,6 +456,23 @@ impl Conn {
             match api::get::<SessionInfo>(&format!("/api/sessions/{}{}", c.id, access_query()))
                 .await
             {
+                Err(fail)
+                    if matches!(fail.status(), Some(401 | 403 | 404 | 410))
+                        && share_param().is_some()
+                        && api::embed_token().is_none() =>
+                {
+                    // The relay answers "no such session" for a revoked or expired link (it
+                    // does not tell who may see which session): one message that says what
+                    // this person can do, not "signed out" beside "no longer exists".
+                    let msg = if fail.status() == Some(403) {
+                        sentence(&fail.message())
+                    } else {
+                        "This share link no longer works: it was revoked or it expired, or the session ended.".to_string()
+                    };
+                    c.term.note(&format!("\r\n[{msg}]"));
+                    c.close_for_good(msg);
+                    c.sig.lost.set(Some(Lost::ShareEnded));
+                }
                 Err(fail) if matches!(fail.status(), Some(401 | 403 | 404 | 410)) => {
                     let gone = matches!(fail.status(), Some(404 | 410));
                     let msg = if gone {
@@ -456,10 +502,11 @@ impl Conn {
         });
     }
 
-    /// Presence and latency are only known while connected.
+    /// Presence, latency and the input mode are only known while connected.
     fn forget_peers(&self) {
         self.sig.presence.set(Vec::new());
         self.sig.latency_ms.set(None);
+        self.sig.hidden.set(None);
     }
 
     fn close_for_good(&self, why: String) {
@@ -572,7 +619,43 @@ impl Conn {
         }
     }
 
+    /// The manual switch: the next line typed is hidden (a password the shell cannot
+    /// announce). The relay answers with `input_mode`.
+    pub fn hide_next_line(&self) {
+        if self
+            .sig
+            .role
+            .get_untracked()
+            .is_some_and(|r| !r.can_write())
+        {
+            self.sig
+                .notice
+                .set(Some("View only: you cannot type, hidden or not.".into()));
+            return;
+        }
+        if !self.send(&ClientMsg::HideNextLine) {
+            self.sig.notice.set(Some(
+                "Not connected: hidden input was not switched on.".into(),
+            ));
+        }
+    }
+
     pub fn send_resize(&self, cols: u16, rows: u16) {
         self.send(&ClientMsg::Resize { cols, rows });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+
+    #[test]
+    fn relay_messages_read_as_sentences() {
+        assert_eq!(
+            sentence("the share link was revoked"),
+            "The share link was revoked."
+        );
+        assert_eq!(sentence("Gone!"), "Gone!");
+        assert_eq!(sentence(" "), "");
     }
 }

@@ -1,5 +1,7 @@
 //! The page's one xterm.js terminal: creation, renderer choice, theme, zoom, fit, search.
 
+pub mod marks;
+
 use crate::xterm::{self, FitAddon, SearchAddon, Terminal};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -15,6 +17,8 @@ pub struct TermView {
     pub term: Terminal,
     fit: FitAddon,
     search: SearchAddon,
+    /// The commands its shell-integration marks delimit.
+    pub commands: marks::Shared,
 }
 
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
@@ -97,7 +101,13 @@ impl TermView {
         set(&term.unicode(), "activeVersion", "11");
         let search = SearchAddon::new();
         term.load_addon(&search);
-        TermView { term, fit, search }
+        let commands = marks::install(&term);
+        TermView {
+            term,
+            fit,
+            search,
+            commands,
+        }
     }
 
     /// Attaches to the page and picks the renderer: WebGL unless `force_dom` or the browser
@@ -175,6 +185,12 @@ impl TermView {
 
     pub fn fit(&self) {
         self.fit.fit();
+    }
+
+    /// Clears the terminal at once (not through the write queue), its commands with it.
+    pub fn reset(&self) {
+        marks::clear(&self.commands);
+        self.term.reset();
     }
 
     pub fn set_theme(&self, light: bool) {

@@ -140,7 +140,7 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
     view! {
         <li data-target=t.name.clone()>
             <span class="name">{t.name.clone()}</span>
-            <span class="muted">{t.shell.name()}</span>
+            <span class="muted kind" title="Kind of shell">{super::session_view::shell_label(t.shell)}</span>
             <span class=reach_class>{reach}</span>
             <span class="desc">{t.description.clone()}</span>
             <span class="spacer"></span>

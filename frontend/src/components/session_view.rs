@@ -20,7 +20,7 @@ pub fn SessionView(id: String) -> impl IntoView {
     let account = use_account();
     let sig = ConnSignals::new();
     let tv = term.view();
-    tv.term.reset();
+    tv.reset();
     let conn = session::use_session(id.clone(), tv, sig);
     term.attach(conn.clone());
     let revive = send_wrapper::SendWrapper::new(conn);
@@ -52,14 +52,15 @@ pub fn SessionView(id: String) -> impl IntoView {
     // The relay answers "no such session" before it looks at the sign-in: ask who we are,
     // so a relay that forgot the sign-in too gets the sign-in form first.
     Effect::new(move |_| {
-        if sig.lost.get().is_some() {
+        if sig.lost.get().is_some_and(|l| l != Lost::ShareEnded) {
             account.refresh();
         }
     });
     // Signed in elsewhere (the link in another tab): notice it without a reload.
     let poll = set_interval_with_handle(
         move || {
-            if sig.lost.get_untracked().is_some() && account.signed_out_untracked() {
+            let lost = sig.lost.get_untracked();
+            if lost.is_some_and(|l| l != Lost::ShareEnded) && account.signed_out_untracked() {
                 account.refresh();
             }
         },
@@ -75,6 +76,12 @@ pub fn SessionView(id: String) -> impl IntoView {
     let sharing = Sharing::new(id.clone(), sig);
 
     view! {
+        // The embedded terminal has no status bar: hidden input shows over the terminal.
+        {nav.embed.then(|| view! {
+            <div class="hidden-input floating" role="status" aria-live="polite">
+                {move || sig.hidden.get().map(|why| hidden_text(&why))}
+            </div>
+        })}
         <Show when=move || !nav.embed>
         <StatusBar id=id.clone() sig=sig sharing=sharing/>
         <ShareBox sharing=sharing/>
@@ -85,6 +92,14 @@ pub fn SessionView(id: String) -> impl IntoView {
             <div class="overlay lost">
                 <div class="card">
                     {move || match signed_out() {
+                        _ if sig.lost.get() == Some(Lost::ShareEnded) => view! {
+                            <h2>"This link no longer lets you in"</h2>
+                            <p class="share-ended" role="status">{move || match sig.link.get() {
+                                Link::Closed(why) => session::sentence(&why),
+                                _ => String::new(),
+                            }}</p>
+                            <p class="muted">"Ask the session's owner for a new link."</p>
+                        }.into_any(),
                         true if !account.was_signed_in() => view! {
                             <h2>"Not signed in"</h2>
                             <p class="signin-error">"Sign in to reach this session, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
@@ -144,13 +159,14 @@ fn link_name(l: &Link) -> &'static str {
 fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
     let nav = use_nav();
     let link = move || {
+        let ended = sig.shell.get().is_some_and(|s| s.is_final());
         let (text, class) = match sig.link.get() {
-            Link::Connecting => ("connecting…".to_string(), "state warn"),
-            // The relay is there but the shell is not: "connected" beside "exited" read as
-            // if the shell still ran.
-            Link::Connected if sig.shell.get().is_some_and(|s| s.is_final()) => {
+            // The relay may be there but the shell is not: "connected" (or "retrying")
+            // beside "exited" read as if the shell still ran.
+            Link::Connecting | Link::Connected | Link::Retrying { .. } if ended => {
                 ("shell ended".to_string(), "state")
             }
+            Link::Connecting => ("connecting…".to_string(), "state warn"),
             Link::Connected => ("connected".to_string(), "state ok"),
             Link::Retrying { secs, why } => (
                 format!("disconnected: {why}; retrying in {secs} s"),
@@ -160,24 +176,32 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
         };
         view! { <span class=class role="status" data-link=move || link_name(&sig.link.get())>{text}</span> }
     };
-    let shell = move || {
-        match sig.shell.get() {
-        Some(SessionState::Exited { code, .. }) => Some(
+    // Only someone who may open shells is offered one: not a guest who came with a share
+    // link (removed, revoked, or the shell ended).
+    let can_open = move || sig.role.get() == Some(Role::Owner) || session::share_param().is_none();
+    let new_shell_button = move || {
+        can_open().then(|| {
+            view! { <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button> }
+        })
+    };
+    let shell = move || match sig.shell.get() {
+        Some(SessionState::Exited { code, reason }) => Some(
             view! {
-                <span class="exit" role="status">{format!("exited with code {code}")}</span>
-                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
+                <span class="exit" role="status">{exit_text(code, reason.as_deref())}</span>
+                {new_shell_button}
             }
             .into_any(),
         ),
-        Some(SessionState::TargetLost { message, .. } | SessionState::Failed { message, .. }) => Some(
-            view! {
-                <span class="state bad">{message}</span>
-                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
-            }
-            .into_any(),
-        ),
+        Some(SessionState::TargetLost { message, .. } | SessionState::Failed { message, .. }) => {
+            Some(
+                view! {
+                    <span class="state bad">{message}</span>
+                    {new_shell_button}
+                }
+                .into_any(),
+            )
+        }
         _ => None,
-    }
     };
     let who = move || {
         let me = sig.me.get();
@@ -253,6 +277,12 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             });
         }
     };
+    let can_hide = move || {
+        sig.role.get().is_some_and(|r| r.can_write())
+            && sig.link.get() == Link::Connected
+            && sig.hidden.get().is_none()
+            && sig.shell.get().is_none_or(|s| !s.is_final())
+    };
     let closed = move || {
         matches!(sig.link.get(), Link::Closed(_)) && sig.shell.get().is_none_or(|s| !s.is_final())
     };
@@ -264,10 +294,18 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             <span class="size muted" title="Terminal size (columns × rows)">{size}</span>
             <span class="age muted" title="Time since the session started">{age}</span>
             <span class="who">{who}</span>
-            {shell}
-            <Show when=closed>
-                <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>"New shell"</button>
+            <CommandStatus/>
+            <span class="hidden-input" role="status" aria-live="polite">{move || sig.hidden.get().map(|why| hidden_text(&why))}</span>
+            <Show when=can_hide>
+                <button class="hide-next-line" aria-keyshortcuts="Control+Shift+H"
+                    title="The next line you type is hidden: not shown to anyone, not recorded (Ctrl+Shift+H)"
+                    on:click=move |_| {
+                        term.with_conn(|c| c.hide_next_line());
+                        term.focus();
+                    }>"Hide next line"</button>
             </Show>
+            {shell}
+            <Show when=closed>{new_shell_button}</Show>
             <span class="spacer"></span>
             <span class="notice" role="status">{move || sig.notice.get().unwrap_or_default()}</span>
             <Show when=owner_connected>
@@ -286,6 +324,87 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
     }
 }
 
+/// "exited with code 0", or why the relay ended it: "ended: idle for 30 min (exit code -1)".
+pub fn exit_text(code: i32, reason: Option<&str>) -> String {
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => format!("ended: {r} (exit code {code})"),
+        None => format!("exited with code {code}"),
+    }
+}
+
+/// A target's kind of shell for people (the picker): `PowerShell` (over PowerShell
+/// remoting), `PowerShell (pipe)`, `cmd`.
+pub fn shell_label(kind: winrelay_shared::api::ShellKind) -> &'static str {
+    use winrelay_shared::api::ShellKind;
+    match kind {
+        ShellKind::Powershell => "PowerShell",
+        ShellKind::PowershellPipe => "PowerShell (pipe)",
+        ShellKind::Cmd => "cmd",
+    }
+}
+
+/// The indicator of hidden input, saying what switched it on.
+pub fn hidden_text(why: &str) -> String {
+    let what = match why {
+        "read-host" => " (Read-Host asked for a secure string)",
+        "credential" => " (a credential prompt)",
+        "password-prompt" => " (the shell asked for a password)",
+        "manual" => " (a writer switched it on for this line)",
+        _ => "",
+    };
+    format!("🔒 hidden input — typing is not shown or recorded{what}")
+}
+
+/// The running command and how long it has run; the button that copies a command's output.
+#[component]
+fn CommandStatus() -> impl IntoView {
+    let term = use_term();
+    let now = RwSignal::new(js_sys::Date::now());
+    let tick = set_interval_with_handle(
+        move || {
+            if term.commands.with_untracked(|c| c.running.is_some()) {
+                now.set(js_sys::Date::now());
+            }
+        },
+        Duration::from_secs(1),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(t) = tick {
+            t.clear();
+        }
+    });
+    let running = move || {
+        let (text, since) = term.commands.with(|c| c.running.clone())?;
+        let secs = ((now.get() - since) / 1000.0).max(0.0) as u64;
+        Some(view! {
+            <span class="running" title="The command running now and how long it has run">
+                <span class="muted">"running "</span>
+                <code class="command">{text}</code>
+                <span class="muted">" for "</span>
+                <span class="elapsed">{elapsed_text(secs)}</span>
+            </span>
+        })
+    };
+    let copy = move || {
+        let (_, text, status) = term.commands.with(|c| c.focus.clone())?;
+        let label = format!("Copy the output of `{text}` ({})", status.describe());
+        Some(view! {
+            <button class="copy-output" title=label.clone() aria-label=label
+                on:click=move |_| term.copy_output()>"Copy output"</button>
+        })
+    };
+    view! { {running} {copy} }
+}
+
+/// "0:07", "12:30", "1:02:03".
+fn elapsed_text(secs: u64) -> String {
+    match secs {
+        s if s < 3600 => format!("{}:{:02}", s / 60, s % 60),
+        s => format!("{}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60),
+    }
+}
+
 /// "42 s", "5 min", "3 h 20 min", "2 d 4 h".
 fn age_text(secs: u64) -> String {
     match secs {
@@ -293,5 +412,47 @@ fn age_text(secs: u64) -> String {
         s if s < 3600 => format!("{} min", s / 60),
         s if s < 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
         s => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use winrelay_shared::api::ShellKind;
+
+    #[test]
+    fn the_picker_names_each_kind_of_shell() {
+        assert_eq!(shell_label(ShellKind::Powershell), "PowerShell");
+        assert_eq!(shell_label(ShellKind::PowershellPipe), "PowerShell (pipe)");
+        assert_eq!(shell_label(ShellKind::Cmd), "cmd");
+    }
+
+    #[test]
+    fn an_exit_says_why_the_relay_ended_it() {
+        assert_eq!(exit_text(0, None), "exited with code 0");
+        assert_eq!(exit_text(-1, Some(" ")), "exited with code -1");
+        assert_eq!(
+            exit_text(-1, Some("idle for 30 min")),
+            "ended: idle for 30 min (exit code -1)"
+        );
+    }
+
+    #[test]
+    fn the_hidden_input_indicator_says_what_switched_it_on() {
+        assert_eq!(
+            hidden_text("credential"),
+            "🔒 hidden input — typing is not shown or recorded (a credential prompt)"
+        );
+        assert_eq!(
+            hidden_text(""),
+            "🔒 hidden input — typing is not shown or recorded"
+        );
+    }
+
+    #[test]
+    fn elapsed_time_reads_as_a_clock() {
+        assert_eq!(elapsed_text(7), "0:07");
+        assert_eq!(elapsed_text(750), "12:30");
+        assert_eq!(elapsed_text(3723), "1:02:03");
     }
 }

@@ -5,6 +5,7 @@
 use crate::app::Look;
 use crate::page::{clipboard_write, query_param, window};
 use crate::session::{Conn, ConnSignals, Lost};
+use crate::term::marks::{self, Event as MarkEvent, Summary};
 use crate::term::{TermView, DEFAULT_FONT_SIZE};
 use leptos::html;
 use leptos::prelude::*;
@@ -37,6 +38,8 @@ pub struct Term {
     pub cells: ReadSignal<(u16, u16)>,
     set_cells: WriteSignal<(u16, u16)>,
     set_ctrl_sticky: WriteSignal<bool>,
+    /// The commands the shell's marks delimit: the running one, the one to copy.
+    pub commands: ReadSignal<Summary>,
     /// The session on screen: typing, resizes and the touch bar's keys go to it.
     live: RwSignal<Option<Rc<Conn>>, LocalStorage>,
 }
@@ -48,6 +51,23 @@ impl Term {
         let (paste_pending, set_paste_pending) = signal(None);
         let (ctrl_sticky, set_ctrl_sticky) = signal(false);
         let (cells, set_cells) = signal((0, 0));
+        let (commands, set_commands) = signal(Summary::default());
+        let live = RwSignal::new_local(None::<Rc<Conn>>);
+        marks::listen(&view.commands, move |e| match e {
+            MarkEvent::Changed(s) => set_commands.set(s),
+            MarkEvent::Copied(cmd, lines) => {
+                let text = match lines {
+                    0 => format!("`{cmd}` printed nothing: the clipboard now holds nothing."),
+                    1 => format!("Copied the output of `{cmd}` (1 line)."),
+                    n => format!("Copied the output of `{cmd}` ({n} lines)."),
+                };
+                live.with_untracked(|c: &Option<Rc<Conn>>| {
+                    if let Some(c) = c {
+                        c.signals().notice.set(Some(text))
+                    }
+                });
+            }
+        });
         Term {
             view: StoredValue::new_local(view),
             renderer,
@@ -60,7 +80,30 @@ impl Term {
             set_ctrl_sticky,
             cells,
             set_cells,
-            live: RwSignal::new_local(None),
+            commands,
+            live,
+        }
+    }
+
+    /// Scrolls to the previous or next command (Ctrl+Up / Ctrl+Down).
+    pub fn jump(&self, up: bool) {
+        self.with(|t| marks::jump(&t.commands, &t.term, up));
+        // Said in the status bar's live region, for those who do not see the scroll.
+        let sum = self.commands.get_untracked();
+        let text = match (sum.position, sum.focus) {
+            (Some((n, of)), Some((_, cmd, status))) => {
+                format!("Command {n} of {of}: `{cmd}`, {}.", status.describe())
+            }
+            _ if sum.count > 0 => "Back at the prompt.".to_string(),
+            _ => "No commands to go to: this shell marks none.".to_string(),
+        };
+        self.with_conn(|c| c.signals().notice.set(Some(text)));
+    }
+
+    /// Copies the output of the command the status bar names.
+    pub fn copy_output(&self) {
+        if let Some((id, ..)) = self.commands.get_untracked().focus {
+            self.with(|t| marks::copy_output(&t.commands, &t.term, id));
         }
     }
 
@@ -107,7 +150,7 @@ impl Term {
     /// Clears the terminal and writes one line of the app's own text.
     pub fn reset_with_note(&self, text: &str) {
         self.with(|t| {
-            t.term.reset();
+            t.reset();
             t.note(text);
         });
     }
@@ -353,6 +396,27 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
         );
         context_menu.forget();
 
+        // A click on a command's mark copies its output; the press must not start a selection
+        // in the terminal under it (capture: before xterm.js's own handlers).
+        let on_mark = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let Some(id) = marks::mark_at(e.target()) else {
+                return;
+            };
+            e.stop_propagation();
+            e.prevent_default();
+            if e.type_() == "click" {
+                term.with(|t| marks::copy_output(&t.commands, &t.term, id));
+            }
+        });
+        for kind in ["mousedown", "click"] {
+            let _ = el.add_event_listener_with_callback_and_add_event_listener_options(
+                kind,
+                on_mark.as_ref().unchecked_ref(),
+                &opts,
+            );
+        }
+        on_mark.forget();
+
         // A dropped file says why nothing happens (file transfer is not there yet).
         let drag = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
             if carries_files(&e) {
@@ -419,6 +483,12 @@ fn on_key(e: web_sys::KeyboardEvent, term: Term, look: Look) -> bool {
                 term.open_search();
                 return false;
             }
+            "h" => {
+                // Ctrl+H is Backspace to the shell; with Shift it is the app's.
+                e.prevent_default();
+                term.with_conn(|c| c.hide_next_line());
+                return false;
+            }
             _ => {}
         }
     }
@@ -432,6 +502,11 @@ fn on_key(e: web_sys::KeyboardEvent, term: Term, look: Look) -> bool {
         // Ctrl+Break: browsers report it as "Cancel" (or Pause with Ctrl).
         e.prevent_default();
         term.with_conn(|c| c.send_signal(ShellSignal::CtrlBreak));
+        return false;
+    }
+    if ctrl && !e.shift_key() && !e.alt_key() && (key == "ArrowUp" || key == "ArrowDown") {
+        e.prevent_default();
+        term.jump(key == "ArrowUp");
         return false;
     }
     if ctrl && !e.alt_key() {
