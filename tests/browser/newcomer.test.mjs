@@ -344,3 +344,29 @@ test("the settings panel changes font size, scrollback, cursor, copying and past
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test("a pasted block of three lines shows each command line once (bug 6)", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.locator(".term .xterm").click();
+  await waitForScreen(page, (t) => /demo>$/.test(t.trimEnd()), "the prompt");
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.setData("text/plain", "echo a\necho b\necho c\n");
+    document.querySelector(".xterm-helper-textarea")
+      .dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  // Three lines go in without asking (more ask first); the shell runs them in order: c's output, then a prompt with nothing after it.
+  const text = await waitForScreen(page, (t) => {
+    const lines = t.trimEnd().split("\n").map((l) => l.trim());
+    const c = lines.findIndex((l) => l === "c" || l.endsWith(">c"));
+    return c >= 0 && /^[A-Z]:\\.*>$/.test(lines[lines.length - 1]) && c < lines.length - 1;
+  }, "the output of the pasted `echo c` and the prompt after it");
+  await shot(page, "97-paste-three-lines");
+  for (const line of ["echo a", "echo b", "echo c"]) {
+    const seen = text.split("\n").filter((l) => l.includes(line)).length;
+    assert.equal(seen, 1, `\`${line}\` appears ${seen} times:\n${text}`);
+  }
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
