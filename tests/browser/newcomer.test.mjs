@@ -370,3 +370,26 @@ test("a pasted block of three lines shows each command line once (bug 6)", async
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test("the demo's cmd answers as cmd: cd with a prompt that follows, dir, ver, set and %VAR%", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.locator(".term .xterm").click();
+  await waitForScreen(page, (t) => t.trimEnd().endsWith("C:\\Users\\demo>"), "the prompt");
+  await page.keyboard.type("cd ..\r");
+  await waitForScreen(page, (t) => t.trimEnd().endsWith("C:\\Users>"), "the prompt after cd ..");
+  await page.keyboard.type("cd /d C:\\Windows\r");
+  await waitForScreen(page, (t) => t.trimEnd().endsWith("C:\\Windows>"), "the prompt after cd /d C:\\Windows");
+  await page.keyboard.type("ver\r");
+  await waitForScreen(page, (t) => /^Microsoft Windows \[Version 10\.0\.\d+\.\d+\]$/m.test(t), "ver's answer");
+  await page.keyboard.type("dir \\Users\r");
+  const listing = await waitForScreen(page, (t) => /Dir\(s\)\s+[\d,]+ bytes free/.test(t), "dir's footer");
+  assert.match(listing, / Directory of C:\\Users$/m);
+  assert.match(listing, /^\d\d\/\d\d\/\d{4} {2}\d\d:\d\d [AP]M {4}<DIR> {10}demo$/m);
+  await page.keyboard.type("set WHO=newcomer\r");
+  await page.keyboard.type("echo hello %who%\r");
+  await waitForScreen(page, hasLine("hello newcomer"), "echo with %VAR%");
+  await shot(page, "98-demo-cmd");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
