@@ -177,6 +177,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tick.tick().await;
                 state.registry.reap_idle();
                 state.targets().check_reachability().await;
+                state.targets().discovered().check_reachability().await;
                 state.expire_shares();
                 state.limiter.purge(std::time::Instant::now());
                 if let Some(r) = &state.recordings {

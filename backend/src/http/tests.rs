@@ -270,6 +270,57 @@ async fn each_user_sees_the_targets_they_have_a_role_on() {
 }
 
 #[tokio::test]
+async fn discovered_targets_carry_where_they_run_and_whether_they_answer() {
+    let r = relay("").await;
+    let block = crate::discovery::Block::new(
+        &Config::parse(
+            "[[discovery]]\nkind = 'docker'\nnetwork = 'app_net'\nallow_networks = ['127.0.0.0/8']\n\
+             user = 'u'\npassword_env = 'WINRM_PASSWORD'\ninsecure = true\nwriters = ['group:ops']\n",
+        )
+        .unwrap()
+        .discovery[0],
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let task = crate::discovery::Found {
+        name: "web.2".into(),
+        address: "127.0.0.1".parse().unwrap(),
+        port: Some(listener.local_addr().unwrap().port()),
+        group: "web".into(),
+        slot: Some(2),
+        node: Some("n0d3a1b2c3d4e5f6".into()),
+        image: "winapp:ltsc2022".into(),
+        state: "running".into(),
+        since: Some("2026-11-29T01:12:03Z".into()),
+        ..Default::default()
+    };
+    let directory = r.state.targets().discovered().clone();
+    directory.set(0, vec![block.resolve(task)]);
+    directory.check_reachability().await;
+    let list: Vec<TargetInfo> = r.get("/api/targets", Some("alice")).await.json();
+    let web = list.iter().find(|t| t.name == "web.2").expect("listed");
+    assert_eq!(web.reachable, Some(true));
+    assert_eq!(web.facts.service.as_deref(), Some("web"));
+    assert_eq!(web.facts.slot, Some(2));
+    assert_eq!(web.facts.node.as_deref(), Some("n0d3a1b2c3d4"));
+    assert_eq!(web.facts.image.as_deref(), Some("winapp:ltsc2022"));
+    assert_eq!(web.facts.state.as_deref(), Some("running"));
+    assert_eq!(web.facts.started_at.as_deref(), Some("2026-11-29T01:12:03Z"));
+    // Configured targets carry none of it; the raw answer has no such keys for them.
+    let raw: serde_json::Value = r.get("/api/targets", Some("alice")).await.json();
+    let public = raw
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "public")
+        .unwrap();
+    assert!(public.get("service").is_none() && public.get("node").is_none(), "{public}");
+    // Someone without a role on the block does not see it.
+    let carol: Vec<TargetInfo> = r.get("/api/targets", Some("carol")).await.json();
+    assert!(!carol.iter().any(|t| t.name == "web.2"));
+}
+
+#[tokio::test]
 async fn opening_needs_a_writer_a_known_target_and_credentials_where_asked() {
     let r = relay("").await;
     let a = r.open("bob", "ops-box").await;
