@@ -289,7 +289,7 @@ pub struct TargetInfo {
 
 /// What discovery knows about a target: where it runs and since when. Every field is absent
 /// for configured targets and for what a source does not say.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TargetFacts {
     /// The service (Swarm) it is a task of; the picker groups by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -464,13 +464,10 @@ pub fn targets(snap: &Snapshot, rules: &Rules) -> (Vec<Found>, Vec<Skipped>) {
                 node: None,
                 image: short_image(&c.image),
                 state: c.state.clone(),
-                since: u64::try_from(c.created)
-                    .ok()
-                    .filter(|s| *s > 0)
-                    .map(|s| {
-                        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
-                        humantime::format_rfc3339_seconds(at).to_string()
-                    }),
+                since: u64::try_from(c.created).ok().filter(|s| *s > 0).map(|s| {
+                    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+                    humantime::format_rfc3339_seconds(at).to_string()
+                }),
                 ..Found::default()
             },
         );

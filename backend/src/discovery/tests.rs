@@ -65,7 +65,11 @@ fn running_tasks_are_service_dot_slot_at_their_address_on_the_network() {
     assert_eq!(plain.group, "", "a plain container has no service");
     // A container's state is Docker's word for it; since when comes from its creation.
     assert_eq!(plain.state, "running");
-    assert!(plain.since.as_deref().is_some_and(|s| s.ends_with('Z')), "{:?}", plain.since);
+    assert!(
+        plain.since.as_deref().is_some_and(|s| s.ends_with('Z')),
+        "{:?}",
+        plain.since
+    );
 }
 
 #[test]
@@ -538,7 +542,11 @@ async fn reachability_of_discovered_targets_is_checked_at_their_address() {
     };
     let dir = Directory::default();
     dir.set(0, vec![block().resolve(up), block().resolve(down)]);
-    assert_eq!(dir.reachable("up.1"), None, "unknown before the first check");
+    assert_eq!(
+        dir.reachable("up.1"),
+        None,
+        "unknown before the first check"
+    );
     dir.check_reachability().await;
     assert_eq!(dir.reachable("up.1"), Some(true));
     assert_eq!(dir.reachable("down.1"), Some(false));

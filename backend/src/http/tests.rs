@@ -305,7 +305,10 @@ async fn discovered_targets_carry_where_they_run_and_whether_they_answer() {
     assert_eq!(web.facts.node.as_deref(), Some("n0d3a1b2c3d4"));
     assert_eq!(web.facts.image.as_deref(), Some("winapp:ltsc2022"));
     assert_eq!(web.facts.state.as_deref(), Some("running"));
-    assert_eq!(web.facts.started_at.as_deref(), Some("2026-11-29T01:12:03Z"));
+    assert_eq!(
+        web.facts.started_at.as_deref(),
+        Some("2026-11-29T01:12:03Z")
+    );
     // Configured targets carry none of it; the raw answer has no such keys for them.
     let raw: serde_json::Value = r.get("/api/targets", Some("alice")).await.json();
     let public = raw
@@ -314,10 +317,70 @@ async fn discovered_targets_carry_where_they_run_and_whether_they_answer() {
         .iter()
         .find(|t| t["name"] == "public")
         .unwrap();
-    assert!(public.get("service").is_none() && public.get("node").is_none(), "{public}");
+    assert!(
+        public.get("service").is_none() && public.get("node").is_none(),
+        "{public}"
+    );
     // Someone without a role on the block does not see it.
     let carol: Vec<TargetInfo> = r.get("/api/targets", Some("carol")).await.json();
     assert!(!carol.iter().any(|t| t.name == "web.2"));
+}
+
+#[tokio::test]
+async fn a_session_whose_container_is_gone_ends_as_target_lost_and_its_owner_still_sees_that() {
+    let r = relay("").await;
+    let sim = r._sim.as_ref().unwrap();
+    let toml = format!(
+        "[[discovery]]\nkind = 'docker'\nnetwork = 'n'\nallow_networks = ['127.0.0.0/8']\n\
+         port = {port}\nuser = 'demo'\npassword_file = '{pw}'\ninsecure = true\nwriters = ['group:ops']\n",
+        port = sim.local_addr().port(),
+        pw = r._dir.join("pw").display(),
+    );
+    let block = crate::discovery::Block::new(&Config::parse(&toml).unwrap().discovery[0]).unwrap();
+    let task = crate::discovery::Found {
+        name: "web.1".into(),
+        address: "127.0.0.1".parse().unwrap(),
+        group: "web".into(),
+        state: "running".into(),
+        ..Default::default()
+    };
+    let directory = r.state.targets().discovered().clone();
+    directory.set(0, vec![block.resolve(task)]);
+    let opened = r.open("alice", "web.1").await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+    let info: SessionInfo = opened.json();
+    // The container goes: what `serve` does for a target that disappears.
+    directory.set(0, vec![]);
+    let s = r.state.registry.get(&info.id).unwrap();
+    s.end_lost(
+        FailureCode::ShellGone,
+        "the container of target web.1 is gone".into(),
+    );
+    let mut state = s.state();
+    for _ in 0..200 {
+        if state.is_final() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        state = s.state();
+    }
+    assert!(
+        matches!(&state, winrelay_shared::protocol::SessionState::TargetLost { code: FailureCode::ShellGone, message } if message.contains("is gone")),
+        "{state:?}"
+    );
+    // Its owner (no role on a target that no longer exists) still learns how it ended.
+    let seen = r
+        .get(&format!("/api/sessions/{}", info.id), Some("alice"))
+        .await;
+    assert_eq!(seen.status, StatusCode::OK);
+    let seen: SessionInfo = seen.json();
+    assert_eq!(seen.state, state);
+    assert_eq!(seen.role, Role::Viewer);
+    // Nobody else does.
+    let other = r
+        .get(&format!("/api/sessions/{}", info.id), Some("bob"))
+        .await;
+    assert_eq!(other.failure(), FailureCode::UnknownSession);
 }
 
 #[tokio::test]

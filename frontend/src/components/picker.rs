@@ -1,5 +1,6 @@
 //! `/`: the targets and the live sessions; the sign-in form when not signed in.
 
+use super::fleet::{facts_line, reach_label, tasks_of};
 use super::sign_in::{CredentialForm, SignIn};
 use super::terminal::use_term;
 use crate::account::use_account;
@@ -96,10 +97,14 @@ pub fn Picker() -> impl IntoView {
                                 }
                             }/>
                         <ul class="list targets">
-                            <For each=shown key=|t| t.name.clone() let:t>
+                            <For each=move || ungrouped(shown()) key=|t| t.name.clone() let:t>
                                 <TargetRow t=t creds_for=creds_for/>
                             </For>
                         </ul>
+                        // Discovered tasks, grouped by their service.
+                        <For each=move || services(&shown()) key=|(s, _)| s.clone() let:group>
+                            <ServiceGroup service=group.0 tasks=group.1 creds_for=creds_for/>
+                        </For>
                         <Show when=move || targets.with(|t| t.is_empty())>
                             <p class="empty">"No targets yet: the relay's configuration lists none for you."</p>
                         </Show>
@@ -119,15 +124,73 @@ pub fn Picker() -> impl IntoView {
     }
 }
 
+/// Targets that are not tasks of a service (configured ones, plain containers).
+fn ungrouped(targets: Vec<TargetInfo>) -> Vec<TargetInfo> {
+    targets
+        .into_iter()
+        .filter(|t| t.facts.service.is_none())
+        .collect()
+}
+
+/// The services among the targets, by name, each with its tasks (by slot).
+fn services(targets: &[TargetInfo]) -> Vec<(String, Vec<TargetInfo>)> {
+    let mut names: Vec<String> = targets
+        .iter()
+        .filter_map(|t| t.facts.service.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|s| {
+            let tasks = tasks_of(targets.to_vec(), &s);
+            (s, tasks)
+        })
+        .collect()
+}
+
+/// A service's tasks under its name, with the way to its fleet view.
+#[component]
+fn ServiceGroup(
+    service: String,
+    tasks: Vec<TargetInfo>,
+    creds_for: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let nav = use_nav();
+    let up = tasks.iter().filter(|t| t.reachable == Some(true)).count();
+    let count = format!(
+        "{} task{} · {up} reachable",
+        tasks.len(),
+        if tasks.len() == 1 { "" } else { "s" }
+    );
+    let name = StoredValue::new(service.clone());
+    view! {
+        <section class="service" data-service=service.clone()>
+            <h3>
+                "service " <span class="name">{service.clone()}</span> " "
+                <span class="muted">{count}</span> " "
+                <button class="fleet-link" on:click=move |_| nav.navigate(Route::Fleet(name.get_value()), false)>
+                    "Fleet view"
+                </button>
+            </h3>
+            <ul class="list targets">
+                {tasks.into_iter().map(|t| view! { <TargetRow t=t creds_for=creds_for/> }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
 /// A target: Open, or first the credential form when the target asks who connects.
 #[component]
 fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoView {
     let nav = use_nav();
     let name = StoredValue::new(t.name.clone());
-    let (reach, reach_class) = match t.reachable {
-        Some(true) => ("reachable", "state ok"),
-        Some(false) => ("unreachable", "state bad"),
-        None => ("not checked", "state"),
+    let (reach, reach_class) = reach_label(t.reachable);
+    // A discovered task says where it runs instead of the description built from it.
+    let desc = if t.facts.service.is_some() {
+        facts_line(&t)
+    } else {
+        t.description.clone()
     };
     let ask = t.ask_credentials;
     let open = move |_| {
@@ -142,7 +205,7 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
             <span class="name">{t.name.clone()}</span>
             <span class="muted">{t.shell.name()}</span>
             <span class=reach_class>{reach}</span>
-            <span class="desc">{t.description.clone()}</span>
+            <span class="desc">{desc}</span>
             <span class="spacer"></span>
             <button class="primary open" on:click=open>"Open"</button>
         </li>
