@@ -393,3 +393,44 @@ test("the demo's cmd answers as cmd: cd with a prompt that follows, dir, ver, se
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test("a used login link says so in the app's look, a signed-in person goes to the app, and a new link gets the demo back", async () => {
+  // Signed in (the link was used by the first test): a bookmarked used link leads to the app.
+  const inside = await signedInPage({ viewport: DESKTOP });
+  await inside.goto(relay.login);
+  await inside.waitForURL((u) => u.pathname === "/" && u.search === "");
+  await inside.locator(".picker .targets li[data-target='demo']").waitFor({ timeout: 15_000 });
+  await inside.context().close();
+
+  // Signed out (a fresh browser): the used link explains itself on the app's own page.
+  const page = await newPage(browser, { viewport: DESKTOP });
+  await page.goto(relay.login);
+  await page.locator(".login-link-invalid").waitFor({ timeout: 15_000 });
+  assert.equal(new URL(page.url()).search, "", "the address no longer says login=invalid");
+  assert.match(await page.locator(".login-link-invalid").innerText(), /invalid, expired or already used/);
+  const look = await page.evaluate(() => {
+    const s = getComputedStyle(document.body);
+    return { bg: s.backgroundColor, font: s.fontFamily };
+  });
+  assert.notEqual(look.bg, "rgb(255, 255, 255)", "not a bare white page");
+  assert.doesNotMatch(look.font, /^"?Times|^serif/, "not the browser's serif default");
+  // Asking for a new link prints one where the relay runs (this test reads the relay's
+  // output, as the person who started it would); it signs in.
+  let printed = "";
+  const listen = (d) => { printed += d; };
+  relay.proc.stdout.on("data", listen);
+  await page.locator("button.print-login-link").click();
+  await page.locator(".login-again-said").waitFor();
+  assert.match(await page.locator(".login-again-said").innerText(), /printed where the relay runs/);
+  const end = Date.now() + 10_000;
+  while (!/open: (\S+)/.test(printed) && Date.now() < end) await page.waitForTimeout(50);
+  relay.proc.stdout.off("data", listen);
+  const link = printed.match(/open: (\S+)/)?.[1];
+  assert.ok(link, `no new link printed: ${printed}`);
+  await shot(page, "99-login-link-used");
+  await page.goto(link);
+  await page.waitForURL((u) => u.pathname === "/");
+  await page.locator(".picker .targets li[data-target='demo']").waitFor({ timeout: 15_000 });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

@@ -142,6 +142,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         let token = state.signins.login_link(login_user, config.login_link_ttl);
         println!("open: {base}/login?token={token}");
+        // Someone on this machine may ask for another one later (signed out of the demo).
+        let _ = state.login_links.set(crate::http::LoginLinks {
+            base: base.clone(),
+            user: login_user.to_string(),
+            ttl: config.login_link_ttl,
+        });
         println!(
             "(the link works once, for {})",
             humantime::format_duration(config.login_link_ttl)

@@ -384,6 +384,83 @@ async fn a_session_whose_container_is_gone_ends_as_target_lost_and_its_owner_sti
 }
 
 #[tokio::test]
+async fn a_used_or_made_up_login_link_leads_into_the_app_not_to_a_bare_page() {
+    let r = relay("").await;
+    let link = r
+        .state
+        .signins
+        .login_link("alice", std::time::Duration::from_secs(60));
+    let first = r.get(&format!("/login?token={link}"), None).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert_eq!(first.headers[header::LOCATION], "/");
+    assert!(first.headers.contains_key(header::SET_COOKIE));
+    // Used again, or made up: the app's sign-in page says what happened.
+    for token in [link.as_str(), "made-up"] {
+        let again = r.get(&format!("/login?token={token}"), None).await;
+        assert_eq!(again.status, StatusCode::SEE_OTHER);
+        assert_eq!(again.headers[header::LOCATION], "/?login=invalid");
+        assert!(!again.headers.contains_key(header::SET_COOKIE));
+    }
+    // Someone signed in who opens a bookmarked used link goes to the app.
+    let signed_in = r.get(&format!("/login?token={link}"), Some("bob")).await;
+    assert_eq!(signed_in.headers[header::LOCATION], "/");
+}
+
+#[tokio::test]
+async fn a_new_login_link_is_printed_only_for_the_relays_own_machine() {
+    let r = relay("").await;
+    let ask = |peer: [u8; 4]| {
+        r.call_from(
+            SocketAddr::from((peer, 40000)),
+            Method::POST,
+            "/api/login/link",
+            None,
+            &[("x-winrelay", "1")],
+            None,
+        )
+    };
+    // Login links off (no `serve` set them up): nothing to print.
+    let off = ask([127, 0, 0, 1]).await;
+    assert_eq!(
+        (off.status, off.failure()),
+        (StatusCode::NOT_FOUND, FailureCode::NotFound)
+    );
+    r.state
+        .login_links
+        .set(super::LoginLinks {
+            base: "http://127.0.0.1:8080".into(),
+            user: "demo".into(),
+            ttl: std::time::Duration::from_secs(900),
+        })
+        .unwrap();
+    let local = ask([127, 0, 0, 1]).await;
+    assert_eq!(local.status, StatusCode::OK);
+    let said: serde_json::Value = local.json();
+    let said = said["message"].as_str().unwrap();
+    assert!(
+        said.contains("printed where the relay runs") && said.contains("15m"),
+        "{said}"
+    );
+    assert!(!said.contains("token"), "the answer never carries the link");
+    let remote = ask([192, 0, 2, 7]).await;
+    assert_eq!(
+        (remote.status, remote.failure()),
+        (StatusCode::FORBIDDEN, FailureCode::AddressNotAllowed)
+    );
+    // A page elsewhere cannot make the browser ask.
+    let foreign = r
+        .call(
+            Method::POST,
+            "/api/login/link",
+            None,
+            &[("origin", "https://evil.example")],
+            None,
+        )
+        .await;
+    assert_eq!(foreign.failure(), FailureCode::BadOrigin);
+}
+
+#[tokio::test]
 async fn opening_needs_a_writer_a_known_target_and_credentials_where_asked() {
     let r = relay("").await;
     let a = r.open("bob", "ops-box").await;

@@ -1,7 +1,7 @@
 //! `/`: the targets and the live sessions; the sign-in form when not signed in.
 
 use super::fleet::{facts_line, reach_label, tasks_of};
-use super::sign_in::{CredentialForm, SignIn};
+use super::sign_in::{CredentialForm, LoginAgain, SignIn};
 use super::terminal::use_term;
 use crate::account::use_account;
 use crate::api;
@@ -46,6 +46,15 @@ pub fn Picker() -> impl IntoView {
     });
     account.refresh();
 
+    // The relay sent a used or made-up login link here: say so once, then drop it from the
+    // address (a reload or a bookmark should not repeat it).
+    let bad_link = crate::page::query_param("login").as_deref() == Some("invalid");
+    if bad_link {
+        if let Ok(history) = leptos::prelude::window().history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
+        }
+    }
+
     // The picker has the keyboard, not the terminal under it.
     let filter_box = NodeRef::<leptos::html::Input>::new();
     term.cover(filter_box);
@@ -70,8 +79,14 @@ pub fn Picker() -> impl IntoView {
                     None => view! { <p class="muted">"Loading…"</p> }.into_any(),
                     Some(Err(fail)) if fail.status() == Some(401) => view! {
                         <h2>"Not signed in"</h2>
+                        {bad_link.then(|| view! {
+                            <p class="signin-error login-link-invalid">
+                                "This login link is invalid, expired or already used: each link works once. Sign in below, or print a new link."
+                            </p>
+                        })}
                         <p class="signin-error">{fail.message()}</p>
                         <SignIn on_done=move |_: ()| ()/>
+                        <LoginAgain/>
                     }.into_any(),
                     Some(Err(fail)) => view! {
                         <h2>"The relay is not answering"</h2>
