@@ -720,7 +720,13 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InputFailed);
         c.delivered(big.len() + 1);
         assert_eq!(c.pending_input(), 0);
-        c.set_state(SessionState::Exited { code: 0, reason: None }, &mut out);
+        c.set_state(
+            SessionState::Exited {
+                code: 0,
+                reason: None,
+            },
+            &mut out,
+        );
         assert_eq!(
             c.input(me, "x", t0, &mut out).unwrap_err().code,
             ErrorCode::SessionEnded

@@ -275,10 +275,19 @@ mod tests {
         let mut events = s.subscribe_events();
         out.send(Ok(Output::Exited(3))).unwrap();
         settle().await;
-        assert_eq!(s.state(), SessionState::Exited { code: 3, reason: None });
+        assert_eq!(
+            s.state(),
+            SessionState::Exited {
+                code: 3,
+                reason: None
+            }
+        );
         assert!(matches!(
             events.recv().await.unwrap(),
-            Event::State(SessionState::Exited { code: 3, reason: None })
+            Event::State(SessionState::Exited {
+                code: 3,
+                reason: None
+            })
         ));
         assert!(seen.lock().unwrap().closed, "the shell is deleted");
         // Ended sessions stay listed for a while, then go.
@@ -358,7 +367,13 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         reg.reap_idle();
         settle().await;
-        assert_eq!(s.state(), SessionState::Exited { code: -1, reason: None });
+        assert_eq!(
+            s.state(),
+            SessionState::Exited {
+                code: -1,
+                reason: None
+            }
+        );
         let seen = seen.lock().unwrap();
         assert!(seen.terminated && seen.closed);
     }
