@@ -86,9 +86,7 @@ pub fn Fleet(service: String) -> impl IntoView {
                     node_ref=filter_box prop:value=move || filter.get()
                     on:input=move |e| filter.set(event_target_value(&e))/>
                 <ul class="list targets tasks">
-                    <For each=shown key=|t| (t.name.clone(), t.reachable, t.facts.clone()) let:t>
-                        <TaskRow t=t sessions=sessions/>
-                    </For>
+                    {move || shown().into_iter().map(|t| view! { <TaskRow t=t sessions=sessions/> }).collect_view()}
                 </ul>
                 <Show when=move || loaded.get() && tasks.with(|t| t.is_empty())>
                     <p class="empty">
@@ -121,15 +119,24 @@ fn TaskRow(t: TargetInfo, sessions: RwSignal<Vec<SessionInfo>>) -> impl IntoView
             <span class="desc facts">{facts_line(&t)}</span>
             <span class="spacer"></span>
             <span class="sessions">
-                <For each=mine key=|s| s.id.clone() let:s>
-                    <button class="join" data-session=s.id.clone() title=format!("by {}", s.owner)
-                        on:click=move |_| nav.navigate(Route::Session(s.id.clone()), false)>
-                        {format!("Join {}", s.owner)}
-                    </button>
-                </For>
-                <Show when=move || mine().is_empty()>
-                    <span class="muted">"no session"</span>
-                </Show>
+                {move || {
+                    let open = mine();
+                    if open.is_empty() {
+                        return view! { <span class="muted">"no session"</span> }.into_any();
+                    }
+                    open.into_iter()
+                        .map(|s| {
+                            let id = s.id.clone();
+                            view! {
+                                <button class="join" data-session=s.id.clone() title=format!("by {}", s.owner)
+                                    on:click=move |_| nav.navigate(Route::Session(id.clone()), false)>
+                                    {format!("Join {}", s.owner)}
+                                </button>
+                            }
+                        })
+                        .collect_view()
+                        .into_any()
+                }}
             </span>
             <button class="primary open" on:click=move |_| nav.navigate(Route::Open(name.get_value()), false)>"Open"</button>
         </li>

@@ -117,9 +117,10 @@ pub fn Picker() -> impl IntoView {
                             </For>
                         </ul>
                         // Discovered tasks, grouped by their service.
-                        <For each=move || services(&shown()) key=|(s, _)| s.clone() let:group>
-                            <ServiceGroup service=group.0 tasks=group.1 creds_for=creds_for/>
-                        </For>
+                        {move || services(&shown())
+                            .into_iter()
+                            .map(|(service, tasks)| view! { <ServiceGroup service=service tasks=tasks creds_for=creds_for/> })
+                            .collect_view()}
                         <Show when=move || targets.with(|t| t.is_empty())>
                             <p class="empty">"No targets yet: the relay's configuration lists none for you."</p>
                         </Show>

@@ -148,6 +148,12 @@ mod tests {
     }
 }
 
+/// The relay's answer to `POST /api/login/link`.
+#[derive(serde::Deserialize)]
+struct Printed {
+    message: String,
+}
+
 /// For someone with no password (the demo signs in with one-time links): asks the relay to
 /// print a new login link where it runs. Works only from the relay's own machine; the page
 /// never sees the link.
@@ -156,13 +162,10 @@ pub fn LoginAgain() -> impl IntoView {
     let said = RwSignal::new(None::<String>);
     let ask = request(move |_: &()| {
         Box::pin(async move {
-            let text =
-                match api::post::<serde_json::Value>("/api/login/link", &serde_json::json!({}))
-                    .await
-                {
-                    Ok(v) => v["message"].as_str().unwrap_or_default().to_string(),
-                    Err(f) => f.message(),
-                };
+            let text = match api::post::<Printed>("/api/login/link", &()).await {
+                Ok(p) => p.message,
+                Err(f) => f.message(),
+            };
             said.set(Some(text));
         })
     });
