@@ -48,8 +48,13 @@ impl Sandbox {
     /// Makes `<tmp>/winrs-sim-<id>/C` with `Users\<user>` (Desktop, Documents),
     /// `Windows\System32` and `Program Files`.
     pub(crate) fn create(user: &str) -> io::Result<Sandbox> {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        let tmp = std::env::temp_dir();
+        // A simulator that was killed could not remove its shells' folders: the first shell
+        // of the next one does.
+        SWEPT.call_once(|| sweep_stale(&tmp));
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let dir = std::env::temp_dir().join(format!("winrs-sim-{id}"));
+        let dir = tmp.join(format!("{PREFIX}{}-{id}", std::process::id()));
         let user = if user.is_empty() || user.contains(['/', '\\']) || user.starts_with('.') {
             "demo"
         } else {
@@ -88,6 +93,35 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Err(e) = std::fs::remove_dir_all(&self.dir) {
             tracing::debug!("removing the sandbox {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// Sandbox folders are `<tmp>/winrs-sim-<pid>-<id>`: the pid of the simulator's process.
+const PREFIX: &str = "winrs-sim-";
+
+/// Removes the sandbox folders in `tmp` of simulator processes that no longer run (killed
+/// before they could remove them). A folder whose pid is alive (ours, another simulator's,
+/// or a reused pid) is left alone.
+fn sweep_stale(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
@@ -1106,6 +1140,30 @@ mod tests {
         let s = Sandbox::create("../../etc").unwrap();
         assert!(s.home().starts_with(s.drive()));
         assert!(s.home().ends_with("Users/demo"));
+    }
+
+    #[test]
+    fn sandboxes_of_simulators_that_are_gone_are_swept() {
+        let tmp =
+            std::env::temp_dir().join(format!("winrs-sweep-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&tmp).unwrap();
+        // A pid that is not running (a child that has exited and been waited for).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = tmp.join(format!("{PREFIX}{dead}-abc"));
+        let ours = tmp.join(format!("{PREFIX}{}-def", std::process::id()));
+        let other = tmp.join("winrs-sim-notapid");
+        for d in [&stale, &ours, &other] {
+            std::fs::create_dir_all(d.join("C")).unwrap();
+        }
+        sweep_stale(&tmp);
+        assert!(!stale.exists(), "a killed simulator's folder goes");
+        assert!(
+            ours.exists() && other.exists(),
+            "a live one's, and anything else, stay"
+        );
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]
