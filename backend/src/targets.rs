@@ -155,6 +155,7 @@ impl Targets {
                     role,
                     ask_credentials: t.credentials == Credentials::Ask,
                     reachable: self.reachable(&t.name),
+                    facts: Default::default(),
                 })
             })
             .collect();
@@ -170,7 +171,8 @@ impl Targets {
                     shell: t.shell,
                     role,
                     ask_credentials: t.credentials == Credentials::Ask,
-                    reachable: None,
+                    reachable: self.discovered.reachable(&t.name),
+                    facts: d.facts.clone(),
                 });
             }
         }
@@ -192,6 +194,7 @@ impl Targets {
                 role,
                 ask_credentials: p.access.ask_credentials,
                 reachable: None,
+                facts: Default::default(),
             });
         }
         out

@@ -4,6 +4,7 @@
 
 use crate::account::Account;
 use crate::components::embed_host::EmbedHost;
+use crate::components::fleet::Fleet;
 use crate::components::key_bar::KeyBar;
 use crate::components::opener::{EmbedOpener, Opener};
 use crate::components::overlays::{CannotStart, PasteDialog};
@@ -159,6 +160,7 @@ pub fn App() -> impl IntoView {
                     }
                     (_, Route::Open(target)) => view! { <Opener target=target/> }.into_any(),
                     (_, Route::Recordings) => view! { <Recordings/> }.into_any(),
+                    (_, Route::Fleet(service)) => view! { <Fleet service=service/> }.into_any(),
                     (_, Route::Session(_) | Route::Replay(_)) => ().into_any(),
                 }}
             </div>

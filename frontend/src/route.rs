@@ -1,6 +1,7 @@
 //! The page's paths: `/` (picker), `/open/TARGET` (new shell), `/s/ID` (a session), each
 //! also under `/embed/...` (terminal only, for portals); `/recordings` and
-//! `/recordings/ID` (replay). The relay serves the same index.html for all of them.
+//! `/recordings/ID` (replay), `/fleet/SERVICE` (a service's tasks). The relay serves the
+//! same index.html for all of them.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -9,6 +10,7 @@ pub enum Route {
     Session(String),
     Recordings,
     Replay(String),
+    Fleet(String),
 }
 
 pub fn parse(path: &str) -> (Route, bool) {
@@ -22,6 +24,7 @@ pub fn parse(path: &str) -> (Route, bool) {
         ["s", id] => Route::Session(decode(id)),
         ["recordings"] if !embed => Route::Recordings,
         ["recordings", id] if !embed => Route::Replay(decode(id)),
+        ["fleet", service] if !embed => Route::Fleet(decode(service)),
         _ => Route::Home,
     };
     (route, embed)
@@ -34,6 +37,7 @@ pub fn path(route: &Route, embed: bool) -> String {
         Route::Session(id) => format!("/s/{}", encode(id)),
         Route::Recordings => "/recordings".to_string(),
         Route::Replay(id) => format!("/recordings/{}", encode(id)),
+        Route::Fleet(s) => format!("/fleet/{}", encode(s)),
     };
     if embed {
         format!("/embed{p}")

@@ -282,6 +282,33 @@ pub struct TargetInfo {
     /// Last reachability check: `None` unknown, `Some(true)` reachable.
     #[serde(default)]
     pub reachable: Option<bool>,
+    /// What discovery knows about it (nothing for configured targets).
+    #[serde(flatten)]
+    pub facts: TargetFacts,
+}
+
+/// What discovery knows about a target: where it runs and since when. Every field is absent
+/// for configured targets and for what a source does not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TargetFacts {
+    /// The service (Swarm) it is a task of; the picker groups by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The task's replica number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u64>,
+    /// The node it runs on (as the source names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Its image, without the digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Its state as the source says it (`running`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Since when it is in that state, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
 }
 
 /// `POST /api/sessions` body.
@@ -422,6 +449,39 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             assert_eq!(serde_json::from_str::<FailureCode>(&json).unwrap(), code);
         }
+    }
+
+    #[test]
+    fn discovery_facts_are_flat_and_absent_when_unknown() {
+        let mut t = TargetInfo {
+            name: "web.2".into(),
+            description: String::new(),
+            shell: ShellKind::Cmd,
+            role: Role::Writer,
+            ask_credentials: false,
+            reachable: None,
+            facts: TargetFacts::default(),
+        };
+        let plain = serde_json::to_value(&t).unwrap();
+        for key in ["service", "slot", "node", "image", "state", "started_at"] {
+            assert!(plain.get(key).is_none(), "{key} absent: {plain}");
+        }
+        t.facts = TargetFacts {
+            service: Some("web".into()),
+            slot: Some(2),
+            node: Some("node-1".into()),
+            image: Some("app:1".into()),
+            state: Some("running".into()),
+            started_at: Some("2026-11-29T03:00:00Z".into()),
+        };
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["service"], "web");
+        assert_eq!(json["slot"], 2);
+        assert_eq!(json["started_at"], "2026-11-29T03:00:00Z");
+        assert_eq!(serde_json::from_value::<TargetInfo>(json).unwrap(), t);
+        // An older relay's answer (no facts) still reads.
+        let old: TargetInfo = serde_json::from_value(plain).unwrap();
+        assert_eq!(old.facts, TargetFacts::default());
     }
 
     #[test]

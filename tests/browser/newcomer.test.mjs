@@ -344,3 +344,93 @@ test("the settings panel changes font size, scrollback, cursor, copying and past
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test("a pasted block of three lines shows each command line once (bug 6)", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.locator(".term .xterm").click();
+  await waitForScreen(page, (t) => /demo>$/.test(t.trimEnd()), "the prompt");
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.setData("text/plain", "echo a\necho b\necho c\n");
+    document.querySelector(".xterm-helper-textarea")
+      .dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  // Three lines go in without asking (more ask first); the shell runs them in order: c's output, then a prompt with nothing after it.
+  const text = await waitForScreen(page, (t) => {
+    const lines = t.trimEnd().split("\n").map((l) => l.trim());
+    const c = lines.findIndex((l) => l === "c" || l.endsWith(">c"));
+    return c >= 0 && /^[A-Z]:\\.*>$/.test(lines[lines.length - 1]) && c < lines.length - 1;
+  }, "the output of the pasted `echo c` and the prompt after it");
+  await shot(page, "97-paste-three-lines");
+  for (const line of ["echo a", "echo b", "echo c"]) {
+    const seen = text.split("\n").filter((l) => l.includes(line)).length;
+    assert.equal(seen, 1, `\`${line}\` appears ${seen} times:\n${text}`);
+  }
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("the demo's cmd answers as cmd: cd with a prompt that follows, dir, ver, set and %VAR%", async () => {
+  const page = await signedInPage({ viewport: DESKTOP });
+  await openShell(page, "?renderer=dom");
+  await page.locator(".term .xterm").click();
+  await waitForScreen(page, (t) => t.trimEnd().endsWith("C:\\Users\\demo>"), "the prompt");
+  await page.keyboard.type("cd ..\r");
+  await waitForScreen(page, (t) => t.trimEnd().endsWith("C:\\Users>"), "the prompt after cd ..");
+  await page.keyboard.type("cd /d C:\\Windows\r");
+  await waitForScreen(page, (t) => t.trimEnd().endsWith("C:\\Windows>"), "the prompt after cd /d C:\\Windows");
+  await page.keyboard.type("ver\r");
+  await waitForScreen(page, (t) => /^Microsoft Windows \[Version 10\.0\.\d+\.\d+\]$/m.test(t), "ver's answer");
+  await page.keyboard.type("dir \\Users\r");
+  const listing = await waitForScreen(page, (t) => /Dir\(s\)\s+[\d,]+ bytes free/.test(t), "dir's footer");
+  assert.match(listing, / Directory of C:\\Users$/m);
+  assert.match(listing, /^\d\d\/\d\d\/\d{4} {2}\d\d:\d\d [AP]M {4}<DIR> {10}demo$/m);
+  await page.keyboard.type("set WHO=newcomer\r");
+  await page.keyboard.type("echo hello %who%\r");
+  await waitForScreen(page, hasLine("hello newcomer"), "echo with %VAR%");
+  await shot(page, "98-demo-cmd");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a used login link says so in the app's look, a signed-in person goes to the app, and a new link gets the demo back", async () => {
+  // Signed in (the link was used by the first test): a bookmarked used link leads to the app.
+  const inside = await signedInPage({ viewport: DESKTOP });
+  await inside.goto(relay.login);
+  await inside.waitForURL((u) => u.pathname === "/" && u.search === "");
+  await inside.locator(".picker .targets li[data-target='demo']").waitFor({ timeout: 15_000 });
+  await inside.context().close();
+
+  // Signed out (a fresh browser): the used link explains itself on the app's own page.
+  const page = await newPage(browser, { viewport: DESKTOP });
+  await page.goto(relay.login);
+  await page.locator(".login-link-invalid").waitFor({ timeout: 15_000 });
+  assert.equal(new URL(page.url()).search, "", "the address no longer says login=invalid");
+  assert.match(await page.locator(".login-link-invalid").innerText(), /invalid, expired or already used/);
+  const look = await page.evaluate(() => {
+    const s = getComputedStyle(document.body);
+    return { bg: s.backgroundColor, font: s.fontFamily };
+  });
+  assert.notEqual(look.bg, "rgb(255, 255, 255)", "not a bare white page");
+  assert.doesNotMatch(look.font, /^"?Times|^serif/, "not the browser's serif default");
+  // Asking for a new link prints one where the relay runs (this test reads the relay's
+  // output, as the person who started it would); it signs in.
+  let printed = "";
+  const listen = (d) => { printed += d; };
+  relay.proc.stdout.on("data", listen);
+  await page.locator("button.print-login-link").click();
+  await page.locator(".login-again-said").waitFor();
+  assert.match(await page.locator(".login-again-said").innerText(), /printed where the relay runs/);
+  const end = Date.now() + 10_000;
+  while (!/open: (\S+)/.test(printed) && Date.now() < end) await page.waitForTimeout(50);
+  relay.proc.stdout.off("data", listen);
+  const link = printed.match(/open: (\S+)/)?.[1];
+  assert.ok(link, `no new link printed: ${printed}`);
+  await shot(page, "99-login-link-used");
+  await page.goto(link);
+  await page.waitForURL((u) => u.pathname === "/");
+  await page.locator(".picker .targets li[data-target='demo']").waitFor({ timeout: 15_000 });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

@@ -200,6 +200,14 @@ list=$(targets)
 case " $list " in *e2eplain*) bad "an unlabelled service appears: $list" ;; *) ok "the unlabelled service never appears" ;; esac
 case " $list " in *e2e-outside*) bad "an address outside allow_networks appears: $list" ;; *) ok "the container outside allow_networks never appears" ;; esac
 grep -q 'e2e-outside.*outside allow_networks' "$WORK/relay.err" && ok "the relay logs why e2e-outside is not a target" || bad "no log line for e2e-outside"
+# Each task carries where it runs, for the picker's groups and the fleet view.
+web2=$(in_relay curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/targets" | node -e '
+    const t = JSON.parse(require("fs").readFileSync(0, "utf8")).find((t) => t.name === "e2eweb.2") || {};
+    console.log([t.service, t.slot, t.node ? "node" : "", t.image, t.state, t.started_at ? "since" : ""].join(" "));')
+case "$web2" in
+    "e2eweb 2 node winrelay-e2e/busybox:local running since") ok "/api/targets says e2eweb.2's service, slot, node, image, state and start ($web2)" ;;
+    *) bad "facts of e2eweb.2: '$web2'" ;;
+esac
 
 TASK2_IP=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$(task_container e2eweb 2)")
 nsenter -t "$RELAY_NS" -n node --experimental-websocket --no-warnings tests/docker/session.mjs open "$BASE" "$TOKEN" e2eweb.2 \
@@ -225,6 +233,14 @@ if grep -q 'bye the container of target e2eweb.2 is gone' "$WORK/session.log"; t
 else
     bad "session end: $(tr '\n' ' ' <"$WORK/session.log")"
 fi
+SID=$(sed -n 's/^session //p' "$WORK/session.log" | head -n 1)
+ended=""
+for _ in $(seq 50); do
+    ended=$(in_relay curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/sessions/$SID" | grep -oE '"state":"[a-z_]+"')
+    [ "$ended" = '"state":"target_lost"' ] && break
+    sleep 0.1
+done
+[ "$ended" = '"state":"target_lost"' ] && ok "the session ends as target_lost, not exited" || bad "session $SID state: $ended"
 if ! targets | grep -q e2eweb; then ok "the removed service's targets are gone"; else bad "still listed: $(targets)"; fi
 
 # --- the image, built offline, and its health check ------------------------------------------

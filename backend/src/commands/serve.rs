@@ -142,6 +142,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         let token = state.signins.login_link(login_user, config.login_link_ttl);
         println!("open: {base}/login?token={token}");
+        // Someone on this machine may ask for another one later (signed out of the demo).
+        let _ = state.login_links.set(crate::http::LoginLinks {
+            base: base.clone(),
+            user: login_user.to_string(),
+            ttl: config.login_link_ttl,
+        });
         println!(
             "(the link works once, for {})",
             humantime::format_duration(config.login_link_ttl)
@@ -177,6 +183,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tick.tick().await;
                 state.registry.reap_idle();
                 state.targets().check_reachability().await;
+                state.targets().discovered().check_reachability().await;
                 state.expire_shares();
                 state.limiter.purge(std::time::Instant::now());
                 if let Some(r) = &state.recordings {
@@ -270,7 +277,7 @@ async fn end_sessions_of_lost_targets(
             info!(session = %s.id, target = %s.target, "ending a session: its container is gone");
             s.notice(&message);
             s.kick_all(&message, false);
-            s.end();
+            s.end_lost(winrelay_shared::api::FailureCode::ShellGone, message);
         }
         known = now;
     }

@@ -423,6 +423,7 @@ pub fn targets(snap: &Snapshot, rules: &Rules) -> (Vec<Found>, Vec<Skipped>) {
             &service.spec.labels,
             Found {
                 group: service.spec.name.clone(),
+                slot: task.slot.filter(|s| *s > 0),
                 node: Some(task.node_id.clone()),
                 image: short_image(image),
                 state: task.status.state.clone(),
@@ -462,8 +463,11 @@ pub fn targets(snap: &Snapshot, rules: &Rules) -> (Vec<Found>, Vec<Skipped>) {
                 group: String::new(),
                 node: None,
                 image: short_image(&c.image),
-                state: c.status.clone(),
-                since: None,
+                state: c.state.clone(),
+                since: u64::try_from(c.created).ok().filter(|s| *s > 0).map(|s| {
+                    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+                    humantime::format_rfc3339_seconds(at).to_string()
+                }),
                 ..Found::default()
             },
         );

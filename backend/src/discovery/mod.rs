@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{info, warn};
+use winrelay_shared::api::TargetFacts;
 
 use crate::config::{CertCheck, ConfigError, Credentials, DiscoveryConfig, ShellKind, Target};
 
@@ -42,6 +43,8 @@ pub struct Found {
     pub configuration: Option<String>,
     /// The service (empty for a plain container), for grouping in the picker.
     pub group: String,
+    /// The task's replica number.
+    pub slot: Option<u64>,
     /// The node it runs on.
     pub node: Option<String>,
     /// Its image.
@@ -61,6 +64,7 @@ impl Default for Found {
             shell: None,
             configuration: None,
             group: String::new(),
+            slot: None,
             node: None,
             image: String::new(),
             state: String::new(),
@@ -90,6 +94,8 @@ pub struct Discovered {
     pub configuration: Option<String>,
     /// The service (empty for a plain container).
     pub group: String,
+    /// Where it runs and since when, for the picker and the fleet view.
+    pub facts: TargetFacts,
 }
 
 /// Why a source could not answer.
@@ -149,7 +155,16 @@ impl Block {
         if let Some(since) = &f.since {
             description.push_str(&format!(" since {since}"));
         }
+        let facts = TargetFacts {
+            service: Some(f.group.clone()).filter(|g| !g.is_empty()),
+            slot: f.slot,
+            node: f.node.as_deref().map(|n| short_id(n).to_string()),
+            image: Some(f.image.clone()).filter(|i| !i.is_empty()),
+            state: Some(f.state.clone()).filter(|s| !s.is_empty()),
+            started_at: f.since.clone(),
+        };
         Discovered {
+            facts,
             target: Target {
                 name: f.name,
                 description,
@@ -177,6 +192,8 @@ fn short_id(id: &str) -> &str {
 pub struct Directory {
     blocks: Arc<Mutex<HashMap<usize, Vec<Discovered>>>>,
     version: Arc<watch::Sender<u64>>,
+    /// Last reachability check of each discovered target's checked address.
+    reach: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 impl Default for Directory {
@@ -184,6 +201,7 @@ impl Default for Directory {
         Directory {
             blocks: Default::default(),
             version: Arc::new(watch::Sender::new(0)),
+            reach: Default::default(),
         }
     }
 }
@@ -258,6 +276,38 @@ impl Directory {
     /// Changes whenever the targets do.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
+    }
+
+    /// The last reachability check of a discovered target: `None` before the first one.
+    pub fn reachable(&self, name: &str) -> Option<bool> {
+        self.reach
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    /// Checks whether each discovered target's WinRM port accepts connections at its
+    /// checked address (a TCP connect, at most 3 s each, all at once), for the picker and
+    /// the fleet view; forgets targets that are gone. Called periodically.
+    pub async fn check_reachability(&self) {
+        let targets = self.all();
+        let checks = targets.iter().map(|d| async move {
+            let ok = matches!(
+                tokio::time::timeout(
+                    Duration::from_secs(3),
+                    tokio::net::TcpStream::connect(d.address)
+                )
+                .await,
+                Ok(Ok(_))
+            );
+            (d.target.name.clone(), ok)
+        });
+        let results: HashMap<String, bool> = futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .collect();
+        *self.reach.lock().unwrap_or_else(|p| p.into_inner()) = results;
     }
 }
 

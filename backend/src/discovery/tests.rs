@@ -63,7 +63,13 @@ fn running_tasks_are_service_dot_slot_at_their_address_on_the_network() {
     let plain = &found[3];
     assert_eq!(plain.address, ip("10.0.1.20"));
     assert_eq!(plain.group, "", "a plain container has no service");
-    assert_eq!(plain.state, "Up 5 minutes");
+    // A container's state is Docker's word for it; since when comes from its creation.
+    assert_eq!(plain.state, "running");
+    assert!(
+        plain.since.as_deref().is_some_and(|s| s.ends_with('Z')),
+        "{:?}",
+        plain.since
+    );
 }
 
 #[test]
@@ -473,4 +479,78 @@ fn recorded_events_of_a_scale_up() {
     assert!(events
         .iter()
         .any(|e| e.kind == "container" && e.action == "start" && docker::relevant(e)));
+}
+
+#[test]
+fn recorded_answers_give_each_target_its_facts() {
+    let snap = Snapshot {
+        services: serde_json::from_str(recorded("services")).unwrap(),
+        tasks: serde_json::from_str(recorded("tasks")).unwrap(),
+        containers: serde_json::from_str(recorded("containers")).unwrap(),
+        network: None,
+    };
+    let r = Rules::new(
+        "e2e_net",
+        &["10.231.1.0/25".parse().unwrap()],
+        "winrelay.enable=true",
+    );
+    let (found, _) = docker::targets(&snap, &r);
+    let by_name = |name: &str| {
+        let f = found.iter().find(|f| f.name == name).unwrap().clone();
+        block().resolve(f)
+    };
+    let task = by_name("e2eweb.2");
+    assert_eq!(
+        task.facts,
+        TargetFacts {
+            service: Some("e2eweb".into()),
+            slot: Some(2),
+            node: Some("529dh7j6cfth".into()),
+            image: Some("winrelay-e2e/busybox:local".into()),
+            state: Some("running".into()),
+            started_at: Some("2026-11-29T01:43:38.454198855Z".into()),
+        }
+    );
+    let plain = by_name("e2e-box");
+    assert_eq!(
+        plain.facts,
+        TargetFacts {
+            service: None,
+            slot: None,
+            node: None,
+            image: Some("winrelay-e2e/busybox:local".into()),
+            state: Some("running".into()),
+            started_at: Some("2026-11-29T01:43:36Z".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn reachability_of_discovered_targets_is_checked_at_their_address() {
+    let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let up = Found {
+        port: Some(open.local_addr().unwrap().port()),
+        ..found("up.1", "127.0.0.1")
+    };
+    let down = Found {
+        port: Some(closed),
+        ..found("down.1", "127.0.0.1")
+    };
+    let dir = Directory::default();
+    dir.set(0, vec![block().resolve(up), block().resolve(down)]);
+    assert_eq!(
+        dir.reachable("up.1"),
+        None,
+        "unknown before the first check"
+    );
+    dir.check_reachability().await;
+    assert_eq!(dir.reachable("up.1"), Some(true));
+    assert_eq!(dir.reachable("down.1"), Some(false));
+    dir.set(0, vec![]);
+    dir.check_reachability().await;
+    assert_eq!(dir.reachable("up.1"), None, "gone targets are forgotten");
 }

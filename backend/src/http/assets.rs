@@ -131,6 +131,7 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
         && !path.starts_with("open/")
         && !path.starts_with("s/")
         && !path.starts_with("embed/")
+        && !path.starts_with("fleet/")
     {
         if let Some(file) = Dist::get(path) {
             let mime = file.metadata.mimetype().to_string();

@@ -211,7 +211,12 @@ fn facts(session: &Session) -> SessionFacts<'_> {
 /// The role `who` has on `session` without any share link.
 pub fn session_role(state: &AppState, who: Option<&Identity>, session: &Session) -> Option<Role> {
     policy::session_role(who, facts(session), |w| {
-        state.targets().role_of(&session.target, w)
+        state.targets().role_of(&session.target, w).or_else(|| {
+            // Its target is gone (a discovered container removed): whoever opened the
+            // session still reads how it ended, and nothing more.
+            (session.state().is_final() && session.owner_id == w.principal())
+                .then_some(Role::Viewer)
+        })
     })
 }
 

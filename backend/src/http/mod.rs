@@ -90,6 +90,34 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Reverse proxies whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How to print a new one-time login link (set by `serve` when login links are on).
+    pub login_links: std::sync::OnceLock<LoginLinks>,
+}
+
+/// What a new one-time login link is made of: printed where the relay runs, as at start.
+#[derive(Debug, Clone)]
+pub struct LoginLinks {
+    /// `http://127.0.0.1:8080`.
+    pub base: String,
+    /// Who it signs in.
+    pub user: String,
+    /// How long it works.
+    pub ttl: std::time::Duration,
+}
+
+impl AppState {
+    /// Mints a one-time login link and prints it on stdout (never in the log), as at start;
+    /// how long it works, or None when login links are off.
+    pub fn print_login_link(&self) -> Option<std::time::Duration> {
+        let l = self.login_links.get()?;
+        let token = self.signins.login_link(&l.user, l.ttl);
+        println!("open: {}/login?token={token}", l.base);
+        println!(
+            "(a new login link, asked for from the relay's machine; it works once, for {})",
+            humantime::format_duration(l.ttl)
+        );
+        Some(l.ttl)
+    }
 }
 
 /// The address a request came from before [`forwarded`] replaced it with the client's
@@ -152,6 +180,7 @@ impl AppState {
             tls,
             ready: AtomicBool::new(false),
             body_timeout: config.limits.body_timeout,
+            login_links: std::sync::OnceLock::new(),
             trusted_proxies: config
                 .trusted_proxies
                 .iter()
@@ -360,6 +389,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/login", get(signin::login))
         .route("/api/login", post(signin::password_login))
         .route("/api/logout", post(signin::logout))
+        .route("/api/login/link", post(signin::print_login_link))
         .route("/api/me", get(signin::me))
         .route("/api/embed/session", post(embed::embed_session))
         .route("/api/embed/info", get(embed::embed_info))

@@ -40,10 +40,13 @@ pub struct LoginQuery {
     token: String,
 }
 
-/// `GET /login?token=T`: redeems a one-time login link.
+/// `GET /login?token=T`: redeems a one-time login link. A used, expired or made-up link
+/// leads someone already signed in into the app, anyone else to the app's sign-in page,
+/// which says what happened and how to get a new link.
 pub async fn login(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
@@ -58,13 +61,53 @@ pub async fn login(
                 json!({"user": user, "method": Method::Link, "ip": peer.ip()}),
             );
             (
-                [(header::SET_COOKIE, session_cookie(&state, &headers, &cookie, COOKIE_AGE))],
+                [(
+                    header::SET_COOKIE,
+                    session_cookie(&state, &headers, &cookie, COOKIE_AGE),
+                )],
                 Redirect::to("/"),
             )
                 .into_response()
         }
-        None => (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], "<!doctype html><title>winrelay</title><p>This login link is invalid, expired or already used. Ask for a new one (restarting the demo relay prints one).</p>").into_response(),
+        None if caller.who.is_some() => Redirect::to("/").into_response(),
+        None => Redirect::to("/?login=invalid").into_response(),
     }
+}
+
+/// `POST /api/login/link`: prints a new one-time login link where the relay runs (its
+/// stdout), for someone on the relay's own machine who has no other way in (signed out of
+/// the demo, or its link expired). The answer carries no link: only whoever sees the relay's
+/// output can use it, as at start.
+pub async fn print_login_link(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(hop): ConnectInfo<SocketAddr>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
+    check_write(&state, &headers, caller.who.as_ref())?;
+    let local = hop.ip().is_loopback() && caller.peer.is_none_or(|p| p.is_loopback());
+    if !local {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            FailureCode::AddressNotAllowed,
+            "a new login link can only be asked for from the relay's own machine",
+        ));
+    }
+    let Some(ttl) = state.print_login_link() else {
+        return Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            FailureCode::NotFound,
+            "this relay gives no login links (login_link = false): sign in with a password",
+        ));
+    };
+    info!("printed a new login link, asked for from {}", hop.ip());
+    Ok(Json(json!({
+        "message": format!(
+            "A new login link is printed where the relay runs (the terminal of `make run` or \
+             `winrelay serve`); it works once, for {}.",
+            humantime::format_duration(ttl)
+        )
+    })))
 }
 
 /// Largest `POST /api/login` body.

@@ -270,6 +270,197 @@ async fn each_user_sees_the_targets_they_have_a_role_on() {
 }
 
 #[tokio::test]
+async fn discovered_targets_carry_where_they_run_and_whether_they_answer() {
+    let r = relay("").await;
+    let block = crate::discovery::Block::new(
+        &Config::parse(
+            "[[discovery]]\nkind = 'docker'\nnetwork = 'app_net'\nallow_networks = ['127.0.0.0/8']\n\
+             user = 'u'\npassword_env = 'WINRM_PASSWORD'\ninsecure = true\nwriters = ['group:ops']\n",
+        )
+        .unwrap()
+        .discovery[0],
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let task = crate::discovery::Found {
+        name: "web.2".into(),
+        address: "127.0.0.1".parse().unwrap(),
+        port: Some(listener.local_addr().unwrap().port()),
+        group: "web".into(),
+        slot: Some(2),
+        node: Some("n0d3a1b2c3d4e5f6".into()),
+        image: "winapp:ltsc2022".into(),
+        state: "running".into(),
+        since: Some("2026-11-29T01:12:03Z".into()),
+        ..Default::default()
+    };
+    let directory = r.state.targets().discovered().clone();
+    directory.set(0, vec![block.resolve(task)]);
+    directory.check_reachability().await;
+    let list: Vec<TargetInfo> = r.get("/api/targets", Some("alice")).await.json();
+    let web = list.iter().find(|t| t.name == "web.2").expect("listed");
+    assert_eq!(web.reachable, Some(true));
+    assert_eq!(web.facts.service.as_deref(), Some("web"));
+    assert_eq!(web.facts.slot, Some(2));
+    assert_eq!(web.facts.node.as_deref(), Some("n0d3a1b2c3d4"));
+    assert_eq!(web.facts.image.as_deref(), Some("winapp:ltsc2022"));
+    assert_eq!(web.facts.state.as_deref(), Some("running"));
+    assert_eq!(
+        web.facts.started_at.as_deref(),
+        Some("2026-11-29T01:12:03Z")
+    );
+    // Configured targets carry none of it; the raw answer has no such keys for them.
+    let raw: serde_json::Value = r.get("/api/targets", Some("alice")).await.json();
+    let public = raw
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "public")
+        .unwrap();
+    assert!(
+        public.get("service").is_none() && public.get("node").is_none(),
+        "{public}"
+    );
+    // Someone without a role on the block does not see it.
+    let carol: Vec<TargetInfo> = r.get("/api/targets", Some("carol")).await.json();
+    assert!(!carol.iter().any(|t| t.name == "web.2"));
+}
+
+#[tokio::test]
+async fn a_session_whose_container_is_gone_ends_as_target_lost_and_its_owner_still_sees_that() {
+    let r = relay("").await;
+    let sim = r._sim.as_ref().unwrap();
+    let toml = format!(
+        "[[discovery]]\nkind = 'docker'\nnetwork = 'n'\nallow_networks = ['127.0.0.0/8']\n\
+         port = {port}\nuser = 'demo'\npassword_file = '{pw}'\ninsecure = true\nwriters = ['group:ops']\n",
+        port = sim.local_addr().port(),
+        pw = r._dir.join("pw").display(),
+    );
+    let block = crate::discovery::Block::new(&Config::parse(&toml).unwrap().discovery[0]).unwrap();
+    let task = crate::discovery::Found {
+        name: "web.1".into(),
+        address: "127.0.0.1".parse().unwrap(),
+        group: "web".into(),
+        state: "running".into(),
+        ..Default::default()
+    };
+    let directory = r.state.targets().discovered().clone();
+    directory.set(0, vec![block.resolve(task)]);
+    let opened = r.open("alice", "web.1").await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+    let info: SessionInfo = opened.json();
+    // The container goes: what `serve` does for a target that disappears.
+    directory.set(0, vec![]);
+    let s = r.state.registry.get(&info.id).unwrap();
+    s.end_lost(
+        FailureCode::ShellGone,
+        "the container of target web.1 is gone".into(),
+    );
+    let mut state = s.state();
+    for _ in 0..200 {
+        if state.is_final() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        state = s.state();
+    }
+    assert!(
+        matches!(&state, winrelay_shared::protocol::SessionState::TargetLost { code: FailureCode::ShellGone, message } if message.contains("is gone")),
+        "{state:?}"
+    );
+    // Its owner (no role on a target that no longer exists) still learns how it ended.
+    let seen = r
+        .get(&format!("/api/sessions/{}", info.id), Some("alice"))
+        .await;
+    assert_eq!(seen.status, StatusCode::OK);
+    let seen: SessionInfo = seen.json();
+    assert_eq!(seen.state, state);
+    assert_eq!(seen.role, Role::Viewer);
+    // Nobody else does.
+    let other = r
+        .get(&format!("/api/sessions/{}", info.id), Some("bob"))
+        .await;
+    assert_eq!(other.failure(), FailureCode::UnknownSession);
+}
+
+#[tokio::test]
+async fn a_used_or_made_up_login_link_leads_into_the_app_not_to_a_bare_page() {
+    let r = relay("").await;
+    let link = r
+        .state
+        .signins
+        .login_link("alice", std::time::Duration::from_secs(60));
+    let first = r.get(&format!("/login?token={link}"), None).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert_eq!(first.headers[header::LOCATION], "/");
+    assert!(first.headers.contains_key(header::SET_COOKIE));
+    // Used again, or made up: the app's sign-in page says what happened.
+    for token in [link.as_str(), "made-up"] {
+        let again = r.get(&format!("/login?token={token}"), None).await;
+        assert_eq!(again.status, StatusCode::SEE_OTHER);
+        assert_eq!(again.headers[header::LOCATION], "/?login=invalid");
+        assert!(!again.headers.contains_key(header::SET_COOKIE));
+    }
+    // Someone signed in who opens a bookmarked used link goes to the app.
+    let signed_in = r.get(&format!("/login?token={link}"), Some("bob")).await;
+    assert_eq!(signed_in.headers[header::LOCATION], "/");
+}
+
+#[tokio::test]
+async fn a_new_login_link_is_printed_only_for_the_relays_own_machine() {
+    let r = relay("").await;
+    let ask = |peer: [u8; 4]| {
+        r.call_from(
+            SocketAddr::from((peer, 40000)),
+            Method::POST,
+            "/api/login/link",
+            None,
+            &[("x-winrelay", "1")],
+            None,
+        )
+    };
+    // Login links off (no `serve` set them up): nothing to print.
+    let off = ask([127, 0, 0, 1]).await;
+    assert_eq!(
+        (off.status, off.failure()),
+        (StatusCode::NOT_FOUND, FailureCode::NotFound)
+    );
+    r.state
+        .login_links
+        .set(super::LoginLinks {
+            base: "http://127.0.0.1:8080".into(),
+            user: "demo".into(),
+            ttl: std::time::Duration::from_secs(900),
+        })
+        .unwrap();
+    let local = ask([127, 0, 0, 1]).await;
+    assert_eq!(local.status, StatusCode::OK);
+    let said: serde_json::Value = local.json();
+    let said = said["message"].as_str().unwrap();
+    assert!(
+        said.contains("printed where the relay runs") && said.contains("15m"),
+        "{said}"
+    );
+    assert!(!said.contains("token"), "the answer never carries the link");
+    let remote = ask([192, 0, 2, 7]).await;
+    assert_eq!(
+        (remote.status, remote.failure()),
+        (StatusCode::FORBIDDEN, FailureCode::AddressNotAllowed)
+    );
+    // A page elsewhere cannot make the browser ask.
+    let foreign = r
+        .call(
+            Method::POST,
+            "/api/login/link",
+            None,
+            &[("origin", "https://evil.example")],
+            None,
+        )
+        .await;
+    assert_eq!(foreign.failure(), FailureCode::BadOrigin);
+}
+
+#[tokio::test]
 async fn opening_needs_a_writer_a_known_target_and_credentials_where_asked() {
     let r = relay("").await;
     let a = r.open("bob", "ops-box").await;

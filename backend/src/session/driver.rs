@@ -114,7 +114,9 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
             }
             _ = stopped(&mut stop_rx) => {
                 let _ = input.terminate().await;
-                break SessionState::Exited { code: -1, reason: None };
+                break session
+                    .take_end_state()
+                    .unwrap_or(SessionState::Exited { code: -1, reason: None });
             }
         }
     };
@@ -293,6 +295,28 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(601)).await;
         settle().await;
         assert!(reg.get(&s.id).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_whose_target_is_gone_ends_as_target_lost() {
+        let reg = registry(Duration::from_secs(60));
+        let (conn, _out, seen) = fake(None);
+        let s = reg
+            .create("t".into(), "a".into(), conn, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        settle().await;
+        s.end_lost(FailureCode::ShellGone, "the container is gone".into());
+        settle().await;
+        assert_eq!(
+            s.state(),
+            SessionState::TargetLost {
+                code: FailureCode::ShellGone,
+                message: "the container is gone".into()
+            }
+        );
+        let seen = seen.lock().unwrap();
+        assert!(seen.terminated && seen.closed, "the shell is deleted");
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,6 +9,13 @@
 //! (PowerShell reading stdin) simply never matches, and expectations are dropped at the next
 //! prompt that is followed by something else, so output is never held back for long.
 //!
+//! Lines typed ahead (several pasted at once, or typed while a command runs) were echoed by
+//! the relay one below the other; the shell echoes each after the prompt it prints when it
+//! reads that line, a prompt that is not on screen yet and may differ from the one the line
+//! was typed at (`cd ..` changes cmd's). Such a line is expected after the next prompt once
+//! the lines before it have been seen: the prompt it was typed at, or anything that looks like
+//! cmd's `X:\path>`. Each line then appears once, where it was typed.
+//!
 //! [`Newlines`] turns a bare `\n` into `\r\n`, as a terminal's output processing (`onlcr`)
 //! does: programs behind WinRS may print either, the screen needs both.
 
@@ -21,8 +28,12 @@ const MAX_PROMPT: usize = 512;
 
 #[derive(Debug)]
 struct Expected {
+    /// The remote output's last line when the line was submitted.
     prompt: Vec<u8>,
     line: Vec<u8>,
+    /// Typed ahead: the shell prints a new prompt before it reads this line, so its echo
+    /// follows the next prompt once the lines before it were seen (see the module docs).
+    ahead: bool,
 }
 
 /// Drops the remote shell's echo of lines the relay already echoed.
@@ -45,22 +56,25 @@ impl EchoFilter {
             // No prompt: a program is reading; nothing will echo.
             return;
         }
-        match self.expected.front() {
-            // Typed ahead: the shell has not yet read the previous line at this prompt. Its
-            // local echo stands below that line, away from the prompt the shell will print
-            // for it, so the shell's own echo after that prompt stays (as a terminal shows
-            // typeahead again after each prompt).
-            Some(front) if front.prompt == self.partial => return,
+        let ahead = match (self.expected.front(), self.expected.back()) {
+            // The shell has not read the previous line yet (it is still at the prompt that
+            // line was typed at, or that line was itself typed ahead): this one is read later,
+            // after a prompt still to come.
+            (Some(front), Some(back)) if back.ahead || front.prompt == self.partial => true,
             // Still waiting for an echo at another prompt: that line was read by a program.
-            Some(_) if !self.matching => self.expected.clear(),
-            _ => {}
-        }
+            (Some(_), _) if !self.matching => {
+                self.expected.clear();
+                false
+            }
+            _ => false,
+        };
         if self.expected.len() == MAX_EXPECTED && !self.matching {
             self.expected.pop_front();
         }
         self.expected.push_back(Expected {
             prompt: self.partial.clone(),
             line: line.as_bytes().to_vec(),
+            ahead,
         });
     }
 
@@ -87,7 +101,15 @@ impl EchoFilter {
             if !self.matching && !self.partial.is_empty() {
                 // At the prompt a submitted line was typed at, its echo may follow. Lines
                 // queued before it were read by a program, not the shell: forget them.
-                if let Some(k) = self.expected.iter().position(|e| e.prompt == self.partial) {
+                let at = self
+                    .expected
+                    .iter()
+                    .position(|e| e.prompt == self.partial)
+                    .or_else(|| {
+                        let front = self.expected.front()?;
+                        (front.ahead && looks_like_cmd_prompt(&self.partial)).then_some(0)
+                    });
+                if let Some(k) = at {
                     self.expected.drain(..k);
                     self.matching = true;
                 }
@@ -141,6 +163,12 @@ impl EchoFilter {
             }
         }
     }
+}
+
+/// `C:\\>`, `D:\\work\\x>`: cmd's default prompt (`$P$G`), the current directory and `>`.
+fn looks_like_cmd_prompt(partial: &[u8]) -> bool {
+    matches!(partial, [drive, b':', b'\\', rest @ .., b'>']
+        if drive.is_ascii_alphabetic() && !rest.contains(&b'>'))
 }
 
 /// Translates bare `\n` into `\r\n`.
@@ -197,21 +225,131 @@ mod tests {
         );
     }
 
+    /// What the terminals get for lines typed at `prompt` (the relay's local echo, one line
+    /// below the other) followed by the shell's output.
+    fn typed_then_output(prompt: &str, lines: &[&str], output: &[&str]) -> String {
+        let mut f = EchoFilter::default();
+        let mut shown = run(&mut f, &[prompt]);
+        for l in lines {
+            f.submitted(l);
+            shown.push_str(l);
+            shown.push_str("\r\n");
+        }
+        shown + &run(&mut f, output)
+    }
+
+    fn count(hay: &str, needle: &str) -> usize {
+        hay.matches(needle).count()
+    }
+
     #[test]
-    fn typed_ahead_lines_show_again_after_their_prompt() {
+    fn a_pasted_block_shows_each_line_once() {
+        // cmd.exe reading a pipe, as recorded: after each command a blank line and the
+        // prompt, then the next line it read.
+        let shown = typed_then_output(
+            "C:\\Users\\demo>",
+            &["echo a", "echo b", "echo c"],
+            &[
+                "echo a\r\na\r\n\r\nC:\\Users\\demo>echo b\r\n",
+                "b\r\n\r\nC:\\Users\\demo>",
+                "echo c\r\nc\r\n\r\nC:\\Users\\demo>",
+            ],
+        );
+        for l in ["echo a", "echo b", "echo c"] {
+            assert_eq!(count(&shown, l), 1, "{l} once in {shown:?}");
+        }
+        assert_eq!(
+            shown,
+            "C:\\Users\\demo>echo a\r\necho b\r\necho c\r\n\
+             a\r\n\r\nC:\\Users\\demo>b\r\n\r\nC:\\Users\\demo>c\r\n\r\nC:\\Users\\demo>"
+        );
+    }
+
+    #[test]
+    fn a_pasted_block_split_anywhere_shows_each_line_once() {
+        // The simulator's shell (LF only, no blank line), the output cut at every byte.
+        let out = "echo a\na\nP> echo b\nb\nP> echo c\nc\nP> ";
+        for cut in 0..out.len() {
+            let shown = typed_then_output(
+                "P> ",
+                &["echo a", "echo b", "echo c"],
+                &[&out[..cut], &out[cut..]],
+            );
+            assert_eq!(
+                shown, "P> echo a\r\necho b\r\necho c\r\na\nP> b\nP> c\nP> ",
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn typed_ahead_lines_follow_a_prompt_that_changed() {
+        // `cd ..` changes cmd's prompt before the next typed-ahead line is read.
+        let shown = typed_then_output(
+            "C:\\Users\\demo>",
+            &["cd ..", "dir", "echo x"],
+            &[
+                "cd ..\r\n\r\nC:\\Users>dir\r\n",
+                " Directory of C:\\Users\r\n\r\n05/01/2026  10:00 AM    <DIR>          demo\r\n\r\nC:\\Users>",
+                "echo x\r\nx\r\n\r\nC:\\Users>",
+            ],
+        );
+        for l in ["cd ..", "dir", "echo x"] {
+            assert_eq!(
+                count(&shown, &format!("{l}\r\n")),
+                1,
+                "{l} once in {shown:?}"
+            );
+        }
+        assert!(
+            shown.ends_with("C:\\Users>x\r\n\r\nC:\\Users>"),
+            "{shown:?}"
+        );
+        assert!(
+            shown.contains("<DIR>          demo"),
+            "output kept: {shown:?}"
+        );
+    }
+
+    #[test]
+    fn a_line_typed_while_a_command_runs_shows_once() {
         let mut f = EchoFilter::default();
         run(&mut f, &["P> "]);
-        f.submitted("echo a");
+        f.submitted("sleep 1");
+        assert_eq!(run(&mut f, &["sleep 1\n"]), "");
+        // Typed while sleep runs: no prompt on screen, nothing is expected (a program
+        // may be reading it), so the shell's echo after the next prompt stays.
         f.submitted("echo b");
-        // The first line's echo is dropped (its local echo is right after the prompt); the
-        // second was typed ahead and shows after the prompt the shell prints for it.
-        assert_eq!(
-            run(&mut f, &["echo a\na\nP> echo b\nb\nP> "]),
-            "a\nP> echo b\nb\nP> "
-        );
-        // Then the next line typed at a fresh prompt is matched again.
+        assert_eq!(run(&mut f, &["P> echo b\nb\nP> "]), "P> echo b\nb\nP> ");
+        // The next line at a fresh prompt is matched again.
         f.submitted("echo c");
         assert_eq!(run(&mut f, &["echo c\nc\nP> "]), "c\nP> ");
+    }
+
+    #[test]
+    fn a_typed_ahead_line_read_by_a_program_does_not_block_later_lines() {
+        let mut f = EchoFilter::default();
+        run(&mut f, &["C:\\> "]);
+        f.submitted("set /p x=Name? ");
+        f.submitted("bob");
+        // cmd reads the first line; `set /p` reads "bob": no echo of it.
+        assert_eq!(
+            run(&mut f, &["set /p x=Name? \r\nName? \r\n\r\nC:\\> "]),
+            "Name? \r\n\r\nC:\\> "
+        );
+        f.submitted("dir");
+        assert_eq!(run(&mut f, &["dir\r\nfiles\r\n"]), "files\r\n");
+        assert!(f.expected.is_empty());
+    }
+
+    #[test]
+    fn cmd_prompts_are_recognised() {
+        assert!(looks_like_cmd_prompt(b"C:\\>"));
+        assert!(looks_like_cmd_prompt(b"d:\\work\\x y>"));
+        assert!(!looks_like_cmd_prompt(b"C:\\a>b>"));
+        assert!(!looks_like_cmd_prompt(b"    <DIR>"));
+        assert!(!looks_like_cmd_prompt(b"PS C:\\> "));
+        assert!(!looks_like_cmd_prompt(b"C:\\"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, watch};
-use winrelay_shared::api::SessionInfo;
+use winrelay_shared::api::{FailureCode, SessionInfo};
 use winrelay_shared::protocol::{Presence, Role, SessionState, Signal};
 
 use self::core::Core;
@@ -114,6 +114,8 @@ pub struct Session {
     input_tx: mpsc::Sender<ShellCmd>,
     signal_tx: mpsc::Sender<Signal>,
     stop_tx: watch::Sender<bool>,
+    /// The state to end in when stopped from outside (`TargetLost` for a gone container).
+    end_as: Mutex<Option<SessionState>>,
     observers: Vec<Arc<dyn Observer>>,
 }
 
@@ -162,6 +164,7 @@ impl Session {
             input_tx,
             signal_tx,
             stop_tx,
+            end_as: Mutex::new(None),
             observers,
         });
         for o in &session.observers {
@@ -370,6 +373,19 @@ impl Session {
     /// Ends the session: the shell is terminated and deleted.
     pub fn end(&self) {
         self.stop_tx.send_replace(true);
+    }
+
+    /// Ends the session because its target went away (a discovered container is gone): the
+    /// shell is terminated and deleted, and the session ends as `TargetLost` with `message`.
+    pub fn end_lost(&self, code: FailureCode, message: String) {
+        *self.end_as.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(SessionState::TargetLost { code, message });
+        self.end();
+    }
+
+    /// The state [`Session::end_lost`] asked for, if any (for the driver).
+    pub(crate) fn take_end_state(&self) -> Option<SessionState> {
+        self.end_as.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// How long the session has had no client and no activity (None while anyone is

@@ -42,7 +42,10 @@
 //!   `WINRS_NOPROFILE=TRUE`: `USERPROFILE` is `C:\Users\Default` instead of
 //!   `C:\Users\<user>`. The shell's WorkingDirectory and Environment apply to its commands.
 //! * Which program runs for which command line is [`CommandMap`]'s business (see
-//!   [`mapping`]): `cmd.exe` starts an interactive bash with a `C:\Users\<user>>` prompt.
+//!   [`mapping`]): `cmd.exe` starts an interactive bash behind cmd's own built-ins (`cd`,
+//!   `dir`, `type`, `set`, `echo %VAR%`, `ver`, `cls`, `exit /b N`) on a folder of its own
+//!   per shell that stands for drive `C:` and is removed with the shell; the prompt
+//!   (`C:\Users\<user>>`) follows the current folder.
 //!
 //! # PowerShell remoting
 //! The same listener serves PSRP (what `Enter-PSSession`, pypsrp and `winrelay exec
@@ -63,6 +66,7 @@
 //! only unless [`SimConfig::allow_remote`] is set.
 #![deny(missing_docs)]
 
+mod cmd;
 pub mod mapping;
 mod output;
 mod powershell;

@@ -10,7 +10,7 @@
 //!
 //! | request | runs |
 //! |---|---|
-//! | `cmd` with no arguments | the interactive shell ([`CommandMap::interactive`]), prompt [`CommandMap::cmd_prompt`] |
+//! | `cmd` with no arguments | the interactive shell ([`CommandMap::interactive`]); with [`CommandMap::cmd_builtins`] (the default) behind cmd's own built-ins on a sandbox folder per shell (see `cmd.rs`), else with the fixed prompt [`CommandMap::cmd_prompt`] |
 //! | `powershell` whose arguments are only `-Flag`s ending with `-` (e.g. `powershell.exe -NoLogo -NoProfile -`) | the interactive shell, prompt [`CommandMap::powershell_prompt`] |
 //! | `cmd /c X` or `cmd /k X` (arguments joined by spaces, as Windows does) | `X` through the host shell ([`CommandMap::host_shell`], `sh -c X`) |
 //! | anything else, option `WINRS_SKIP_CMD_SHELL=TRUE` | the program itself with the arguments as argv |
@@ -24,8 +24,13 @@
 pub struct CommandMap {
     /// argv of the interactive shell started for `cmd.exe` and `powershell.exe -`.
     pub interactive: Vec<String>,
-    /// Prompt of the interactive shell started for `cmd.exe`, shown literally.
+    /// Prompt of the interactive shell started for `cmd.exe`, shown literally, when
+    /// `cmd_builtins` is off.
     pub cmd_prompt: String,
+    /// `cmd.exe` answers cmd's built-ins itself (`cd`, `dir`, `type`, `set`, `echo %VAR%`,
+    /// `ver`, `cls`, `exit`) on a folder of its own per shell standing for `C:`, and its
+    /// prompt follows the current folder; other lines still run through bash, in that folder.
+    pub cmd_builtins: bool,
     /// Prompt of the interactive shell started for `powershell.exe -`, shown literally.
     pub powershell_prompt: String,
     /// argv prefix of the host shell; the command text is appended as one argument.
@@ -41,6 +46,7 @@ impl CommandMap {
                 .map(String::from)
                 .to_vec(),
             cmd_prompt: format!("C:\\Users\\{user}>"),
+            cmd_builtins: true,
             powershell_prompt: format!("PS C:\\Users\\{user}> "),
             host_shell: ["sh", "-c"].map(String::from).to_vec(),
         }
@@ -51,6 +57,12 @@ impl CommandMap {
     pub fn resolve(&self, command: &str, arguments: &[String], skip_cmd_shell: bool) -> Launch {
         let program = program_name(command);
         if program == "cmd" && arguments.iter().all(|a| a.trim().is_empty()) {
+            if self.cmd_builtins {
+                let mut launch = self.interactive_launch("");
+                launch.env[0].1 = crate::cmd::PS1.to_string();
+                launch.cmd_builtins = true;
+                return launch;
+            }
             return self.interactive_launch(&self.cmd_prompt);
         }
         if program == "powershell" || program == "pwsh" {
@@ -80,6 +92,7 @@ impl CommandMap {
                 env: Vec::new(),
                 merge_stderr: false,
                 interactive: false,
+                cmd_builtins: false,
             };
         }
         let mut line = command.to_string();
@@ -106,6 +119,7 @@ impl CommandMap {
             ],
             merge_stderr: true,
             interactive: true,
+            cmd_builtins: false,
         }
     }
 
@@ -117,6 +131,7 @@ impl CommandMap {
             env: Vec::new(),
             merge_stderr: false,
             interactive: false,
+            cmd_builtins: false,
         }
     }
 }
@@ -133,6 +148,9 @@ pub struct Launch {
     pub merge_stderr: bool,
     /// An interactive shell (stdin stays open for the client's lines).
     pub interactive: bool,
+    /// cmd's built-ins answer in front of the shell, on the shell's sandbox folder
+    /// ([`CommandMap::cmd_builtins`]).
+    pub cmd_builtins: bool,
 }
 
 /// `C:\Windows\System32\CMD.EXE` -> `cmd`.
@@ -174,9 +192,15 @@ mod tests {
                 args(&["bash", "--norc", "--noprofile", "-i"]),
                 "{cmd}"
             );
-            assert!(l.merge_stderr && l.interactive);
-            assert!(l.env.contains(&("PS1".into(), r"C:\\Users\\demo>".into())));
+            assert!(l.merge_stderr && l.interactive && l.cmd_builtins);
         }
+        let plain = CommandMap {
+            cmd_builtins: false,
+            ..map
+        };
+        let l = plain.resolve("cmd", &[], false);
+        assert!(l.interactive && !l.cmd_builtins);
+        assert!(l.env.contains(&("PS1".into(), r"C:\\Users\\demo>".into())));
     }
 
     #[test]

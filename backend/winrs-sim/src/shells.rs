@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Notify};
 
+use crate::cmd::{CmdFront, Sandbox};
 use crate::mapping::Launch;
 use crate::output::{Output, Stream};
 
@@ -108,6 +109,7 @@ impl Registry {
                 in_flight: 0,
             }),
             closing: self.closing.subscribe(),
+            sandbox: Mutex::new(None),
         });
         shells.insert(id, shell.clone());
         Ok(shell)
@@ -192,6 +194,8 @@ pub(crate) struct Shell {
     commands: Mutex<HashMap<String, Arc<Cmd>>>,
     activity: Mutex<Activity>,
     closing: watch::Receiver<bool>,
+    /// cmd's drive `C:` (made by the first `cmd.exe`), removed when the shell goes.
+    sandbox: Mutex<Option<Arc<Sandbox>>>,
 }
 
 /// Marks a shell busy while a request on it is being served (a held Receive included).
@@ -243,7 +247,17 @@ impl Shell {
         }
         let mut command = tokio::process::Command::new(&launch.argv[0]);
         command.args(&launch.argv[1..]);
-        if let Some(dir) = &self.params.working_directory {
+        let sandbox = if launch.cmd_builtins {
+            Some(self.sandbox().map_err(SpawnError::Other)?)
+        } else {
+            None
+        };
+        let cwd = match (&self.params.working_directory, &sandbox) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, Some(s)) => Some(s.home().to_path_buf()),
+            (None, None) => None,
+        };
+        if let Some(dir) = &cwd {
             command.current_dir(dir);
         }
         let profile = if self.params.noprofile {
@@ -253,7 +267,7 @@ impl Shell {
         };
         command
             .env("USERNAME", &self.params.owner)
-            .env("USERPROFILE", profile);
+            .env("USERPROFILE", &profile);
         command.envs(self.params.environment.iter().map(|(k, v)| (k, v)));
         command.envs(launch.env.iter().map(|(k, v)| (k, v)));
         command
@@ -285,6 +299,24 @@ impl Shell {
             .id()
             .map(|p| p as i32)
             .ok_or_else(|| SpawnError::Other(io::Error::other("no pid")))?;
+        let front = sandbox.map(|s| {
+            // What `%VAR%` and `set` see: the environment bash was given.
+            let mut env: Vec<(String, String)> = std::env::vars().collect();
+            let set = [
+                ("USERNAME".to_string(), self.params.owner.clone()),
+                ("USERPROFILE".to_string(), profile.clone()),
+            ];
+            let extra = set
+                .into_iter()
+                .chain(self.params.environment.iter().cloned())
+                .chain(launch.env.iter().cloned());
+            for (k, v) in extra {
+                env.retain(|(n, _)| *n != k);
+                env.push((k, v));
+            }
+            let cwd = cwd.clone().unwrap_or_else(|| s.home().to_path_buf());
+            Arc::new(Mutex::new(CmdFront::new(s.drive(), cwd, env)))
+        });
         let id = uuid::Uuid::new_v4().to_string().to_uppercase();
         let (stdin_tx, stdin_rx) = mpsc::channel(32);
         let cmd = Arc::new(Cmd {
@@ -304,13 +336,18 @@ impl Shell {
         tracing::debug!(shell = %self.id, command = %id, pid, argv = ?launch.argv, "started");
 
         if let Some(stdin) = child.stdin.take() {
-            tokio::spawn(write_stdin(stdin, stdin_rx, launch.interactive));
+            tokio::spawn(write_stdin(
+                stdin,
+                stdin_rx,
+                launch.interactive,
+                front.clone().map(|f| (f, Arc::downgrade(&cmd))),
+            ));
         }
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(pump(cmd.clone(), Stream::Stdout, out));
+            tokio::spawn(pump(cmd.clone(), Stream::Stdout, out, front.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(pump(cmd.clone(), Stream::Stderr, err));
+            tokio::spawn(pump(cmd.clone(), Stream::Stderr, err, None));
         }
         let waiter = cmd.clone();
         tokio::spawn(async move {
@@ -327,6 +364,17 @@ impl Shell {
         });
         lock(&self.commands).insert(id, cmd.clone());
         Ok(cmd)
+    }
+
+    /// The shell's sandbox folder for cmd, made on first use.
+    fn sandbox(&self) -> io::Result<Arc<Sandbox>> {
+        let mut slot = lock(&self.sandbox);
+        if let Some(s) = &*slot {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(Sandbox::create(&self.params.owner)?);
+        *slot = Some(s.clone());
+        Ok(s)
     }
 
     /// A watch that turns true when the simulator shuts down.
@@ -347,6 +395,8 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 
 enum StdinMsg {
     Data(Vec<u8>),
+    /// Bytes from cmd's built-ins for bash, as they are.
+    Raw(Vec<u8>),
     End,
 }
 
@@ -373,27 +423,65 @@ impl Crlf {
     }
 }
 
+/// cmd's built-ins in front of the shell, and the command whose output they answer into.
+type Front = (Arc<Mutex<CmdFront>>, std::sync::Weak<Cmd>);
+
 async fn write_stdin(
     mut stdin: tokio::process::ChildStdin,
     mut rx: mpsc::Receiver<StdinMsg>,
     interactive: bool,
+    front: Option<Front>,
 ) {
     let mut crlf = Crlf::default();
     while let Some(msg) = rx.recv().await {
-        match msg {
+        let (d, end) = match msg {
             StdinMsg::Data(d) => {
                 let d = if interactive { crlf.translate(&d) } else { d };
-                if stdin.write_all(&d).await.is_err() || stdin.flush().await.is_err() {
-                    // The process closed its stdin or died: later input has nowhere to go.
-                    break;
+                match &front {
+                    Some((front, cmd)) => (answer(front, cmd, |f| f.client_input(&d)), false),
+                    None => (d, false),
                 }
             }
-            StdinMsg::End => break,
+            StdinMsg::Raw(d) => (d, false),
+            StdinMsg::End => match &front {
+                Some((front, cmd)) => (answer(front, cmd, CmdFront::end_of_input), true),
+                None => (Vec::new(), true),
+            },
+        };
+        if !d.is_empty() && (stdin.write_all(&d).await.is_err() || stdin.flush().await.is_err()) {
+            // The process closed its stdin or died: later input has nowhere to go.
+            break;
+        }
+        if end {
+            break;
         }
     }
 }
 
-async fn pump(cmd: Arc<Cmd>, stream: Stream, mut pipe: impl AsyncRead + Unpin) {
+/// One step of cmd's front: its answer goes out to the client (under the front's lock, so
+/// answers and the shell's output stay in order); returns what goes to bash.
+fn answer(
+    front: &Mutex<CmdFront>,
+    cmd: &std::sync::Weak<Cmd>,
+    step: impl FnOnce(&mut CmdFront) -> crate::cmd::Io,
+) -> Vec<u8> {
+    let mut front = lock(front);
+    let io = step(&mut front);
+    if !io.to_client.is_empty() {
+        if let Some(cmd) = cmd.upgrade() {
+            lock(&cmd.output).push(Stream::Stdout, &io.to_client);
+            cmd.data.notify_waiters();
+        }
+    }
+    io.to_shell
+}
+
+async fn pump(
+    cmd: Arc<Cmd>,
+    stream: Stream,
+    mut pipe: impl AsyncRead + Unpin,
+    front: Option<Arc<Mutex<CmdFront>>>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut exited = cmd.exited.subscribe();
     loop {
@@ -424,10 +512,19 @@ async fn pump(cmd: Arc<Cmd>, stream: Stream, mut pipe: impl AsyncRead + Unpin) {
                 cmd.data.notify_waiters();
                 return;
             }
-            Ok(n) => {
-                lock(&cmd.output).push(stream, &buf[..n]);
-                cmd.data.notify_waiters();
-            }
+            Ok(n) => match &front {
+                Some(front) => {
+                    let weak = Arc::downgrade(&cmd);
+                    let to_shell = answer(front, &weak, |f| f.shell_output(&buf[..n]));
+                    if !to_shell.is_empty() {
+                        let _ = cmd.stdin.send(StdinMsg::Raw(to_shell)).await;
+                    }
+                }
+                None => {
+                    lock(&cmd.output).push(stream, &buf[..n]);
+                    cmd.data.notify_waiters();
+                }
+            },
         }
     }
 }

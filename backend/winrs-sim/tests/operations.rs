@@ -276,6 +276,79 @@ async fn cmd_exe_is_an_interactive_shell_with_a_windows_prompt() {
 }
 
 #[tokio::test]
+async fn cmd_exe_has_cmds_built_ins_on_a_sandbox_removed_with_the_shell() {
+    let (sim, client) = start(config()).await;
+    let shell = client.shell().await;
+    let id = client.command(&shell, "cmd.exe", &[], false).await.unwrap();
+    let mut got = Output::default();
+    // Sends a line, then reads until `want` shows after everything read so far.
+    let mut say = async |line: &str, want: &str| -> String {
+        let from = got.stdout_text().len();
+        if !line.is_empty() {
+            client
+                .send_input(&shell, &id, format!("{line}\r\n").as_bytes(), false)
+                .await
+                .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !got.stdout_text()[from..].contains(want) {
+            assert!(
+                Instant::now() < deadline,
+                "gave up on {want:?} in {:?}",
+                got.stdout_text()
+            );
+            match client.receive(&shell, &id).await {
+                Ok(r) => {
+                    got.absorb(r);
+                }
+                Err(f) => assert!(f.is_timeout(), "{f:?}"),
+            }
+        }
+        got.stdout_text()[from..].to_string()
+    };
+    say("", r"C:\Users\demo>").await;
+    // The prompt follows cd; cmd echoes each line it reads after its prompt.
+    let out = say("cd ..", r"C:\Users>").await;
+    assert_eq!(out, "cd ..\r\nC:\\Users>");
+    let out = say("ver", r"C:\Users>").await;
+    assert!(out.contains("Microsoft Windows [Version 10.0."), "{out:?}");
+    let out = say(r"cd /d c:\windows\system32", r"C:\Windows\System32>").await;
+    assert!(out.starts_with("cd /d"), "{out:?}");
+    let out = say(r"dir C:\Users", r"C:\Windows\System32>").await;
+    assert!(out.contains(" Directory of C:\\Users\r\n"), "{out:?}");
+    assert!(out.contains("<DIR>          demo\r\n"), "{out:?}");
+    // Other programs run through bash, in the sandbox folder that stands for the current one.
+    let out = say("pwd", r"C:\Windows\System32>").await;
+    let dir = out
+        .lines()
+        .find(|l| l.starts_with('/'))
+        .unwrap_or_else(|| panic!("{out:?}"))
+        .trim()
+        .to_string();
+    assert!(dir.ends_with("/C/Windows/System32"), "{dir}");
+    let sandbox = std::path::PathBuf::from(dir.trim_end_matches("/C/Windows/System32"));
+    assert!(sandbox.is_dir());
+    // set and %VAR% reach programs too; a missing program is cmd's 9009.
+    say("set GREETING=hi there", ">").await;
+    let out = say("echo [%greeting%]", r"C:\Windows\System32>").await;
+    assert!(out.contains("\r\n[hi there]\r\n"), "{out:?}");
+    let out = say("echo \"<$GREETING>\"", r"C:\Windows\System32>").await;
+    assert!(out.contains("\n<hi there>\n"), "{out:?}");
+    say("no-such-program-here", ">").await;
+    let out = say("echo %ERRORLEVEL%", ">").await;
+    assert!(out.contains("\r\n9009\r\n"), "{out:?}");
+    client
+        .send_input(&shell, &id, b"exit /b 4\r\n", false)
+        .await
+        .unwrap();
+    let end = client.receive_all(&shell, &id).await;
+    assert_eq!(end.exit_code, 4);
+    client.delete(&shell).await.unwrap();
+    assert!(!sandbox.exists(), "the sandbox goes with the shell");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn powershell_dash_reads_commands_from_stdin() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;

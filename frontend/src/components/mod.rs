@@ -2,6 +2,7 @@
 //! context (`Nav`, `Account`, `Term`, `Look`), never through globals.
 
 pub mod embed_host;
+pub mod fleet;
 pub mod key_bar;
 pub mod opener;
 pub mod overlays;

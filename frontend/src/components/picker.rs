@@ -1,6 +1,7 @@
 //! `/`: the targets and the live sessions; the sign-in form when not signed in.
 
-use super::sign_in::{CredentialForm, SignIn};
+use super::fleet::{facts_line, reach_label, tasks_of};
+use super::sign_in::{CredentialForm, LoginAgain, SignIn};
 use super::terminal::use_term;
 use crate::account::use_account;
 use crate::api;
@@ -45,6 +46,15 @@ pub fn Picker() -> impl IntoView {
     });
     account.refresh();
 
+    // The relay sent a used or made-up login link here: say so once, then drop it from the
+    // address (a reload or a bookmark should not repeat it).
+    let bad_link = crate::page::query_param("login").as_deref() == Some("invalid");
+    if bad_link {
+        if let Ok(history) = leptos::prelude::window().history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
+        }
+    }
+
     // The picker has the keyboard, not the terminal under it.
     let filter_box = NodeRef::<leptos::html::Input>::new();
     term.cover(filter_box);
@@ -69,8 +79,14 @@ pub fn Picker() -> impl IntoView {
                     None => view! { <p class="muted">"Loading…"</p> }.into_any(),
                     Some(Err(fail)) if fail.status() == Some(401) => view! {
                         <h2>"Not signed in"</h2>
+                        {bad_link.then(|| view! {
+                            <p class="signin-error login-link-invalid">
+                                "This login link is invalid, expired or already used: each link works once. Sign in below, or print a new link."
+                            </p>
+                        })}
                         <p class="signin-error">{fail.message()}</p>
                         <SignIn on_done=move |_: ()| ()/>
+                        <LoginAgain/>
                     }.into_any(),
                     Some(Err(fail)) => view! {
                         <h2>"The relay is not answering"</h2>
@@ -96,10 +112,15 @@ pub fn Picker() -> impl IntoView {
                                 }
                             }/>
                         <ul class="list targets">
-                            <For each=shown key=|t| t.name.clone() let:t>
+                            <For each=move || ungrouped(shown()) key=|t| t.name.clone() let:t>
                                 <TargetRow t=t creds_for=creds_for/>
                             </For>
                         </ul>
+                        // Discovered tasks, grouped by their service.
+                        {move || services(&shown())
+                            .into_iter()
+                            .map(|(service, tasks)| view! { <ServiceGroup service=service tasks=tasks creds_for=creds_for/> })
+                            .collect_view()}
                         <Show when=move || targets.with(|t| t.is_empty())>
                             <p class="empty">"No targets yet: the relay's configuration lists none for you."</p>
                         </Show>
@@ -119,15 +140,73 @@ pub fn Picker() -> impl IntoView {
     }
 }
 
+/// Targets that are not tasks of a service (configured ones, plain containers).
+fn ungrouped(targets: Vec<TargetInfo>) -> Vec<TargetInfo> {
+    targets
+        .into_iter()
+        .filter(|t| t.facts.service.is_none())
+        .collect()
+}
+
+/// The services among the targets, by name, each with its tasks (by slot).
+fn services(targets: &[TargetInfo]) -> Vec<(String, Vec<TargetInfo>)> {
+    let mut names: Vec<String> = targets
+        .iter()
+        .filter_map(|t| t.facts.service.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|s| {
+            let tasks = tasks_of(targets.to_vec(), &s);
+            (s, tasks)
+        })
+        .collect()
+}
+
+/// A service's tasks under its name, with the way to its fleet view.
+#[component]
+fn ServiceGroup(
+    service: String,
+    tasks: Vec<TargetInfo>,
+    creds_for: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let nav = use_nav();
+    let up = tasks.iter().filter(|t| t.reachable == Some(true)).count();
+    let count = format!(
+        "{} task{} · {up} reachable",
+        tasks.len(),
+        if tasks.len() == 1 { "" } else { "s" }
+    );
+    let name = StoredValue::new(service.clone());
+    view! {
+        <section class="service" data-service=service.clone()>
+            <h3>
+                "service " <span class="name">{service.clone()}</span> " "
+                <span class="muted">{count}</span> " "
+                <button class="fleet-link" on:click=move |_| nav.navigate(Route::Fleet(name.get_value()), false)>
+                    "Fleet view"
+                </button>
+            </h3>
+            <ul class="list targets">
+                {tasks.into_iter().map(|t| view! { <TargetRow t=t creds_for=creds_for/> }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
 /// A target: Open, or first the credential form when the target asks who connects.
 #[component]
 fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoView {
     let nav = use_nav();
     let name = StoredValue::new(t.name.clone());
-    let (reach, reach_class) = match t.reachable {
-        Some(true) => ("reachable", "state ok"),
-        Some(false) => ("unreachable", "state bad"),
-        None => ("not checked", "state"),
+    let (reach, reach_class) = reach_label(t.reachable);
+    // A discovered task says where it runs instead of the description built from it.
+    let desc = if t.facts.service.is_some() {
+        facts_line(&t)
+    } else {
+        t.description.clone()
     };
     let ask = t.ask_credentials;
     let open = move |_| {
@@ -142,7 +221,7 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
             <span class="name">{t.name.clone()}</span>
             <span class="muted kind" title="Kind of shell">{super::session_view::shell_label(t.shell)}</span>
             <span class=reach_class>{reach}</span>
-            <span class="desc">{t.description.clone()}</span>
+            <span class="desc">{desc}</span>
             <span class="spacer"></span>
             <button class="primary open" on:click=open>"Open"</button>
         </li>

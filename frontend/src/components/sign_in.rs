@@ -147,3 +147,35 @@ mod tests {
         assert!(!asks_for_credentials(&ApiFail::Network));
     }
 }
+
+/// The relay's answer to `POST /api/login/link`.
+#[derive(serde::Deserialize)]
+struct Printed {
+    message: String,
+}
+
+/// For someone with no password (the demo signs in with one-time links): asks the relay to
+/// print a new login link where it runs. Works only from the relay's own machine; the page
+/// never sees the link.
+#[component]
+pub fn LoginAgain() -> impl IntoView {
+    let said = RwSignal::new(None::<String>);
+    let ask = request(move |_: &()| {
+        Box::pin(async move {
+            let text = match api::post::<Printed>("/api/login/link", &()).await {
+                Ok(p) => p.message,
+                Err(f) => f.message(),
+            };
+            said.set(Some(text));
+        })
+    });
+    view! {
+        <p class="login-again muted">
+            "No password? The demo signs you in with a one-time link printed where the relay runs. "
+            <button class="print-login-link" on:click=move |_| { ask.dispatch(()); }>"Print a new login link"</button>
+        </p>
+        <Show when=move || said.with(Option::is_some)>
+            <p class="login-again-said" role="status">{move || said.get().unwrap_or_default()}</p>
+        </Show>
+    }
+}

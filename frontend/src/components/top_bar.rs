@@ -28,6 +28,7 @@ pub fn TopBar() -> impl IntoView {
                 Route::Session(id) => format!("session {id}"),
                 Route::Recordings => "recordings".to_string(),
                 Route::Replay(id) => format!("recording {id}"),
+                Route::Fleet(s) => format!("service {s}"),
             }}</span>
             <span class="spacer"></span>
             <button title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| term.open_search()>"Search"</button>
