@@ -16,7 +16,11 @@ use winrelay_shared::protocol::{Role, Signal};
 use crate::access::Identity;
 use crate::config::{CertCheck, Config, ConfigError, Credentials, PatternConfig, Secret, Target};
 use crate::discovery::Directory;
-use crate::session::remote::{Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits};
+use crate::session::remote::{
+    CompleteRequest, Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits,
+};
+
+pub mod psrp_shell;
 
 /// The targets of this relay.
 #[derive(Debug, Clone, Default)]
@@ -240,6 +244,7 @@ impl Targets {
                 description: String::new(),
                 endpoint: format!("{}://{}:{}/wsman", pattern.scheme, host, pattern.port),
                 shell: pattern.shell,
+                configuration: pattern.configuration.clone(),
                 credentials: pattern
                     .access
                     .credentials(&pattern.name)
@@ -305,11 +310,11 @@ pub struct Connector {
     observer: Option<winrm_client::RequestObserver>,
 }
 
-/// The WinRS command line of a shell kind.
+/// The WinRS command line of a shell kind (`powershell` is PSRP, not a WinRS command: it
+/// gets the pipe's command line only where a command line is asked for anyway).
 pub fn shell_command(kind: ShellKind) -> (&'static str, &'static [&'static str]) {
     match kind {
         ShellKind::Cmd => ("cmd.exe", &[]),
-        // Until the relay hosts PSRP consoles, `powershell` runs on a pipe as well.
         ShellKind::Powershell | ShellKind::PowershellPipe => {
             ("powershell.exe", &["-NoLogo", "-NoExit", "-Command", "-"])
         }
@@ -356,7 +361,7 @@ impl Connector {
         self.observer = Some(observer);
     }
 
-    async fn open_winrs(&self) -> Result<WinrsShell, winrm_client::Error> {
+    fn client(&self) -> Result<winrm_client::Client, winrm_client::Error> {
         let tls = match &self.target.cert {
             CertCheck::System => winrm_client::TlsMode::SystemRoots,
             CertCheck::CaFile(p) => winrm_client::TlsMode::CaFile(p.clone()),
@@ -377,7 +382,11 @@ impl Connector {
         config.allow_http = self.target.allow_http;
         config.resolve = self.address;
         config.observer = self.observer.clone();
-        let client = winrm_client::Client::new(config)?;
+        winrm_client::Client::new(config)
+    }
+
+    async fn open_winrs(&self) -> Result<WinrsShell, winrm_client::Error> {
+        let client = self.client()?;
         let shell = client
             .open_shell(winrm_client::ShellOptions {
                 noprofile: true,
@@ -400,7 +409,7 @@ impl Connector {
 }
 
 impl Connect for Connector {
-    type Shell = WinrsShell;
+    type Shell = TargetShell;
 
     fn traits(&self) -> ShellTraits {
         match self.target.shell {
@@ -408,16 +417,126 @@ impl Connect for Connector {
             ShellKind::Cmd => ShellTraits {
                 echoes_input: true,
                 max_line_len: 8191,
+                completes: false,
+                detect_password_prompts: true,
             },
-            ShellKind::Powershell | ShellKind::PowershellPipe => ShellTraits {
+            ShellKind::PowershellPipe => ShellTraits {
                 echoes_input: false,
                 max_line_len: 64 * 1024,
+                completes: false,
+                detect_password_prompts: true,
+            },
+            // The relay is the console host: it knows when a secret is read.
+            ShellKind::Powershell => ShellTraits {
+                echoes_input: false,
+                max_line_len: 64 * 1024,
+                completes: true,
+                detect_password_prompts: false,
             },
         }
     }
 
-    async fn open(&self) -> Result<WinrsShell, ShellError> {
-        self.open_winrs().await.map_err(|e| shell_error(&e))
+    async fn open(&self) -> Result<TargetShell, ShellError> {
+        match self.target.shell {
+            ShellKind::Powershell => {
+                let client = self.client().map_err(|e| shell_error(&e))?;
+                psrp_shell::open(&client, self.target.configuration.as_deref())
+                    .await
+                    .map(TargetShell::Psrp)
+                    .map_err(|e| shell_error(&e))
+            }
+            _ => self
+                .open_winrs()
+                .await
+                .map(TargetShell::Winrs)
+                .map_err(|e| shell_error(&e)),
+        }
+    }
+}
+
+/// The shell of a target: a WinRS command, or a PowerShell console over PSRP.
+pub enum TargetShell {
+    /// `cmd` and `powershell-pipe`.
+    Winrs(WinrsShell),
+    /// `powershell`.
+    Psrp(psrp_shell::PsrpShell),
+}
+
+/// The input half of a [`TargetShell`].
+#[derive(Clone)]
+pub enum TargetInput {
+    /// WinRS.
+    Winrs(WinrsInput),
+    /// PSRP.
+    Psrp(psrp_shell::PsrpInput),
+}
+
+impl RemoteShell for TargetShell {
+    type Input = TargetInput;
+
+    fn input(&self) -> TargetInput {
+        match self {
+            TargetShell::Winrs(s) => TargetInput::Winrs(s.input()),
+            TargetShell::Psrp(s) => TargetInput::Psrp(s.input()),
+        }
+    }
+
+    async fn recv(&mut self) -> Option<Result<Output, ShellError>> {
+        match self {
+            TargetShell::Winrs(s) => s.recv().await,
+            TargetShell::Psrp(s) => s.recv().await,
+        }
+    }
+
+    async fn close(self) -> Result<(), ShellError> {
+        match self {
+            TargetShell::Winrs(s) => s.close().await,
+            TargetShell::Psrp(s) => s.close().await,
+        }
+    }
+}
+
+impl ShellInput for TargetInput {
+    async fn send(&self, data: &[u8]) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.send(data).await,
+            TargetInput::Psrp(i) => i.send(data).await,
+        }
+    }
+
+    async fn close_stdin(&self) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.close_stdin().await,
+            TargetInput::Psrp(i) => i.close_stdin().await,
+        }
+    }
+
+    async fn signal(&self, signal: Signal) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.signal(signal).await,
+            TargetInput::Psrp(i) => i.signal(signal).await,
+        }
+    }
+
+    async fn terminate(&self) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.terminate().await,
+            TargetInput::Psrp(i) => i.terminate().await,
+        }
+    }
+
+    async fn complete(&self, request: CompleteRequest) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.complete(request).await,
+            TargetInput::Psrp(i) => i.complete(request).await,
+        }
+    }
+
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.resize(cols, rows).await,
+            TargetInput::Psrp(i) => i.resize(cols, rows).await,
+        }
     }
 }
 

@@ -373,7 +373,10 @@ mod tests {
             }
         );
         let s = ServerMsg::Status {
-            state: SessionState::Exited { code: 3, reason: None },
+            state: SessionState::Exited {
+                code: 3,
+                reason: None,
+            },
         };
         assert_eq!(
             s.to_json(),

@@ -6,6 +6,7 @@ mod common;
 mod faults;
 mod hostile;
 mod limits;
+mod powershell;
 mod security;
 mod targets;
 

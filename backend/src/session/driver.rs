@@ -74,6 +74,8 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
                         r
                     }
                     ShellCmd::Eof => input.close_stdin().await,
+                    ShellCmd::Complete(req) => input.complete(req.clone()).await,
+                    ShellCmd::Resize(cols, rows) => input.resize(*cols, *rows).await,
                 };
                 if let Err(e) = result {
                     warn!(error = %e, "input not delivered");
@@ -91,6 +93,8 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
             out = shell.recv() => match out {
                 Some(Ok(Output::Bytes(b))) => session.remote_output(&b),
                 Some(Ok(Output::Exited(code))) => break SessionState::Exited { code, reason: None },
+                Some(Ok(Output::HideNextLine(why))) => session.hide_from_shell(why),
+                Some(Ok(Output::Completion { id, answer })) => session.completion(id, answer),
                 Some(Err(e)) => {
                     warn!(error = %e, "lost the shell");
                     session.observers().iter().for_each(|o| o.fault());
@@ -172,6 +176,8 @@ mod tests {
             ShellTraits {
                 echoes_input: false,
                 max_line_len: 1000,
+                completes: false,
+                detect_password_prompts: false,
             }
         }
         async fn open(&self) -> Result<FakeShell, ShellError> {
@@ -273,10 +279,19 @@ mod tests {
         let mut events = s.subscribe_events();
         out.send(Ok(Output::Exited(3))).unwrap();
         settle().await;
-        assert_eq!(s.state(), SessionState::Exited { code: 3, reason: None });
+        assert_eq!(
+            s.state(),
+            SessionState::Exited {
+                code: 3,
+                reason: None
+            }
+        );
         assert!(matches!(
             events.recv().await.unwrap(),
-            Event::State(SessionState::Exited { code: 3, reason: None })
+            Event::State(SessionState::Exited {
+                code: 3,
+                reason: None
+            })
         ));
         assert!(seen.lock().unwrap().closed, "the shell is deleted");
         // Ended sessions stay listed for a while, then go.
@@ -334,7 +349,13 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         reg.reap_idle();
         settle().await;
-        assert_eq!(s.state(), SessionState::Exited { code: -1, reason: None });
+        assert_eq!(
+            s.state(),
+            SessionState::Exited {
+                code: -1,
+                reason: None
+            }
+        );
         let seen = seen.lock().unwrap();
         assert!(seen.terminated && seen.closed);
     }

@@ -17,6 +17,7 @@ pub mod core;
 pub mod driver;
 pub mod echo;
 pub mod outlog;
+pub mod pshost;
 pub mod registry;
 pub mod remote;
 pub mod screen;
@@ -39,6 +40,13 @@ pub enum Event {
     State(SessionState),
     /// Someone attached, left or changed role.
     Presence,
+    /// Hidden input was switched on or off.
+    InputMode {
+        /// Whether the next line is hidden.
+        hidden: bool,
+        /// What switched it on.
+        why: Option<&'static str>,
+    },
     /// A client is removed by the owner (or the session ends): its socket closes.
     Kick {
         /// The client, or `None` for all.
@@ -87,6 +95,8 @@ pub trait Observer: Send + Sync {
 pub(crate) enum ShellCmd {
     Line(Vec<u8>),
     Eof,
+    Complete(remote::CompleteRequest),
+    Resize(u16, u16),
 }
 
 /// The time sessions use: tokio's clock, so that tests with paused time control it.
@@ -219,7 +229,16 @@ impl Session {
             }
             Action::Input { client, data } => obs.iter().for_each(|o| o.input(client, &data)),
             Action::Line { client, line } => obs.iter().for_each(|o| o.line(client, &line)),
-            Action::Resized(c, r) => obs.iter().for_each(|o| o.resize(c, r)),
+            Action::Resized(c, r) => {
+                obs.iter().for_each(|o| o.resize(c, r));
+                let _ = self.input_tx.try_send(ShellCmd::Resize(c, r));
+            }
+            Action::Complete(req) => {
+                let _ = self.input_tx.try_send(ShellCmd::Complete(req));
+            }
+            Action::InputMode { hidden, why } => {
+                let _ = self.events.send(Event::InputMode { hidden, why });
+            }
             Action::Attached(c) => obs.iter().for_each(|o| o.attached(&c)),
             Action::Detached(c) => obs.iter().for_each(|o| o.detached(&c)),
             Action::Presence => {
@@ -357,6 +376,16 @@ impl Session {
         self.with_core(|c, out| c.input(client, data, now(), out))
     }
 
+    /// A writer's switch: the next line typed is hidden.
+    pub fn hide_next_line(&self, client: u64) -> Result<(), Refused> {
+        self.with_core(|c, out| c.hide_next_line_for(client, out))
+    }
+
+    /// Whether the next line is hidden, and why.
+    pub fn input_mode(&self) -> (bool, Option<&'static str>) {
+        self.lock().input_mode()
+    }
+
     /// A signal from a client's button (not the Ctrl+C key, which goes through `input`).
     pub fn signal(&self, client: u64, signal: Signal) -> Result<(), Refused> {
         self.with_core(|c, out| c.signal(client, signal, out))
@@ -396,6 +425,14 @@ impl Session {
 
     pub(crate) fn remote_output(&self, bytes: &[u8]) {
         self.with_core(|c, out| c.remote_output(bytes, now(), out))
+    }
+
+    pub(crate) fn hide_from_shell(&self, why: &'static str) {
+        self.with_core(|c, out| c.hide_next_line(why, out))
+    }
+
+    pub(crate) fn completion(&self, id: u64, answer: winrelay_shared::line::Completion) {
+        self.with_core(|c, out| c.completion(id, answer, out))
     }
 
     pub(crate) fn notice(&self, text: &str) {

@@ -146,6 +146,10 @@ impl Registry {
                 max_line_len: traits.max_line_len,
                 observe_bytes: false,
                 size,
+                completes: traits.completes,
+                detect_password_prompts: traits.detect_password_prompts,
+                // Shells that complete know their commands and mark them themselves.
+                line_marks: !traits.completes,
             },
             observe(&id),
         );

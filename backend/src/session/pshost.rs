@@ -1,0 +1,1007 @@
+//! The relay as a PowerShell console host, as plain code: [`PsConsole`] takes typed lines,
+//! completion requests, Ctrl+C and the events of the pipeline it asked to run, and gives
+//! back [`Step`]s: pipelines to run, bytes to show, host calls to answer, the next line to
+//! hide, completion answers, the end of the session.
+//!
+//! What it does, as the PowerShell console does it (PSRP.md section 7): after opening and
+//! after every command it runs the remote `prompt` function and shows its string; each line
+//! runs through Out-Default with the terminal's size in the HostInfo; an unfinished line (the
+//! remote parser says IncompleteParseException) switches to the `>> ` prompt and the block
+//! runs once it is complete; Read-Host, PromptForChoice, Get-Credential and Prompt read the
+//! next typed lines (passwords hidden); progress is a line kept at the bottom; `exit N` ends
+//! the session with N; Ctrl+C stops the pipeline.
+//!
+//! Shell-integration marks (OSC 133, terminated with BEL) go into the output: `A` before the
+//! prompt, `B` after it, `C` when a line starts running, `D;N` before the next prompt with
+//! N from the pipeline's state, `$?` and `$LASTEXITCODE` (read in the same pipeline as the
+//! prompt: `"$?"; "$LASTEXITCODE"; prompt`): 0 when it succeeded, `$LASTEXITCODE` (or 1)
+//! when `$?` is false, 1 when it failed, 130 when Ctrl+C stopped it.
+//!
+//! **Invariant:** no I/O, no clock; the wrapper in `targets::psrp_shell` owns the pool, runs
+//! the pipelines, encrypts the secrets and delivers the events in order. Typed secrets pass
+//! through [`Reply`] only, never through [`Step::Show`].
+
+use std::collections::{BTreeMap, VecDeque};
+
+use winrelay_shared::line::Completion;
+use winrm_client::psrp::clixml::Value;
+use winrm_client::psrp::console::{self, CommandCompletion};
+use winrm_client::psrp::host::{ChoiceDescription, FieldDescription, HostCall, HostRequest};
+use winrm_client::psrp::messages::{Command, CreatePipeline};
+use winrm_client::psrp::records::{
+    ErrorRecord, HostInfo, InformationRecord, PipelineState, ProgressRecord,
+};
+
+use super::core::{marks, why};
+
+/// What a pipeline was started for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// A typed line (or block).
+    Line,
+    /// The prompt (with the last command's status).
+    Prompt,
+    /// Tab completion for request `id` of `line` (its cursor at byte `cursor`).
+    Complete {
+        /// The request's id.
+        id: u64,
+        /// The line.
+        line: String,
+    },
+}
+
+/// Something the wrapper must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Bytes for the terminals.
+    Show(Vec<u8>),
+    /// Start this pipeline; feed its events to [`PsConsole::event`] and its end to
+    /// [`PsConsole::finished`]. Only one runs at a time.
+    Run(Job, Box<CreatePipeline>),
+    /// Answer the host call.
+    Reply(HostCall, Reply),
+    /// Stop the running pipeline (Ctrl+C).
+    Stop,
+    /// The next typed line is a secret.
+    Hide(&'static str),
+    /// The answer to a completion request.
+    Completion {
+        /// The request.
+        id: u64,
+        /// The matches.
+        answer: Completion,
+    },
+    /// End the session with this exit code.
+    Exit(i32),
+}
+
+/// An answer to a host call; the wrapper turns secrets into SecureStrings with the session
+/// key.
+#[derive(Clone, PartialEq)]
+pub enum Reply {
+    /// A plain value (None: a null result, or a void method).
+    Value(Option<Value>),
+    /// A string to send as a SecureString.
+    Secret(String),
+    /// A PSCredential with this user and password.
+    Credential {
+        /// The user name.
+        user: String,
+        /// The password (becomes a SecureString).
+        password: String,
+    },
+    /// The answer to Prompt: field name → answer.
+    Fields(Vec<(String, FieldAnswer)>),
+    /// The host cannot do this: the call fails on the server with this message.
+    Refuse(String),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Value(v) => f.debug_tuple("Value").field(v).finish(),
+            Reply::Secret(_) => f.write_str("Secret(***)"),
+            Reply::Credential { user, .. } => write!(f, "Credential({user}, ***)"),
+            Reply::Fields(v) => f.debug_list().entries(v.iter().map(|(k, _)| k)).finish(),
+            Reply::Refuse(m) => f.debug_tuple("Refuse").field(m).finish(),
+        }
+    }
+}
+
+/// One field's answer in a Prompt reply.
+#[derive(Clone, PartialEq)]
+pub enum FieldAnswer {
+    /// A string.
+    Text(String),
+    /// A SecureString.
+    Secret(String),
+    /// A PSCredential.
+    Credential {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for FieldAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldAnswer::Text(t) => f.debug_tuple("Text").field(t).finish(),
+            FieldAnswer::Secret(_) => f.write_str("Secret(***)"),
+            FieldAnswer::Credential { user, .. } => write!(f, "Credential({user}, ***)"),
+        }
+    }
+}
+
+/// What the next typed line answers.
+#[derive(Debug, Clone, PartialEq)]
+enum Read {
+    Line(HostCall),
+    Secret(HostCall),
+    Key(HostCall),
+    CredentialUser {
+        call: HostCall,
+    },
+    CredentialPassword {
+        call: HostCall,
+        user: String,
+    },
+    Choice {
+        call: HostCall,
+        choices: Vec<ChoiceDescription>,
+        default: i32,
+    },
+    Fields {
+        call: HostCall,
+        fields: Vec<FieldDescription>,
+        done: Vec<(String, FieldAnswer)>,
+        /// The user name of a PSCredential field, when its password is next.
+        user: Option<String>,
+    },
+}
+
+/// The console host of one PowerShell session. See the [module documentation](self).
+#[derive(Debug)]
+pub struct PsConsole {
+    cols: u16,
+    rows: u16,
+    protocol: (u32, u32),
+    /// A job is running.
+    running: Option<Job>,
+    /// What the next line answers (a host call is waiting).
+    read: Option<Read>,
+    /// Lines typed while a job ran (type-ahead).
+    queue: VecDeque<String>,
+    /// An unfinished block (after IncompleteParseException).
+    block: Option<String>,
+    /// The line job's end: state and whether it was an unfinished block.
+    line_end: Option<PipelineState>,
+    /// A command ran since the last prompt (so a `D` mark is due).
+    command_ran: bool,
+    /// The last prompt shown.
+    prompt: String,
+    /// Activities in progress, by id.
+    progress: BTreeMap<i32, ProgressRecord>,
+    /// The progress line is on screen (the cursor is at its end).
+    progress_shown: bool,
+    /// `exit N` / SetShouldExit.
+    exit: Option<i32>,
+    /// Output of the running job that is kept (prompt, completion).
+    collected: Vec<Value>,
+    /// The endpoint refuses scripts (JEA, NoLanguage): the prompt runs as a command.
+    no_scripts: bool,
+}
+
+/// The fallback prompt when `prompt` fails or says nothing (console convention).
+const FALLBACK_PROMPT: &str = "PS> ";
+/// The continuation prompt of an unfinished block.
+const CONTINUATION: &str = ">> ";
+
+impl PsConsole {
+    /// A console for a terminal of `cols` × `rows` on a server speaking `protocol`.
+    pub fn new(cols: u16, rows: u16, protocol: (u32, u32)) -> PsConsole {
+        PsConsole {
+            cols: cols.max(1),
+            rows: rows.max(1),
+            protocol,
+            running: None,
+            read: None,
+            queue: VecDeque::new(),
+            block: None,
+            line_end: None,
+            command_ran: false,
+            prompt: FALLBACK_PROMPT.into(),
+            progress: BTreeMap::new(),
+            progress_shown: false,
+            exit: None,
+            collected: Vec::new(),
+            no_scripts: false,
+        }
+    }
+
+    /// The HostInfo of the next pipeline: the terminal's size now.
+    pub fn host_info(&self) -> HostInfo {
+        HostInfo::console(i32::from(self.cols), i32::from(self.rows))
+    }
+
+    /// Whether a job runs.
+    pub fn busy(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// The pool is open: the first prompt.
+    pub fn start(&mut self) -> Vec<Step> {
+        let mut out = Vec::new();
+        self.run_prompt(&mut out);
+        out
+    }
+
+    /// The terminal changed size: the next pipeline gets it.
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        self.cols = cols.max(1);
+        self.rows = rows.max(1);
+    }
+
+    fn run(&mut self, job: Job, p: CreatePipeline, out: &mut Vec<Step>) {
+        self.running = Some(job.clone());
+        self.collected.clear();
+        out.push(Step::Run(job, Box::new(p)));
+    }
+
+    fn run_prompt(&mut self, out: &mut Vec<Step>) {
+        let p = if self.no_scripts {
+            console::prompt_pipeline(self.host_info())
+        } else {
+            let mut p = CreatePipeline::new(
+                vec![Command::script("\"$?\"; \"$LASTEXITCODE\"; prompt")],
+                self.host_info(),
+            );
+            p.add_to_history = false;
+            p
+        };
+        self.run(Job::Prompt, p, out);
+    }
+
+    /// A line the user typed (without its line break).
+    pub fn line(&mut self, text: &str) -> Vec<Step> {
+        let mut out = Vec::new();
+        if self.read.is_some() {
+            self.answer(text, &mut out);
+        } else if self.running.is_some() {
+            self.queue.push_back(text.to_string());
+        } else {
+            self.submit(text, &mut out);
+        }
+        out
+    }
+
+    fn submit(&mut self, text: &str, out: &mut Vec<Step>) {
+        let script = match self.block.take() {
+            Some(mut block) => {
+                block.push('\n');
+                block.push_str(text);
+                block
+            }
+            None if text.trim().is_empty() => {
+                // Nothing to run: the prompt again, as the console does.
+                self.show_prompt(out);
+                return;
+            }
+            None => text.to_string(),
+        };
+        self.command_ran = true;
+        self.line_end = None;
+        self.show(marks::OUTPUT_START.as_bytes().to_vec(), out);
+        let p = console::line_pipeline(&script, self.host_info(), self.protocol);
+        self.block = Some(script);
+        self.run(Job::Line, p, out);
+    }
+
+    /// Ctrl+C.
+    pub fn interrupt(&mut self) -> Vec<Step> {
+        let mut out = Vec::new();
+        self.queue.clear();
+        match &self.running {
+            Some(Job::Line) => {
+                // A waiting host call is not answered: stopping the pipeline ends it.
+                self.read = None;
+                out.push(Step::Stop);
+            }
+            Some(_) => {}
+            None => {
+                // At the prompt (or in a block): a fresh prompt.
+                self.block = None;
+                self.show_prompt(&mut out);
+            }
+        }
+        out
+    }
+
+    /// A completion request: TabExpansion2 when nothing runs, else no matches at once
+    /// (typing never waits for the pool).
+    pub fn complete(&mut self, id: u64, line: &str, cursor: usize) -> Vec<Step> {
+        let mut out = Vec::new();
+        if self.running.is_some() || self.read.is_some() || !line.is_char_boundary(cursor) {
+            out.push(Step::Completion {
+                id,
+                answer: Completion::default(),
+            });
+            return out;
+        }
+        let chars = line[..cursor].chars().count();
+        let units = console::utf16_offset(line, chars);
+        let p = console::completion_pipeline(line, units, self.host_info());
+        self.run(
+            Job::Complete {
+                id,
+                line: line.to_string(),
+            },
+            p,
+            &mut out,
+        );
+        out
+    }
+
+    fn show(&mut self, bytes: Vec<u8>, out: &mut Vec<Step>) {
+        if bytes.is_empty() {
+            return;
+        }
+        // Merge with the bytes just before, so one event is one write.
+        if let Some(Step::Show(prev)) = out.last_mut() {
+            prev.extend_from_slice(&bytes);
+        } else {
+            out.push(Step::Show(bytes));
+        }
+    }
+
+    /// Text for the terminals during a line job: the progress line makes room first and
+    /// comes back after.
+    fn write(&mut self, text: &str, out: &mut Vec<Step>) {
+        let mut bytes = Vec::new();
+        if self.progress_shown {
+            bytes.extend_from_slice(b"\r\x1b[K");
+            self.progress_shown = false;
+        }
+        bytes.extend_from_slice(text.as_bytes());
+        if !self.progress.is_empty() && text.ends_with('\n') {
+            bytes.extend_from_slice(self.progress_line().as_bytes());
+            self.progress_shown = true;
+        }
+        self.show(bytes, out);
+    }
+
+    fn progress_line(&self) -> String {
+        let Some(p) = self.progress.values().next_back() else {
+            return String::new();
+        };
+        let width = usize::from(self.cols).saturating_sub(1).max(10);
+        let mut text = format!("{}: {}", p.activity, p.status_description);
+        if (0..=100).contains(&p.percent_complete) {
+            let bar = 20usize;
+            let done = bar * p.percent_complete as usize / 100;
+            text.push_str(&format!(
+                " [{}{}] {}%",
+                "o".repeat(done),
+                " ".repeat(bar - done),
+                p.percent_complete
+            ));
+        }
+        if let Some(op) = p.current_operation.as_deref().filter(|o| !o.is_empty()) {
+            text.push_str(&format!(" {op}"));
+        }
+        let text: String = text
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(width)
+            .collect();
+        // Reverse video, as the console's progress pane stands out.
+        format!("\x1b[7m{text}\x1b[0m")
+    }
+
+    fn progress(&mut self, record: ProgressRecord, out: &mut Vec<Step>) {
+        if record.completed {
+            self.progress.remove(&record.activity_id);
+        } else {
+            self.progress.insert(record.activity_id, record);
+        }
+        let mut bytes = Vec::new();
+        if self.progress_shown {
+            bytes.extend_from_slice(b"\r\x1b[K");
+        }
+        self.progress_shown = !self.progress.is_empty();
+        if self.progress_shown {
+            bytes.extend_from_slice(self.progress_line().as_bytes());
+        }
+        self.show(bytes, out);
+    }
+
+    fn clear_progress(&mut self, out: &mut Vec<Step>) {
+        self.progress.clear();
+        if std::mem::take(&mut self.progress_shown) {
+            self.show(b"\r\x1b[K".to_vec(), out);
+        }
+    }
+
+    fn show_prompt(&mut self, out: &mut Vec<Step>) {
+        let text = if self.block.is_some() {
+            CONTINUATION.to_string()
+        } else {
+            format!(
+                "{}{}{}",
+                marks::PROMPT_START,
+                self.prompt,
+                marks::COMMAND_START
+            )
+        };
+        self.show(text.into_bytes(), out);
+    }
+
+    /// An event of the running pipeline.
+    pub fn event(&mut self, ev: PsEvent) -> Vec<Step> {
+        let mut out = Vec::new();
+        let line_job = self.running == Some(Job::Line);
+        match ev {
+            PsEvent::Output(v) if line_job => {
+                self.write(&format!("{}\r\n", v.display()), &mut out);
+            }
+            PsEvent::Output(v) => self.collected.push(v),
+            PsEvent::Error(e) if line_job => self.error(&e, &mut out),
+            PsEvent::Error(_) => {}
+            PsEvent::Warning(m) => self.write(&colored(14, &format!("WARNING: {m}")), &mut out),
+            PsEvent::Verbose(m) => self.write(&colored(14, &format!("VERBOSE: {m}")), &mut out),
+            PsEvent::Debug(m) => self.write(&colored(14, &format!("DEBUG: {m}")), &mut out),
+            PsEvent::Information(r) => {
+                // Write-Host's copy (tagged PSHOST) was shown by its host call already.
+                if line_job && !r.tags.iter().any(|t| t == "PSHOST") {
+                    self.write(&format!("{}\r\n", r.text()), &mut out);
+                }
+            }
+            PsEvent::Progress(r) => {
+                if line_job {
+                    self.progress(r, &mut out);
+                }
+            }
+            PsEvent::HostCall(call) => self.host_call(call, &mut out),
+        }
+        out
+    }
+
+    fn error(&mut self, e: &ErrorRecord, out: &mut Vec<Step>) {
+        self.write(&colored(12, &e.console_text()), out);
+    }
+
+    fn host_call(&mut self, call: HostCall, out: &mut Vec<Step>) {
+        let request = call.request();
+        let name = call.method.name();
+        match request {
+            HostRequest::Write(w) => {
+                let text = console::render_write(name, &w);
+                if self.running == Some(Job::Line) {
+                    self.write(&text, out);
+                }
+                if call.wants_reply() {
+                    out.push(Step::Reply(call, Reply::Value(None)));
+                }
+            }
+            HostRequest::ReadLine => self.wait(Read::Line(call), out),
+            HostRequest::ReadLineAsSecureString => {
+                out.push(Step::Hide(why::READ_HOST));
+                self.wait(Read::Secret(call), out);
+            }
+            HostRequest::ReadKey { .. } => self.wait(Read::Key(call), out),
+            HostRequest::PromptForCredential {
+                caption,
+                message,
+                user_name,
+                ..
+            } => {
+                let mut text = String::new();
+                for part in [&caption, &message] {
+                    if !part.is_empty() {
+                        text.push_str(part);
+                        text.push_str("\r\n");
+                    }
+                }
+                // PowerShell's client warns that a remote computer asks (PSRP.md 5.3).
+                text.push_str(&colored(
+                    14,
+                    "WARNING: A remote computer is requesting your credentials.",
+                ));
+                if user_name.is_empty() {
+                    text.push_str("User: ");
+                    self.write(&text, out);
+                    self.wait(Read::CredentialUser { call }, out);
+                } else {
+                    text.push_str(&format!("Password for user {user_name}: "));
+                    self.write(&text, out);
+                    out.push(Step::Hide(why::CREDENTIAL));
+                    self.wait(
+                        Read::CredentialPassword {
+                            call,
+                            user: user_name,
+                        },
+                        out,
+                    );
+                }
+            }
+            HostRequest::PromptForChoice {
+                caption,
+                message,
+                choices,
+                default,
+            } if !choices.is_empty() => {
+                let mut text = String::new();
+                for part in [&caption, &message] {
+                    if !part.is_empty() {
+                        text.push_str(part);
+                        text.push_str("\r\n");
+                    }
+                }
+                text.push_str(&choice_line(&choices, default));
+                self.write(&text, out);
+                self.wait(
+                    Read::Choice {
+                        call,
+                        choices,
+                        default,
+                    },
+                    out,
+                );
+            }
+            HostRequest::PromptForChoiceMultiple { defaults, .. } => {
+                // Answered with the defaults: the console's multi-select is rare and its
+                // dialogue long.
+                let items = defaults.into_iter().map(Value::I32).collect();
+                out.push(Step::Reply(
+                    call,
+                    Reply::Value(Some(winrm_client::psrp::clixml::list_value(&[], items))),
+                ));
+            }
+            HostRequest::Prompt {
+                caption,
+                message,
+                fields,
+            } => {
+                let mut text = String::new();
+                for part in [&caption, &message] {
+                    if !part.is_empty() {
+                        text.push_str(part);
+                        text.push_str("\r\n");
+                    }
+                }
+                self.write(&text, out);
+                let read = Read::Fields {
+                    call,
+                    fields,
+                    done: Vec::new(),
+                    user: None,
+                };
+                self.next_field(read, out);
+            }
+            HostRequest::SetShouldExit(code) => self.exit = Some(code),
+            HostRequest::Progress { record, .. } => {
+                if self.running == Some(Job::Line) {
+                    self.progress(record, out);
+                }
+            }
+            _ => self.other_call(call, out),
+        }
+    }
+
+    /// RawUI and the rest: answered consistently with the HostInfo sent.
+    fn other_call(&mut self, call: HostCall, out: &mut Vec<Step>) {
+        match call.method.name() {
+            "SetWindowTitle" => {
+                let title: String = call
+                    .params
+                    .first()
+                    .map(Value::display)
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect();
+                self.write(&format!("\x1b]0;{title}\x07"), out);
+            }
+            // Clear-Host: Windows PowerShell 5.1 fills the whole buffer (a rectangle of -1)
+            // with blanks.
+            "SetBufferContents1" => {
+                let whole = call
+                    .params
+                    .first()
+                    .and_then(|r| r.get("left"))
+                    .and_then(Value::as_i32)
+                    == Some(-1);
+                if whole {
+                    self.write("\x1b[H\x1b[2J", out);
+                }
+            }
+            "EnterNestedPrompt" => {
+                if call.wants_reply() {
+                    out.push(Step::Reply(
+                        call,
+                        Reply::Refuse(
+                            "winrelay's console has no nested prompts: the command cannot suspend into one"
+                                .into(),
+                        ),
+                    ));
+                }
+                self.write(
+                    &colored(
+                        14,
+                        "WARNING: nested prompts are not supported in winrelay's console\n",
+                    ),
+                    out,
+                );
+                return;
+            }
+            "GetKeyAvailable" => {
+                out.push(Step::Reply(call, Reply::Value(Some(Value::Bool(false)))));
+                return;
+            }
+            _ => {}
+        }
+        if call.wants_reply() {
+            let name = call.method.name();
+            out.push(Step::Reply(
+                call,
+                Reply::Refuse(format!("winrelay's console host does not support {name}")),
+            ));
+        }
+    }
+
+    fn wait(&mut self, read: Read, out: &mut Vec<Step>) {
+        self.read = Some(read);
+        // Lines typed ahead answer the question.
+        if let Some(line) = self.queue.pop_front() {
+            self.answer(&line, out);
+        }
+    }
+
+    fn next_field(&mut self, read: Read, out: &mut Vec<Step>) {
+        let Read::Fields {
+            call,
+            fields,
+            done,
+            user,
+        } = read
+        else {
+            return;
+        };
+        let Some(field) = fields.get(done.len()).cloned() else {
+            out.push(Step::Reply(call, Reply::Fields(done)));
+            return;
+        };
+        let label = if field.label.is_empty() {
+            field.name.clone()
+        } else {
+            field.label.replacen('&', "", 1)
+        };
+        let secret = field.type_full_name.ends_with("SecureString")
+            || (field.type_full_name.ends_with("PSCredential") && user.is_some());
+        if field.type_full_name.ends_with("PSCredential") && user.is_some() {
+            self.write("Password: ", out);
+        } else if field.type_full_name.ends_with("PSCredential") {
+            self.write(&format!("{label} (user name): "), out);
+        } else {
+            self.write(&format!("{label}: "), out);
+        }
+        if secret {
+            out.push(Step::Hide(
+                if field.type_full_name.ends_with("PSCredential") {
+                    why::CREDENTIAL
+                } else {
+                    why::READ_HOST
+                },
+            ));
+        }
+        self.wait(
+            Read::Fields {
+                call,
+                fields,
+                done,
+                user,
+            },
+            out,
+        );
+    }
+
+    /// A typed line answers the waiting host call.
+    fn answer(&mut self, text: &str, out: &mut Vec<Step>) {
+        let Some(read) = self.read.take() else {
+            return;
+        };
+        match read {
+            Read::Line(call) => out.push(Step::Reply(
+                call,
+                Reply::Value(Some(Value::str(text.to_string()))),
+            )),
+            Read::Secret(call) => out.push(Step::Reply(call, Reply::Secret(text.to_string()))),
+            Read::Key(call) => {
+                let c = text.encode_utf16().next().unwrap_or(13);
+                let key = winrm_client::psrp::host::KeyInfo {
+                    virtual_key_code: if c == 13 {
+                        13
+                    } else {
+                        i32::from(u8::try_from(c).map_or(c, |b| u16::from(b.to_ascii_uppercase())))
+                    },
+                    character: c,
+                    control_key_state: 0,
+                    key_down: true,
+                };
+                let r = winrm_client::psrp::host::HostResponse::key(&call, key);
+                out.push(Step::Reply(call, Reply::Value(r.result)));
+            }
+            Read::CredentialUser { call } => {
+                let user = text.trim().to_string();
+                self.write(&format!("Password for user {user}: "), out);
+                out.push(Step::Hide(why::CREDENTIAL));
+                self.read = Some(Read::CredentialPassword { call, user });
+            }
+            Read::CredentialPassword { call, user } => out.push(Step::Reply(
+                call,
+                Reply::Credential {
+                    user,
+                    password: text.to_string(),
+                },
+            )),
+            Read::Choice {
+                call,
+                choices,
+                default,
+            } => match pick_choice(text, &choices, default) {
+                Some(i) => out.push(Step::Reply(call, Reply::Value(Some(Value::I32(i))))),
+                None => {
+                    let mut t = String::new();
+                    if text.trim() == "?" {
+                        for c in &choices {
+                            let key = c.hot_key().map(String::from).unwrap_or_default();
+                            t.push_str(&format!("{key} - {}\r\n", c.help_message));
+                        }
+                    }
+                    t.push_str(&choice_line(&choices, default));
+                    self.write(&t, out);
+                    self.read = Some(Read::Choice {
+                        call,
+                        choices,
+                        default,
+                    });
+                }
+            },
+            Read::Fields {
+                call,
+                fields,
+                mut done,
+                user,
+            } => {
+                let field = &fields[done.len()];
+                let mut next_user = None;
+                if field.type_full_name.ends_with("SecureString") {
+                    done.push((field.name.clone(), FieldAnswer::Secret(text.to_string())));
+                } else if field.type_full_name.ends_with("PSCredential") {
+                    match user {
+                        None => next_user = Some(text.trim().to_string()),
+                        Some(user) => done.push((
+                            field.name.clone(),
+                            FieldAnswer::Credential {
+                                user,
+                                password: text.to_string(),
+                            },
+                        )),
+                    }
+                } else {
+                    done.push((field.name.clone(), FieldAnswer::Text(text.to_string())));
+                }
+                self.next_field(
+                    Read::Fields {
+                        call,
+                        fields,
+                        done,
+                        user: next_user,
+                    },
+                    out,
+                );
+            }
+        }
+    }
+
+    /// The running pipeline ended (`state` and the reason it failed or stopped).
+    pub fn finished(&mut self, state: PipelineState, error: Option<ErrorRecord>) -> Vec<Step> {
+        let mut out = Vec::new();
+        let job = self.running.take();
+        self.read = None;
+        match job {
+            Some(Job::Line) => {
+                self.clear_progress(&mut out);
+                if let Some(code) = self.exit {
+                    out.push(Step::Exit(code));
+                    return out;
+                }
+                let incomplete = state == PipelineState::Failed
+                    && error.as_ref().is_some_and(console::is_incomplete_input);
+                if incomplete {
+                    // The block stays; more lines come with the continuation prompt.
+                    self.command_ran = false;
+                    self.show(CONTINUATION.as_bytes().to_vec(), &mut out);
+                    self.after_job(&mut out);
+                    return out;
+                }
+                self.block = None;
+                if let Some(e) = error.filter(|_| state == PipelineState::Failed) {
+                    self.error(&e, &mut out);
+                }
+                self.line_end = Some(state);
+                self.run_prompt(&mut out);
+            }
+            Some(Job::Prompt) => {
+                let values: Vec<String> = self.collected.drain(..).map(|v| v.display()).collect();
+                if state == PipelineState::Failed && !self.no_scripts {
+                    let refused = error.as_ref().is_some_and(|e| {
+                        e.fully_qualified_error_id.contains("ScriptsNotAllowed")
+                            || e.reason.as_deref() == Some("ParseException")
+                    });
+                    if refused {
+                        // A NoLanguage endpoint: ask again with the plain command.
+                        self.no_scripts = true;
+                        self.run_prompt(&mut out);
+                        return out;
+                    }
+                }
+                let (status, prompt) = if self.no_scripts {
+                    (None, values.first().cloned())
+                } else if values.len() >= 3 {
+                    (
+                        Some((values[0].clone(), values[1].clone())),
+                        values.get(2).cloned(),
+                    )
+                } else {
+                    (None, None)
+                };
+                self.prompt = prompt
+                    .filter(|p| !p.is_empty() && state == PipelineState::Completed)
+                    .map(|p| p.chars().filter(|c| *c != '\n' && *c != '\r').collect())
+                    .unwrap_or_else(|| FALLBACK_PROMPT.into());
+                if std::mem::take(&mut self.command_ran) {
+                    let code = exit_status(self.line_end.take(), status);
+                    let mark = match code {
+                        Some(n) => marks::command_end(n),
+                        None => marks::COMMAND_END.to_string(),
+                    };
+                    self.show(mark.into_bytes(), &mut out);
+                }
+                self.show_prompt(&mut out);
+                self.after_job(&mut out);
+            }
+            Some(Job::Complete { id, line }) => {
+                let answer = self
+                    .collected
+                    .drain(..)
+                    .next()
+                    .and_then(|v| CommandCompletion::from_value(&v))
+                    .and_then(|c| completion_for(&line, &c))
+                    .unwrap_or_default();
+                out.push(Step::Completion { id, answer });
+                self.after_job(&mut out);
+            }
+            None => {}
+        }
+        out
+    }
+
+    /// A job ended: lines typed meanwhile run now.
+    fn after_job(&mut self, out: &mut Vec<Step>) {
+        if self.running.is_none() {
+            if let Some(line) = self.queue.pop_front() {
+                self.submit(&line, out);
+            }
+        }
+    }
+}
+
+/// What a running pipeline said, for [`PsConsole::event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PsEvent {
+    /// An output object.
+    Output(Value),
+    /// An error record.
+    Error(ErrorRecord),
+    /// A warning record.
+    Warning(String),
+    /// A verbose record.
+    Verbose(String),
+    /// A debug record.
+    Debug(String),
+    /// An information record.
+    Information(InformationRecord),
+    /// A progress record.
+    Progress(ProgressRecord),
+    /// A host call.
+    HostCall(HostCall),
+}
+
+/// The exit status of a line: from its state, then `$?` and `$LASTEXITCODE` as the prompt
+/// pipeline read them (as text).
+fn exit_status(state: Option<PipelineState>, status: Option<(String, String)>) -> Option<i32> {
+    match state? {
+        PipelineState::Stopped => Some(130),
+        PipelineState::Failed => Some(1),
+        _ => {
+            let (ok, last) = status?;
+            if ok.eq_ignore_ascii_case("true") {
+                Some(0)
+            } else {
+                Some(
+                    last.trim()
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|n| *n != 0)
+                        .unwrap_or(1),
+                )
+            }
+        }
+    }
+}
+
+/// The completion answer for the line discipline: UTF-16 indexes into byte offsets.
+fn completion_for(line: &str, c: &CommandCompletion) -> Option<Completion> {
+    let byte_at = |units: usize| -> usize {
+        let chars = console::char_index(line, units);
+        line.char_indices()
+            .nth(chars)
+            .map_or(line.len(), |(i, _)| i)
+    };
+    let start = byte_at(c.replacement_index);
+    let end = byte_at(c.replacement_index.checked_add(c.replacement_length)?);
+    Some(Completion {
+        start,
+        len: end.checked_sub(start)?,
+        matches: c
+            .matches
+            .iter()
+            .map(|m| m.completion_text.clone())
+            .collect(),
+    })
+}
+
+/// `[Y] Yes  [N] No  [?] Help (default is "Y"): `, as the console shows a choice.
+fn choice_line(choices: &[ChoiceDescription], default: i32) -> String {
+    let mut s = String::new();
+    for c in choices {
+        let key = c.hot_key().map(String::from).unwrap_or_else(|| c.text());
+        s.push_str(&format!("[{key}] {}  ", c.text()));
+    }
+    s.push_str("[?] Help");
+    if let Some(d) = usize::try_from(default).ok().and_then(|d| choices.get(d)) {
+        let key = d.hot_key().map(String::from).unwrap_or_else(|| d.text());
+        s.push_str(&format!(" (default is \"{key}\")"));
+    }
+    s.push_str(": ");
+    s
+}
+
+/// The choice a typed answer names: empty for the default, a hot key or a label.
+fn pick_choice(text: &str, choices: &[ChoiceDescription], default: i32) -> Option<i32> {
+    let t = text.trim();
+    if t.is_empty() {
+        return (usize::try_from(default).ok()? < choices.len()).then_some(default);
+    }
+    choices
+        .iter()
+        .position(|c| {
+            c.hot_key()
+                .is_some_and(|k| t.len() == k.len_utf8() && t.eq_ignore_ascii_case(&k.to_string()))
+                || c.text().eq_ignore_ascii_case(t)
+        })
+        .and_then(|i| i32::try_from(i).ok())
+}
+
+/// `text` in ConsoleColor `color`, with CR LF line ends and a final line break.
+fn colored(color: i32, text: &str) -> String {
+    let sgr = console::ansi_color(color).unwrap_or(39);
+    let body = text
+        .trim_end_matches('\n')
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n");
+    format!("\x1b[{sgr}m{body}\x1b[0m\r\n")
+}
