@@ -51,3 +51,80 @@ async fn a_prompt_a_line_and_marks_with_the_exit_status() {
         "{state:?}"
     );
 }
+
+async fn console(relay: &Relay) -> (User, String, Client) {
+    let user = relay.sign_in().await;
+    let s = user.create_session("demo-ps").await;
+    let mut c = user.attach(&s.id, None).await;
+    c.welcome().await;
+    c.wait_for(&format!("> {MARK_B}"), T).await;
+    (user, s.id, c)
+}
+
+#[tokio::test]
+async fn tab_completes_through_tabexpansion2_and_cycles() {
+    let relay = Relay::demo();
+    let (_u, _id, mut c) = console(&relay).await;
+    c.input("Get-ChildI\t").await;
+    c.wait_for("Get-ChildItem", T).await;
+    // Cycling needs several matches: `Write-` has many; Tab, Tab, Shift+Tab.
+    c.input("\x15Write-\t").await;
+    c.wait_for("Write-Debug", T).await;
+    c.input("\t").await;
+    c.wait_for("Write-Error", T).await;
+    c.input("\x1b[Z").await;
+    c.drain(std::time::Duration::from_millis(200)).await;
+    // Ctrl+Space lists every match under the line.
+    c.input("\x15Write-\x00").await;
+    c.wait_for("Write-Warning", T).await;
+    assert!(c.text().contains("Write-Progress"));
+    // Enter runs what the line shows: Write-Debug with no message prints nothing bad.
+    c.input("\x15Get-Date | Out-Null\r").await;
+    c.wait_for("\x1b]133;D;0\x07", T).await;
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_a_running_pipeline_and_the_prompt_returns() {
+    let relay = Relay::demo();
+    let (_u, _id, mut c) = console(&relay).await;
+    c.input("Start-Sleep 100\r").await;
+    c.wait_for("Start-Sleep 100\r\n", T).await;
+    c.drain(std::time::Duration::from_millis(300)).await;
+    c.input("\x03").await;
+    c.wait_for(&format!("^C\r\n{MARK_C}\x1b]133;D;130\x07"), T)
+        .await;
+    c.wait_for(MARK_B, T).await;
+}
+
+#[tokio::test]
+async fn progress_is_a_line_updated_in_place_and_gone_at_the_end() {
+    let relay = Relay::demo();
+    let (_u, _id, mut c) = console(&relay).await;
+    c.input("Write-Progress -Activity Copying -Status Half -PercentComplete 50; Write-Output between; Write-Progress -Activity Copying -Completed; Write-Output after\r").await;
+    c.wait_for("after", T).await;
+    c.wait_for("\x1b]133;D;0\x07", T).await;
+    let text = c.text();
+    assert!(text.contains("Copying: Half"), "{text:?}");
+    assert!(text.contains("50%"), "{text:?}");
+    // The progress line is erased before the output below it and at the end.
+    assert!(text.contains("\r\x1b[Kbetween"), "{text:?}");
+}
+
+#[tokio::test]
+async fn an_unfinished_block_continues_with_the_continuation_prompt_then_runs() {
+    let relay = Relay::demo();
+    let (_u, _id, mut c) = console(&relay).await;
+    c.input("function Greet {\r").await;
+    c.wait_for("\r\n>> ", T).await;
+    c.input("Write-Output \"hello from a block\"\r").await;
+    c.wait_for("\"hello from a block\"\r\n>> ", T).await;
+    c.input("}\r").await;
+    c.wait_for("\x1b]133;D;0\x07", T).await;
+    c.input("Greet\r").await;
+    c.wait_for(&format!("Greet\r\n{MARK_C}hello from a block\r\n"), T)
+        .await;
+    // A parse error that more input cannot fix is printed, not continued.
+    c.input("}\r").await;
+    c.wait_for("\x1b]133;D;1\x07", T).await;
+    assert!(c.text().contains("Unexpected token '}'"));
+}

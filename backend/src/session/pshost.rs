@@ -191,6 +191,9 @@ pub struct PsConsole {
     collected: Vec<Value>,
     /// The endpoint refuses scripts (JEA, NoLanguage): the prompt runs as a command.
     no_scripts: bool,
+    /// The running line's `C` mark is not written yet: it goes before its first output, so
+    /// an unfinished block (which ran nothing) has none.
+    mark_c: bool,
 }
 
 /// The fallback prompt when `prompt` fails or says nothing (console convention).
@@ -217,6 +220,7 @@ impl PsConsole {
             exit: None,
             collected: Vec::new(),
             no_scripts: false,
+            mark_c: false,
         }
     }
 
@@ -292,7 +296,7 @@ impl PsConsole {
         };
         self.command_ran = true;
         self.line_end = None;
-        self.show(marks::OUTPUT_START.as_bytes().to_vec(), out);
+        self.mark_c = true;
         let p = console::line_pipeline(&script, self.host_info(), self.protocol);
         self.block = Some(script);
         self.run(Job::Line, p, out);
@@ -343,9 +347,12 @@ impl PsConsole {
         out
     }
 
-    fn show(&mut self, bytes: Vec<u8>, out: &mut Vec<Step>) {
+    fn show(&mut self, mut bytes: Vec<u8>, out: &mut Vec<Step>) {
         if bytes.is_empty() {
             return;
+        }
+        if std::mem::take(&mut self.mark_c) {
+            bytes.splice(0..0, marks::OUTPUT_START.bytes());
         }
         // Merge with the bytes just before, so one event is one write.
         if let Some(Step::Show(prev)) = out.last_mut() {
@@ -823,6 +830,7 @@ impl PsConsole {
                 if incomplete {
                     // The block stays; more lines come with the continuation prompt.
                     self.command_ran = false;
+                    self.mark_c = false;
                     self.show(CONTINUATION.as_bytes().to_vec(), &mut out);
                     self.after_job(&mut out);
                     return out;
@@ -830,6 +838,10 @@ impl PsConsole {
                 self.block = None;
                 if let Some(e) = error.filter(|_| state == PipelineState::Failed) {
                     self.error(&e, &mut out);
+                }
+                if std::mem::take(&mut self.mark_c) {
+                    // A command without output still marks where its output would be.
+                    self.show(marks::OUTPUT_START.as_bytes().to_vec(), &mut out);
                 }
                 self.line_end = Some(state);
                 self.run_prompt(&mut out);
@@ -1004,4 +1016,281 @@ fn colored(color: i32, text: &str) -> String {
         .replace("\r\n", "\n")
         .replace('\n', "\r\n");
     format!("\x1b[{sgr}m{body}\x1b[0m\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use winrm_client::psrp::clixml::{list_value, Object};
+    use winrm_client::psrp::host::HostMethodId;
+
+    fn shown(steps: &[Step]) -> String {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Show(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn call(method: &str, ci: i64, params: Vec<Value>) -> HostCall {
+        HostCall {
+            call_id: ci,
+            method: HostMethodId::from_name(method).unwrap(),
+            params,
+        }
+    }
+
+    /// A console at its first prompt, `PS C:\> `.
+    fn at_prompt() -> PsConsole {
+        let mut c = PsConsole::new(80, 24, (2, 3));
+        let steps = c.start();
+        assert!(matches!(steps[..], [Step::Run(Job::Prompt, _)]));
+        for v in ["True", "", "PS C:\\> "] {
+            c.event(PsEvent::Output(Value::str(v)));
+        }
+        let steps = c.finished(PipelineState::Completed, None);
+        assert_eq!(
+            shown(&steps),
+            "\x1b]133;A\x07PS C:\\> \x1b]133;B\x07",
+            "no D before the first prompt"
+        );
+        c
+    }
+
+    fn prompt_after(c: &mut PsConsole, ok: &str, last: &str) -> String {
+        for v in [ok, last, "PS C:\\> "] {
+            c.event(PsEvent::Output(Value::str(v)));
+        }
+        shown(&c.finished(PipelineState::Completed, None))
+    }
+
+    #[test]
+    fn a_line_runs_through_out_default_and_the_mark_carries_its_status() {
+        let mut c = at_prompt();
+        let steps = c.line("Get-Date");
+        let Step::Run(Job::Line, p) = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(p.statements[0][1].cmd, "Out-Default");
+        assert_eq!(p.history.as_deref(), Some("Get-Date"));
+        // Output arrives as host calls; the C mark goes before the first of them.
+        let steps = c.event(PsEvent::HostCall(call(
+            "WriteLine2",
+            -100,
+            vec![Value::str("Sunday")],
+        )));
+        assert_eq!(shown(&steps), "\x1b]133;C\x07Sunday\r\n");
+        assert!(matches!(
+            c.finished(PipelineState::Completed, None)[..],
+            [Step::Run(Job::Prompt, _)]
+        ));
+        assert!(prompt_after(&mut c, "True", "").starts_with("\x1b]133;D;0\x07"));
+        // `$?` false with a native exit code: that code.
+        c.line("cmd /c exit 7");
+        c.finished(PipelineState::Completed, None);
+        assert!(prompt_after(&mut c, "False", "7").starts_with("\x1b]133;D;7\x07"));
+        // Failed: printed in red, status 1.
+        c.line("throw 'x'");
+        let steps = c.finished(
+            PipelineState::Failed,
+            Some(ErrorRecord {
+                message: "x".into(),
+                ..ErrorRecord::default()
+            }),
+        );
+        assert!(shown(&steps).contains("\x1b[91mx"), "{steps:?}");
+        assert!(prompt_after(&mut c, "False", "").starts_with("\x1b]133;D;1\x07"));
+    }
+
+    #[test]
+    fn read_host_as_secure_string_hides_the_next_line_and_replies_a_secret() {
+        let mut c = at_prompt();
+        c.line("Read-Host -AsSecureString");
+        let read = call("ReadLineAsSecureString", 1, vec![]);
+        let steps = c.event(PsEvent::HostCall(read.clone()));
+        assert_eq!(steps, vec![Step::Hide(why::READ_HOST)]);
+        let steps = c.line("s3cret");
+        assert_eq!(
+            steps,
+            vec![Step::Reply(read, Reply::Secret("s3cret".into()))]
+        );
+        assert!(!format!("{steps:?}").contains("s3cret"), "Debug hides it");
+        assert!(shown(&steps).is_empty());
+    }
+
+    #[test]
+    fn get_credential_asks_user_then_hidden_password() {
+        let mut c = at_prompt();
+        c.line("Get-Credential");
+        let cred = call(
+            "PromptForCredential2",
+            2,
+            ["Cap", "Msg", "", ""]
+                .iter()
+                .map(|s| Value::str(*s))
+                .chain([Value::I32(3), Value::I32(1)])
+                .collect(),
+        );
+        let steps = c.event(PsEvent::HostCall(cred.clone()));
+        let text = shown(&steps);
+        assert!(
+            text.contains("Cap\r\nMsg\r\n") && text.ends_with("User: "),
+            "{text:?}"
+        );
+        let steps = c.line("alice");
+        assert!(shown(&steps).contains("Password for user alice: "));
+        assert!(steps.contains(&Step::Hide(why::CREDENTIAL)));
+        let steps = c.line("pw");
+        assert_eq!(
+            steps,
+            vec![Step::Reply(
+                cred,
+                Reply::Credential {
+                    user: "alice".into(),
+                    password: "pw".into()
+                }
+            )]
+        );
+    }
+
+    fn choice(label: &str, help: &str) -> Value {
+        Object::new()
+            .with_ms("label", Value::str(label))
+            .with_ms("helpMessage", Value::str(help))
+            .into_value()
+    }
+
+    #[test]
+    fn prompt_for_choice_shows_as_the_console_does() {
+        let mut c = at_prompt();
+        c.line("Remove-Item x -Confirm");
+        let q = call(
+            "PromptForChoice",
+            3,
+            vec![
+                Value::str("Confirm"),
+                Value::str("Are you sure?"),
+                list_value(&[], vec![choice("&Yes", "do it"), choice("&No", "don't")]),
+                Value::I32(0),
+            ],
+        );
+        let text = shown(&c.event(PsEvent::HostCall(q.clone())));
+        assert!(
+            text.ends_with("[Y] Yes  [N] No  [?] Help (default is \"Y\"): "),
+            "{text:?}"
+        );
+        // `?` shows the help and asks again; a hot key answers.
+        let text = shown(&c.line("?"));
+        assert!(text.contains("Y - do it") && text.contains("[?] Help"));
+        assert_eq!(
+            c.line("n"),
+            vec![Step::Reply(q.clone(), Reply::Value(Some(Value::I32(1))))]
+        );
+        assert_eq!(pick_choice("", &[], 0), None);
+    }
+
+    #[test]
+    fn exit_n_ends_the_session_and_nested_prompts_are_refused() {
+        let mut c = at_prompt();
+        c.line("exit 3");
+        let steps = c.event(PsEvent::HostCall(call("EnterNestedPrompt", 4, vec![])));
+        assert!(matches!(&steps[0], Step::Reply(_, Reply::Refuse(m)) if m.contains("nested")));
+        c.event(PsEvent::HostCall(call(
+            "SetShouldExit",
+            -100,
+            vec![Value::I32(3)],
+        )));
+        assert_eq!(
+            c.finished(PipelineState::Completed, None),
+            vec![Step::Exit(3)]
+        );
+    }
+
+    #[test]
+    fn ctrl_c_stops_and_typed_ahead_lines_wait_their_turn() {
+        let mut c = at_prompt();
+        c.line("Start-Sleep 100");
+        assert!(c.line("Get-Date").is_empty(), "typed ahead: queued");
+        assert_eq!(c.interrupt(), vec![Step::Stop]);
+        c.finished(PipelineState::Stopped, None);
+        let text = prompt_after(&mut c, "False", "");
+        assert!(text.contains("\x1b]133;D;130\x07"), "{text:?}");
+        // Ctrl+C dropped the typed-ahead line: nothing runs after the prompt.
+        assert!(!c.busy());
+    }
+
+    #[test]
+    fn completion_indexes_go_from_utf16_to_bytes_and_busy_answers_at_once() {
+        let mut c = at_prompt();
+        let line = "\u{1F600} Get-Chi";
+        let steps = c.complete(7, line, line.len());
+        let Step::Run(Job::Complete { id: 7, .. }, p) = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        assert_eq!(p.statements[0][0].args[1].value, Value::I32(10));
+        let result = Object::new()
+            .with_prop("CompletionText", Value::str("Get-ChildItem"))
+            .into_value();
+        let completion = Object::new()
+            .with_prop("ReplacementIndex", Value::I32(3))
+            .with_prop("ReplacementLength", Value::I32(7))
+            .with_prop("CompletionMatches", list_value(&[], vec![result]))
+            .into_value();
+        c.event(PsEvent::Output(completion));
+        let steps = c.finished(PipelineState::Completed, None);
+        assert_eq!(
+            steps,
+            vec![Step::Completion {
+                id: 7,
+                answer: Completion {
+                    start: 5,
+                    len: 7,
+                    matches: vec!["Get-ChildItem".into()]
+                }
+            }]
+        );
+        c.line("Start-Sleep 5");
+        assert_eq!(
+            c.complete(8, "x", 1),
+            vec![Step::Completion {
+                id: 8,
+                answer: Completion::default()
+            }]
+        );
+    }
+
+    #[test]
+    fn progress_stays_at_the_bottom_and_goes_at_the_end() {
+        let mut c = at_prompt();
+        c.line("copy");
+        let rec = |pct, completed| ProgressRecord {
+            activity: "Copying".into(),
+            activity_id: 0,
+            status_description: "Half".into(),
+            current_operation: None,
+            parent_activity_id: -1,
+            percent_complete: pct,
+            completed,
+            seconds_remaining: -1,
+        };
+        let text = shown(&c.event(PsEvent::Progress(rec(50, false))));
+        assert!(
+            text.contains("Copying: Half") && text.contains("50%"),
+            "{text:?}"
+        );
+        let text = shown(&c.event(PsEvent::HostCall(call(
+            "WriteLine2",
+            -100,
+            vec![Value::str("out")],
+        ))));
+        assert!(text.starts_with("\r\x1b[Kout\r\n"), "{text:?}");
+        assert!(
+            text.contains("Copying: Half"),
+            "drawn again below: {text:?}"
+        );
+        let text = shown(&c.event(PsEvent::Progress(rec(100, true))));
+        assert_eq!(text, "\r\x1b[K");
+    }
 }

@@ -101,6 +101,8 @@ pub(crate) struct Runspace {
     pub success: bool,
     pub user: String,
     pub version: Value,
+    /// `function NAME { BODY }` definitions: lower-case name → body.
+    pub functions: HashMap<String, String>,
 }
 
 impl Runspace {
@@ -112,6 +114,7 @@ impl Runspace {
             success: true,
             user: user.to_string(),
             version: ps_version_table(),
+            functions: HashMap::new(),
         }
     }
 }
@@ -255,6 +258,24 @@ fn error(
     }
 }
 
+/// A parse failure as PowerShell reports it: IncompleteParseException when more input could
+/// complete the script (the console then asks for more lines), ParseException otherwise.
+fn parse_error(e: parse::ParseError) -> ErrorRecord {
+    let reason = match e.1 {
+        parse::Incomplete::Yes => "IncompleteParseException",
+        parse::Incomplete::No => "ParseException",
+    };
+    let mut r = error(
+        e.0,
+        "TerminatorExpectedAtEndOfString",
+        8,
+        &format!("System.Management.Automation.{reason}"),
+        None,
+    );
+    r.reason = Some(reason.into());
+    r
+}
+
 fn not_recognized(name: &str) -> ErrorRecord {
     let mut e = error(
         format!("The term '{name}' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again."),
@@ -325,17 +346,7 @@ impl<I: Io> Eval<'_, I> {
                     "input".into(),
                     clixml::list_value(&[], std::mem::take(&mut data)),
                 );
-                let statements = parse::parse(&stage.cmd).map_err(|e| {
-                    let mut r = error(
-                        e.0,
-                        "TerminatorExpectedAtEndOfString",
-                        8,
-                        "System.Management.Automation.ParseException",
-                        None,
-                    );
-                    r.reason = Some("ParseException".into());
-                    r
-                })?;
+                let statements = parse::parse(&stage.cmd).map_err(parse_error)?;
                 if !last && stages[i + 1..].iter().all(|s| !s.is_script) {
                     self.downstream = stages[i + 1..].to_vec();
                     let flow = self.run_script(&statements, &mut Sink::Emit).await;
@@ -373,6 +384,12 @@ impl<I: Io> Eval<'_, I> {
             }
             self.had_errors = false;
             let flow = match st {
+                Statement::Function(name, body) => {
+                    self.rs
+                        .functions
+                        .insert(name.to_ascii_lowercase(), body.clone());
+                    Flow::Next
+                }
                 Statement::Exit(e) => {
                     let n = e
                         .as_ref()
@@ -577,6 +594,15 @@ impl<I: Io> Eval<'_, I> {
         sink: &mut Sink,
     ) -> Flow {
         let Some(canonical) = resolve(name) else {
+            if let Some(body) = self.rs.functions.get(&name.to_ascii_lowercase()).cloned() {
+                return match parse::parse(&body) {
+                    Ok(statements) => Box::pin(self.run_script(&statements, sink)).await,
+                    Err(e) => {
+                        self.write_error(parse_error(e), sink);
+                        Flow::Next
+                    }
+                };
+            }
             return self.external(name, text, input, sink).await;
         };
         let params = COMMANDS
