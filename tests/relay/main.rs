@@ -4,6 +4,7 @@
 mod access;
 mod common;
 mod faults;
+mod hidden;
 mod hostile;
 mod limits;
 mod powershell;

@@ -1270,4 +1270,151 @@ mod tests {
         assert_eq!(c.admit(Some("alice"), None, Role::Owner), Ok(Role::Owner));
         assert_eq!(c.role_of(owner), Some(Role::Owner));
     }
+
+    fn inputs(actions: &[Action]) -> String {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Input { data, .. } => data.clone(),
+                Action::Line { line, .. } => line.clone(),
+                _ => String::new(),
+            })
+            .collect()
+    }
+
+    fn with(config: CoreConfig) -> (Core, Instant) {
+        let t0 = Instant::now();
+        (
+            Core::new(
+                CoreConfig {
+                    observe_bytes: true,
+                    ..config
+                },
+                t0,
+            ),
+            t0,
+        )
+    }
+
+    /// Issue 14: a hidden line goes to the shell and nowhere else (log, echo, observers'
+    /// input and line events, history, snapshots).
+    #[test]
+    fn a_hidden_line_reaches_the_shell_only() {
+        let (mut c, t0) = core(false);
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        c.remote_output(b"Secret: ", t0, &mut out);
+        out.clear();
+        c.hide_next_line(why::READ_HOST, &mut out);
+        assert_eq!(
+            out,
+            vec![Action::InputMode {
+                hidden: true,
+                why: Some("read-host")
+            }]
+        );
+        assert_eq!(c.input_mode(), (true, Some("read-host")));
+        out.clear();
+        // Pieces, an arrow key, a bracketed paste, a backspace; then Enter and more typing.
+        for piece in ["s3c", "\x1b[D", "\x1b[200~retX\x1b[201~", "\x7f", "!\rdir"] {
+            c.input(me, piece, t0, &mut out).unwrap();
+        }
+        assert_eq!(sent(&out), vec![b"s3cret!\r\n".to_vec()]);
+        let log = String::from_utf8(shown(&out)).unwrap();
+        assert!(!log.contains("s3c") && !log.contains("ret"), "{log:?}");
+        assert!(
+            log.starts_with("\r\n"),
+            "Enter still moves to a new line: {log:?}"
+        );
+        assert!(
+            log.ends_with("dir"),
+            "typing after the hidden line is echoed: {log:?}"
+        );
+        assert_eq!(inputs(&out), "dir", "observers never see the secret");
+        assert!(out.contains(&Action::InputMode {
+            hidden: false,
+            why: None
+        }));
+        assert_eq!(c.input_mode(), (false, None));
+        let OutputRead::Bytes { data, .. } = c.read_output(0, 1 << 20) else {
+            panic!()
+        };
+        assert!(!String::from_utf8_lossy(&data).contains("s3c"));
+        let snap = c.snapshot();
+        let OutputRead::Snapshot { data, .. } = snap else {
+            panic!()
+        };
+        assert!(!String::from_utf8_lossy(&data).contains("s3c"));
+        // Not in history: Up brings back nothing secret.
+        out.clear();
+        c.input(me, "\x15\x1b[A", t0, &mut out).unwrap();
+        assert!(!String::from_utf8(shown(&out)).unwrap().contains("s3c"));
+    }
+
+    #[test]
+    fn ctrl_c_abandons_a_hidden_line_and_viewers_cannot_hide() {
+        let (mut c, t0) = core(false);
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        let v = c.attach("v".into(), Role::Viewer, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        assert!(c.hide_next_line_for(v, &mut out).is_err());
+        c.hide_next_line_for(me, &mut out).unwrap();
+        assert_eq!(c.input_mode(), (true, Some("manual")));
+        out.clear();
+        c.input(me, "abc\x03", t0, &mut out).unwrap();
+        assert!(out.contains(&Action::Signal(Signal::CtrlC)));
+        assert!(sent(&out).is_empty());
+        assert_eq!(c.input_mode(), (false, None));
+    }
+
+    #[test]
+    fn password_prompts_hide_the_next_line_on_pipes() {
+        let (mut c, t0) = with(CoreConfig {
+            detect_password_prompts: true,
+            ..CoreConfig::default()
+        });
+        let mut out = Vec::new();
+        c.set_state(SessionState::Connected, &mut out);
+        for (text, hides) in [
+            ("C:\\Users\\passwords>", false),
+            ("Password: ", true),
+            ("Enter password for alice:", true),
+            ("Enter passphrase for key '/x/id_rsa': ", true),
+            ("password stored\r\n", false),
+            ("Passwords are case-sensitive. Type yours", false),
+            ("C:\\>", false),
+        ] {
+            out.clear();
+            c.remote_output(b"\r\n", t0, &mut out);
+            c.remote_output(text.as_bytes(), t0, &mut out);
+            let hidden = out
+                .iter()
+                .any(|a| matches!(a, Action::InputMode { hidden: true, .. }));
+            assert_eq!(hidden, hides, "{text:?}");
+            c.unhide(&mut out);
+        }
+    }
+
+    /// cmd sessions: `A`/`B` around the prompt, `C` after a submitted line, `D` without a
+    /// status before the next prompt.
+    #[test]
+    fn cmd_sessions_get_marks_from_the_line_discipline() {
+        let (mut c, t0) = with(CoreConfig {
+            line_marks: true,
+            ..CoreConfig::default()
+        });
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        out.clear();
+        c.remote_output(b"Microsoft Windows\r\n\r\nC:\\Users\\demo>", t0, &mut out);
+        c.input(me, "dir\r", t0, &mut out).unwrap();
+        c.remote_output(b" Volume in drive C\r\n\r\nC:\\Users\\demo>", t0, &mut out);
+        assert_eq!(
+            String::from_utf8(shown(&out)).unwrap(),
+            "Microsoft Windows\r\n\r\n\x1b]133;A\x07C:\\Users\\demo>\x1b]133;B\x07dir\r\n\x1b]133;C\x07 Volume in drive C\r\n\r\n\x1b]133;D\x07\x1b]133;A\x07C:\\Users\\demo>\x1b]133;B\x07"
+        );
+    }
 }
