@@ -154,8 +154,9 @@ impl Term {
 
     /// Whether the recent output ends with a prompt (`...>` and optional spaces).
     pub fn tail_ends_prompt(&self) -> bool {
-        let t = self.tail().trim_ascii_end();
-        t.ends_with(b">")
+        // Shell-integration marks (OSC 133) may follow the prompt: they take no cells.
+        let tail = winrelay_shared::line::strip_marks(&String::from_utf8_lossy(self.tail()));
+        tail.trim_end().ends_with('>')
     }
 
     /// Whether a prompt character (`>`) follows `marker` in the recent output (a snapshot

@@ -100,7 +100,7 @@ async fn a_read_host_secret_reaches_the_shell_and_nobody_else() {
         )
     })
     .await;
-    w.wait_for("\x1b]133;B\x07", T).await;
+    w.wait_for_raw("\x1b]133;B\x07", T).await;
     let mut v = Client::connect(
         &format!(
             "{}/api/sessions/{}/ws?share={token}",
@@ -133,8 +133,8 @@ async fn a_read_host_secret_reaches_the_shell_and_nobody_else() {
     w.input("hunter2-").await;
     w.input("\x1b[D\x1b[CPSSECRET\r").await;
     w.wait_msg(T, shown_again).await;
-    w.wait_for("\x1b]133;D;0\x07", T).await;
-    v.wait_for("\x1b]133;D;0\x07", T).await;
+    w.wait_for_raw("\x1b]133;D;0\x07", T).await;
+    v.wait_for_raw("\x1b]133;D;0\x07", T).await;
     assert!(
         !w.text().contains(secret),
         "echoed to the writer: {:?}",

@@ -16,19 +16,19 @@ async fn a_prompt_a_line_and_marks_with_the_exit_status() {
     assert_eq!(s.state, SessionState::Connected);
     let mut c = user.attach(&s.id, None).await;
     c.welcome().await;
-    c.wait_for(&format!("> {MARK_B}"), T).await;
+    c.wait_for_raw(&format!("> {MARK_B}"), T).await;
     // The remote `prompt` function's answer, between the marks.
-    let text = c.text();
+    let text = c.raw_text();
     assert!(text.starts_with(&format!("{MARK_A}PS ")), "{text:?}");
     let prompt = text[MARK_A.len()..text.len() - MARK_B.len()].to_string();
     c.input("Write-Output x\r").await;
-    c.wait_for(&format!("{MARK_C}x\r\n"), T).await;
-    c.wait_for(&format!("\x1b]133;D;0\x07{MARK_A}{prompt}{MARK_B}"), T)
+    c.wait_for_raw(&format!("{MARK_C}x\r\n"), T).await;
+    c.wait_for_raw(&format!("\x1b]133;D;0\x07{MARK_A}{prompt}{MARK_B}"), T)
         .await;
     // A failing command: the mark says so.
     c.input("Write-Error boom\r").await;
     c.wait_for("boom", T).await;
-    c.wait_for("\x1b]133;D;1\x07", T).await;
+    c.wait_for_raw("\x1b]133;D;1\x07", T).await;
     // exit N ends the session with N.
     c.input("exit 3\r").await;
     let state = c
@@ -57,7 +57,7 @@ async fn console(relay: &Relay) -> (User, String, Client) {
     let s = user.create_session("demo-ps").await;
     let mut c = user.attach(&s.id, None).await;
     c.welcome().await;
-    c.wait_for(&format!("> {MARK_B}"), T).await;
+    c.wait_for_raw(&format!("> {MARK_B}"), T).await;
     (user, s.id, c)
 }
 
@@ -80,7 +80,7 @@ async fn tab_completes_through_tabexpansion2_and_cycles() {
     assert!(c.text().contains("Write-Progress"));
     // Enter runs what the line shows: Write-Debug with no message prints nothing bad.
     c.input("\x15Get-Date | Out-Null\r").await;
-    c.wait_for("\x1b]133;D;0\x07", T).await;
+    c.wait_for_raw("\x1b]133;D;0\x07", T).await;
 }
 
 #[tokio::test]
@@ -91,9 +91,9 @@ async fn ctrl_c_stops_a_running_pipeline_and_the_prompt_returns() {
     c.wait_for("Start-Sleep 100\r\n", T).await;
     c.drain(std::time::Duration::from_millis(300)).await;
     c.input("\x03").await;
-    c.wait_for(&format!("^C\r\n{MARK_C}\x1b]133;D;130\x07"), T)
+    c.wait_for_raw(&format!("^C\r\n{MARK_C}\x1b]133;D;130\x07"), T)
         .await;
-    c.wait_for(MARK_B, T).await;
+    c.wait_for_raw(MARK_B, T).await;
 }
 
 #[tokio::test]
@@ -102,7 +102,7 @@ async fn progress_is_a_line_updated_in_place_and_gone_at_the_end() {
     let (_u, _id, mut c) = console(&relay).await;
     c.input("Write-Progress -Activity Copying -Status Half -PercentComplete 50; Write-Output between; Write-Progress -Activity Copying -Completed; Write-Output after\r").await;
     c.wait_for("after", T).await;
-    c.wait_for("\x1b]133;D;0\x07", T).await;
+    c.wait_for_raw("\x1b]133;D;0\x07", T).await;
     let text = c.text();
     assert!(text.contains("Copying: Half"), "{text:?}");
     assert!(text.contains("50%"), "{text:?}");
@@ -119,12 +119,12 @@ async fn an_unfinished_block_continues_with_the_continuation_prompt_then_runs() 
     c.input("Write-Output \"hello from a block\"\r").await;
     c.wait_for("\"hello from a block\"\r\n>> ", T).await;
     c.input("}\r").await;
-    c.wait_for("\x1b]133;D;0\x07", T).await;
+    c.wait_for_raw("\x1b]133;D;0\x07", T).await;
     c.input("Greet\r").await;
-    c.wait_for(&format!("Greet\r\n{MARK_C}hello from a block\r\n"), T)
+    c.wait_for_raw(&format!("Greet\r\n{MARK_C}hello from a block\r\n"), T)
         .await;
     // A parse error that more input cannot fix is printed, not continued.
     c.input("}\r").await;
-    c.wait_for("\x1b]133;D;1\x07", T).await;
+    c.wait_for_raw("\x1b]133;D;1\x07", T).await;
     assert!(c.text().contains("Unexpected token '}'"));
 }

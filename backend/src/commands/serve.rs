@@ -280,7 +280,7 @@ async fn end_sessions_of_lost_targets(
             info!(session = %s.id, target = %s.target, "ending a session: its container is gone");
             s.notice(&message);
             s.kick_all(&message, false);
-            s.end();
+            s.end_because("ended because its container is gone");
         }
         known = now;
     }

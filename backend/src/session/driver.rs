@@ -118,13 +118,20 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
             }
             _ = stopped(&mut stop_rx) => {
                 let _ = input.terminate().await;
-                break SessionState::Exited { code: -1, reason: None };
+                break SessionState::Exited { code: -1, reason: session.end_reason() };
             }
         }
     };
     input_task.abort();
-    if let SessionState::Exited { code, .. } = &end_state {
-        session.notice(&format!("the shell ended (exit code {code})"));
+    match &end_state {
+        SessionState::Exited {
+            reason: Some(reason),
+            ..
+        } => session.notice(&format!("the session {reason}")),
+        SessionState::Exited { code, .. } => {
+            session.notice(&format!("the shell ended (exit code {code})"))
+        }
+        _ => {}
     }
     session.set_state(end_state);
     if let Err(e) = shell.close().await {
@@ -353,7 +360,7 @@ mod tests {
             s.state(),
             SessionState::Exited {
                 code: -1,
-                reason: None
+                reason: Some("ended after 1 minute without input (idle timeout)".into())
             }
         );
         let seen = seen.lock().unwrap();

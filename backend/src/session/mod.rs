@@ -124,6 +124,8 @@ pub struct Session {
     input_tx: mpsc::Sender<ShellCmd>,
     signal_tx: mpsc::Sender<Signal>,
     stop_tx: watch::Sender<bool>,
+    /// Why the relay ended the session, once it did.
+    end_reason: Mutex<Option<String>>,
     observers: Vec<Arc<dyn Observer>>,
 }
 
@@ -172,6 +174,7 @@ impl Session {
             input_tx,
             signal_tx,
             stop_tx,
+            end_reason: Mutex::new(None),
             observers,
         });
         for o in &session.observers {
@@ -396,9 +399,26 @@ impl Session {
         self.with_core(|c, out| c.resize(client, cols, rows, out))
     }
 
-    /// Ends the session: the shell is terminated and deleted.
+    /// The owner ends the session: the shell is terminated and deleted.
     pub fn end(&self) {
+        self.end_because("ended by the owner");
+    }
+
+    /// The relay ends the session for `reason` (the first reason given sticks), which the
+    /// final `exited` state carries.
+    pub fn end_because(&self, reason: &str) {
+        self.end_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| reason.to_string());
         self.stop_tx.send_replace(true);
+    }
+
+    pub(crate) fn end_reason(&self) -> Option<String> {
+        self.end_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How long the session has had no client and no activity (None while anyone is
