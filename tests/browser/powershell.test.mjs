@@ -34,7 +34,7 @@ test("demo-ps opens with the remote prompt", async () => {
   await page.goto(new URL(login.pathname + login.search, relay.url).href);
   await page.waitForURL((u) => u.pathname === "/");
   await page.goto(new URL("/?renderer=dom", relay.url).href);
-  const open = page.locator(".targets li", { hasText: "demo-ps" }).locator(".open");
+  const open = page.locator('.targets li[data-target="demo-ps"] .open');
   await open.waitFor({ timeout: 15_000 });
   await open.click();
   await page.waitForURL(/\/s\/[^/?]+/);

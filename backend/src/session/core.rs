@@ -109,7 +109,7 @@ struct Hidden {
 enum Esc {
     #[default]
     No,
-    Esc,
+    Started,
     Csi,
     Str,
 }
@@ -390,7 +390,7 @@ impl Core {
             };
             let after_cr = std::mem::replace(&mut h.after_cr, c == '\r');
             match h.esc {
-                Esc::Esc => {
+                Esc::Started => {
                     h.esc = match c {
                         '[' => Esc::Csi,
                         ']' | 'P' | '_' | '^' | 'X' => Esc::Str,
@@ -413,7 +413,7 @@ impl Core {
                 Esc::No => {}
             }
             match c {
-                '\x1b' => h.esc = Esc::Esc,
+                '\x1b' => h.esc = Esc::Started,
                 '\n' if after_cr => {}
                 '\r' | '\n' => {
                     let mut line = std::mem::take(&mut h.text);

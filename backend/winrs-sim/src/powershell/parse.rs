@@ -244,11 +244,12 @@ fn tok_expr(t: &Tok) -> Option<Expr> {
     })
 }
 
+/// A token and where it is in the source (start, end).
+type Spanned = (Tok, usize, usize);
+
 /// Statements of `toks`: split at separators outside braces; an open brace without its
 /// close is incomplete input, a close without an open an error.
-fn split_statements(
-    toks: &[(Tok, usize, usize)],
-) -> Result<Vec<&[(Tok, usize, usize)]>, ParseError> {
+fn split_statements(toks: &[Spanned]) -> Result<Vec<&[Spanned]>, ParseError> {
     let mut out = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;
