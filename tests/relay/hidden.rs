@@ -197,3 +197,38 @@ async fn a_cmd_password_prompt_and_the_manual_switch_hide_the_next_line() {
     assert_nowhere_on_disk(&s, auto);
     assert_nowhere_on_disk(&s, manual);
 }
+
+#[tokio::test]
+async fn credential_and_prompted_secure_reads_are_hidden_too() {
+    let s = setup();
+    let owner = s.relay.sign_in().await;
+    let sess = owner.create_session("ps").await;
+    let mut w = owner.attach(&sess.id, None).await;
+    w.welcome().await;
+    w.wait_for_raw("\x1b]133;B\x07", T).await;
+    // Get-Credential: the user name is visible, the password is not.
+    w.input("$c = Get-Credential; Write-Output cred-done\r").await;
+    w.wait_for("User: ", T).await;
+    w.input("alice\r").await;
+    w.wait_msg(T, hidden("credential")).await;
+    w.wait_for("Password for user alice: ", T).await;
+    let cred = "credential-PSSECRET";
+    w.input(&format!("{cred}\r")).await;
+    w.wait_for("cred-done\r\n", T).await;
+    // Read-Host -Prompt -AsSecureString asks through a Prompt host call.
+    w.input("$p = Read-Host -Prompt Pin -AsSecureString; Write-Output pin-done\r")
+        .await;
+    w.wait_for("Pin: ", T).await;
+    let pin = "pin-PSSECRET";
+    w.input(&format!("{pin}\r")).await;
+    w.wait_for("pin-done\r\n", T).await;
+    let text = w.text();
+    assert!(text.contains("alice"), "{text:?}");
+    for secret in [cred, pin] {
+        assert!(!text.contains(secret), "{secret} shown: {text:?}");
+    }
+    owner.end_session(&sess.id).await.unwrap();
+    w.drain(std::time::Duration::from_millis(300)).await;
+    assert_nowhere_on_disk(&s, cred);
+    assert_nowhere_on_disk(&s, pin);
+}

@@ -520,9 +520,10 @@ impl PsConsole {
                     self.write(&text, out);
                     self.wait(Read::CredentialUser { call }, out);
                 } else {
+                    // Hidden before the question shows: nothing typed after it is echoed.
+                    out.push(Step::Hide(why::CREDENTIAL));
                     text.push_str(&format!("Password for user {user_name}: "));
                     self.write(&text, out);
-                    out.push(Step::Hide(why::CREDENTIAL));
                     self.wait(
                         Read::CredentialPassword {
                             call,
@@ -687,14 +688,8 @@ impl PsConsole {
         };
         let secret = field.type_full_name.ends_with("SecureString")
             || (field.type_full_name.ends_with("PSCredential") && user.is_some());
-        if field.type_full_name.ends_with("PSCredential") && user.is_some() {
-            self.write("Password: ", out);
-        } else if field.type_full_name.ends_with("PSCredential") {
-            self.write(&format!("{label} (user name): "), out);
-        } else {
-            self.write(&format!("{label}: "), out);
-        }
         if secret {
+            // Hidden before the question shows: nothing typed after it is echoed.
             out.push(Step::Hide(
                 if field.type_full_name.ends_with("PSCredential") {
                     why::CREDENTIAL
@@ -702,6 +697,13 @@ impl PsConsole {
                     why::READ_HOST
                 },
             ));
+        }
+        if field.type_full_name.ends_with("PSCredential") && user.is_some() {
+            self.write("Password: ", out);
+        } else if field.type_full_name.ends_with("PSCredential") {
+            self.write(&format!("{label} (user name): "), out);
+        } else {
+            self.write(&format!("{label}: "), out);
         }
         self.wait(
             Read::Fields {
@@ -742,8 +744,8 @@ impl PsConsole {
             }
             Read::CredentialUser { call } => {
                 let user = text.trim().to_string();
-                self.write(&format!("Password for user {user}: "), out);
                 out.push(Step::Hide(why::CREDENTIAL));
+                self.write(&format!("Password for user {user}: "), out);
                 self.read = Some(Read::CredentialPassword { call, user });
             }
             Read::CredentialPassword { call, user } => out.push(Step::Reply(
