@@ -145,6 +145,15 @@ impl Term {
     /// Forgets what was seen so far (for marker searches).
     pub fn clear_tail(&mut self) {
         self.client.screen.clear();
+        self.client.raw.clear();
+    }
+
+    /// Reads until the recent output, shell-integration marks included, contains `needle`.
+    pub async fn read_until_raw(&mut self, needle: &[u8]) -> anyhow::Result<()> {
+        while !self.client.raw.windows(needle.len()).any(|w| w == needle) {
+            self.read().await?;
+        }
+        Ok(())
     }
 
     /// Whether the recent output contains `needle`.

@@ -207,7 +207,8 @@ async fn credential_and_prompted_secure_reads_are_hidden_too() {
     w.welcome().await;
     w.wait_for_raw("\x1b]133;B\x07", T).await;
     // Get-Credential: the user name is visible, the password is not.
-    w.input("$c = Get-Credential; Write-Output cred-done\r").await;
+    w.input("$c = Get-Credential; Write-Output cred-done\r")
+        .await;
     w.wait_for("User: ", T).await;
     w.input("alice\r").await;
     w.wait_msg(T, hidden("credential")).await;

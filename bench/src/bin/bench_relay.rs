@@ -201,7 +201,7 @@ async fn console(
         t.clear_tail();
         let t0 = Instant::now();
         t.input("\r").await?;
-        t.read_until(PROMPT_END, None).await?;
+        t.read_until_raw(PROMPT_END).await?;
         enter.push(t0.elapsed());
     }
     let mut tab = Vec::new();
