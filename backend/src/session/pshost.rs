@@ -1295,4 +1295,23 @@ mod tests {
         let text = shown(&c.event(PsEvent::Progress(rec(100, true))));
         assert_eq!(text, "\r\x1b[K");
     }
+
+    #[test]
+    fn the_next_pipeline_gets_the_terminal_size_after_a_resize() {
+        let mut c = at_prompt();
+        c.resize(132, 43);
+        let steps = c.line("Get-ChildItem");
+        let Step::Run(Job::Line, p) = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        let d = p.host_info.default_data.as_ref().unwrap();
+        assert_eq!(
+            (
+                d.buffer_size.width,
+                d.window_size.width,
+                d.window_size.height
+            ),
+            (132, 132, 43)
+        );
+    }
 }
