@@ -194,6 +194,8 @@ pub struct PsConsole {
     /// The running line's `C` mark is not written yet: it goes before its first output, so
     /// an unfinished block (which ran nothing) has none.
     mark_c: bool,
+    /// Ctrl+C came while a completion ran: the prompt is shown again once it is done.
+    reprompt: bool,
 }
 
 /// The fallback prompt when `prompt` fails or says nothing (console convention).
@@ -221,6 +223,7 @@ impl PsConsole {
             collected: Vec::new(),
             no_scripts: false,
             mark_c: false,
+            reprompt: false,
         }
     }
 
@@ -312,7 +315,13 @@ impl PsConsole {
                 self.read = None;
                 out.push(Step::Stop);
             }
-            Some(_) => {}
+            // The line discipline already moved to a new row: the prompt comes back after the
+            // completion (its answer is dropped, the line is gone).
+            Some(Job::Complete { .. }) => {
+                self.block = None;
+                self.reprompt = true;
+            }
+            Some(Job::Prompt) => {}
             None => {
                 // At the prompt (or in a block): a fresh prompt.
                 self.block = None;
@@ -896,6 +905,9 @@ impl PsConsole {
                     .and_then(|c| completion_for(&line, &c))
                     .unwrap_or_default();
                 out.push(Step::Completion { id, answer });
+                if std::mem::take(&mut self.reprompt) {
+                    self.show_prompt(&mut out);
+                }
                 self.after_job(&mut out);
             }
             None => {}
@@ -1313,5 +1325,15 @@ mod tests {
             ),
             (132, 132, 43)
         );
+    }
+
+    #[test]
+    fn ctrl_c_during_a_completion_brings_the_prompt_back_after_it() {
+        let mut c = at_prompt();
+        c.complete(1, "Get-Ch", 6);
+        assert!(c.interrupt().is_empty(), "nothing to stop");
+        let steps = c.finished(PipelineState::Completed, None);
+        assert!(matches!(steps[0], Step::Completion { id: 1, .. }));
+        assert_eq!(shown(&steps), "\x1b]133;A\x07PS C:\\> \x1b]133;B\x07");
     }
 }
