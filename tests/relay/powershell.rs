@@ -128,3 +128,12 @@ async fn an_unfinished_block_continues_with_the_continuation_prompt_then_runs() 
     c.wait_for_raw("\x1b]133;D;1\x07", T).await;
     assert!(c.text().contains("Unexpected token '}'"));
 }
+
+#[tokio::test]
+async fn clear_host_clears_the_screen() {
+    let relay = Relay::demo();
+    let (_u, _id, mut c) = console(&relay).await;
+    c.input("Write-Output before; Clear-Host; Write-Output after\r")
+        .await;
+    c.wait_for("before\r\n\x1b[H\x1b[2Jafter\r\n", T).await;
+}

@@ -37,6 +37,7 @@ pub(crate) const COMMANDS: &[(&str, &[&str], &[&str])] = &[
         &[],
         &["UserName", "Message", "Credential"],
     ),
+    ("Clear-Host", &["cls", "clear"], &[]),
     ("Get-Date", &[], &["Format", "Date"]),
     ("Get-Location", &["pwd", "gl"], &[]),
     ("Out-Default", &[], &["InputObject"]),
@@ -1010,6 +1011,34 @@ impl<I: Io> Eval<'_, I> {
                         e.target_name = Some(t);
                         self.write_error(e, sink);
                     }
+                }
+            }
+            "Clear-Host" => {
+                // As Windows PowerShell 5.1's Clear-Host function does it: the whole buffer
+                // (a rectangle of -1) filled with blanks, then the cursor home.
+                if self.io.has_host_ui() {
+                    let rect = Object::new()
+                        .with_ms("left", Value::I32(-1))
+                        .with_ms("top", Value::I32(-1))
+                        .with_ms("right", Value::I32(-1))
+                        .with_ms("bottom", Value::I32(-1))
+                        .into_value();
+                    let cell = Object::new()
+                        .with_ms("character", Value::Char(u16::from(b' ')))
+                        .with_ms("foregroundColor", Value::I32(7))
+                        .with_ms("backgroundColor", Value::I32(0))
+                        .with_ms("bufferCellType", Value::I32(0))
+                        .into_value();
+                    let home = Object::new()
+                        .with_ms("x", Value::I32(0))
+                        .with_ms("y", Value::I32(0))
+                        .into_value();
+                    let set_buffer = HostMethodId::from_name("SetBufferContents1")
+                        .expect("a RemoteHostMethodId name");
+                    let set_cursor = HostMethodId::from_name("SetCursorPosition")
+                        .expect("a RemoteHostMethodId name");
+                    self.io.host_call(set_buffer, vec![rect, cell], true).await;
+                    self.io.host_call(set_cursor, vec![home], true).await;
                 }
             }
             "Get-Date" => {
