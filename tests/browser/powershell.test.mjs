@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import {
-  hasLine, launchBrowser, newPage, run, screenText, shot, startRelay, waitForScreen,
+  hasLine, launchBrowser, newPage, openDemo, run, screenText, shot, startRelay, waitForScreen,
 } from "./lib.mjs";
 
 let relay;
@@ -127,4 +127,18 @@ test("exit 3 ends the session with code 3", async () => {
   await run(page, "exit 3");
   await page.locator(".statusbar .exit").filter({ hasText: "exited with code 3" }).waitFor({ timeout: 15_000 });
   await shot(page, "ps-15-exit-3");
+});
+
+test("cmd: a password prompt hides the next line from every screen", async () => {
+  // The same page (signed in) opens the cmd demo.
+  await openDemo(page, relay.url);
+  const secret = "cmd-browser-secret";
+  await run(page, "printf 'Enter password: '; read pw; echo got-${#pw}");
+  await waitForScreen(page, (t) => /Enter password:\s*$/m.test(t), "the password prompt");
+  await page.waitForTimeout(300);
+  await page.keyboard.type(secret, { delay: 5 });
+  await page.keyboard.press("Enter");
+  await waitForScreen(page, hasLine(`got-${secret.length}`), "the shell got the whole secret");
+  assert.ok(!(await screenText(page)).includes(secret), "the secret was echoed");
+  await shot(page, "ps-16-cmd-password");
 });
