@@ -439,6 +439,16 @@ impl Connect for Connector {
     async fn open(&self) -> Result<TargetShell, ShellError> {
         match self.target.shell {
             ShellKind::Powershell => {
+                // A discovered target's configuration comes from a container label: it must
+                // be a plain name, as in the configuration file.
+                if let Some(c) = self.target.configuration.as_deref() {
+                    if !crate::config::valid_name(c) || c.len() > 128 {
+                        return Err(ShellError::new(
+                            FailureCode::TargetFailed,
+                            format!("the PowerShell session configuration {c:?} is not a valid name: use letters, digits, '-', '_' and '.'"),
+                        ));
+                    }
+                }
                 let client = self.client().map_err(|e| shell_error(&e))?;
                 psrp_shell::open(&client, self.target.configuration.as_deref())
                     .await
@@ -652,6 +662,17 @@ mod tests {
         let c = targets.connector("web.2", &ops, None).await.unwrap();
         assert_eq!(c.address, Some("10.0.1.6:5986".parse().unwrap()));
         assert_eq!(c.target().endpoint, "https://10.0.1.6:5986/wsman");
+        // A configuration label that is not a plain name is refused before any request.
+        let mut jea = found("web.3", "10.0.1.7");
+        jea.shell = Some(crate::config::ShellKind::Powershell);
+        jea.configuration = Some("../x".into());
+        targets.discovered().set(0, vec![block.resolve(jea)]);
+        let c = targets.connector("web.3", &ops, None).await.unwrap();
+        let e = crate::session::remote::Connect::open(&c)
+            .await
+            .err()
+            .expect("refused");
+        assert!(e.message.contains("not a valid name"), "{e}");
         targets.discovered().set(0, vec![]);
         assert!(matches!(
             targets.connector("web.2", &ops, None).await,
