@@ -300,9 +300,22 @@ impl PsConsole {
         self.command_ran = true;
         self.line_end = None;
         self.mark_c = true;
-        let p = console::line_pipeline(&script, self.host_info(), self.protocol);
+        let p = self.line_pipeline(&script);
         self.block = Some(script);
         self.run(Job::Line, p, out);
+    }
+
+    /// The pipeline for a typed line: the line as a script through Out-Default, or on an
+    /// endpoint that refuses scripts (JEA, NoLanguage) the line split into one command and
+    /// its arguments (PSRP.md 7.11).
+    fn line_pipeline(&self, line: &str) -> CreatePipeline {
+        let mut p = console::line_pipeline(line, self.host_info(), self.protocol);
+        if self.no_scripts {
+            if let Some(cmd) = command_of(line) {
+                p.statements[0][0] = cmd;
+            }
+        }
+        p
     }
 
     /// Ctrl+C.
@@ -846,6 +859,20 @@ impl PsConsole {
                     self.after_job(&mut out);
                     return out;
                 }
+                let refused = state == PipelineState::Failed
+                    && !self.no_scripts
+                    && error
+                        .as_ref()
+                        .is_some_and(|e| e.fully_qualified_error_id.contains("ScriptsNotAllowed"));
+                if let (true, Some(line)) = (refused, self.block.clone()) {
+                    if command_of(&line).is_some() {
+                        // A restricted endpoint: the same line again as a plain command.
+                        self.no_scripts = true;
+                        let p = self.line_pipeline(&line);
+                        self.run(Job::Line, p, &mut out);
+                        return out;
+                    }
+                }
                 self.block = None;
                 if let Some(e) = error.filter(|_| state == PipelineState::Failed) {
                     self.error(&e, &mut out);
@@ -944,6 +971,69 @@ pub enum PsEvent {
     Progress(ProgressRecord),
     /// A host call.
     HostCall(HostCall),
+}
+
+/// A typed line as one command with arguments, for endpoints without the language (JEA):
+/// `Name -Param value positional -Switch`, with '…' and "…" quoting: a parameter takes the
+/// next word unless that starts with `-` (without the command's metadata a switch followed by
+/// a positional value reads as a parameter with a value). None for an empty line or one with
+/// pipes, statements or variables (those need the language).
+fn command_of(line: &str) -> Option<Command> {
+    let mut words: Vec<(String, bool)> = Vec::new();
+    let mut chars = line.trim().chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if matches!(c, '|' | ';' | '{' | '}' | '(' | ')' | '$' | '@') {
+            return None;
+        }
+        let mut word = String::new();
+        let mut quoted = false;
+        while let Some(&c) = chars.peek() {
+            match c {
+                '\'' | '"' => {
+                    quoted = true;
+                    chars.next();
+                    for q in chars.by_ref() {
+                        if q == c {
+                            break;
+                        }
+                        word.push(q);
+                    }
+                }
+                c if c.is_whitespace() => break,
+                '|' | ';' => return None,
+                c => {
+                    word.push(c);
+                    chars.next();
+                }
+            }
+        }
+        words.push((word, quoted));
+    }
+    let mut it = words.into_iter().peekable();
+    let (name, _) = it.next()?;
+    let mut cmd = Command::cmdlet(name);
+    while let Some((w, quoted)) = it.next() {
+        match w.strip_prefix('-').filter(|n| !quoted && !n.is_empty()) {
+            Some(param) => {
+                let param = param.trim_end_matches(':').to_string();
+                let value = match it.peek() {
+                    Some((next, q)) if *q || !next.starts_with('-') => {
+                        let v = Value::str(next.clone());
+                        it.next();
+                        v
+                    }
+                    _ => Value::Nil,
+                };
+                cmd = cmd.arg(param, value);
+            }
+            None => cmd = cmd.positional(Value::str(w)),
+        }
+    }
+    Some(cmd)
 }
 
 /// The exit status of a line: from its state, then `$?` and `$LASTEXITCODE` as the prompt
@@ -1335,5 +1425,40 @@ mod tests {
         let steps = c.finished(PipelineState::Completed, None);
         assert!(matches!(steps[0], Step::Completion { id: 1, .. }));
         assert_eq!(shown(&steps), "\x1b]133;A\x07PS C:\\> \x1b]133;B\x07");
+    }
+
+    #[test]
+    fn an_endpoint_without_the_language_gets_lines_as_commands() {
+        let mut c = at_prompt();
+        c.line("Get-Service -Name 'Win RM' x -Force -Verbose");
+        let refused = ErrorRecord {
+            message: "The syntax is not supported by this runspace.".into(),
+            fully_qualified_error_id: "ScriptsNotAllowed".into(),
+            reason: Some("ParseException".into()),
+            ..ErrorRecord::default()
+        };
+        let steps = c.finished(PipelineState::Failed, Some(refused));
+        let Step::Run(Job::Line, p) = &steps[0] else {
+            panic!("{steps:?}")
+        };
+        let cmd = &p.statements[0][0];
+        assert!(!cmd.is_script);
+        assert_eq!(cmd.cmd, "Get-Service");
+        let args: Vec<(Option<&str>, Value)> = cmd
+            .args
+            .iter()
+            .map(|a| (a.name.as_deref(), a.value.clone()))
+            .collect();
+        assert_eq!(
+            args,
+            vec![
+                (Some("Name"), Value::str("Win RM")),
+                (None, Value::str("x")),
+                (Some("Force"), Value::Nil),
+                (Some("Verbose"), Value::Nil),
+            ]
+        );
+        assert_eq!(p.statements[0][1].cmd, "Out-Default");
+        assert!(command_of("a | b").is_none() && command_of("  ").is_none());
     }
 }
