@@ -308,6 +308,51 @@ mod tests {
         assert!(reg.get(&s.id).is_none());
     }
 
+    /// The seam's typed notices: a shell that says the next line is a secret gets it, and
+    /// nobody sees it; a completion answer nobody asked for changes nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_shell_can_hide_the_next_line_and_answer_completions() {
+        let reg = registry(Duration::from_secs(60));
+        let (conn, out, seen) = fake(None);
+        let s = reg
+            .create("t".into(), "alice".into(), conn, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        settle().await;
+        let me = s.attach("alice".into(), Role::Owner, None);
+        let mut events = s.subscribe_events();
+        out.send(Ok(Output::Bytes("Secret: ".into()))).unwrap();
+        out.send(Ok(Output::HideNextLine("read-host"))).unwrap();
+        settle().await;
+        assert_eq!(s.input_mode(), (true, Some("read-host")));
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            Event::InputMode {
+                hidden: true,
+                why: Some("read-host")
+            }
+        ));
+        s.input(me, "s3cret\r").unwrap();
+        settle().await;
+        assert_eq!(seen.lock().unwrap().input, b"s3cret\r\n");
+        assert_eq!(s.input_mode(), (false, None));
+        let crate::session::OutputRead::Bytes { data, .. } = s.read_output(0, 1 << 16) else {
+            panic!("the log starts at 0")
+        };
+        assert_eq!(data, b"Secret: \r\n", "only the line break is shown");
+        out.send(Ok(Output::Completion {
+            id: 99,
+            answer: winrelay_shared::line::Completion {
+                start: 0,
+                len: 0,
+                matches: vec!["x".into()],
+            },
+        }))
+        .unwrap();
+        settle().await;
+        assert_eq!(s.output_end(), data.len() as u64, "nothing changed");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_typed_open_failure_reaches_the_state_and_nothing_is_left() {
         let reg = registry(Duration::from_secs(60));
