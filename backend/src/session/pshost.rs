@@ -196,6 +196,15 @@ pub struct PsConsole {
     mark_c: bool,
     /// Ctrl+C came while a completion ran: the prompt is shown again once it is done.
     reprompt: bool,
+    /// Warning/verbose/debug messages shown lately, and whether as a record or a call.
+    seen: VecDeque<(&'static str, String, Source)>,
+}
+
+/// Where a warning, verbose or debug message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Record,
+    Call,
 }
 
 /// The fallback prompt when `prompt` fails or says nothing (console convention).
@@ -224,6 +233,7 @@ impl PsConsole {
             no_scripts: false,
             mark_c: false,
             reprompt: false,
+            seen: VecDeque::new(),
         }
     }
 
@@ -477,9 +487,9 @@ impl PsConsole {
             PsEvent::Output(v) => self.collected.push(v),
             PsEvent::Error(e) if line_job => self.error(&e, &mut out),
             PsEvent::Error(_) => {}
-            PsEvent::Warning(m) => self.write(&colored(14, &format!("WARNING: {m}")), &mut out),
-            PsEvent::Verbose(m) => self.write(&colored(14, &format!("VERBOSE: {m}")), &mut out),
-            PsEvent::Debug(m) => self.write(&colored(14, &format!("DEBUG: {m}")), &mut out),
+            PsEvent::Warning(m) => self.informational("WARNING", m, Source::Record, &mut out),
+            PsEvent::Verbose(m) => self.informational("VERBOSE", m, Source::Record, &mut out),
+            PsEvent::Debug(m) => self.informational("DEBUG", m, Source::Record, &mut out),
             PsEvent::Information(r) => {
                 // Write-Host's copy (tagged PSHOST) was shown by its host call already.
                 if line_job && !r.tags.iter().any(|t| t == "PSHOST") {
@@ -496,6 +506,31 @@ impl PsConsole {
         out
     }
 
+    /// A warning, verbose or debug message, shown once: with a UI host a Windows server may
+    /// send both the record and the host call for one message (PSRP.md 5.4), in either
+    /// order; the second of a pair is dropped.
+    fn informational(
+        &mut self,
+        kind: &'static str,
+        text: String,
+        from: Source,
+        out: &mut Vec<Step>,
+    ) {
+        if let Some(i) = self
+            .seen
+            .iter()
+            .position(|(k, t, f)| *k == kind && *t == text && *f != from)
+        {
+            self.seen.remove(i);
+            return;
+        }
+        if self.seen.len() == 32 {
+            self.seen.pop_front();
+        }
+        self.write(&colored(14, &format!("{kind}: {text}")), out);
+        self.seen.push_back((kind, text, from));
+    }
+
     fn error(&mut self, e: &ErrorRecord, out: &mut Vec<Step>) {
         self.write(&colored(12, &e.console_text()), out);
     }
@@ -505,8 +540,16 @@ impl PsConsole {
         let name = call.method.name();
         match request {
             HostRequest::Write(w) => {
-                let text = console::render_write(name, &w);
-                if self.running == Some(Job::Line) {
+                let kind = match name {
+                    "WriteWarningLine" => Some("WARNING"),
+                    "WriteVerboseLine" => Some("VERBOSE"),
+                    "WriteDebugLine" => Some("DEBUG"),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    self.informational(kind, w.text.clone(), Source::Call, out);
+                } else if self.running == Some(Job::Line) {
+                    let text = console::render_write(name, &w);
                     self.write(&text, out);
                 }
                 if call.wants_reply() {
@@ -882,6 +925,7 @@ impl PsConsole {
                     self.show(marks::OUTPUT_START.as_bytes().to_vec(), &mut out);
                 }
                 self.line_end = Some(state);
+                self.seen.clear();
                 self.run_prompt(&mut out);
             }
             Some(Job::Prompt) => {
@@ -1460,5 +1504,17 @@ mod tests {
         );
         assert_eq!(p.statements[0][1].cmd, "Out-Default");
         assert!(command_of("a | b").is_none() && command_of("  ").is_none());
+    }
+
+    #[test]
+    fn a_warning_sent_as_record_and_host_call_shows_once() {
+        let mut c = at_prompt();
+        c.line("Write-Warning careful");
+        let first = shown(&c.event(PsEvent::Warning("careful".into())));
+        assert_eq!(first, "\x1b]133;C\x07\x1b[93mWARNING: careful\x1b[0m\r\n");
+        let call = call("WriteWarningLine", -100, vec![Value::str("careful")]);
+        assert!(c.event(PsEvent::HostCall(call.clone())).is_empty());
+        // A second, separate warning with the same text still shows.
+        assert!(shown(&c.event(PsEvent::HostCall(call))).contains("WARNING: careful"));
     }
 }
