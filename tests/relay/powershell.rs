@@ -137,3 +137,18 @@ async fn clear_host_clears_the_screen() {
         .await;
     c.wait_for("before\r\n\x1b[H\x1b[2Jafter\r\n", T).await;
 }
+
+#[tokio::test]
+async fn typed_lines_go_into_the_remote_history() {
+    let relay = Relay::demo();
+    let (_u, _id, mut c) = console(&relay).await;
+    c.input("Write-Output first-line\r").await;
+    c.wait_for("\r\nfirst-line\r\n", T).await;
+    c.input("Get-History\r").await;
+    // The prompt and completion pipelines stay out of it.
+    c.wait_for(
+        "  Id CommandLine\r\n  -- -----------\r\n   1 Write-Output first-line\r\n\r\n",
+        T,
+    )
+    .await;
+}

@@ -39,6 +39,7 @@ pub(crate) const COMMANDS: &[(&str, &[&str], &[&str])] = &[
     ),
     ("Clear-Host", &["cls", "clear"], &[]),
     ("Get-Date", &[], &["Format", "Date"]),
+    ("Get-History", &["h", "history", "ghy"], &["Id", "Count"]),
     ("Get-Location", &["pwd", "gl"], &[]),
     ("Out-Default", &[], &["InputObject"]),
     ("Out-Null", &[], &["InputObject"]),
@@ -104,6 +105,8 @@ pub(crate) struct Runspace {
     pub version: Value,
     /// `function NAME { BODY }` definitions: lower-case name → body.
     pub functions: HashMap<String, String>,
+    /// Lines run with AddToHistory, oldest first (Get-History).
+    pub history: Vec<String>,
 }
 
 impl Runspace {
@@ -116,6 +119,7 @@ impl Runspace {
             user: user.to_string(),
             version: ps_version_table(),
             functions: HashMap::new(),
+            history: Vec::new(),
         }
     }
 }
@@ -235,12 +239,38 @@ pub(crate) async fn run<I: Io>(
                 outcome = Outcome::Exit(n);
                 break;
             }
-            Ok(Flow::Stopped) => return Outcome::Stopped,
-            Err(e) => return Outcome::Failed(Box::new(e)),
+            Ok(Flow::Stopped) => {
+                outcome = Outcome::Stopped;
+                break;
+            }
+            Err(e) => {
+                outcome = Outcome::Failed(Box::new(e));
+                break;
+            }
         }
+    }
+    // AddToHistory: the line (or the pipeline's own text) goes into the runspace's history
+    // once it ran; input that did not parse never ran.
+    let parsed = !matches!(&outcome, Outcome::Failed(e) if e.exception_type.as_deref().is_some_and(|t| t.ends_with("ParseException")));
+    if create.add_to_history && parsed {
+        let text = create.history.clone().unwrap_or_else(|| {
+            create
+                .statements
+                .first()
+                .and_then(|s| s.first())
+                .map(|c| c.cmd.clone())
+                .unwrap_or_default()
+        });
+        if rs.history.len() == MAX_HISTORY {
+            rs.history.remove(0);
+        }
+        rs.history.push(text);
     }
     outcome
 }
+
+/// Entries a runspace keeps in its history (PowerShell's `$MaximumHistoryCount`).
+const MAX_HISTORY: usize = 4096;
 
 fn error(
     message: impl Into<String>,
@@ -1013,6 +1043,32 @@ impl<I: Io> Eval<'_, I> {
                     }
                 }
             }
+            "Get-History" => {
+                let count = p!("Count")
+                    .and_then(|v| to_i64(&v))
+                    .map(|n| n.max(0) as usize)
+                    .unwrap_or(usize::MAX);
+                let skip = self.rs.history.len().saturating_sub(count);
+                let items = self
+                    .rs
+                    .history
+                    .iter()
+                    .enumerate()
+                    .skip(skip)
+                    .map(|(i, line)| {
+                        Object::new()
+                            .with_types(&[
+                                "Microsoft.PowerShell.Commands.HistoryInfo",
+                                "System.Object",
+                            ])
+                            .with_to_string(line.clone())
+                            .with_prop("Id", Value::I64(i as i64 + 1))
+                            .with_prop("CommandLine", Value::str(line.clone()))
+                            .into_value()
+                    })
+                    .collect();
+                self.output(sink, items);
+            }
             "Clear-Host" => {
                 // As Windows PowerShell 5.1's Clear-Host function does it: the whole buffer
                 // (a rectangle of -1) filled with blanks, then the cursor home.
@@ -1442,6 +1498,23 @@ pub(crate) fn format_values(values: &[Value]) -> Vec<String> {
     while i < values.len() {
         let v = &values[i];
         let obj = v.as_object();
+        if obj.is_some_and(|o| o.is_type("Microsoft.PowerShell.Commands.HistoryInfo")) {
+            lines.push(String::new());
+            lines.push(format!("{:>4} {}", "Id", "CommandLine"));
+            lines.push(format!("{:>4} {}", "--", "-----------"));
+            while let Some(o) = values
+                .get(i)
+                .and_then(Value::as_object)
+                .filter(|o| o.is_type("Microsoft.PowerShell.Commands.HistoryInfo"))
+            {
+                let id = o.get("Id").map(Value::display).unwrap_or_default();
+                let line = o.get("CommandLine").map(Value::display).unwrap_or_default();
+                lines.push(format!("{id:>4} {line}"));
+                i += 1;
+            }
+            lines.push(String::new());
+            continue;
+        }
         if obj.is_some_and(|o| o.is_type("System.IO.FileSystemInfo")) {
             let parent = obj
                 .and_then(|o| o.get("PSParentPath"))
