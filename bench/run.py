@@ -2,7 +2,7 @@
 
 Run by scripts/bench.sh (which installs the peers and builds the binaries); prints a table and
 writes bench/results/latest.json. Sizes come from environment variables (defaults in
-SETTINGS); BENCH_ONLY=client,powershell,e2e,scale,fleet,frontend runs a subset.
+SETTINGS); BENCH_ONLY=client,powershell,e2e,console,scale,fleet,frontend runs a subset.
 """
 import datetime
 import gzip
@@ -46,9 +46,10 @@ SETTINGS = {
     "BENCH_FLEET_SESSIONS": 10_000,    # sessions per relay: sessions on one relay
     "BENCH_FLEET_PER_SIM": 2_500,      # ... spread over simulators of this many shells each
     "BENCH_FLEET_ECHO_RUNS": 300,      # ... keystrokes timed on one interactive session
+    "BENCH_CONSOLE_RUNS": 100,         # Enter → prompt and Tab → completion, per target
 }
 S = {k: int(os.environ.get(k, v)) for k, v in SETTINGS.items()}
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,powershell,e2e,scale,fleet,frontend").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,powershell,e2e,console,scale,fleet,frontend").split(",")))
 
 # Reference figures of the issue (ttyd, terminado; Python client draining as fast as it can).
 REF = {
@@ -63,6 +64,7 @@ TARGETS = {
     "enter": "≤ 2× ttyd (428 µs p50)",
     "kib_per_session": "≤ 64 KiB",
     "idle_cpu": "< 1 %",
+    "console": "PowerShell Enter → prompt ≤ 2× the cmd demo's",
 }
 # Issue 18's targets: (what, limit, unit); checked in the summary at the end of the table.
 ISSUE18 = {
@@ -252,6 +254,23 @@ def bench_e2e(relay, cookie):
     return out
 
 
+# --- 2b. Console: Enter → prompt on demo-ps (PSRP) beside the cmd demo, Tab → completion -----
+def bench_console(relay, cookie):
+    base = relay.found["listening"]
+    runs = S["BENCH_CONSOLE_RUNS"]
+
+    def run(target, *extra):
+        return run_json([BENCH_BIN / "bench-relay", "--base", base, "--cookie", cookie, "--relay-pid", relay.pid,
+                         "--target", target, "console", "--runs", runs, *extra])
+
+    out = {"cmd": run("demo", "--line", "echo x"),
+           "powershell": run("demo-ps", "--line", "Write-Output x", "--complete", "Get-ChildI", "Get-ChildItem")}
+    c, p = out["cmd"], out["powershell"]
+    if "error" not in c and "error" not in p:
+        p["ratio_enter_p50_to_cmd"] = round(p["enter_to_prompt"]["p50_us"] / c["enter_to_prompt"]["p50_us"], 2)
+    return out
+
+
 # --- 3. Scale ------------------------------------------------------------------------------------
 def bench_scale():
     password = secrets.token_urlsafe(18)
@@ -417,6 +436,21 @@ def table(res):
         row("targets", "> terminado", "", TARGETS["echo"], "", TARGETS["enter"], "", "")
         row("(MB/s = bytes printed / time from Enter until the marker after them arrived;"
             " delivered = output bytes the client received)")
+    c = res.get("console")
+    if c:
+        sep(f"2b. Console: Enter → next prompt, Tab → completion ({S['BENCH_CONSOLE_RUNS']} each, rust client)")
+        row("target", "line", "enter p50 µs", "enter p99 µs", "tab p50 µs", "tab p99 µs", "note")
+        for k, label in (("cmd", "demo (cmd, WinRS)"), ("powershell", "demo-ps (PowerShell, PSRP)")):
+            v = c.get(k, {})
+            if "error" in v:
+                row(label, "n/a", "", "", "", "", "failed: " + v["error"][:80])
+                continue
+            tab = v.get("tab_to_completion", {})
+            note = ""
+            if "ratio_enter_p50_to_cmd" in v:
+                note = f"{v['ratio_enter_p50_to_cmd']}× the cmd demo (target {TARGETS['console']})"
+            row(label, v["line"], fmt(v["enter_to_prompt"]["p50_us"]), fmt(v["enter_to_prompt"]["p99_us"]),
+                fmt(tab.get("p50_us")), fmt(tab.get("p99_us")), note)
     s = res.get("scale")
     if s:
         sep("3. Scale (one relay; the simulator's shells are another process, not counted)")
@@ -560,13 +594,15 @@ def main():
     if "powershell" in ONLY:
         section("powershell", bench_powershell)
     relay = cookie = None
-    if ONLY & {"e2e", "frontend"}:
+    if ONLY & {"e2e", "console", "frontend"}:
         relay = start_relay()
         # The login link is one-time: every client of this relay shares the cookie.
         cookie = sign_in(relay.found["open"])
     try:
         if "e2e" in ONLY:
             section("e2e", bench_e2e, relay, cookie)
+        if "console" in ONLY:
+            section("console", bench_console, relay, cookie)
         if "frontend" in ONLY:
             section("frontend", bench_frontend, relay, cookie)
     finally:

@@ -16,7 +16,11 @@ use winrelay_shared::protocol::{Role, Signal};
 use crate::access::Identity;
 use crate::config::{CertCheck, Config, ConfigError, Credentials, PatternConfig, Secret, Target};
 use crate::discovery::Directory;
-use crate::session::remote::{Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits};
+use crate::session::remote::{
+    CompleteRequest, Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits,
+};
+
+pub mod psrp_shell;
 
 /// The targets of this relay.
 #[derive(Debug, Clone, Default)]
@@ -243,6 +247,7 @@ impl Targets {
                 description: String::new(),
                 endpoint: format!("{}://{}:{}/wsman", pattern.scheme, host, pattern.port),
                 shell: pattern.shell,
+                configuration: pattern.configuration.clone(),
                 credentials: pattern
                     .access
                     .credentials(&pattern.name)
@@ -308,11 +313,11 @@ pub struct Connector {
     observer: Option<winrm_client::RequestObserver>,
 }
 
-/// The WinRS command line of a shell kind.
+/// The WinRS command line of a shell kind (`powershell` is PSRP, not a WinRS command: it
+/// gets the pipe's command line only where a command line is asked for anyway).
 pub fn shell_command(kind: ShellKind) -> (&'static str, &'static [&'static str]) {
     match kind {
         ShellKind::Cmd => ("cmd.exe", &[]),
-        // Until the relay hosts PSRP consoles, `powershell` runs on a pipe as well.
         ShellKind::Powershell | ShellKind::PowershellPipe => {
             ("powershell.exe", &["-NoLogo", "-NoExit", "-Command", "-"])
         }
@@ -359,7 +364,7 @@ impl Connector {
         self.observer = Some(observer);
     }
 
-    async fn open_winrs(&self) -> Result<WinrsShell, winrm_client::Error> {
+    fn client(&self) -> Result<winrm_client::Client, winrm_client::Error> {
         let tls = match &self.target.cert {
             CertCheck::System => winrm_client::TlsMode::SystemRoots,
             CertCheck::CaFile(p) => winrm_client::TlsMode::CaFile(p.clone()),
@@ -380,7 +385,11 @@ impl Connector {
         config.allow_http = self.target.allow_http;
         config.resolve = self.address;
         config.observer = self.observer.clone();
-        let client = winrm_client::Client::new(config)?;
+        winrm_client::Client::new(config)
+    }
+
+    async fn open_winrs(&self) -> Result<WinrsShell, winrm_client::Error> {
+        let client = self.client()?;
         let shell = client
             .open_shell(winrm_client::ShellOptions {
                 noprofile: true,
@@ -403,7 +412,7 @@ impl Connector {
 }
 
 impl Connect for Connector {
-    type Shell = WinrsShell;
+    type Shell = TargetShell;
 
     fn traits(&self) -> ShellTraits {
         match self.target.shell {
@@ -411,16 +420,136 @@ impl Connect for Connector {
             ShellKind::Cmd => ShellTraits {
                 echoes_input: true,
                 max_line_len: 8191,
+                completes: false,
+                detect_password_prompts: true,
             },
-            ShellKind::Powershell | ShellKind::PowershellPipe => ShellTraits {
+            ShellKind::PowershellPipe => ShellTraits {
                 echoes_input: false,
                 max_line_len: 64 * 1024,
+                completes: false,
+                detect_password_prompts: true,
+            },
+            // The relay is the console host: it knows when a secret is read.
+            ShellKind::Powershell => ShellTraits {
+                echoes_input: false,
+                max_line_len: 64 * 1024,
+                completes: true,
+                detect_password_prompts: false,
             },
         }
     }
 
-    async fn open(&self) -> Result<WinrsShell, ShellError> {
-        self.open_winrs().await.map_err(|e| shell_error(&e))
+    async fn open(&self) -> Result<TargetShell, ShellError> {
+        match self.target.shell {
+            ShellKind::Powershell => {
+                // A discovered target's configuration comes from a container label: it must
+                // be a plain name, as in the configuration file.
+                if let Some(c) = self.target.configuration.as_deref() {
+                    if !crate::config::valid_name(c) || c.len() > 128 {
+                        return Err(ShellError::new(
+                            FailureCode::TargetFailed,
+                            format!("the PowerShell session configuration {c:?} is not a valid name: use letters, digits, '-', '_' and '.'"),
+                        ));
+                    }
+                }
+                let client = self.client().map_err(|e| shell_error(&e))?;
+                psrp_shell::open(&client, self.target.configuration.as_deref())
+                    .await
+                    .map(TargetShell::Psrp)
+                    .map_err(|e| shell_error(&e))
+            }
+            _ => self
+                .open_winrs()
+                .await
+                .map(TargetShell::Winrs)
+                .map_err(|e| shell_error(&e)),
+        }
+    }
+}
+
+/// The shell of a target: a WinRS command, or a PowerShell console over PSRP.
+pub enum TargetShell {
+    /// `cmd` and `powershell-pipe`.
+    Winrs(WinrsShell),
+    /// `powershell`.
+    Psrp(psrp_shell::PsrpShell),
+}
+
+/// The input half of a [`TargetShell`].
+#[derive(Clone)]
+pub enum TargetInput {
+    /// WinRS.
+    Winrs(WinrsInput),
+    /// PSRP.
+    Psrp(psrp_shell::PsrpInput),
+}
+
+impl RemoteShell for TargetShell {
+    type Input = TargetInput;
+
+    fn input(&self) -> TargetInput {
+        match self {
+            TargetShell::Winrs(s) => TargetInput::Winrs(s.input()),
+            TargetShell::Psrp(s) => TargetInput::Psrp(s.input()),
+        }
+    }
+
+    async fn recv(&mut self) -> Option<Result<Output, ShellError>> {
+        match self {
+            TargetShell::Winrs(s) => s.recv().await,
+            TargetShell::Psrp(s) => s.recv().await,
+        }
+    }
+
+    async fn close(self) -> Result<(), ShellError> {
+        match self {
+            TargetShell::Winrs(s) => s.close().await,
+            TargetShell::Psrp(s) => s.close().await,
+        }
+    }
+}
+
+impl ShellInput for TargetInput {
+    async fn send(&self, data: &[u8]) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.send(data).await,
+            TargetInput::Psrp(i) => i.send(data).await,
+        }
+    }
+
+    async fn close_stdin(&self) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.close_stdin().await,
+            TargetInput::Psrp(i) => i.close_stdin().await,
+        }
+    }
+
+    async fn signal(&self, signal: Signal) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.signal(signal).await,
+            TargetInput::Psrp(i) => i.signal(signal).await,
+        }
+    }
+
+    async fn terminate(&self) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.terminate().await,
+            TargetInput::Psrp(i) => i.terminate().await,
+        }
+    }
+
+    async fn complete(&self, request: CompleteRequest) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.complete(request).await,
+            TargetInput::Psrp(i) => i.complete(request).await,
+        }
+    }
+
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), ShellError> {
+        match self {
+            TargetInput::Winrs(i) => i.resize(cols, rows).await,
+            TargetInput::Psrp(i) => i.resize(cols, rows).await,
+        }
     }
 }
 
@@ -536,6 +665,17 @@ mod tests {
         let c = targets.connector("web.2", &ops, None).await.unwrap();
         assert_eq!(c.address, Some("10.0.1.6:5986".parse().unwrap()));
         assert_eq!(c.target().endpoint, "https://10.0.1.6:5986/wsman");
+        // A configuration label that is not a plain name is refused before any request.
+        let mut jea = found("web.3", "10.0.1.7");
+        jea.shell = Some(crate::config::ShellKind::Powershell);
+        jea.configuration = Some("../x".into());
+        targets.discovered().set(0, vec![block.resolve(jea)]);
+        let c = targets.connector("web.3", &ops, None).await.unwrap();
+        let e = crate::session::remote::Connect::open(&c)
+            .await
+            .err()
+            .expect("refused");
+        assert!(e.message.contains("not a valid name"), "{e}");
         targets.discovered().set(0, vec![]);
         assert!(matches!(
             targets.connector("web.2", &ops, None).await,

@@ -13,6 +13,7 @@ permessage-deflate; the JSON says whether the server accepted it.
 """
 import asyncio
 import json
+import re
 import struct
 import sys
 import time
@@ -93,7 +94,8 @@ async def main():
             await ws.send(json.dumps({"type": "hello", "resume_from": None, "cols": 100, "rows": 30}))
         else:
             await ws.send(json.dumps(["set_size", 30, 100]))
-        while not t.tail.rstrip().endswith(b">"):
+        # OSC 133 marks (ESC ] 133 ; X BEL) may follow the prompt.
+        while not re.sub(rb"\x1b\]133;[^\x07]*\x07", b"", t.tail).rstrip().endswith(b">"):
             await t.read()
         try:
             await asyncio.wait_for(t.until(b"\x00never"), 0.3)

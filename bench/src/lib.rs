@@ -145,6 +145,15 @@ impl Term {
     /// Forgets what was seen so far (for marker searches).
     pub fn clear_tail(&mut self) {
         self.client.screen.clear();
+        self.client.raw.clear();
+    }
+
+    /// Reads until the recent output, shell-integration marks included, contains `needle`.
+    pub async fn read_until_raw(&mut self, needle: &[u8]) -> anyhow::Result<()> {
+        while !self.client.raw.windows(needle.len()).any(|w| w == needle) {
+            self.read().await?;
+        }
+        Ok(())
     }
 
     /// Whether the recent output contains `needle`.
@@ -154,8 +163,9 @@ impl Term {
 
     /// Whether the recent output ends with a prompt (`...>` and optional spaces).
     pub fn tail_ends_prompt(&self) -> bool {
-        let t = self.tail().trim_ascii_end();
-        t.ends_with(b">")
+        // Shell-integration marks (OSC 133) may follow the prompt: they take no cells.
+        let tail = winrelay_shared::line::strip_marks(&String::from_utf8_lossy(self.tail()));
+        tail.trim_end().ends_with('>')
     }
 
     /// Whether a prompt character (`>`) follows `marker` in the recent output (a snapshot

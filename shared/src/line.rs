@@ -99,6 +99,11 @@ pub enum TabMode {
     HistoryOrSpaces,
     /// Always insert spaces to the next tab stop (for pasting indented scripts by hand).
     Spaces,
+    /// The remote shell completes (PowerShell's TabExpansion2): Tab, Shift+Tab and
+    /// Ctrl+Space give [`Effect::Complete`]; the answer comes back through
+    /// [`LineDiscipline::completed`]. Repeated Tab / Shift+Tab cycle through the matches
+    /// locally while nothing else was typed.
+    Remote,
 }
 
 /// Settings of a [`LineDiscipline`].
@@ -146,6 +151,54 @@ pub enum Effect {
     Eof,
     /// The key was refused (line full, no history left, ambiguous completion): ring the bell.
     Bell,
+    /// Ask the remote shell to complete `line` at byte offset `cursor` ([`TabMode::Remote`]).
+    /// Answer with [`LineDiscipline::completed`] and the same `id`; an answer for an older
+    /// request, or for a line that changed meanwhile, is dropped.
+    Complete {
+        /// Identifies the request.
+        id: u64,
+        /// The line as it is now.
+        line: String,
+        /// The cursor, a byte offset into `line`.
+        cursor: usize,
+        /// What to do with the matches.
+        how: CompleteHow,
+    },
+}
+
+/// What a completion request wants done with the matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteHow {
+    /// Tab: the first match replaces.
+    First,
+    /// Shift+Tab: the last match replaces.
+    Last,
+    /// Ctrl+Space: list every match under the line.
+    List,
+}
+
+/// The remote shell's answer to [`Effect::Complete`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Completion {
+    /// Byte offset in the line where the replaced text starts.
+    pub start: usize,
+    /// Bytes replaced.
+    pub len: usize,
+    /// What may replace them, best first.
+    pub matches: Vec<String>,
+}
+
+/// Completion in progress ([`TabMode::Remote`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cycle {
+    /// The line before any match was applied.
+    original: String,
+    /// The answer.
+    answer: Completion,
+    /// The match on display.
+    index: usize,
+    /// The line as the last applied match left it: any other edit ends the cycle.
+    shown: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +244,10 @@ enum Key {
     HistoryList,
     /// F8: older history entry starting with the text before the cursor.
     PrefixSearch,
+    /// Shift+Tab (`ESC [ Z`): previous completion.
+    BackTab,
+    /// Ctrl+Space (NUL): list the completions.
+    ListCompletions,
 }
 
 /// Where the decoder is inside an escape sequence.
@@ -326,6 +383,7 @@ impl Decoder {
             '\x17' => Key::KillWordBack,
             '\x19' => Key::Yank,
             '\x1c' => Key::Break,
+            '\0' => Key::ListCompletions,
             c if c.is_control() => return,
             c => Key::Char(c),
         };
@@ -424,6 +482,7 @@ impl Decoder {
             'D' => Some(Key::Left),
             'H' => Some(Key::Home),
             'F' => Some(Key::End),
+            'Z' => Some(Key::BackTab),
             '~' => match first {
                 Some(1 | 7) => Some(Key::Home),
                 Some(4 | 8) => Some(Key::End),
@@ -553,6 +612,12 @@ pub struct LineDiscipline {
     columns: usize,
     /// A Ctrl+R search in progress.
     search: Option<Search>,
+    /// The last completion request ([`TabMode::Remote`]): its id, line and cursor.
+    asked: Option<(u64, String, usize, CompleteHow)>,
+    /// Ids of completion requests.
+    next_completion: u64,
+    /// Matches being cycled through.
+    cycle: Option<Cycle>,
 }
 
 /// A reverse incremental search (Ctrl+R) in progress.
@@ -589,6 +654,9 @@ impl LineDiscipline {
             prompt: Vec::new(),
             columns: usize::MAX,
             search: None,
+            asked: None,
+            next_completion: 0,
+            cycle: None,
         }
     }
 
@@ -620,8 +688,10 @@ impl LineDiscipline {
     }
 
     /// The remembered prompt (the remote output's unfinished last line), decoded lossily.
+    /// Shell-integration marks (OSC 133) in it are left out: repainting the prompt must not
+    /// mark a second prompt.
     pub fn prompt(&self) -> String {
-        String::from_utf8_lossy(&self.prompt).into_owned()
+        strip_marks(&String::from_utf8_lossy(&self.prompt))
     }
 
     /// Feed keystrokes exactly as xterm.js's `onData` delivers them; effects are appended to
@@ -801,6 +871,9 @@ impl LineDiscipline {
         if self.search.is_some() && self.search_key(key, out) {
             return;
         }
+        if !matches!(key, Key::Tab | Key::BackTab) {
+            self.cycle = None;
+        }
         match key {
             Key::Char(c) => self.insert(c.encode_utf8(&mut [0; 4]), out),
             Key::Enter => self.submit(out),
@@ -867,7 +940,127 @@ impl LineDiscipline {
             }
             Key::HistoryList => self.history_list(out),
             Key::PrefixSearch => self.prefix_search(out),
+            Key::BackTab if self.config.tab == TabMode::Remote => {
+                self.remote_tab(CompleteHow::Last, out)
+            }
+            Key::ListCompletions if self.config.tab == TabMode::Remote => {
+                self.remote_tab(CompleteHow::List, out)
+            }
+            // Without a remote completer these keys have no binding.
+            Key::BackTab | Key::ListCompletions => {}
         }
+    }
+
+    // --- remote completion -------------------------------------------------------------------
+
+    /// Tab, Shift+Tab or Ctrl+Space with [`TabMode::Remote`]: cycle through the matches on
+    /// display, or ask the shell.
+    fn remote_tab(&mut self, how: CompleteHow, out: &mut Vec<Effect>) {
+        if how != CompleteHow::List {
+            if let Some(cycle) = self.cycle.as_mut().filter(|c| c.shown == self.line) {
+                let n = cycle.answer.matches.len();
+                cycle.index = match how {
+                    CompleteHow::Last => (cycle.index + n - 1) % n,
+                    _ => (cycle.index + 1) % n,
+                };
+                let index = cycle.index;
+                return self.apply_match(index, out);
+            }
+        }
+        self.cycle = None;
+        self.next_completion += 1;
+        let id = self.next_completion;
+        self.asked = Some((id, self.line.clone(), self.cursor, how));
+        out.push(Effect::Complete {
+            id,
+            line: self.line.clone(),
+            cursor: self.cursor,
+            how,
+        });
+    }
+
+    /// The shell's answer to completion request `id`. Dropped when a newer request was made
+    /// or the line or cursor changed since; Bell when nothing matches.
+    pub fn completed(&mut self, id: u64, answer: Completion, out: &mut Vec<Effect>) {
+        if self.asked.as_ref().is_none_or(|a| a.0 != id) {
+            return;
+        }
+        let Some((_, line, cursor, how)) = self.asked.take() else {
+            return;
+        };
+        if line != self.line || cursor != self.cursor || self.search.is_some() {
+            return;
+        }
+        let end = answer.start.checked_add(answer.len);
+        let fits = end.is_some_and(|e| {
+            e <= line.len() && line.is_char_boundary(answer.start) && line.is_char_boundary(e)
+        });
+        if answer.matches.is_empty() || !fits {
+            return bell(out);
+        }
+        if how == CompleteHow::List {
+            return self.list_matches(&answer.matches, out);
+        }
+        let index = match how {
+            CompleteHow::Last => answer.matches.len() - 1,
+            _ => 0,
+        };
+        self.cycle = Some(Cycle {
+            original: line,
+            answer,
+            index,
+            shown: String::new(),
+        });
+        self.apply_match(index, out);
+    }
+
+    /// Puts match `index` of the cycle into the original line.
+    fn apply_match(&mut self, index: usize, out: &mut Vec<Effect>) {
+        let Some(cycle) = self.cycle.as_ref() else {
+            return;
+        };
+        let a = &cycle.answer;
+        let text = &a.matches[index];
+        let mut new = cycle.original.clone();
+        new.replace_range(a.start..a.start + a.len, text);
+        let cursor = a.start + text.len();
+        if new.len() > self.config.max_line_len {
+            return bell(out);
+        }
+        let old_len = self.line.len();
+        self.edit(0..old_len, &new, cursor, out);
+        if let Some(c) = self.cycle.as_mut() {
+            c.shown = new;
+        }
+    }
+
+    /// Ctrl+Space: every match below the line, then prompt and line again.
+    fn list_matches(&mut self, matches: &[String], out: &mut Vec<Effect>) {
+        let mut s = String::new();
+        move_cursor(
+            &mut s,
+            self.visual(self.cursor),
+            self.visual(self.line.len()),
+        );
+        s.push_str("\r\n");
+        let width = matches.iter().map(|m| str_width(m)).max().unwrap_or(0) + 2;
+        let columns = if self.columns == usize::MAX {
+            80
+        } else {
+            self.columns
+        };
+        let per_row = (columns / width.max(1)).max(1);
+        for (i, m) in matches.iter().enumerate() {
+            s.push_str(m);
+            if (i + 1) % per_row == 0 || i + 1 == matches.len() {
+                s.push_str("\r\n");
+            } else {
+                s.push_str(&" ".repeat(width - str_width(m)));
+            }
+        }
+        s.push_str(&self.shown_prompt());
+        self.write_tail(&mut s, 0);
+        echo(out, &s);
     }
 
     // --- Ctrl+R ------------------------------------------------------------------------------
@@ -1230,6 +1423,9 @@ impl LineDiscipline {
     }
 
     fn tab(&mut self, out: &mut Vec<Effect>) {
+        if self.config.tab == TabMode::Remote {
+            return self.remote_tab(CompleteHow::First, out);
+        }
         if self.config.tab == TabMode::HistoryOrSpaces
             && !self.line.trim().is_empty()
             && self.cursor == self.line.len()
@@ -1256,6 +1452,26 @@ impl LineDiscipline {
         }
         self.insert_tab_spaces(out);
     }
+}
+
+/// `text` without OSC 133 shell-integration marks (`ESC ] 133 ; ... BEL` or `... ESC \\`).
+pub fn strip_marks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("\x1b]133;") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let end = match (after.find('\x07'), after.find("\x1b\\")) {
+            (Some(b), Some(st)) if st < b => st + 2,
+            (Some(b), _) => b + 1,
+            (None, Some(st)) => st + 2,
+            // Unterminated: keep it out until its end arrives.
+            (None, None) => after.len(),
+        };
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Bytes two strings share at their start, cut back to a character boundary.

@@ -878,7 +878,7 @@ async fn recordings_replay_byte_for_byte_for_owners_only() {
         .collect();
     assert_eq!(
         output.as_bytes(),
-        &c.screen[..],
+        &c.raw[..],
         "replaying the output gives exactly the bytes the client received"
     );
     let input: String = events

@@ -4,8 +4,10 @@
 mod access;
 mod common;
 mod faults;
+mod hidden;
 mod hostile;
 mod limits;
+mod powershell;
 mod security;
 mod targets;
 

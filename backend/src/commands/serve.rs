@@ -73,6 +73,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             description: "A shell on this machine through the built-in WinRS simulator".into(),
             endpoint: handle.endpoint(),
             shell: ShellKind::Cmd,
+            configuration: None,
             credentials: Credentials::Fixed {
                 user: "demo".into(),
                 password: PasswordSource::Inline(Secret(password)),
@@ -83,7 +84,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             record: false,
         };
         targets.add(demo_target.clone());
-        Some((handle, demo_target))
+        // The same simulator's PowerShell remoting endpoint, with the relay as the console.
+        let demo_ps = Target {
+            name: "demo-ps".into(),
+            description: "PowerShell on this machine through the built-in simulator's PowerShell remoting endpoint".into(),
+            shell: ShellKind::Powershell,
+            ..demo_target.clone()
+        };
+        targets.add(demo_ps.clone());
+        Some((handle, demo_target, demo_ps))
     } else {
         None
     };
@@ -109,7 +118,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tls.is_some(),
         )?
         .listening_on(addr)
-        .keeping_target(demo.as_ref().map(|(_, t)| t.clone())),
+        .keeping_target(demo.as_ref().map(|(_, t, _)| t.clone()))
+        .keeping_target(demo.as_ref().map(|(_, _, t)| t.clone())),
     );
     // Sign-ins came back from the state directory: only those whose account is unchanged
     // stay (issue 17, item 6).
@@ -249,7 +259,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         warn!("some shells did not end in 20 s");
     }
     reloader.abort();
-    if let Some((sim, _)) = demo {
+    if let Some((sim, _, _)) = demo {
         sim.shutdown().await;
     }
     Ok(())

@@ -400,6 +400,10 @@ pub struct TargetConfig {
     /// The shell.
     #[serde(default)]
     pub shell: ShellKind,
+    /// The PowerShell session configuration for `shell = "powershell"` (default
+    /// `Microsoft.PowerShell`; a JEA endpoint by name).
+    #[serde(default)]
+    pub configuration: Option<String>,
     #[serde(flatten)]
     /// Credentials and certificate checking.
     pub access: AccessConfig,
@@ -513,6 +517,10 @@ pub struct PatternConfig {
     /// The shell.
     #[serde(default)]
     pub shell: ShellKind,
+    /// The PowerShell session configuration for `shell = "powershell"` (default
+    /// `Microsoft.PowerShell`; a JEA endpoint by name).
+    #[serde(default)]
+    pub configuration: Option<String>,
     #[serde(flatten)]
     /// Credentials and certificate checking.
     pub access: AccessConfig,
@@ -564,6 +572,7 @@ impl Config {
         for p in &config.patterns {
             p.access.credentials(&p.name)?;
             p.access.cert_check(&p.name)?;
+            check_configuration(&p.name, p.shell, p.configuration.as_deref())?;
             if p.allow_networks.is_empty() {
                 return Err(ConfigError::Invalid(format!(
                     "pattern {}: allow_networks must name at least one address range",
@@ -708,11 +717,13 @@ impl Config {
             {
                 return Err(ConfigError::Invalid(format!("target {}: endpoint must be https:// (http:// needs allow_http = true: Basic auth would send the password in clear)", t.name)));
             }
+            check_configuration(&t.name, t.shell, t.configuration.as_deref())?;
             out.push(Target {
                 name: t.name.clone(),
                 description: t.description.clone(),
                 endpoint: t.endpoint.clone(),
                 shell: t.shell,
+                configuration: t.configuration.clone(),
                 credentials: t.access.credentials(&t.name)?,
                 cert: t.access.cert_check(&t.name)?,
                 allow_http: t.access.allow_http,
@@ -722,6 +733,29 @@ impl Config {
         }
         Ok(out)
     }
+}
+
+/// A session configuration name is a plain name (it goes into a URI), and only PowerShell
+/// remoting has them.
+fn check_configuration(
+    target: &str,
+    shell: ShellKind,
+    configuration: Option<&str>,
+) -> Result<(), ConfigError> {
+    let Some(name) = configuration else {
+        return Ok(());
+    };
+    if shell != ShellKind::Powershell {
+        return Err(ConfigError::Invalid(format!(
+            "target {target}: configuration = {name:?} needs shell = \"powershell\" (session configurations belong to PowerShell remoting)"
+        )));
+    }
+    if !valid_name(name) || name.len() > 128 {
+        return Err(ConfigError::Invalid(format!(
+            "target {target}: configuration {name:?}: use letters, digits, '-', '_' and '.' (e.g. Microsoft.PowerShell or a JEA endpoint's name)"
+        )));
+    }
+    Ok(())
 }
 
 /// Where discovered targets come from.
@@ -918,6 +952,14 @@ password_file = "/run/secrets/winrm"
             )
         );
         assert_eq!(t[0].shell, ShellKind::Powershell);
+        let jea = Config::parse(
+            "[[target]]\nname='a'\nendpoint='https://a/wsman'\nask_credentials=true\nshell='powershell'\nconfiguration='JEARole'",
+        )
+        .unwrap();
+        assert_eq!(
+            jea.targets().unwrap()[0].configuration.as_deref(),
+            Some("JEARole")
+        );
         assert_eq!(t[0].roles.role_of("alice", &[]), Some(Role::Owner));
         assert_eq!(t[0].roles.role_of("bob", &[]), None);
         assert_eq!(t[1].credentials, Credentials::Ask);
@@ -935,6 +977,8 @@ password_file = "/run/secrets/winrm"
             ("[[target]]\nname='a'\nendpoint='https://a/wsman'\nask_credentials=true\ninsecure=true\npin='00'", "choose one"),
             ("[[target_pattern]]\nname='p'\nhost_suffix='.x'\nallow_networks=[]\nask_credentials=true", "allow_networks"),
             ("bogus = 1", "unknown field"),
+            ("[[target]]\nname='a'\nendpoint='https://a/wsman'\nask_credentials=true\nconfiguration='JEA'", "needs shell = \"powershell\""),
+            ("[[target]]\nname='a'\nendpoint='https://a/wsman'\nask_credentials=true\nshell='powershell'\nconfiguration='a/b'", "configuration \"a/b\""),
             ("allowed_origins=['portal.example']", "allowed origin"),
         ];
         for (text, needle) in cases {

@@ -163,6 +163,9 @@ pub struct Target {
     pub endpoint: String,
     /// The shell.
     pub shell: ShellKind,
+    /// The PowerShell session configuration (`shell = "powershell"`; None: the default,
+    /// `Microsoft.PowerShell`; a JEA endpoint by name).
+    pub configuration: Option<String>,
     /// Credentials.
     pub credentials: Credentials,
     /// Certificate check.

@@ -170,6 +170,7 @@ impl Block {
                 description,
                 endpoint: format!("https://{address}/wsman"),
                 shell: f.shell.unwrap_or(self.config.shell),
+                configuration: f.configuration.clone(),
                 credentials: self.credentials.clone(),
                 cert: self.cert.clone(),
                 allow_http: false,

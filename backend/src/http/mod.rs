@@ -55,7 +55,7 @@ pub struct AppState {
     targets: std::sync::RwLock<Arc<Targets>>,
     /// A target added by the program rather than the configuration (the demo), kept across
     /// reloads.
-    extra_target: Option<crate::config::Target>,
+    extra_target: Vec<crate::config::Target>,
     /// Sign-ins, login links and share links.
     pub signins: Arc<Signins>,
     /// Local users, API tokens, the proxy rule (replaced by a reload).
@@ -144,7 +144,7 @@ impl AppState {
         Ok(AppState {
             registry,
             targets: std::sync::RwLock::new(Arc::new(targets)),
-            extra_target: None,
+            extra_target: Vec::new(),
             signins: Arc::new(signins),
             users: std::sync::RwLock::new(Arc::new(Users::from_config(config))),
             limiter: Limiter::default(),
@@ -226,10 +226,10 @@ impl AppState {
         self.users.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Keeps `target` (the demo) across reloads; it is already in the targets given to
-    /// [`AppState::new`].
+    /// Keeps `target` (a demo target; call once per target) across reloads; it is already
+    /// in the targets given to [`AppState::new`].
     pub fn keeping_target(mut self, target: Option<crate::config::Target>) -> AppState {
-        self.extra_target = target;
+        self.extra_target.extend(target);
         self
     }
 
@@ -238,7 +238,7 @@ impl AppState {
     /// Everything else (listen address, TLS, limits, audit, embed) needs a restart.
     pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
         let mut targets = Targets::from_config(config)?;
-        if let Some(t) = &self.extra_target {
+        for t in &self.extra_target {
             targets.add(t.clone());
         }
         let users = Users::from_config(config);

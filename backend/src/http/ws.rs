@@ -148,7 +148,10 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
             },
         )
         .await
-        .is_ok();
+        .is_ok()
+        && send_json(&mut tx, &input_mode(session.input_mode()))
+            .await
+            .is_ok();
     if let Some((end, data)) = pending_snapshot {
         ok = ok
             && send_frame(&mut tx, FrameKind::Snapshot, end, &data, &metrics)
@@ -194,6 +197,7 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
                 ev = events.recv() => {
                     let msg = match ev {
                         Ok(Event::State(state)) => ServerMsg::Status { state },
+                        Ok(Event::InputMode { hidden, why }) => input_mode((hidden, why)),
                         Ok(Event::Presence) | Err(RecvError::Lagged(_)) => ServerMsg::Presence { clients: session.clients() },
                         Ok(Event::Kick { client: who, reason, reconnect }) => {
                             if who.is_none() || who == Some(client) {
@@ -312,10 +316,21 @@ fn handle_text(
             None
         }
         ClientMsg::Ping { id } => Some(ServerMsg::Pong { id }),
-        ClientMsg::HideNextLine => Some(ServerMsg::Error {
-            code: ErrorCode::BadMessage,
-            message: "hidden input is not available on this relay yet".into(),
-        }),
+        // Answered by the `input_mode` event every client gets.
+        ClientMsg::HideNextLine => session
+            .hide_next_line(client)
+            .err()
+            .map(|r| ServerMsg::Error {
+                code: r.code,
+                message: r.message,
+            }),
+    }
+}
+
+fn input_mode((hidden, why): (bool, Option<&'static str>)) -> ServerMsg {
+    ServerMsg::InputMode {
+        hidden,
+        why: why.map(str::to_string),
     }
 }
 

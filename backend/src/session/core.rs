@@ -13,11 +13,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use winrelay_shared::line::{Effect, LineConfig, LineDiscipline};
+use winrelay_shared::line::{Completion, Effect, LineConfig, LineDiscipline, TabMode};
 use winrelay_shared::protocol::{ErrorCode, Presence, Role, SessionState, Signal};
 
 use super::echo::{EchoFilter, Newlines};
 use super::outlog::{OutputLog, Read};
+use super::remote::CompleteRequest;
 
 /// How much of the log's end a snapshot is rendered from (scrollback included).
 pub const SNAPSHOT_TAIL: usize = 256 * 1024;
@@ -39,6 +40,114 @@ pub struct CoreConfig {
     pub observe_bytes: bool,
     /// Initial terminal size.
     pub size: (u16, u16),
+    /// The shell completes: Tab asks it ([`Action::Complete`]).
+    pub completes: bool,
+    /// Output ending in a password prompt hides the next line (shells on pipes).
+    pub detect_password_prompts: bool,
+    /// The core writes the OSC 133 marks (shells on pipes, which cannot): `A`/`B` around
+    /// what looks like a cmd prompt, `C` when a line is submitted, `D` (no status) before
+    /// the next prompt. Shells that know their commands (PSRP) write their own.
+    pub line_marks: bool,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            log_bytes: 1 << 20,
+            filter_echo: false,
+            max_line_len: 8191,
+            observe_bytes: false,
+            size: (80, 24),
+            completes: false,
+            detect_password_prompts: false,
+            line_marks: false,
+        }
+    }
+}
+
+/// OSC 133 shell-integration marks, as the relay writes them (terminated with BEL).
+pub mod marks {
+    /// Prompt start.
+    pub const PROMPT_START: &str = "\x1b]133;A\x07";
+    /// Prompt end, command start.
+    pub const COMMAND_START: &str = "\x1b]133;B\x07";
+    /// Command output start.
+    pub const OUTPUT_START: &str = "\x1b]133;C\x07";
+    /// Command end without a known status.
+    pub const COMMAND_END: &str = "\x1b]133;D\x07";
+
+    /// Command end with exit status `code`.
+    pub fn command_end(code: i32) -> String {
+        format!("\x1b]133;D;{code}\x07")
+    }
+}
+
+/// Why the next line is hidden, for the page (`ServerMsg::InputMode::why`).
+pub mod why {
+    /// Read-Host -AsSecureString.
+    pub const READ_HOST: &str = "read-host";
+    /// A credential's password (Get-Credential, PromptForCredential).
+    pub const CREDENTIAL: &str = "credential";
+    /// Output ending in a password prompt.
+    pub const PASSWORD_PROMPT: &str = "password-prompt";
+    /// A writer asked for it.
+    pub const MANUAL: &str = "manual";
+}
+
+/// A hidden line being typed: kept here, never in the line discipline, the log, the
+/// observers' input events or history.
+#[derive(Default)]
+struct Hidden {
+    why: &'static str,
+    text: String,
+    /// Inside an escape sequence the keyboard sent (arrows and the like are ignored).
+    esc: Esc,
+    after_cr: bool,
+}
+
+#[derive(Default, PartialEq, Eq, Clone, Copy)]
+enum Esc {
+    #[default]
+    No,
+    Started,
+    Csi,
+    Str,
+}
+
+/// Whether a cmd-style prompt ends this partial line (`C:\Users\demo>`).
+fn looks_like_cmd_prompt(partial: &str) -> bool {
+    let b = partial.trim_end_matches(' ').as_bytes();
+    b.len() >= 3
+        && b.len() <= 260
+        && b[0].is_ascii_alphabetic()
+        && b[1] == b':'
+        && b[2] == b'\\'
+        && b.ends_with(b">")
+}
+
+/// Whether output ending in `partial` (the text after its last line break) asks for a
+/// password: a password word near its end, followed by nothing but punctuation, or by a
+/// short text ending in `:` (`Password for alice:`). A cmd prompt in a folder named
+/// `passwords` is not one.
+pub fn asks_for_password(partial: &str) -> bool {
+    let t = partial.trim_end().to_lowercase();
+    if t.is_empty() || t.len() > 200 || looks_like_cmd_prompt(&t) {
+        return false;
+    }
+    [
+        "password",
+        "passphrase",
+        "passcode",
+        "pass phrase",
+        "kennwort",
+        "mot de passe",
+    ]
+    .iter()
+    .filter_map(|w| t.rfind(w).map(|i| &t[i + w.len()..]))
+    .any(|rest| {
+        rest.chars().all(|c| " :?)(*".contains(c))
+            || (rest.ends_with(':') && rest.len() <= 60 && !rest.contains(['\\', '>']))
+    })
 }
 
 /// Something the caller must do, in the order given.
@@ -79,6 +188,15 @@ pub enum Action {
     Presence,
     /// The session's state changed.
     State(SessionState),
+    /// Ask the shell to complete a line.
+    Complete(CompleteRequest),
+    /// Hidden input was switched on or off: tell every client.
+    InputMode {
+        /// Whether the next line is hidden.
+        hidden: bool,
+        /// What switched it on.
+        why: Option<&'static str>,
+    },
     /// Close a client's socket (or all, with `None`).
     Kick {
         /// The client, or every client.
@@ -174,6 +292,12 @@ pub struct Core {
     removed: std::collections::BTreeSet<Mark>,
     /// People and share links the owner made viewers: they come back as viewers.
     demoted: std::collections::BTreeSet<Mark>,
+    /// The next line is a secret.
+    hidden: Option<Hidden>,
+    detect_password_prompts: bool,
+    line_marks: bool,
+    /// A submitted line's output is running (for [`CoreConfig::line_marks`]).
+    running: bool,
 }
 
 impl Core {
@@ -181,6 +305,11 @@ impl Core {
     pub fn new(config: CoreConfig, now: Instant) -> Core {
         let mut line = LineDiscipline::new(LineConfig {
             max_line_len: config.max_line_len,
+            tab: if config.completes {
+                TabMode::Remote
+            } else {
+                TabMode::HistoryOrSpaces
+            },
             ..LineConfig::default()
         });
         let size = (config.size.0.max(1), config.size.1.max(1));
@@ -199,6 +328,134 @@ impl Core {
             observe_bytes: config.observe_bytes,
             removed: Default::default(),
             demoted: Default::default(),
+            hidden: None,
+            detect_password_prompts: config.detect_password_prompts,
+            line_marks: config.line_marks,
+            running: false,
+        }
+    }
+
+    /// Whether the next line is hidden, and why.
+    pub fn input_mode(&self) -> (bool, Option<&'static str>) {
+        match &self.hidden {
+            Some(h) => (true, Some(h.why)),
+            None => (false, None),
+        }
+    }
+
+    /// The next line typed is a secret (`why`: see [`why`]). Whatever was typed on the line
+    /// so far stays visible; what comes next is not.
+    pub fn hide_next_line(&mut self, why: &'static str, out: &mut Vec<Action>) {
+        if self.hidden.is_some() || self.state.is_final() {
+            return;
+        }
+        self.hidden = Some(Hidden {
+            why,
+            ..Hidden::default()
+        });
+        out.push(Action::InputMode {
+            hidden: true,
+            why: Some(why),
+        });
+    }
+
+    /// A writer's switch: the next line is hidden.
+    pub fn hide_next_line_for(
+        &mut self,
+        client: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<(), Refused> {
+        self.writer(client)?;
+        self.hide_next_line(why::MANUAL, out);
+        Ok(())
+    }
+
+    fn unhide(&mut self, out: &mut Vec<Action>) {
+        if self.hidden.take().is_some() {
+            out.push(Action::InputMode {
+                hidden: false,
+                why: None,
+            });
+        }
+    }
+
+    /// Keystrokes while the line is hidden: a minimal editor (characters, Backspace,
+    /// Ctrl+U, Enter, Ctrl+C) that echoes nothing but the line break.
+    /// Returns how much of `data` it took: the rest, after the hidden line ended, is typed
+    /// as usual.
+    fn hidden_input(&mut self, data: &str, out: &mut Vec<Action>) -> usize {
+        for (i, c) in data.char_indices() {
+            let Some(h) = self.hidden.as_mut() else {
+                return i;
+            };
+            let after_cr = std::mem::replace(&mut h.after_cr, c == '\r');
+            match h.esc {
+                Esc::Started => {
+                    h.esc = match c {
+                        '[' => Esc::Csi,
+                        ']' | 'P' | '_' | '^' | 'X' => Esc::Str,
+                        _ => Esc::No,
+                    };
+                    continue;
+                }
+                Esc::Csi => {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        h.esc = Esc::No;
+                    }
+                    continue;
+                }
+                Esc::Str => {
+                    if c == '\x07' || c == '\\' {
+                        h.esc = Esc::No;
+                    }
+                    continue;
+                }
+                Esc::No => {}
+            }
+            match c {
+                '\x1b' => h.esc = Esc::Started,
+                '\n' if after_cr => {}
+                '\r' | '\n' => {
+                    let mut line = std::mem::take(&mut h.text);
+                    line.push_str("\r\n");
+                    self.pending_input += line.len();
+                    self.push(b"\r\n", out);
+                    self.line.note_output(b"\r\n");
+                    out.push(Action::Send(line.into_bytes()));
+                    self.unhide(out);
+                }
+                '\x7f' | '\x08' => {
+                    h.text.pop();
+                }
+                '\x15' => h.text.clear(),
+                '\x03' => {
+                    h.text.clear();
+                    self.push(b"^C\r\n", out);
+                    self.line.note_output(b"\r\n");
+                    self.unhide(out);
+                    out.push(Action::Signal(Signal::CtrlC));
+                }
+                c if c.is_control() => {}
+                c => {
+                    if h.text.len() + c.len_utf8() <= self.line.config().max_line_len {
+                        h.text.push(c);
+                    }
+                }
+            }
+        }
+        data.len()
+    }
+
+    /// The shell's answer to a completion request.
+    pub fn completion(&mut self, id: u64, answer: Completion, out: &mut Vec<Action>) {
+        let mut effects = Vec::new();
+        self.line.completed(id, answer, &mut effects);
+        for effect in effects {
+            match effect {
+                Effect::Echo(s) => self.push(s.as_bytes(), out),
+                Effect::Bell => self.push(b"\x07", out),
+                _ => {}
+            }
         }
     }
 
@@ -451,6 +708,15 @@ impl Core {
             ));
         }
         self.last_active = now;
+        let mut data = data;
+        if self.hidden.is_some() {
+            // Never in the observers' input events (recordings, audit), never echoed.
+            let took = self.hidden_input(data, out);
+            data = &data[took..];
+            if data.is_empty() {
+                return Ok(());
+            }
+        }
         out.push(Action::Input {
             client,
             data: data.to_string(),
@@ -470,7 +736,17 @@ impl Core {
                         line: line.clone(),
                     });
                     out.push(Action::Send(line.into_bytes()));
+                    if self.line_marks {
+                        self.running = true;
+                        self.push(marks::OUTPUT_START.as_bytes(), out);
+                    }
                 }
+                Effect::Complete {
+                    id,
+                    line,
+                    cursor,
+                    how: _,
+                } => out.push(Action::Complete(CompleteRequest { id, line, cursor })),
                 Effect::Interrupt => {
                     if let Some(echo) = &mut self.echo {
                         echo.clear();
@@ -514,9 +790,41 @@ impl Core {
             Some(echo) => echo.filter(bytes),
             None => bytes.to_vec(),
         };
-        let translated = self.newlines.translate(&filtered);
+        let mut translated = self.newlines.translate(&filtered);
+        if self.line_marks {
+            translated = self.mark_prompt(translated);
+        }
         let shown = self.line.pass_output(&translated);
         self.push(&shown, out);
+        if self.detect_password_prompts
+            && self.hidden.is_none()
+            && !translated.ends_with(b"\n")
+            && asks_for_password(&self.line.prompt())
+        {
+            self.hide_next_line(why::PASSWORD_PROMPT, out);
+        }
+    }
+
+    /// Marks a cmd prompt at the end of `bytes`: `D` for the command before (if one ran),
+    /// `A` before the prompt, `B` after it.
+    fn mark_prompt(&mut self, bytes: Vec<u8>) -> Vec<u8> {
+        if bytes.ends_with(b"\n") || bytes.is_empty() {
+            return bytes;
+        }
+        let start = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let partial = String::from_utf8_lossy(&bytes[start..]);
+        if !looks_like_cmd_prompt(&partial) {
+            return bytes;
+        }
+        let mut out = Vec::with_capacity(bytes.len() + 32);
+        out.extend_from_slice(&bytes[..start]);
+        if std::mem::take(&mut self.running) {
+            out.extend_from_slice(marks::COMMAND_END.as_bytes());
+        }
+        out.extend_from_slice(marks::PROMPT_START.as_bytes());
+        out.extend_from_slice(&bytes[start..]);
+        out.extend_from_slice(marks::COMMAND_START.as_bytes());
+        out
     }
 
     /// A message from the relay in every terminal, in the log like everything else.
@@ -613,6 +921,7 @@ mod tests {
                 max_line_len,
                 observe_bytes: true,
                 size: (80, 24),
+                ..CoreConfig::default()
             },
             t0,
         );
@@ -771,6 +1080,7 @@ mod tests {
                 max_line_len: 100,
                 observe_bytes: false,
                 size: (20, 5),
+                ..CoreConfig::default()
             },
             t0,
         );
@@ -959,5 +1269,152 @@ mod tests {
         assert!(c.remove(tab, "alice", &mut out));
         assert_eq!(c.admit(Some("alice"), None, Role::Owner), Ok(Role::Owner));
         assert_eq!(c.role_of(owner), Some(Role::Owner));
+    }
+
+    fn inputs(actions: &[Action]) -> String {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::Input { data, .. } => data.clone(),
+                Action::Line { line, .. } => line.clone(),
+                _ => String::new(),
+            })
+            .collect()
+    }
+
+    fn with(config: CoreConfig) -> (Core, Instant) {
+        let t0 = Instant::now();
+        (
+            Core::new(
+                CoreConfig {
+                    observe_bytes: true,
+                    ..config
+                },
+                t0,
+            ),
+            t0,
+        )
+    }
+
+    /// Issue 14: a hidden line goes to the shell and nowhere else (log, echo, observers'
+    /// input and line events, history, snapshots).
+    #[test]
+    fn a_hidden_line_reaches_the_shell_only() {
+        let (mut c, t0) = core(false);
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        c.remote_output(b"Secret: ", t0, &mut out);
+        out.clear();
+        c.hide_next_line(why::READ_HOST, &mut out);
+        assert_eq!(
+            out,
+            vec![Action::InputMode {
+                hidden: true,
+                why: Some("read-host")
+            }]
+        );
+        assert_eq!(c.input_mode(), (true, Some("read-host")));
+        out.clear();
+        // Pieces, an arrow key, a bracketed paste, a backspace; then Enter and more typing.
+        for piece in ["s3c", "\x1b[D", "\x1b[200~retX\x1b[201~", "\x7f", "!\rdir"] {
+            c.input(me, piece, t0, &mut out).unwrap();
+        }
+        assert_eq!(sent(&out), vec![b"s3cret!\r\n".to_vec()]);
+        let log = String::from_utf8(shown(&out)).unwrap();
+        assert!(!log.contains("s3c") && !log.contains("ret"), "{log:?}");
+        assert!(
+            log.starts_with("\r\n"),
+            "Enter still moves to a new line: {log:?}"
+        );
+        assert!(
+            log.ends_with("dir"),
+            "typing after the hidden line is echoed: {log:?}"
+        );
+        assert_eq!(inputs(&out), "dir", "observers never see the secret");
+        assert!(out.contains(&Action::InputMode {
+            hidden: false,
+            why: None
+        }));
+        assert_eq!(c.input_mode(), (false, None));
+        let OutputRead::Bytes { data, .. } = c.read_output(0, 1 << 20) else {
+            panic!()
+        };
+        assert!(!String::from_utf8_lossy(&data).contains("s3c"));
+        let snap = c.snapshot();
+        let OutputRead::Snapshot { data, .. } = snap else {
+            panic!()
+        };
+        assert!(!String::from_utf8_lossy(&data).contains("s3c"));
+        // Not in history: Up brings back nothing secret.
+        out.clear();
+        c.input(me, "\x15\x1b[A", t0, &mut out).unwrap();
+        assert!(!String::from_utf8(shown(&out)).unwrap().contains("s3c"));
+    }
+
+    #[test]
+    fn ctrl_c_abandons_a_hidden_line_and_viewers_cannot_hide() {
+        let (mut c, t0) = core(false);
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        let v = c.attach("v".into(), Role::Viewer, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        assert!(c.hide_next_line_for(v, &mut out).is_err());
+        c.hide_next_line_for(me, &mut out).unwrap();
+        assert_eq!(c.input_mode(), (true, Some("manual")));
+        out.clear();
+        c.input(me, "abc\x03", t0, &mut out).unwrap();
+        assert!(out.contains(&Action::Signal(Signal::CtrlC)));
+        assert!(sent(&out).is_empty());
+        assert_eq!(c.input_mode(), (false, None));
+    }
+
+    #[test]
+    fn password_prompts_hide_the_next_line_on_pipes() {
+        let (mut c, t0) = with(CoreConfig {
+            detect_password_prompts: true,
+            ..CoreConfig::default()
+        });
+        let mut out = Vec::new();
+        c.set_state(SessionState::Connected, &mut out);
+        for (text, hides) in [
+            ("C:\\Users\\passwords>", false),
+            ("Password: ", true),
+            ("Enter password for alice:", true),
+            ("Enter passphrase for key '/x/id_rsa': ", true),
+            ("password stored\r\n", false),
+            ("Passwords are case-sensitive. Type yours", false),
+            ("C:\\>", false),
+        ] {
+            out.clear();
+            c.remote_output(b"\r\n", t0, &mut out);
+            c.remote_output(text.as_bytes(), t0, &mut out);
+            let hidden = out
+                .iter()
+                .any(|a| matches!(a, Action::InputMode { hidden: true, .. }));
+            assert_eq!(hidden, hides, "{text:?}");
+            c.unhide(&mut out);
+        }
+    }
+
+    /// cmd sessions: `A`/`B` around the prompt, `C` after a submitted line, `D` without a
+    /// status before the next prompt.
+    #[test]
+    fn cmd_sessions_get_marks_from_the_line_discipline() {
+        let (mut c, t0) = with(CoreConfig {
+            line_marks: true,
+            ..CoreConfig::default()
+        });
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        out.clear();
+        c.remote_output(b"Microsoft Windows\r\n\r\nC:\\Users\\demo>", t0, &mut out);
+        c.input(me, "dir\r", t0, &mut out).unwrap();
+        c.remote_output(b" Volume in drive C\r\n\r\nC:\\Users\\demo>", t0, &mut out);
+        assert_eq!(
+            String::from_utf8(shown(&out)).unwrap(),
+            "Microsoft Windows\r\n\r\n\x1b]133;A\x07C:\\Users\\demo>\x1b]133;B\x07dir\r\n\x1b]133;C\x07 Volume in drive C\r\n\r\n\x1b]133;D\x07\x1b]133;A\x07C:\\Users\\demo>\x1b]133;B\x07"
+        );
     }
 }

@@ -74,6 +74,8 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
                         r
                     }
                     ShellCmd::Eof => input.close_stdin().await,
+                    ShellCmd::Complete(req) => input.complete(req.clone()).await,
+                    ShellCmd::Resize(cols, rows) => input.resize(*cols, *rows).await,
                 };
                 if let Err(e) = result {
                     warn!(error = %e, "input not delivered");
@@ -91,6 +93,8 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
             out = shell.recv() => match out {
                 Some(Ok(Output::Bytes(b))) => session.remote_output(&b),
                 Some(Ok(Output::Exited(code))) => break SessionState::Exited { code, reason: None },
+                Some(Ok(Output::HideNextLine(why))) => session.hide_from_shell(why),
+                Some(Ok(Output::Completion { id, answer })) => session.completion(id, answer),
                 Some(Err(e)) => {
                     warn!(error = %e, "lost the shell");
                     session.observers().iter().for_each(|o| o.fault());
@@ -114,15 +118,23 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
             }
             _ = stopped(&mut stop_rx) => {
                 let _ = input.terminate().await;
-                break session
-                    .take_end_state()
-                    .unwrap_or(SessionState::Exited { code: -1, reason: None });
+                break session.take_end_state().unwrap_or(SessionState::Exited {
+                    code: -1,
+                    reason: session.end_reason(),
+                });
             }
         }
     };
     input_task.abort();
-    if let SessionState::Exited { code, .. } = &end_state {
-        session.notice(&format!("the shell ended (exit code {code})"));
+    match &end_state {
+        SessionState::Exited {
+            reason: Some(reason),
+            ..
+        } => session.notice(&format!("the session {reason}")),
+        SessionState::Exited { code, .. } => {
+            session.notice(&format!("the shell ended (exit code {code})"))
+        }
+        _ => {}
     }
     session.set_state(end_state);
     if let Err(e) = shell.close().await {
@@ -174,6 +186,8 @@ mod tests {
             ShellTraits {
                 echoes_input: false,
                 max_line_len: 1000,
+                completes: false,
+                detect_password_prompts: false,
             }
         }
         async fn open(&self) -> Result<FakeShell, ShellError> {
@@ -297,6 +311,51 @@ mod tests {
         assert!(reg.get(&s.id).is_none());
     }
 
+    /// The seam's typed notices: a shell that says the next line is a secret gets it, and
+    /// nobody sees it; a completion answer nobody asked for changes nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_shell_can_hide_the_next_line_and_answer_completions() {
+        let reg = registry(Duration::from_secs(60));
+        let (conn, out, seen) = fake(None);
+        let s = reg
+            .create("t".into(), "alice".into(), conn, (80, 24), |_| vec![])
+            .await
+            .unwrap();
+        settle().await;
+        let me = s.attach("alice".into(), Role::Owner, None);
+        let mut events = s.subscribe_events();
+        out.send(Ok(Output::Bytes("Secret: ".into()))).unwrap();
+        out.send(Ok(Output::HideNextLine("read-host"))).unwrap();
+        settle().await;
+        assert_eq!(s.input_mode(), (true, Some("read-host")));
+        assert!(matches!(
+            events.recv().await.unwrap(),
+            Event::InputMode {
+                hidden: true,
+                why: Some("read-host")
+            }
+        ));
+        s.input(me, "s3cret\r").unwrap();
+        settle().await;
+        assert_eq!(seen.lock().unwrap().input, b"s3cret\r\n");
+        assert_eq!(s.input_mode(), (false, None));
+        let crate::session::OutputRead::Bytes { data, .. } = s.read_output(0, 1 << 16) else {
+            panic!("the log starts at 0")
+        };
+        assert_eq!(data, b"Secret: \r\n", "only the line break is shown");
+        out.send(Ok(Output::Completion {
+            id: 99,
+            answer: winrelay_shared::line::Completion {
+                start: 0,
+                len: 0,
+                matches: vec!["x".into()],
+            },
+        }))
+        .unwrap();
+        settle().await;
+        assert_eq!(s.output_end(), data.len() as u64, "nothing changed");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_session_whose_target_is_gone_ends_as_target_lost() {
         let reg = registry(Duration::from_secs(60));
@@ -371,7 +430,7 @@ mod tests {
             s.state(),
             SessionState::Exited {
                 code: -1,
-                reason: None
+                reason: Some("ended after 1 minute without input (idle timeout)".into())
             }
         );
         let seen = seen.lock().unwrap();

@@ -17,6 +17,7 @@ pub mod core;
 pub mod driver;
 pub mod echo;
 pub mod outlog;
+pub mod pshost;
 pub mod registry;
 pub mod remote;
 pub mod screen;
@@ -39,6 +40,13 @@ pub enum Event {
     State(SessionState),
     /// Someone attached, left or changed role.
     Presence,
+    /// Hidden input was switched on or off.
+    InputMode {
+        /// Whether the next line is hidden.
+        hidden: bool,
+        /// What switched it on.
+        why: Option<&'static str>,
+    },
     /// A client is removed by the owner (or the session ends): its socket closes.
     Kick {
         /// The client, or `None` for all.
@@ -87,6 +95,8 @@ pub trait Observer: Send + Sync {
 pub(crate) enum ShellCmd {
     Line(Vec<u8>),
     Eof,
+    Complete(remote::CompleteRequest),
+    Resize(u16, u16),
 }
 
 /// The time sessions use: tokio's clock, so that tests with paused time control it.
@@ -116,6 +126,8 @@ pub struct Session {
     stop_tx: watch::Sender<bool>,
     /// The state to end in when stopped from outside (`TargetLost` for a gone container).
     end_as: Mutex<Option<SessionState>>,
+    /// Why the relay ended the session, once it did.
+    end_reason: Mutex<Option<String>>,
     observers: Vec<Arc<dyn Observer>>,
 }
 
@@ -165,6 +177,7 @@ impl Session {
             signal_tx,
             stop_tx,
             end_as: Mutex::new(None),
+            end_reason: Mutex::new(None),
             observers,
         });
         for o in &session.observers {
@@ -222,7 +235,16 @@ impl Session {
             }
             Action::Input { client, data } => obs.iter().for_each(|o| o.input(client, &data)),
             Action::Line { client, line } => obs.iter().for_each(|o| o.line(client, &line)),
-            Action::Resized(c, r) => obs.iter().for_each(|o| o.resize(c, r)),
+            Action::Resized(c, r) => {
+                obs.iter().for_each(|o| o.resize(c, r));
+                let _ = self.input_tx.try_send(ShellCmd::Resize(c, r));
+            }
+            Action::Complete(req) => {
+                let _ = self.input_tx.try_send(ShellCmd::Complete(req));
+            }
+            Action::InputMode { hidden, why } => {
+                let _ = self.events.send(Event::InputMode { hidden, why });
+            }
             Action::Attached(c) => obs.iter().for_each(|o| o.attached(&c)),
             Action::Detached(c) => obs.iter().for_each(|o| o.detached(&c)),
             Action::Presence => {
@@ -360,6 +382,16 @@ impl Session {
         self.with_core(|c, out| c.input(client, data, now(), out))
     }
 
+    /// A writer's switch: the next line typed is hidden.
+    pub fn hide_next_line(&self, client: u64) -> Result<(), Refused> {
+        self.with_core(|c, out| c.hide_next_line_for(client, out))
+    }
+
+    /// Whether the next line is hidden, and why.
+    pub fn input_mode(&self) -> (bool, Option<&'static str>) {
+        self.lock().input_mode()
+    }
+
     /// A signal from a client's button (not the Ctrl+C key, which goes through `input`).
     pub fn signal(&self, client: u64, signal: Signal) -> Result<(), Refused> {
         self.with_core(|c, out| c.signal(client, signal, out))
@@ -370,8 +402,18 @@ impl Session {
         self.with_core(|c, out| c.resize(client, cols, rows, out))
     }
 
-    /// Ends the session: the shell is terminated and deleted.
+    /// The owner ends the session: the shell is terminated and deleted.
     pub fn end(&self) {
+        self.end_because("ended by the owner");
+    }
+
+    /// The relay ends the session for `reason` (the first reason given sticks), which the
+    /// final `exited` state carries.
+    pub fn end_because(&self, reason: &str) {
+        self.end_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(|| reason.to_string());
         self.stop_tx.send_replace(true);
     }
 
@@ -380,12 +422,20 @@ impl Session {
     pub fn end_lost(&self, code: FailureCode, message: String) {
         *self.end_as.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(SessionState::TargetLost { code, message });
-        self.end();
+        self.end_because("its target is gone");
     }
 
     /// The state [`Session::end_lost`] asked for, if any (for the driver).
     pub(crate) fn take_end_state(&self) -> Option<SessionState> {
         self.end_as.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Why the relay ended the session, once it did.
+    pub(crate) fn end_reason(&self) -> Option<String> {
+        self.end_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How long the session has had no client and no activity (None while anyone is
@@ -412,6 +462,14 @@ impl Session {
 
     pub(crate) fn remote_output(&self, bytes: &[u8]) {
         self.with_core(|c, out| c.remote_output(bytes, now(), out))
+    }
+
+    pub(crate) fn hide_from_shell(&self, why: &'static str) {
+        self.with_core(|c, out| c.hide_next_line(why, out))
+    }
+
+    pub(crate) fn completion(&self, id: u64, answer: winrelay_shared::line::Completion) {
+        self.with_core(|c, out| c.completion(id, answer, out))
     }
 
     pub(crate) fn notice(&self, text: &str) {

@@ -146,6 +146,10 @@ impl Registry {
                 max_line_len: traits.max_line_len,
                 observe_bytes: false,
                 size,
+                completes: traits.completes,
+                detect_password_prompts: traits.detect_password_prompts,
+                // Shells that complete know their commands and mark them themselves.
+                line_marks: !traits.completes,
             },
             observe(&id),
         );
@@ -209,7 +213,7 @@ impl Registry {
         });
     }
 
-    /// Ends idle sessions; called periodically.
+    /// Ends idle sessions (saying so in their final state); called periodically.
     pub fn reap_idle(&self) {
         for s in self.list() {
             if !s.state().is_final()
@@ -217,7 +221,10 @@ impl Registry {
                     .is_some_and(|d| d >= self.settings.idle_timeout)
             {
                 info!(session = %s.id, "ending an idle session");
-                s.end();
+                s.end_because(&format!(
+                    "ended after {} without input (idle timeout)",
+                    spell(self.settings.idle_timeout)
+                ));
             }
         }
     }
@@ -226,9 +233,22 @@ impl Registry {
     pub async fn shutdown(&self) {
         for s in self.list() {
             s.kick_all("the relay is shutting down", true);
-            s.end();
+            s.end_because("ended because the relay shut down");
         }
         let mut drivers = self.drivers.lock().await;
         while drivers.join_next().await.is_some() {}
     }
+}
+
+/// A duration as a person says it: `30 minutes`, `1 hour`, `90 seconds`.
+fn spell(d: Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = if s >= 3600 && s.is_multiple_of(3600) {
+        (s / 3600, "hour")
+    } else if s >= 60 && s.is_multiple_of(60) {
+        (s / 60, "minute")
+    } else {
+        (s, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }

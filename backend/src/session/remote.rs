@@ -1,6 +1,12 @@
 //! The seam between a session and the shell it drives: [`Connect`] opens a [`RemoteShell`].
-//! WinRS implements it (`crate::targets::Connector`); PowerShell remoting will too; tests
-//! use a fake.
+//! WinRS implements it (`crate::targets::Connector`), and so does PowerShell remoting, where
+//! the relay is the console host (`crate::targets::psrp_shell`, around
+//! [`super::pshost::PsConsole`]); tests use a fake.
+//!
+//! Besides bytes, a shell may tell the session typed things it knows and a pipe cannot say:
+//! that the next line is a secret ([`Output::HideNextLine`]) and the answer to a completion
+//! request ([`Output::Completion`]). The session tells the shell about completion requests
+//! and terminal sizes through [`ShellInput`]; shells that do neither keep the defaults.
 
 use std::future::Future;
 
@@ -47,6 +53,28 @@ pub enum Output {
     Bytes(bytes::Bytes),
     /// The shell's command ended with this code.
     Exited(i32),
+    /// The next line typed is a secret (Read-Host -AsSecureString, a credential's password):
+    /// no echo, no log, no recording. `why` is what the page shows (`read-host`,
+    /// `credential`).
+    HideNextLine(&'static str),
+    /// The answer to [`ShellInput::complete`].
+    Completion {
+        /// The request's id.
+        id: u64,
+        /// The matches (an empty list when there are none or the shell was busy).
+        answer: winrelay_shared::line::Completion,
+    },
+}
+
+/// A completion request: complete `line` at byte offset `cursor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteRequest {
+    /// Answer with this id.
+    pub id: u64,
+    /// The line.
+    pub line: String,
+    /// A byte offset into `line`.
+    pub cursor: usize,
 }
 
 /// What the session must know of the shell's behaviour on a pipe.
@@ -56,6 +84,12 @@ pub struct ShellTraits {
     pub echoes_input: bool,
     /// Longest command line the shell takes.
     pub max_line_len: usize,
+    /// The shell completes (Tab goes to [`ShellInput::complete`]); otherwise the line
+    /// discipline completes from history.
+    pub completes: bool,
+    /// The shell cannot say when it reads a password (a pipe): output ending in a password
+    /// prompt hides the next line.
+    pub detect_password_prompts: bool,
 }
 
 /// Opens remote shells.
@@ -91,4 +125,20 @@ pub trait ShellInput: Clone + Send + Sync + 'static {
     fn signal(&self, signal: Signal) -> impl Future<Output = Result<(), ShellError>> + Send;
     /// Ends the running command.
     fn terminate(&self) -> impl Future<Output = Result<(), ShellError>> + Send;
+    /// Complete a line; the answer comes as [`Output::Completion`] (only asked when
+    /// [`ShellTraits::completes`]).
+    fn complete(
+        &self,
+        _request: CompleteRequest,
+    ) -> impl Future<Output = Result<(), ShellError>> + Send {
+        async { Ok(()) }
+    }
+    /// The terminal's size changed (pipes have no size: nothing to do by default).
+    fn resize(
+        &self,
+        _cols: u16,
+        _rows: u16,
+    ) -> impl Future<Output = Result<(), ShellError>> + Send {
+        async { Ok(()) }
+    }
 }

@@ -2,6 +2,8 @@
 //! that acknowledges every frame after "rendering" it. Prints one JSON object.
 //!
 //! * `e2e`: 100 MB of output, keystroke-to-echo and Enter-to-first-output latency;
+//! * `console`: Enter → the next prompt after a short line (the prompt's OSC 133 `B` mark),
+//!   and with `--complete TEXT` Tab → the completion shown (PowerShell targets);
 //! * `scale`: idle sessions (memory per session, idle CPU, then the same with one client
 //!   attached to each), sessions printing at once (throughput, fairness), one session with
 //!   many viewers (bytes delivered to each, relay CPU per viewer).
@@ -50,6 +52,17 @@ enum What {
         bytes: u64,
         #[arg(long, default_value_t = 200)]
         latency_runs: usize,
+    },
+    /// Enter → prompt (and Tab → completion) on one session.
+    Console {
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// The line to run (its output must be short).
+        #[arg(long, default_value = "echo x")]
+        line: String,
+        /// Text to complete with Tab, and what the completion must show.
+        #[arg(long, num_args = 2, value_names = ["TYPED", "SHOWN"])]
+        complete: Option<Vec<String>>,
     },
     /// Many sessions on one relay.
     Scale {
@@ -184,6 +197,67 @@ async fn e2e(
         "echo": stats_us(&echo),
         "enter_to_output": stats_us(&enter),
     }))
+}
+
+/// The end of a prompt: the shell-integration mark the relay writes after every prompt
+/// (cmd and PowerShell alike).
+const PROMPT_END: &[u8] = b"\x1b]133;B\x07";
+
+async fn console(
+    user: &User,
+    target: &str,
+    runs: usize,
+    line: &str,
+    complete: Option<&[String]>,
+) -> anyhow::Result<serde_json::Value> {
+    let id = create_session(user, target).await?;
+    let mut t = attach_ready(user, &id).await?;
+    let tail: String = line
+        .chars()
+        .rev()
+        .take(6)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let mut enter = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        t.clear_tail();
+        t.input(line).await?;
+        t.read_until(tail.as_bytes(), None).await?;
+        t.clear_tail();
+        let t0 = Instant::now();
+        t.input("\r").await?;
+        t.read_until_raw(PROMPT_END).await?;
+        enter.push(t0.elapsed());
+    }
+    let mut tab = Vec::new();
+    if let Some([typed, shown]) = complete {
+        for _ in 0..runs {
+            t.clear_tail();
+            t.input(typed).await?;
+            t.read_until(typed.as_bytes(), None).await?;
+            t.clear_tail();
+            let t0 = Instant::now();
+            t.input("\t").await?;
+            t.read_until(shown.as_bytes(), None).await?;
+            tab.push(t0.elapsed());
+            t.clear_tail();
+            // Ctrl+U: the line editor erases the line (ESC [ J).
+            t.input("\x15").await?;
+            t.read_until(b"\x1b[J", None).await?;
+        }
+    }
+    user.end_session(&id).await?;
+    let mut out = json!({
+        "target": target,
+        "line": line,
+        "enter_to_prompt": stats_us(&enter),
+    });
+    if !tab.is_empty() {
+        out["tab_to_completion"] = stats_us(&tab);
+    }
+    Ok(out)
 }
 
 /// Runs `print_command(bytes)` on every term at once; returns per-term (bytes, seconds), the
@@ -532,6 +606,11 @@ fn main() -> anyhow::Result<()> {
                 bytes,
                 latency_runs,
             } => e2e(&user, &args.target, bytes, latency_runs).await,
+            What::Console {
+                runs,
+                line,
+                complete,
+            } => console(&user, &args.target, runs, &line, complete.as_deref()).await,
             What::Scale {
                 sessions,
                 idle_secs,

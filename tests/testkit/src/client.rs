@@ -92,7 +92,13 @@ pub struct Client {
     /// Where the client is in the session's output; it survives [`Client::reconnect`].
     pub cursor: Cursor,
     /// Bytes received, as a terminal shows them: a reset (snapshot) starts it over.
+    /// Shell-integration marks (OSC 133), which a terminal does not show, are left out; see
+    /// [`Client::raw`].
     pub screen: Vec<u8>,
+    /// The same with the OSC 133 marks ([`Client::wait_for_raw`], [`Client::raw_text`]).
+    pub raw: Vec<u8>,
+    /// The start of a mark split across frames.
+    pending_mark: Vec<u8>,
     /// Keep only the last this many bytes of [`Client::screen`] (for long streams).
     pub screen_limit: Option<usize>,
     /// Every control message received, in order.
@@ -125,6 +131,8 @@ impl Client {
             ws: Some(ws),
             cursor,
             screen: Vec::new(),
+            raw: Vec::new(),
+            pending_mark: Vec::new(),
             screen_limit: None,
             messages: Vec::new(),
             snapshots: 0,
@@ -288,13 +296,24 @@ impl Client {
                 }
                 if step.reset {
                     self.screen.clear();
+                    self.raw.clear();
+                    self.pending_mark.clear();
                     self.screen_epoch += 1;
                 }
-                self.screen.extend_from_slice(step.bytes(f.data));
+                let bytes = step.bytes(f.data);
+                self.raw.extend_from_slice(bytes);
+                let mut shown = std::mem::take(&mut self.pending_mark);
+                shown.extend_from_slice(bytes);
+                let (visible, pending) = strip_marks(&shown);
+                self.pending_mark = pending;
+                self.screen.extend_from_slice(&visible);
                 if let Some(limit) = self.screen_limit {
                     if self.screen.len() > limit {
                         self.screen.drain(..self.screen.len() - limit);
                         self.screen_epoch += 1;
+                    }
+                    if self.raw.len() > limit {
+                        self.raw.drain(..self.raw.len() - limit);
                     }
                 }
                 self.cursor.rendered(step.end);
@@ -325,6 +344,40 @@ impl Client {
     /// Whether the screen holds `needle`.
     pub fn has(&self, needle: &[u8]) -> bool {
         find(&self.screen, needle, 0)
+    }
+
+    /// Reads until the output with its OSC 133 marks holds `needle`.
+    pub async fn wait_for_raw(&mut self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if find(&self.raw, needle.as_bytes(), 0) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!(
+                    "did not see {needle:?} within {within:?}; got:\n{:?}",
+                    self.raw_text()
+                );
+            }
+            match self.try_pump(left.min(Duration::from_millis(200))).await {
+                Ok(Read::Closed) | Err(_) => {
+                    if find(&self.raw, needle.as_bytes(), 0) {
+                        return;
+                    }
+                    panic!(
+                        "the socket closed before {needle:?}; got:\n{:?}",
+                        self.raw_text()
+                    );
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// The output with its OSC 133 marks, as text.
+    pub fn raw_text(&self) -> String {
+        String::from_utf8_lossy(&self.raw).into_owned()
     }
 
     /// Reads until the screen holds `needle` (anywhere, also before the call).
@@ -506,4 +559,32 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> bool {
         || hay
             .get(from.min(hay.len())..)
             .is_some_and(|h| h.windows(needle.len()).any(|w| w == needle))
+}
+
+/// `bytes` without OSC 133 marks (`ESC ] 133 ; ... BEL` or `... ESC \\`), and an unfinished
+/// mark (or the start of one) at the end, kept for the next frame.
+fn strip_marks(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    const START: &[u8] = b"\x1b]133;";
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if rest.starts_with(START) {
+            let end = rest
+                .iter()
+                .position(|&b| b == 0x07)
+                .map(|p| p + 1)
+                .or_else(|| rest.windows(2).position(|w| w == b"\x1b\\").map(|p| p + 2));
+            match end {
+                Some(n) => i += n,
+                None => return (out, rest.to_vec()),
+            }
+        } else if rest.len() < START.len() && START.starts_with(rest) {
+            return (out, rest.to_vec());
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    (out, Vec::new())
 }

@@ -37,7 +37,9 @@ pub(crate) const COMMANDS: &[(&str, &[&str], &[&str])] = &[
         &[],
         &["UserName", "Message", "Credential"],
     ),
+    ("Clear-Host", &["cls", "clear"], &[]),
     ("Get-Date", &[], &["Format", "Date"]),
+    ("Get-History", &["h", "history", "ghy"], &["Id", "Count"]),
     ("Get-Location", &["pwd", "gl"], &[]),
     ("Out-Default", &[], &["InputObject"]),
     ("Out-Null", &[], &["InputObject"]),
@@ -101,6 +103,10 @@ pub(crate) struct Runspace {
     pub success: bool,
     pub user: String,
     pub version: Value,
+    /// `function NAME { BODY }` definitions: lower-case name → body.
+    pub functions: HashMap<String, String>,
+    /// Lines run with AddToHistory, oldest first (Get-History).
+    pub history: Vec<String>,
 }
 
 impl Runspace {
@@ -112,6 +118,8 @@ impl Runspace {
             success: true,
             user: user.to_string(),
             version: ps_version_table(),
+            functions: HashMap::new(),
+            history: Vec::new(),
         }
     }
 }
@@ -231,12 +239,38 @@ pub(crate) async fn run<I: Io>(
                 outcome = Outcome::Exit(n);
                 break;
             }
-            Ok(Flow::Stopped) => return Outcome::Stopped,
-            Err(e) => return Outcome::Failed(Box::new(e)),
+            Ok(Flow::Stopped) => {
+                outcome = Outcome::Stopped;
+                break;
+            }
+            Err(e) => {
+                outcome = Outcome::Failed(Box::new(e));
+                break;
+            }
         }
+    }
+    // AddToHistory: the line (or the pipeline's own text) goes into the runspace's history
+    // once it ran; input that did not parse never ran.
+    let parsed = !matches!(&outcome, Outcome::Failed(e) if e.exception_type.as_deref().is_some_and(|t| t.ends_with("ParseException")));
+    if create.add_to_history && parsed {
+        let text = create.history.clone().unwrap_or_else(|| {
+            create
+                .statements
+                .first()
+                .and_then(|s| s.first())
+                .map(|c| c.cmd.clone())
+                .unwrap_or_default()
+        });
+        if rs.history.len() == MAX_HISTORY {
+            rs.history.remove(0);
+        }
+        rs.history.push(text);
     }
     outcome
 }
+
+/// Entries a runspace keeps in its history (PowerShell's `$MaximumHistoryCount`).
+const MAX_HISTORY: usize = 4096;
 
 fn error(
     message: impl Into<String>,
@@ -253,6 +287,24 @@ fn error(
         command: command.map(str::to_string),
         ..ErrorRecord::default()
     }
+}
+
+/// A parse failure as PowerShell reports it: IncompleteParseException when more input could
+/// complete the script (the console then asks for more lines), ParseException otherwise.
+fn parse_error(e: parse::ParseError) -> ErrorRecord {
+    let reason = match e.1 {
+        parse::Incomplete::Yes => "IncompleteParseException",
+        parse::Incomplete::No => "ParseException",
+    };
+    let mut r = error(
+        e.0,
+        "TerminatorExpectedAtEndOfString",
+        8,
+        &format!("System.Management.Automation.{reason}"),
+        None,
+    );
+    r.reason = Some(reason.into());
+    r
 }
 
 fn not_recognized(name: &str) -> ErrorRecord {
@@ -325,17 +377,7 @@ impl<I: Io> Eval<'_, I> {
                     "input".into(),
                     clixml::list_value(&[], std::mem::take(&mut data)),
                 );
-                let statements = parse::parse(&stage.cmd).map_err(|e| {
-                    let mut r = error(
-                        e.0,
-                        "TerminatorExpectedAtEndOfString",
-                        8,
-                        "System.Management.Automation.ParseException",
-                        None,
-                    );
-                    r.reason = Some("ParseException".into());
-                    r
-                })?;
+                let statements = parse::parse(&stage.cmd).map_err(parse_error)?;
                 if !last && stages[i + 1..].iter().all(|s| !s.is_script) {
                     self.downstream = stages[i + 1..].to_vec();
                     let flow = self.run_script(&statements, &mut Sink::Emit).await;
@@ -373,6 +415,12 @@ impl<I: Io> Eval<'_, I> {
             }
             self.had_errors = false;
             let flow = match st {
+                Statement::Function(name, body) => {
+                    self.rs
+                        .functions
+                        .insert(name.to_ascii_lowercase(), body.clone());
+                    Flow::Next
+                }
                 Statement::Exit(e) => {
                     let n = e
                         .as_ref()
@@ -577,6 +625,15 @@ impl<I: Io> Eval<'_, I> {
         sink: &mut Sink,
     ) -> Flow {
         let Some(canonical) = resolve(name) else {
+            if let Some(body) = self.rs.functions.get(&name.to_ascii_lowercase()).cloned() {
+                return match parse::parse(&body) {
+                    Ok(statements) => Box::pin(self.run_script(&statements, sink)).await,
+                    Err(e) => {
+                        self.write_error(parse_error(e), sink);
+                        Flow::Next
+                    }
+                };
+            }
             return self.external(name, text, input, sink).await;
         };
         let params = COMMANDS
@@ -986,6 +1043,60 @@ impl<I: Io> Eval<'_, I> {
                     }
                 }
             }
+            "Get-History" => {
+                let count = p!("Count")
+                    .and_then(|v| to_i64(&v))
+                    .map(|n| n.max(0) as usize)
+                    .unwrap_or(usize::MAX);
+                let skip = self.rs.history.len().saturating_sub(count);
+                let items = self
+                    .rs
+                    .history
+                    .iter()
+                    .enumerate()
+                    .skip(skip)
+                    .map(|(i, line)| {
+                        Object::new()
+                            .with_types(&[
+                                "Microsoft.PowerShell.Commands.HistoryInfo",
+                                "System.Object",
+                            ])
+                            .with_to_string(line.clone())
+                            .with_prop("Id", Value::I64(i as i64 + 1))
+                            .with_prop("CommandLine", Value::str(line.clone()))
+                            .into_value()
+                    })
+                    .collect();
+                self.output(sink, items);
+            }
+            "Clear-Host" => {
+                // As Windows PowerShell 5.1's Clear-Host function does it: the whole buffer
+                // (a rectangle of -1) filled with blanks, then the cursor home.
+                if self.io.has_host_ui() {
+                    let rect = Object::new()
+                        .with_ms("left", Value::I32(-1))
+                        .with_ms("top", Value::I32(-1))
+                        .with_ms("right", Value::I32(-1))
+                        .with_ms("bottom", Value::I32(-1))
+                        .into_value();
+                    let cell = Object::new()
+                        .with_ms("character", Value::Char(u16::from(b' ')))
+                        .with_ms("foregroundColor", Value::I32(7))
+                        .with_ms("backgroundColor", Value::I32(0))
+                        .with_ms("bufferCellType", Value::I32(0))
+                        .into_value();
+                    let home = Object::new()
+                        .with_ms("x", Value::I32(0))
+                        .with_ms("y", Value::I32(0))
+                        .into_value();
+                    let set_buffer = HostMethodId::from_name("SetBufferContents1")
+                        .expect("a RemoteHostMethodId name");
+                    let set_cursor = HostMethodId::from_name("SetCursorPosition")
+                        .expect("a RemoteHostMethodId name");
+                    self.io.host_call(set_buffer, vec![rect, cell], true).await;
+                    self.io.host_call(set_cursor, vec![home], true).await;
+                }
+            }
             "Get-Date" => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -1387,6 +1498,23 @@ pub(crate) fn format_values(values: &[Value]) -> Vec<String> {
     while i < values.len() {
         let v = &values[i];
         let obj = v.as_object();
+        if obj.is_some_and(|o| o.is_type("Microsoft.PowerShell.Commands.HistoryInfo")) {
+            lines.push(String::new());
+            lines.push(format!("{:>4} {}", "Id", "CommandLine"));
+            lines.push(format!("{:>4} {}", "--", "-----------"));
+            while let Some(o) = values
+                .get(i)
+                .and_then(Value::as_object)
+                .filter(|o| o.is_type("Microsoft.PowerShell.Commands.HistoryInfo"))
+            {
+                let id = o.get("Id").map(Value::display).unwrap_or_default();
+                let line = o.get("CommandLine").map(Value::display).unwrap_or_default();
+                lines.push(format!("{id:>4} {line}"));
+                i += 1;
+            }
+            lines.push(String::new());
+            continue;
+        }
         if obj.is_some_and(|o| o.is_type("System.IO.FileSystemInfo")) {
             let parent = obj
                 .and_then(|o| o.get("PSParentPath"))

@@ -1,7 +1,8 @@
 //! The small PowerShell syntax the simulator understands: statements separated by `;` or
 //! newlines, pipelines of commands separated by `|`, `'literal'` and `"expandable"` strings,
-//! `$variables`, numbers, `A..B` ranges, `-Name value` parameters, `$x = ...` assignments and
-//! `exit N`. Anything else in a command's words is kept as text, so unknown commands can run
+//! `$variables`, numbers, `A..B` ranges, `-Name value` parameters, `$x = ...` assignments,
+//! `function NAME { BODY }` and `exit N`. Unfinished input (an open brace or quote, a
+//! trailing pipe) is an *incomplete* parse error, which a console answers with `>> `. Anything else in a command's words is kept as text, so unknown commands can run
 //! through bash with their original text.
 
 /// A value written in the script.
@@ -45,6 +46,8 @@ pub(crate) enum Statement {
     Pipeline(Vec<Cmd>),
     Assign(String, Vec<Cmd>),
     Exit(Option<Expr>),
+    /// `function NAME { BODY }`: the body's source text.
+    Function(String, String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +60,8 @@ enum Tok {
     Pipe,
     Sep,
     Assign,
+    Open,
+    Close,
 }
 
 /// Parameters that take no value.
@@ -73,7 +78,22 @@ const SWITCHES: &[&str] = &[
 
 /// Why a script could not be parsed (the text PowerShell would say, roughly).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ParseError(pub String);
+pub(crate) struct ParseError(pub String, pub Incomplete);
+
+/// Whether more input could complete the script (PowerShell's IncompleteParseException).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Incomplete {
+    No,
+    Yes,
+}
+
+fn incomplete(message: &str) -> ParseError {
+    ParseError(message.into(), Incomplete::Yes)
+}
+
+fn invalid(message: impl Into<String>) -> ParseError {
+    ParseError(message.into(), Incomplete::No)
+}
 
 fn tokenize(src: &str) -> Result<Vec<(Tok, usize, usize)>, ParseError> {
     let chars: Vec<(usize, char)> = src.char_indices().collect();
@@ -102,16 +122,20 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize, usize)>, ParseError> {
                 out.push((Tok::Assign, start, start + 1));
                 i += 1;
             }
+            '{' => {
+                out.push((Tok::Open, start, start + 1));
+                i += 1;
+            }
+            '}' => {
+                out.push((Tok::Close, start, start + 1));
+                i += 1;
+            }
             '\'' => {
                 let mut s = String::new();
                 i += 1;
                 loop {
                     match at(i) {
-                        None => {
-                            return Err(ParseError(
-                                "The string is missing the terminator: '.".into(),
-                            ))
-                        }
+                        None => return Err(incomplete("The string is missing the terminator: '.")),
                         Some('\'') if at(i + 1) == Some('\'') => {
                             s.push('\'');
                             i += 2;
@@ -134,9 +158,7 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize, usize)>, ParseError> {
                 loop {
                     match at(i) {
                         None => {
-                            return Err(ParseError(
-                                "The string is missing the terminator: \".".into(),
-                            ))
+                            return Err(incomplete("The string is missing the terminator: \"."))
                         }
                         Some('`') => {
                             match at(i + 1) {
@@ -177,7 +199,7 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize, usize)>, ParseError> {
             _ => {
                 let mut s = String::new();
                 while let Some(c) =
-                    at(i).filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n' | ';' | '|'))
+                    at(i).filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n' | ';' | '|' | '{' | '}'))
                 {
                     if c == '=' && s.is_empty() {
                         break;
@@ -222,13 +244,65 @@ fn tok_expr(t: &Tok) -> Option<Expr> {
     })
 }
 
+/// A token and where it is in the source (start, end).
+type Spanned = (Tok, usize, usize);
+
+/// Statements of `toks`: split at separators outside braces; an open brace without its
+/// close is incomplete input, a close without an open an error.
+fn split_statements(toks: &[Spanned]) -> Result<Vec<&[Spanned]>, ParseError> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, t) in toks.iter().enumerate() {
+        match t.0 {
+            Tok::Open => depth += 1,
+            Tok::Close => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| invalid("Unexpected token '}' in expression or statement."))?;
+            }
+            Tok::Sep if depth == 0 => {
+                out.push(&toks[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        return Err(incomplete(
+            "Missing closing '}' in statement block or type definition.",
+        ));
+    }
+    out.push(&toks[start..]);
+    Ok(out)
+}
+
 /// Parses a script into statements.
 pub(crate) fn parse(src: &str) -> Result<Vec<Statement>, ParseError> {
     let toks = tokenize(src)?;
     let mut statements = Vec::new();
-    for stmt in toks.split(|t| t.0 == Tok::Sep) {
+    for stmt in split_statements(&toks)? {
         if stmt.is_empty() {
             continue;
+        }
+        if stmt.last().is_some_and(|t| t.0 == Tok::Pipe) {
+            return Err(incomplete("An empty pipe element is not allowed."));
+        }
+        if let [(Tok::Word(f), ..), (Tok::Word(name), ..), (Tok::Open, open, _), .., (Tok::Close, close, _)] =
+            stmt
+        {
+            if f.eq_ignore_ascii_case("function") {
+                statements.push(Statement::Function(
+                    name.clone(),
+                    src[open + 1..*close].to_string(),
+                ));
+                continue;
+            }
+        }
+        if stmt.iter().any(|t| matches!(t.0, Tok::Open | Tok::Close)) {
+            return Err(invalid(
+                "Script blocks are not supported by this simulator except in function definitions.",
+            ));
         }
         if let (Tok::Word(w), rest) = (&stmt[0].0, &stmt[1..]) {
             if w.eq_ignore_ascii_case("exit") {
@@ -250,7 +324,7 @@ fn pipeline(src: &str, toks: &[(Tok, usize, usize)]) -> Result<Vec<Cmd>, ParseEr
     let mut cmds = Vec::new();
     for part in toks.split(|t| t.0 == Tok::Pipe) {
         let Some(first) = part.first() else {
-            return Err(ParseError("An empty pipe element is not allowed.".into()));
+            return Err(invalid("An empty pipe element is not allowed."));
         };
         let name = match &first.0 {
             Tok::Word(w) if !matches!(word_expr(w), Expr::Num(_) | Expr::Range(..)) => w.clone(),
@@ -262,7 +336,7 @@ fn pipeline(src: &str, toks: &[(Tok, usize, usize)]) -> Result<Vec<Cmd>, ParseEr
             }
             Tok::Word(w) => w.clone(),
             _ => {
-                return Err(ParseError(format!(
+                return Err(invalid(format!(
                     "Unexpected token '{}' in expression or statement.",
                     &src[first.1..first.2]
                 )))
@@ -340,6 +414,28 @@ mod tests {
         };
         assert_eq!(args[0].value, None);
         assert_eq!(args[1].value, Some(Expr::Str("Pw".into())));
-        assert!(parse("'open").is_err());
+        assert_eq!(parse("'open").unwrap_err().1, Incomplete::Yes);
+    }
+
+    #[test]
+    fn functions_and_incomplete_input() {
+        let s = parse("function Greet {\n  Write-Output \"hi $x\"; Write-Output two\n}; Greet")
+            .unwrap();
+        assert_eq!(s.len(), 2);
+        let Statement::Function(name, body) = &s[0] else {
+            panic!("{s:?}")
+        };
+        assert_eq!(name, "Greet");
+        assert_eq!(parse(body).unwrap().len(), 2);
+        for open in [
+            "function f {",
+            "function f {\n Write-Output 'x",
+            "Get-Date |",
+            "\"abc",
+        ] {
+            assert_eq!(parse(open).unwrap_err().1, Incomplete::Yes, "{open}");
+        }
+        assert_eq!(parse("}").unwrap_err().1, Incomplete::No);
+        assert_eq!(parse("| x").unwrap_err().1, Incomplete::No);
     }
 }
