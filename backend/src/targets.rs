@@ -33,6 +33,48 @@ pub struct Targets {
     shell_idle_timeout: Duration,
     /// Targets found by `[[discovery]]` blocks (shared with the discovery tasks).
     discovered: Directory,
+    /// WinRM clients shared by the sessions of one target and account.
+    clients: ClientPool,
+}
+
+/// WinRM clients shared by every session of one target and account (one connection pool and
+/// one TLS configuration per target instead of per session): each session holds only its
+/// long-poll connection, and short requests (Send, Signal, Create) reuse the pool's idle
+/// connections. Keyed by a digest of everything a client is built from, so another password,
+/// pin or address gets a client of its own.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPool(Arc<Mutex<HashMap<[u8; 32], winrm_client::Client>>>);
+
+/// Clients kept at most; beyond it the pool starts afresh (sessions keep their clones).
+const MAX_POOLED_CLIENTS: usize = 256;
+
+impl ClientPool {
+    fn get_or_build(
+        &self,
+        key: [u8; 32],
+        build: impl FnOnce() -> Result<winrm_client::Client, winrm_client::Error>,
+    ) -> Result<winrm_client::Client, winrm_client::Error> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get(&key) {
+            return Ok(c.clone());
+        }
+        let client = build()?;
+        if map.len() >= MAX_POOLED_CLIENTS {
+            map.clear();
+        }
+        map.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// Clients in the pool.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether the pool holds no client.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Why a target cannot be opened.
@@ -64,6 +106,7 @@ impl Targets {
             reach: Default::default(),
             shell_idle_timeout: config.sessions.shell_idle_timeout,
             discovered: Directory::default(),
+            clients: ClientPool::default(),
         })
     }
 
@@ -280,7 +323,13 @@ impl Targets {
                 self.shell_idle_timeout
             },
             observer: None,
+            clients: self.clients.clone(),
         })
+    }
+
+    /// The WinRM clients the sessions share.
+    pub fn clients(&self) -> &ClientPool {
+        &self.clients
     }
 }
 
@@ -311,6 +360,7 @@ pub struct Connector {
     address: Option<SocketAddr>,
     shell_idle_timeout: Duration,
     observer: Option<winrm_client::RequestObserver>,
+    clients: ClientPool,
 }
 
 /// The WinRS command line of a shell kind (`powershell` is PSRP, not a WinRS command: it
@@ -364,7 +414,26 @@ impl Connector {
         self.observer = Some(observer);
     }
 
+    /// The client for this target and account, shared with its other sessions.
     fn client(&self) -> Result<winrm_client::Client, winrm_client::Error> {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for part in [
+            self.target.name.as_str(),
+            self.target.endpoint.as_str(),
+            &format!("{:?}", self.address),
+            &format!("{:?}|{}", self.target.cert, self.target.allow_http),
+            &self.user,
+            self.password.0.as_str(),
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        self.clients
+            .get_or_build(h.finalize().into(), || self.build_client())
+    }
+
+    fn build_client(&self) -> Result<winrm_client::Client, winrm_client::Error> {
         let tls = match &self.target.cert {
             CertCheck::System => winrm_client::TlsMode::SystemRoots,
             CertCheck::CaFile(p) => winrm_client::TlsMode::CaFile(p.clone()),
@@ -681,6 +750,46 @@ mod tests {
             targets.connector("web.2", &ops, None).await,
             Err(LookupError::Unknown(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn sessions_of_one_target_and_account_share_one_client() {
+        let config = Config::parse(
+            "[[target]]\nname='a'\nendpoint='https://a.example:5986/wsman'\nuser='u'\n\
+             password_env='WINRELAY_TEST_POOL_PW'\ninsecure=true\nwriters=['bob']\n\
+             [[target]]\nname='b'\nendpoint='https://b.example:5986/wsman'\nask_credentials=true\n\
+             insecure=true\nwriters=['bob']\n",
+        )
+        .unwrap();
+        std::env::set_var("WINRELAY_TEST_POOL_PW", "pw");
+        let targets = Targets::from_config(&config).unwrap();
+        let bob = Identity::new("bob", vec![], Method::Token);
+        let secret = |p: &str| crate::config::Secret(p.to_string());
+        for _ in 0..3 {
+            let c = targets.connector("a", &bob, None).await.unwrap();
+            c.client().unwrap();
+        }
+        assert_eq!(
+            targets.clients().len(),
+            1,
+            "three sessions of a, one client"
+        );
+        let b1 = targets
+            .connector("b", &bob, Some(("x".into(), secret("one"))))
+            .await
+            .unwrap();
+        b1.client().unwrap();
+        let b2 = targets
+            .connector("b", &bob, Some(("x".into(), secret("two"))))
+            .await
+            .unwrap();
+        b2.client().unwrap();
+        b2.client().unwrap();
+        assert_eq!(
+            targets.clients().len(),
+            3,
+            "another target, and another password for it, get clients of their own"
+        );
     }
 
     #[test]

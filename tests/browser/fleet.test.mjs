@@ -62,7 +62,7 @@ test("the picker groups tasks by service with node, image, state and uptime", as
   assert.deepEqual(await page.locator(".picker section.service").evaluateAll(
     (s) => s.map((e) => e.dataset.service)), ["db", "web"]);
   assert.deepEqual(await page.locator(".picker > .card > ul.targets > li[data-target]").evaluateAll(
-    (l) => l.map((e) => e.dataset.target)), ["demo"]);
+    (l) => l.map((e) => e.dataset.target)), ["demo", "demo-ps"]);
   // Tasks by slot, each saying where it runs and for how long.
   assert.deepEqual(await web.locator("li[data-target]").evaluateAll(
     (l) => l.map((e) => e.dataset.target)), ["web.1", "web.2"]);

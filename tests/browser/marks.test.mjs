@@ -75,8 +75,8 @@ test("one click copies a command's output, from the status bar or the mark", asy
   assert.match(await page.locator(".statusbar .notice").textContent(), /Copied the output of `printf .*` \(2 lines\)/);
 
   await page.evaluate(() => navigator.clipboard.writeText("nothing yet"));
-  // The mark of `echo marks-one` is the first ✓ on screen.
-  await marks("ok").first().click();
+  // The mark of `echo marks-one` (the ✓ whose title names it).
+  await page.locator('.term .cmd-mark[data-status="ok"][title^="echo marks-one:"]').first().click();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "marks-one");
 });
 

@@ -791,6 +791,11 @@ impl Core {
             None => bytes.to_vec(),
         };
         let mut translated = self.newlines.translate(&filtered);
+        if self.line_marks && contains(&translated, b"\x1b]133;") {
+            // The shell writes its own marks (a prompt with shell integration): it knows
+            // its commands and their status better than the relay's guess; stop guessing.
+            self.line_marks = false;
+        }
         if self.line_marks {
             translated = self.mark_prompt(translated);
         }
@@ -902,6 +907,11 @@ impl Core {
             data: super::screen::render(&tail, start == 0, cols, rows),
         }
     }
+}
+
+/// Whether `needle` occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -1415,6 +1425,39 @@ mod tests {
         assert_eq!(
             String::from_utf8(shown(&out)).unwrap(),
             "Microsoft Windows\r\n\r\n\x1b]133;A\x07C:\\Users\\demo>\x1b]133;B\x07dir\r\n\x1b]133;C\x07 Volume in drive C\r\n\r\n\x1b]133;D\x07\x1b]133;A\x07C:\\Users\\demo>\x1b]133;B\x07"
+        );
+    }
+
+    /// A shell that writes its own marks (a prompt with shell integration) is trusted with
+    /// them: the relay stops adding its guesses, so no command is marked twice.
+    #[test]
+    fn a_shell_with_its_own_marks_gets_no_relay_marks() {
+        let (mut c, t0) = with(CoreConfig {
+            line_marks: true,
+            ..CoreConfig::default()
+        });
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        c.remote_output(b"C:\\>", t0, &mut out);
+        out.clear();
+        c.input(me, "x\r", t0, &mut out).unwrap();
+        c.remote_output(
+            b"\x1b]133;D;0\x07\x1b]133;A\x07OWN> \x1b]133;B\x07",
+            t0,
+            &mut out,
+        );
+        c.input(me, "y\r", t0, &mut out).unwrap();
+        c.remote_output(b"out\r\nC:\\>", t0, &mut out);
+        let text = String::from_utf8(shown(&out)).unwrap();
+        assert_eq!(
+            text.matches("\x1b]133;").count(),
+            4,
+            "the relay's C for x, then only the shell's three: {text:?}"
+        );
+        assert!(
+            text.ends_with("out\r\nC:\\>"),
+            "no relay marks after: {text:?}"
         );
     }
 }

@@ -160,7 +160,10 @@ impl Session {
         let (input_tx, input_rx) = mpsc::channel(4096);
         let (signal_tx, signal_rx) = mpsc::channel(16);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let (events, _) = broadcast::channel(64);
+        // Events are human-paced (joins, roles, state); a receiver that lags still gets the
+        // newest ones, and a lag is answered with a fresh presence list. 16 slots, not 64:
+        // every session allocates them.
+        let (events, _) = broadcast::channel(16);
         config.observe_bytes = observers.iter().any(|o| o.wants_output());
         let size = config.size;
         let session = Arc::new(Session {

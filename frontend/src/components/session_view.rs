@@ -388,7 +388,8 @@ fn CommandStatus() -> impl IntoView {
     };
     let copy = move || {
         let (_, text, status) = term.commands.with(|c| c.focus.clone())?;
-        let label = format!("Copy the output of `{text}` ({})", status.describe());
+        // The visible text leads the accessible name (WCAG 2.5.3, "label in name").
+        let label = format!("Copy output of `{text}` ({})", status.describe());
         Some(view! {
             <button class="copy-output" title=label.clone() aria-label=label
                 on:click=move |_| term.copy_output()>"Copy output"</button>
