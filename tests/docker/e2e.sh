@@ -9,7 +9,8 @@
 # overlay e2e_net (10.231.1.0/24), a labelled container outside allow_networks (10.231.1.200,
 # the relay allows 10.231.1.0/25), a WinRS simulator (`winrelay sim`, the host binary through
 # nsenter) in each task's network namespace, and the relay in an attachable container's
-# namespace. Then: the image builds offline from deploy/Dockerfile, `winrelay healthcheck`
+# namespace; a Node client and a browser (chromium in the relay's namespace) open shells.
+# Then: the image builds offline from deploy/Dockerfile, `winrelay healthcheck`
 # passes in it, and `docker stack deploy` of deploy/stack.yml starts the relay.
 #
 # Prints TAP-like "ok"/"not ok" lines and "# pass N" / "# fail N" (scripts/test-all.sh counts
@@ -216,6 +217,15 @@ CLIENT=$!
 echo $CLIENT >>"$WORK/pids"
 for _ in $(seq 300); do grep -q READY "$WORK/session.log" && break; sleep 0.1; done
 if grep -q READY "$WORK/session.log"; then ok "a shell on e2eweb.2 through the relay runs a command in task 2 ($TASK2_IP)"; else bad "session on e2eweb.2: $(tr '\n' ' ' <"$WORK/session.log")"; fi
+# The same from a browser: Debian's chromium in the relay's network namespace opens the page,
+# picks e2eweb.2 in the picker and runs a command in task 2.
+if nsenter -t "$RELAY_NS" -n node tests/docker/browser.mjs "$BASE" "$TOKEN" e2eweb.2 \
+    "echo from-the-browser; hostname -I" "$TASK2_IP" >"$WORK/browser.log" 2>&1 &&
+    grep -q BROWSER-OK "$WORK/browser.log"; then
+    ok "a browser opens e2eweb.2 from the picker and runs a command in task 2"
+else
+    bad "browser on e2eweb.2: $(tr '\n' ' ' <"$WORK/browser.log" | cut -c1-400)"
+fi
 
 start=$(date +%s%N)
 docker service scale -d e2eweb=3 >/dev/null
