@@ -295,44 +295,72 @@ impl Screen {
                 out.push_str("\r\n");
             }
         }
-        if scrollback > 0 {
-            // Push the scrollback above the screen (rows - 1 line feeds take every row of it
-            // off the screen, however many there were), then paint the screen from its top
-            // row: no blank rows between scrollback and screen.
-            for _ in 1..rows {
-                out.push_str("\r\n");
-            }
-            out.push_str("\x1b[H");
-        }
         let dump = self.vt.dump();
         if !primary {
             out.push_str(&dump);
             return out.into_bytes();
         }
         let dump = trim_padding(&dump, self.vt.screen().visible_lines(), rows);
-        // The marks on the screen: each at its place once the screen is painted, before the
-        // dump puts the cursor where it belongs (its last CUP).
-        let mut on_screen = String::new();
-        for (line, col, payload) in marks {
-            on_screen.push_str(&format!("\x1b[{};{}H", line - scrollback + 1, col + 1));
-            push_mark(&mut on_screen, payload);
-        }
         let at = self.vt.cursor_position();
+        let cursor_row = at.row.max(0) as usize;
         let cup = format!("\x1b[{};{}H", at.row + 1, at.col + 1);
-        match dump.rfind(&cup) {
-            Some(i) if !on_screen.is_empty() => {
-                out.push_str(&dump[..i]);
-                out.push_str(&on_screen);
-                out.push_str(&dump[i..]);
+        // The dump paints the rows with line breaks and then puts the cursor in its place with
+        // one CUP. Unless the output saved a cursor (DECSC, which the dump restores), that
+        // CUP becomes a move relative to the last painted row, and so do the marks below: the
+        // screen then comes out right also on a terminal with other rows than this screen's
+        // (a joiner whose window differs), where the painting scrolled or left rows below.
+        let relative = (!dump.contains("\x1b7"))
+            .then(|| dump.rfind(&cup))
+            .flatten();
+        if scrollback > 0 {
+            // Push the scrollback above the screen (rows - 1 line feeds take every row of it
+            // off the screen, however many there were), then paint the screen from the row
+            // after it: no blank rows between scrollback and screen.
+            for _ in 1..rows {
+                out.push_str("\r\n");
             }
-            _ if !on_screen.is_empty() => {
-                // No cursor placement to put them before: save and restore the cursor.
-                out.push_str(&dump);
-                out.push_str("\x1b7");
-                out.push_str(&on_screen);
-                out.push_str("\x1b8");
+            match relative {
+                Some(_) if rows > 1 => out.push_str(&format!("\x1b[{}A", rows - 1)),
+                Some(_) => {}
+                None => out.push_str("\x1b[H"),
             }
-            _ => out.push_str(&dump),
+        }
+        let marks: Vec<(usize, usize, &str)> = marks.collect();
+        let Some(i) = relative else {
+            // The marks go at their places before the dump's last cursor placement.
+            let mut on_screen = String::new();
+            for (line, col, payload) in marks {
+                on_screen.push_str(&format!("\x1b[{};{}H", line - scrollback + 1, col + 1));
+                push_mark(&mut on_screen, payload);
+            }
+            match dump.rfind(&cup) {
+                Some(i) => {
+                    out.push_str(&dump[..i]);
+                    out.push_str(&on_screen);
+                    out.push_str(&dump[i..]);
+                }
+                None => out.push_str(&dump),
+            }
+            return out.into_bytes();
+        };
+        out.push_str(&dump[..i]);
+        let painted = painted_rows(self.vt.screen().visible_lines());
+        // The dump breaks the line after each painted row but the bottom one.
+        move_rows(&mut out, painted.min(rows - 1), cursor_row);
+        out.push_str(&format!("\x1b[{}G", at.col + 1));
+        out.push_str(&dump[i + cup.len()..]);
+        if !marks.is_empty() {
+            // The marks on the screen, placed from the cursor (saved and restored).
+            out.push_str("\x1b7");
+            let mut row = cursor_row;
+            for (line, col, payload) in marks {
+                let to = line - scrollback;
+                move_rows(&mut out, row, to);
+                row = to;
+                out.push_str(&format!("\x1b[{}G", col + 1));
+                push_mark(&mut out, payload);
+            }
+            out.push_str("\x1b8");
         }
         out.into_bytes()
     }
@@ -345,6 +373,33 @@ impl Screen {
             .map(|l| l.text().trim_end().to_string())
             .collect()
     }
+}
+
+/// Moves the cursor from row `from` to row `to` (CUU / CUD).
+fn move_rows(out: &mut String, from: usize, to: usize) {
+    match to.cmp(&from) {
+        std::cmp::Ordering::Less => out.push_str(&format!("\x1b[{}A", from - to)),
+        std::cmp::Ordering::Greater => out.push_str(&format!("\x1b[{}B", to - from)),
+        std::cmp::Ordering::Equal => {}
+    }
+}
+
+/// How many rows `avt`'s dump paints: up to the last one with something in it (or that
+/// wraps onto the next).
+fn painted_rows<'a>(lines: impl Iterator<Item = &'a avt::Line>) -> usize {
+    let mut end = 0;
+    let mut previous_wrapped = false;
+    for (row, line) in lines.enumerate() {
+        let blank = line
+            .cells()
+            .iter()
+            .all(|c| c.char() == ' ' && c.width() == 1 && c.pen().is_default());
+        if previous_wrapped || line.is_wrapped() || !blank {
+            end = row + 1;
+        }
+        previous_wrapped = line.is_wrapped();
+    }
+    end
 }
 
 /// Writes an OSC 133 mark as the relay writes them (BEL-terminated).
@@ -497,12 +552,64 @@ mod tests {
         let snap = String::from_utf8(s.snapshot()).unwrap();
         assert_eq!(snap.matches("\x1b]133;").count(), 10, "{snap:?}");
         assert!(!snap.contains(" \r\n"), "padded: {snap:?}");
-        // Placed before the dump's own cursor placement, no saved cursor used.
-        assert!(!snap.contains("\x1b7"), "{snap:?}");
+        // On the screen: after its text, from the cursor, which is saved and restored.
+        let screen_marks = &snap[snap.rfind("\x1b7").expect("cursor saved")..];
+        assert!(screen_marks.ends_with("\x1b8"), "{snap:?}");
+        assert_eq!(screen_marks.matches("\x1b]133;").count(), 7, "{snap:?}");
         let copy = copy_of(&s);
         assert_eq!(marks(&copy), before, "{snap:?}");
         assert_eq!(copy.text(), s.text());
         assert_eq!(copy.vt.cursor_position(), s.vt.cursor_position());
+    }
+
+    /// A joiner's terminal may have other rows than the session's screen: the marks stay on
+    /// their text all the same.
+    #[test]
+    fn marks_land_on_their_text_on_a_terminal_with_other_rows() {
+        let mut s = Screen::new(40, 6);
+        s.feed(b"Microsoft Windows [Version 10.0.20348]\r\n\r\n");
+        s.feed(
+            cmd_command(
+                "dir",
+                &[" Volume in drive C", " Directory of C:\\Users\\demo"],
+            )
+            .as_bytes(),
+        );
+        s.feed(cmd_command("ver", &["Microsoft Windows [Version 10.0.20348]"]).as_bytes());
+        s.feed(format!("{A}C:\\Users\\demo>{B}").as_bytes());
+        let on_text = |s: &Screen| -> Vec<(String, usize, String)> {
+            marks(s).into_iter().map(|(p, _, c, t)| (p, c, t)).collect()
+        };
+        let want = on_text(&s);
+        let cursor_on = |s: &Screen| {
+            let at = s.vt.cursor_position();
+            let line = s.vt.screen().line(at.row as usize).unwrap();
+            (line.text().trim_end().to_string(), at.col)
+        };
+        for rows in [4, 5, 7, 12] {
+            let mut copy = Screen::new(40, rows);
+            copy.feed(&s.snapshot());
+            assert_eq!(on_text(&copy), want, "{rows} rows");
+            assert_eq!(cursor_on(&copy), cursor_on(&s), "{rows} rows");
+            // Every line is there once: the taller terminal shows the scrollback's end above.
+            let all: Vec<String> = copy
+                .vt
+                .screen()
+                .all_lines()
+                .map(|l| l.text().trim_end().to_string())
+                .collect();
+            let text = all.join("\n");
+            assert_eq!(
+                text.matches(" Volume in drive C").count(),
+                1,
+                "{rows}: {all:?}"
+            );
+            assert_eq!(
+                text.matches("C:\\Users\\demo>ver").count(),
+                1,
+                "{rows}: {all:?}"
+            );
+        }
     }
 
     #[test]
