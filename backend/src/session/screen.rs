@@ -188,7 +188,12 @@ impl Screen {
 
     /// Lines in the active buffer (scrollback and screen).
     fn lines(&self) -> usize {
-        self.vt.screen().all_lines().count()
+        // Exact without walking the buffer when the iterator knows its length (once per mark).
+        let lines = self.vt.screen().all_lines();
+        match lines.size_hint() {
+            (lo, Some(hi)) if lo == hi => lo,
+            _ => lines.count(),
+        }
     }
 
     /// Notes a mark at the cursor.
