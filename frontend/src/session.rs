@@ -461,11 +461,14 @@ impl Conn {
                         && share_param().is_some()
                         && api::embed_token().is_none() =>
                 {
-                    // The relay answers "no such session" for a revoked or expired link (it
-                    // does not tell who may see which session): one message that says what
-                    // this person can do, not "signed out" beside "no longer exists".
+                    // The relay answers share_ended (410) for a link that was revoked or
+                    // expired while its session runs, and "no such session" once the session
+                    // is gone: one message that says what this person can do, not "signed
+                    // out" beside "no longer exists".
                     let msg = if fail.status() == Some(403) {
                         sentence(&fail.message())
+                    } else if fail.code() == Some(api::FailureCode::ShareEnded) {
+                        "This share link no longer works: it was revoked or it expired.".to_string()
                     } else {
                         "This share link no longer works: it was revoked or it expired, or the session ended.".to_string()
                     };

@@ -42,6 +42,9 @@ pub enum FailureCode {
     UnknownSession,
     /// No such share link.
     UnknownShare,
+    /// The share link the caller came with was revoked or has expired (the session may
+    /// still run; the link no longer lets anyone in).
+    ShareEnded,
     /// No such client in the session.
     UnknownClient,
     /// No such recording (or not the caller's to see).
@@ -125,6 +128,7 @@ impl FailureCode {
             FailureCode::UnknownTarget => "unknown_target",
             FailureCode::UnknownSession => "unknown_session",
             FailureCode::UnknownShare => "unknown_share",
+            FailureCode::ShareEnded => "share_ended",
             FailureCode::UnknownClient => "unknown_client",
             FailureCode::UnknownRecording => "unknown_recording",
             FailureCode::NotFound => "not_found",

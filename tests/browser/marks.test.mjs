@@ -156,9 +156,7 @@ test("a viewer (share link, no sign-in) sees the marks and gets no hidden-input 
   }
 });
 
-test("a late joiner after more output than the relay keeps sees the marks too", {
-  todo: "the relay's snapshot drops them: Core::snapshot (backend/src/session/core.rs) renders the log's tail through screen::render → Screen::snapshot (backend/src/session/screen.rs), which repaints avt's screen as text; avt discards OSC 133",
-}, async () => {
+test("a late joiner after more output than the relay keeps sees the marks too (the snapshot carries them)", async () => {
   // More than the session's 1 MiB log: a late joiner now gets a snapshot.
   await run(page, "seq 1 250000");
   await waitForScreen(page, hasLine("250000"), "the end of the burst", 60_000);

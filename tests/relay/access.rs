@@ -716,6 +716,60 @@ async fn embed_tokens_are_scoped_and_checked() {
         .any(|l| l["event"] == "opened" && l["user"] == "erin" && l["method"] == "embed"));
 }
 
+/// Issue 19: guests are told apart: "guest 1", "guest 2" in join order, and a number is
+/// never given twice (a guest that leaves and comes back through the link is a new one).
+#[tokio::test]
+async fn guests_through_a_share_link_are_numbered_in_join_order() {
+    let s = setup("");
+    let alice = login(&s.relay, "alice", "alice-pw").await.1.unwrap();
+    let sess = alice.create_session("other").await;
+    let mut owner = alice.attach(&sess.id, None).await;
+    owner.wait_for("C:\\", T).await;
+    let token = alice.share(&sess.id, "viewer").await;
+    let url = format!(
+        "{}/api/sessions/{}/ws?share={token}",
+        s.relay.ws_base(),
+        sess.id
+    );
+    let names = |m: &ServerMsg| match m {
+        ServerMsg::Presence { clients } => {
+            let mut n: Vec<String> = clients.iter().map(|c| c.name.clone()).collect();
+            n.sort();
+            Some(n)
+        }
+        _ => None,
+    };
+    let mut first = Client::connect(&url, None, None).await;
+    first.welcome().await;
+    let mut second = Client::connect(&url, None, None).await;
+    second.welcome().await;
+    let seen = owner
+        .wait_msg(T, |m| names(m).is_some_and(|n| n.len() == 3))
+        .await;
+    assert_eq!(
+        names(&seen).unwrap(),
+        ["alice", "guest 1", "guest 2"],
+        "{seen:?}"
+    );
+    first.close().await;
+    let mut third = Client::connect(&url, None, None).await;
+    third.welcome().await;
+    // The presence list once the third guest is in (earlier lists stay in the history).
+    let seen = owner
+        .wait_msg(T, |m| {
+            names(m).is_some_and(|n| {
+                n.iter()
+                    .any(|n| n.starts_with("guest ") && n != "guest 1" && n != "guest 2")
+            })
+        })
+        .await;
+    assert_eq!(
+        names(&seen).unwrap(),
+        ["alice", "guest 2", "guest 3"],
+        "{seen:?}"
+    );
+}
+
 #[tokio::test]
 async fn revoking_a_share_removes_its_clients_and_links_expire() {
     let s = setup("");

@@ -178,6 +178,62 @@ async fn late_joiner_gets_the_screen_when_the_log_has_moved_on() {
     late.wait_for("live-after-snapshot", T).await;
 }
 
+/// The OSC 133 marks survive a snapshot: a late joiner past the log gets them where they
+/// were (the page draws ✓/✗ by each prompt from them).
+#[tokio::test]
+async fn late_joiner_snapshot_carries_the_command_marks() {
+    let dir = tempdir();
+    let cfg = dir.join("relay.toml");
+    std::fs::write(&cfg, "demo = true\n[sessions]\nlog_bytes = 4096\n").unwrap();
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    let s = user.create_session("demo").await;
+    let mut c = user.attach(&s.id, None).await;
+    // A shell integration's marks, as the browser test sets them up: D;$? and A before the
+    // prompt, B after it, C (ST-terminated) before a command runs.
+    c.input(
+        "PS1='\\[\\e]133;D;$?\\a\\e]133;A\\a\\]MARK> \\[\\e]133;B\\a\\]'; PS0='\\e]133;C\\e\\\\'\r",
+    )
+    .await;
+    c.wait_for("MARK>", T).await;
+    c.input("for i in $(seq 1 400); do echo line-$i-padding-padding; done\r")
+        .await;
+    c.wait_for("line-400-", T).await;
+    // The log has moved on; this command is in the snapshot's scrollback (it fails: its
+    // status is 1), and the last prompt on its screen.
+    c.input("seq -f tail-%g 1 40; false\r").await;
+    c.wait_for("tail-40", T).await;
+    c.drain(Duration::from_millis(300)).await;
+    let mut late = user.attach(&s.id, None).await;
+    late.wait_msg(T, |m| {
+        matches!(m, ServerMsg::Welcome { resumed: false, .. })
+    })
+    .await;
+    late.drain(Duration::from_millis(500)).await;
+    assert_eq!(
+        late.snapshots, 1,
+        "a late joiner past the log gets one snapshot"
+    );
+    let raw = late.raw_text();
+    // Inline in the scrollback: the prompt's A and B (with the loop's status before them)
+    // and the C before the output.
+    assert!(
+        raw.contains(
+            "\x1b]133;D;0\x07\x1b]133;A\x07MARK> \x1b]133;B\x07seq -f tail-%g 1 40; false\r\n"
+        ),
+        "{raw:?}"
+    );
+    assert!(raw.contains("\x1b]133;C\x07tail-1\r\n"), "{raw:?}");
+    // The last prompt is on the snapshot's screen: its marks after the text, the status
+    // of the failed command first.
+    let tail = &raw[raw.rfind("tail-40").expect("the output")..];
+    let at = |m: &str| tail.find(m).unwrap_or_else(|| panic!("{m:?} in {tail:?}"));
+    assert!(at("\x1b]133;D;1\x07") < at("\x1b]133;A\x07"), "{tail:?}");
+    assert!(at("\x1b]133;A\x07") < at("\x1b]133;B\x07"), "{tail:?}");
+    // The screen is the same as the writer's (marks show nothing).
+    assert!(late.text().contains("tail-40"), "{:?}", late.text());
+}
+
 #[tokio::test]
 async fn two_writers_and_a_viewer() {
     let relay = Relay::demo();

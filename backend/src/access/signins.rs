@@ -50,7 +50,19 @@ pub struct Signins {
     store: Option<std::path::PathBuf>,
     login_links: Mutex<HashMap<[u8; 32], Entry>>,
     shares: Mutex<HashMap<[u8; 32], Share>>,
+    /// Share links revoked or expired, so that their holders hear that rather than "no such
+    /// session" (digest → session id; the oldest go first beyond [`MAX_ENDED_SHARES`]).
+    ended_shares: Mutex<EndedShares>,
 }
+
+/// Ended share links: digest → session id, and the digests oldest first.
+type EndedShares = (
+    HashMap<[u8; 32], String>,
+    std::collections::VecDeque<[u8; 32]>,
+);
+
+/// Ended share links remembered.
+const MAX_ENDED_SHARES: usize = 4096;
 
 /// A sign-in as kept on disk: the token's digest, never the token.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -265,9 +277,51 @@ impl Signins {
     /// Revokes a share by its public id; true if it existed.
     pub fn revoke(&self, session: &str, id: &str) -> bool {
         let mut map = self.shares.lock().unwrap_or_else(|p| p.into_inner());
-        let before = map.len();
-        map.retain(|_, s| !(s.session == session && s.id == id));
-        map.len() != before
+        let mut ended = Vec::new();
+        map.retain(|d, s| {
+            let keep = !(s.session == session && s.id == id);
+            if !keep {
+                ended.push(*d);
+            }
+            keep
+        });
+        drop(map);
+        for d in &ended {
+            self.ended(*d, session);
+        }
+        !ended.is_empty()
+    }
+
+    fn ended(&self, digest: [u8; 32], session: &str) {
+        let mut guard = self.ended_shares.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, order) = &mut *guard;
+        if map.insert(digest, session.to_string()).is_none() {
+            order.push_back(digest);
+        }
+        while order.len() > MAX_ENDED_SHARES {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    /// Whether `token` is a share link for `session` that was revoked or has expired.
+    pub fn share_ended(&self, token: &str, session: &str) -> bool {
+        let d = digest(token);
+        let expired = self
+            .shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&d)
+            .is_some_and(|s| s.session == session && s.expires <= Instant::now());
+        expired
+            || self
+                .ended_shares
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .0
+                .get(&d)
+                .is_some_and(|s| s == session)
     }
 
     /// The live shares of a session.
@@ -287,6 +341,7 @@ impl Signins {
     pub fn purge(&self) -> Vec<(String, String)> {
         let now = Instant::now();
         let mut expired = Vec::new();
+        let mut ended = Vec::new();
         self.sign_ins
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -298,14 +353,18 @@ impl Signins {
         self.shares
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, s| {
+            .retain(|d, s| {
                 if s.expires > now {
                     true
                 } else {
                     expired.push((s.session.clone(), s.id.clone()));
+                    ended.push((*d, s.session.clone()));
                     false
                 }
             });
+        for (d, session) in ended {
+            self.ended(d, &session);
+        }
         expired
     }
 }
@@ -436,7 +495,13 @@ mod tests {
         assert!(!auth.revoke("other", &s.id));
         assert!(auth.revoke("s1", &s.id));
         assert!(auth.share_for(&t).is_none());
+        assert!(auth.share_ended(&t, "s1"), "revoked: known as ended");
+        assert!(!auth.share_ended(&t, "s2"), "only for its own session");
+        assert!(!auth.share_ended("bogus", "s1"));
         let (t2, _) = auth.share("s1", Role::Writer, Duration::ZERO);
         assert!(auth.share_for(&t2).is_none());
+        assert!(auth.share_ended(&t2, "s1"), "expired");
+        auth.purge();
+        assert!(auth.share_ended(&t2, "s1"), "expired and purged");
     }
 }

@@ -233,6 +233,15 @@ pub fn grant(state: &AppState, caller: &Caller, session: &Session, q: &Access) -
     )
 }
 
+/// Why the caller has no access to `session`: its share link ended (revoked or expired),
+/// or, as for anyone else, "no such session".
+pub fn refused(state: &AppState, session: &Session, q: &Access) -> Failure {
+    match q.share.as_deref() {
+        Some(t) if state.signins.share_ended(t, &session.id) => Failure::share_ended(),
+        _ => Failure::no_session(),
+    }
+}
+
 /// The session, if the caller owns it.
 pub fn owner_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Arc<Session>> {
     let session = state.registry.get(id).ok_or_else(Failure::no_session)?;

@@ -47,6 +47,15 @@ impl Failure {
         )
     }
 
+    /// The caller's share link was revoked or has expired.
+    pub fn share_ended() -> Failure {
+        Failure::new(
+            StatusCode::GONE,
+            FailureCode::ShareEnded,
+            "this share link was revoked or has expired: ask the session's owner for a new one",
+        )
+    }
+
     /// The remote shell could not be opened.
     pub fn from_shell(e: ShellError) -> Failure {
         Failure {

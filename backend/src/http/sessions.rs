@@ -15,7 +15,7 @@ use winrelay_shared::api::{CreateSession, FailureCode, SessionInfo, SetRole, Tar
 use winrelay_shared::protocol::{Role, SessionState, MAX_COLS, MAX_ROWS};
 
 use super::caller::{
-    check_origin, check_write, grant, owner_session, session_role, Access, Caller,
+    check_origin, check_write, grant, owner_session, refused, session_role, Access, Caller,
 };
 use super::error::{ApiResult, Failure};
 use super::AppState;
@@ -249,7 +249,7 @@ pub async fn get_session(
         return Err(Failure::not_signed_in());
     }
     let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
-    let g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
+    let g = grant(&state, &caller, &session, &q).ok_or_else(|| refused(&state, &session, &q))?;
     let role = session
         .admit(g.user.as_deref(), g.via_share.as_deref(), g.role)
         .map_err(|r| {
@@ -339,7 +339,8 @@ pub async fn websocket(
 ) -> ApiResult<Response> {
     check_origin(&state, &headers)?;
     let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
-    let mut g = grant(&state, &caller, &session, &q).ok_or_else(Failure::no_session)?;
+    let mut g =
+        grant(&state, &caller, &session, &q).ok_or_else(|| refused(&state, &session, &q))?;
     // Removed by the owner: refused before the upgrade, with the reason (item 7).
     g.role = session
         .admit(g.user.as_deref(), g.via_share.as_deref(), g.role)

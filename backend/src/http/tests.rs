@@ -585,3 +585,60 @@ async fn owners_writers_viewers_and_strangers_of_a_session() {
     assert_eq!(a.status, StatusCode::NO_CONTENT);
     r.state.registry.shutdown().await;
 }
+
+/// A revoked or expired share link says so (410 share_ended), not "no such session"; a
+/// token that was never a link still reads as no such session.
+#[tokio::test]
+async fn a_revoked_or_expired_share_link_says_so() {
+    let r = relay("").await;
+    let a = r.open("alice", "ops-box").await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    let s: SessionInfo = a.json();
+    let path = format!("/api/sessions/{}", s.id);
+    let a = r
+        .call(
+            Method::POST,
+            &format!("{path}/shares"),
+            Some("alice"),
+            &[],
+            Some(serde_json::json!({"role": "viewer"})),
+        )
+        .await;
+    let created: winrelay_shared::api::ShareInfo = a.json();
+    let token = created.token.expect("the token, once");
+    let with = |t: &str| format!("{path}?share={t}");
+    let guest: SessionInfo = r.get(&with(&token), None).await.json();
+    assert_eq!(guest.role, Role::Viewer);
+    assert_eq!(
+        r.get(&with("not-a-link"), None).await.failure(),
+        FailureCode::UnknownSession
+    );
+    let a = r
+        .call(
+            Method::DELETE,
+            &format!("{path}/shares/{}", created.id),
+            Some("alice"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::NO_CONTENT);
+    let a = r.get(&with(&token), None).await;
+    assert_eq!(a.status, StatusCode::GONE);
+    assert_eq!(a.failure(), FailureCode::ShareEnded);
+    // Signed in as someone else with the revoked link: the same.
+    assert_eq!(
+        r.get(&with(&token), Some("carol")).await.failure(),
+        FailureCode::ShareEnded
+    );
+    // An expired link.
+    let (expired, _) = r
+        .state
+        .signins
+        .share(&s.id, Role::Viewer, std::time::Duration::ZERO);
+    assert_eq!(
+        r.get(&with(&expired), None).await.failure(),
+        FailureCode::ShareEnded
+    );
+    r.state.registry.shutdown().await;
+}

@@ -283,6 +283,8 @@ pub struct Core {
     state: SessionState,
     clients: BTreeMap<u64, Client>,
     next_client: u64,
+    /// Anonymous guests who joined so far: each is named "guest N" in join order.
+    guests: u64,
     last_active: Instant,
     pending_input: usize,
     echo: Option<EchoFilter>,
@@ -321,6 +323,7 @@ impl Core {
             state: SessionState::Connecting,
             clients: BTreeMap::new(),
             next_client: 0,
+            guests: 0,
             last_active: now,
             pending_input: 0,
             echo: config.filter_echo.then(EchoFilter::default),
@@ -539,7 +542,8 @@ impl Core {
         Ok(role)
     }
 
-    /// Adds a client, with the role [`Core::admit`] gives it; returns its id and role.
+    /// Adds a client, with the role [`Core::admit`] gives it; returns its id and role. An
+    /// anonymous guest (`user` None) is named `name` and its number: "guest 1", "guest 2".
     pub fn join(
         &mut self,
         name: String,
@@ -552,6 +556,15 @@ impl Core {
         let role = self.admit(user.as_deref(), share.as_deref(), role)?;
         self.next_client += 1;
         let id = self.next_client;
+        // Anonymous guests are told apart by number (issue 19). Share-link guests carry
+        // nothing of their own (the link is the same for all of them), so one that
+        // reconnects is a new guest with the next number; numbers are never reused.
+        let name = if user.is_none() {
+            self.guests += 1;
+            format!("{name} {}", self.guests)
+        } else {
+            name
+        };
         let client = Client {
             presence: Presence { id, name, role },
             share,
@@ -1137,6 +1150,38 @@ mod tests {
         c.set_state(SessionState::Connected, &mut out);
         c.set_state(SessionState::Connected, &mut out);
         assert_eq!(out, vec![Action::State(SessionState::Connected)]);
+    }
+
+    /// Issue 19: anonymous guests are numbered in join order, numbers are not reused, a
+    /// refused guest takes none, and signed-in people keep their names.
+    #[test]
+    fn guests_are_numbered_in_join_order() {
+        let (mut c, t0) = core(false);
+        let mut out = Vec::new();
+        let guest = |c: &mut Core, out: &mut Vec<Action>, link: &str| {
+            c.join(
+                "guest".into(),
+                None,
+                Role::Viewer,
+                Some(link.into()),
+                t0,
+                out,
+            )
+        };
+        let owner = c.attach("alice".into(), Role::Owner, None, t0, &mut out);
+        let (g1, _) = guest(&mut c, &mut out, "l1").unwrap();
+        let (g2, _) = guest(&mut c, &mut out, "l2").unwrap();
+        let names =
+            |c: &Core| -> Vec<String> { c.presence().into_iter().map(|p| p.name).collect() };
+        assert_eq!(names(&c), ["alice", "guest 1", "guest 2"]);
+        c.detach(g1, t0, &mut out);
+        // Removed: its socket closes on the kick, and its link stays out.
+        assert!(c.remove(g2, "alice", &mut out));
+        c.detach(g2, t0, &mut out);
+        assert!(guest(&mut c, &mut out, "l2").is_err());
+        guest(&mut c, &mut out, "l1").unwrap();
+        assert_eq!(names(&c), ["alice", "guest 3"]);
+        let _ = owner;
     }
 
     /// Issue 17, item 9: only writers and owners size the session.

@@ -15,7 +15,8 @@
 //! prompt, `B` after it, `C` when a line starts running, `D;N` before the next prompt with
 //! N from the pipeline's state, `$?` and `$LASTEXITCODE` (read in the same pipeline as the
 //! prompt: `"$?"; "$LASTEXITCODE"; prompt`): 0 when it succeeded, `$LASTEXITCODE` (or 1)
-//! when `$?` is false, 1 when it failed, 130 when Ctrl+C stopped it.
+//! when `$?` is false, 1 when it failed or wrote an error (even if a later statement left
+//! `$?` true), 130 when Ctrl+C stopped it.
 //!
 //! **Invariant:** no I/O, no clock; the wrapper in `targets::psrp_shell` owns the pool, runs
 //! the pipelines, encrypts the secrets and delivers the events in order. Typed secrets pass
@@ -177,6 +178,9 @@ pub struct PsConsole {
     block: Option<String>,
     /// The line job's end: state and whether it was an unfinished block.
     line_end: Option<PipelineState>,
+    /// The line job wrote an error (a record or WriteErrorLine): its mark says it failed
+    /// even when `$?` is true (a later statement succeeded).
+    wrote_errors: bool,
     /// A command ran since the last prompt (so a `D` mark is due).
     command_ran: bool,
     /// The last prompt shown.
@@ -224,6 +228,7 @@ impl PsConsole {
             queue: VecDeque::new(),
             block: None,
             line_end: None,
+            wrote_errors: false,
             command_ran: false,
             prompt: FALLBACK_PROMPT.into(),
             progress: BTreeMap::new(),
@@ -309,6 +314,7 @@ impl PsConsole {
         };
         self.command_ran = true;
         self.line_end = None;
+        self.wrote_errors = false;
         self.mark_c = true;
         let p = self.line_pipeline(&script);
         self.block = Some(script);
@@ -485,7 +491,10 @@ impl PsConsole {
                 self.write(&format!("{}\r\n", v.display()), &mut out);
             }
             PsEvent::Output(v) => self.collected.push(v),
-            PsEvent::Error(e) if line_job => self.error(&e, &mut out),
+            PsEvent::Error(e) if line_job => {
+                self.wrote_errors = true;
+                self.error(&e, &mut out);
+            }
             PsEvent::Error(_) => {}
             PsEvent::Warning(m) => self.informational("WARNING", m, Source::Record, &mut out),
             PsEvent::Verbose(m) => self.informational("VERBOSE", m, Source::Record, &mut out),
@@ -549,6 +558,9 @@ impl PsConsole {
                 if let Some(kind) = kind {
                     self.informational(kind, w.text.clone(), Source::Call, out);
                 } else if self.running == Some(Job::Line) {
+                    if name == "WriteErrorLine" {
+                        self.wrote_errors = true;
+                    }
                     let text = console::render_write(name, &w);
                     self.write(&text, out);
                 }
@@ -957,7 +969,13 @@ impl PsConsole {
                     .map(|p| p.chars().filter(|c| *c != '\n' && *c != '\r').collect())
                     .unwrap_or_else(|| FALLBACK_PROMPT.into());
                 if std::mem::take(&mut self.command_ran) {
-                    let code = exit_status(self.line_end.take(), status);
+                    let code = exit_status(self.line_end.take(), status).map(|n| {
+                        if n == 0 && self.wrote_errors {
+                            1
+                        } else {
+                            n
+                        }
+                    });
                     let mark = match code {
                         Some(n) => marks::command_end(n),
                         None => marks::COMMAND_END.to_string(),
@@ -1518,3 +1536,7 @@ mod tests {
         assert!(shown(&c.event(PsEvent::HostCall(call))).contains("WARNING: careful"));
     }
 }
+
+#[cfg(test)]
+#[path = "pshost_recorded.rs"]
+mod recorded;

@@ -570,11 +570,13 @@ fn strip_marks(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
     while i < bytes.len() {
         let rest = &bytes[i..];
         if rest.starts_with(START) {
-            let end = rest
-                .iter()
-                .position(|&b| b == 0x07)
-                .map(|p| p + 1)
-                .or_else(|| rest.windows(2).position(|w| w == b"\x1b\\").map(|p| p + 2));
+            // The first terminator ends it, BEL or ST: a BEL further on belongs to a later
+            // mark (an ST-terminated mark must not swallow the output after it).
+            let end = rest.iter().enumerate().find_map(|(p, &b)| match b {
+                0x07 => Some(p + 1),
+                0x1b if rest.get(p + 1) == Some(&b'\\') => Some(p + 2),
+                _ => None,
+            });
             match end {
                 Some(n) => i += n,
                 None => return (out, rest.to_vec()),
@@ -587,4 +589,16 @@ fn strip_marks(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
         }
     }
     (out, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_marks;
+
+    #[test]
+    fn an_st_terminated_mark_keeps_the_output_after_it() {
+        let (shown, pending) = strip_marks(b"\x1b]133;C\x1b\\out\r\n\x1b]133;D;1\x07> \x1b]133;B");
+        assert_eq!(shown, b"out\r\n> ");
+        assert_eq!(pending, b"\x1b]133;B");
+    }
 }
