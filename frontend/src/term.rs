@@ -23,13 +23,18 @@ pub struct TermView {
     pub commands: marks::Shared,
 }
 
+/// A search asked for while the addon loads.
+type WaitingSearch = Box<dyn FnOnce(&SearchAddon)>;
+/// Who hears `(index, count)` of the search's matches.
+type ResultsListener = Rc<dyn Fn(i32, u32)>;
+
 /// The search addon, loaded on demand, and who listens to its results.
 #[derive(Default)]
 struct Search {
     addon: RefCell<Option<SearchAddon>>,
     /// Searches asked for while it loads.
-    waiting: RefCell<Vec<Box<dyn FnOnce(&SearchAddon)>>>,
-    results: RefCell<Option<Rc<dyn Fn(i32, u32)>>>,
+    waiting: RefCell<Vec<WaitingSearch>>,
+    results: RefCell<Option<ResultsListener>>,
 }
 
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
