@@ -316,7 +316,7 @@ impl Conn {
     fn send(&self, msg: &ClientMsg) -> bool {
         match &*self.ws.borrow() {
             Some(ws) if ws.ready_state() == WebSocket::OPEN => {
-                ws.send_with_str(&msg.to_json()).is_ok()
+                ws.send_with_str(&crate::json::to_string(&msg)).is_ok()
             }
             _ => false,
         }
@@ -334,7 +334,7 @@ impl Conn {
     fn on_message(self: &Rc<Self>, e: MessageEvent) {
         let data = e.data();
         if let Some(text) = data.as_string() {
-            match ServerMsg::from_json(&text) {
+            match crate::json::from_str::<ServerMsg>(&text) {
                 Ok(msg) => self.on_control(msg),
                 Err(err) => web_sys::console::warn_1(
                     &format!("winrelay: unknown message {text}: {err}").into(),
