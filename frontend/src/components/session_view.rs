@@ -388,7 +388,7 @@ fn CommandStatus() -> impl IntoView {
     };
     let copy = move || {
         let (_, text, status) = term.commands.with(|c| c.focus.clone())?;
-        let label = format!("Copy the output of `{text}` ({})", status.describe());
+        let label = format!("Copy output of `{text}` ({})", status.describe());
         Some(view! {
             <button class="copy-output" title=label.clone() aria-label=label
                 on:click=move |_| term.copy_output()>"Copy output"</button>
