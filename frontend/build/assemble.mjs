@@ -3,6 +3,7 @@
 // (never cached) is the only file that names them.
 //
 // usage: node frontend/build/assemble.mjs BINDGEN_DIR OUT_DIR
+import { transformSync } from "esbuild";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
@@ -47,7 +48,13 @@ function add(logical, bytes) {
 }
 
 const xt = "node_modules/@xterm";
-add("winrelay.js", readFileSync(join(bindgenDir, "winrelay.js")));
+// wasm-bindgen's glue is readable JS: minified, it is 2.5 KB smaller gzipped.
+const glue = transformSync(readFileSync(join(bindgenDir, "winrelay.js"), "utf8"), {
+  minify: true,
+  format: "esm",
+  target: "es2020",
+}).code;
+add("winrelay.js", Buffer.from(glue));
 add("winrelay_bg.wasm", readFileSync(join(bindgenDir, "winrelay_bg.wasm")));
 add("xterm.mjs", readFileSync(`${xt}/xterm/lib/xterm.mjs`));
 add("xterm.css", readFileSync(`${xt}/xterm/css/xterm.css`));
