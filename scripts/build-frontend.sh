@@ -37,7 +37,7 @@ rm -rf "$bindgen"
 wasm-bindgen --target web --no-typescript --out-dir "$bindgen" --out-name winrelay \
     "$wasm_dir/wasm32-unknown-unknown/wasm-release/winrelay-frontend.wasm"
 # npm's binaryen: Debian's wasm-opt 108 produces modules that fail at run time.
-node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-reference-types --enable-multivalue --enable-mutable-globals \
     "$bindgen/winrelay_bg.wasm" -o "$bindgen/winrelay_bg.wasm"
 

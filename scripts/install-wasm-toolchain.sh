@@ -2,7 +2,7 @@
 # Installs what the wasm frontend build needs, and nothing that is already there:
 # Debian's rustc/cargo with the std sources and lld (see TOOLCHAIN.md: no rustup target
 # download), wasm-bindgen-cli at exactly the version in Cargo.lock, and the npm packages
-# (xterm.js, binaryen's wasm-opt). Safe to run on every `make`: a no-op takes well under a second.
+# (xterm.js, binaryen's wasm-opt, esbuild for the glue). Safe to run on every `make`: a no-op takes well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # cargo-installed tools (wasm-bindgen) live here; appended so the PATH order stays as it was.

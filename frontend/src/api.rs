@@ -130,7 +130,7 @@ async fn call(
 }
 
 fn fail(path: &str, status: u16, text: &str, retry_after: Option<u32>) -> ApiFail {
-    match serde_json::from_str::<ApiError>(text) {
+    match crate::json::from_str::<ApiError>(text) {
         Ok(error) => ApiFail::Status {
             status,
             error,
@@ -159,7 +159,7 @@ async fn json<T: DeserializeOwned>(
     body: Option<String>,
 ) -> Result<T, ApiFail> {
     let text = text(method, path, body).await?;
-    serde_json::from_str(&text).map_err(|e| ApiFail::BadAnswer {
+    crate::json::from_str(&text).map_err(|e| ApiFail::BadAnswer {
         status: 200,
         message: format!(
             "The relay answered {path} with something this page does not understand ({e}). \
@@ -169,7 +169,7 @@ async fn json<T: DeserializeOwned>(
 }
 
 fn body(b: &impl Serialize) -> Option<String> {
-    Some(serde_json::to_string(b).expect("request bodies serialize"))
+    Some(crate::json::to_string(b))
 }
 
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFail> {

@@ -22,6 +22,7 @@ mod api;
 mod app;
 mod components;
 mod embed;
+mod json;
 mod nav;
 mod page;
 mod replay;

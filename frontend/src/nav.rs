@@ -23,6 +23,7 @@ pub struct Nav {
 impl Nav {
     /// Reads the route from the address and follows the browser's back and forward buttons.
     pub fn from_address() -> Nav {
+        crate::session::take_share_from_address();
         let (route, embed) = route::parse(&window().location().pathname().unwrap_or_default());
         let (route, set_route) = signal(route);
         let _ = window_event_listener(ev::popstate, move |_| {

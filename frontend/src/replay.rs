@@ -42,7 +42,7 @@ impl Cast {
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
         let head = lines.next().ok_or("the recording is empty")?;
         let head: Header =
-            serde_json::from_str(head).map_err(|e| format!("not an asciicast recording ({e})"))?;
+            crate::json::from_str(head).map_err(|e| format!("not an asciicast recording ({e})"))?;
         if head.version != 2 {
             return Err(format!(
                 "asciicast version {} is not supported (2 is)",
@@ -52,7 +52,7 @@ impl Cast {
         let mut output = Vec::new();
         let mut last = 0.0f64;
         for (n, line) in lines.enumerate() {
-            let (t, code, data): (f64, String, String) = serde_json::from_str(line)
+            let (t, code, data): (f64, String, String) = crate::json::from_str(line)
                 .map_err(|e| format!("event {} of the recording is damaged ({e})", n + 1))?;
             // Times never go backwards, whatever the file says.
             last = last.max(t);

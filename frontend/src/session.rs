@@ -57,12 +57,64 @@ pub enum Lost {
     ShareEnded,
 }
 
-/// The share link the page was opened with (`?share=`), if any.
+thread_local! {
+    /// The share token this page holds (see [`take_share_from_address`]).
+    static SHARE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Where a share token survives a reload of its tab: the tab's session storage, per session
+/// (never in the address, so never in history or in a copied link).
+fn share_key(path: &str) -> Option<String> {
+    match crate::route::parse(path) {
+        (crate::route::Route::Session(id), _) => Some(format!("winrelay.share.{id}")),
+        _ => None,
+    }
+}
+
+/// Takes a share link's token (`/s/ID?share=TOKEN`) out of the address at start: the page
+/// keeps it in memory (and in the tab's session storage, so a reload still works) and
+/// replaces the address with one without it. Without `?share=`, a token this tab kept for
+/// the session in the address comes back from session storage.
+pub fn take_share_from_address() {
+    let Some(w) = web_sys::window() else { return };
+    let loc = w.location();
+    let path = loc.pathname().unwrap_or_default();
+    let storage = w.session_storage().ok().flatten();
+    let key = share_key(&path);
+    let search = loc.search().unwrap_or_default();
+    let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
+    let from_address = params
+        .as_ref()
+        .and_then(|p| p.get("share"))
+        .filter(|t| !t.is_empty());
+    let token = match from_address {
+        Some(t) => {
+            if let (Some(s), Some(k)) = (&storage, &key) {
+                let _ = s.set_item(k, &t);
+            }
+            if let (Some(p), Ok(h)) = (&params, w.history()) {
+                p.delete("share");
+                let rest = String::from(p.to_string());
+                let query = if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{rest}")
+                };
+                let url = format!("{path}{query}{}", loc.hash().unwrap_or_default());
+                let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+            }
+            Some(t)
+        }
+        None => storage
+            .zip(key)
+            .and_then(|(s, k)| s.get_item(&k).ok().flatten()),
+    };
+    SHARE.with(|s| *s.borrow_mut() = token);
+}
+
+/// The share link the page was opened with, if any (see [`take_share_from_address`]).
 pub fn share_param() -> Option<String> {
-    let search = web_sys::window()?.location().search().ok()?;
-    web_sys::UrlSearchParams::new_with_str(&search)
-        .ok()?
-        .get("share")
+    SHARE.with(|s| s.borrow().clone())
 }
 
 /// A relay's message as a sentence: capital first letter, full stop.
@@ -264,7 +316,7 @@ impl Conn {
     fn send(&self, msg: &ClientMsg) -> bool {
         match &*self.ws.borrow() {
             Some(ws) if ws.ready_state() == WebSocket::OPEN => {
-                ws.send_with_str(&msg.to_json()).is_ok()
+                ws.send_with_str(&crate::json::to_string(&msg)).is_ok()
             }
             _ => false,
         }
@@ -282,7 +334,7 @@ impl Conn {
     fn on_message(self: &Rc<Self>, e: MessageEvent) {
         let data = e.data();
         if let Some(text) = data.as_string() {
-            match ServerMsg::from_json(&text) {
+            match crate::json::from_str::<ServerMsg>(&text) {
                 Ok(msg) => self.on_control(msg),
                 Err(err) => web_sys::console::warn_1(
                     &format!("winrelay: unknown message {text}: {err}").into(),

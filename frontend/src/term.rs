@@ -4,6 +4,8 @@ pub mod marks;
 
 use crate::xterm::{self, FitAddon, SearchAddon, Terminal};
 use js_sys::{Object, Reflect};
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -16,9 +18,23 @@ pub const DEFAULT_FONTS: &str =
 pub struct TermView {
     pub term: Terminal,
     fit: FitAddon,
-    search: SearchAddon,
+    search: Rc<Search>,
     /// The commands its shell-integration marks delimit.
     pub commands: marks::Shared,
+}
+
+/// A search asked for while the addon loads.
+type WaitingSearch = Box<dyn FnOnce(&SearchAddon)>;
+/// Who hears `(index, count)` of the search's matches.
+type ResultsListener = Rc<dyn Fn(i32, u32)>;
+
+/// The search addon, loaded on demand, and who listens to its results.
+#[derive(Default)]
+struct Search {
+    addon: RefCell<Option<SearchAddon>>,
+    /// Searches asked for while it loads.
+    waiting: RefCell<Vec<WaitingSearch>>,
+    results: RefCell<Option<ResultsListener>>,
 }
 
 fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
@@ -99,8 +115,7 @@ impl TermView {
         term.load_addon(&xterm::WebLinksAddon::new());
         term.load_addon(&xterm::Unicode11Addon::new());
         set(&term.unicode(), "activeVersion", "11");
-        let search = SearchAddon::new();
-        term.load_addon(&search);
+        let search = Rc::new(Search::default());
         let commands = marks::install(&term);
         TermView {
             term,
@@ -211,10 +226,12 @@ impl TermView {
         self.fit();
     }
 
-    pub fn find(&self, text: &str, backwards: bool, light: bool) -> bool {
+    /// Searches the scrollback; the matches arrive through [`TermView::on_search_results`].
+    /// The search addon is loaded on the first search (it is not part of the first load).
+    pub fn find(&self, text: &str, backwards: bool, light: bool) {
         if text.is_empty() {
-            self.search.clear_decorations();
-            return false;
+            self.clear_search();
+            return;
         }
         // Decorations make the addon count the matches (`onDidChangeResults`).
         let decorations = Object::new();
@@ -229,32 +246,80 @@ impl TermView {
         set(&decorations, "activeMatchBackground", active);
         let opts = Object::new();
         set(&opts, "decorations", decorations);
-        if backwards {
-            self.search.find_previous_with(text, &opts)
-        } else {
-            self.search.find_next_with(text, &opts)
-        }
+        let text = text.to_string();
+        self.with_search(move |s| {
+            if backwards {
+                s.find_previous_with(&text, &opts);
+            } else {
+                s.find_next_with(&text, &opts);
+            }
+        });
     }
 
     /// Calls `f(index, count)` whenever the search's matches change (index -1: none active;
-    /// count 0: not found). Returns the disposable that stops it.
-    pub fn on_search_results(&self, f: impl Fn(i32, u32) + 'static) -> JsValue {
-        let cb = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
-            let num = |k: &str| Reflect::get(&e, &k.into()).ok().and_then(|v| v.as_f64());
-            f(
-                num("resultIndex").unwrap_or(-1.0) as i32,
-                num("resultCount").unwrap_or(0.0) as u32,
-            );
-        });
-        let d = self
-            .search
-            .on_did_change_results(cb.as_ref().unchecked_ref());
-        cb.forget();
-        d
+    /// count 0: not found), until [`TermView::stop_search_results`].
+    pub fn on_search_results(&self, f: impl Fn(i32, u32) + 'static) {
+        *self.search.results.borrow_mut() = Some(Rc::new(f));
+    }
+
+    pub fn stop_search_results(&self) {
+        self.search.results.borrow_mut().take();
     }
 
     pub fn clear_search(&self) {
-        self.search.clear_decorations();
+        if let Some(s) = self.search.addon.borrow().as_ref() {
+            s.clear_decorations();
+        }
+    }
+
+    /// Runs `f` with the search addon: at once when it is loaded, else once it is (in the
+    /// order asked; the first call starts loading it).
+    fn with_search(&self, f: impl FnOnce(&SearchAddon) + 'static) {
+        if let Some(s) = self.search.addon.borrow().as_ref() {
+            f(s);
+            return;
+        }
+        let start = {
+            let mut waiting = self.search.waiting.borrow_mut();
+            waiting.push(Box::new(f));
+            waiting.len() == 1
+        };
+        if !start {
+            return;
+        }
+        let search = self.search.clone();
+        let term = self.term.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Ok(class) = wasm_bindgen_futures::JsFuture::from(xterm::load_search()).await else {
+                search.waiting.borrow_mut().clear();
+                return;
+            };
+            let class: js_sys::Function = class.unchecked_into();
+            let Ok(addon) = Reflect::construct(&class, &js_sys::Array::new()) else {
+                search.waiting.borrow_mut().clear();
+                return;
+            };
+            let addon: SearchAddon = addon.unchecked_into();
+            term.load_addon(&addon);
+            let results = search.clone();
+            let cb = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
+                let num = |k: &str| Reflect::get(&e, &k.into()).ok().and_then(|v| v.as_f64());
+                let f = results.results.borrow().clone();
+                if let Some(f) = f {
+                    f(
+                        num("resultIndex").unwrap_or(-1.0) as i32,
+                        num("resultCount").unwrap_or(0.0) as u32,
+                    );
+                }
+            });
+            addon.on_did_change_results(cb.as_ref().unchecked_ref());
+            cb.forget();
+            *search.addon.borrow_mut() = Some(addon.clone());
+            let waiting = std::mem::take(&mut *search.waiting.borrow_mut());
+            for f in waiting {
+                f(&addon);
+            }
+        });
     }
 
     /// Writes a line of the app's own (dim) text, e.g. "not signed in".

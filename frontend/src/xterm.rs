@@ -161,8 +161,6 @@ extern "C" {
     #[derive(Clone)]
     #[wasm_bindgen(js_namespace = WinrelayXterm)]
     pub type SearchAddon;
-    #[wasm_bindgen(constructor, js_namespace = WinrelayXterm)]
-    pub fn new() -> SearchAddon;
     #[wasm_bindgen(method, js_name = findNext)]
     pub fn find_next_with(this: &SearchAddon, term: &str, options: &Object) -> bool;
     #[wasm_bindgen(method, js_name = findPrevious)]
@@ -172,6 +170,10 @@ extern "C" {
     pub fn on_did_change_results(this: &SearchAddon, listener: &Function) -> JsValue;
     #[wasm_bindgen(method, js_name = clearDecorations)]
     pub fn clear_decorations(this: &SearchAddon);
+
+    /// Resolves to the `SearchAddon` class (loaded on the first search).
+    #[wasm_bindgen(js_namespace = WinrelayXterm, js_name = loadSearch)]
+    pub fn load_search() -> Promise;
 
     /// Resolves to the `WebglAddon` class (loaded on demand: it is the largest addon).
     #[wasm_bindgen(js_namespace = WinrelayXterm, js_name = loadWebgl)]

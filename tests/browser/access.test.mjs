@@ -103,6 +103,15 @@ test("the owner shares a writer link with an expiry, switches the guest to viewe
   url.searchParams.set("renderer", "dom");
   await guest.goto(url.href);
   await guest.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  // The token leaves the address bar (and history) once the page holds it; other
+  // parameters stay, and a reload of the tab still gets in.
+  const shown = new URL(guest.url());
+  assert.equal(shown.pathname, `/s/${sessionId}`);
+  assert.equal(shown.searchParams.get("share"), null, guest.url());
+  assert.equal(shown.searchParams.get("renderer"), "dom", guest.url());
+  await guest.reload();
+  await guest.locator('.statusbar [data-link="connected"]').waitFor({ timeout: 15_000 });
+  assert.equal(new URL(guest.url()).searchParams.get("share"), null, guest.url());
   await run(guest, "echo guest-types-1");
   await waitForScreen(page, hasLine("guest-types-1"), "the writer guest's command in the owner's terminal");
   // The link lists who came through it.

@@ -5,7 +5,6 @@ use crate::app::Look;
 use leptos::ev;
 use leptos::html;
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 #[component]
 pub fn SearchBox() -> impl IntoView {
@@ -17,15 +16,8 @@ pub fn SearchBox() -> impl IntoView {
     let look: Look = expect_context();
     // "3 of 12", "not found", or nothing before the first search.
     let results = RwSignal::new(None::<(i32, u32)>);
-    let disposable =
-        term.with(|t| t.on_search_results(move |index, count| results.set(Some((index, count)))));
-    let disposable = send_wrapper::SendWrapper::new(disposable);
-    on_cleanup(move || {
-        if let Ok(d) = js_sys::Reflect::get(&disposable, &"dispose".into()) {
-            let f: js_sys::Function = d.unchecked_into();
-            let _ = f.call0(&disposable);
-        }
-    });
+    term.with(|t| t.on_search_results(move |index, count| results.set(Some((index, count)))));
+    on_cleanup(move || term.with(|t| t.stop_search_results()));
     let close = move || term.close_search();
     let find = move |back: bool| {
         if let Some(el) = input.get_untracked() {
