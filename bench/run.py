@@ -64,7 +64,7 @@ TARGETS = {
     "enter": "≤ 2× ttyd (428 µs p50)",
     "kib_per_session": "≤ 64 KiB",
     "idle_cpu": "< 1 %",
-    "console": "PowerShell Enter → prompt ≤ 2× the cmd demo's",
+    "console": "PowerShell Enter → prompt ≤ 2× the cmd demo's Enter → output",
 }
 # Issue 18's targets: (what, limit, unit); checked in the summary at the end of the table.
 ISSUE18 = {
@@ -448,7 +448,13 @@ def table(res):
             tab = v.get("tab_to_completion", {})
             note = ""
             if "ratio_enter_p50_to_cmd" in v:
-                note = f"{v['ratio_enter_p50_to_cmd']}× the cmd demo (target {TARGETS['console']})"
+                note = f"{v['ratio_enter_p50_to_cmd']}× the cmd demo's Enter → prompt (a cmd built-in)"
+                # The issue's yardstick: the cmd demo's Enter → first output (section 2, same run).
+                cmd_out = res.get("e2e", {}).get("winrelay_rust", {}).get("enter_to_output", {}).get("p50_us")
+                if cmd_out:
+                    r = v["enter_to_prompt"]["p50_us"] / cmd_out
+                    note += (f"; {r:.2f}× its Enter → output ({cmd_out:g} µs): "
+                             f"{'met' if r <= 2 else 'MISSED'} (target {TARGETS['console']})")
             row(label, v["line"], fmt(v["enter_to_prompt"]["p50_us"]), fmt(v["enter_to_prompt"]["p99_us"]),
                 fmt(tab.get("p50_us")), fmt(tab.get("p99_us")), note)
     s = res.get("scale")
