@@ -270,9 +270,10 @@ async fn two_writers_and_a_viewer() {
     let refusal = v.wait_msg(T, is_error(ErrorCode::Forbidden)).await;
     assert!(matches!(refusal, ServerMsg::Error { message, .. } if message.contains("viewer")));
     for c in [&mut a, &mut w, &mut v] {
-        c.wait_for("\r\nfrom-owner", T).await;
-        // The writer's line may be typed ahead of the owner's output: the shell's echo of it
-        // is dropped, so its output can follow the prompt directly (issue 19 bug 6).
+        // Two sockets: either line may reach the shell first, and the second is then typed
+        // ahead of the first's output: the shell's echo of it is dropped, so its output can
+        // follow the prompt directly (issue 19 bug 6). Each output is followed by a prompt.
+        c.wait_for("from-owner\r\nC:\\Users\\demo>", T).await;
         c.wait_for("from-writer\r\nC:\\Users\\demo>", T).await;
     }
     a.drain(Duration::from_millis(500)).await;
