@@ -351,6 +351,9 @@ pub struct SessionInfo {
     pub clients: Vec<Presence>,
     /// The caller's role on this session.
     pub role: Role,
+    /// The last command typed (never hidden input), to tell sessions apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_command: Option<String>,
 }
 
 /// `POST /api/sessions/{id}/shares` body.

@@ -65,6 +65,9 @@ impl Default for CoreConfig {
     }
 }
 
+/// Characters of the last line kept for the list of live sessions.
+pub const MAX_LAST_LINE: usize = 200;
+
 /// OSC 133 shell-integration marks, as the relay writes them (terminated with BEL).
 pub mod marks {
     /// Prompt start.
@@ -300,6 +303,8 @@ pub struct Core {
     line_marks: bool,
     /// A submitted line's output is running (for [`CoreConfig::line_marks`]).
     running: bool,
+    /// The last line submitted (never a hidden one), for the list of live sessions.
+    last_line: Option<String>,
 }
 
 impl Core {
@@ -335,6 +340,7 @@ impl Core {
             detect_password_prompts: config.detect_password_prompts,
             line_marks: config.line_marks,
             running: false,
+            last_line: None,
         }
     }
 
@@ -465,6 +471,12 @@ impl Core {
     /// The state.
     pub fn state(&self) -> &SessionState {
         &self.state
+    }
+
+    /// The last non-empty line submitted (at most [`MAX_LAST_LINE`] characters); hidden
+    /// lines never count.
+    pub fn last_line(&self) -> Option<&str> {
+        self.last_line.as_deref()
     }
 
     /// The terminal size snapshots are rendered for.
@@ -741,6 +753,10 @@ impl Core {
                 Effect::Echo(s) => self.push(s.as_bytes(), out),
                 Effect::Submit(line) => {
                     self.pending_input += line.len();
+                    let text = line.trim();
+                    if !text.is_empty() {
+                        self.last_line = Some(text.chars().take(MAX_LAST_LINE).collect());
+                    }
                     if let Some(echo) = &mut self.echo {
                         echo.submitted(line.trim_end_matches(['\r', '\n']));
                     }
@@ -1504,5 +1520,37 @@ mod tests {
             text.ends_with("out\r\nC:\\>"),
             "no relay marks after: {text:?}"
         );
+    }
+
+    /// The live-sessions list names the last command: the last line submitted, never a
+    /// hidden one.
+    #[test]
+    fn the_last_line_is_kept_but_never_a_hidden_one() {
+        let (mut c, t0) = with(CoreConfig {
+            detect_password_prompts: true,
+            ..CoreConfig::default()
+        });
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        assert_eq!(c.last_line(), None);
+        c.input(me, "dir C:\\\r", t0, &mut out).unwrap();
+        assert_eq!(c.last_line(), Some("dir C:\\"));
+        c.input(me, "   \r", t0, &mut out).unwrap();
+        assert_eq!(
+            c.last_line(),
+            Some("dir C:\\"),
+            "an empty line is no command"
+        );
+        c.remote_output(b"\r\nPassword: ", t0, &mut out);
+        c.input(me, "s3cret\r", t0, &mut out).unwrap();
+        assert_eq!(
+            c.last_line(),
+            Some("dir C:\\"),
+            "a hidden line never counts"
+        );
+        let long = "x".repeat(500);
+        c.input(me, &format!("{long}\r"), t0, &mut out).unwrap();
+        assert_eq!(c.last_line().map(str::len), Some(MAX_LAST_LINE));
     }
 }

@@ -458,6 +458,7 @@ impl Session {
             state: core.state().clone(),
             clients: core.presence(),
             role,
+            last_command: core.last_line().map(str::to_string),
         }
     }
 

@@ -251,6 +251,9 @@ fn SessionRow(s: SessionInfo) -> impl IntoView {
             <span class="muted">{format!("by {}", s.owner)}</span>
             <span class="muted since" title="When it started">{started_at(s.created_at)}</span>
             <span class="desc">{if who.is_empty() { "nobody attached".to_string() } else { who }}</span>
+            {s.last_command.clone().map(|c| view! {
+                <code class="last-command" title="The last command typed">{c}</code>
+            })}
             <span class="spacer"></span>
             <button class="join" on:click=move |_| nav.navigate(Route::Session(id.clone()), false)>"Join"</button>
         </li>
