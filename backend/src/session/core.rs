@@ -1367,6 +1367,16 @@ mod tests {
         )
     }
 
+    /// A connected core with an owner attached: the core, the owner's id, the start time
+    /// and the actions so far.
+    fn owned(config: CoreConfig) -> (Core, u64, Instant, Vec<Action>) {
+        let (mut c, t0) = with(config);
+        let mut out = Vec::new();
+        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
+        c.set_state(SessionState::Connected, &mut out);
+        (c, me, t0, out)
+    }
+
     /// Issue 14: a hidden line goes to the shell and nowhere else (log, echo, observers'
     /// input and line events, history, snapshots).
     #[test]
@@ -1472,13 +1482,10 @@ mod tests {
     /// status before the next prompt.
     #[test]
     fn cmd_sessions_get_marks_from_the_line_discipline() {
-        let (mut c, t0) = with(CoreConfig {
+        let (mut c, me, t0, mut out) = owned(CoreConfig {
             line_marks: true,
             ..CoreConfig::default()
         });
-        let mut out = Vec::new();
-        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
-        c.set_state(SessionState::Connected, &mut out);
         out.clear();
         c.remote_output(b"Microsoft Windows\r\n\r\nC:\\Users\\demo>", t0, &mut out);
         c.input(me, "dir\r", t0, &mut out).unwrap();
@@ -1493,13 +1500,10 @@ mod tests {
     /// them: the relay stops adding its guesses, so no command is marked twice.
     #[test]
     fn a_shell_with_its_own_marks_gets_no_relay_marks() {
-        let (mut c, t0) = with(CoreConfig {
+        let (mut c, me, t0, mut out) = owned(CoreConfig {
             line_marks: true,
             ..CoreConfig::default()
         });
-        let mut out = Vec::new();
-        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
-        c.set_state(SessionState::Connected, &mut out);
         c.remote_output(b"C:\\>", t0, &mut out);
         out.clear();
         c.input(me, "x\r", t0, &mut out).unwrap();
@@ -1526,13 +1530,10 @@ mod tests {
     /// hidden one.
     #[test]
     fn the_last_line_is_kept_but_never_a_hidden_one() {
-        let (mut c, t0) = with(CoreConfig {
+        let (mut c, me, t0, mut out) = owned(CoreConfig {
             detect_password_prompts: true,
             ..CoreConfig::default()
         });
-        let mut out = Vec::new();
-        let me = c.attach("a".into(), Role::Owner, None, t0, &mut out);
-        c.set_state(SessionState::Connected, &mut out);
         assert_eq!(c.last_line(), None);
         c.input(me, "dir C:\\\r", t0, &mut out).unwrap();
         assert_eq!(c.last_line(), Some("dir C:\\"));
