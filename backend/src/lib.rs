@@ -10,9 +10,11 @@
 //!   registry (knows nothing of HTTP, WinRM or clocks in its core);
 //! * [`targets`]: which targets exist and how to open a WinRS shell on one;
 //! * [`ops`]: metrics, audit log, recordings: observers of sessions;
+//! * [`cluster`]: several relays sharing sessions through Redis (with `[cluster]`);
 //! * [`http`]: the router, one file per resource, and the WebSocket loop;
 //! * [`commands`]: the subcommands.
 pub mod access;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod discovery;

@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     "session",
     "targets",
     "ops",
+    "cluster",
     "http",
     "commands",
 ];

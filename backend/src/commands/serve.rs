@@ -108,6 +108,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => Signins::persistent(dir.join("signins.json")),
         None => Signins::default(),
     };
+    let node = match &config.cluster {
+        Some(c) => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| crate::config::valid_name(h))
+                .unwrap_or_else(|| "relay".into());
+            let node = crate::cluster::Node::connect(c, format!("{host}-{}", addr.port())).await?;
+            tracing::info!(node = %node.name, "cluster: connected to Redis");
+            Some(node)
+        }
+        None => None,
+    };
     let state = Arc::new(
         AppState::new(
             &config,
@@ -118,6 +131,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tls.is_some(),
         )?
         .listening_on(addr)
+        .in_cluster(node)
         .keeping_target(demo.as_ref().map(|(_, t, _)| t.clone()))
         .keeping_target(demo.as_ref().map(|(_, _, t)| t.clone())),
     );

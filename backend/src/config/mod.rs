@@ -112,6 +112,10 @@ pub struct Config {
     /// Limits that keep one person, or a stranger, from taking the relay from everyone.
     #[serde(default)]
     pub limits: Limits,
+    /// Several relays sharing their sessions through Redis (issue 15). Without it: one
+    /// process, sessions in memory.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for Config {
@@ -127,6 +131,95 @@ fn yes() -> bool {
 
 fn default_login_link_ttl() -> Duration {
     Duration::from_secs(15 * 60)
+}
+
+/// `[cluster]`: the Redis every relay of the cluster shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT/DB`, or `rediss://` for TLS; no password in it.
+    pub redis: String,
+    /// Environment variable holding Redis' password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding Redis' password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// This relay's name in the cluster (default: host name and port). Unique per relay.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Prefix of every key, so several clusters can share one Redis.
+    #[serde(default = "default_cluster_prefix")]
+    pub prefix: String,
+    /// How long a session's owner holds it without renewing: after a crash another relay
+    /// adopts the session once this has passed.
+    #[serde(with = "humantime_serde", default = "default_lease")]
+    pub lease: Duration,
+}
+
+fn default_cluster_prefix() -> String {
+    "wr".into()
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(3)
+}
+
+impl ClusterConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let rest =
+            match self.redis.split_once("://") {
+                Some(("redis" | "rediss", rest)) => rest,
+                _ => return bad(format!(
+                    "cluster: redis = {:?} must look like redis://host:port/db (rediss:// for TLS)",
+                    self.redis
+                )),
+            };
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.contains('@') {
+            return bad(
+                "cluster: put Redis' password in password_env or password_file, not in the URL"
+                    .into(),
+            );
+        }
+        if authority.is_empty() {
+            return bad(format!("cluster: redis = {:?} names no host", self.redis));
+        }
+        if self.password_env.is_some() && self.password_file.is_some() {
+            return bad("cluster: set at most one of password_env and password_file".into());
+        }
+        if let Some(n) = &self.node {
+            if !valid_name(n) || n.len() > 64 {
+                return bad(format!("cluster: node {n:?} must be a plain name (letters, digits, '-', '_', '.'; at most 64)"));
+            }
+        }
+        if !valid_name(&self.prefix) || self.prefix.len() > 32 {
+            return bad(format!(
+                "cluster: prefix {:?} must be a plain name",
+                self.prefix
+            ));
+        }
+        if self.lease < Duration::from_millis(500) || self.lease > Duration::from_secs(300) {
+            return bad("cluster: lease must be between 500ms and 5m".into());
+        }
+        Ok(())
+    }
+
+    /// Redis' password, read now (None: no AUTH).
+    pub fn password(&self) -> Result<Option<String>, ConfigError> {
+        match (&self.password_env, &self.password_file) {
+            (Some(v), _) => std::env::var(v).map(Some).map_err(|_| {
+                ConfigError::Invalid(format!("cluster: the environment variable {v} is not set"))
+            }),
+            (None, Some(p)) => std::fs::read_to_string(p)
+                .map(|s| Some(s.trim_end_matches(['\r', '\n']).to_string()))
+                .map_err(|e| {
+                    ConfigError::Invalid(format!("cluster: reading {}: {e}", p.display()))
+                }),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// Where `/metrics` is served (it names targets): on a listen address of its own, or on
@@ -590,6 +683,9 @@ impl Config {
             d.check()?;
         }
         config.check_access()?;
+        if let Some(c) = &config.cluster {
+            c.check()?;
+        }
         if let Some(h) = &config.metrics.token_hash {
             if h.len() != 64 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(ConfigError::Invalid(

@@ -92,6 +92,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How to print a new one-time login link (set by `serve` when login links are on).
     pub login_links: std::sync::OnceLock<LoginLinks>,
+    /// This relay as a node of a cluster (with `[cluster]`).
+    pub cluster: Option<Arc<crate::cluster::Node>>,
 }
 
 /// What a new one-time login link is made of: printed where the relay runs, as at start.
@@ -181,6 +183,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             body_timeout: config.limits.body_timeout,
             login_links: std::sync::OnceLock::new(),
+            cluster: None,
             trusted_proxies: config
                 .trusted_proxies
                 .iter()
@@ -198,6 +201,12 @@ impl AppState {
                 Some(d)
             }),
         })
+    }
+
+    /// The state of a relay that is a node of a cluster.
+    pub fn in_cluster(mut self, node: Option<Arc<crate::cluster::Node>>) -> AppState {
+        self.cluster = node;
+        self
     }
 
     /// The state of a relay listening on `addr`: its host names follow (item 13).
