@@ -24,6 +24,7 @@ use anyhow::Context;
 use winrelay_cluster::{Connect, Store};
 
 use crate::config::ClusterConfig;
+use crate::ops::metrics::ClusterMetrics;
 
 /// This relay as a node of the cluster.
 pub struct Node {
@@ -33,6 +34,10 @@ pub struct Node {
     pub store: Store,
     /// How long a lease lasts without renewal.
     pub lease: Duration,
+    /// The sessions' log size (`[sessions] log_bytes`): the stream keeps as much.
+    pub log_bytes: usize,
+    /// The node's metrics.
+    pub metrics: ClusterMetrics,
 }
 
 impl std::fmt::Debug for Node {
@@ -47,6 +52,8 @@ impl Node {
     pub async fn connect(
         config: &ClusterConfig,
         default_name: String,
+        log_bytes: usize,
+        metrics: ClusterMetrics,
     ) -> anyhow::Result<Arc<Node>> {
         let mut c = Connect::new(config.redis.clone());
         c.password = config.password()?;
@@ -60,6 +67,10 @@ impl Node {
             name: config.node.clone().unwrap_or(default_name),
             store,
             lease: config.lease,
+            log_bytes,
+            metrics,
         }))
     }
 }
+pub mod owner;
+pub mod wire;

@@ -115,7 +115,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .ok()
                 .filter(|h| crate::config::valid_name(h))
                 .unwrap_or_else(|| "relay".into());
-            let node = crate::cluster::Node::connect(c, format!("{host}-{}", addr.port())).await?;
+            let node = crate::cluster::Node::connect(
+                c,
+                format!("{host}-{}", addr.port()),
+                config.sessions.log_bytes,
+                metrics.cluster.clone(),
+            )
+            .await?;
             tracing::info!(node = %node.name, "cluster: connected to Redis");
             Some(node)
         }

@@ -135,6 +135,7 @@ pub(crate) async fn drive<C: Connect>(
                     input_task.abort();
                     info!("handed over: the shell stays for the next owner");
                     shell.forget().await;
+                    session.observers().iter().for_each(|o| o.handed_over());
                     return;
                 }
                 let _ = input.terminate().await;

@@ -94,6 +94,8 @@ pub trait Observer: Send + Sync {
     fn checkpoint(&self, _checkpoint: &remote::Checkpoint) -> bool {
         false
     }
+    /// The driver let go of the shell for another relay (after the last output).
+    fn handed_over(&self) {}
 }
 
 /// What a terminal attaches to: a session this relay runs ([`Session`]), or in a cluster one
@@ -584,6 +586,26 @@ impl Session {
         self.lock().idle_for(now())
     }
 
+    /// Everything the log still holds: its start offset and bytes.
+    pub fn log_contents(&self) -> (u64, Vec<u8>) {
+        let core = self.lock();
+        let start = core.output_start();
+        match core.read_output(start, usize::MAX) {
+            OutputRead::Bytes { data, .. } => (start, data),
+            OutputRead::Snapshot { .. } => (core.output_end(), Vec::new()),
+        }
+    }
+
+    /// The terminal size.
+    pub fn size(&self) -> (u16, u16) {
+        self.lock().size()
+    }
+
+    /// The last line submitted (never a hidden one).
+    pub fn last_command(&self) -> Option<String> {
+        self.lock().last_line().map(str::to_string)
+    }
+
     /// The API view of this session for a caller with `role`.
     pub fn info(&self, role: Role) -> SessionInfo {
         let core = self.lock();
@@ -647,6 +669,15 @@ impl Session {
 
     pub(crate) fn observers(&self) -> &[Arc<dyn Observer>] {
         &self.observers
+    }
+
+    /// Closes one client's socket (a join the owner refused for another relay's client).
+    pub fn kick_client(&self, client: u64, reason: &str) {
+        let _ = self.events.send(Event::Kick {
+            client: Some(client),
+            reason: reason.into(),
+            reconnect: false,
+        });
     }
 
     pub(crate) fn kick_all(&self, reason: &str, reconnect: bool) {

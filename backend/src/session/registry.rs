@@ -135,7 +135,16 @@ impl Registry {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         Ok(self
-            .start(new_id(), target, owner, created_at, connector, size, observe, None)
+            .start(
+                new_id(),
+                target,
+                owner,
+                created_at,
+                connector,
+                size,
+                observe,
+                None,
+            )
             .await)
     }
 
