@@ -345,6 +345,19 @@ impl Store {
         }))
     }
 
+    /// Who holds each session's lease (one round trip for all).
+    pub async fn holders(&self, sessions: &[String]) -> Result<Vec<Option<String>>, Error> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for s in sessions {
+            pipe.get(self.key(s, "lease"));
+        }
+        Ok(pipe.query_async(&mut c).await?)
+    }
+
     // --- the output log -------------------------------------------------------------------
 
     /// Appends output at the end of the session's log (fenced); returns the new end offset.

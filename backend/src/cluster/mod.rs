@@ -17,7 +17,8 @@
 //! acknowledges remote output before it is in Redis. A node that lost a lease never writes
 //! again for that session (Redis refuses: fencing).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -38,6 +39,12 @@ pub struct Node {
     pub log_bytes: usize,
     /// The node's metrics.
     pub metrics: ClusterMetrics,
+    /// Sessions of other relays this relay serves clients of.
+    followers: Mutex<HashMap<String, Weak<follower::Follower>>>,
+    /// The tasks mirroring the sessions this relay owns.
+    owners: Mutex<tokio::task::JoinSet<()>>,
+    /// Whether Redis answered the last heartbeat.
+    redis_ok: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Node {
@@ -69,8 +76,17 @@ impl Node {
             lease: config.lease,
             log_bytes,
             metrics,
+            followers: Mutex::default(),
+            owners: Mutex::default(),
+            redis_ok: std::sync::atomic::AtomicBool::new(true),
         }))
     }
+
+    fn followers(&self) -> MutexGuard<'_, HashMap<String, Weak<follower::Follower>>> {
+        self.followers.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
+pub mod adopt;
+pub mod follower;
 pub mod owner;
 pub mod wire;

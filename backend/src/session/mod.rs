@@ -106,6 +106,15 @@ pub trait Attach: Send + Sync + 'static {
     fn id(&self) -> &str;
     /// The target's name.
     fn target(&self) -> &str;
+    /// Who owns it, for decisions.
+    fn owner_id(&self) -> &str;
+    /// Opened with its owner's own credentials.
+    fn personal(&self) -> bool;
+    /// The API view for a caller with `role`.
+    fn info(&self, role: Role) -> SessionInfo;
+    /// The role the owner's decisions give a person coming with `role` (None: an owner
+    /// removed them). Another relay's session answers from what it knows.
+    fn admit(&self, user: Option<&str>, share: Option<&str>, role: Role) -> Result<Role, Refused>;
     /// State, presence, input-mode and kick events.
     fn subscribe_events(&self) -> broadcast::Receiver<Event>;
     /// The output's end offset.
@@ -148,6 +157,18 @@ impl Attach for Session {
     }
     fn target(&self) -> &str {
         &self.target
+    }
+    fn owner_id(&self) -> &str {
+        &self.owner_id
+    }
+    fn personal(&self) -> bool {
+        self.personal
+    }
+    fn info(&self, role: Role) -> SessionInfo {
+        Session::info(self, role)
+    }
+    fn admit(&self, user: Option<&str>, share: Option<&str>, role: Role) -> Result<Role, Refused> {
+        Session::admit(self, user, share, role)
     }
     fn subscribe_events(&self) -> broadcast::Receiver<Event> {
         Session::subscribe_events(self)
