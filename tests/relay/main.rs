@@ -2,6 +2,7 @@
 //! it, and a WebSocket client speaking `shared::protocol`.
 
 mod access;
+mod cluster;
 mod common;
 mod faults;
 mod hidden;

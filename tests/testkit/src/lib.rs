@@ -21,10 +21,12 @@
 #![deny(missing_docs)]
 
 mod client;
+mod redis;
 mod relay;
 mod user;
 
 pub use client::{Attach, Client, Read};
+pub use redis::{free_port, Gate, Redis};
 pub use relay::{bin, config_file, kill, temp_path, Relay, RelayBuilder, Sim};
 pub use user::User;
 
