@@ -17,7 +17,7 @@ use crate::access::Identity;
 use crate::config::{CertCheck, Config, ConfigError, Credentials, PatternConfig, Secret, Target};
 use crate::discovery::Directory;
 use crate::session::remote::{
-    CompleteRequest, Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits,
+    Checkpoint, CompleteRequest, Connect, Output, RemoteShell, ShellError, ShellInput, ShellTraits,
 };
 
 pub mod psrp_shell;
@@ -496,13 +496,28 @@ impl Connector {
             })
             .await?;
         let (cmd, args) = shell_command(self.target.shell);
-        let running = shell.start(cmd, args.iter().copied()).await?;
+        let running = shell
+            .start_with(
+                cmd,
+                args.iter().copied(),
+                winrm_client::StartOptions {
+                    // In a cluster: the target keeps each response until it is in Redis,
+                    // so another relay can continue exactly where this one stopped.
+                    acknowledged: self.resumable,
+                    ..Default::default()
+                },
+            )
+            .await?;
         let (input, output) = running.into_split();
-        Ok(WinrsShell {
-            shell,
-            input: WinrsInput(input),
-            output,
-        })
+        Ok(WinrsShell::new(shell, input, output))
+    }
+
+    async fn resume_winrs(&self, point: &ResumePoint) -> Result<WinrsShell, winrm_client::Error> {
+        let client = self.client()?;
+        let (shell, input, output) = client
+            .resume_command(&point.shell, &point.command, point.next)
+            .await?;
+        Ok(WinrsShell::new(shell, input, output))
     }
 }
 
@@ -560,6 +575,37 @@ impl Connect for Connector {
                 .map_err(|e| shell_error(&e)),
         }
     }
+
+    async fn resume(&self, resume: &str) -> Result<TargetShell, ShellError> {
+        let point: ResumePoint = serde_json::from_str(resume).map_err(|_| {
+            ShellError::new(
+                FailureCode::ShellGone,
+                "the session's resume point is not one this relay understands",
+            )
+        })?;
+        if self.target.shell == ShellKind::Powershell {
+            return Err(ShellError::new(
+                FailureCode::ShellGone,
+                "a PowerShell console cannot be continued by another relay",
+            ));
+        }
+        self.resume_winrs(&point)
+            .await
+            .map(TargetShell::Winrs)
+            .map_err(|e| shell_error(&e))
+    }
+}
+
+/// Where another relay continues a WinRS shell: its ids and the first Receive response
+/// not yet stored. Ids only: nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResumePoint {
+    /// The shell id.
+    pub shell: String,
+    /// The command id.
+    pub command: String,
+    /// The sequence number of the first response not yet stored.
+    pub next: u64,
 }
 
 /// The shell of a target: a WinRS command, or a PowerShell console over PSRP.
@@ -600,6 +646,16 @@ impl RemoteShell for TargetShell {
         match self {
             TargetShell::Winrs(s) => s.close().await,
             TargetShell::Psrp(s) => s.close().await,
+        }
+    }
+
+    async fn forget(self) {
+        match self {
+            TargetShell::Winrs(s) => s.forget().await,
+            // A console's pool cannot be continued elsewhere: it ends with this relay.
+            TargetShell::Psrp(s) => {
+                let _ = s.close().await;
+            }
         }
     }
 }
@@ -653,6 +709,23 @@ pub struct WinrsShell {
     shell: winrm_client::Shell,
     input: WinrsInput,
     output: winrm_client::OutputStream,
+    /// In acknowledged mode: acknowledges responses once the session stored them.
+    acker: Option<winrm_client::Acker>,
+}
+
+impl WinrsShell {
+    fn new(
+        shell: winrm_client::Shell,
+        input: winrm_client::CommandInput,
+        output: winrm_client::OutputStream,
+    ) -> WinrsShell {
+        WinrsShell {
+            shell,
+            acker: output.acker(),
+            input: WinrsInput(input),
+            output,
+        }
+    }
 }
 
 /// The input half of a [`WinrsShell`].
@@ -667,17 +740,40 @@ impl RemoteShell for WinrsShell {
     }
 
     async fn recv(&mut self) -> Option<Result<Output, ShellError>> {
-        Some(match self.output.recv().await? {
-            Ok(winrm_client::Output::Stdout(b)) | Ok(winrm_client::Output::Stderr(b)) => {
-                Ok(Output::Bytes(b))
+        use winrm_client::OutputEvent as E;
+        Some(match self.output.recv_event().await? {
+            Ok(E::Output(winrm_client::Output::Stdout(b)))
+            | Ok(E::Output(winrm_client::Output::Stderr(b))) => Ok(Output::Bytes(b)),
+            Ok(E::Output(winrm_client::Output::Exited(code))) => Ok(Output::Exited(code)),
+            Ok(E::Received(n)) => {
+                let acker = self.acker.clone();
+                let point = ResumePoint {
+                    shell: self.input.0.shell_id().to_string(),
+                    command: self.input.0.command_id().to_string(),
+                    next: n + 1,
+                };
+                Ok(Output::Checkpoint(Checkpoint::new(
+                    serde_json::to_string(&point).expect("plain data serialises"),
+                    move || {
+                        if let Some(a) = &acker {
+                            a.ack(n);
+                        }
+                    },
+                )))
             }
-            Ok(winrm_client::Output::Exited(code)) => Ok(Output::Exited(code)),
             Err(e) => Err(shell_error(&e)),
         })
     }
 
     async fn close(self) -> Result<(), ShellError> {
         self.shell.close().await.map_err(|e| shell_error(&e))
+    }
+
+    async fn forget(self) {
+        // The receive loop stops with the stream; the shell stays for the next owner.
+        drop(self.output);
+        let id = self.shell.forget();
+        tracing::info!(shell = %id, "left the shell for another relay");
     }
 }
 

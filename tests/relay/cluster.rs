@@ -134,7 +134,11 @@ async fn the_owner_killed_mid_output_loses_nothing_and_another_relay_adopts() {
     let killed = Instant::now();
     let _ = a.child.wait();
     on_b.input("echo after-$((6*7))\r").await;
-    on_b.wait_for("after-42", Duration::from_secs(30)).await;
+    if let Err(e) = on_b.try_wait_for(b"after-42", Duration::from_secs(30)).await {
+        let log = b.log();
+        let tail: Vec<&str> = log.lines().filter(|l| l.contains("cluster") || l.contains("WARN") || l.contains("ERROR")).collect();
+        panic!("{e:#}\nB's log:\n{}\nB's screen ends: {:?}", tail.join("\n"), &on_b.text()[on_b.text().len().saturating_sub(300)..]);
+    }
     let adopted_in = killed.elapsed();
     let text = on_b.raw_text();
     count_lines_in_order(&text, n).unwrap_or_else(|e| panic!("{e}"));
