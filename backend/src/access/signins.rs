@@ -2,6 +2,9 @@
 //!
 //! **Invariant:** tokens are random 256-bit values; only their SHA-256 is kept, so a memory
 //! dump or a log line never holds a usable token. Nothing here logs a token or a password.
+//!
+//! With `[cluster]`, `access::shared` keeps these in Redis for every relay and uses this
+//! in-process store as its mirror and fall-back (the by-digest methods at the end).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
