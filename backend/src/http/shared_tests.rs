@@ -381,3 +381,54 @@ async fn without_redis_each_relay_keeps_the_sign_ins_it_knows_and_never_hangs() 
     timed("a sign-out", t);
     assert_eq!(me(&a, &fresh).await, StatusCode::UNAUTHORIZED);
 }
+
+/// A Redis that stops answering (paused, not gone: no error comes back, only silence)
+/// holds a request up for at most one wait; once it answers again, new sign-ins are shared
+/// again.
+#[tokio::test]
+async fn a_silent_redis_holds_no_request_up_and_sharing_resumes_after() {
+    let redis = Redis::start();
+    let (a, b) = two_relays(&redis).await;
+    let cookie = cookie_of(&login(&a, peer(1), "right").await);
+    assert_eq!(me(&b, &cookie).await, StatusCode::OK);
+
+    let signal = |s: &str| {
+        let ok = Command::new("kill")
+            .args([s, &redis.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {s}");
+    };
+    signal("-STOP");
+    let most = crate::access::shared::REDIS_WAIT + Duration::from_millis(500);
+    for r in [&a, &b, &a, &b] {
+        let t = Instant::now();
+        assert_eq!(me(r, &cookie).await, StatusCode::OK);
+        assert!(t.elapsed() < most, "{:?}", t.elapsed());
+    }
+    let t = Instant::now();
+    let local = cookie_of(&login(&b, peer(2), "right").await);
+    assert!(t.elapsed() < most * 2, "{:?}", t.elapsed());
+    assert_eq!(me(&b, &local).await, StatusCode::OK);
+
+    signal("-CONT");
+    tokio::time::sleep(crate::access::shared::REDIS_REST + Duration::from_millis(100)).await;
+    // The sign-in made in the silence stays B's own; a new one is shared again.
+    assert_eq!(me(&b, &local).await, StatusCode::OK);
+    assert_eq!(me(&a, &local).await, StatusCode::UNAUTHORIZED);
+    let fresh = cookie_of(&login(&a, peer(3), "right").await);
+    assert_eq!(me(&b, &fresh).await, StatusCode::OK);
+    // And the first sign-in, signed out on A, ends on B.
+    let out = a
+        .call(
+            Method::POST,
+            "/api/logout",
+            None,
+            &[("cookie", &cookie), ("x-winrelay", "1")],
+            None,
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(me(&b, &cookie).await, StatusCode::UNAUTHORIZED);
+}
