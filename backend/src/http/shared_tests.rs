@@ -81,6 +81,12 @@ impl Drop for Redis {
 /// Relays A and B of one cluster: local user alice (password `right`, group ops), API
 /// tokens `tok-alice` and `tok-bob`, target `ops-box` (owners: group ops) on a simulator.
 async fn two_relays(redis: &Redis) -> (Relay, Relay) {
+    let (a, b, _) = two_relays_and_config(redis).await;
+    (a, b)
+}
+
+/// [`two_relays`] and their configuration's TOML.
+async fn two_relays_and_config(redis: &Redis) -> (Relay, Relay, String) {
     let sim = winrs_sim::start(winrs_sim::SimConfig::new("demo", "right-pw"))
         .await
         .unwrap();
@@ -142,7 +148,7 @@ async fn two_relays(redis: &Redis) -> (Relay, Relay) {
         });
     }
     let b = relays.pop().unwrap();
-    (relays.pop().unwrap(), b)
+    (relays.pop().unwrap(), b, toml)
 }
 
 fn peer(last: u8) -> SocketAddr {
@@ -430,5 +436,21 @@ async fn a_silent_redis_holds_no_request_up_and_sharing_resumes_after() {
         )
         .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(me(&b, &cookie).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A reload that ends a sign-in on one relay (the account changed) ends it on every relay,
+/// also on one that still has the old configuration.
+#[tokio::test]
+async fn a_sign_in_a_reload_ends_ends_everywhere() {
+    let redis = Redis::start();
+    let (a, b, toml) = two_relays_and_config(&redis).await;
+    let cookie = cookie_of(&login(&a, peer(1), "right").await);
+    assert_eq!(me(&b, &cookie).await, StatusCode::OK);
+    let changed = toml.replacen("groups = ['ops']", "groups = ['ops', 'new']", 1);
+    assert_ne!(changed, toml);
+    a.state.reload(&Config::parse(&changed).unwrap()).unwrap();
+    // A's next request ends it in Redis; B, with the old configuration, follows.
+    assert_eq!(me(&a, &cookie).await, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&b, &cookie).await, StatusCode::UNAUTHORIZED);
 }
