@@ -255,12 +255,29 @@ impl Targets {
         who: &Identity,
         credentials: Option<(String, Secret)>,
     ) -> Result<Connector, LookupError> {
-        let unknown = || LookupError::Unknown(name.to_string());
         match self.role_of(name, who) {
-            None => return Err(unknown()),
+            None => return Err(LookupError::Unknown(name.to_string())),
             Some(Role::Viewer) => return Err(LookupError::ViewOnly(name.to_string())),
             Some(_) => {}
         }
+        self.resolve(name, credentials).await
+    }
+
+    /// A connector for continuing a session another relay of the cluster opened (issue
+    /// 15): access was decided when it was opened; only targets with configured
+    /// credentials (typed ones were never stored anywhere).
+    pub async fn adoption_connector(&self, name: &str) -> Result<Connector, LookupError> {
+        let mut c = self.resolve(name, None).await?;
+        c.resumable = true;
+        Ok(c)
+    }
+
+    async fn resolve(
+        &self,
+        name: &str,
+        credentials: Option<(String, Secret)>,
+    ) -> Result<Connector, LookupError> {
+        let unknown = || LookupError::Unknown(name.to_string());
         let (target, address) = if let Some(t) = self.fixed.iter().find(|t| t.name == name) {
             (t.clone(), None)
         } else if let Some(d) = self.discovered.get(name) {
@@ -324,6 +341,7 @@ impl Targets {
             },
             observer: None,
             clients: self.clients.clone(),
+            resumable: false,
         })
     }
 
@@ -361,6 +379,9 @@ pub struct Connector {
     shell_idle_timeout: Duration,
     observer: Option<winrm_client::RequestObserver>,
     clients: ClientPool,
+    /// Open shells another relay can continue (a cluster): output is acknowledged to the
+    /// target only once it is safe, and checkpoints say where to continue.
+    resumable: bool,
 }
 
 /// The WinRS command line of a shell kind (`powershell` is PSRP, not a WinRS command: it
@@ -412,6 +433,11 @@ impl Connector {
     /// Reports every WinRM request of this connector's shell (metrics).
     pub fn observe(&mut self, observer: winrm_client::RequestObserver) {
         self.observer = Some(observer);
+    }
+
+    /// Open shells that another relay of the cluster can continue.
+    pub fn resumable(&mut self, on: bool) {
+        self.resumable = on;
     }
 
     /// The client for this target and account, shared with its other sessions.

@@ -101,6 +101,9 @@ pub enum FailureCode {
     RemovedByOwner,
     /// The request names a host that is not the relay's (see `allowed_hosts`).
     BadHost,
+    /// The session runs on another relay of the cluster, and this relay cannot reach the
+    /// cluster's Redis now: retry (maybe through another relay).
+    ClusterUnavailable,
 }
 
 impl FailureCode {
@@ -153,6 +156,7 @@ impl FailureCode {
             FailureCode::SessionLimit => "session_limit",
             FailureCode::SignInEnded => "sign_in_ended",
             FailureCode::RemovedByOwner => "removed_by_owner",
+            FailureCode::ClusterUnavailable => "cluster_unavailable",
             FailureCode::BadHost => "bad_host",
         }
     }

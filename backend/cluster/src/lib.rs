@@ -195,15 +195,36 @@ for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
 ";
 
-/// KEYS: lease, log, meta, inbox, record, session set. ARGV: node|fence, session id, keep
-/// seconds. The session ended: it leaves the set; its keys expire after `keep` seconds (a
-/// late reader still finds the end of the output).
+/// KEYS: lease, log, meta, inbox, record, session set, events. ARGV: node|fence, session
+/// id, keep seconds. The session ended: it leaves the set; its keys expire after `keep`
+/// seconds (a late reader still finds the end of the output).
 const END: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
 redis.call('SREM', KEYS[6], ARGV[2])
 redis.call('HSET', KEYS[5], 'ended', '1')
 for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+redis.call('EXPIRE', KEYS[7], ARGV[3])
 return 1
+";
+
+/// KEYS: lease, log stream, meta hash. ARGV: node|fence, start, bytes. When Redis no longer
+/// has the session's log (it restarted without its data), the owner writes back what it
+/// holds: one chunk at `start`. A log that is there is left alone.
+const RESTORE: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local start = tonumber(ARGV[2])
+local len = string.len(ARGV[3])
+if len > 0 then redis.call('XADD', KEYS[2], start .. '-1', 'd', ARGV[3]) end
+redis.call('HSET', KEYS[3], 'start', start, 'end', start + len)
+return 1
+";
+
+/// KEYS: lease, events. ARGV: node|fence, message, max length. An owner's event for the
+/// session's followers (state, presence, kicks), fenced; the stream keeps the last ones.
+const PUBLISH: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[2])
 ";
 
 fn fenced(e: &redis::RedisError) -> bool {
@@ -325,6 +346,19 @@ impl Store {
         }))
     }
 
+    /// Who holds each session's lease (one round trip for all).
+    pub async fn holders(&self, sessions: &[String]) -> Result<Vec<Option<String>>, Error> {
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for s in sessions {
+            pipe.get(self.key(s, "lease"));
+        }
+        Ok(pipe.query_async(&mut c).await?)
+    }
+
     // --- the output log -------------------------------------------------------------------
 
     /// Appends output at the end of the session's log (fenced); returns the new end offset.
@@ -341,6 +375,35 @@ impl Store {
             .invoke_async(&mut c)
             .await;
         r.map_err(|e| {
+            if fenced(&e) {
+                Error::Fenced(lease.session.clone())
+            } else {
+                Error::Redis(e)
+            }
+        })
+    }
+
+    /// Writes back a log Redis lost (fenced): `tail` starting at offset `start`. Returns
+    /// whether it was missing. Cap: as [`Store::append`] (a longer tail keeps its end).
+    pub async fn restore_log(
+        &self,
+        lease: &Lease,
+        start: u64,
+        tail: &[u8],
+        cap: u64,
+    ) -> Result<bool, Error> {
+        let skip = tail.len().saturating_sub(cap as usize);
+        let mut c = self.conn.clone();
+        let r: Result<i64, _> = Script::new(RESTORE)
+            .key(self.key(&lease.session, "lease"))
+            .key(self.key(&lease.session, "log"))
+            .key(self.key(&lease.session, "meta"))
+            .arg(lease.value())
+            .arg(start + skip as u64)
+            .arg(&tail[skip..])
+            .invoke_async(&mut c)
+            .await;
+        r.map(|n| n == 1).map_err(|e| {
             if fenced(&e) {
                 Error::Fenced(lease.session.clone())
             } else {
@@ -527,6 +590,7 @@ impl Store {
             .key(self.key(&lease.session, "in"))
             .key(self.key(&lease.session, "record"))
             .key(self.sessions_key())
+            .key(self.key(&lease.session, "ev"))
             .arg(lease.value())
             .arg(&lease.session)
             .arg(keep.as_secs().max(1))
@@ -539,6 +603,104 @@ impl Store {
                 Error::Redis(e)
             }
         })
+    }
+
+    // --- events ---------------------------------------------------------------------------
+
+    /// Publishes an owner's event for the session's followers (fenced); returns its id.
+    pub async fn publish(&self, lease: &Lease, message: &[u8]) -> Result<String, Error> {
+        let mut c = self.conn.clone();
+        let r: Result<String, _> = Script::new(PUBLISH)
+            .key(self.key(&lease.session, "lease"))
+            .key(self.key(&lease.session, "ev"))
+            .arg(lease.value())
+            .arg(message)
+            .arg(256)
+            .invoke_async(&mut c)
+            .await;
+        r.map_err(|e| {
+            if fenced(&e) {
+                Error::Fenced(lease.session.clone())
+            } else {
+                Error::Redis(e)
+            }
+        })
+    }
+
+    /// The id of the session's newest event (`0-0` when none): a follower reads events
+    /// after it, and the record for what came before.
+    pub async fn last_event(&self, session: &str) -> Result<String, Error> {
+        let mut c = self.conn.clone();
+        let v: Vec<Value> = redis::cmd("XREVRANGE")
+            .arg(self.key(session, "ev"))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut c)
+            .await?;
+        Ok(match v.first() {
+            Some(Value::Array(e)) => match e.first() {
+                Some(Value::BulkString(id)) => String::from_utf8_lossy(id).into_owned(),
+                _ => "0-0".into(),
+            },
+            _ => "0-0".into(),
+        })
+    }
+
+    /// Waits (on a connection of its own) up to `timeout` until the session's log holds
+    /// output at `from` or later or an event after `events_after` exists; returns whether
+    /// there is output, and the new events (id, message).
+    pub async fn wait_session(
+        &self,
+        conn: &mut MultiplexedConnection,
+        session: &str,
+        from: u64,
+        events_after: &str,
+        timeout: Duration,
+    ) -> Result<(bool, Vec<(String, Vec<u8>)>), Error> {
+        let opts = redis::streams::StreamReadOptions::default()
+            .count(64)
+            .block(timeout.as_millis().max(1) as usize);
+        let log = self.key(session, "log");
+        let ev = self.key(session, "ev");
+        let r: Option<redis::streams::StreamReadReply> = conn
+            .xread_options(
+                &[&log, &ev],
+                &[chunks::after_id(from).as_str(), events_after],
+                &opts,
+            )
+            .await?;
+        let mut output = false;
+        let mut events = Vec::new();
+        for k in r.map(|r| r.keys).unwrap_or_default() {
+            if k.key == log {
+                output |= !k.ids.is_empty();
+                continue;
+            }
+            for id in k.ids {
+                let m = match id.map.get("m") {
+                    Some(Value::BulkString(b)) => b.clone(),
+                    _ => return Err(Error::Unexpected(format!("event {}", id.id))),
+                };
+                events.push((id.id, m));
+            }
+        }
+        Ok((output, events))
+    }
+
+    /// Removes a session nobody owns any more from the list (its record stays until it
+    /// expires): used when a session cannot be adopted.
+    pub async fn forget_session(&self, session: &str, keep: Duration) -> Result<(), Error> {
+        let mut c = self.conn.clone();
+        let _: i64 = c.srem(self.sessions_key(), session).await?;
+        let _: i64 = c.hset(self.key(session, "record"), "ended", "1").await?;
+        for what in ["log", "meta", "in", "record", "ev"] {
+            let _: i64 = c
+                .expire(self.key(session, what), keep.as_secs().max(1) as i64)
+                .await?;
+        }
+        Ok(())
     }
 
     // --- nodes ----------------------------------------------------------------------------

@@ -17,13 +17,15 @@
 //! acknowledges remote output before it is in Redis. A node that lost a lease never writes
 //! again for that session (Redis refuses: fencing).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
 use winrelay_cluster::{Connect, Store};
 
 use crate::config::ClusterConfig;
+use crate::ops::metrics::ClusterMetrics;
 
 /// This relay as a node of the cluster.
 pub struct Node {
@@ -33,6 +35,16 @@ pub struct Node {
     pub store: Store,
     /// How long a lease lasts without renewal.
     pub lease: Duration,
+    /// The sessions' log size (`[sessions] log_bytes`): the stream keeps as much.
+    pub log_bytes: usize,
+    /// The node's metrics.
+    pub metrics: ClusterMetrics,
+    /// Sessions of other relays this relay serves clients of.
+    followers: Mutex<HashMap<String, Weak<follower::Follower>>>,
+    /// The tasks mirroring the sessions this relay owns.
+    owners: Mutex<tokio::task::JoinSet<()>>,
+    /// Whether Redis answered the last heartbeat.
+    redis_ok: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Node {
@@ -47,6 +59,8 @@ impl Node {
     pub async fn connect(
         config: &ClusterConfig,
         default_name: String,
+        log_bytes: usize,
+        metrics: ClusterMetrics,
     ) -> anyhow::Result<Arc<Node>> {
         let mut c = Connect::new(config.redis.clone());
         c.password = config.password()?;
@@ -60,6 +74,19 @@ impl Node {
             name: config.node.clone().unwrap_or(default_name),
             store,
             lease: config.lease,
+            log_bytes,
+            metrics,
+            followers: Mutex::default(),
+            owners: Mutex::default(),
+            redis_ok: std::sync::atomic::AtomicBool::new(true),
         }))
     }
+
+    fn followers(&self) -> MutexGuard<'_, HashMap<String, Weak<follower::Follower>>> {
+        self.followers.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
+pub mod adopt;
+pub mod follower;
+pub mod owner;
+pub mod wire;

@@ -115,7 +115,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .ok()
                 .filter(|h| crate::config::valid_name(h))
                 .unwrap_or_else(|| "relay".into());
-            let node = crate::cluster::Node::connect(c, format!("{host}-{}", addr.port())).await?;
+            let node = crate::cluster::Node::connect(
+                c,
+                format!("{host}-{}", addr.port()),
+                config.sessions.log_bytes,
+                metrics.cluster.clone(),
+            )
+            .await?;
             tracing::info!(node = %node.name, "cluster: connected to Redis");
             Some(node)
         }
@@ -195,6 +201,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // A cluster node: heartbeats and adopting sessions whose relay stopped.
+    let cluster_task = state
+        .cluster
+        .clone()
+        .map(|node| tokio::spawn(node.run(state.clone())));
     state.ready.store(true, Ordering::Release);
 
     // Housekeeping: idle sessions, expired tokens.
@@ -261,6 +272,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let limits = crate::http::listen::ConnLimits::new(&config.limits, trusted);
     let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.config));
     crate::http::listen::serve(listener, app, acceptor, limits, shutdown_signal()).await?;
+    // In a cluster with live peers, the sessions move instead of ending.
+    if let Some(node) = &state.cluster {
+        if let Some(t) = &cluster_task {
+            t.abort();
+        }
+        if node.leave_cluster(&registry).await {
+            info!("shutting down: the sessions were handed to the other relays");
+        }
+    }
     info!("shutting down: ending every shell");
     housekeeping.abort();
     if let Some(m) = metrics_server {

@@ -168,14 +168,15 @@ fn default_lease() -> Duration {
 impl ClusterConfig {
     fn check(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        let rest =
-            match self.redis.split_once("://") {
-                Some(("redis" | "rediss", rest)) => rest,
-                _ => return bad(format!(
+        let rest = match self.redis.split_once("://") {
+            Some(("redis" | "rediss", rest)) => rest,
+            _ => {
+                return bad(format!(
                     "cluster: redis = {:?} must look like redis://host:port/db (rediss:// for TLS)",
                     self.redis
-                )),
-            };
+                ))
+            }
+        };
         let authority = rest.split('/').next().unwrap_or("");
         if authority.contains('@') {
             return bad(

@@ -18,7 +18,7 @@ use super::AppState;
 use crate::access::policy::{self, Grant, SessionFacts};
 use crate::access::shared::Shared;
 use crate::access::Identity;
-use crate::session::Session;
+use crate::session::{Attach, Session};
 
 /// Header a page sends on state-changing requests when its browser sends no Origin.
 pub const CSRF_HEADER: &str = "x-winrelay";
@@ -228,45 +228,49 @@ pub struct Access {
     pub role: Option<Role>,
 }
 
-fn facts(session: &Session) -> SessionFacts<'_> {
+fn facts(session: &dyn Attach) -> SessionFacts<'_> {
     SessionFacts {
-        id: &session.id,
-        target: &session.target,
-        owner: &session.owner_id,
-        personal: session.personal,
+        id: session.id(),
+        target: session.target(),
+        owner: session.owner_id(),
+        personal: session.personal(),
     }
 }
 
 /// The role `who` has on `session` without any share link.
-pub fn session_role(state: &AppState, who: Option<&Identity>, session: &Session) -> Option<Role> {
+pub fn session_role(
+    state: &AppState,
+    who: Option<&Identity>,
+    session: &dyn Attach,
+) -> Option<Role> {
     policy::session_role(who, facts(session), |w| {
-        state.targets().role_of(&session.target, w).or_else(|| {
+        state.targets().role_of(session.target(), w).or_else(|| {
             // Its target is gone (a discovered container removed): whoever opened the
             // session still reads how it ended, and nothing more.
-            (session.state().is_final() && session.owner_id == w.principal())
+            (session.state().is_final() && session.owner_id() == w.principal())
                 .then_some(Role::Viewer)
         })
     })
 }
 
 /// The caller's access to `session`, with a share link if one is given.
-pub fn grant(state: &AppState, caller: &Caller, session: &Session, q: &Access) -> Option<Grant> {
+pub fn grant(state: &AppState, caller: &Caller, session: &dyn Attach, q: &Access) -> Option<Grant> {
     let own = session_role(state, caller.who.as_ref(), session);
     let share = q.share.as_deref().and_then(|t| state.signins.share_for(t));
     policy::grant(
         caller.who.as_ref(),
         own,
         share.as_ref(),
-        &session.id,
+        session.id(),
         q.role,
     )
 }
 
 /// Why the caller has no access to `session`: its share link ended (revoked or expired),
 /// or, as for anyone else, "no such session".
-pub fn refused(state: &AppState, session: &Session, q: &Access) -> Failure {
+pub fn refused(state: &AppState, session: &dyn Attach, q: &Access) -> Failure {
     match q.share.as_deref() {
-        Some(t) if state.signins.share_ended(t, &session.id) => Failure::share_ended(),
+        Some(t) if state.signins.share_ended(t, session.id()) => Failure::share_ended(),
         _ => Failure::no_session(),
     }
 }
@@ -274,7 +278,7 @@ pub fn refused(state: &AppState, session: &Session, q: &Access) -> Failure {
 /// The session, if the caller owns it.
 pub fn owner_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Arc<Session>> {
     let session = state.registry.get(id).ok_or_else(Failure::no_session)?;
-    match session_role(state, caller.who.as_ref(), &session) {
+    match session_role(state, caller.who.as_ref(), &*session) {
         Some(Role::Owner) => Ok(session),
         _ => Err(Failure::no_session()),
     }

@@ -14,12 +14,31 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the relay is ready for sessions.
+/// `GET /readyz`: the relay is ready for sessions. In a cluster it also says whether Redis
+/// answers: a relay that cannot reach it still serves its own sessions but cannot take new
+/// ones into the cluster or attach other relays' sessions, so a load balancer should send
+/// new people elsewhere (503, `cluster: redis unreachable`).
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.ready.load(Ordering::Acquire) {
-        "ready".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response()
+    if !state.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response();
+    }
+    match &state.cluster {
+        None => "ready".into_response(),
+        Some(node) if node.redis_ok() => format!(
+            "ready\ncluster: node {}, redis ok, {} sessions here\n",
+            node.name,
+            state.registry.len()
+        )
+        .into_response(),
+        Some(node) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "cluster: node {}, redis unreachable; serving its {} sessions to their clients\n",
+                node.name,
+                state.registry.len()
+            ),
+        )
+            .into_response(),
     }
 }
 

@@ -96,6 +96,40 @@ pub struct AppState {
     pub cluster: Option<Arc<crate::cluster::Node>>,
 }
 
+impl crate::cluster::adopt::Host for AppState {
+    fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    async fn connector(&self, target: &str) -> Option<crate::targets::Connector> {
+        let mut c = self.targets().adoption_connector(target).await.ok()?;
+        c.observe(self.metrics.winrm_observer(target));
+        Some(c)
+    }
+
+    fn observers(
+        &self,
+        id: &str,
+        target: &str,
+        _user: &str,
+    ) -> Vec<Arc<dyn crate::session::Observer>> {
+        // Recordings stay with the relay that started them (a file on its disk): an
+        // adopted session is not recorded further.
+        vec![
+            Arc::new(crate::ops::metrics::SessionMetrics::new(
+                &self.metrics,
+                target,
+            )),
+            Arc::new(crate::ops::audit::SessionWatch::new(
+                id,
+                target,
+                self.audit.clone(),
+                None,
+            )),
+        ]
+    }
+}
+
 /// What a new one-time login link is made of: printed where the relay runs, as at start.
 #[derive(Debug, Clone)]
 pub struct LoginLinks {

@@ -21,11 +21,13 @@ use super::error::{ApiResult, Failure};
 use super::AppState;
 use crate::access::limiter::Refusal;
 use crate::access::Identity;
+use crate::cluster::follower::FollowError;
+use crate::cluster::wire::ToOwner;
 use crate::config::Secret;
 use crate::ops::audit::SessionWatch;
 use crate::ops::metrics::SessionMetrics;
 use crate::session::remote::ShellError;
-use crate::session::{Observer, Opener, Session, TooManySessions};
+use crate::session::{Attach, Observer, Opener, Session, TooManySessions};
 use crate::targets::LookupError;
 
 /// `GET /api/targets`.
@@ -44,14 +46,99 @@ pub async fn list_sessions(
     caller: Caller,
 ) -> ApiResult<Json<Vec<SessionInfo>>> {
     let who = caller.require()?;
-    Ok(Json(
-        state
-            .registry
-            .list()
-            .into_iter()
-            .filter_map(|s| session_role(&state, Some(who), &s).map(|r| s.info(r)))
-            .collect(),
-    ))
+    let mut list: Vec<SessionInfo> = state
+        .registry
+        .list()
+        .into_iter()
+        .filter_map(|s| session_role(&state, Some(who), &*s).map(|r| s.info(r)))
+        .collect();
+    // In a cluster, the sessions of the other relays too (from their records; a relay
+    // that cannot reach Redis lists its own).
+    if let Some(node) = &state.cluster {
+        for f in node.list_others(&state.registry).await {
+            if let Some(r) = session_role(&state, Some(who), &*f) {
+                list.push(f.info(r));
+            }
+        }
+        list.sort_by_key(|s| (s.created_at, s.id.clone()));
+    }
+    Ok(Json(list))
+}
+
+/// A session by id: this relay's, or in a cluster one another relay runs (served here
+/// through a follower).
+async fn live(state: &Arc<AppState>, id: &str) -> ApiResult<Arc<dyn Attach>> {
+    if let Some(s) = state.registry.get(id) {
+        return Ok(s);
+    }
+    let Some(node) = &state.cluster else {
+        return Err(Failure::no_session());
+    };
+    // Session ids are 32 hex digits: nothing else is looked up in Redis.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Failure::no_session());
+    }
+    match node.follow(id).await {
+        Ok(f) => Ok(f),
+        Err(FollowError::Unknown) => Err(Failure::no_session()),
+        Err(e @ FollowError::Unavailable) => Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            FailureCode::ClusterUnavailable,
+            e.to_string(),
+        )),
+    }
+}
+
+/// What the owner of a session may act on: this relay's session, or another relay's
+/// (the action is posted to its owner).
+enum Owned {
+    Here(Arc<Session>),
+    There(Arc<AppState>, Arc<dyn Attach>),
+}
+
+async fn owned(state: &Arc<AppState>, caller: &Caller, id: &str) -> ApiResult<Owned> {
+    if state.registry.get(id).is_some() || state.cluster.is_none() {
+        return owner_session(state, caller, id).map(Owned::Here);
+    }
+    let s = live(state, id).await?;
+    match session_role(state, caller.who.as_ref(), &*s) {
+        Some(Role::Owner) => Ok(Owned::There(state.clone(), s)),
+        _ => Err(Failure::no_session()),
+    }
+}
+
+impl Owned {
+    fn id(&self) -> &str {
+        match self {
+            Owned::Here(s) => &s.id,
+            Owned::There(_, s) => s.id(),
+        }
+    }
+    fn target(&self) -> &str {
+        match self {
+            Owned::Here(s) => &s.target,
+            Owned::There(_, s) => s.target(),
+        }
+    }
+    async fn post(&self, msg: ToOwner) -> ApiResult<()> {
+        let Owned::There(state, s) = self else {
+            return Ok(());
+        };
+        let node = state.cluster.as_ref().ok_or_else(Failure::no_session)?;
+        node.post(s.id(), &msg).await.map_err(|e| {
+            Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                FailureCode::ClusterUnavailable,
+                e.to_string(),
+            )
+        })
+    }
+    fn has_client(&self, client: u64) -> bool {
+        match self {
+            Owned::Here(s) => s.role_of(client).is_some(),
+            Owned::There(_, s) => s.clients().iter().any(|c| c.id == client),
+        }
+    }
 }
 
 /// How long `POST /api/sessions` waits for the shell before answering.
@@ -162,6 +249,16 @@ async fn open_checked(
         .await
         .map_err(lookup_failure)?;
     connector.observe(state.metrics.winrm_observer(target));
+    // In a cluster: mirrored into Redis, and resumable by another relay unless it was
+    // opened with typed credentials (those never leave this relay).
+    let mirror = state.cluster.as_ref().map(|_| {
+        connector.resumable(!personal);
+        crate::cluster::owner::Mirror::new()
+    });
+    let (mirror, mirror_rx) = match mirror {
+        Some((m, rx)) => (Some(m), Some(rx)),
+        None => (None, None),
+    };
     let cols = cols.unwrap_or(80).clamp(1, MAX_COLS);
     let rows = rows.unwrap_or(24).clamp(1, MAX_ROWS);
     let user = who.user.clone();
@@ -177,10 +274,14 @@ async fn open_checked(
             },
             _ => None,
         };
-        vec![
+        let mut v: Vec<Arc<dyn Observer>> = vec![
             Arc::new(SessionMetrics::new(&state.metrics, target)),
             Arc::new(SessionWatch::new(id, target, state.audit.clone(), recorder)),
-        ]
+        ];
+        if let Some(m) = mirror {
+            v.push(m);
+        }
+        v
     };
     let session = state
         .registry
@@ -206,6 +307,9 @@ async fn open_checked(
             };
             Failure::new(status, code, e.to_string())
         })?;
+    if let (Some(node), Some(rx)) = (&state.cluster, mirror_rx) {
+        node.own_new(session.clone(), rx);
+    }
     info!(session = %session.id, %target, %user, "session created");
     state.audit.log(
         "opened",
@@ -248,8 +352,8 @@ pub async fn get_session(
     if caller.who.is_none() && q.share.is_none() {
         return Err(Failure::not_signed_in());
     }
-    let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
-    let g = grant(&state, &caller, &session, &q).ok_or_else(|| refused(&state, &session, &q))?;
+    let session = live(&state, &id).await?;
+    let g = grant(&state, &caller, &*session, &q).ok_or_else(|| refused(&state, &*session, &q))?;
     let role = session
         .admit(g.user.as_deref(), g.via_share.as_deref(), g.role)
         .map_err(|r| {
@@ -270,12 +374,15 @@ pub async fn end_session(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     check_write(&state, &headers, caller.who.as_ref())?;
-    let session = owner_session(&state, &caller, &id)?;
+    let session = owned(&state, &caller, &id).await?;
     state.audit.log(
         "end_requested",
-        json!({"user": caller.name(), "session": session.id, "target": session.target}),
+        json!({"user": caller.name(), "session": session.id(), "target": session.target()}),
     );
-    session.end();
+    match &session {
+        Owned::Here(s) => s.end(),
+        Owned::There(..) => session.post(ToOwner::End).await?,
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -287,11 +394,19 @@ pub async fn kick(
     Path((id, client)): Path<(String, u64)>,
 ) -> ApiResult<StatusCode> {
     check_write(&state, &headers, caller.who.as_ref())?;
-    let session = owner_session(&state, &caller, &id)?;
-    if session.kick(client) {
+    let session = owned(&state, &caller, &id).await?;
+    let done = match &session {
+        Owned::Here(s) => s.kick(client),
+        Owned::There(..) if session.has_client(client) => {
+            session.post(ToOwner::Kick { client }).await?;
+            true
+        }
+        Owned::There(..) => false,
+    };
+    if done {
         state.audit.log(
             "kicked",
-            json!({"user": caller.name(), "session": session.id, "client": client}),
+            json!({"user": caller.name(), "session": session.id(), "client": client}),
         );
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -312,11 +427,25 @@ pub async fn set_role(
     Json(req): Json<SetRole>,
 ) -> ApiResult<StatusCode> {
     check_write(&state, &headers, caller.who.as_ref())?;
-    let session = owner_session(&state, &caller, &id)?;
-    if req.role != Role::Owner && session.set_role(client, req.role) {
+    let session = owned(&state, &caller, &id).await?;
+    let done = req.role != Role::Owner
+        && match &session {
+            Owned::Here(s) => s.set_role(client, req.role),
+            Owned::There(..) if session.has_client(client) => {
+                session
+                    .post(ToOwner::SetRole {
+                        client,
+                        role: req.role,
+                    })
+                    .await?;
+                true
+            }
+            Owned::There(..) => false,
+        };
+    if done {
         state.audit.log(
             "role_changed",
-            json!({"user": caller.name(), "session": session.id, "client": client, "role": req.role}),
+            json!({"user": caller.name(), "session": session.id(), "client": client, "role": req.role}),
         );
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -338,9 +467,9 @@ pub async fn websocket(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     check_origin(&state, &headers)?;
-    let session = state.registry.get(&id).ok_or_else(Failure::no_session)?;
+    let session = live(&state, &id).await?;
     let mut g =
-        grant(&state, &caller, &session, &q).ok_or_else(|| refused(&state, &session, &q))?;
+        grant(&state, &caller, &*session, &q).ok_or_else(|| refused(&state, &*session, &q))?;
     // Removed by the owner: refused before the upgrade, with the reason (item 7).
     g.role = session
         .admit(g.user.as_deref(), g.via_share.as_deref(), g.role)

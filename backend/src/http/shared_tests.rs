@@ -125,15 +125,21 @@ async fn two_relays_and_config(redis: &Redis) -> (Relay, Relay, String) {
     let mut sim = Some(sim);
     let mut relays = Vec::new();
     for (name, dir) in ["relay-a", "relay-b"].into_iter().zip(dirs) {
-        let node = crate::cluster::Node::connect(config.cluster.as_ref().unwrap(), name.into())
-            .await
-            .unwrap();
+        let metrics = Metrics::new();
+        let node = crate::cluster::Node::connect(
+            config.cluster.as_ref().unwrap(),
+            name.into(),
+            config.sessions.log_bytes,
+            metrics.cluster.clone(),
+        )
+        .await
+        .unwrap();
         let state = Arc::new(
             AppState::new(
                 &config,
                 Targets::from_config(&config).unwrap(),
                 registry.clone(),
-                Metrics::new(),
+                metrics,
                 Signins::default(),
                 false,
             )

@@ -18,7 +18,7 @@ use winrelay_shared::protocol::{
 
 use crate::access::policy::Grant;
 use crate::ops::metrics::Metrics;
-use crate::session::{Event, OutputRead, Session};
+use crate::session::{Attach, Event, OutputRead};
 
 /// Largest output frame.
 const MAX_FRAME: usize = 64 * 1024;
@@ -36,7 +36,7 @@ enum Close {
 }
 
 /// Runs one attached client until it leaves.
-pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics: Metrics) {
+pub async fn run(socket: WebSocket, session: Arc<dyn Attach>, grant: Grant, metrics: Metrics) {
     let Grant {
         name,
         user,
@@ -108,7 +108,7 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
     if (1..=MAX_COLS).contains(&cols) && (1..=MAX_ROWS).contains(&rows) {
         session.resize(client, cols, rows);
     }
-    info!(session = %session.id, client, ?role, "client attached");
+    info!(session = %session.id(), client, ?role, "client attached");
 
     // 2. where this client starts
     let mut pending_snapshot = None;
@@ -126,8 +126,8 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
 
     let welcome = ServerMsg::Welcome {
         version: PROTOCOL_VERSION,
-        session: session.id.clone(),
-        target: session.target.clone(),
+        session: session.id().to_string(),
+        target: session.target().to_string(),
         client_id: client,
         role,
         resumed,
@@ -183,7 +183,7 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
                 msg = rx.next() => {
                     let Some(Ok(msg)) = msg else { break Close::Gone };
                     let reply = match msg {
-                        Message::Text(text) => handle_text(&session, client, &text, pos, &mut acked),
+                        Message::Text(text) => handle_text(&*session, client, &text, pos, &mut acked),
                         Message::Binary(_) => Some(ServerMsg::Error { code: ErrorCode::BadMessage, message: "binary frames are not accepted: send input as an input message".into() }),
                         Message::Close(_) => break Close::Gone,
                         Message::Ping(_) | Message::Pong(_) => None,
@@ -219,7 +219,7 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
                             send_frame(&mut tx, FrameKind::Output, offset, &data, &metrics).await
                         }
                         OutputRead::Snapshot { end, data } => {
-                            debug!(session = %session.id, client, "client fell behind: sending a snapshot");
+                            debug!(session = %session.id(), client, "client fell behind: sending a snapshot");
                             pos = end;
                             acked = end;
                             send_frame(&mut tx, FrameKind::Snapshot, end, &data, &metrics).await
@@ -250,12 +250,12 @@ pub async fn run(socket: WebSocket, session: Arc<Session>, grant: Grant, metrics
         let _ = send_json(&mut tx, &ServerMsg::Bye { reason, reconnect }).await;
         let _ = tx.send(Message::Close(None)).await;
     }
-    info!(session = %session.id, client, "client detached");
+    info!(session = %session.id(), client, "client detached");
 }
 
 /// Handles one text frame; returns the reply, if any.
 fn handle_text(
-    session: &Session,
+    session: &dyn Attach,
     client: u64,
     text: &str,
     pos: u64,

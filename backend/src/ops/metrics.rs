@@ -73,6 +73,27 @@ pub struct Metrics {
     /// WinRM request latency per target and action (answered requests; a Receive's long
     /// poll that ends without output is not counted).
     pub winrm_request_seconds: Family<ActionLabel, Histogram, fn() -> Histogram>,
+    /// With `[cluster]`: what the node does in the cluster.
+    pub cluster: ClusterMetrics,
+}
+
+/// A cluster node's metrics (all zero without `[cluster]`).
+#[derive(Clone)]
+pub struct ClusterMetrics {
+    /// Leases renewed.
+    pub lease_renewals: Counter,
+    /// Leases this node lost to another node (it stopped driving those sessions).
+    pub leases_lost: Counter,
+    /// Sessions this node adopted from a dead or departing owner.
+    pub adoptions: Counter,
+    /// Sessions that could not be adopted (and ended).
+    pub adoptions_failed: Counter,
+    /// Checkpoints written (output acknowledged to the target after it was in Redis).
+    pub checkpoints: Counter,
+    /// Redis round trips (a lease renewal), seconds.
+    pub redis_latency: Histogram,
+    /// Sessions of other relays this node serves clients of.
+    pub followed: Gauge,
 }
 
 impl Default for Metrics {
@@ -98,7 +119,54 @@ impl Metrics {
             open_seconds: Family::new_with_constructor(latency_histogram),
             winrm_requests: Family::default(),
             winrm_request_seconds: Family::new_with_constructor(latency_histogram),
+            cluster: ClusterMetrics {
+                lease_renewals: Counter::default(),
+                leases_lost: Counter::default(),
+                adoptions: Counter::default(),
+                adoptions_failed: Counter::default(),
+                checkpoints: Counter::default(),
+                redis_latency: Histogram::new([
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+                ]),
+                followed: Gauge::default(),
+            },
         };
+        let c = &m.cluster;
+        registry.register(
+            "cluster_lease_renewals",
+            "Session leases renewed",
+            c.lease_renewals.clone(),
+        );
+        registry.register(
+            "cluster_leases_lost",
+            "Session leases lost to another relay",
+            c.leases_lost.clone(),
+        );
+        registry.register(
+            "cluster_adoptions",
+            "Sessions adopted from a dead or departing relay",
+            c.adoptions.clone(),
+        );
+        registry.register(
+            "cluster_adoptions_failed",
+            "Sessions that could not be adopted",
+            c.adoptions_failed.clone(),
+        );
+        registry.register(
+            "cluster_checkpoints",
+            "Output checkpoints written to Redis",
+            c.checkpoints.clone(),
+        );
+        registry.register(
+            "cluster_redis_seconds",
+            "Redis round trip (lease renewal)",
+            c.redis_latency.clone(),
+        );
+        registry.register(
+            "cluster_followed_sessions",
+            "Sessions of other relays served here",
+            c.followed.clone(),
+        );
         registry.register("sessions", "Live sessions", m.sessions.clone());
         registry.register(
             "sessions_created",

@@ -65,6 +65,10 @@ impl Default for CoreConfig {
     }
 }
 
+/// Client ids from here on are chosen by other relays of a cluster for their clients
+/// (below 2^53, so that a page's JSON numbers hold them exactly).
+pub const REMOTE_CLIENTS: u64 = 1 << 40;
+
 /// Characters of the last line kept for the list of live sessions.
 pub const MAX_LAST_LINE: usize = 200;
 
@@ -95,6 +99,13 @@ pub mod why {
     pub const PASSWORD_PROMPT: &str = "password-prompt";
     /// A writer asked for it.
     pub const MANUAL: &str = "manual";
+
+    /// Interns a reason received as text (from another relay of a cluster).
+    pub fn intern(why: &str) -> Option<&'static str> {
+        [READ_HOST, CREDENTIAL, PASSWORD_PROMPT, MANUAL]
+            .into_iter()
+            .find(|w| *w == why)
+    }
 }
 
 /// A hidden line being typed: kept here, never in the line discipline, the log, the
@@ -565,9 +576,50 @@ impl Core {
         now: Instant,
         out: &mut Vec<Action>,
     ) -> Result<(u64, Role), Refused> {
+        self.join_with(None, name, user, role, share, now, out)
+    }
+
+    /// [`Core::join`] for a client attached to another relay of a cluster, which chose its
+    /// id (at or above [`REMOTE_CLIENTS`], so it never meets this core's own numbers). A
+    /// client already present with that id keeps its place (a join repeated after an
+    /// adoption).
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_as(
+        &mut self,
+        id: u64,
+        name: String,
+        user: Option<String>,
+        role: Role,
+        share: Option<String>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Result<Role, Refused> {
+        if let Some(c) = self.clients.get(&id) {
+            return Ok(c.presence.role);
+        }
+        self.join_with(Some(id), name, user, role, share, now, out)
+            .map(|(_, role)| role)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join_with(
+        &mut self,
+        id: Option<u64>,
+        name: String,
+        user: Option<String>,
+        role: Role,
+        share: Option<String>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Result<(u64, Role), Refused> {
         let role = self.admit(user.as_deref(), share.as_deref(), role)?;
-        self.next_client += 1;
-        let id = self.next_client;
+        let id = match id {
+            Some(id) => id,
+            None => {
+                self.next_client += 1;
+                self.next_client
+            }
+        };
         // Anonymous guests are told apart by number (issue 19). Share-link guests carry
         // nothing of their own (the link is the same for all of them), so one that
         // reconnects is a new guest with the next number; numbers are never reused.
@@ -884,6 +936,23 @@ impl Core {
         }
         self.log.append(bytes);
         out.push(Action::OutputEnd(self.log.end()));
+    }
+
+    /// The log continues a stream another relay began (an adopted session, or a
+    /// follower's mirror): it starts at `start` and holds `tail`.
+    pub fn restore_log(&mut self, capacity: usize, start: u64, tail: &[u8]) {
+        self.log = OutputLog::starting_at(capacity, start, tail);
+    }
+
+    /// Bytes another relay already made into output (a follower's mirror of the owner's
+    /// log): straight into the log, as they are.
+    pub fn mirror(&mut self, bytes: &[u8], out: &mut Vec<Action>) {
+        self.push(bytes, out);
+    }
+
+    /// Start of the log.
+    pub fn output_start(&self) -> u64 {
+        self.log.start()
     }
 
     /// End of the output.

@@ -17,16 +17,29 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-/// Drives `session` until its shell ends; the shell is deleted before this returns.
-pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: DriverChannels) {
+/// Drives `session` until its shell ends; the shell is deleted before this returns, unless
+/// the session was handed to another relay. `resume`: continue a shell another relay
+/// opened, from its checkpoint, instead of opening one.
+pub(crate) async fn drive<C: Connect>(
+    session: Arc<Session>,
+    connector: C,
+    ch: DriverChannels,
+    resume: Option<String>,
+) {
     let DriverChannels {
         mut input_rx,
         mut signal_rx,
         mut stop_rx,
     } = ch;
     let started = Instant::now();
+    let opening = async {
+        match &resume {
+            Some(r) => connector.resume(r).await,
+            None => connector.open().await,
+        }
+    };
     let opened = tokio::select! {
-        r = connector.open() => r,
+        r = opening => r,
         _ = stopped(&mut stop_rx) => {
             session.set_state(SessionState::Failed {
                 code: FailureCode::Ended,
@@ -95,6 +108,7 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
                 Some(Ok(Output::Exited(code))) => break SessionState::Exited { code, reason: None },
                 Some(Ok(Output::HideNextLine(why))) => session.hide_from_shell(why),
                 Some(Ok(Output::Completion { id, answer })) => session.completion(id, answer),
+                Some(Ok(Output::Checkpoint(cp))) => session.checkpoint(cp),
                 Some(Err(e)) => {
                     warn!(error = %e, "lost the shell");
                     session.observers().iter().for_each(|o| o.fault());
@@ -117,6 +131,13 @@ pub(crate) async fn drive<C: Connect>(session: Arc<Session>, connector: C, ch: D
                 }
             }
             _ = stopped(&mut stop_rx) => {
+                if session.is_handed_over() {
+                    input_task.abort();
+                    info!("handed over: the shell stays for the next owner");
+                    shell.forget().await;
+                    session.observers().iter().for_each(|o| o.handed_over());
+                    return;
+                }
                 let _ = input.terminate().await;
                 break session.take_end_state().unwrap_or(SessionState::Exited {
                     code: -1,

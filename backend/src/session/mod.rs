@@ -88,6 +88,136 @@ pub trait Observer: Send + Sync {
     fn ended(&self, _state: &SessionState) {}
     /// The session was removed from the registry.
     fn retired(&self) {}
+    /// The output so far came from the target up to `checkpoint`; returns true when this
+    /// observer acknowledges it once it is safe (a cluster's mirror). When no observer
+    /// takes it, the session acknowledges at once.
+    fn checkpoint(&self, _checkpoint: &remote::Checkpoint) -> bool {
+        false
+    }
+    /// The driver let go of the shell for another relay (after the last output).
+    fn handed_over(&self) {}
+}
+
+/// What a terminal attaches to: a session this relay runs ([`Session`]), or in a cluster one
+/// that another relay runs, seen through its mirror (`crate::cluster`). The WebSocket loop
+/// knows sessions only through this.
+pub trait Attach: Send + Sync + 'static {
+    /// The session's id.
+    fn id(&self) -> &str;
+    /// The target's name.
+    fn target(&self) -> &str;
+    /// Who owns it, for decisions.
+    fn owner_id(&self) -> &str;
+    /// Opened with its owner's own credentials.
+    fn personal(&self) -> bool;
+    /// The API view for a caller with `role`.
+    fn info(&self, role: Role) -> SessionInfo;
+    /// The role the owner's decisions give a person coming with `role` (None: an owner
+    /// removed them). Another relay's session answers from what it knows.
+    fn admit(&self, user: Option<&str>, share: Option<&str>, role: Role) -> Result<Role, Refused>;
+    /// State, presence, input-mode and kick events.
+    fn subscribe_events(&self) -> broadcast::Receiver<Event>;
+    /// The output's end offset.
+    fn subscribe_output(&self) -> watch::Receiver<u64>;
+    /// Adds a client with the role the owner's decisions give it; its id and role.
+    fn join(
+        &self,
+        name: String,
+        user: Option<String>,
+        role: Role,
+        share: Option<String>,
+    ) -> Result<(u64, Role), Refused>;
+    /// Removes a client.
+    fn detach(&self, client: u64);
+    /// A client's terminal size (writers and owners only).
+    fn resize(&self, client: u64, cols: u16, rows: u16) -> bool;
+    /// Whether `offset` can be resumed exactly.
+    fn can_resume(&self, offset: u64) -> bool;
+    /// A new client's first view.
+    fn fresh_view(&self) -> OutputRead;
+    /// Output from `offset`, or a snapshot.
+    fn read_output(&self, offset: u64, max: usize) -> OutputRead;
+    /// The current state.
+    fn state(&self) -> SessionState;
+    /// Who is attached.
+    fn clients(&self) -> Vec<Presence>;
+    /// Whether the next line is hidden, and why.
+    fn input_mode(&self) -> (bool, Option<&'static str>);
+    /// Keystrokes.
+    fn input(&self, client: u64, data: &str) -> Result<(), Refused>;
+    /// A signal button.
+    fn signal(&self, client: u64, signal: Signal) -> Result<(), Refused>;
+    /// The next line is a secret.
+    fn hide_next_line(&self, client: u64) -> Result<(), Refused>;
+}
+
+impl Attach for Session {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn target(&self) -> &str {
+        &self.target
+    }
+    fn owner_id(&self) -> &str {
+        &self.owner_id
+    }
+    fn personal(&self) -> bool {
+        self.personal
+    }
+    fn info(&self, role: Role) -> SessionInfo {
+        Session::info(self, role)
+    }
+    fn admit(&self, user: Option<&str>, share: Option<&str>, role: Role) -> Result<Role, Refused> {
+        Session::admit(self, user, share, role)
+    }
+    fn subscribe_events(&self) -> broadcast::Receiver<Event> {
+        Session::subscribe_events(self)
+    }
+    fn subscribe_output(&self) -> watch::Receiver<u64> {
+        Session::subscribe_output(self)
+    }
+    fn join(
+        &self,
+        name: String,
+        user: Option<String>,
+        role: Role,
+        share: Option<String>,
+    ) -> Result<(u64, Role), Refused> {
+        Session::join(self, name, user, role, share)
+    }
+    fn detach(&self, client: u64) {
+        Session::detach(self, client)
+    }
+    fn resize(&self, client: u64, cols: u16, rows: u16) -> bool {
+        Session::resize(self, client, cols, rows)
+    }
+    fn can_resume(&self, offset: u64) -> bool {
+        Session::can_resume(self, offset)
+    }
+    fn fresh_view(&self) -> OutputRead {
+        Session::fresh_view(self)
+    }
+    fn read_output(&self, offset: u64, max: usize) -> OutputRead {
+        Session::read_output(self, offset, max)
+    }
+    fn state(&self) -> SessionState {
+        Session::state(self)
+    }
+    fn clients(&self) -> Vec<Presence> {
+        Session::clients(self)
+    }
+    fn input_mode(&self) -> (bool, Option<&'static str>) {
+        Session::input_mode(self)
+    }
+    fn input(&self, client: u64, data: &str) -> Result<(), Refused> {
+        Session::input(self, client, data)
+    }
+    fn signal(&self, client: u64, signal: Signal) -> Result<(), Refused> {
+        Session::signal(self, client, signal)
+    }
+    fn hide_next_line(&self, client: u64) -> Result<(), Refused> {
+        Session::hide_next_line(self, client)
+    }
 }
 
 /// What the driver does with the shell's input.
@@ -128,6 +258,8 @@ pub struct Session {
     end_as: Mutex<Option<SessionState>>,
     /// Why the relay ended the session, once it did.
     end_reason: Mutex<Option<String>>,
+    /// Handed to another relay of the cluster: stop without deleting the shell.
+    handed_over: std::sync::atomic::AtomicBool,
     observers: Vec<Arc<dyn Observer>>,
 }
 
@@ -181,6 +313,7 @@ impl Session {
             stop_tx,
             end_as: Mutex::new(None),
             end_reason: Mutex::new(None),
+            handed_over: Default::default(),
             observers,
         });
         for o in &session.observers {
@@ -321,6 +454,19 @@ impl Session {
         self.with_core(|c, out| c.join(name, user, role, share, now(), out))
     }
 
+    /// Adds a client attached to another relay of the cluster, with the id that relay
+    /// chose; returns its role.
+    pub fn join_as(
+        &self,
+        id: u64,
+        name: String,
+        user: Option<String>,
+        role: Role,
+        share: Option<String>,
+    ) -> Result<Role, Refused> {
+        self.with_core(|c, out| c.join_as(id, name, user, role, share, now(), out))
+    }
+
     /// Removes a client.
     pub fn detach(&self, client: u64) {
         self.with_core(|c, out| c.detach(client, now(), out))
@@ -420,6 +566,20 @@ impl Session {
         self.stop_tx.send_replace(true);
     }
 
+    /// Another relay of the cluster takes the session over: this relay's driver lets go of
+    /// the shell without deleting it, and this relay's clients are told to reconnect.
+    pub fn hand_over(&self, reason: &str) {
+        self.handed_over
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.kick_all(reason, true);
+        self.stop_tx.send_replace(true);
+    }
+
+    /// Whether [`Session::hand_over`] was called.
+    pub fn is_handed_over(&self) -> bool {
+        self.handed_over.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Ends the session because its target went away (a discovered container is gone): the
     /// shell is terminated and deleted, and the session ends as `TargetLost` with `message`.
     pub fn end_lost(&self, code: FailureCode, message: String) {
@@ -447,6 +607,26 @@ impl Session {
         self.lock().idle_for(now())
     }
 
+    /// Everything the log still holds: its start offset and bytes.
+    pub fn log_contents(&self) -> (u64, Vec<u8>) {
+        let core = self.lock();
+        let start = core.output_start();
+        match core.read_output(start, usize::MAX) {
+            OutputRead::Bytes { data, .. } => (start, data),
+            OutputRead::Snapshot { .. } => (core.output_end(), Vec::new()),
+        }
+    }
+
+    /// The terminal size.
+    pub fn size(&self) -> (u16, u16) {
+        self.lock().size()
+    }
+
+    /// The last line submitted (never a hidden one).
+    pub fn last_command(&self) -> Option<String> {
+        self.lock().last_line().map(str::to_string)
+    }
+
     /// The API view of this session for a caller with `role`.
     pub fn info(&self, role: Role) -> SessionInfo {
         let core = self.lock();
@@ -466,6 +646,26 @@ impl Session {
 
     pub(crate) fn remote_output(&self, bytes: &[u8]) {
         self.with_core(|c, out| c.remote_output(bytes, now(), out))
+    }
+
+    pub(crate) fn checkpoint(&self, cp: remote::Checkpoint) {
+        // Under the lock: the observers see it after exactly the output before it.
+        let core = self.lock();
+        let taken = self
+            .observers
+            .iter()
+            .fold(false, |taken, o| o.checkpoint(&cp) || taken);
+        drop(core);
+        if !taken {
+            cp.ack();
+        }
+    }
+
+    /// The log continues a stream another relay began (an adopted session): call before
+    /// the driver runs.
+    pub(crate) fn restore_log(&self, capacity: usize, start: u64, tail: &[u8]) {
+        self.lock().restore_log(capacity, start, tail);
+        self.end_tx.send_replace(start + tail.len() as u64);
     }
 
     pub(crate) fn hide_from_shell(&self, why: &'static str) {
@@ -490,6 +690,15 @@ impl Session {
 
     pub(crate) fn observers(&self) -> &[Arc<dyn Observer>] {
         &self.observers
+    }
+
+    /// Closes one client's socket (a join the owner refused for another relay's client).
+    pub fn kick_client(&self, client: u64, reason: &str) {
+        let _ = self.events.send(Event::Kick {
+            client: Some(client),
+            reason: reason.into(),
+            reconnect: false,
+        });
     }
 
     pub(crate) fn kick_all(&self, reason: &str, reconnect: bool) {

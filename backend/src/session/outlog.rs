@@ -36,6 +36,15 @@ impl OutputLog {
         }
     }
 
+    /// A log continuing a stream that another relay began: it holds `tail`, which starts at
+    /// offset `start` (issue 15: an adopted or followed session keeps its offsets).
+    pub fn starting_at(capacity: usize, start: u64, tail: &[u8]) -> OutputLog {
+        let mut log = OutputLog::new(capacity);
+        log.start = start;
+        log.append(tail);
+        log
+    }
+
     /// Offset of the oldest byte still held.
     pub fn start(&self) -> u64 {
         self.start

@@ -130,16 +130,72 @@ impl Registry {
         observe: impl FnOnce(&str) -> Vec<Arc<dyn Observer>>,
     ) -> Result<Arc<Session>, TooManySessions> {
         self.room_for(&target, &owner.id)?;
-        let id = new_id();
+        let created_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(self
+            .start(
+                new_id(),
+                target,
+                owner,
+                created_at,
+                connector,
+                size,
+                observe,
+                None,
+            )
+            .await)
+    }
+
+    /// Takes over a session another relay of the cluster opened (issue 15): same id, the
+    /// log continuing at `log_start` with `tail`, the shell continued from `resume` (a
+    /// checkpoint the last owner wrote). Not limited: the session exists already.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn adopt<C: Connect>(
+        self: &Arc<Self>,
+        id: String,
+        target: String,
+        owner: Opener,
+        created_at: u64,
+        connector: C,
+        size: (u16, u16),
+        observe: impl FnOnce(&str) -> Vec<Arc<dyn Observer>>,
+        log_start: u64,
+        tail: &[u8],
+        resume: String,
+    ) -> Arc<Session> {
+        self.start(
+            id,
+            target,
+            owner,
+            created_at,
+            connector,
+            size,
+            observe,
+            Some((log_start, tail, resume)),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start<C: Connect>(
+        self: &Arc<Self>,
+        id: String,
+        target: String,
+        owner: Opener,
+        created_at: u64,
+        connector: C,
+        size: (u16, u16),
+        observe: impl FnOnce(&str) -> Vec<Arc<dyn Observer>>,
+        continued: Option<(u64, &[u8], String)>,
+    ) -> Arc<Session> {
         let traits = connector.traits();
         let (session, channels) = Session::new(
             id.clone(),
             target,
             owner,
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            created_at,
             CoreConfig {
                 log_bytes: self.settings.log_bytes,
                 filter_echo: traits.echoes_input,
@@ -153,6 +209,10 @@ impl Registry {
             },
             observe(&id),
         );
+        let resume = continued.map(|(start, tail, resume)| {
+            session.restore_log(self.settings.log_bytes, start, tail);
+            resume
+        });
         self.map().insert(session.id.clone(), session.clone());
         let span = tracing::info_span!("session", id = %session.id, target = %session.target);
         let registry = self.clone();
@@ -162,10 +222,13 @@ impl Registry {
         while drivers.try_join_next().is_some() {}
         drivers.spawn(
             async move {
-                super::driver::drive(s.clone(), connector, channels).await;
+                super::driver::drive(s.clone(), connector, channels, resume).await;
                 // A shell that never opened is reported to whoever asked (the API call waits
                 // for it); only sessions that ran stay listed so that clients learn how they ended.
-                let keep = if matches!(s.state(), SessionState::Failed { .. }) {
+                // A session handed to another relay is that relay's now.
+                let keep = if s.is_handed_over() {
+                    Duration::ZERO
+                } else if matches!(s.state(), SessionState::Failed { .. }) {
                     FAILED_RETENTION
                 } else {
                     ENDED_RETENTION
@@ -174,7 +237,7 @@ impl Registry {
             }
             .instrument(span),
         );
-        Ok(session)
+        session
     }
 
     /// Whether `user` may open another session on `target`: the relay's, the person's and
@@ -227,6 +290,18 @@ impl Registry {
                 ));
             }
         }
+    }
+
+    /// Hands every session to the other relays of the cluster and waits until every driver
+    /// let go of its shell (SIGTERM with live peers): the shells stay.
+    pub async fn hand_over_all(&self, reason: &str) {
+        for s in self.list() {
+            if !s.state().is_final() {
+                s.hand_over(reason);
+            }
+        }
+        let mut drivers = self.drivers.lock().await;
+        while drivers.join_next().await.is_some() {}
     }
 
     /// Ends every session and waits until every shell is deleted (SIGTERM).

@@ -64,7 +64,52 @@ pub enum Output {
         /// The matches (an empty list when there are none or the shell was busy).
         answer: winrelay_shared::line::Completion,
     },
+    /// Everything before this came from the target, and the target keeps the rest until
+    /// [`Checkpoint::ack`]: once the output so far is safe elsewhere (a cluster's Redis),
+    /// the session acknowledges it, and another relay could continue the shell from
+    /// [`Checkpoint::resume`]. Only shells opened to be resumable say this.
+    Checkpoint(Checkpoint),
 }
+
+/// A point in a remote shell's output from which another relay can continue it.
+#[derive(Clone)]
+pub struct Checkpoint {
+    /// What [`Connect::resume`] needs (the shell's and command's ids and where to go on),
+    /// as text the shell's connector understands. No secrets.
+    pub resume: String,
+    ack: std::sync::Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Checkpoint {
+    /// A checkpoint that calls `ack` when acknowledged.
+    pub fn new(resume: String, ack: impl Fn() + Send + Sync + 'static) -> Checkpoint {
+        Checkpoint {
+            resume,
+            ack: std::sync::Arc::new(ack),
+        }
+    }
+
+    /// The output up to here is safe: the target may drop it and send more.
+    pub fn ack(&self) {
+        (self.ack)()
+    }
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("resume", &self.resume)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Checkpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.resume == other.resume
+    }
+}
+
+impl Eq for Checkpoint {}
 
 /// A completion request: complete `line` at byte offset `cursor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +145,18 @@ pub trait Connect: Send + Sync + 'static {
     fn traits(&self) -> ShellTraits;
     /// Opens a shell running the target's command line.
     fn open(&self) -> impl Future<Output = Result<Self::Shell, ShellError>> + Send;
+    /// Continues a shell another relay opened, from a [`Checkpoint::resume`] it wrote.
+    fn resume(
+        &self,
+        _resume: &str,
+    ) -> impl Future<Output = Result<Self::Shell, ShellError>> + Send {
+        async {
+            Err(ShellError::new(
+                FailureCode::ShellGone,
+                "this kind of shell cannot be continued by another relay",
+            ))
+        }
+    }
 }
 
 /// One open remote shell: output comes from [`RemoteShell::recv`]; input goes through a
@@ -113,6 +170,13 @@ pub trait RemoteShell: Send + 'static {
     fn recv(&mut self) -> impl Future<Output = Option<Result<Output, ShellError>>> + Send;
     /// Deletes the shell on the target.
     fn close(self) -> impl Future<Output = Result<(), ShellError>> + Send;
+    /// Lets go of the shell without deleting it: another relay continues it (a hand-over).
+    fn forget(self) -> impl Future<Output = ()> + Send
+    where
+        Self: Sized,
+    {
+        async move { drop(self) }
+    }
 }
 
 /// The input half of a [`RemoteShell`].
