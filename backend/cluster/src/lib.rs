@@ -25,6 +25,7 @@
 //! one slot and the same scripts work on a Redis Cluster.
 
 pub mod chunks;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::time::Duration;

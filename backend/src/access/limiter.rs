@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A key with no failure for this long starts afresh.
-const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// How long an address stays "usual" for a user after a successful sign-in.
 const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Usual addresses remembered per user.
@@ -88,6 +88,39 @@ pub struct Attempt {
     keys: Vec<Key>,
     user: String,
     addr: IpAddr,
+}
+
+impl Attempt {
+    /// The same budgets as counters a cluster shares (`access::shared`): names are
+    /// SHA-256 of the user name and address, so Redis holds neither.
+    pub fn budgets(&self) -> Vec<winrelay_cluster::tokens::Budget> {
+        use sha2::{Digest, Sha256};
+        let h = |s: String| hex::encode(Sha256::digest(s.as_bytes()));
+        self.keys
+            .iter()
+            .map(|k| {
+                let b = k.budget();
+                let key = match k {
+                    Key::Pair(user, addr) => format!("pair:{}", h(format!("{user}\n{addr}"))),
+                    Key::Addr(addr) => format!("addr:{}", h(addr.to_string())),
+                    Key::User(user) => format!("user:{}", h(user.clone())),
+                };
+                winrelay_cluster::tokens::Budget {
+                    key,
+                    free: b.free,
+                    max_delay: b.max_delay,
+                }
+            })
+            .collect()
+    }
+
+    /// The name of the user-and-address budget (forgotten after a success).
+    pub fn pair_budget(&self) -> Option<String> {
+        self.budgets()
+            .into_iter()
+            .find(|b| b.key.starts_with("pair:"))
+            .map(|b| b.key)
+    }
 }
 
 /// Why an attempt may not be made now.

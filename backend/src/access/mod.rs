@@ -12,6 +12,7 @@ pub mod identity;
 pub mod limiter;
 pub mod origin;
 pub mod policy;
+pub mod shared;
 pub mod signins;
 pub mod users;
 

@@ -2,8 +2,11 @@
 //!
 //! **Invariant:** tokens are random 256-bit values; only their SHA-256 is kept, so a memory
 //! dump or a log line never holds a usable token. Nothing here logs a token or a password.
+//!
+//! With `[cluster]`, `access::shared` keeps these in Redis for every relay and uses this
+//! in-process store as its mirror and fall-back (the by-digest methods at the end).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,7 +20,7 @@ use super::{digest, new_token};
 pub const COOKIE: &str = "winrelay_session";
 
 /// How long a sign-in lasts.
-const SIGN_IN_TTL: Duration = Duration::from_secs(12 * 3600);
+pub const SIGN_IN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 struct Entry {
     user: String,
@@ -53,7 +56,40 @@ pub struct Signins {
     /// Share links revoked or expired, so that their holders hear that rather than "no such
     /// session" (digest → session id; the oldest go first beyond [`MAX_ENDED_SHARES`]).
     ended_shares: Mutex<EndedShares>,
+    /// The cluster layer's memory (`access::shared`; unused without `[cluster]`): digests
+    /// of what this relay made while Redis did not answer (they exist here only, so Redis
+    /// not knowing them does not end them), sign-ins [`Signins::revalidate`] ended (to be
+    /// ended in Redis too), and until when Redis is not asked after it failed.
+    local_only: Mutex<HashSet<[u8; 32]>>,
+    ended_sign_ins: Mutex<Vec<[u8; 32]>>,
+    redis_resting: Mutex<Option<Instant>>,
 }
+
+/// A sign-in as the cluster keeps it in Redis (JSON), under the digest of its cookie.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SignInRecord {
+    /// The user.
+    pub user: String,
+    /// The user's groups.
+    pub groups: Vec<String>,
+    /// How they signed in.
+    pub method: Method,
+    /// Seconds since the Unix epoch.
+    pub expires: u64,
+    /// The account's stamp when they signed in (see `Users::stamp`).
+    pub stamp: String,
+}
+
+impl SignInRecord {
+    /// The identity it signs in, while it lasts.
+    pub fn identity(&self) -> Option<Identity> {
+        (self.expires > unix_now())
+            .then(|| Identity::new(self.user.clone(), self.groups.clone(), self.method))
+    }
+}
+
+/// Sign-ins ended by a revalidation and not yet ended in Redis, at most.
+const MAX_ENDED_SIGN_INS: usize = 4096;
 
 /// Ended share links: digest → session id, and the digests oldest first.
 type EndedShares = (
@@ -78,7 +114,8 @@ struct Stored {
     stamp: String,
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -219,10 +256,17 @@ impl Signins {
         self.sign_ins
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, e| {
+            .retain(|d, e| {
                 let keep = stamp_of(&e.user, e.method).is_some_and(|s| s == e.stamp);
                 if !keep {
                     ended.push(e.user.clone());
+                    let mut pending = self
+                        .ended_sign_ins
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    if pending.len() < MAX_ENDED_SIGN_INS {
+                        pending.push(*d);
+                    }
                 }
                 keep
             });
@@ -365,7 +409,190 @@ impl Signins {
         for (d, session) in ended {
             self.ended(d, &session);
         }
+        let (sign_ins, links, shares) = (
+            self.sign_ins.lock().unwrap_or_else(|p| p.into_inner()),
+            self.login_links.lock().unwrap_or_else(|p| p.into_inner()),
+            self.shares.lock().unwrap_or_else(|p| p.into_inner()),
+        );
+        self.local_only
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|d| {
+                sign_ins.contains_key(d) || links.contains_key(d) || shares.contains_key(d)
+            });
         expired
+    }
+
+    // --- for the cluster layer (`access::shared`), by digest -------------------------------
+
+    /// Notes that `digest` (a sign-in, login link or share link this relay made) exists
+    /// here only: Redis did not take it.
+    pub fn mark_local_only(&self, digest: [u8; 32]) {
+        self.local_only
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest);
+    }
+
+    /// Whether `digest` exists on this relay only.
+    pub fn is_local_only(&self, digest: &[u8; 32]) -> bool {
+        self.local_only
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(digest)
+    }
+
+    /// Whether Redis is resting (it failed less than a moment ago).
+    pub fn redis_resting(&self, now: Instant) -> bool {
+        self.redis_resting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|until| until > now)
+    }
+
+    /// Redis failed: do not ask it until `until`. Returns whether it answered before (the
+    /// first failure of an outage, worth a warning).
+    pub fn rest_redis(&self, until: Instant) -> bool {
+        self.redis_resting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(until)
+            .is_none()
+    }
+
+    /// Redis answered: returns whether it had failed before (the end of an outage).
+    pub fn redis_answered(&self) -> bool {
+        self.redis_resting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .is_some()
+    }
+
+    /// Sign-ins a revalidation ended since the last call.
+    pub fn take_ended_sign_ins(&self) -> Vec<[u8; 32]> {
+        std::mem::take(
+            &mut *self
+                .ended_sign_ins
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
+    }
+
+    /// The sign-in of a cookie's digest, as Redis would keep it.
+    pub fn sign_in_record(&self, digest: &[u8; 32]) -> Option<SignInRecord> {
+        let now = Instant::now();
+        let now_unix = unix_now();
+        let map = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.get(digest)?;
+        Some(SignInRecord {
+            user: e.user.clone(),
+            groups: e.groups.clone(),
+            method: e.method,
+            expires: now_unix + e.expires.saturating_duration_since(now).as_secs(),
+            stamp: e.stamp.clone(),
+        })
+    }
+
+    /// The signed-in user of a cookie's digest, known here.
+    pub fn user_by_digest(&self, digest: &[u8; 32]) -> Option<Identity> {
+        let map = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.get(digest)?;
+        (e.expires > Instant::now())
+            .then(|| Identity::new(e.user.clone(), e.groups.clone(), e.method))
+    }
+
+    /// Keeps a sign-in seen in Redis (another relay made it), so that this relay still
+    /// knows it when Redis does not answer.
+    pub fn remember_sign_in(&self, digest: [u8; 32], r: &SignInRecord) {
+        let left = Duration::from_secs(r.expires.saturating_sub(unix_now()));
+        let new = self
+            .sign_ins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                digest,
+                Entry {
+                    user: r.user.clone(),
+                    groups: r.groups.clone(),
+                    method: r.method,
+                    expires: Instant::now() + left,
+                    stamp: r.stamp.clone(),
+                },
+            )
+            .is_none();
+        if new {
+            self.save();
+        }
+    }
+
+    /// Forgets a sign-in (ended elsewhere).
+    pub fn drop_sign_in(&self, digest: &[u8; 32]) {
+        let was = self
+            .sign_ins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(digest)
+            .is_some();
+        self.local_only
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(digest);
+        if was {
+            self.save();
+        }
+    }
+
+    /// Forgets a login link kept here (Redis holds it now).
+    pub fn drop_login_link(&self, digest: &[u8; 32]) {
+        self.login_links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(digest);
+    }
+
+    /// Keeps a share link seen in Redis, live.
+    pub fn remember_share(&self, digest: [u8; 32], share: Share) {
+        self.shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, share);
+        let mut guard = self.ended_shares.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.0.remove(&digest).is_some() {
+            guard.1.retain(|d| *d != digest);
+        }
+    }
+
+    /// A share link ended elsewhere (revoked or ran out): its holders hear so.
+    pub fn end_share(&self, digest: [u8; 32], session: &str) {
+        self.shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&digest);
+        self.ended(digest, session);
+    }
+
+    /// Forgets a share link Redis does not know (unless it exists here only).
+    pub fn drop_share(&self, digest: &[u8; 32]) {
+        if !self.is_local_only(digest) {
+            self.shares
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(digest);
+        }
+    }
+
+    /// The live share links of a session that exist on this relay only.
+    pub fn local_only_shares(&self, session: &str) -> Vec<Share> {
+        let now = Instant::now();
+        let only = self.local_only.lock().unwrap_or_else(|p| p.into_inner());
+        self.shares
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(d, s)| only.contains(*d) && s.session == session && s.expires > now)
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 }
 

@@ -170,7 +170,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             "admin"
         };
-        let token = state.signins.login_link(login_user, config.login_link_ttl);
+        let token = crate::http::caller::shared(&state)
+            .login_link(login_user, config.login_link_ttl)
+            .await;
         println!("open: {base}/login?token={token}");
         // Someone on this machine may ask for another one later (signed out of the demo).
         let _ = state.login_links.set(crate::http::LoginLinks {

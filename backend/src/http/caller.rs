@@ -16,6 +16,7 @@ use winrelay_shared::protocol::Role;
 use super::error::{ApiResult, Failure};
 use super::AppState;
 use crate::access::policy::{self, Grant, SessionFacts};
+use crate::access::shared::Shared;
 use crate::access::Identity;
 use crate::session::{Attach, Session};
 
@@ -55,8 +56,19 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .get::<super::Hop>()
             .map(|h| h.0.ip())
             .or(peer);
-        let who = identify(state, parts, hop)?;
-        Ok(Caller { who, peer })
+        // With `[cluster]`, a share link's token is looked up in Redis beside the caller
+        // (at once), so that `grant` and `refused` answer for every relay.
+        let share = state
+            .cluster
+            .as_ref()
+            .and_then(|_| Query::<Access>::try_from_uri(&parts.uri).ok())
+            .and_then(|q| q.0.share);
+        let (who, ()) = tokio::join!(identify(state, parts, hop), async {
+            if let Some(t) = &share {
+                shared(state).refresh_share(t).await;
+            }
+        });
+        Ok(Caller { who: who?, peer })
     }
 }
 
@@ -78,7 +90,11 @@ impl Caller {
 /// Resolves the caller: an embed token, then a trusted proxy's headers, then an API token,
 /// then the sign-in cookie. A credential that is presented but wrong is an error, never a
 /// silent fall-back to another one.
-fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<Option<Identity>> {
+async fn identify(
+    state: &AppState,
+    parts: &Parts,
+    peer: Option<IpAddr>,
+) -> ApiResult<Option<Identity>> {
     let headers = &parts.headers;
     let embed_token = headers
         .get(EMBED_HEADER)
@@ -151,7 +167,20 @@ fn identify(state: &AppState, parts: &Parts, peer: Option<IpAddr>) -> ApiResult<
             )),
         };
     }
-    Ok(state.signins.user(headers))
+    let users = state.users();
+    Ok(shared(state)
+        .user(headers, |user, method| users.stamp(user, method))
+        .await)
+}
+
+/// Sign-ins, login links, share links and sign-in attempts: in this relay's memory, and
+/// with `[cluster]` in Redis for every relay (`access::shared`).
+pub fn shared(state: &AppState) -> Shared<'_> {
+    Shared::new(
+        &state.signins,
+        &state.limiter,
+        state.cluster.as_ref().map(|n| &n.store),
+    )
 }
 
 /// The Origin rule, for every state-changing request and every WebSocket.
@@ -254,3 +283,7 @@ pub fn owner_session(state: &AppState, caller: &Caller, id: &str) -> ApiResult<A
         _ => Err(Failure::no_session()),
     }
 }
+
+#[cfg(test)]
+#[path = "shared_tests.rs"]
+mod shared_tests;

@@ -11,7 +11,7 @@ use serde_json::json;
 use winrelay_shared::api::{FailureCode, NewShare, ShareInfo};
 use winrelay_shared::protocol::Role;
 
-use super::caller::{check_write, owner_session, Caller};
+use super::caller::{check_write, owner_session, shared, Caller};
 use super::error::{ApiResult, Failure};
 use super::AppState;
 
@@ -33,7 +33,7 @@ pub async fn create_share(
         ));
     }
     let ttl = Duration::from_secs(req.ttl_secs.clamp(1, 7 * 24 * 3600));
-    let (token, share) = state.signins.share(&session.id, req.role, ttl);
+    let (token, share) = shared(&state).share(&session.id, req.role, ttl).await;
     state.audit.log(
         "share_created",
         json!({"user": caller.name(), "session": session.id, "share": share.id,
@@ -61,11 +61,10 @@ pub async fn list_shares(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ShareInfo>>> {
     let session = owner_session(&state, &caller, &id)?;
+    let shares = shared(&state).shares_of(&session.id).await;
     let now = Instant::now();
     Ok(Json(
-        state
-            .signins
-            .shares_of(&session.id)
+        shares
             .into_iter()
             .map(|s| ShareInfo {
                 clients: session.clients_via(&s.id),
@@ -89,7 +88,7 @@ pub async fn revoke_share(
 ) -> ApiResult<StatusCode> {
     check_write(&state, &headers, caller.who.as_ref())?;
     let session = owner_session(&state, &caller, &id)?;
-    if state.signins.revoke(&session.id, &share) {
+    if shared(&state).revoke(&session.id, &share).await {
         let removed = session.kick_share(&share, "the share link was revoked");
         state.audit.log(
             "share_revoked",

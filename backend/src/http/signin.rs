@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
@@ -14,7 +13,7 @@ use serde_json::json;
 use tracing::info;
 use winrelay_shared::api::{FailureCode, Me, PasswordLogin};
 
-use super::caller::{check_write, Caller};
+use super::caller::{check_write, shared, Caller};
 use super::error::{ApiResult, Failure};
 use super::AppState;
 use crate::access::hasher::Busy;
@@ -50,12 +49,13 @@ pub async fn login(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    match state.signins.redeem(&q.token) {
+    let shared = shared(&state);
+    match shared.redeem(&q.token).await {
         Some(user) => {
             info!(%user, "signed in with a login link");
             let who = Identity::new(user.clone(), state.users().groups_of(&user), Method::Link);
             let stamp = state.users().stamp(&user, Method::Link).unwrap_or_default();
-            let cookie = state.signins.sign_in(&who, &stamp);
+            let cookie = shared.sign_in(&who, &stamp).await;
             state.audit.log(
                 "signed_in",
                 json!({"user": user, "method": Method::Link, "ip": peer.ip()}),
@@ -151,7 +151,8 @@ pub async fn password_login(
             "user names have 1 to {MAX_NAME} bytes and no control characters; passwords at most {MAX_PASSWORD} bytes"
         )));
     }
-    let attempt = match state.limiter.attempt(&req.user, ip, Instant::now()) {
+    let shared = shared(&state);
+    let attempt = match shared.attempt(&req.user, ip).await {
         Ok(a) => a,
         Err(refusal) => {
             let secs = match refusal {
@@ -182,7 +183,7 @@ pub async fn password_login(
     let checked = match checked {
         Ok(c) => c,
         Err(Busy) => {
-            state.limiter.release(attempt, Instant::now());
+            shared.release(attempt).await;
             let mut f = Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 FailureCode::RelayBusy,
@@ -203,12 +204,12 @@ pub async fn password_login(
             "wrong user name or password",
         ));
     };
-    state.limiter.succeeded(attempt, Instant::now());
+    shared.succeeded(attempt).await;
     let stamp = state
         .users()
         .stamp(&who.user, Method::Password)
         .unwrap_or_default();
-    let cookie = state.signins.sign_in(&who, &stamp);
+    let cookie = shared.sign_in(&who, &stamp).await;
     info!(user = %who.user, "signed in with a password");
     state.audit.log(
         "signed_in",
@@ -237,7 +238,7 @@ pub async fn logout(
                 .audit
                 .log("signed_out", json!({"user": who.user, "ip": caller.peer}));
         }
-        state.signins.sign_out(&c);
+        shared(&state).sign_out(&c).await;
     }
     Ok((
         [(header::SET_COOKIE, session_cookie(&state, &headers, "", 0))],
