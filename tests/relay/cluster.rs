@@ -34,11 +34,55 @@ impl Cluster {
     }
 }
 
-/// Every line `n` of `seq 1 n`, once and in order, in `text`.
-fn count_lines_in_order(text: &str, n: u64) -> Result<(), String> {
+/// The lines a terminal would show: escape sequences removed, and of each line what
+/// follows its last carriage return (the line discipline redraws a line being typed while
+/// output arrives with `\r` and erase-line).
+fn visible_lines(text: &str) -> Vec<String> {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            plain.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                for c in chars.by_ref() {
+                    if c == '\x07' {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    plain
+        .split('\n')
+        .map(|l| {
+            let l = l.trim_end_matches('\r');
+            l.rsplit('\r').next().unwrap_or("").to_string()
+        })
+        .collect()
+}
+
+/// Every line `n` of `seq 1 n`, once and in order, in `text`, where the lines in `typed`
+/// were typed meanwhile (their local echo lands where the cursor was, mid-line, as on any
+/// terminal: removed before counting).
+fn count_lines_in_order(text: &str, n: u64, typed: &[&str]) -> Result<(), String> {
+    let mut text = text.to_string();
+    for t in typed {
+        text = text.replace(&format!("{t}\r\n"), "");
+    }
     let mut want = 1u64;
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r').trim();
+    for line in visible_lines(&text) {
+        let line = line.trim();
         if line == want.to_string() {
             want += 1;
             if want > n {
@@ -133,15 +177,32 @@ async fn the_owner_killed_mid_output_loses_nothing_and_another_relay_adopts() {
     kill(a.child.id() as i32, 9);
     let killed = Instant::now();
     let _ = a.child.wait();
-    on_b.input("echo after-$((6*7))\r").await;
-    if let Err(e) = on_b.try_wait_for(b"after-42", Duration::from_secs(30)).await {
+    on_b.wait_for(&format!("\n{n}\r\n"), Duration::from_secs(30))
+        .await;
+    if let Err(e) = count_lines_in_order(&on_b.raw_text(), n, &[]) {
         let log = b.log();
-        let tail: Vec<&str> = log.lines().filter(|l| l.contains("cluster") || l.contains("WARN") || l.contains("ERROR")).collect();
-        panic!("{e:#}\nB's log:\n{}\nB's screen ends: {:?}", tail.join("\n"), &on_b.text()[on_b.text().len().saturating_sub(300)..]);
+        let tail: Vec<&str> = log.lines().filter(|l| l.contains("cluster")).collect();
+        panic!("{e}\nB's log:\n{}", tail.join("\n"));
+    }
+    on_b.input("echo after-$((6*7))\r").await;
+    if let Err(e) = on_b
+        .try_wait_for(b"after-42", Duration::from_secs(30))
+        .await
+    {
+        let log = b.log();
+        let tail: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("cluster") || l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        panic!(
+            "{e:#}\nB's log:\n{}\nB's screen ends: {:?}",
+            tail.join("\n"),
+            &on_b.text()[on_b.text().len().saturating_sub(300)..]
+        );
     }
     let adopted_in = killed.elapsed();
     let text = on_b.raw_text();
-    count_lines_in_order(&text, n).unwrap_or_else(|e| panic!("{e}"));
+    count_lines_in_order(&text, n, &["echo after-$((6*7))"]).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         b.log().contains("adopted a session"),
         "B adopted it: {}",

@@ -56,13 +56,14 @@ impl Node {
                     }
                 }
             };
-            let record = record_of(&session, &node.name, None);
+            let remotes = super::owner::RemoteNodes::default();
+            let record = record_of(&session, &node.name, None, &remotes);
             let f = record.fields();
             let fields: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
             if let Err(e) = node.store.put_record(&lease, &fields).await {
                 warn!(error = %e, "cluster: cannot write a new session's record");
             }
-            own(node, session, lease, rx).await;
+            own(node, session, lease, rx, remotes).await;
         };
         self.spawn(task);
     }
@@ -218,8 +219,25 @@ impl Node {
                 resume.clone(),
             )
             .await;
-        let mut r = record_of(&session, &self.name, Some(resume));
-        r.clients = Vec::new();
+        // The owner's decisions stand; the clients of relays that are alive stay attached
+        // (they join again too when they hear of the new owner; joining twice is one join).
+        session.restore_decisions(record.decisions.clone());
+        let live = self.store.nodes(self.lease * 3).await.unwrap_or_default();
+        let remotes = super::owner::RemoteNodes::default();
+        for c in record.remote.iter().filter(|c| live.contains(&c.node)) {
+            remotes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(c.id, c.node.clone());
+            let _ = session.join_as(
+                c.id,
+                c.name.clone(),
+                c.user.clone(),
+                c.role,
+                c.share.clone(),
+            );
+        }
+        let r = record_of(&session, &self.name, Some(resume), &remotes);
         let f = r.fields();
         let fields: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let _ = self.store.put_record(&lease, &fields).await;
@@ -237,7 +255,7 @@ impl Node {
         self.metrics.adoptions.inc();
         info!(session = %id, from = %record.node, fence = lease.fence, log_end = start + tail.len() as u64,
             took_ms = t0.elapsed().as_millis() as u64, "cluster: adopted a session whose relay stopped");
-        self.spawn(own(self.clone(), session, lease, rx));
+        self.spawn(own(self.clone(), session, lease, rx, remotes));
     }
 
     /// SIGTERM: with live peers, hand every session over (their shells stay) and wait until

@@ -194,7 +194,7 @@ impl Follower {
             FromOwner::Owner { node, .. } => {
                 debug!(session = %self.id, %node, "cluster: a new owner; joining this relay's clients again");
                 for (client, l) in Self::lock(&self.local).iter() {
-                    let _ = self.post.send(join_msg(*client, l));
+                    let _ = self.post.send(join_msg(*client, l, &self.node.name));
                 }
             }
             FromOwner::State { state } => {
@@ -233,13 +233,14 @@ impl Follower {
     }
 }
 
-fn join_msg(client: u64, l: &Local) -> ToOwner {
+fn join_msg(client: u64, l: &Local, node: &str) -> ToOwner {
     ToOwner::Join {
         client,
         name: l.name.clone(),
         user: l.user.clone(),
         role: l.role,
         share: l.share.clone(),
+        node: node.to_string(),
     }
 }
 
@@ -402,7 +403,7 @@ impl Attach for Follower {
             role,
             share,
         };
-        let _ = self.post.send(join_msg(id, &l));
+        let _ = self.post.send(join_msg(id, &l, &self.node.name));
         Self::lock(&self.local).insert(id, l);
         Ok((id, role))
     }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 use winrelay_cluster::{Error as StoreError, Lease};
 
-use super::wire::{FromOwner, Record, ToOwner};
+use super::wire::{FromOwner, Record, RemoteClient, ToOwner};
 use super::Node;
 use crate::session::remote::Checkpoint;
 use crate::session::{Event, Observer, Session};
@@ -62,8 +62,38 @@ const MAX_APPEND: usize = 256 * 1024;
 /// How long ended sessions' keys stay for late readers.
 const ENDED_KEEP: Duration = Duration::from_secs(600);
 
+/// Which relay each client of another relay is attached to.
+pub type RemoteNodes = Arc<std::sync::Mutex<std::collections::HashMap<u64, String>>>;
+
+/// The clients of other relays, as the record keeps them.
+fn remote_of(session: &Session, nodes: &RemoteNodes) -> Vec<RemoteClient> {
+    let nodes = nodes.lock().unwrap_or_else(|p| p.into_inner());
+    session
+        .remote_clients()
+        .into_iter()
+        .map(|c| RemoteClient {
+            id: c.presence.id,
+            // A guest's shown name carries its number; the base name is what joins.
+            name: if c.user.is_none() {
+                "guest".into()
+            } else {
+                c.presence.name.clone()
+            },
+            user: c.user,
+            role: c.presence.role,
+            share: c.share,
+            node: nodes.get(&c.presence.id).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// The session's record as its owner writes it.
-pub fn record_of(session: &Session, node: &str, resume: Option<String>) -> Record {
+pub fn record_of(
+    session: &Session,
+    node: &str,
+    resume: Option<String>,
+    nodes: &RemoteNodes,
+) -> Record {
     let (hidden, why) = session.input_mode();
     Record {
         target: session.target.clone(),
@@ -79,6 +109,8 @@ pub fn record_of(session: &Session, node: &str, resume: Option<String>) -> Recor
         resume,
         size: session.size(),
         ended: false,
+        remote: remote_of(session, nodes),
+        decisions: session.decisions(),
     }
 }
 
@@ -108,10 +140,22 @@ where
 
 /// Runs while this node owns `session`: mirrors it, renews the lease, applies the inbox.
 /// `lease` was acquired (a new session or an adoption) and the record written.
-pub async fn own(node: Arc<Node>, session: Arc<Session>, mut lease: Lease, rx: MirrorRx) {
+pub async fn own(
+    node: Arc<Node>,
+    session: Arc<Session>,
+    mut lease: Lease,
+    rx: MirrorRx,
+    remotes: RemoteNodes,
+) {
     let mut rx = rx.0;
     let mut events = session.subscribe_events();
-    let inbox = tokio::spawn(apply_inbox(node.clone(), session.clone(), lease.clone()));
+    let inbox = tokio::spawn(apply_inbox(
+        node.clone(),
+        session.clone(),
+        lease.clone(),
+        remotes.clone(),
+    ));
+    let mut ticks = 0u64;
     let mut renew = tokio::time::interval(node.lease / 3);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let cap = node.log_bytes as u64;
@@ -177,6 +221,7 @@ pub async fn own(node: Arc<Node>, session: Arc<Session>, mut lease: Lease, rx: M
                             if let Some(l) = session.last_command() {
                                 f.push(("last_command", l));
                             }
+                            f.extend(Record::remote_fields(&remote_of(&session, &remotes), &session.decisions()));
                             put(&store, &lease, f, "writing presence").await?;
                             FromOwner::Presence { clients }
                         }
@@ -193,6 +238,11 @@ pub async fn own(node: Arc<Node>, session: Arc<Session>, mut lease: Lease, rx: M
                     persist("publishing an event", move || async move { st.publish(le, b).await }).await?;
                 }
                 _ = renew.tick() => {
+                    ticks += 1;
+                    // Now and then: clients of relays that died leave (nobody else says so).
+                    if ticks % 6 == 0 {
+                        forget_dead_nodes(&node, &session, &remotes).await;
+                    }
                     let t0 = std::time::Instant::now();
                     match store.renew(&lease, node.lease).await {
                         Ok(true) => {
@@ -207,7 +257,7 @@ pub async fn own(node: Arc<Node>, session: Arc<Session>, mut lease: Lease, rx: M
                                     Ok(Some(new)) => {
                                         warn!(session = %session.id, fence = new.fence, "cluster: the lease had lapsed; this node took it again");
                                         lease = new;
-                                        reregister(&node, &session, &lease, resume.clone()).await?;
+                                        reregister(&node, &session, &lease, resume.clone(), &remotes).await?;
                                     }
                                     _ => return Err(StoreError::Fenced(session.id.clone())),
                                 },
@@ -273,8 +323,9 @@ async fn reregister(
     session: &Session,
     lease: &Lease,
     resume: Option<String>,
+    remotes: &RemoteNodes,
 ) -> Result<(), StoreError> {
-    let record = record_of(session, &node.name, resume);
+    let record = record_of(session, &node.name, resume, remotes);
     let f = record.fields();
     node.store.put_record(lease, &fields(&f)).await?;
     let (start, tail) = session.log_contents();
@@ -294,8 +345,29 @@ async fn reregister(
     Ok(())
 }
 
+/// Detaches the clients of relays whose heartbeat stopped.
+async fn forget_dead_nodes(node: &Node, session: &Session, remotes: &RemoteNodes) {
+    let Ok(live) = node.store.nodes(node.lease * 3).await else {
+        return;
+    };
+    let dead: Vec<u64> = remotes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|(_, n)| !n.is_empty() && !live.contains(n))
+        .map(|(id, _)| *id)
+        .collect();
+    for id in dead {
+        remotes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        session.detach(id);
+    }
+}
+
 /// Applies followers' messages, in order, and records how far (fenced).
-async fn apply_inbox(node: Arc<Node>, session: Arc<Session>, lease: Lease) {
+async fn apply_inbox(node: Arc<Node>, session: Arc<Session>, lease: Lease, remotes: RemoteNodes) {
     let store = &node.store;
     let mut conn = None;
     let mut after = match store.applied(&session.id).await {
@@ -332,7 +404,7 @@ async fn apply_inbox(node: Arc<Node>, session: Arc<Session>, lease: Lease) {
         let last = last.clone();
         for (_, m) in msgs {
             match ToOwner::decode(&m) {
-                Ok(msg) => apply(&session, msg),
+                Ok(msg) => apply(&session, msg, &remotes),
                 Err(e) => {
                     warn!(error = %e, "cluster: an inbox message this relay cannot read was skipped")
                 }
@@ -348,7 +420,7 @@ async fn apply_inbox(node: Arc<Node>, session: Arc<Session>, lease: Lease) {
 }
 
 /// One follower message, applied as if the client were attached here.
-fn apply(session: &Session, msg: ToOwner) {
+fn apply(session: &Session, msg: ToOwner, remotes: &RemoteNodes) {
     match msg {
         ToOwner::Join {
             client,
@@ -356,15 +428,26 @@ fn apply(session: &Session, msg: ToOwner) {
             user,
             role,
             share,
+            node,
         } => {
             if client < crate::session::core::REMOTE_CLIENTS {
                 return;
             }
+            remotes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(client, node);
             if let Err(r) = session.join_as(client, name, user, role, share) {
                 session.kick_client(client, &r.message);
             }
         }
-        ToOwner::Leave { client } => session.detach(client),
+        ToOwner::Leave { client } => {
+            remotes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&client);
+            session.detach(client)
+        }
         ToOwner::Input { client, data } => {
             let _ = session.input(client, &data);
         }

@@ -18,6 +18,9 @@ pub enum ToOwner {
         user: Option<String>,
         role: Role,
         share: Option<String>,
+        /// The relay the client is attached to (its clients leave when it dies).
+        #[serde(default)]
+        node: String,
     },
     /// The client left.
     Leave { client: u64 },
@@ -80,6 +83,19 @@ impl FromOwner {
     }
 }
 
+/// A client attached to another relay, as the owner keeps it in the record so that a
+/// relay adopting the session knows it without waiting for it to join again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteClient {
+    pub id: u64,
+    /// As joined (a guest's base name).
+    pub name: String,
+    pub user: Option<String>,
+    pub role: Role,
+    pub share: Option<String>,
+    pub node: String,
+}
+
 /// The session's record: what every relay needs to list it, check access to it, and adopt
 /// it. No secret is ever in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +120,10 @@ pub struct Record {
     pub size: (u16, u16),
     /// The session ended.
     pub ended: bool,
+    /// Clients attached to other relays than the owner.
+    pub remote: Vec<RemoteClient>,
+    /// The owner's removals and demotions.
+    pub decisions: crate::session::core::Decisions,
 }
 
 impl Record {
@@ -130,7 +150,25 @@ impl Record {
         if let Some(r) = &self.resume {
             f.push(("resume", r.clone()));
         }
+        f.extend(Record::remote_fields(&self.remote, &self.decisions));
         f
+    }
+
+    /// The remote clients' and decisions' fields.
+    pub fn remote_fields(
+        remote: &[RemoteClient],
+        decisions: &crate::session::core::Decisions,
+    ) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "remote",
+                serde_json::to_string(remote).expect("plain data serialises"),
+            ),
+            (
+                "decisions",
+                serde_json::to_string(decisions).expect("plain data serialises"),
+            ),
+        ]
     }
 
     /// The state field.
@@ -183,6 +221,12 @@ impl Record {
             resume: get("resume"),
             size: size.unwrap_or((80, 24)),
             ended: get("ended").is_some_and(|e| e == "1"),
+            remote: get("remote")
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default(),
+            decisions: get("decisions")
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default(),
         })
     }
 }
@@ -199,6 +243,7 @@ mod tests {
             user: Some("ann".into()),
             role: Role::Writer,
             share: None,
+            node: "b".into(),
         };
         assert_eq!(ToOwner::decode(&m.encode()).unwrap(), m);
         let e = FromOwner::Kick {
@@ -231,6 +276,18 @@ mod tests {
             resume: Some("{\"shell\":\"S\"}".into()),
             size: (120, 40),
             ended: false,
+            remote: vec![RemoteClient {
+                id: (1 << 40) + 3,
+                name: "guest".into(),
+                user: None,
+                role: Role::Viewer,
+                share: Some("sh1".into()),
+                node: "c".into(),
+            }],
+            decisions: crate::session::core::Decisions {
+                removed_users: vec!["mallory".into()],
+                ..Default::default()
+            },
         };
         let h: HashMap<String, String> = r
             .fields()

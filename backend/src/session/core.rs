@@ -252,6 +252,20 @@ fn marks(user: Option<&str>, share: Option<&str>, except: &str) -> Vec<Mark> {
     m
 }
 
+/// The owner's standing decisions, as another relay of a cluster takes them over: who
+/// (signed-in person, or share link id) was removed or made a viewer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Decisions {
+    /// Removed people.
+    pub removed_users: Vec<String>,
+    /// Removed share links (their ids).
+    pub removed_shares: Vec<String>,
+    /// People made viewers.
+    pub demoted_users: Vec<String>,
+    /// Share links made viewer links.
+    pub demoted_shares: Vec<String>,
+}
+
 /// Why a client's input was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
@@ -948,6 +962,49 @@ impl Core {
     /// log): straight into the log, as they are.
     pub fn mirror(&mut self, bytes: &[u8], out: &mut Vec<Action>) {
         self.push(bytes, out);
+    }
+
+    /// The owner's standing decisions.
+    pub fn decisions(&self) -> Decisions {
+        let split = |set: &std::collections::BTreeSet<Mark>| {
+            let mut users = Vec::new();
+            let mut shares = Vec::new();
+            for m in set {
+                match m {
+                    Mark::User(u) => users.push(u.clone()),
+                    Mark::Share(s) => shares.push(s.clone()),
+                }
+            }
+            (users, shares)
+        };
+        let (removed_users, removed_shares) = split(&self.removed);
+        let (demoted_users, demoted_shares) = split(&self.demoted);
+        Decisions {
+            removed_users,
+            removed_shares,
+            demoted_users,
+            demoted_shares,
+        }
+    }
+
+    /// Takes over another relay's decisions (an adopted session).
+    pub fn restore_decisions(&mut self, d: Decisions) {
+        self.removed
+            .extend(d.removed_users.into_iter().map(Mark::User));
+        self.removed
+            .extend(d.removed_shares.into_iter().map(Mark::Share));
+        self.demoted
+            .extend(d.demoted_users.into_iter().map(Mark::User));
+        self.demoted
+            .extend(d.demoted_shares.into_iter().map(Mark::Share));
+    }
+
+    /// Clients attached to other relays (ids from [`REMOTE_CLIENTS`] on).
+    pub fn remote_clients(&self) -> Vec<Client> {
+        self.clients
+            .range(REMOTE_CLIENTS..)
+            .map(|(_, c)| c.clone())
+            .collect()
     }
 
     /// Start of the log.

@@ -607,6 +607,22 @@ impl Session {
         self.lock().idle_for(now())
     }
 
+    /// The owner's standing decisions (people and links removed or made viewers), for
+    /// another relay that takes the session over.
+    pub fn decisions(&self) -> self::core::Decisions {
+        self.lock().decisions()
+    }
+
+    /// Restores [`Session::decisions`] (an adopted session).
+    pub fn restore_decisions(&self, d: self::core::Decisions) {
+        self.lock().restore_decisions(d)
+    }
+
+    /// The clients attached to other relays of the cluster.
+    pub fn remote_clients(&self) -> Vec<Client> {
+        self.lock().remote_clients()
+    }
+
     /// Everything the log still holds: its start offset and bytes.
     pub fn log_contents(&self) -> (u64, Vec<u8>) {
         let core = self.lock();
@@ -651,10 +667,11 @@ impl Session {
     pub(crate) fn checkpoint(&self, cp: remote::Checkpoint) {
         // Under the lock: the observers see it after exactly the output before it.
         let core = self.lock();
-        let taken = self
-            .observers
-            .iter()
-            .fold(false, |taken, o| o.checkpoint(&cp) || taken);
+        // Every observer hears of it (not only up to the first that takes it).
+        let mut taken = false;
+        for o in &self.observers {
+            taken |= o.checkpoint(&cp);
+        }
         drop(core);
         if !taken {
             cp.ack();
