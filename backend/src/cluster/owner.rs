@@ -149,6 +149,29 @@ pub async fn own(
 ) {
     let mut rx = rx.0;
     let mut events = session.subscribe_events();
+    // What changed before this task listened (the shell may have opened meanwhile).
+    {
+        let state = session.state();
+        let mut f = Record::state_fields(&state);
+        f.extend(Record::presence_fields(&session.clients()));
+        let end = state.is_final();
+        if put(&node.store, &lease, f, "writing the state").await.is_ok() {
+            let _ = node
+                .store
+                .publish(&lease, &FromOwner::State { state }.encode())
+                .await;
+        }
+        if end {
+            // It ended before this task started (a shell that failed at once).
+            let mut rest = Vec::new();
+            while let Ok(Item::Bytes(b)) = rx.try_recv() {
+                rest.extend_from_slice(&b);
+            }
+            let _ = flush(&node.store, &lease, &mut rest, node.log_bytes as u64).await;
+            let _ = node.store.end(&lease, ENDED_KEEP).await;
+            return;
+        }
+    }
     let inbox = tokio::spawn(apply_inbox(
         node.clone(),
         session.clone(),

@@ -178,6 +178,13 @@ impl Client {
         Ok(())
     }
 
+    /// A new socket through another URL (a load balancer sending the next connection to
+    /// another relay of a cluster), resuming where the cursor is; what was received stays.
+    pub async fn reconnect_to(&mut self, attach: Attach) -> anyhow::Result<()> {
+        self.attach = attach;
+        self.reconnect().await
+    }
+
     /// Sends a close frame (the socket stays, to read the rest).
     pub async fn close(&mut self) {
         if let Some(ws) = &mut self.ws {
