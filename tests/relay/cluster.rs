@@ -16,8 +16,14 @@ impl Cluster {
     fn start() -> Cluster {
         // Windows' default quota of 30 shells per user is raised, as it would be for a
         // service account that many people share.
-        let sim = Sim::try_start(None, "127.0.0.1:0", "svc", "cluster-pw", &["--max-shells", "100"])
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let sim = Sim::try_start(
+            None,
+            "127.0.0.1:0",
+            "svc",
+            "cluster-pw",
+            &["--max-shells", "100"],
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
         let redis = Redis::start();
         let config = Cluster::config_for(&sim, &redis.url());
         Cluster { sim, redis, config }
@@ -244,11 +250,17 @@ async fn typist(
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if !typed {
-                if c.try_input(&format!("echo S{i}K{k}=$((1+1))ok\r")).await.is_ok() {
+                if c.try_input(&format!("echo S{i}K{k}=$((1+1))ok\r"))
+                    .await
+                    .is_ok()
+                {
                     typed = true;
                 }
             }
-            match c.try_wait_for(want.as_bytes(), Duration::from_secs(4)).await {
+            match c
+                .try_wait_for(want.as_bytes(), Duration::from_secs(4))
+                .await
+            {
                 Ok(()) => break,
                 Err(_) if Instant::now() > deadline => {
                     let raw = c.raw_text();
@@ -278,7 +290,10 @@ async fn a_rolling_restart_of_every_relay_keeps_every_session() {
     let cluster = Cluster::start();
     let mut relays: Vec<Relay> = (0..3).map(|_| cluster.relay()).collect();
     let user = relays[0].sign_in().await;
-    let sessions: usize = std::env::var("CLUSTER_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let sessions: usize = std::env::var("CLUSTER_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     // Sessions opened on every relay (one sign-in works on all of them).
     let mut ids = Vec::new();
     for i in 0..sessions {
@@ -308,7 +323,10 @@ async fn a_rolling_restart_of_every_relay_keeps_every_session() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     for k in 0..3 {
         let status = relays[k].terminate();
-        assert!(status.success(), "relay {k} exits cleanly on SIGTERM: {status}");
+        assert!(
+            status.success(),
+            "relay {k} exits cleanly on SIGTERM: {status}"
+        );
         relays[k] = cluster.relay();
         bases.lock().unwrap()[k] = relays[k].ws_base();
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -321,7 +339,10 @@ async fn a_rolling_restart_of_every_relay_keeps_every_session() {
     for (i, c) in clients.iter().enumerate() {
         let text = c.raw_text();
         for k in 0..lines {
-            assert!(text.contains(&format!("S{i}K{k}=2ok")), "session {i} line {k}");
+            assert!(
+                text.contains(&format!("S{i}K{k}=2ok")),
+                "session {i} line {k}"
+            );
         }
         // Every reconnect resumed exactly where the client was: no snapshot, so no byte
         // was skipped (the cursor refuses a frame that does not continue its offset).
@@ -336,13 +357,26 @@ async fn a_rolling_restart_of_every_relay_keeps_every_session() {
         .json()
         .await
         .unwrap();
-    let live = list.iter().filter(|s| s["state"]["state"] == "connected").count();
+    let live = list
+        .iter()
+        .filter(|s| s["state"]["state"] == "connected")
+        .count();
     let odd: Vec<String> = list
         .iter()
         .filter(|s| s["state"]["state"] != "connected")
         .map(|s| format!("{} {}", s["id"], s["state"]))
         .collect();
-    let missing: Vec<&String> = ids.iter().filter(|id| !list.iter().any(|s| s["id"] == id.as_str())).collect();
-    assert_eq!(live, sessions, "every session still runs; not connected: {odd:?}; not listed: {missing:?}");
-    assert_eq!(cluster.sim.children().len(), sessions, "no shell leaked or lost");
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| !list.iter().any(|s| s["id"] == id.as_str()))
+        .collect();
+    assert_eq!(
+        live, sessions,
+        "every session still runs; not connected: {odd:?}; not listed: {missing:?}"
+    );
+    assert_eq!(
+        cluster.sim.children().len(),
+        sessions,
+        "no shell leaked or lost"
+    );
 }

@@ -197,7 +197,7 @@ impl Node {
                 return;
             }
         };
-        let (mirror, rx) = Mirror::new();
+        let (mirror, rx) = Mirror::new(start + tail.len() as u64);
         let mut observers = host.observers(&id, &record.target, &record.owner);
         observers.push(mirror);
         let session = host

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
-use winrelay_cluster::{Error as StoreError, Lease};
+use winrelay_cluster::{Error as StoreError, Lease, Read};
 
 use super::wire::{FromOwner, Record, RemoteClient, ToOwner};
 use super::Node;
@@ -21,7 +21,8 @@ use crate::session::{Event, Observer, Session};
 
 /// What the mirror queues, in the order the session produced it.
 enum Item {
-    Bytes(Vec<u8>),
+    /// Output bytes starting at this offset of the log.
+    Bytes(u64, Vec<u8>),
     Checkpoint(Checkpoint),
     HandedOver,
 }
@@ -29,16 +30,25 @@ enum Item {
 /// Observes a session for [`own`].
 pub struct Mirror {
     tx: mpsc::UnboundedSender<Item>,
+    /// The log offset the next output byte gets.
+    at: std::sync::atomic::AtomicU64,
 }
 
 /// The receiving end of a [`Mirror`].
 pub struct MirrorRx(mpsc::UnboundedReceiver<Item>);
 
 impl Mirror {
-    /// A mirror and the queue [`own`] reads.
-    pub fn new() -> (Arc<Mirror>, MirrorRx) {
+    /// A mirror for a log that ends at `end` now (0 for a new session), and the queue
+    /// [`own`] reads.
+    pub fn new(end: u64) -> (Arc<Mirror>, MirrorRx) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Arc::new(Mirror { tx }), MirrorRx(rx))
+        (
+            Arc::new(Mirror {
+                tx,
+                at: std::sync::atomic::AtomicU64::new(end),
+            }),
+            MirrorRx(rx),
+        )
     }
 }
 
@@ -47,7 +57,11 @@ impl Observer for Mirror {
         true
     }
     fn output(&self, bytes: &[u8]) {
-        let _ = self.tx.send(Item::Bytes(bytes.to_vec()));
+        // Called under the session's lock, in log order.
+        let at = self
+            .at
+            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.tx.send(Item::Bytes(at, bytes.to_vec()));
     }
     fn checkpoint(&self, checkpoint: &Checkpoint) -> bool {
         self.tx.send(Item::Checkpoint(checkpoint.clone())).is_ok()
@@ -118,253 +132,348 @@ fn fields<'a>(f: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     f.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-/// Retries a Redis write until it works, the lease is lost, or `give_up` passes.
-async fn persist<T, F, Fut>(what: &str, mut op: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let mut wait = Duration::from_millis(50);
-    loop {
-        match op().await {
-            Ok(v) => return Ok(v),
-            Err(e @ StoreError::Fenced(_)) => return Err(e),
-            Err(e) => {
-                warn!(error = %e, "cluster: {what} failed; retrying (output waits at the target)");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(1));
+/// The owner's side of one session while this node owns it.
+struct Owning {
+    node: Arc<Node>,
+    session: Arc<Session>,
+    lease: Lease,
+    /// The inbox task follows the lease (it changes when the lease is taken again).
+    lease_tx: tokio::sync::watch::Sender<Lease>,
+    remotes: RemoteNodes,
+    /// The last checkpoint written.
+    resume: Option<String>,
+    /// Where the stream in Redis ends (output before it is there).
+    redis_end: u64,
+}
+
+/// Why the owner stopped.
+enum Stop {
+    /// Another node owns the session now.
+    Lost,
+}
+
+impl Owning {
+    /// Runs a write until it works: retried while Redis is away (output waits at the
+    /// target meanwhile), and after the lease was found gone (Redis restarted without its
+    /// data, or this node was cut off for longer than the lease) taken again when nobody
+    /// else took it. `Err(Lost)` when another node owns the session.
+    async fn write<T, F, Fut>(&mut self, what: &str, mut op: F) -> Result<T, Stop>
+    where
+        F: FnMut(Lease) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match op(self.lease.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(StoreError::Fenced(_)) => self.retake().await?,
+                Err(e) => {
+                    warn!(error = %e, "cluster: {what} failed; retrying (output waits at the target)");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
             }
         }
+    }
+
+    /// The lease is no longer this node's: take it again if nobody holds it.
+    async fn retake(&mut self) -> Result<(), Stop> {
+        let store = self.node.store.clone();
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let r = match store.holder(&self.session.id).await {
+                Ok(Some(_)) => return Err(Stop::Lost),
+                Ok(None) => {
+                    store
+                        .acquire(&self.session.id, &self.node.name, self.node.lease)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(Some(new)) => {
+                    warn!(session = %self.session.id, fence = new.fence, "cluster: this node's lease was gone (Redis restarted, or this node was cut off); it took the session again");
+                    self.lease = new.clone();
+                    self.lease_tx.send_replace(new);
+                    match self.reregister().await {
+                        Ok(()) => return Ok(()),
+                        Err(StoreError::Fenced(_)) => continue,
+                        Err(e) => {
+                            warn!(error = %e, "cluster: registering the session again failed")
+                        }
+                    }
+                }
+                Ok(None) => return Err(Stop::Lost),
+                Err(e) => warn!(error = %e, "cluster: cannot reach Redis to take a lease again"),
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The record, and the log if Redis no longer has it, from what this relay holds.
+    async fn reregister(&mut self) -> Result<(), StoreError> {
+        let record = record_of(
+            &self.session,
+            &self.node.name,
+            self.resume.clone(),
+            &self.remotes,
+        );
+        let f = record.fields();
+        let store = &self.node.store;
+        store.put_record(&self.lease, &fields(&f)).await?;
+        let (start, tail) = self.session.log_contents();
+        if store
+            .restore_log(&self.lease, start, &tail, self.node.log_bytes as u64)
+            .await?
+        {
+            self.redis_end = start + tail.len() as u64;
+        }
+        store
+            .publish(
+                &self.lease,
+                &FromOwner::Owner {
+                    node: self.node.name.clone(),
+                    fence: self.lease.fence,
+                }
+                .encode(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Appends output starting at offset `at` (what Redis already has is skipped: after the
+    /// log was written back from this relay's own).
+    async fn append(&mut self, at: u64, bytes: &[u8]) -> Result<(), Stop> {
+        let end = at + bytes.len() as u64;
+        if bytes.is_empty() || end <= self.redis_end {
+            return Ok(());
+        }
+        let cap = self.node.log_bytes as u64;
+        let store = self.node.store.clone();
+        let new_end = loop {
+            let skip = self.redis_end.saturating_sub(at) as usize;
+            let part = &bytes[skip.min(bytes.len())..];
+            if part.is_empty() {
+                return Ok(());
+            }
+            let before = self.lease.fence;
+            let r = self
+                .write("appending output", |lease| {
+                    let store = store.clone();
+                    let part = part.to_vec();
+                    async move { store.append(&lease, &part, cap).await }
+                })
+                .await?;
+            // Taken again meanwhile: the log was written back; look again at what to skip.
+            if self.lease.fence != before {
+                continue;
+            }
+            break r;
+        };
+        self.redis_end = new_end;
+        Ok(())
+    }
+
+    async fn put(&mut self, what: &str, f: Vec<(&'static str, String)>) -> Result<(), Stop> {
+        let store = self.node.store.clone();
+        self.write(what, |lease| {
+            let store = store.clone();
+            let f = f.clone();
+            async move { store.put_record(&lease, &fields(&f)).await }
+        })
+        .await
+    }
+
+    async fn publish(&mut self, msg: &FromOwner) -> Result<(), Stop> {
+        let store = self.node.store.clone();
+        let bytes = msg.encode();
+        self.write("publishing an event", |lease| {
+            let store = store.clone();
+            let bytes = bytes.clone();
+            async move { store.publish(&lease, &bytes).await.map(|_| ()) }
+        })
+        .await
     }
 }
 
 /// Runs while this node owns `session`: mirrors it, renews the lease, applies the inbox.
-/// `lease` was acquired (a new session or an adoption) and the record written.
+/// `lease` was acquired (a new session or an adoption) and the record written; the log in
+/// Redis ends where the session's log ended when its mirror was made.
 pub async fn own(
     node: Arc<Node>,
     session: Arc<Session>,
-    mut lease: Lease,
+    lease: Lease,
     rx: MirrorRx,
     remotes: RemoteNodes,
 ) {
     let mut rx = rx.0;
     let mut events = session.subscribe_events();
-    // What changed before this task listened (the shell may have opened meanwhile).
-    {
-        let state = session.state();
-        let mut f = Record::state_fields(&state);
-        f.extend(Record::presence_fields(&session.clients()));
-        let end = state.is_final();
-        if put(&node.store, &lease, f, "writing the state").await.is_ok() {
-            let _ = node
-                .store
-                .publish(&lease, &FromOwner::State { state }.encode())
-                .await;
-        }
-        if end {
-            // It ended before this task started (a shell that failed at once).
-            let mut rest = Vec::new();
-            while let Ok(Item::Bytes(b)) = rx.try_recv() {
-                rest.extend_from_slice(&b);
-            }
-            let _ = flush(&node.store, &lease, &mut rest, node.log_bytes as u64).await;
-            let _ = node.store.end(&lease, ENDED_KEEP).await;
-            return;
-        }
-    }
+    let (lease_tx, lease_rx) = tokio::sync::watch::channel(lease.clone());
     let inbox = tokio::spawn(apply_inbox(
         node.clone(),
         session.clone(),
-        lease.clone(),
+        lease_rx,
         remotes.clone(),
     ));
-    let mut ticks = 0u64;
+    let (start, tail) = session.log_contents();
+    let mut o = Owning {
+        node: node.clone(),
+        session: session.clone(),
+        lease,
+        lease_tx,
+        remotes,
+        resume: None,
+        redis_end: 0,
+    };
+    // Where Redis' stream ends: it holds everything before the mirror's first byte.
+    o.redis_end = node
+        .store
+        .read(&session.id, 0, 0)
+        .await
+        .map(|r| match r {
+            Read::Bytes(s) => s.end,
+            Read::Gone { end, .. } | Read::Ahead { end } => end,
+        })
+        .unwrap_or(start + tail.len() as u64);
+    let outcome = run(&mut o, &mut rx, &mut events).await;
+    inbox.abort();
+    match outcome {
+        Err(Stop::Lost) => {
+            // Another node owns it now: never touch the shell again, never write again.
+            warn!(session = %session.id, "cluster: another relay took this session over; letting go of the shell");
+            node.metrics.leases_lost.inc();
+            session.hand_over("this session moved to another relay: reconnecting");
+        }
+        Ok(()) => {}
+    }
+}
+
+async fn run(
+    o: &mut Owning,
+    rx: &mut mpsc::UnboundedReceiver<Item>,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) -> Result<(), Stop> {
+    let session = o.session.clone();
+    let node = o.node.clone();
+    // What changed before this task listened (the shell may have opened meanwhile).
+    let state = session.state();
+    let mut f = Record::state_fields(&state);
+    f.extend(Record::presence_fields(&session.clients()));
+    o.put("writing the state", f).await?;
+    o.publish(&FromOwner::State {
+        state: state.clone(),
+    })
+    .await?;
+    if state.is_final() {
+        return finish(o, rx).await;
+    }
     let mut renew = tokio::time::interval(node.lease / 3);
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let cap = node.log_bytes as u64;
-    let store = node.store.clone();
-    let mut resume: Option<String> = None;
-    let outcome: Result<(), StoreError> = async {
-        loop {
-            tokio::select! {
-                item = rx.recv() => {
-                    let Some(item) = item else { return Ok(()) };
-                    let mut batch = Vec::new();
-                    let mut next = Some(item);
-                    // Everything queued now goes in as few appends as it takes.
-                    while let Some(item) = next.take() {
-                        match item {
-                            Item::Bytes(b) => {
-                                batch.extend_from_slice(&b);
-                                if batch.len() < MAX_APPEND {
-                                    next = rx.try_recv().ok();
-                                }
+    let mut ticks = 0u64;
+    loop {
+        tokio::select! {
+            item = rx.recv() => {
+                let Some(item) = item else { return Ok(()) };
+                let mut next = Some(item);
+                let mut batch: Option<(u64, Vec<u8>)> = None;
+                while let Some(item) = next.take() {
+                    match item {
+                        Item::Bytes(at, b) => {
+                            match &mut batch {
+                                Some((_, buf)) => buf.extend_from_slice(&b),
+                                None => batch = Some((at, b)),
                             }
-                            Item::Checkpoint(cp) => {
-                                flush(&store, &lease, &mut batch, cap).await?;
-                                put(&store, &lease, vec![("resume", cp.resume.clone())], "writing a checkpoint").await?;
-                                node.metrics.checkpoints.inc();
-                                resume = Some(cp.resume.clone());
-                                cp.ack();
+                            if batch.as_ref().is_some_and(|(_, buf)| buf.len() < MAX_APPEND) {
                                 next = rx.try_recv().ok();
                             }
-                            Item::HandedOver => {
-                                flush(&store, &lease, &mut batch, cap).await?;
-                                info!(session = %session.id, "cluster: handed over; the lease is free for the next owner");
-                                let _ = store.release(&lease).await;
-                                return Ok(());
+                        }
+                        Item::Checkpoint(cp) => {
+                            if let Some((at, buf)) = batch.take() {
+                                o.append(at, &buf).await?;
                             }
+                            o.put("writing a checkpoint", vec![("resume", cp.resume.clone())]).await?;
+                            node.metrics.checkpoints.inc();
+                            o.resume = Some(cp.resume.clone());
+                            cp.ack();
+                            next = rx.try_recv().ok();
+                        }
+                        Item::HandedOver => {
+                            if let Some((at, buf)) = batch.take() {
+                                o.append(at, &buf).await?;
+                            }
+                            info!(session = %session.id, "cluster: handed over; the lease is free for the next owner");
+                            let _ = node.store.release(&o.lease).await;
+                            return Ok(());
                         }
                     }
-                    flush(&store, &lease, &mut batch, cap).await?;
                 }
-                ev = events.recv() => {
-                    let msg = match ev {
-                        Ok(Event::State(state)) => {
-                            put(&store, &lease, Record::state_fields(&state), "writing the state").await?;
-                            let last = FromOwner::State { state: state.clone() };
-                            if state.is_final() {
-                                // Everything the terminals showed is in before the end.
-                                while let Ok(Item::Bytes(b)) = rx.try_recv() {
-                                    let mut b = b;
-                                    flush(&store, &lease, &mut b, cap).await?;
-                                }
-                                let _ = store.publish(&lease, &last.encode()).await;
-                                store.end(&lease, ENDED_KEEP).await?;
-                                info!(session = %session.id, "cluster: the session ended");
-                                return Ok(());
-                            }
-                            last
-                        }
-                        Ok(Event::Presence) | Err(RecvError::Lagged(_)) => {
-                            let clients = session.clients();
-                            let (hidden, why) = session.input_mode();
-                            let mut f = Record::presence_fields(&clients);
-                            f.extend(Record::input_mode_fields(hidden, why));
-                            if let Some(l) = session.last_command() {
-                                f.push(("last_command", l));
-                            }
-                            f.extend(Record::remote_fields(&remote_of(&session, &remotes), &session.decisions()));
-                            put(&store, &lease, f, "writing presence").await?;
-                            FromOwner::Presence { clients }
-                        }
-                        Ok(Event::InputMode { hidden, why }) => {
-                            let f = Record::input_mode_fields(hidden, why);
-                            put(&store, &lease, f, "writing the input mode").await?;
-                            FromOwner::InputMode { hidden, why: why.map(str::to_string) }
-                        }
-                        Ok(Event::Kick { client, reason, reconnect }) => FromOwner::Kick { client, reason, reconnect },
-                        Err(RecvError::Closed) => return Ok(()),
-                    };
-                    let bytes = msg.encode();
-                    let (st, le, b) = (&store, &lease, &bytes);
-                    persist("publishing an event", move || async move { st.publish(le, b).await }).await?;
+                if let Some((at, buf)) = batch.take() {
+                    o.append(at, &buf).await?;
                 }
-                _ = renew.tick() => {
-                    ticks += 1;
-                    // Now and then: clients of relays that died leave (nobody else says so).
-                    if ticks % 6 == 0 {
-                        forget_dead_nodes(&node, &session, &remotes).await;
-                    }
-                    let t0 = std::time::Instant::now();
-                    match store.renew(&lease, node.lease).await {
-                        Ok(true) => {
-                            node.metrics.lease_renewals.inc();
-                            node.metrics.redis_latency.observe(t0.elapsed().as_secs_f64());
+            }
+            ev = events.recv() => {
+                let msg = match ev {
+                    Ok(Event::State(state)) => {
+                        o.put("writing the state", Record::state_fields(&state)).await?;
+                        if state.is_final() {
+                            return finish(o, rx).await;
                         }
-                        Ok(false) => {
-                            // Lapsed (Redis restarted, or this node was cut off for longer
-                            // than the lease): take it again if nobody else did.
-                            match store.holder(&session.id).await {
-                                Ok(None) => match store.acquire(&session.id, &node.name, node.lease).await {
-                                    Ok(Some(new)) => {
-                                        warn!(session = %session.id, fence = new.fence, "cluster: the lease had lapsed; this node took it again");
-                                        lease = new;
-                                        reregister(&node, &session, &lease, resume.clone(), &remotes).await?;
-                                    }
-                                    _ => return Err(StoreError::Fenced(session.id.clone())),
-                                },
-                                Ok(Some(_)) => return Err(StoreError::Fenced(session.id.clone())),
-                                Err(e) => warn!(error = %e, "cluster: cannot renew a lease"),
-                            }
-                        }
-                        Err(e) => warn!(error = %e, "cluster: cannot renew a lease"),
+                        FromOwner::State { state }
                     }
+                    Ok(Event::Presence) | Err(RecvError::Lagged(_)) => {
+                        let clients = session.clients();
+                        let (hidden, why) = session.input_mode();
+                        let mut f = Record::presence_fields(&clients);
+                        f.extend(Record::input_mode_fields(hidden, why));
+                        if let Some(l) = session.last_command() {
+                            f.push(("last_command", l));
+                        }
+                        f.extend(Record::remote_fields(&remote_of(&session, &o.remotes), &session.decisions()));
+                        o.put("writing presence", f).await?;
+                        FromOwner::Presence { clients }
+                    }
+                    Ok(Event::InputMode { hidden, why }) => {
+                        o.put("writing the input mode", Record::input_mode_fields(hidden, why)).await?;
+                        FromOwner::InputMode { hidden, why: why.map(str::to_string) }
+                    }
+                    Ok(Event::Kick { client, reason, reconnect }) => FromOwner::Kick { client, reason, reconnect },
+                    Err(RecvError::Closed) => return Ok(()),
+                };
+                o.publish(&msg).await?;
+            }
+            _ = renew.tick() => {
+                ticks += 1;
+                // Now and then: clients of relays that died leave (nobody else says so).
+                if ticks % 6 == 0 {
+                    forget_dead_nodes(&node, &session, &o.remotes).await;
+                }
+                let t0 = std::time::Instant::now();
+                match node.store.renew(&o.lease, node.lease).await {
+                    Ok(true) => {
+                        node.metrics.lease_renewals.inc();
+                        node.metrics.redis_latency.observe(t0.elapsed().as_secs_f64());
+                    }
+                    Ok(false) => o.retake().await?,
+                    Err(e) => warn!(error = %e, "cluster: cannot renew a lease"),
                 }
             }
         }
     }
-    .await;
-    inbox.abort();
-    if let Err(StoreError::Fenced(_)) = outcome {
-        // Another node owns it now: never touch the shell again, never write again.
-        warn!(session = %session.id, "cluster: another relay took this session over; letting go of the shell");
-        node.metrics.leases_lost.inc();
-        session.hand_over("this session moved to another relay: reconnecting");
-    } else if let Err(e) = outcome {
-        warn!(session = %session.id, error = %e, "cluster: mirroring stopped");
+}
+
+/// The session ended: the rest of its output, its final state for followers, and its keys
+/// set to expire.
+async fn finish(o: &mut Owning, rx: &mut mpsc::UnboundedReceiver<Item>) -> Result<(), Stop> {
+    while let Ok(item) = rx.try_recv() {
+        if let Item::Bytes(at, b) = item {
+            o.append(at, &b).await?;
+        }
     }
-}
-
-/// Writes record fields (retrying while Redis is away).
-async fn put(
-    store: &winrelay_cluster::Store,
-    lease: &Lease,
-    f: Vec<(&'static str, String)>,
-    what: &str,
-) -> Result<(), StoreError> {
-    let f = &f;
-    persist(what, move || async move {
-        store.put_record(lease, &fields(f)).await
-    })
-    .await
-}
-
-/// Writes the batch (retrying while Redis is away).
-async fn flush(
-    store: &winrelay_cluster::Store,
-    lease: &Lease,
-    batch: &mut Vec<u8>,
-    cap: u64,
-) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let bytes = std::mem::take(batch);
-    let b = &bytes;
-    persist("appending output", move || async move {
-        store.append(lease, b, cap).await
-    })
-    .await?;
-    Ok(())
-}
-
-/// After the lease was taken again (Redis lost its data, or it lapsed): the record, and the
-/// log if Redis no longer has it, from what this relay holds.
-async fn reregister(
-    node: &Node,
-    session: &Session,
-    lease: &Lease,
-    resume: Option<String>,
-    remotes: &RemoteNodes,
-) -> Result<(), StoreError> {
-    let record = record_of(session, &node.name, resume, remotes);
-    let f = record.fields();
-    node.store.put_record(lease, &fields(&f)).await?;
-    let (start, tail) = session.log_contents();
-    node.store
-        .restore_log(lease, start, &tail, node.log_bytes as u64)
-        .await?;
-    node.store
-        .publish(
-            lease,
-            &FromOwner::Owner {
-                node: node.name.clone(),
-                fence: lease.fence,
-            }
-            .encode(),
-        )
-        .await?;
+    let state = o.session.state();
+    o.publish(&FromOwner::State { state }).await?;
+    let _ = o.node.store.end(&o.lease, ENDED_KEEP).await;
+    info!(session = %o.session.id, "cluster: the session ended");
     Ok(())
 }
 
@@ -390,7 +499,12 @@ async fn forget_dead_nodes(node: &Node, session: &Session, remotes: &RemoteNodes
 }
 
 /// Applies followers' messages, in order, and records how far (fenced).
-async fn apply_inbox(node: Arc<Node>, session: Arc<Session>, lease: Lease, remotes: RemoteNodes) {
+async fn apply_inbox(
+    node: Arc<Node>,
+    session: Arc<Session>,
+    lease: tokio::sync::watch::Receiver<Lease>,
+    remotes: RemoteNodes,
+) {
     let store = &node.store;
     let mut conn = None;
     let mut after = match store.applied(&session.id).await {
@@ -434,10 +548,12 @@ async fn apply_inbox(node: Arc<Node>, session: Arc<Session>, lease: Lease, remot
             }
         }
         after = last;
-        match store.mark_applied(&lease, &after).await {
-            Ok(()) => {}
-            Err(StoreError::Fenced(_)) => return,
-            Err(e) => warn!(error = %e, "cluster: cannot record how far the inbox was applied"),
+        // Under the current lease (it changes when the owner takes it again); a fenced
+        // mark is retried with the next one, and the owner task stops this one when the
+        // session moves.
+        let current = lease.borrow().clone();
+        if let Err(e) = store.mark_applied(&current, &after).await {
+            warn!(error = %e, "cluster: cannot record how far the inbox was applied");
         }
     }
 }

@@ -253,7 +253,7 @@ async fn open_checked(
     // opened with typed credentials (those never leave this relay).
     let mirror = state.cluster.as_ref().map(|_| {
         connector.resumable(!personal);
-        crate::cluster::owner::Mirror::new()
+        crate::cluster::owner::Mirror::new(0)
     });
     let (mirror, mirror_rx) = match mirror {
         Some((m, rx)) => (Some(m), Some(rx)),
