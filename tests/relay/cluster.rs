@@ -380,3 +380,137 @@ async fn a_rolling_restart_of_every_relay_keeps_every_session() {
         "no shell leaked or lost"
     );
 }
+
+/// `GET /readyz` of a relay: status and body.
+async fn readyz(base: &str) -> (u16, String) {
+    let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn redis_killed_and_restarted_empty_the_owner_keeps_serving_and_registers_again() {
+    let mut cluster = Cluster::start();
+    let (a, b, c) = (cluster.relay(), cluster.relay(), cluster.relay());
+    let user = a.sign_in().await;
+    // C has seen this sign-in (it keeps working there while Redis is away).
+    let on_c_user = User::with_cookie(&c.base, &user.cookie).unwrap();
+    assert_eq!(on_c_user.get("/api/me").send().await.unwrap().status(), 200);
+    let s = user.create_session("box").await;
+    let mut on_a = user.attach(&s.id, None).await;
+    let mut on_b = Client::attach(attach_at(&b.ws_base(), &user.cookie, &s.id))
+        .await
+        .unwrap();
+    on_a.input("echo before-$((1+1))\r").await;
+    on_b.wait_for("before-2", T).await;
+
+    cluster.redis.kill();
+    // The owner's own clients stay attached and type; the answer waits at the target until
+    // it can be stored (acknowledging output Redis does not hold would lose it if this
+    // relay died, or if another relay took over meanwhile).
+    on_a.input("echo during-$((2+2))\r").await;
+    // Both relays say Redis is away; a new cross-relay attach is refused with a clear error.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while readyz(&a.base).await.0 != 503 {
+        assert!(Instant::now() < deadline, "readyz reports the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(readyz(&a.base).await.1.contains("redis unreachable"));
+    let r = on_c_user
+        .get(&format!("/api/sessions/{}", s.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "no new cross-relay attach without Redis");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "cluster_unavailable", "{body}");
+
+    // Redis comes back without its data: the owner registers the session again, with its
+    // log, and the other relay's client goes on where it was.
+    cluster.redis.restart();
+    on_a.wait_for("during-4", Duration::from_secs(30)).await;
+    on_b.wait_for("during-4", Duration::from_secs(30)).await;
+    on_b.input("echo after-$((3+3))\r").await;
+    if on_a.try_wait_for(b"after-6", T).await.is_err() {
+        let log = a.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("cluster") || l.contains("WARN"))
+            .collect();
+        panic!(
+            "A: {:?}\nB: {:?}\nA's log:\n{}",
+            on_a.raw_text(),
+            on_b.raw_text(),
+            lines.join("\n")
+        );
+    }
+    on_b.wait_for("after-6", T).await;
+    assert_eq!(
+        on_a.raw_text(),
+        on_b.raw_text(),
+        "the same bytes on both relays"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while readyz(&a.base).await.0 != 200 {
+        assert!(Instant::now() < deadline, "readyz recovers");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cluster.sim.children().len(), 1, "one shell throughout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_cut_off_from_redis_is_replaced_and_never_writes_again() {
+    let cluster = Cluster::start();
+    let gate = Gate::start(cluster.redis.port).await;
+    let cut_config =
+        Cluster::config_for(&cluster.sim, &format!("redis://127.0.0.1:{}/0", gate.port));
+    let a = Relay::start(&["--config", cut_config.to_str().unwrap()]);
+    let b = cluster.relay();
+    let user = a.sign_in().await;
+    let s = user.create_session("box").await;
+    let mut on_a = user.attach(&s.id, None).await;
+    let mut on_b = Client::attach(attach_at(&b.ws_base(), &user.cookie, &s.id))
+        .await
+        .unwrap();
+    on_b.input("echo one-$((0+1))\r").await;
+    on_a.wait_for("one-1", T).await;
+    on_b.wait_for("one-1", T).await;
+
+    // A loses Redis (B does not): its lease lapses and B adopts the session.
+    gate.cut();
+    let cut_at = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.log().contains("adopted a session") {
+        assert!(
+            Instant::now() < deadline,
+            "B adopts the session of a cut-off owner"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("adopted {:?} after the cut", cut_at.elapsed());
+    on_b.input("echo two-$((1+1))\r").await;
+    on_b.wait_for("two-2", T).await;
+
+    // A comes back: fenced, it lets go of the shell and its client is sent elsewhere.
+    gate.open();
+    let (reason, reconnect) = on_a.wait_bye(Duration::from_secs(20)).await;
+    assert!(reconnect, "told to reconnect: {reason}");
+    assert!(
+        a.log().contains("another relay took this session over"),
+        "A knows it lost it"
+    );
+    on_b.input("echo three-$((1+2))\r").await;
+    on_b.wait_for("three-3", T).await;
+    let text = on_b.raw_text();
+    for w in ["one-1", "two-2", "three-3"] {
+        assert_eq!(
+            text.matches(&format!("{w}\r\n")).count(),
+            1,
+            "{w} once: {text:?}"
+        );
+    }
+    assert_eq!(
+        cluster.sim.children().len(),
+        1,
+        "A did not delete the shell B drives"
+    );
+}

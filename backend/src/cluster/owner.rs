@@ -154,10 +154,11 @@ enum Stop {
 
 impl Owning {
     /// Runs a write until it works: retried while Redis is away (output waits at the
-    /// target meanwhile), and after the lease was found gone (Redis restarted without its
-    /// data, or this node was cut off for longer than the lease) taken again when nobody
-    /// else took it. `Err(Lost)` when another node owns the session.
-    async fn write<T, F, Fut>(&mut self, what: &str, mut op: F) -> Result<T, Stop>
+    /// target meanwhile). When the lease was found gone (Redis restarted without its data,
+    /// or this node was cut off for longer than the lease) it is taken again when nobody
+    /// else took it, and `Ok(None)` says so: the record and log were written back, so the
+    /// caller decides again what to write. `Err(Lost)` when another node owns the session.
+    async fn try_write<T, F, Fut>(&mut self, what: &str, mut op: F) -> Result<Option<T>, Stop>
     where
         F: FnMut(Lease) -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -165,13 +166,29 @@ impl Owning {
         let mut wait = Duration::from_millis(50);
         loop {
             match op(self.lease.clone()).await {
-                Ok(v) => return Ok(v),
-                Err(StoreError::Fenced(_)) => self.retake().await?,
+                Ok(v) => return Ok(Some(v)),
+                Err(StoreError::Fenced(_)) => {
+                    self.retake().await?;
+                    return Ok(None);
+                }
                 Err(e) => {
                     warn!(error = %e, "cluster: {what} failed; retrying (output waits at the target)");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(1));
                 }
+            }
+        }
+    }
+
+    /// [`Owning::try_write`] for writes that are the same after a retake.
+    async fn write<T, F, Fut>(&mut self, what: &str, mut op: F) -> Result<T, Stop>
+    where
+        F: FnMut(Lease) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        loop {
+            if let Some(v) = self.try_write(what, &mut op).await? {
+                return Ok(v);
             }
         }
     }
@@ -228,6 +245,12 @@ impl Owning {
             .await?
         {
             self.redis_end = start + tail.len() as u64;
+        } else {
+            // Redis kept the log (the lease only lapsed): it ends where it ends.
+            self.redis_end = match store.read(&self.session.id, 0, 0).await? {
+                Read::Bytes(s) => s.end,
+                Read::Gone { end, .. } | Read::Ahead { end } => end,
+            };
         }
         store
             .publish(
@@ -245,34 +268,28 @@ impl Owning {
     /// Appends output starting at offset `at` (what Redis already has is skipped: after the
     /// log was written back from this relay's own).
     async fn append(&mut self, at: u64, bytes: &[u8]) -> Result<(), Stop> {
-        let end = at + bytes.len() as u64;
-        if bytes.is_empty() || end <= self.redis_end {
-            return Ok(());
-        }
         let cap = self.node.log_bytes as u64;
         let store = self.node.store.clone();
-        let new_end = loop {
+        loop {
+            // What Redis has is skipped (after a retake the log was written back from this
+            // relay's own, which holds these bytes already).
             let skip = self.redis_end.saturating_sub(at) as usize;
-            let part = &bytes[skip.min(bytes.len())..];
-            if part.is_empty() {
+            if skip >= bytes.len() {
                 return Ok(());
             }
-            let before = self.lease.fence;
+            let part = bytes[skip..].to_vec();
             let r = self
-                .write("appending output", |lease| {
+                .try_write("appending output", |lease| {
                     let store = store.clone();
-                    let part = part.to_vec();
+                    let part = part.clone();
                     async move { store.append(&lease, &part, cap).await }
                 })
                 .await?;
-            // Taken again meanwhile: the log was written back; look again at what to skip.
-            if self.lease.fence != before {
-                continue;
+            if let Some(end) = r {
+                self.redis_end = end;
+                return Ok(());
             }
-            break r;
-        };
-        self.redis_end = new_end;
-        Ok(())
+        }
     }
 
     async fn put(&mut self, what: &str, f: Vec<(&'static str, String)>) -> Result<(), Stop> {
