@@ -636,6 +636,7 @@ async fn receive_loop(
             RequestBody::Receive {
                 command_id: Some(command_id.clone()),
                 streams: vec!["stdout".into(), "stderr".into()],
+                sequence_id: None,
             },
         );
         let deliver = async {

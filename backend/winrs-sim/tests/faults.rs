@@ -65,6 +65,7 @@ async fn receive_without_a_command_id_is_an_invalid_parameter() {
     let body = RequestBody::Receive {
         command_id: None,
         streams: vec!["stdout".into(), "stderr".into()],
+        sequence_id: None,
     };
     let fault = client
         .send(&client.request(Some(&shell), body))

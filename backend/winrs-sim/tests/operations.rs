@@ -427,6 +427,7 @@ async fn an_abandoned_receive_loses_no_output() {
     let body = RequestBody::Receive {
         command_id: Some(id.clone()),
         streams: vec!["stdout".into(), "stderr".into()],
+        sequence_id: None,
     };
     let xml = wsman::client::write_request(&client.request(Some(&shell), body));
     let abandoned = impatient

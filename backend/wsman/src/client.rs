@@ -83,8 +83,13 @@ fn write_request_body(w: &mut Writer, body: &RequestBody) {
         RequestBody::Receive {
             command_id,
             streams,
+            sequence_id,
         } => {
-            w.open("rsp:Receive", &[]);
+            let seq = sequence_id.map(|n| n.to_string());
+            match &seq {
+                Some(n) => w.open("rsp:Receive", &[("SequenceId", n)]),
+                None => w.open("rsp:Receive", &[]),
+            }
             let joined = streams.join(" ");
             match command_id {
                 Some(id) => w.leaf("rsp:DesiredStream", &[("CommandId", id)], &joined),

@@ -19,6 +19,7 @@
 //! let req = Request::new("https://127.0.0.1:5986/wsman", Some("SHELL-ID"), RequestBody::Receive {
 //!     command_id: Some("CMD-ID".into()),
 //!     streams: vec!["stdout".into(), "stderr".into()],
+//!     sequence_id: None,
 //! });
 //! let xml = client::write_request(&req);
 //!

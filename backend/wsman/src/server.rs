@@ -102,9 +102,17 @@ fn parse_request_body(action: Action, body: &Element) -> Result<RequestBody, Par
             let ds = recv
                 .child(ns::SHELL, "DesiredStream")
                 .ok_or(ParseError::Missing("rsp:DesiredStream"))?;
+            let sequence_id = match recv.attr("SequenceId") {
+                None => None,
+                Some(v) => Some(v.trim().parse::<u64>().map_err(|_| ParseError::Invalid {
+                    what: "SequenceId attribute of rsp:Receive (an unsigned 64-bit number)",
+                    value: shorten(v),
+                })?),
+            };
             RequestBody::Receive {
                 command_id: ds.attr("CommandId").map(str::to_string),
                 streams: split_names(&ds.text),
+                sequence_id,
             }
         }
         Action::Signal => {

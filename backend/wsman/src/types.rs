@@ -169,6 +169,11 @@ pub enum RequestBody {
         command_id: Option<String>,
         /// Desired stream names, e.g. `stdout stderr`.
         streams: Vec<String>,
+        /// The `SequenceId` attribute of `rsp:Receive` (MS-WSMV, an xs:unsignedLong), for
+        /// acknowledged output: a client numbers its Receives 0, 1, 2, ...; Receive `n + 1`
+        /// acknowledges response `n` (the server may forget it), a Receive repeating `n`
+        /// asks for response `n` again. `None`: not written / not sent (no acknowledgement).
+        sequence_id: Option<u64>,
     },
     /// Signal a command.
     Signal {

@@ -204,6 +204,7 @@ fn missing_required_elements_are_missing() {
         RequestBody::Receive {
             command_id: None,
             streams: vec!["stdout".into()],
+            sequence_id: None,
         },
     ));
     let err =
@@ -279,6 +280,60 @@ fn invalid_values_are_invalid() {
         "{err:?}"
     );
     assert!(err.to_string().contains("Enumerate"));
+}
+
+/// A Receive whose `SequenceId` is written by hand, as a hostile or broken client might.
+fn receive_with_sequence(value: &str) -> String {
+    let req = write_request(&Request::new(
+        "h",
+        Some("S"),
+        RequestBody::Receive {
+            command_id: Some("C".into()),
+            streams: vec!["stdout".into()],
+            sequence_id: Some(7),
+        },
+    ));
+    assert!(req.contains(r#"<rsp:Receive SequenceId="7">"#), "{req}");
+    req.replace(r#"SequenceId="7""#, &format!(r#"SequenceId="{value}""#))
+}
+
+#[test]
+fn a_sequence_id_that_is_not_an_unsigned_64_bit_number_is_invalid() {
+    for bad in [
+        "",
+        "seven",
+        "-1",
+        "1.5",
+        "0x10",
+        "18446744073709551616",
+        "99999999999999999999999999999999",
+        "1 2",
+        "&#x31;x",
+    ] {
+        let err = bounded(|| parse_request(receive_with_sequence(bad).as_bytes())).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ParseError::Invalid {
+                    what: "SequenceId attribute of rsp:Receive (an unsigned 64-bit number)",
+                    ..
+                }
+            ),
+            "{bad:?}: {err:?}"
+        );
+        // What a server answers: a schema validation fault naming the attribute.
+        let fault = Fault::for_parse_error(None, &err);
+        assert_eq!(fault.wsman_code, Some(ns::code::SCHEMA_VALIDATION));
+        assert!(fault.message.contains("SequenceId"), "{}", fault.message);
+    }
+    // Surrounding blanks are tolerated, and so is the largest value.
+    for (ok, want) in [(" 3 ", 3u64), ("18446744073709551615", u64::MAX), ("0", 0)] {
+        let req = parse_request(receive_with_sequence(ok).as_bytes()).unwrap();
+        let RequestBody::Receive { sequence_id, .. } = req.body else {
+            panic!("not a Receive")
+        };
+        assert_eq!(sequence_id, Some(want), "{ok:?}");
+    }
 }
 
 #[test]

@@ -143,7 +143,10 @@ fn check_request_values(req: &Request, rec: &Node, ctx: &str) {
         RequestBody::Receive {
             command_id,
             streams,
+            sequence_id,
         } => {
+            // Recorded Windows clients never number their Receives.
+            assert_eq!(*sequence_id, None, "{ctx}");
             let ds = rec.find(ns::SHELL, "DesiredStream").unwrap();
             assert_eq!(command_id.as_deref(), ds.attr("CommandId"), "{ctx}");
             assert_eq!(streams, &["stdout", "stderr"], "{ctx}");

@@ -79,6 +79,7 @@ fn requests() -> Vec<Request> {
             RequestBody::Receive {
                 command_id: Some(CMD.into()),
                 streams: vec!["stdout".into(), "stderr".into()],
+                sequence_id: None,
             },
         )
         .with_option("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "True"),
@@ -86,8 +87,27 @@ fn requests() -> Vec<Request> {
             TO,
             Some(SHELL),
             RequestBody::Receive {
+                command_id: Some(CMD.into()),
+                streams: vec!["stdout".into(), "stderr".into()],
+                sequence_id: Some(0),
+            },
+        ),
+        Request::new(
+            TO,
+            Some(SHELL),
+            RequestBody::Receive {
+                command_id: Some(CMD.into()),
+                streams: vec!["stdout".into(), "stderr".into()],
+                sequence_id: Some(u64::MAX),
+            },
+        ),
+        Request::new(
+            TO,
+            Some(SHELL),
+            RequestBody::Receive {
                 command_id: None,
                 streams: vec!["stdout".into()],
+                sequence_id: None,
             },
         ),
         Request::new(
@@ -137,6 +157,39 @@ fn every_request_round_trips() {
         assert_eq!(back, req, "{xml}");
     }
     assert_eq!(seen.len(), 6, "every Action is covered");
+}
+
+#[test]
+fn a_sequence_id_is_written_only_when_given() {
+    let recv = |sequence_id| {
+        write_request(&Request::new(
+            TO,
+            Some(SHELL),
+            RequestBody::Receive {
+                command_id: Some(CMD.into()),
+                streams: vec!["stdout".into(), "stderr".into()],
+                sequence_id,
+            },
+        ))
+    };
+    let plain = recv(None);
+    assert!(plain.contains("<rsp:Receive>"), "{plain}");
+    assert!(!plain.contains("SequenceId"), "{plain}");
+    let numbered = recv(Some(42));
+    assert!(
+        numbered.contains(r#"<rsp:Receive SequenceId="42"><rsp:DesiredStream"#),
+        "{numbered}"
+    );
+    let RequestBody::Receive { sequence_id, .. } = parse_request(numbered.as_bytes()).unwrap().body
+    else {
+        panic!("not a Receive")
+    };
+    assert_eq!(sequence_id, Some(42));
+    let RequestBody::Receive { sequence_id, .. } = parse_request(plain.as_bytes()).unwrap().body
+    else {
+        panic!("not a Receive")
+    };
+    assert_eq!(sequence_id, None);
 }
 
 #[test]

@@ -134,6 +134,7 @@ impl Client {
         let body = RequestBody::Receive {
             command_id: Some(command.into()),
             streams: vec!["stdout".into(), "stderr".into()],
+            sequence_id: None,
         };
         self.send(&self.request(Some(shell), body)).await
     }
