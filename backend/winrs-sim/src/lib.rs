@@ -30,6 +30,14 @@
 //!   output is bounded (4 MiB): past that the process blocks on its pipe until the client
 //!   receives. Output is taken from the buffer only when a response is written, so a Receive
 //!   abandoned by its client loses nothing.
+//! * Numbered Receives (MS-WSMV's `SequenceId` on `rsp:Receive`, opt-in per request): the
+//!   response to Receive `n` of a command is kept until Receive `n + 1` acknowledges it; a
+//!   Receive repeating `n` gets the same streams and state again (the answer was lost, or
+//!   another client of the same user takes the command over by id). The first number may
+//!   be any; any other number than the kept one or the next is a fault (87, InvalidParameter)
+//!   saying which to send. Output taken for a numbered Receive is kept before the response
+//!   is written, so a dropped connection loses nothing. Receives without a number keep
+//!   nothing, as before.
 //! * Faults as Windows sends them: unknown shell or command (2150858843), too many shells for
 //!   the user (2150859173, [`SimConfig::max_shells_per_user`]), request envelope over
 //!   [`SimConfig::max_envelope_size`] (2150858824; bodies over

@@ -39,6 +39,32 @@ pub(crate) struct Output {
     stderr_eof: bool,
     exit_code: Option<i32>,
     done_delivered: bool,
+    /// The last response of a numbered Receive, kept until the next number acknowledges it.
+    kept: Option<Kept>,
+}
+
+/// A batch of output and the end of the command, as one Receive response says them.
+pub(crate) type Batch = (Vec<(Stream, Vec<u8>)>, Option<i32>);
+
+/// The last response given to a Receive with a `SequenceId`.
+#[derive(Debug, Clone)]
+struct Kept {
+    sequence: u64,
+    batch: Batch,
+}
+
+/// What a Receive with a `SequenceId` asks for, given the response kept for the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sequencing {
+    /// The number of the kept response: answer it again (the answer was lost).
+    Repeat,
+    /// The next number (or the first one): the kept response is acknowledged; take new output.
+    Next,
+    /// Neither: the client skipped or went back. `last` is the kept response's number.
+    OutOfOrder {
+        /// The number of the kept response.
+        last: u64,
+    },
 }
 
 impl Output {
@@ -123,6 +149,43 @@ impl Output {
             None
         };
         (batch, done)
+    }
+
+    /// What a Receive numbered `sequence` asks for.
+    pub(crate) fn sequencing(&self, sequence: u64) -> Sequencing {
+        match &self.kept {
+            None => Sequencing::Next,
+            Some(k) if k.sequence == sequence => Sequencing::Repeat,
+            Some(k) if k.sequence.checked_add(1) == Some(sequence) => Sequencing::Next,
+            Some(k) => Sequencing::OutOfOrder { last: k.sequence },
+        }
+    }
+
+    /// The answer to a Receive numbered `sequence`, in one step (no response can be lost
+    /// between taking the output and keeping it): the kept response again if `sequence` is its
+    /// number; otherwise a new batch (see [`Output::take_batch`]) kept under `sequence` in
+    /// place of the acknowledged one. A batch with nothing to say is not kept. Out of order,
+    /// the error is the kept response's number.
+    pub(crate) fn take_sequenced(
+        &mut self,
+        sequence: u64,
+        room: usize,
+        element_overhead: usize,
+    ) -> Result<Batch, u64> {
+        match self.sequencing(sequence) {
+            Sequencing::Repeat => Ok(self.kept.as_ref().expect("kept").batch.clone()),
+            Sequencing::Next => {
+                let batch = self.take_batch(room, element_overhead);
+                if !batch.0.is_empty() || batch.1.is_some() {
+                    self.kept = Some(Kept {
+                        sequence,
+                        batch: batch.clone(),
+                    });
+                }
+                Ok(batch)
+            }
+            Sequencing::OutOfOrder { last } => Err(last),
+        }
     }
 
     /// The end of the command has been sent to a client already.
@@ -215,6 +278,73 @@ mod tests {
         let (batch, done) = out.take_batch(1000, 50);
         assert!(batch.is_empty());
         assert_eq!(done, Some(0));
+    }
+
+    fn with_output(data: &[u8]) -> Output {
+        let mut out = Output::default();
+        out.push(Stream::Stdout, data);
+        out.push(Stream::Stderr, b"E");
+        out
+    }
+
+    #[test]
+    fn a_numbered_response_is_repeated_until_the_next_number_acknowledges_it() {
+        let mut out = with_output(b"0123456789");
+        assert_eq!(out.sequencing(5), Sequencing::Next, "any first number");
+        let first = out.take_sequenced(5, 50 + 8, 50).unwrap();
+        assert_eq!(first, (vec![(Stream::Stdout, b"012345".to_vec())], None));
+        // More output arrives meanwhile: a repeat still says exactly what it said.
+        out.push(Stream::Stdout, b"abc");
+        assert_eq!(out.take_sequenced(5, 1000, 50).unwrap(), first);
+        assert_eq!(out.take_sequenced(5, 1000, 50).unwrap(), first);
+        // 6 acknowledges 5 and takes what follows it, once.
+        let second = out.take_sequenced(6, 1000, 50).unwrap();
+        assert_eq!(
+            second,
+            (
+                vec![
+                    (Stream::Stdout, b"6789".to_vec()),
+                    (Stream::Stderr, b"E".to_vec()),
+                    (Stream::Stdout, b"abc".to_vec()),
+                ],
+                None
+            )
+        );
+        assert_eq!(out.sequencing(5), Sequencing::OutOfOrder { last: 6 });
+        assert_eq!(out.sequencing(8), Sequencing::OutOfOrder { last: 6 });
+        assert_eq!(out.take_sequenced(4, 1000, 50), Err(6));
+        assert_eq!(out.take_sequenced(6, 1000, 50).unwrap(), second);
+        // The end is kept and repeated like output.
+        out.close(Stream::Stdout);
+        out.close(Stream::Stderr);
+        out.set_exit(2);
+        let end = out.take_sequenced(7, 1000, 50).unwrap();
+        assert_eq!(end, (vec![], Some(2)));
+        assert_eq!(out.take_sequenced(7, 1000, 50).unwrap(), end);
+        assert_eq!(out.take_sequenced(8, 1000, 50).unwrap(), end);
+    }
+
+    #[test]
+    fn nothing_to_say_is_not_kept() {
+        let mut out = Output::default();
+        assert_eq!(out.take_sequenced(0, 1000, 50).unwrap(), (vec![], None));
+        assert_eq!(out.sequencing(0), Sequencing::Next);
+        out.push(Stream::Stdout, b"x");
+        assert_eq!(out.take_sequenced(0, 10, 50).unwrap(), (vec![], None));
+        assert_eq!(out.sequencing(0), Sequencing::Next);
+        assert_eq!(
+            out.take_sequenced(0, 1000, 50).unwrap(),
+            (vec![(Stream::Stdout, b"x".to_vec())], None)
+        );
+        assert_eq!(out.sequencing(0), Sequencing::Repeat);
+    }
+
+    #[test]
+    fn the_largest_number_has_no_next() {
+        let mut out = with_output(b"x");
+        out.take_sequenced(u64::MAX, 1000, 50).unwrap();
+        assert_eq!(out.sequencing(u64::MAX), Sequencing::Repeat);
+        assert_eq!(out.sequencing(0), Sequencing::OutOfOrder { last: u64::MAX });
     }
 
     #[test]

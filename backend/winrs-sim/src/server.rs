@@ -21,7 +21,7 @@ use wsman::{
     SignalCode, StreamData,
 };
 
-use crate::output::Stream;
+use crate::output::{Sequencing, Stream};
 use crate::shells::{CreateError, Registry, ShellParams, SpawnError};
 use crate::{SimConfig, SimError, SimHandle, Tls};
 
@@ -369,19 +369,42 @@ async fn operate(
             }
             Ok(ResponseBody::Sent)
         }
-        RequestBody::Receive { command_id, .. } => {
+        RequestBody::Receive {
+            command_id,
+            sequence_id,
+            ..
+        } => {
             let Some(id) = command_id else {
                 return Err(Fault::invalid_parameter(relates));
             };
             let Some(cmd) = shell.command(id) else {
                 return Err(Fault::invalid_selectors(relates, "command"));
             };
+            if let Some(seq) = *sequence_id {
+                match cmd.sequencing(seq) {
+                    Sequencing::Next => {}
+                    // The last answer was lost on its way: say it again, at once.
+                    Sequencing::Repeat => {
+                        return match cmd.take_sequenced(seq, 0, 0) {
+                            Ok((batch, done)) => Ok(receive_body(id, batch, done)),
+                            // Another Receive acknowledged it meanwhile.
+                            Err(last) => Err(out_of_sequence(relates, seq, last)),
+                        };
+                    }
+                    Sequencing::OutOfOrder { last } => {
+                        return Err(out_of_sequence(relates, seq, last))
+                    }
+                }
+            }
             // Output already waiting when the Receive arrives means output is sustained (it
             // piled up while the last answer travelled): batch it. A Receive that waited through
             // an idle period answers the first output at once: that is a person's Enter.
             let sustained = cmd.has_output();
             let deadline = tokio::time::Instant::now() + timeout;
-            if !cmd.wait_ready(deadline, shell.closing()).await {
+            if !cmd
+                .wait_ready(deadline, shell.closing(), *sequence_id)
+                .await
+            {
                 return Err(Fault::timed_out(relates));
             }
             let max = request
@@ -396,7 +419,16 @@ async fn operate(
                 cmd.coalesce(state.config.coalesce_window, room / 4 * 3)
                     .await;
             }
-            let (batch, done) = cmd.take_batch(room, per_element);
+            // From here on nothing waits: output taken from the buffer is answered (and, for
+            // a numbered Receive, kept) even if the client has gone.
+            let (batch, done) = match *sequence_id {
+                None => cmd.take_batch(room, per_element),
+                Some(seq) => match cmd.take_sequenced(seq, room, per_element) {
+                    Ok(batch) => batch,
+                    // Another Receive moved on while this one waited.
+                    Err(last) => return Err(out_of_sequence(relates, seq, last)),
+                },
+            };
             if batch.is_empty() && done.is_none() {
                 return Err(Fault::envelope_too_large(relates, max as u32));
             }
@@ -426,6 +458,26 @@ async fn operate(
             Ok(ResponseBody::Signalled)
         }
         RequestBody::Create(_) | RequestBody::Delete => unreachable!("handled above"),
+    }
+}
+
+/// A Receive whose `SequenceId` is neither the kept response's number nor the next one.
+fn out_of_sequence(relates_to: Option<String>, got: u64, last: u64) -> Fault {
+    let message = format!(
+        "The Receive's SequenceId {got} is out of order: the last response to this command \
+         was number {last}. Send SequenceId {last} to get that response again, or {} to \
+         acknowledge it and receive new output.",
+        last.saturating_add(1)
+    );
+    Fault {
+        code: "s:Sender".into(),
+        subcode: Some("w:InvalidParameter".into()),
+        reason: message.clone(),
+        detail: Some("http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue".into()),
+        wsman_code: Some(87),
+        machine: None,
+        message,
+        relates_to,
     }
 }
 

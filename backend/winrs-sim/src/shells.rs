@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::cmd::{CmdFront, Sandbox};
 use crate::mapping::Launch;
-use crate::output::{Output, Stream};
+use crate::output::{Batch, Output, Sequencing, Stream};
 
 /// A pipe reader stops reading while this many bytes wait for a Receive, so a chatty process
 /// blocks on its pipe instead of filling the simulator's memory.
@@ -544,11 +544,14 @@ pub(crate) struct Cmd {
 
 impl Cmd {
     /// Waits until there is output or the end to report, up to `deadline` or shutdown.
-    /// True when something is ready.
+    /// True when something is ready. For a Receive numbered `sequence`, a response kept
+    /// under that number (another Receive with the same number produced it meanwhile) is
+    /// ready too.
     pub(crate) async fn wait_ready(
         &self,
         deadline: tokio::time::Instant,
         mut closing: watch::Receiver<bool>,
+        sequence: Option<u64>,
     ) -> bool {
         loop {
             let notified = self.data.notified();
@@ -557,6 +560,9 @@ impl Cmd {
             {
                 let out = lock(&self.output);
                 if out.ready() || out.done_delivered() {
+                    return true;
+                }
+                if sequence.is_some_and(|s| out.sequencing(s) != Sequencing::Next) {
                     return true;
                 }
             }
@@ -607,6 +613,27 @@ impl Cmd {
         // Asked again after the end, this repeats the end.
         let batch = lock(&self.output).take_batch(room, element_overhead);
         self.space.notify_waiters();
+        batch
+    }
+
+    /// What a Receive numbered `sequence` asks for (see [`Output::sequencing`]).
+    pub(crate) fn sequencing(&self, sequence: u64) -> Sequencing {
+        lock(&self.output).sequencing(sequence)
+    }
+
+    /// The answer to a Receive numbered `sequence` (see [`Output::take_sequenced`]): taken
+    /// and kept under one lock and without waiting, so once output leaves the buffer it is
+    /// kept even if the request is abandoned before its response is written.
+    pub(crate) fn take_sequenced(
+        &self,
+        sequence: u64,
+        room: usize,
+        element_overhead: usize,
+    ) -> Result<Batch, u64> {
+        let batch = lock(&self.output).take_sequenced(sequence, room, element_overhead);
+        self.space.notify_waiters();
+        // Another Receive with the same number may be waiting for this response.
+        self.data.notify_waiters();
         batch
     }
 

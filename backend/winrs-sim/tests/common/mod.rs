@@ -139,6 +139,21 @@ impl Client {
         self.send(&self.request(Some(shell), body)).await
     }
 
+    /// A Receive numbered `sequence` (its `SequenceId`).
+    pub async fn receive_numbered(
+        &self,
+        shell: &str,
+        command: &str,
+        sequence: u64,
+    ) -> Result<Response, Fault> {
+        let body = RequestBody::Receive {
+            command_id: Some(command.into()),
+            streams: vec!["stdout".into(), "stderr".into()],
+            sequence_id: Some(sequence),
+        };
+        self.send(&self.request(Some(shell), body)).await
+    }
+
     /// Receives until the command is done; returns stdout, stderr and the exit code.
     pub async fn receive_all(&self, shell: &str, command: &str) -> Output {
         let mut out = Output::default();
