@@ -276,6 +276,23 @@ impl Client {
         Shell::open(self.clone(), options).await
     }
 
+    /// Continues a command another client (or process) started, by shell id and command
+    /// id, without Create or Command: in acknowledged mode (see
+    /// [`crate::StartOptions::acknowledged`]), its first Receive numbered `next_sequence`. Give
+    /// the number after the last response whose output was stored (0 if none): if the
+    /// server had already produced that response, it sends it again; nothing stored is
+    /// repeated. The shell then belongs to this client: [`Shell::close`] or dropping it
+    /// deletes it, [`Shell::forget`] hands it on again. A shell or command the server no
+    /// longer knows shows as an error on the output stream.
+    pub async fn resume_command(
+        &self,
+        shell_id: &str,
+        command_id: &str,
+        next_sequence: u64,
+    ) -> Result<(Shell, crate::CommandInput, crate::OutputStream), Error> {
+        Shell::resume(self.clone(), shell_id, command_id, next_sequence)
+    }
+
     /// Ids of the shells this client opened and has not deleted yet.
     pub fn open_shell_ids(&self) -> Vec<String> {
         let set = self

@@ -11,12 +11,19 @@
 //!   command keeps exactly one Receive outstanding and hands output on through a bounded
 //!   channel, so a consumer that stops reading slows the server down instead of filling
 //!   memory.
+//! * Acknowledged output ([`StartOptions::acknowledged`], [`Client::resume_command`]): Receives
+//!   numbered with `SequenceId`; after the output of response `n` the stream yields
+//!   [`OutputEvent::Received`]`(n)` and the loop asks for more only after [`Acker::ack`]`(n)`,
+//!   so a process that stores output before acknowledging it can die, and another can resume
+//!   the command by shell id, command id and the first unstored number: nothing lost or
+//!   repeated. [`Shell::forget`] hands a shell on without deleting it.
 //! * [`Error`]: every failure a person can act on, with a message saying what to try.
 //!
 //! The envelopes themselves are built and parsed by the `wsman` crate; this crate adds I/O.
 //!
-//! **Invariant:** a shell this crate opened is deleted when it is closed, dropped, or its
-//! client shuts down with [`Client::close_all`]; the password never appears in `Debug` output,
+//! **Invariant:** a shell this crate opened (or resumed) is deleted when it is closed, dropped,
+//! or its client shuts down with [`Client::close_all`], unless it was explicitly handed on
+//! with [`Shell::forget`]; the password never appears in `Debug` output,
 //! logs or errors.
 #![deny(missing_docs)]
 
@@ -34,7 +41,7 @@ pub use powershell::{
 /// The sans-IO PSRP crate the PowerShell API speaks in (values, records, pipelines).
 pub use psrp;
 pub use shell::{
-    CommandInput, CommandOutput, Output, OutputStream, RunningCommand, Shell, ShellOptions,
-    StartOptions,
+    Acker, CommandInput, CommandOutput, Output, OutputEvent, OutputStream, RunningCommand, Shell,
+    ShellOptions, StartOptions,
 };
 pub use tls::{fingerprint, parse_fingerprint, TlsMode};

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::Instrument as _;
 use wsman::ns::option;
 use wsman::{Action, RequestBody, ResponseBody, ShellSpec, SignalCode, StreamData};
@@ -65,6 +65,14 @@ pub struct StartOptions {
     pub skip_cmd_shell: bool,
     /// Give the program a console-mode stdin (`WINRS_CONSOLEMODE_STDIN`), as winrs.exe does.
     pub console_mode_stdin: bool,
+    /// Acknowledged output (off by default). The receive loop numbers its Receives 0, 1,
+    /// 2, ... (`SequenceId`), hands out the output of response `n` followed by
+    /// [`OutputEvent::Received`]`(n)` (read them with [`OutputStream::recv_event`]), and
+    /// sends Receive `n + 1`, which tells the server it may forget response `n`, only after
+    /// [`Acker::ack`]`(n)`. Until then the server keeps response `n`, so whoever continues the
+    /// command by id ([`Client::resume_command`] at `n`) gets it again: store the output of
+    /// response `n`, then acknowledge it, and nothing is lost or repeated.
+    pub acknowledged: bool,
 }
 
 impl Default for StartOptions {
@@ -72,6 +80,7 @@ impl Default for StartOptions {
         StartOptions {
             skip_cmd_shell: false,
             console_mode_stdin: true,
+            acknowledged: false,
         }
     }
 }
@@ -85,6 +94,66 @@ pub enum Output {
     Stderr(Bytes),
     /// The command finished with this exit code (-1 if the server did not say); always last.
     Exited(i32),
+}
+
+/// What the output stream of a command hands out: output, and in acknowledged mode (see
+/// [`StartOptions::acknowledged`]) the end of each Receive response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputEvent {
+    /// A piece of output, as [`OutputStream::recv`] gives it.
+    Output(Output),
+    /// Acknowledged mode only: all output of the Receive response with this sequence
+    /// number has been handed out (an [`Output::Exited`] included: the marker follows it).
+    /// No further Receive is sent until [`Acker::ack`] of this number.
+    Received(u64),
+}
+
+/// Who acknowledged what: the receive loop waits on it, [`Acker`]s write it.
+#[derive(Debug, Default)]
+struct AckState {
+    /// The last response whose marker the loop handed out.
+    marked: Option<u64>,
+    /// The last response acknowledged.
+    acked: Option<u64>,
+}
+
+/// Acknowledges responses of a command in acknowledged mode: after [`Acker::ack`]`(n)`
+/// the receive loop asks for response `n + 1`, and the server may forget response `n`.
+/// Cheap to clone; may be used from any task or thread.
+#[derive(Clone)]
+pub struct Acker {
+    state: Arc<watch::Sender<AckState>>,
+}
+
+impl std::fmt::Debug for Acker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.state.borrow();
+        f.debug_struct("Acker")
+            .field("marked", &s.marked)
+            .field("acked", &s.acked)
+            .finish()
+    }
+}
+
+impl Acker {
+    /// Acknowledges response `sequence` and every one before it. Returns false, changing
+    /// nothing, for a number already acknowledged or whose [`OutputEvent::Received`] has not
+    /// been handed out yet (output nobody has seen cannot have been stored).
+    pub fn ack(&self, sequence: u64) -> bool {
+        self.state.send_if_modified(|s| {
+            let seen = s.marked.is_some_and(|m| sequence <= m);
+            let newer = s.acked.is_none_or(|a| sequence > a);
+            if seen && newer {
+                s.acked = Some(sequence);
+            }
+            seen && newer
+        })
+    }
+
+    /// The last response acknowledged, if any.
+    pub fn acknowledged(&self) -> Option<u64> {
+        self.state.borrow().acked
+    }
 }
 
 /// Everything a finished command printed.
@@ -241,20 +310,50 @@ impl Shell {
         let ResponseBody::CommandStarted { command_id } = resp.body else {
             return Err(unexpected(client, "Command"));
         };
+        let first = options.acknowledged.then_some(0);
+        Ok(self.attach(command_id, first))
+    }
+
+    /// Handles for a command of this shell, with its receive loop started: acknowledged from
+    /// sequence number `first` if given.
+    fn attach(&self, command_id: String, first: Option<u64>) -> RunningCommand {
+        let client = &self.guard.client;
         let chunk = stdin_chunk_size(client, &self.guard.id, &command_id);
         let (tx, rx) = mpsc::channel(OUTPUT_QUEUE);
         let span =
             tracing::debug_span!("winrs_command", shell = %self.guard.id, command = %command_id);
-        let task = tokio::spawn(
-            receive_loop(
-                client.clone(),
-                self.guard.id.clone(),
-                command_id.clone(),
-                tx,
-            )
-            .instrument(span),
-        );
-        Ok(RunningCommand {
+        let (task, acker) = match first {
+            None => {
+                let task = tokio::spawn(
+                    receive_loop(
+                        client.clone(),
+                        self.guard.id.clone(),
+                        command_id.clone(),
+                        tx,
+                    )
+                    .instrument(span),
+                );
+                (task, None)
+            }
+            Some(first) => {
+                let acker = Acker {
+                    state: Arc::new(watch::channel(AckState::default()).0),
+                };
+                let task = tokio::spawn(
+                    acknowledged_loop(
+                        client.clone(),
+                        self.guard.id.clone(),
+                        command_id.clone(),
+                        tx,
+                        first,
+                        acker.state.clone(),
+                    )
+                    .instrument(span),
+                );
+                (task, Some(acker))
+            }
+        };
+        RunningCommand {
             input: CommandInput {
                 shared: Arc::new(InputShared {
                     shell: self.guard.clone(),
@@ -266,9 +365,41 @@ impl Shell {
             output: OutputStream {
                 rx,
                 task: task.abort_handle(),
+                acker,
                 _shell: self.guard.clone(),
             },
-        })
+        }
+    }
+
+    /// Continues a command by id in a shell opened elsewhere (see [`Client::resume_command`]).
+    pub(crate) fn resume(
+        client: Client,
+        shell_id: &str,
+        command_id: &str,
+        next_sequence: u64,
+    ) -> Result<(Shell, CommandInput, OutputStream), Error> {
+        if shell_id.is_empty() || command_id.is_empty() {
+            return Err(Error::Config(
+                "resuming a command needs its shell id and command id".into(),
+            ));
+        }
+        client
+            .inner
+            .open_shells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(shell_id.to_string());
+        let shell = Shell {
+            guard: Arc::new(ShellGuard {
+                client,
+                id: shell_id.to_string(),
+                closed: AtomicBool::new(false),
+            }),
+        };
+        tracing::debug!(shell = %shell_id, command = %command_id, next_sequence, "resuming a command");
+        let cmd = shell.attach(command_id.to_string(), Some(next_sequence));
+        let (input, output) = cmd.into_split();
+        Ok((shell, input, output))
     }
 
     /// Runs a command to completion and collects its output. stdin is left open, as other
@@ -279,6 +410,23 @@ impl Shell {
         S: Into<String>,
     {
         self.start(command, args).await?.wait().await
+    }
+
+    /// Gives the shell up without deleting it on the server: for handing it, by id, to
+    /// another client or process (which continues a command with
+    /// [`Client::resume_command`]). Handles of its commands keep working until dropped; drop
+    /// the [`OutputStream`]s too, or their Receives go on. Returns the shell id.
+    pub fn forget(self) -> String {
+        self.guard.closed.store(true, Ordering::Release);
+        self.guard
+            .client
+            .inner
+            .open_shells
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.guard.id);
+        tracing::debug!(shell = %self.guard.id, "gave a shell up without deleting it");
+        self.guard.id.clone()
     }
 
     /// Deletes the shell on the server. Commands still running in it end.
@@ -346,9 +494,21 @@ impl RunningCommand {
         &self.input.shared.command_id
     }
 
-    /// The next piece of output; `None` after [`Output::Exited`] or an error.
+    /// The next piece of output; `None` after [`Output::Exited`] or an error. In
+    /// acknowledged mode, use [`RunningCommand::recv_event`] instead.
     pub async fn recv(&mut self) -> Option<Result<Output, Error>> {
         self.output.recv().await
+    }
+
+    /// The next piece of output or, in acknowledged mode, the end of a response; see
+    /// [`OutputStream::recv_event`].
+    pub async fn recv_event(&mut self) -> Option<Result<OutputEvent, Error>> {
+        self.output.recv_event().await
+    }
+
+    /// The acknowledgement handle, in acknowledged mode ([`StartOptions::acknowledged`]).
+    pub fn acker(&self) -> Option<Acker> {
+        self.output.acker()
     }
 
     /// A handle for input and signals; clones share the same stdin order.
@@ -386,16 +546,30 @@ impl RunningCommand {
         self.input.terminate().await
     }
 
-    /// Collects all output until the command exits.
+    /// Collects all output until the command exits (in acknowledged mode, acknowledging
+    /// every response as it comes).
     pub async fn wait(mut self) -> Result<CommandOutput, Error> {
         let mut out = CommandOutput::default();
-        while let Some(item) = self.recv().await {
+        let acker = self.acker();
+        let mut exited = None;
+        while let Some(item) = self.recv_event().await {
             match item? {
-                Output::Stdout(b) => out.stdout.extend_from_slice(&b),
-                Output::Stderr(b) => out.stderr.extend_from_slice(&b),
-                Output::Exited(code) => {
+                OutputEvent::Output(Output::Stdout(b)) => out.stdout.extend_from_slice(&b),
+                OutputEvent::Output(Output::Stderr(b)) => out.stderr.extend_from_slice(&b),
+                OutputEvent::Output(Output::Exited(code)) => {
                     out.exit_code = code;
-                    return Ok(out);
+                    exited = Some(code);
+                    if acker.is_none() {
+                        return Ok(out);
+                    }
+                }
+                OutputEvent::Received(n) => {
+                    if let Some(acker) = &acker {
+                        acker.ack(n);
+                    }
+                    if exited.is_some() {
+                        return Ok(out);
+                    }
                 }
             }
         }
@@ -430,6 +604,11 @@ impl std::fmt::Debug for CommandInput {
 }
 
 impl CommandInput {
+    /// The id of the shell the command runs in.
+    pub fn shell_id(&self) -> &str {
+        &self.shared.shell.id
+    }
+
     /// The command id.
     pub fn command_id(&self) -> &str {
         &self.shared.command_id
@@ -551,8 +730,9 @@ async fn signal(
 /// The output of a running command, as a stream of [`Output`] ending with
 /// [`Output::Exited`] (or an error). Dropping it stops the receive loop.
 pub struct OutputStream {
-    rx: mpsc::Receiver<Result<Output, Error>>,
+    rx: mpsc::Receiver<Result<OutputEvent, Error>>,
     task: tokio::task::AbortHandle,
+    acker: Option<Acker>,
     _shell: Arc<ShellGuard>,
 }
 
@@ -565,9 +745,31 @@ impl std::fmt::Debug for OutputStream {
 }
 
 impl OutputStream {
-    /// The next piece of output; `None` after [`Output::Exited`] or an error.
+    /// The next piece of output; `None` after [`Output::Exited`] or an error. Skips the
+    /// [`OutputEvent::Received`] markers of acknowledged mode: a consumer in that mode reads
+    /// with [`OutputStream::recv_event`], or the command stalls after its first response.
     pub async fn recv(&mut self) -> Option<Result<Output, Error>> {
+        loop {
+            match self.rx.recv().await? {
+                Ok(OutputEvent::Output(o)) => return Some(Ok(o)),
+                Ok(OutputEvent::Received(_)) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The next piece of output or, in acknowledged mode, [`OutputEvent::Received`]`(n)`
+    /// after the last output of response `n` (an [`Output::Exited`] included). `None` after
+    /// an error, after [`Output::Exited`] (in acknowledged mode: after the marker following
+    /// it), or once the stream is closed.
+    pub async fn recv_event(&mut self) -> Option<Result<OutputEvent, Error>> {
         self.rx.recv().await
+    }
+
+    /// The acknowledgement handle, in acknowledged mode ([`StartOptions::acknowledged`],
+    /// [`Client::resume_command`]); `None` otherwise.
+    pub fn acker(&self) -> Option<Acker> {
+        self.acker.clone()
     }
 }
 
@@ -581,7 +783,15 @@ impl futures_core::Stream for OutputStream {
     type Item = Result<Output, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+        loop {
+            return match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(OutputEvent::Received(_)))) => continue,
+                Poll::Ready(Some(Ok(OutputEvent::Output(o)))) => Poll::Ready(Some(Ok(o))),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
     }
 }
 
@@ -625,7 +835,7 @@ async fn receive_loop(
     client: Client,
     shell_id: String,
     command_id: String,
-    tx: mpsc::Sender<Result<Output, Error>>,
+    tx: mpsc::Sender<Result<OutputEvent, Error>>,
 ) {
     let mut pending: Vec<Output> = vec![];
     loop {
@@ -641,7 +851,7 @@ async fn receive_loop(
         );
         let deliver = async {
             for item in pending.drain(..) {
-                if tx.send(Ok(item)).await.is_err() {
+                if tx.send(Ok(OutputEvent::Output(item))).await.is_err() {
                     return false;
                 }
             }
@@ -661,7 +871,7 @@ async fn receive_loop(
                 if let Some(state) = state.filter(|s| s.done) {
                     pending.push(Output::Exited(state.exit_code.unwrap_or(-1)));
                     for item in pending.drain(..) {
-                        if tx.send(Ok(item)).await.is_err() {
+                        if tx.send(Ok(OutputEvent::Output(item))).await.is_err() {
                             break;
                         }
                     }
@@ -687,6 +897,92 @@ async fn receive_loop(
                 return;
             }
         }
+    }
+}
+
+/// The receive loop of acknowledged mode: Receive `n` (numbered, from `first`), hand out its
+/// output and [`OutputEvent::Received`]`(n)`, wait for the acknowledgement of `n`, then
+/// Receive `n + 1`. A long-poll timeout asks for the same number again (the server produced
+/// nothing under it). No Receive is pipelined: the next one would acknowledge a response
+/// before the consumer stored it.
+async fn acknowledged_loop(
+    client: Client,
+    shell_id: String,
+    command_id: String,
+    tx: mpsc::Sender<Result<OutputEvent, Error>>,
+    first: u64,
+    acks: Arc<watch::Sender<AckState>>,
+) {
+    let mut acked = acks.subscribe();
+    let mut sequence = first;
+    loop {
+        let req = client.request(
+            Action::Receive,
+            Some(&shell_id),
+            vec![("WSMAN_CMDSHELL_OPTION_KEEPALIVE".into(), "True".into())],
+            RequestBody::Receive {
+                command_id: Some(command_id.clone()),
+                streams: vec!["stdout".into(), "stderr".into()],
+                sequence_id: Some(sequence),
+            },
+        );
+        let (streams, state) = match client.send_raw(&req).await {
+            Ok(Ok(resp)) => match resp.body {
+                ResponseBody::Received { streams, state } => (streams, state),
+                _ => {
+                    let _ = tx.send(Err(unexpected(&client, "Receive"))).await;
+                    return;
+                }
+            },
+            Ok(Err(fault)) if fault.is_timeout() => continue,
+            Ok(Err(fault)) => {
+                let _ = tx
+                    .send(Err(Error::from_fault(client.endpoint(), fault)))
+                    .await;
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        let mut items = vec![];
+        collect_streams(streams, &mut items);
+        let exited = state.filter(|s| s.done).map(|s| s.exit_code.unwrap_or(-1));
+        items.extend(exited.map(Output::Exited));
+        for item in items {
+            if tx.send(Ok(OutputEvent::Output(item))).await.is_err() {
+                return;
+            }
+        }
+        acks.send_modify(|s| s.marked = Some(sequence));
+        if tx.send(Ok(OutputEvent::Received(sequence))).await.is_err() {
+            return;
+        }
+        let n = sequence;
+        if acked
+            .wait_for(|s| s.acked.is_some_and(|a| a >= n))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if exited.is_some() {
+            // Only now: until the end was stored, a successor must be able to receive it.
+            if let Err(e) = signal(&client, &shell_id, &command_id, SignalCode::Terminate).await {
+                tracing::debug!(error = %e, "terminate after exit failed");
+            }
+            return;
+        }
+        let Some(next) = sequence.checked_add(1) else {
+            let _ = tx
+                .send(Err(Error::Config(
+                    "the Receive sequence numbers of this command are used up".into(),
+                )))
+                .await;
+            return;
+        };
+        sequence = next;
     }
 }
 
