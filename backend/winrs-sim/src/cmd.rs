@@ -12,10 +12,12 @@
 //! code and whether bash waits for a command. A line that arrives while bash waits and starts
 //! with a built-in (and has none of bash's own syntax: `$`, quotes, `;`, `|`, `&`, `<`, `>`,
 //! backquote, parentheses) is answered here, in the order cmd answers: the line's echo, the
-//! output, the next prompt. A built-in that changes bash's state (`cd`, `set X=Y`, `exit`)
-//! also sends bash a command whose echo and prompt are swallowed; lines arriving meanwhile
-//! wait for it. Lines typed while a program runs go to bash unchanged (they are that program's
-//! input, or bash's next commands).
+//! output, the next prompt. Any other line read at the prompt is echoed here too and goes to
+//! bash, which runs without line editing (`--noediting`: readline on a pipe would redraw the
+//! line) and so echoes nothing itself. A built-in that changes bash's state (`cd`, `set X=Y`,
+//! `exit`) also sends bash a command whose output and prompt are swallowed; lines arriving
+//! meanwhile wait for it. Lines typed while a program runs go to bash unchanged and are not
+//! echoed (they are that program's input, or bash's next commands: which, nobody can tell).
 //!
 //! Plain code: bytes in, bytes out; the file system calls are the built-ins' own (`dir`, `type`,
 //! `cd` look at the sandbox).
@@ -150,6 +152,8 @@ pub(crate) struct CmdFront {
     errorlevel: i32,
     /// bash printed its prompt and has been sent nothing since.
     at_prompt: bool,
+    /// bash has printed its first prompt (before that, input can only be bash's).
+    started: bool,
     /// Prompts of commands sent by the built-ins, still to come and be swallowed.
     swallow: usize,
     /// Lines that arrived while a built-in's command ran in bash.
@@ -169,6 +173,7 @@ impl CmdFront {
             env,
             errorlevel: 0,
             at_prompt: false,
+            started: false,
             swallow: 0,
             queued: VecDeque::new(),
             pending: Vec::new(),
@@ -183,7 +188,7 @@ impl CmdFront {
 
     /// Bytes the client sent (line breaks already `\n`).
     pub(crate) fn client_input(&mut self, data: &[u8]) -> Io {
-        if !self.at_prompt && self.swallow == 0 {
+        if !self.at_prompt && self.swallow == 0 && self.started {
             // A program (or bash) is busy: this is its input.
             return Io {
                 to_shell: data.to_vec(),
@@ -236,6 +241,8 @@ impl CmdFront {
     }
 
     fn prompt_seen(&mut self, marker: &[u8]) -> Io {
+        // Lines typed before the first prompt wait for it, as cmd reads them after it.
+        self.started = true;
         let text = String::from_utf8_lossy(marker);
         let (code, dir) = text.split_once(SEP as char).unwrap_or(("0", ""));
         if !dir.is_empty() {
@@ -283,7 +290,7 @@ impl CmdFront {
             while let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
                 self.queued.push_back(self.pending.drain(..=i).collect());
             }
-        } else if !self.at_prompt {
+        } else if !self.at_prompt && self.started {
             // bash is busy with a line just sent: the rest is typed ahead, bash's to read.
             for line in self.queued.drain(..) {
                 io.to_shell.extend(line);
@@ -297,14 +304,15 @@ impl CmdFront {
     fn line(&mut self, raw: &[u8]) -> Io {
         let text = String::from_utf8_lossy(raw);
         let text = text.trim_end_matches(['\n', '\r']);
+        // cmd echoes the line it read after its prompt; the relay relies on that. bash runs
+        // without line editing (it would redraw the line), so it echoes nothing itself.
         let Some(builtin) = Builtin::parse(text) else {
             self.at_prompt = false;
             return Io {
                 to_shell: raw.to_vec(),
-                to_client: Vec::new(),
+                to_client: format!("{text}\r\n").into_bytes(),
             };
         };
-        // cmd echoes the line it read after its prompt; the relay relies on that.
         let mut out = String::new();
         out.push_str(text);
         out.push_str("\r\n");
@@ -1079,13 +1087,14 @@ mod tests {
         ] {
             let io = f.client_input(format!("{line}\n").as_bytes());
             assert_eq!(text(&io.to_shell), format!("{line}\n"));
-            assert!(io.to_client.is_empty());
-            // While it runs, input is the program's.
+            // Echoed as cmd echoes it (bash, without line editing, does not).
+            assert_eq!(text(&io.to_client), format!("{line}\r\n"));
+            // While it runs, input is the program's, not echoed.
             let io = f.client_input(b"dir\n");
             assert_eq!(text(&io.to_shell), "dir\n");
-            let io =
-                f.shell_output(format!("{line}\noutput\n{}", marker(0, "/somewhere")).as_bytes());
-            assert_eq!(text(&io.to_client), format!("{line}\noutput\n/somewhere>"));
+            assert!(io.to_client.is_empty());
+            let io = f.shell_output(format!("output\n{}", marker(0, "/somewhere")).as_bytes());
+            assert_eq!(text(&io.to_client), "output\n/somewhere>");
         }
         let io = f.shell_output(format!("nosuch\n{}", marker(127, "/x")).as_bytes());
         assert_eq!(text(&io.to_client), "nosuch\n/x>");
@@ -1104,20 +1113,36 @@ mod tests {
         );
         let users = s.drive().join("Users").to_string_lossy().into_owned();
         let io = f.shell_output(format!("builtin cd -- x\n{}", marker(0, &users)).as_bytes());
+        // Then bash's line is echoed and goes to bash, and what follows it too (typed ahead).
         assert_eq!(
             text(&io.to_client),
-            "dir /b\r\ndemo\r\nPublic\r\nC:\\Users>"
+            "dir /b\r\ndemo\r\nPublic\r\nC:\\Users>echo $((1+1))\r\n"
         );
-        // Then bash's line goes to bash, and what follows it too (typed ahead).
         assert_eq!(text(&io.to_shell), "echo $((1+1))\necho done\n");
         // A prompt split across reads.
         let m = marker(0, &users);
-        let io1 = f.shell_output(format!("echo $((1+1))\n2\n{}", &m[..3]).as_bytes());
+        let io1 = f.shell_output(format!("2\n{}", &m[..3]).as_bytes());
         let io2 = f.shell_output(&m.as_bytes()[3..]);
         assert_eq!(
             text(&io1.to_client) + &text(&io2.to_client),
-            "echo $((1+1))\n2\nC:\\Users>"
+            "2\nC:\\Users>"
         );
+    }
+
+    #[test]
+    fn lines_typed_before_the_first_prompt_wait_for_it_and_are_echoed() {
+        let sandbox = Sandbox::create("demo").unwrap();
+        let home = sandbox.home().to_path_buf();
+        let mut f = CmdFront::new(sandbox.drive(), home.clone(), vec![]);
+        let io = f.client_input(b"echo $((2+3))\nver\n");
+        assert_eq!(io, Io::default(), "bash has not started: nothing goes yet");
+        let io = f.shell_output(marker(0, &home.to_string_lossy()).as_bytes());
+        assert_eq!(
+            text(&io.to_client),
+            "C:\\Users\\demo>echo $((2+3))\r\n",
+            "the prompt, then the line read at it"
+        );
+        assert_eq!(text(&io.to_shell), "echo $((2+3))\nver\n");
     }
 
     #[test]
