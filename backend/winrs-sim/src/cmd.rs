@@ -14,12 +14,14 @@
 //! backquote, parentheses) is answered here, in the order cmd answers: the line's echo, the
 //! output, the next prompt. So is a line of built-ins joined by `&`, `&&` or `||` outside
 //! quotes (`cd .. & ver`, `dir x && type x`), with cmd's conditions; a chain with anything
-//! else in it is bash's, as typed. Any other line read at the prompt is echoed here too and goes to
-//! bash, which runs without line editing (`--noediting`: readline on a pipe would redraw the
-//! line) and so echoes nothing itself. A built-in that changes bash's state (`cd`, `set X=Y`,
-//! `exit`) also sends bash a command whose output and prompt are swallowed; lines arriving
-//! meanwhile wait for it. Lines typed while a program runs go to bash unchanged and are not
-//! echoed (they are that program's input, or bash's next commands: which, nobody can tell).
+//! else in it is bash's, as typed. A built-in that changes bash's state (`cd`, `set X=Y`,
+//! `exit`) also sends bash a command whose echo and prompt are swallowed; lines arriving
+//! meanwhile wait for it. Lines typed while a program runs go to bash unchanged (they are that
+//! program's input, or bash's next commands).
+//!
+//! Every other line's echo is bash's: it runs with `-v`, printing each line it reads as it
+//! reads it (after its prompt, as cmd does), and without line editing (`--noediting`:
+//! readline, on even for a pipe, redrew lines that reached its 80 columns).
 //!
 //! Plain code: bytes in, bytes out; the file system calls are the built-ins' own (`dir`, `type`,
 //! `cd` look at the sandbox).
@@ -154,8 +156,6 @@ pub(crate) struct CmdFront {
     errorlevel: i32,
     /// bash printed its prompt and has been sent nothing since.
     at_prompt: bool,
-    /// bash has printed its first prompt (before that, input can only be bash's).
-    started: bool,
     /// Prompts of commands sent by the built-ins, still to come and be swallowed.
     swallow: usize,
     /// Lines that arrived while a built-in's command ran in bash.
@@ -175,7 +175,6 @@ impl CmdFront {
             env,
             errorlevel: 0,
             at_prompt: false,
-            started: false,
             swallow: 0,
             queued: VecDeque::new(),
             pending: Vec::new(),
@@ -190,7 +189,7 @@ impl CmdFront {
 
     /// Bytes the client sent (line breaks already `\n`).
     pub(crate) fn client_input(&mut self, data: &[u8]) -> Io {
-        if !self.at_prompt && self.swallow == 0 && self.started {
+        if !self.at_prompt && self.swallow == 0 {
             // A program (or bash) is busy: this is its input.
             return Io {
                 to_shell: data.to_vec(),
@@ -243,8 +242,6 @@ impl CmdFront {
     }
 
     fn prompt_seen(&mut self, marker: &[u8]) -> Io {
-        // Lines typed before the first prompt wait for it, as cmd reads them after it.
-        self.started = true;
         let text = String::from_utf8_lossy(marker);
         let (code, dir) = text.split_once(SEP as char).unwrap_or(("0", ""));
         if !dir.is_empty() {
@@ -292,7 +289,7 @@ impl CmdFront {
             while let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
                 self.queued.push_back(self.pending.drain(..=i).collect());
             }
-        } else if !self.at_prompt && self.started {
+        } else if !self.at_prompt {
             // bash is busy with a line just sent: the rest is typed ahead, bash's to read.
             for line in self.queued.drain(..) {
                 io.to_shell.extend(line);
@@ -309,15 +306,14 @@ impl CmdFront {
         if let Some(chain) = split_chain(text) {
             return self.chain(text, chain);
         }
-        // cmd echoes the line it read after its prompt; the relay relies on that. bash runs
-        // without line editing (it would redraw the line), so it echoes nothing itself.
         let Some(builtin) = Builtin::parse(text) else {
             self.at_prompt = false;
             return Io {
                 to_shell: raw.to_vec(),
-                to_client: format!("{text}\r\n").into_bytes(),
+                to_client: Vec::new(),
             };
         };
+        // cmd echoes the line it read after its prompt; the relay relies on that.
         let mut out = String::new();
         out.push_str(text);
         out.push_str("\r\n");
@@ -1191,14 +1187,13 @@ mod tests {
         ] {
             let io = f.client_input(format!("{line}\n").as_bytes());
             assert_eq!(text(&io.to_shell), format!("{line}\n"));
-            // Echoed as cmd echoes it (bash, without line editing, does not).
-            assert_eq!(text(&io.to_client), format!("{line}\r\n"));
-            // While it runs, input is the program's, not echoed.
+            assert!(io.to_client.is_empty());
+            // While it runs, input is the program's.
             let io = f.client_input(b"dir\n");
             assert_eq!(text(&io.to_shell), "dir\n");
-            assert!(io.to_client.is_empty());
-            let io = f.shell_output(format!("output\n{}", marker(0, "/somewhere")).as_bytes());
-            assert_eq!(text(&io.to_client), "output\n/somewhere>");
+            let io =
+                f.shell_output(format!("{line}\noutput\n{}", marker(0, "/somewhere")).as_bytes());
+            assert_eq!(text(&io.to_client), format!("{line}\noutput\n/somewhere>"));
         }
         let io = f.shell_output(format!("nosuch\n{}", marker(127, "/x")).as_bytes());
         assert_eq!(text(&io.to_client), "nosuch\n/x>");
@@ -1217,36 +1212,20 @@ mod tests {
         );
         let users = s.drive().join("Users").to_string_lossy().into_owned();
         let io = f.shell_output(format!("builtin cd -- x\n{}", marker(0, &users)).as_bytes());
-        // Then bash's line is echoed and goes to bash, and what follows it too (typed ahead).
         assert_eq!(
             text(&io.to_client),
-            "dir /b\r\ndemo\r\nPublic\r\nC:\\Users>echo $((1+1))\r\n"
+            "dir /b\r\ndemo\r\nPublic\r\nC:\\Users>"
         );
+        // Then bash's line goes to bash, and what follows it too (typed ahead).
         assert_eq!(text(&io.to_shell), "echo $((1+1))\necho done\n");
         // A prompt split across reads.
         let m = marker(0, &users);
-        let io1 = f.shell_output(format!("2\n{}", &m[..3]).as_bytes());
+        let io1 = f.shell_output(format!("echo $((1+1))\n2\n{}", &m[..3]).as_bytes());
         let io2 = f.shell_output(&m.as_bytes()[3..]);
         assert_eq!(
             text(&io1.to_client) + &text(&io2.to_client),
-            "2\nC:\\Users>"
+            "echo $((1+1))\n2\nC:\\Users>"
         );
-    }
-
-    #[test]
-    fn lines_typed_before_the_first_prompt_wait_for_it_and_are_echoed() {
-        let sandbox = Sandbox::create("demo").unwrap();
-        let home = sandbox.home().to_path_buf();
-        let mut f = CmdFront::new(sandbox.drive(), home.clone(), vec![]);
-        let io = f.client_input(b"echo $((2+3))\nver\n");
-        assert_eq!(io, Io::default(), "bash has not started: nothing goes yet");
-        let io = f.shell_output(marker(0, &home.to_string_lossy()).as_bytes());
-        assert_eq!(
-            text(&io.to_client),
-            "C:\\Users\\demo>echo $((2+3))\r\n",
-            "the prompt, then the line read at it"
-        );
-        assert_eq!(text(&io.to_shell), "echo $((2+3))\nver\n");
     }
 
     #[test]
@@ -1304,7 +1283,7 @@ mod tests {
             let (_s, mut f) = cmd();
             let io = f.client_input(format!("{line}\n").as_bytes());
             assert_eq!(text(&io.to_shell), format!("{line}\n"), "{line}");
-            assert_eq!(text(&io.to_client), format!("{line}\r\n"), "{line}");
+            assert!(io.to_client.is_empty(), "{line}: bash echoes it");
         }
         assert!(split_chain("ver").is_none());
         let chain = split_chain("cd \"a b\"&&dir||ver&echo x").unwrap();

@@ -44,9 +44,9 @@ impl CommandMap {
         CommandMap {
             // `--noediting`: an interactive bash uses readline even on a pipe, and readline
             // redraws the line (cursor movements, erase-to-end) when prompt and line reach
-            // its 80 columns; cmd's prompt marker holds the long sandbox path. cmd's front
-            // echoes the lines itself, as cmd.exe does.
-            interactive: ["bash", "--norc", "--noprofile", "--noediting", "-i"]
+            // its 80 columns; cmd's prompt marker holds the long sandbox path. `-v` echoes
+            // each line as bash reads it, after its prompt, as cmd.exe (and readline) do.
+            interactive: ["bash", "--norc", "--noprofile", "--noediting", "-v", "-i"]
                 .map(String::from)
                 .to_vec(),
             cmd_prompt: format!("C:\\Users\\{user}>"),
@@ -193,7 +193,7 @@ mod tests {
             let l = map.resolve(cmd, &[], false);
             assert_eq!(
                 l.argv,
-                args(&["bash", "--norc", "--noprofile", "--noediting", "-i"]),
+                args(&["bash", "--norc", "--noprofile", "--noediting", "-v", "-i"]),
                 "{cmd}"
             );
             assert!(l.merge_stderr && l.interactive && l.cmd_builtins);

@@ -352,9 +352,9 @@ async fn cmd_exe_has_cmds_built_ins_on_a_sandbox_removed_with_the_shell() {
 async fn cmd_shows_each_line_once_as_typed_whatever_its_length() {
     // bash with readline (line editing is on for `-i` even on a pipe) redrew lines that
     // reached its 80 columns together with the prompt marker, which holds the sandbox path:
-    // cursor movements and the line's end again. Lines of every length around that width,
-    // each sent in two pieces, must come back as cmd shows them: the line, its output, the
-    // prompt.
+    // cursor movements and the line's end again. Lines of every length around that width
+    // must come back as cmd shows them: the line, its output, the prompt. The first line is
+    // sent before the first prompt (typed ahead), each in two pieces.
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
     let id = client.command(&shell, "cmd.exe", &[], false).await.unwrap();
@@ -372,7 +372,8 @@ async fn cmd_shows_each_line_once_as_typed_whatever_its_length() {
                 .await
                 .unwrap();
         }
-        let want = format!("{prompt}{line}\r\nx{}\n{prompt}", "y".repeat(n));
+        // bash's echo of the line as it read it, its output, the prompt.
+        let want = format!("{prompt}{line}\nx{}\n{prompt}", "y".repeat(n));
         loop {
             let text = got.stdout_text();
             if text[from..].contains(&want) {
