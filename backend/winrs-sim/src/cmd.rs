@@ -12,10 +12,16 @@
 //! code and whether bash waits for a command. A line that arrives while bash waits and starts
 //! with a built-in (and has none of bash's own syntax: `$`, quotes, `;`, `|`, `&`, `<`, `>`,
 //! backquote, parentheses) is answered here, in the order cmd answers: the line's echo, the
-//! output, the next prompt. A built-in that changes bash's state (`cd`, `set X=Y`, `exit`)
-//! also sends bash a command whose echo and prompt are swallowed; lines arriving meanwhile
-//! wait for it. Lines typed while a program runs go to bash unchanged (they are that program's
-//! input, or bash's next commands).
+//! output, the next prompt. So is a line of built-ins joined by `&`, `&&` or `||` outside
+//! quotes (`cd .. & ver`, `dir x && type x`), with cmd's conditions; a chain with anything
+//! else in it is bash's, as typed. A built-in that changes bash's state (`cd`, `set X=Y`,
+//! `exit`) also sends bash a command whose echo and prompt are swallowed; lines arriving
+//! meanwhile wait for it. Lines typed while a program runs go to bash unchanged (they are that
+//! program's input, or bash's next commands).
+//!
+//! Every other line's echo is bash's: it runs with `-v`, printing each line it reads as it
+//! reads it (after its prompt, as cmd does), and without line editing (`--noediting`:
+//! readline, on even for a pipe, redrew lines that reached its 80 columns).
 //!
 //! Plain code: bytes in, bytes out; the file system calls are the built-ins' own (`dir`, `type`,
 //! `cd` look at the sandbox).
@@ -297,6 +303,9 @@ impl CmdFront {
     fn line(&mut self, raw: &[u8]) -> Io {
         let text = String::from_utf8_lossy(raw);
         let text = text.trim_end_matches(['\n', '\r']);
+        if let Some(chain) = split_chain(text) {
+            return self.chain(text, chain);
+        }
         let Some(builtin) = Builtin::parse(text) else {
             self.at_prompt = false;
             return Io {
@@ -319,6 +328,45 @@ impl CmdFront {
                 // The prompt follows now; bash's after the command is swallowed.
                 out.push_str(&self.prompt());
             }
+        }
+        Io {
+            to_shell: to_shell.into_bytes(),
+            to_client: out.replace("\r\n", "\n").replace('\n', "\r\n").into_bytes(),
+        }
+    }
+
+    /// Built-ins joined by `&`, `&&`, `||` (see [`split_chain`]), run in order as cmd runs
+    /// them: the line's echo, each one's output, one prompt. `exit` ends the chain.
+    fn chain(&mut self, text: &str, chain: Vec<(Then, Builtin)>) -> Io {
+        let mut out = format!("{text}\n");
+        let mut to_shell = String::new();
+        let mut code = self.errorlevel;
+        let mut exited = false;
+        for (i, (then, builtin)) in chain.into_iter().enumerate() {
+            let runs = i == 0
+                || match then {
+                    Then::Always => true,
+                    Then::IfOk => code == 0,
+                    Then::IfFailed => code != 0,
+                };
+            if !runs {
+                continue;
+            }
+            let mut for_shell = String::new();
+            code = self.run(builtin, &mut out, &mut for_shell);
+            self.errorlevel = code;
+            if !for_shell.is_empty() {
+                // Each command sent to bash ends with a prompt of bash's, swallowed.
+                self.swallow += 1;
+                exited = for_shell.starts_with("exit ");
+                to_shell.push_str(&for_shell);
+                if exited {
+                    break;
+                }
+            }
+        }
+        if !exited {
+            out.push_str(&self.prompt());
         }
         Io {
             to_shell: to_shell.into_bytes(),
@@ -736,6 +784,66 @@ impl Builtin {
     }
 }
 
+/// When a built-in of a chain runs, after the one before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// `&`: always.
+    Always,
+    /// `&&`: if the one before succeeded.
+    IfOk,
+    /// `||`: if the one before failed.
+    IfFailed,
+}
+
+/// A line of cmd built-ins joined by `&`, `&&` or `||` outside double quotes (`cd .. & ver`,
+/// `dir x && type x`), each with the condition it runs under. `None` when the line has no such
+/// operator, has an empty part, a single `|` (a pipe), or a part that is not a built-in
+/// [`Builtin::parse`] takes: such a line is bash's, as it was typed. Parts are trimmed.
+/// Unlike cmd, `%VAR%` in a part is expanded when that part runs, not when the line is read.
+fn split_chain(line: &str) -> Option<Vec<(Then, Builtin)>> {
+    let bytes = line.as_bytes();
+    let mut parts: Vec<(Then, &str)> = Vec::new();
+    let (mut start, mut then, mut quoted, mut i) = (0, Then::Always, false, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' => quoted = !quoted,
+            // cmd's escape: the next character is literal (and the part is then bash's).
+            b'^' if !quoted => i += 1,
+            b'&' | b'|' if !quoted => {
+                let double = bytes.get(i + 1) == Some(&b);
+                let next = match (b, double) {
+                    (b'&', false) => Then::Always,
+                    (b'&', true) => Then::IfOk,
+                    (b'|', true) => Then::IfFailed,
+                    _ => return None,
+                };
+                parts.push((then, &line[start..i]));
+                then = next;
+                i += if double { 2 } else { 1 };
+                start = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    parts.push((then, &line[start.min(line.len())..]));
+    parts
+        .into_iter()
+        .map(|(then, part)| {
+            let part = part.trim();
+            if part.is_empty() {
+                return None;
+            }
+            Builtin::parse(part).map(|b| (then, b))
+        })
+        .collect()
+}
+
 /// Variables of the simulator's plumbing, not shown by `set`.
 fn hidden_var(name: &str) -> bool {
     matches!(
@@ -1118,6 +1226,73 @@ mod tests {
             text(&io1.to_client) + &text(&io2.to_client),
             "echo $((1+1))\n2\nC:\\Users>"
         );
+    }
+
+    #[test]
+    fn built_ins_joined_by_and_or_run_in_order_with_cmds_conditions() {
+        let (_s, mut f) = cmd();
+        // `&` always; cd's bash side is swallowed; one echo, one prompt.
+        let out = typed(&mut f, "cd .. & ver");
+        assert_eq!(
+            out,
+            format!("cd .. & ver\r\n\r\n{VERSION}\r\nC:\\Users>"),
+            "{out:?}"
+        );
+        // `&&` only after success, `||` only after failure.
+        let out = typed(&mut f, "dir nosuch && ver");
+        assert!(out.ends_with("File Not Found\r\nC:\\Users>"), "{out:?}");
+        assert!(!out.contains(VERSION), "{out:?}");
+        assert!(typed(&mut f, "echo %ERRORLEVEL%").contains("\r\n1\r\n"));
+        let out = typed(&mut f, "dir nosuch || echo fallback");
+        assert!(
+            out.ends_with("File Not Found\r\nfallback\r\nC:\\Users>"),
+            "{out:?}"
+        );
+        let out = typed(&mut f, "ver && echo ok || echo no");
+        assert!(out.ends_with("\r\nok\r\nC:\\Users>"), "{out:?}");
+        let out = typed(
+            &mut f,
+            "cd nosuch && echo moved || echo stayed & echo always",
+        );
+        assert!(
+            out.ends_with("\r\nstayed\r\nalways\r\nC:\\Users>"),
+            "{out:?}"
+        );
+        // `exit` ends the chain and the shell.
+        let io = f.client_input(b"echo bye & exit /b 3 & echo never\n");
+        assert_eq!(text(&io.to_shell), "exit 3\n");
+        assert_eq!(
+            text(&io.to_client),
+            "echo bye & exit /b 3 & echo never\r\nbye\r\n"
+        );
+    }
+
+    #[test]
+    fn a_chain_with_anything_else_is_bashs_as_typed() {
+        for line in [
+            "echo a & ls",
+            "ver && uname -a",
+            "echo \"a & b\"",
+            "echo a | more",
+            "ver &",
+            "& ver",
+            "ver & & ver",
+            "echo a ^& ver",
+            "dir > f & ver",
+        ] {
+            let (_s, mut f) = cmd();
+            let io = f.client_input(format!("{line}\n").as_bytes());
+            assert_eq!(text(&io.to_shell), format!("{line}\n"), "{line}");
+            assert!(io.to_client.is_empty(), "{line}: bash echoes it");
+        }
+        assert!(split_chain("ver").is_none());
+        let chain = split_chain("cd \"a b\"&&dir||ver&echo x").unwrap();
+        let thens: Vec<Then> = chain.iter().map(|(t, _)| *t).collect();
+        assert_eq!(
+            thens,
+            [Then::Always, Then::IfOk, Then::IfFailed, Then::Always]
+        );
+        assert_eq!(chain[0].1.args, " \"a b\"");
     }
 
     #[test]

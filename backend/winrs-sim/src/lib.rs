@@ -51,7 +51,8 @@
 //!   `C:\Users\<user>`. The shell's WorkingDirectory and Environment apply to its commands.
 //! * Which program runs for which command line is [`CommandMap`]'s business (see
 //!   [`mapping`]): `cmd.exe` starts an interactive bash behind cmd's own built-ins (`cd`,
-//!   `dir`, `type`, `set`, `echo %VAR%`, `ver`, `cls`, `exit /b N`) on a folder of its own
+//!   `dir`, `type`, `set`, `echo %VAR%`, `ver`, `cls`, `exit /b N`, and chains of them with
+//!   `&`, `&&`, `||`) on a folder of its own
 //!   per shell that stands for drive `C:` and is removed with the shell; the prompt
 //!   (`C:\Users\<user>>`) follows the current folder.
 //!

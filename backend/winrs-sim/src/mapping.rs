@@ -42,7 +42,11 @@ impl CommandMap {
     /// (`C:\Users\<user>>` and `PS C:\Users\<user>> `).
     pub fn for_user(user: &str) -> CommandMap {
         CommandMap {
-            interactive: ["bash", "--norc", "--noprofile", "-i"]
+            // `--noediting`: an interactive bash uses readline even on a pipe, and readline
+            // redraws the line (cursor movements, erase-to-end) when prompt and line reach
+            // its 80 columns; cmd's prompt marker holds the long sandbox path. `-v` echoes
+            // each line as bash reads it, after its prompt, as cmd.exe (and readline) do.
+            interactive: ["bash", "--norc", "--noprofile", "--noediting", "-v", "-i"]
                 .map(String::from)
                 .to_vec(),
             cmd_prompt: format!("C:\\Users\\{user}>"),
@@ -189,7 +193,7 @@ mod tests {
             let l = map.resolve(cmd, &[], false);
             assert_eq!(
                 l.argv,
-                args(&["bash", "--norc", "--noprofile", "-i"]),
+                args(&["bash", "--norc", "--noprofile", "--noediting", "-v", "-i"]),
                 "{cmd}"
             );
             assert!(l.merge_stderr && l.interactive && l.cmd_builtins);

@@ -349,6 +349,58 @@ async fn cmd_exe_has_cmds_built_ins_on_a_sandbox_removed_with_the_shell() {
 }
 
 #[tokio::test]
+async fn cmd_shows_each_line_once_as_typed_whatever_its_length() {
+    // bash with readline (line editing is on for `-i` even on a pipe) redrew lines that
+    // reached its 80 columns together with the prompt marker, which holds the sandbox path:
+    // cursor movements and the line's end again. Lines of every length around that width
+    // must come back as cmd shows them: the line, its output, the prompt. The first line is
+    // sent before the first prompt (typed ahead), each in two pieces.
+    let (sim, client) = start(config()).await;
+    let shell = client.shell().await;
+    let id = client.command(&shell, "cmd.exe", &[], false).await.unwrap();
+    let mut got = Output::default();
+    let prompt = r"C:\Users\demo>";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut from = 0;
+    for n in 0..=120 {
+        // Quoted: bash's, not cmd's built-in echo.
+        let line = format!("echo 'x{}'", "y".repeat(n));
+        let (a, b) = line.split_at(line.len() / 2);
+        for piece in [a.to_string(), format!("{b}\r\n")] {
+            client
+                .send_input(&shell, &id, piece.as_bytes(), false)
+                .await
+                .unwrap();
+        }
+        // bash's echo of the line as it read it, its output, the prompt.
+        let want = format!("{prompt}{line}\nx{}\n{prompt}", "y".repeat(n));
+        loop {
+            let text = got.stdout_text();
+            if text[from..].contains(&want) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "gave up on {want:?} in {text:?}");
+            match client.receive(&shell, &id).await {
+                Ok(r) => {
+                    got.absorb(r);
+                }
+                Err(f) => assert!(f.is_timeout(), "{f:?}"),
+            }
+        }
+        let text = got.stdout_text();
+        let shown = &text[from..];
+        assert!(
+            shown.ends_with(&want) && !shown.contains('\x1b'),
+            "line of {} characters shown as {shown:?}",
+            line.len()
+        );
+        from = text.len() - prompt.len();
+    }
+    client.delete(&shell).await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn powershell_dash_reads_commands_from_stdin() {
     let (sim, client) = start(config()).await;
     let shell = client.shell().await;
