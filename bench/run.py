@@ -2,7 +2,7 @@
 
 Run by scripts/bench.sh (which installs the peers and builds the binaries); prints a table and
 writes bench/results/latest.json. Sizes come from environment variables (defaults in
-SETTINGS); BENCH_ONLY=client,powershell,e2e,console,scale,fleet,frontend runs a subset.
+SETTINGS); BENCH_ONLY=client,powershell,e2e,console,scale,fleet,cluster,frontend runs a subset.
 """
 import datetime
 import gzip
@@ -47,9 +47,13 @@ SETTINGS = {
     "BENCH_FLEET_PER_SIM": 2_500,      # ... spread over simulators of this many shells each
     "BENCH_FLEET_ECHO_RUNS": 300,      # ... keystrokes timed on one interactive session
     "BENCH_CONSOLE_RUNS": 100,         # Enter → prompt and Tab → completion, per target
+    "BENCH_CLUSTER_BYTES": 20_000_000, # cluster: bytes printed through the owner and a follower
+    "BENCH_CLUSTER_RUNS": 200,         # ... keystrokes / Enter presses timed on each
+    "BENCH_ADOPT_TRIALS": 20,          # ... kill -9 of the owner, time to the next answer
+    "BENCH_CLUSTER_IDLE": 200,         # ... idle sessions for Redis memory per session
 }
 S = {k: int(os.environ.get(k, v)) for k, v in SETTINGS.items()}
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,powershell,e2e,console,scale,fleet,frontend").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "client,powershell,e2e,console,scale,fleet,cluster,frontend").split(",")))
 
 # Reference figures of the issue (ttyd, terminado; Python client draining as fast as it can).
 REF = {
@@ -322,6 +326,74 @@ def bench_fleet():
             sim.stop(timeout=120)
 
 
+# --- 3c. Several relays (issue 15) ---------------------------------------------------------------
+def free_port():
+    import socket
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def redis_used_memory(port):
+    out = subprocess.run(["redis-cli", "-p", str(port), "info", "memory"], capture_output=True, text=True,
+                         check=True).stdout
+    return int(next(l.split(":")[1] for l in out.splitlines() if l.startswith("used_memory:")))
+
+
+def bench_cluster():
+    """Two relays sharing a redis-server: echo, Enter → output and throughput through the owner and
+    through the other relay; Redis memory per idle session; adoption after kill -9 of the owner."""
+    port = free_port()
+    rdir = tempfile.mkdtemp(prefix="winrelay-bench-redis-")
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", rdir], stdout=subprocess.DEVNULL)
+    password = secrets.token_urlsafe(18)
+    n = S["BENCH_CLUSTER_IDLE"]
+    sim = start_sim("bench", password, max_shells=n + S["BENCH_ADOPT_TRIALS"] + 20)
+    cfg = pathlib.Path(tempfile.mkdtemp(prefix="winrelay-bench-")) / "relay.toml"
+    cfg.write_text(
+        f'[sessions]\nmax_sessions = {n + 50}\n\n[[target]]\nname = "bench"\nendpoint = "{sim.found["endpoint"]}"\n'
+        f'user = "bench"\npassword_env = "BENCH_TARGET_PASSWORD"\npin = "{sim.found["fingerprint"]}"\n\n'
+        f'[cluster]\nredis = "redis://127.0.0.1:{port}/0"\nlease = "1500ms"\n')
+    env = {"BENCH_TARGET_PASSWORD": password}
+    relays = []
+    try:
+        time.sleep(0.3)
+        a, b = start_relay(str(cfg), env=env), start_relay(str(cfg), env=env)
+        relays += [a, b]
+        cookie = sign_in(a.found["open"])
+        base_a, base_b = a.found["listening"], b.found["listening"]
+        out = {"relays": "2 (release), one redis-server, lease 1.5 s"}
+        out["through"] = run_json([BENCH_BIN / "bench-relay", "--base", base_a, "--cookie", cookie, "--relay-pid",
+                                   a.pid, "--target", "bench", "cluster", "--peer", base_b,
+                                   "--bytes", S["BENCH_CLUSTER_BYTES"], "--latency-runs", S["BENCH_CLUSTER_RUNS"]])
+        before = redis_used_memory(port)
+        for _ in range(n):
+            create_session(base_a, cookie, "bench")
+        time.sleep(2)
+        out["redis_bytes_per_idle_session"] = round((redis_used_memory(port) - before) / n)
+        trials = []
+        for _ in range(S["BENCH_ADOPT_TRIALS"]):
+            owner = start_relay(str(cfg), env=env)
+            relays.append(owner)
+            r = run_json([BENCH_BIN / "bench-relay", "--base", owner.found["listening"], "--cookie", cookie,
+                          "--relay-pid", owner.pid, "--target", "bench", "adopt", "--peer", base_b])
+            if "answered_after_ms" in r:
+                trials.append(r["answered_after_ms"])
+        trials.sort()
+        out["adoption_ms"] = {"trials": len(trials), "p50": trials[len(trials) // 2] if trials else None,
+                              "max": trials[-1] if trials else None}
+        return out
+    finally:
+        for r in relays:
+            try:
+                r.stop(timeout=60)
+            except Exception:
+                pass
+        sim.stop(timeout=60)
+        redis.kill()
+
+
 # --- 4. Frontend ---------------------------------------------------------------------------------
 def bench_frontend(relay, cookie):
     assets = ROOT / "dist/assets"
@@ -497,6 +569,25 @@ def table(res):
                 f"{fl['echo_busy']['p50_us']} / {fl['echo_busy']['p99_us']} µs",
                 f"quiet relay: {fl['echo_quiet']['p50_us']} / {fl['echo_quiet']['p99_us']} µs")
             row("  time to create all", f"{fl['create_secs']} s", "")
+    cl = res.get("cluster")
+    if cl:
+        sep("3c. Several relays (2 relays, one redis-server; issue 15)")
+        if "error" in cl:
+            row("cluster", "failed: " + cl["error"])
+        else:
+            th = cl.get("through", {})
+            row("measure", "through the owner", "through another relay", "target")
+            if "owner" in th:
+                o, n_ = th["owner"], th["non_owner"]
+                row("keystroke echo p50 / p99", f"{o['echo']['p50_us']} / {o['echo']['p99_us']} µs",
+                    f"{n_['echo']['p50_us']} / {n_['echo']['p99_us']} µs", "≤ 1000 µs p50 through another relay")
+                row("Enter → output p50", f"{o['enter_to_output']['p50_us']} µs", f"{n_['enter_to_output']['p50_us']} µs", "")
+                row("throughput", f"{o['throughput_mb_s']} MB/s", f"{n_['throughput_mb_s']} MB/s",
+                    f"≥ 50 % of the owner's (is {th['throughput_ratio'] * 100:.0f} %)")
+            ad = cl.get("adoption_ms", {})
+            row("adoption after kill -9 (answer through another relay)", f"p50 {ad.get('p50')} ms",
+                f"max {ad.get('max')} ms, {ad.get('trials')} trials", "≤ 3000 ms p50")
+            row("Redis memory per idle session", f"{cl.get('redis_bytes_per_idle_session', 0) / 1024:.1f} KiB", "", "")
     f = res.get("frontend")
     if f:
         sep("4. Frontend (dist/assets, gzip -9)")
@@ -554,8 +645,18 @@ def table(res):
     pg = f.get("page", {})
     if "open_to_prompt_new_session_ms" in pg:
         check("page → prompt (new session)", pg["open_to_prompt_new_session_ms"], ISSUE18["page_to_prompt_ms"], "ms")
+    th = res.get("cluster", {}).get("through", {})
+    if "non_owner" in th:
+        check("cluster: echo through another relay p50", th["non_owner"]["echo"]["p50_us"], 1000, "µs",
+              f"owner {th['owner']['echo']['p50_us']} µs (issue 15)")
+        ratio = th["throughput_ratio"]
+        checks.append(["cluster: throughput through another relay", f"{ratio * 100:.0f} % of the owner's", "≥ 50 %",
+                       "met" if ratio >= 0.5 else "MISSED", "issue 15"])
+    ad = res.get("cluster", {}).get("adoption_ms", {})
+    if ad.get("p50") is not None:
+        check("cluster: adoption after kill -9, p50", ad["p50"], 3000, "ms", f"{ad['trials']} trials (issue 15)")
     if checks:
-        sep("Targets of issue 18 (met / missed, ratio to the target or peer, this run)")
+        sep("Targets of issues 18 and 15 (met / missed, ratio to the target or peer, this run)")
         row("target", "measured", "limit", "", "ratio")
         for ck in checks:
             row(*ck)
@@ -618,6 +719,8 @@ def main():
         section("scale", bench_scale)
     if "fleet" in ONLY:
         section("fleet", bench_fleet)
+    if "cluster" in ONLY:
+        section("cluster", bench_cluster)
     res["seconds"] = round(time.time() - t0, 1)
     out = ROOT / "bench/results/latest.json"
     out.write_text(json.dumps(res, indent=2) + "\n")

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-bench-deps.sh
+# The cluster section starts its own redis-server (as the tests do).
+scripts/install-test-servers.sh
 echo "bench: building the bench binaries (winrelay-bench) and the winrm-rs peer"
 cargo build --release -p winrelay-bench --quiet
 # The winrm-rs peer is a workspace of its own (see bench/winrm-rs-peer/Cargo.toml).

@@ -82,6 +82,24 @@ enum What {
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
     },
+    /// A cluster (issue 15): one session opened on this relay (the owner), measured
+    /// through the owner and through `--peer` (a relay that follows it).
+    Cluster {
+        /// Base URL of the other relay.
+        #[arg(long)]
+        peer: String,
+        #[arg(long, default_value_t = 20_000_000)]
+        bytes: u64,
+        #[arg(long, default_value_t = 200)]
+        latency_runs: usize,
+    },
+    /// A cluster: a session opened on this relay, a client on `--peer`; the owner is
+    /// killed (SIGKILL, `--relay-pid`) and the time until a line typed through the peer is
+    /// answered is measured.
+    Adopt {
+        #[arg(long)]
+        peer: String,
+    },
     /// Sessions per relay: many sessions, some printing, one typed into.
     Fleet {
         #[arg(long, default_value_t = 10_000)]
@@ -197,6 +215,103 @@ async fn e2e(
         "echo": stats_us(&echo),
         "enter_to_output": stats_us(&enter),
     }))
+}
+
+/// Keystroke echo, Enter → output and throughput of session `id` as `user` sees it.
+async fn measure(
+    user: &User,
+    id: &str,
+    bytes: u64,
+    runs: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let mut t = attach_ready(user, id).await?;
+    let mut echo = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        t.clear_tail();
+        let t0 = Instant::now();
+        t.input("x").await?;
+        t.read_until(b"x", None).await?;
+        echo.push(t0.elapsed());
+        t.input("\x7f").await?;
+        t.read_until(b"\x1b[", None).await?;
+    }
+    t.drain(Duration::from_millis(100)).await?;
+    let mut enter = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        t.clear_tail();
+        t.input("echo $((6*7))Q").await?;
+        t.read_until(b"))Q", None).await?;
+        t.clear_tail();
+        let t0 = Instant::now();
+        t.input("\r").await?;
+        t.read_until(b"42Q", None).await?;
+        enter.push(t0.elapsed());
+        wait_prompt_after(&mut t, b"42Q").await?;
+    }
+    t.clear_tail();
+    t.input(&print_command(bytes)).await?;
+    t.read_until(b"7))", None).await?;
+    t.clear_tail();
+    let t0 = Instant::now();
+    t.input("\r").await?;
+    t.read_until(DONE, None).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    wait_prompt_after(&mut t, DONE).await?;
+    Ok(json!({
+        "throughput_mb_s": round3(bytes as f64 / 1e6 / secs),
+        "echo": stats_us(&echo),
+        "enter_to_output": stats_us(&enter),
+    }))
+}
+
+/// Through the owner, then through a relay that follows the session.
+async fn cluster(
+    user: &User,
+    target: &str,
+    peer: &str,
+    bytes: u64,
+    runs: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let id = create_session(user, target).await?;
+    let owner = measure(user, &id, bytes, runs).await?;
+    let mut other = User::with_cookie(peer, &user.cookie)?;
+    other.ws = peer.replacen("http://", "ws://", 1);
+    let follower = measure(&other, &id, bytes, runs).await?;
+    user.end_session(&id).await?;
+    let ratio =
+        |k: &str| follower[k].as_f64().unwrap_or(0.0) / owner[k].as_f64().unwrap_or(1.0).max(1e-9);
+    Ok(json!({
+        "owner": owner,
+        "non_owner": follower,
+        "throughput_ratio": round3(ratio("throughput_mb_s")),
+    }))
+}
+
+/// Kills the owner and times the first answer through the peer.
+async fn adopt(
+    user: &User,
+    target: &str,
+    owner_pid: u32,
+    peer: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let id = create_session(user, target).await?;
+    let mut other = User::with_cookie(peer, &user.cookie)?;
+    other.ws = peer.replacen("http://", "ws://", 1);
+    let mut t = attach_ready(&other, &id).await?;
+    t.clear_tail();
+    // SIGKILL: no hand-over, the lease has to lapse.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &owner_pid.to_string()])
+        .status()?;
+    anyhow::ensure!(killed.success(), "could not kill the owner");
+    let t0 = Instant::now();
+    t.input("echo $((6*7))A\r").await?;
+    tokio::time::timeout(Duration::from_secs(60), t.read_until(b"42A", None))
+        .await
+        .context("no answer within 60 s of the owner's death")??;
+    let took = t0.elapsed();
+    let _ = other.end_session(&id).await;
+    Ok(json!({ "answered_after_ms": round1(took.as_secs_f64() * 1000.0) }))
 }
 
 /// The end of a prompt: the shell-integration mark the relay writes after every prompt
@@ -634,6 +749,12 @@ fn main() -> anyhow::Result<()> {
                 )
                 .await
             }
+            What::Cluster {
+                peer,
+                bytes,
+                latency_runs,
+            } => cluster(&user, &args.target, &peer, bytes, latency_runs).await,
+            What::Adopt { peer } => adopt(&user, &args.target, args.relay_pid, &peer).await,
             What::Fleet {
                 sessions,
                 targets,
