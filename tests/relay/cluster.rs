@@ -514,3 +514,51 @@ async fn an_owner_cut_off_from_redis_is_replaced_and_never_writes_again() {
         "A did not delete the shell B drives"
     );
 }
+
+#[tokio::test]
+async fn a_share_link_made_and_revoked_through_another_relay() {
+    let cluster = Cluster::start();
+    let (a, b) = (cluster.relay(), cluster.relay());
+    let owner = a.sign_in().await;
+    let s = owner.create_session("box").await;
+    // The owner makes a viewer link through B; a guest opens it on A.
+    let mut via_b = User::with_cookie(&b.base, &owner.cookie).unwrap();
+    via_b.ws = b.ws_base();
+    let token = via_b.share(&s.id, "viewer").await;
+    let mut guest = Client::attach(Attach::new(format!(
+        "{}/api/sessions/{}/ws?share={token}",
+        a.ws_base(),
+        s.id
+    )))
+    .await
+    .unwrap();
+    let (_, role, _) = guest.welcome().await;
+    assert_eq!(role, winrelay_shared::protocol::Role::Viewer);
+    let listed: Vec<serde_json::Value> = owner
+        .get(&format!("/api/sessions/{}/shares", s.id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "the link made on B is listed on A: {listed:?}"
+    );
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    // Revoked through B: the guest on A is removed, and the link is dead everywhere.
+    let r = via_b
+        .delete(&format!("/api/sessions/{}/shares/{id}", s.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (reason, reconnect) = guest.wait_bye(T).await;
+    assert!(!reconnect && reason.contains("revoked"), "{reason}");
+    let again = reqwest::get(format!("{}/api/sessions/{}?share={token}", b.base, s.id))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 410, "share_ended on every relay");
+}

@@ -623,5 +623,8 @@ fn apply(session: &Session, msg: ToOwner, remotes: &RemoteNodes) {
             session.set_role(client, role);
         }
         ToOwner::End => session.end(),
+        ToOwner::KickShare { share } => {
+            session.kick_share(&share, "the share link was revoked");
+        }
     }
 }

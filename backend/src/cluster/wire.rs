@@ -38,6 +38,8 @@ pub enum ToOwner {
     SetRole { client: u64, role: Role },
     /// The owner ends the session.
     End,
+    /// A share link was revoked: the clients that came through it leave.
+    KickShare { share: String },
 }
 
 /// An event of the session's owner for every relay serving its clients.

@@ -144,9 +144,10 @@ pub struct LoginLinks {
 impl AppState {
     /// Mints a one-time login link and prints it on stdout (never in the log), as at start;
     /// how long it works, or None when login links are off.
-    pub fn print_login_link(&self) -> Option<std::time::Duration> {
+    /// In a cluster the link works once on any relay.
+    pub async fn print_login_link(&self) -> Option<std::time::Duration> {
         let l = self.login_links.get()?;
-        let token = self.signins.login_link(&l.user, l.ttl);
+        let token = caller::shared(self).login_link(&l.user, l.ttl).await;
         println!("open: {}/login?token={token}", l.base);
         println!(
             "(a new login link, asked for from the relay's machine; it works once, for {})",

@@ -91,12 +91,12 @@ async fn live(state: &Arc<AppState>, id: &str) -> ApiResult<Arc<dyn Attach>> {
 
 /// What the owner of a session may act on: this relay's session, or another relay's
 /// (the action is posted to its owner).
-enum Owned {
+pub(super) enum Owned {
     Here(Arc<Session>),
     There(Arc<AppState>, Arc<dyn Attach>),
 }
 
-async fn owned(state: &Arc<AppState>, caller: &Caller, id: &str) -> ApiResult<Owned> {
+pub(super) async fn owned(state: &Arc<AppState>, caller: &Caller, id: &str) -> ApiResult<Owned> {
     if state.registry.get(id).is_some() || state.cluster.is_none() {
         return owner_session(state, caller, id).map(Owned::Here);
     }
@@ -108,7 +108,7 @@ async fn owned(state: &Arc<AppState>, caller: &Caller, id: &str) -> ApiResult<Ow
 }
 
 impl Owned {
-    fn id(&self) -> &str {
+    pub(super) fn id(&self) -> &str {
         match self {
             Owned::Here(s) => &s.id,
             Owned::There(_, s) => s.id(),
@@ -133,6 +133,29 @@ impl Owned {
             )
         })
     }
+    /// Removes the clients that came through share link `share` (on the owner); how many,
+    /// when this relay owns the session.
+    pub(super) async fn kick_share(&self, share: &str) -> ApiResult<usize> {
+        match self {
+            Owned::Here(s) => Ok(s.kick_share(share, "the share link was revoked")),
+            Owned::There(..) => {
+                self.post(ToOwner::KickShare {
+                    share: share.to_string(),
+                })
+                .await?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// The clients attached through share link `share` (known where the session runs).
+    pub(super) fn clients_via(&self, share: &str) -> Vec<u64> {
+        match self {
+            Owned::Here(s) => s.clients_via(share),
+            Owned::There(..) => Vec::new(),
+        }
+    }
+
     fn has_client(&self, client: u64) -> bool {
         match self {
             Owned::Here(s) => s.role_of(client).is_some(),

@@ -11,7 +11,7 @@ use serde_json::json;
 use winrelay_shared::api::{FailureCode, NewShare, ShareInfo};
 use winrelay_shared::protocol::Role;
 
-use super::caller::{check_write, owner_session, shared, Caller};
+use super::caller::{check_write, shared, Caller};
 use super::error::{ApiResult, Failure};
 use super::AppState;
 
@@ -24,7 +24,7 @@ pub async fn create_share(
     Json(req): Json<NewShare>,
 ) -> ApiResult<Response> {
     check_write(&state, &headers, caller.who.as_ref())?;
-    let session = owner_session(&state, &caller, &id)?;
+    let session = super::sessions::owned(&state, &caller, &id).await?;
     if req.role == Role::Owner {
         return Err(Failure::new(
             StatusCode::BAD_REQUEST,
@@ -33,13 +33,13 @@ pub async fn create_share(
         ));
     }
     let ttl = Duration::from_secs(req.ttl_secs.clamp(1, 7 * 24 * 3600));
-    let (token, share) = shared(&state).share(&session.id, req.role, ttl).await;
+    let (token, share) = shared(&state).share(session.id(), req.role, ttl).await;
     state.audit.log(
         "share_created",
-        json!({"user": caller.name(), "session": session.id, "share": share.id,
+        json!({"user": caller.name(), "session": session.id(), "share": share.id,
             "role": share.role, "ttl_secs": ttl.as_secs()}),
     );
-    let path = format!("/s/{}?share={}", session.id, token);
+    let path = format!("/s/{}?share={}", session.id(), token);
     Ok((
         StatusCode::CREATED,
         Json(ShareInfo {
@@ -60,8 +60,8 @@ pub async fn list_shares(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ShareInfo>>> {
-    let session = owner_session(&state, &caller, &id)?;
-    let shares = shared(&state).shares_of(&session.id).await;
+    let session = super::sessions::owned(&state, &caller, &id).await?;
+    let shares = shared(&state).shares_of(session.id()).await;
     let now = Instant::now();
     Ok(Json(
         shares
@@ -87,12 +87,13 @@ pub async fn revoke_share(
     Path((id, share)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     check_write(&state, &headers, caller.who.as_ref())?;
-    let session = owner_session(&state, &caller, &id)?;
-    if shared(&state).revoke(&session.id, &share).await {
-        let removed = session.kick_share(&share, "the share link was revoked");
+    let session = super::sessions::owned(&state, &caller, &id).await?;
+    if shared(&state).revoke(session.id(), &share).await {
+        // On the relay that runs the session (its clients on every relay leave).
+        let removed = session.kick_share(&share).await?;
         state.audit.log(
             "share_revoked",
-            json!({"user": caller.name(), "session": session.id, "share": share, "removed_clients": removed}),
+            json!({"user": caller.name(), "session": session.id(), "share": share, "removed_clients": removed}),
         );
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -93,7 +93,7 @@ pub async fn print_login_link(
             "a new login link can only be asked for from the relay's own machine",
         ));
     }
-    let Some(ttl) = state.print_login_link() else {
+    let Some(ttl) = state.print_login_link().await else {
         return Err(Failure::new(
             StatusCode::NOT_FOUND,
             FailureCode::NotFound,
