@@ -649,8 +649,10 @@ impl Store {
     }
 
     /// Waits (on a connection of its own) up to `timeout` until the session's log holds
-    /// output at `from` or later or an event after `events_after` exists; returns whether
-    /// there is output, and the new events (id, message).
+    /// output at `from` or later or an event after `events_after` exists; returns the log's
+    /// chunks from the one starting at `from` or later (offset, bytes; at most 64) and the new
+    /// events (id, message).
+    #[allow(clippy::type_complexity)]
     pub async fn wait_session(
         &self,
         conn: &mut MultiplexedConnection,
@@ -658,7 +660,7 @@ impl Store {
         from: u64,
         events_after: &str,
         timeout: Duration,
-    ) -> Result<(bool, Vec<(String, Vec<u8>)>), Error> {
+    ) -> Result<(Vec<(u64, Vec<u8>)>, Vec<(String, Vec<u8>)>), Error> {
         let opts = redis::streams::StreamReadOptions::default()
             .count(64)
             .block(timeout.as_millis().max(1) as usize);
@@ -671,19 +673,22 @@ impl Store {
                 &opts,
             )
             .await?;
-        let mut output = false;
+        let mut output = Vec::new();
         let mut events = Vec::new();
         for k in r.map(|r| r.keys).unwrap_or_default() {
-            if k.key == log {
-                output |= !k.ids.is_empty();
-                continue;
-            }
+            let field = if k.key == log { "d" } else { "m" };
             for id in k.ids {
-                let m = match id.map.get("m") {
+                let m = match id.map.get(field) {
                     Some(Value::BulkString(b)) => b.clone(),
-                    _ => return Err(Error::Unexpected(format!("event {}", id.id))),
+                    _ => return Err(Error::Unexpected(format!("entry {}", id.id))),
                 };
-                events.push((id.id, m));
+                if k.key == log {
+                    let offset = chunks::chunk_offset(&id.id)
+                        .ok_or_else(|| Error::Unexpected(format!("chunk id {}", id.id)))?;
+                    output.push((offset, m));
+                } else {
+                    events.push((id.id, m));
+                }
             }
         }
         Ok((output, events))

@@ -283,7 +283,7 @@ async fn read_loop(f: Weak<Follower>, node: Arc<Node>, mut events_after: String)
             }
         }
         let c = conn.as_mut().expect("set above");
-        let (output, events) = match store
+        let (chunks, events) = match store
             .wait_session(c, &id, end, &events_after, Duration::from_secs(1))
             .await
         {
@@ -296,7 +296,21 @@ async fn read_loop(f: Weak<Follower>, node: Arc<Node>, mut events_after: String)
             }
         };
         let Some(me) = f.upgrade() else { return };
-        if output {
+        let output = !chunks.is_empty();
+        // The chunks XREAD gave continue the mirror exactly: take them as they are (no
+        // second round trip); anything else (a chunk holding `end` in its middle after a
+        // restore) is read from `end`.
+        let direct = chunks
+            .iter()
+            .try_fold(end, |at, (off, data)| {
+                (*off == at).then(|| at + data.len() as u64)
+            })
+            .is_some();
+        if output && direct {
+            for (_, data) in &chunks {
+                me.mirror(data);
+            }
+        } else if output {
             let mut at = end;
             loop {
                 match store.read(&id, at, 1 << 20).await {

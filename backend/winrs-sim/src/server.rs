@@ -396,10 +396,12 @@ async fn operate(
                     }
                 }
             }
-            // Output already waiting when the Receive arrives means output is sustained (it
-            // piled up while the last answer travelled): batch it. A Receive that waited through
-            // an idle period answers the first output at once: that is a person's Enter.
-            let sustained = cmd.has_output();
+            // A good deal of output already waiting when the Receive arrives means output is
+            // sustained (it piled up while the last answer travelled): batch it. A Receive that
+            // waited through an idle period, or finds only a few bytes (a client that asks
+            // for the next response only after storing the last one finds an echo and a
+            // prompt waiting), answers at once: that is a person's Enter.
+            let sustained = cmd.buffered() >= SUSTAINED_BYTES;
             let deadline = tokio::time::Instant::now() + timeout;
             if !cmd
                 .wait_ready(deadline, shell.closing(), *sequence_id)
@@ -460,6 +462,9 @@ async fn operate(
         RequestBody::Create(_) | RequestBody::Delete => unreachable!("handled above"),
     }
 }
+
+/// Output waiting at a Receive's arrival from which on it counts as sustained (batched).
+const SUSTAINED_BYTES: usize = 4096;
 
 /// A Receive whose `SequenceId` is neither the kept response's number nor the next one.
 fn out_of_sequence(relates_to: Option<String>, got: u64, last: u64) -> Fault {

@@ -578,8 +578,9 @@ impl Cmd {
     }
 
     /// True when a Receive arriving now finds something to say (output or the end).
-    pub(crate) fn has_output(&self) -> bool {
-        lock(&self.output).ready()
+    /// Output bytes waiting for a Receive.
+    pub(crate) fn buffered(&self) -> usize {
+        lock(&self.output).buffered()
     }
 
     /// After output arrived, waits up to `window` for more (or for the end) so that output
