@@ -246,17 +246,10 @@ async fn typist(
         .map_err(|e| format!("session {i}: attach: {e}"))?;
     for k in 0..lines {
         let want = format!("S{i}K{k}=2ok");
-        let mut typed = false;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if !typed {
-                if c.try_input(&format!("echo S{i}K{k}=$((1+1))ok\r"))
-                    .await
-                    .is_ok()
-                {
-                    typed = true;
-                }
-            }
+            // Typed (again, after a reconnect: the first may have died with its relay).
+            let _ = c.try_input(&format!("echo S{i}K{k}=$((1+1))ok\r")).await;
             match c
                 .try_wait_for(want.as_bytes(), Duration::from_secs(4))
                 .await
@@ -277,7 +270,6 @@ async fn typist(
                     let _ = c
                         .reconnect_to(attach_at(&pick(hops), &cookie, &id).resume_from(Some(pos)))
                         .await;
-                    typed = false;
                 }
             }
         }
@@ -321,14 +313,14 @@ async fn a_rolling_restart_of_every_relay_keeps_every_session() {
         .collect();
     // Restart each relay in turn while they type.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    for k in 0..3 {
-        let status = relays[k].terminate();
+    for (k, relay) in relays.iter_mut().enumerate() {
+        let status = relay.terminate();
         assert!(
             status.success(),
             "relay {k} exits cleanly on SIGTERM: {status}"
         );
-        relays[k] = cluster.relay();
-        bases.lock().unwrap()[k] = relays[k].ws_base();
+        *relay = cluster.relay();
+        bases.lock().unwrap()[k] = relay.ws_base();
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let mut clients = Vec::new();

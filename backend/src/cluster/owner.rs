@@ -462,7 +462,7 @@ async fn run(
             _ = renew.tick() => {
                 ticks += 1;
                 // Now and then: clients of relays that died leave (nobody else says so).
-                if ticks % 6 == 0 {
+                if ticks.is_multiple_of(6) {
                     forget_dead_nodes(&node, &session, &o.remotes).await;
                 }
                 let t0 = std::time::Instant::now();
