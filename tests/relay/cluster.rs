@@ -419,7 +419,22 @@ async fn redis_killed_and_restarted_empty_the_owner_keeps_serving_and_registers_
     // Redis comes back without its data: the owner registers the session again, with its
     // log, and the other relay's client goes on where it was.
     cluster.redis.restart();
-    on_a.wait_for("during-4", Duration::from_secs(30)).await;
+    if let Err(e) = on_a
+        .try_wait_for(b"during-4", Duration::from_secs(30))
+        .await
+    {
+        let log = a.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("cluster") || l.contains("WARN") || l.contains("client"))
+            .collect();
+        panic!(
+            "{e:#}\nA's screen: {:?}\nA's messages: {:?}\nA's log:\n{}",
+            on_a.raw_text(),
+            on_a.messages,
+            lines.join("\n")
+        );
+    }
     on_b.wait_for("during-4", Duration::from_secs(30)).await;
     on_b.input("echo after-$((3+3))\r").await;
     if on_a.try_wait_for(b"after-6", T).await.is_err() {

@@ -296,16 +296,20 @@ async fn read_loop(f: Weak<Follower>, node: Arc<Node>, mut events_after: String)
             }
         };
         let Some(me) = f.upgrade() else { return };
-        let output = !chunks.is_empty();
+        // Output shows as new chunks; but a log written back after Redis lost its data is
+        // one chunk at an older id that a blocking read never returns: after any event (the
+        // owner announces such a write-back) look at the log's end too.
+        let output = !chunks.is_empty() || !events.is_empty();
         // The chunks XREAD gave continue the mirror exactly: take them as they are (no
         // second round trip); anything else (a chunk holding `end` in its middle after a
         // restore) is read from `end`.
-        let direct = chunks
-            .iter()
-            .try_fold(end, |at, (off, data)| {
-                (*off == at).then(|| at + data.len() as u64)
-            })
-            .is_some();
+        let direct = !chunks.is_empty()
+            && chunks
+                .iter()
+                .try_fold(end, |at, (off, data)| {
+                    (*off == at).then(|| at + data.len() as u64)
+                })
+                .is_some();
         if output && direct {
             for (_, data) in &chunks {
                 me.mirror(data);
