@@ -723,6 +723,19 @@ def main():
         section("cluster", bench_cluster)
     res["seconds"] = round(time.time() - t0, 1)
     out = ROOT / "bench/results/latest.json"
+    # A run of some sections (BENCH_ONLY) keeps the other sections of the last full run, and
+    # says when each section was measured.
+    stamp = res["machine"].get("date")
+    res["measured_at"] = {k: stamp for k in res if k not in ("machine", "settings", "seconds", "measured_at")}
+    if out.exists() and "BENCH_ONLY" in os.environ:
+        try:
+            old = json.loads(out.read_text())
+            for k, v in old.items():
+                if k not in res:
+                    res[k] = v
+            res["measured_at"] = dict(old.get("measured_at", {}), **res["measured_at"])
+        except (ValueError, OSError):
+            pass
     out.write_text(json.dumps(res, indent=2) + "\n")
     table(res)
     print(f"\n(took {res['seconds']} s; JSON in {out.relative_to(ROOT)})")
