@@ -569,3 +569,22 @@ async fn a_share_link_made_and_revoked_through_another_relay() {
         .unwrap();
     assert_eq!(again.status(), 410, "share_ended on every relay");
 }
+
+#[tokio::test]
+async fn two_relays_cannot_share_a_node_name() {
+    let cluster = Cluster::start();
+    let text = std::fs::read_to_string(&cluster.config).unwrap();
+    let named = config_file(&text.replace("[cluster]\n", "[cluster]\nnode = \"same\"\n"));
+    let _first = Relay::start(&["--config", named.to_str().unwrap()]);
+    let second = Relay::builder()
+        .args(["--config", named.to_str().unwrap()])
+        .try_start();
+    let err = format!(
+        "{:#}",
+        second.err().expect("the second relay must not start")
+    );
+    assert!(
+        err.contains("another relay named \"same\" is alive"),
+        "{err}"
+    );
+}

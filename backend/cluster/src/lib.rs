@@ -694,20 +694,6 @@ impl Store {
         Ok((output, events))
     }
 
-    /// Removes a session nobody owns any more from the list (its record stays until it
-    /// expires): used when a session cannot be adopted.
-    pub async fn forget_session(&self, session: &str, keep: Duration) -> Result<(), Error> {
-        let mut c = self.conn.clone();
-        let _: i64 = c.srem(self.sessions_key(), session).await?;
-        let _: i64 = c.hset(self.key(session, "record"), "ended", "1").await?;
-        for what in ["log", "meta", "in", "record", "ev"] {
-            let _: i64 = c
-                .expire(self.key(session, what), keep.as_secs().max(1) as i64)
-                .await?;
-        }
-        Ok(())
-    }
-
     // --- nodes ----------------------------------------------------------------------------
 
     /// The node is alive (call more often than `ttl`).

@@ -82,6 +82,29 @@ impl Node {
         }))
     }
 
+    /// Makes sure no other live relay uses this node's name: a relay restarted right after a
+    /// crash waits for its old heartbeat to lapse; a second relay with the same name running
+    /// is refused (their sessions' leases would be indistinguishable).
+    pub async fn claim_name(&self) -> anyhow::Result<()> {
+        let ttl = self.lease * 3;
+        let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(1);
+        loop {
+            let alive = self.store.nodes(ttl).await?;
+            if !alive.contains(&self.name) {
+                self.store.heartbeat(&self.name).await?;
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "another relay named {:?} is alive in this cluster: give each relay its own [cluster] node name",
+                    self.name
+                );
+            }
+            tracing::info!(node = %self.name, "cluster: waiting for an earlier relay of this name to time out");
+            tokio::time::sleep(self.lease / 2).await;
+        }
+    }
+
     fn followers(&self) -> MutexGuard<'_, HashMap<String, Weak<follower::Follower>>> {
         self.followers.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -122,6 +122,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 metrics.cluster.clone(),
             )
             .await?;
+            node.claim_name().await?;
             tracing::info!(node = %node.name, "cluster: connected to Redis");
             Some(node)
         }
