@@ -513,10 +513,18 @@ impl Connector {
     }
 
     async fn resume_winrs(&self, point: &ResumePoint) -> Result<WinrsShell, winrm_client::Error> {
+        let ResumePoint::Winrs {
+            shell,
+            command,
+            next,
+        } = point
+        else {
+            return Err(winrm_client::Error::Config(
+                "not a WinRS resume point".into(),
+            ));
+        };
         let client = self.client()?;
-        let (shell, input, output) = client
-            .resume_command(&point.shell, &point.command, point.next)
-            .await?;
+        let (shell, input, output) = client.resume_command(shell, command, *next).await?;
         Ok(WinrsShell::new(shell, input, output))
     }
 }
@@ -563,10 +571,14 @@ impl Connect for Connector {
                     }
                 }
                 let client = self.client().map_err(|e| shell_error(&e))?;
-                psrp_shell::open(&client, self.target.configuration.as_deref())
-                    .await
-                    .map(TargetShell::Psrp)
-                    .map_err(|e| shell_error(&e))
+                psrp_shell::open(
+                    &client,
+                    self.target.configuration.as_deref(),
+                    self.resumable,
+                )
+                .await
+                .map(TargetShell::Psrp)
+                .map_err(|e| shell_error(&e))
             }
             _ => self
                 .open_winrs()
@@ -583,30 +595,64 @@ impl Connect for Connector {
                 "the session's resume point is not one this relay understands",
             )
         })?;
-        if self.target.shell == ShellKind::Powershell {
-            return Err(ShellError::new(
+        match point {
+            ResumePoint::Winrs { .. } if self.target.shell != ShellKind::Powershell => self
+                .resume_winrs(&point)
+                .await
+                .map(TargetShell::Winrs)
+                .map_err(|e| shell_error(&e)),
+            ResumePoint::Psrp { pool } if self.target.shell == ShellKind::Powershell => {
+                let client = self.client().map_err(|e| shell_error(&e))?;
+                let deadline = tokio::time::Instant::now() + PSRP_CONNECT_PATIENCE;
+                let mut wait = Duration::from_millis(250);
+                loop {
+                    match psrp_shell::connect(&client, self.target.configuration.as_deref(), &pool)
+                        .await
+                    {
+                        Ok(shell) => return Ok(TargetShell::Psrp(shell)),
+                        // Still connected to the relay that died (the target has not noticed
+                        // yet), or briefly unreachable: try again for a while.
+                        Err(e) if tokio::time::Instant::now() < deadline => {
+                            tracing::debug!(error = %e, "the PowerShell pool cannot be connected to yet");
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(Duration::from_secs(5));
+                        }
+                        Err(e) => return Err(shell_error(&e)),
+                    }
+                }
+            }
+            _ => Err(ShellError::new(
                 FailureCode::ShellGone,
-                "a PowerShell console cannot be continued by another relay",
-            ));
+                "the session's resume point does not fit its target's shell",
+            )),
         }
-        self.resume_winrs(&point)
-            .await
-            .map(TargetShell::Winrs)
-            .map_err(|e| shell_error(&e))
     }
 }
 
-/// Where another relay continues a WinRS shell: its ids and the first Receive response
-/// not yet stored. Ids only: nothing secret.
+/// Where another relay continues a session's shell. Ids only: nothing secret.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ResumePoint {
-    /// The shell id.
-    pub shell: String,
-    /// The command id.
-    pub command: String,
-    /// The sequence number of the first response not yet stored.
-    pub next: u64,
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ResumePoint {
+    /// A WinRS shell: its ids and the first Receive response not yet stored.
+    Winrs {
+        /// The shell id.
+        shell: String,
+        /// The command id.
+        command: String,
+        /// The sequence number of the first response not yet stored.
+        next: u64,
+    },
+    /// A PowerShell console's runspace pool (connected to with `shell/Connect`).
+    Psrp {
+        /// The pool's shell id.
+        pool: String,
+    },
 }
+
+/// How long a relay taking over a PowerShell console tries to connect to its pool: Windows
+/// accepts a Connect only once the pool is Disconnected, which a pool whose relay died
+/// becomes only after the target's own timeout.
+const PSRP_CONNECT_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The shell of a target: a WinRS command, or a PowerShell console over PSRP.
 pub enum TargetShell {
@@ -652,10 +698,8 @@ impl RemoteShell for TargetShell {
     async fn forget(self) {
         match self {
             TargetShell::Winrs(s) => s.forget().await,
-            // A console's pool cannot be continued elsewhere: it ends with this relay.
-            TargetShell::Psrp(s) => {
-                let _ = s.close().await;
-            }
+            // Disconnected: the next owner connects to the pool.
+            TargetShell::Psrp(s) => s.forget().await,
         }
     }
 }
@@ -747,7 +791,7 @@ impl RemoteShell for WinrsShell {
             Ok(E::Output(winrm_client::Output::Exited(code))) => Ok(Output::Exited(code)),
             Ok(E::Received(n)) => {
                 let acker = self.acker.clone();
-                let point = ResumePoint {
+                let point = ResumePoint::Winrs {
                     shell: self.input.0.shell_id().to_string(),
                     command: self.input.0.command_id().to_string(),
                     next: n + 1,

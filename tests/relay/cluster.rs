@@ -32,9 +32,11 @@ impl Cluster {
     fn config_for(sim: &Sim, redis: &str) -> std::path::PathBuf {
         std::env::set_var("CLUSTER_BOX_PW", "cluster-pw");
         config_file(&format!(
-            "[[target]]\nname = \"box\"\nendpoint = \"{}\"\nuser = \"svc\"\npassword_env = \"CLUSTER_BOX_PW\"\npin = \"{}\"\n\n\
+            "[[target]]\nname = \"box\"\nendpoint = \"{ep}\"\nuser = \"svc\"\npassword_env = \"CLUSTER_BOX_PW\"\npin = \"{fp}\"\n\n\
+             [[target]]\nname = \"ps\"\nshell = \"powershell\"\nendpoint = \"{ep}\"\nuser = \"svc\"\npassword_env = \"CLUSTER_BOX_PW\"\npin = \"{fp}\"\n\n\
              [cluster]\nredis = \"{redis}\"\nlease = \"1500ms\"\n",
-            sim.endpoint, sim.fingerprint
+            ep = sim.endpoint,
+            fp = sim.fingerprint
         ))
     }
 
@@ -587,4 +589,66 @@ async fn two_relays_cannot_share_a_node_name() {
         err.contains("another relay named \"same\" is alive"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_powershell_console_moves_between_relays_and_keeps_its_variables() {
+    let cluster = Cluster::start();
+    let mut a = cluster.relay();
+    let mut b = cluster.relay();
+    let mut c = cluster.relay();
+    let user = a.sign_in().await;
+    let s = user.create_session("ps").await;
+    let mut on_c = Client::attach(attach_at(&c.ws_base(), &user.cookie, &s.id))
+        .await
+        .unwrap();
+    on_c.welcome().await;
+    on_c.wait_for_raw("> \x1b]133;B\x07", T).await;
+    on_c.input("$x = 'kept'\r").await;
+    on_c.input("Write-Output \"x is $x\"\r").await;
+    on_c.wait_for("x is kept", T).await;
+
+    // The owner dies without a word: the target marks its pool Disconnected after a while,
+    // and another relay connects to it; the pool's variables are still there.
+    kill(a.child.id() as i32, 9);
+    let _ = a.child.wait();
+    on_c.input("Write-Output \"still $x\"\r").await;
+    on_c.wait_for("still kept", Duration::from_secs(60)).await;
+
+    // The new owner is stopped (SIGTERM): it disconnects the pool, the other relay connects
+    // at once; a client of the stopped relay reconnects through the other one.
+    if b.log().contains("adopted a session") {
+        assert!(b.terminate().success());
+    } else {
+        assert!(c.terminate().success());
+        let pos = on_c.pos();
+        on_c.reconnect_to(attach_at(&b.ws_base(), &user.cookie, &s.id).resume_from(Some(pos)))
+            .await
+            .unwrap();
+    }
+    on_c.input("Write-Output \"and $x\"\r").await;
+    if let Err(e) = on_c
+        .try_wait_for(b"and kept", Duration::from_secs(30))
+        .await
+    {
+        let logs = |r: &Relay| -> String {
+            r.log()
+                .lines()
+                .filter(|l| {
+                    l.contains("cluster")
+                        || l.contains("WARN")
+                        || l.contains("pool")
+                        || l.contains("adopt")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        panic!("{e:#}\nB:\n{}\nC:\n{}", logs(&b), logs(&c));
+    }
+    assert_eq!(
+        cluster.sim.children().len(),
+        0,
+        "a console has no WinRS process"
+    );
+    let _ = (&mut a, &mut b, &mut c);
 }

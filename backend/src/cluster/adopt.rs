@@ -163,7 +163,7 @@ impl Node {
         let why_not = if record.personal {
             Some("it was opened with credentials typed on the relay that stopped, which no other relay has")
         } else if record.resume.is_none() {
-            Some("its shell cannot be continued by another relay (a PowerShell console, or it had not started)")
+            Some("its shell cannot be continued by another relay (it had not started)")
         } else {
             None
         };

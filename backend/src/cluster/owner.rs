@@ -454,6 +454,9 @@ async fn run(
                         o.put("writing the input mode", Record::input_mode_fields(hidden, why)).await?;
                         FromOwner::InputMode { hidden, why: why.map(str::to_string) }
                     }
+                    // A hand-over sends this relay's own clients elsewhere; the clients of
+                    // other relays stay where they are (the session goes on).
+                    Ok(Event::Kick { .. }) if session.is_handed_over() => continue,
                     Ok(Event::Kick { client, reason, reconnect }) => FromOwner::Kick { client, reason, reconnect },
                     Err(RecvError::Closed) => return Ok(()),
                 };

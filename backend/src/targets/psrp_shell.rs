@@ -17,7 +17,9 @@ use winrm_client::{Pipeline, PoolOptions, PowerShellPool, PsEvent as ClientEvent
 
 use super::shell_error;
 use crate::session::pshost::{FieldAnswer, PsConsole, PsEvent, Reply, Step};
-use crate::session::remote::{CompleteRequest, Output, RemoteShell, ShellError, ShellInput};
+use crate::session::remote::{
+    Checkpoint, CompleteRequest, Output, RemoteShell, ShellError, ShellInput,
+};
 
 /// The size a pool starts with until the first writer's terminal says otherwise.
 const START_SIZE: (u16, u16) = (120, 30);
@@ -41,11 +43,7 @@ pub struct PsrpShell {
 #[derive(Clone)]
 pub struct PsrpInput(mpsc::UnboundedSender<Cmd>);
 
-/// Opens a pool on `client` with session configuration `configuration`.
-pub async fn open(
-    client: &winrm_client::Client,
-    configuration: Option<&str>,
-) -> Result<PsrpShell, winrm_client::Error> {
+fn options(configuration: Option<&str>) -> PoolOptions {
     let mut options = PoolOptions {
         host: HostInfo::console(i32::from(START_SIZE.0), i32::from(START_SIZE.1)),
         ..PoolOptions::default()
@@ -53,17 +51,58 @@ pub async fn open(
     if let Some(c) = configuration {
         options.configuration = c.to_string();
     }
-    let pool = client.open_pool(options).await?;
+    options
+}
+
+/// Opens a pool on `client` with session configuration `configuration`. `resumable`: a
+/// cluster's session, which another relay may connect to later (its first output is a
+/// checkpoint naming the pool).
+pub async fn open(
+    client: &winrm_client::Client,
+    configuration: Option<&str>,
+    resumable: bool,
+) -> Result<PsrpShell, winrm_client::Error> {
+    let pool = client.open_pool(options(configuration)).await?;
+    Ok(start(pool, resumable))
+}
+
+/// Connects to a pool another relay disconnected (or whose relay died: the target marks
+/// it Disconnected after a while), with a new console (a new prompt; the pool keeps its
+/// variables, functions and current folder).
+pub async fn connect(
+    client: &winrm_client::Client,
+    configuration: Option<&str>,
+    pool_id: &str,
+) -> Result<PsrpShell, winrm_client::Error> {
+    let pool = client.connect_pool(pool_id, options(configuration)).await?;
+    Ok(start(pool, true))
+}
+
+fn start(pool: PowerShellPool, resumable: bool) -> PsrpShell {
+    let checkpoint = resumable.then(|| {
+        let point = super::ResumePoint::Psrp {
+            pool: pool.id().to_string(),
+        };
+        // Console output is not acknowledged to the target (a take-over loses what the
+        // last relay had received but not stored): the checkpoint only names the pool.
+        Checkpoint::new(
+            serde_json::to_string(&point).expect("plain data serialises"),
+            || {},
+        )
+    });
     let (out_tx, out_rx) = mpsc::channel(256);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (closing, closed) = tokio::sync::oneshot::channel();
+    if let Some(cp) = checkpoint {
+        let _ = out_tx.try_send(Ok(Output::Checkpoint(cp)));
+    }
     let task = tokio::spawn(run(pool, cmd_rx, out_tx, closed));
-    Ok(PsrpShell {
+    PsrpShell {
         output: out_rx,
         input: PsrpInput(cmd_tx),
         closing,
         task,
-    })
+    }
 }
 
 async fn next_event(p: &mut Option<Pipeline>) -> Option<Result<ClientEvent, winrm_client::Error>> {
@@ -232,6 +271,25 @@ impl RemoteShell for PsrpShell {
 
     async fn recv(&mut self) -> Option<Result<Output, ShellError>> {
         self.output.recv().await
+    }
+
+    async fn forget(self) {
+        // A hand-over: the pool stays, Disconnected, for the relay that connects next.
+        let _ = self.closing.send(());
+        drop(self.output);
+        let mut task = self.task;
+        if let Ok(Ok(pool)) =
+            tokio::time::timeout(std::time::Duration::from_secs(30), &mut task).await
+        {
+            match pool.disconnect().await {
+                Ok(id) => {
+                    tracing::info!(pool = %id, "disconnected the PowerShell pool for another relay")
+                }
+                Err(e) => tracing::warn!(error = %e, "could not disconnect the PowerShell pool"),
+            }
+        } else {
+            task.abort();
+        }
     }
 
     async fn close(self) -> Result<(), ShellError> {
