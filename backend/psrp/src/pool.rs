@@ -1156,6 +1156,18 @@ impl ServerPool {
         out
     }
 
+    /// RUNSPACEPOOL_STATE with the pool's current state, for the pool Receive. Windows sends
+    /// it (Opened, with its old ObjectId) on the first pool Receive after a Connect
+    /// (`test_psrp_disconnect_runspaces`, pairs 15 and 17).
+    pub fn state_message(&mut self) -> Vec<Vec<u8>> {
+        let v = RunspacePoolStateInfo {
+            state: self.state,
+            error: None,
+        }
+        .to_value();
+        self.fragments(MessageType::RUNSPACEPOOL_STATE, self.rpid, Guid::NIL, &v)
+    }
+
     /// ENCRYPTED_SESSION_KEY for the client's PUBLIC_KEY blob: makes the session key.
     pub fn send_session_key(
         &mut self,

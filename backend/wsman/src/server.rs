@@ -377,6 +377,43 @@ impl Fault {
         }
     }
 
+    /// An operation (Command, Send, Receive, Signal) on a shell that is Disconnected: the
+    /// client must Reconnect (same client) or Connect (another client) first. MS-WSMV does
+    /// not name this fault; `w:InternalError` is what MS-WSMV 3.1.4.16/3.1.4.17 prescribe for
+    /// the neighbouring state errors. Windows' own WSManFault code and text for it are not in
+    /// the recordings (pypsrp users saw HTTP 400 for a Command on an auto-disconnected pool),
+    /// so this fault carries no code.
+    pub fn shell_disconnected(relates_to: Option<String>) -> Fault {
+        let text = "The WS-Management service cannot process the request because the shell is disconnected. Reconnect to it (shell/Reconnect) or connect to it (shell/Connect) and retry the operation.";
+        Fault {
+            code: "s:Receiver".into(),
+            subcode: Some("w:InternalError".into()),
+            reason: text.into(),
+            detail: None,
+            wsman_code: None,
+            machine: None,
+            message: text.into(),
+            relates_to,
+        }
+    }
+
+    /// A Connect to a shell that is still connected (to this or another client):
+    /// `w:InternalError`, as MS-WSMV 3.1.4.17 requires; also a Reconnect from a client other
+    /// than the connected one (3.1.4.16). Only a disconnected shell can be connected to.
+    pub fn shell_connected(relates_to: Option<String>) -> Fault {
+        let text = "The WS-Management service cannot process the request because the shell is connected to a client. Only a disconnected shell can be connected to: disconnect it from its client first, or wait until the server disconnects it.";
+        Fault {
+            code: "s:Receiver".into(),
+            subcode: Some("w:InternalError".into()),
+            reason: text.into(),
+            detail: None,
+            wsman_code: None,
+            machine: None,
+            message: text.into(),
+            relates_to,
+        }
+    }
+
     /// The request asks for an operation the server does not implement
     /// (`w:ActionNotSupported`). There is no WSManFault code for it here.
     pub fn action_not_supported(relates_to: Option<String>, action_uri: &str) -> Fault {
