@@ -139,6 +139,22 @@ pub struct SimConfig {
     /// A Receive that waited through an idle period answers its first output at once, so an
     /// interactive command's first output never waits for this. Default 20 ms.
     pub coalesce_window: Duration,
+    /// A PowerShell pool whose client vanished without Disconnect (no request on it, so no
+    /// Receive outstanding, for this long) becomes Disconnected, so that another client can
+    /// Connect to it; `None` never. Default 2 s (short, for tests).
+    ///
+    /// What real Windows does, as far as known: a client that keeps a pool Receive
+    /// outstanding (PowerShell's does, with `WSMAN_CMDSHELL_OPTION_KEEPALIVE=True`) stays
+    /// connected. Users of pypsrp, which keeps no pool Receive outstanding between commands,
+    /// saw pools turn Disconnected after about two minutes without requests, after which
+    /// Command failed with HTTP 400 (pypsrp issues 21 and 203: `State Disconnected`,
+    /// `ShellInactivity P0DT0H1M55S`). Which Windows timer does it (WinRM's keep-alive or
+    /// PowerShell's robust-connection timeout, documented as about 4 minutes for a lost
+    /// network) and whether it is configurable is not verified. MS-WSMV 3.1.6.5 says only
+    /// that a client whose TCP connection ends without Disconnect leaves an idle shell, not a
+    /// disconnected one; the shell's IdleTimeOut ([`SimConfig::default_idle_timeout`])
+    /// deletes it in the end either way.
+    pub pool_disconnect_after: Option<Duration>,
     /// Working directory of commands whose shell names none; `None`: the simulator's own.
     pub working_directory: Option<PathBuf>,
     /// Which program runs for which WinRS command line.
@@ -162,6 +178,7 @@ impl SimConfig {
             default_idle_timeout: Duration::from_secs(7200),
             max_operation_timeout: Duration::from_secs(60),
             coalesce_window: Duration::from_millis(20),
+            pool_disconnect_after: Some(Duration::from_secs(2)),
             working_directory: None,
         }
     }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use psrp::clixml::Value;
 use psrp::host::{HostMethodId, HostResponse};
@@ -64,6 +64,29 @@ impl Pools {
             alive
         });
         map.len()
+    }
+
+    /// Marks Disconnected every connected pool that had no request in flight (so no Receive
+    /// outstanding) for `after`, as Windows does with a pool whose client vanished (see
+    /// [`crate::SimConfig::pool_disconnect_after`]). Its pipelines go on running; their
+    /// output waits for the next client.
+    pub(crate) fn disconnect_idle(&self, registry: &Registry, now: Instant, after: Duration) {
+        let pools: Vec<Arc<PsPool>> = lock(&self.map).values().cloned().collect();
+        for p in pools {
+            if registry.get(&p.shell.id).is_none() {
+                continue;
+            }
+            let mut inner = lock(&p.inner);
+            let idle =
+                inner.in_flight == 0 && now.saturating_duration_since(inner.last_request) >= after;
+            if idle && !inner.disconnected {
+                inner.disconnected = true;
+                inner.client_session = None;
+                drop(inner);
+                tracing::info!(pool = %p.shell.id, "runspace pool disconnected: no request for {after:?}");
+                p.bump();
+            }
+        }
     }
 
     pub(crate) fn stop_everything(&self) {
@@ -127,6 +150,36 @@ struct Inner {
     pool_out: Queue,
     pipes: HashMap<Guid, Pipe>,
     host: HostInfo,
+    /// Disconnected (by Disconnect, or by [`Pools::disconnect_idle`]): Command, Send, Receive
+    /// and Signal fault until a Reconnect or Connect.
+    disconnected: bool,
+    /// The `wsmv:SessionId` of the connected client (MS-PSRP 3.1.4.9: servers tell clients
+    /// apart by it), which alone may Reconnect while connected.
+    client_session: Option<String>,
+    /// The connected client's requests (Command, Send, Receive, Signal) in flight, and when
+    /// the last one began or ended; other clients' attempts do not count.
+    in_flight: usize,
+    last_request: Instant,
+}
+
+/// Counts a request of the connected client while it is served.
+struct ClientBusy<'a>(&'a PsPool);
+
+impl<'a> ClientBusy<'a> {
+    fn new(pool: &'a PsPool) -> ClientBusy<'a> {
+        let mut inner = lock(&pool.inner);
+        inner.in_flight += 1;
+        inner.last_request = Instant::now();
+        ClientBusy(pool)
+    }
+}
+
+impl Drop for ClientBusy<'_> {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.0.inner);
+        inner.in_flight -= 1;
+        inner.last_request = Instant::now();
+    }
 }
 
 pub(crate) struct PsPool {
@@ -160,6 +213,32 @@ struct PipeIo {
 impl powershell::Io for PipeIo {
     fn emit(&self, t: MessageType, v: &Value) {
         let mut inner = lock(&self.pool.inner);
+        // A SecureString lives decrypted in the server and is encrypted with the current
+        // session key when it is written out (as PowerShell serializes one); one that does
+        // not decrypt with that key (none exchanged, or the key of another client) cannot be
+        // sent.
+        let resealed = match v {
+            Value::SecureString(c) => Some(inner.server.session_key().and_then(|k| {
+                k.decrypt(c)
+                    .ok()
+                    .map(|p| Value::SecureString(k.encrypt(&p)))
+            })),
+            _ => None,
+        };
+        let (t, owned) = match resealed {
+            Some(Some(sealed)) => (t, sealed),
+            Some(None) => {
+                let e = psrp::records::ErrorRecord {
+                    message: "A SecureString could not be decrypted with the session key: exchange the key (PUBLIC_KEY) before SecureStrings travel.".into(),
+                    fully_qualified_error_id: "SecureStringSessionKey".into(),
+                    category: 7,
+                    ..Default::default()
+                };
+                (MessageType::ERROR_RECORD, e.to_value())
+            }
+            None => (t, v.clone()),
+        };
+        let v = &owned;
         if let Ok(frags) = inner.server.pipeline_message(self.pid, t, v) {
             if let Some(p) = inner.pipes.get_mut(&self.pid) {
                 p.out.extend(frags);
@@ -300,6 +379,10 @@ pub(crate) async fn operate(
                     pool_out,
                     pipes: HashMap::new(),
                     host: init.host_info.clone(),
+                    disconnected: false,
+                    client_session: request.header.session_id.clone(),
+                    in_flight: 0,
+                    last_request: Instant::now(),
                 }),
                 changed: watch::channel(0).0,
                 runspace: tokio::sync::Mutex::new(Runspace::new(cwd, user)),
@@ -352,6 +435,27 @@ pub(crate) async fn operate(
                 .header
                 .operation_timeout
                 .min(config.max_operation_timeout);
+            let session = request.header.session_id.clone();
+            let disconnected = lock(&pool.inner).disconnected;
+            if disconnected
+                && matches!(
+                    body,
+                    PsrpRequestBody::Command { .. }
+                        | PsrpRequestBody::Send(_)
+                        | PsrpRequestBody::Receive { .. }
+                        | PsrpRequestBody::Signal { .. }
+                )
+            {
+                return Err(Fault::shell_disconnected(relates));
+            }
+            let _client_busy = matches!(
+                body,
+                PsrpRequestBody::Command { .. }
+                    | PsrpRequestBody::Send(_)
+                    | PsrpRequestBody::Receive { .. }
+                    | PsrpRequestBody::Signal { .. }
+            )
+            .then(|| ClientBusy::new(&pool));
             match body {
                 PsrpRequestBody::Command {
                     command_id,
@@ -391,13 +495,91 @@ pub(crate) async fn operate(
                     // Terminate (or a stop for a finished pipeline): nothing left to release.
                     PsrpResponseBody::Signalled
                 }
-                PsrpRequestBody::Disconnect { .. }
-                | PsrpRequestBody::Reconnect
-                | PsrpRequestBody::Connect { .. } => {
-                    return Err(Fault::action_not_supported(
-                        relates,
-                        request.header.action.uri(),
-                    ))
+                PsrpRequestBody::Disconnect { .. } => {
+                    let mut inner = lock(&pool.inner);
+                    inner.disconnected = true;
+                    inner.client_session = None;
+                    drop(inner);
+                    // An outstanding Receive ends (with the disconnected fault).
+                    pool.bump();
+                    tracing::debug!(pool = %pool.shell.id, "runspace pool disconnected");
+                    PsrpResponseBody::Disconnected
+                }
+                PsrpRequestBody::Reconnect => {
+                    let mut inner = lock(&pool.inner);
+                    if inner.disconnected {
+                        inner.disconnected = false;
+                        inner.client_session = session;
+                        inner.last_request = Instant::now();
+                    } else if inner.client_session != session {
+                        // MS-WSMV 3.1.4.16: the connected client's Reconnect is ignored,
+                        // another's is an InternalError.
+                        return Err(Fault::shell_connected(relates));
+                    }
+                    PsrpResponseBody::Reconnected
+                }
+                PsrpRequestBody::Connect {
+                    command_id: Some(command_id),
+                    ..
+                } => {
+                    // Attach to a pipeline of a pool this client connected to.
+                    let inner = lock(&pool.inner);
+                    let known =
+                        Guid::parse(&command_id).is_some_and(|pid| inner.pipes.contains_key(&pid));
+                    if !known {
+                        return Err(unknown(relates, "command"));
+                    }
+                    PsrpResponseBody::Connected {
+                        input_streams: Vec::new(),
+                        output_streams: Vec::new(),
+                        connect_response_xml: None,
+                    }
+                }
+                PsrpRequestBody::Connect {
+                    command_id: None,
+                    connect_xml,
+                } => {
+                    let mut inner = lock(&pool.inner);
+                    if !inner.disconnected {
+                        return Err(Fault::shell_connected(relates));
+                    }
+                    let Some(xml) = connect_xml else {
+                        return Err(bad_request(relates, "Connect to a pool without connectXml"));
+                    };
+                    let events = inner
+                        .server
+                        .receive(&xml)
+                        .map_err(|e| bad_request(relates.clone(), &e.to_string()))?;
+                    if !events
+                        .iter()
+                        .any(|e| matches!(e, ServerEvent::Connect { .. }))
+                    {
+                        return Err(bad_request(
+                            relates,
+                            "connectXml has no CONNECT_RUNSPACEPOOL",
+                        ));
+                    }
+                    let xml = inner.server.accept_connect(1, 1);
+                    // Windows repeats the pool's state on the next pool Receive.
+                    let state = inner.server.state_message();
+                    inner.pool_out.extend(state);
+                    inner.disconnected = false;
+                    inner.client_session = session;
+                    inner.last_request = Instant::now();
+                    drop(inner);
+                    pool.bump();
+                    tracing::debug!(pool = %pool.shell.id, %user, "runspace pool connected");
+                    PsrpResponseBody::Connected {
+                        input_streams: wsman::psrp::INPUT_STREAMS
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect(),
+                        output_streams: wsman::psrp::OUTPUT_STREAMS
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect(),
+                        connect_response_xml: Some(xml),
+                    }
                 }
                 PsrpRequestBody::Create { .. } | PsrpRequestBody::Delete => {
                     unreachable!("handled above")
@@ -661,6 +843,9 @@ async fn receive(
         changed.borrow_and_update();
         {
             let mut inner = lock(&pool.inner);
+            if inner.disconnected {
+                return Err(Fault::shell_disconnected(relates));
+            }
             let Inner {
                 pool_out,
                 pipes,

@@ -125,7 +125,11 @@ pub(crate) async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
             tick.tick().await;
             match reaper_state.upgrade() {
                 Some(state) => {
-                    state.registry.reap_idle(Instant::now());
+                    let now = Instant::now();
+                    state.registry.reap_idle(now);
+                    if let Some(after) = state.config.pool_disconnect_after {
+                        state.pools.disconnect_idle(&state.registry, now, after);
+                    }
                 }
                 None => return,
             }
