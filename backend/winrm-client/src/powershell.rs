@@ -10,8 +10,12 @@
 //! demand ([`PowerShellPool::secure_string`]), with the RSA key generated once, lazily, on a
 //! blocking thread.
 //!
-//! **Invariant:** a pool this module opened is deleted when it is closed, dropped, or fails
-//! to open.
+//! [`PowerShellPool::disconnect`] leaves a pool on the server (Disconnected) for another
+//! client, which continues it with [`Client::connect_pool`] (MS-PSRP 3.1.4.9/3.1.4.10).
+//!
+//! **Invariant:** a pool this module opened or connected to is deleted when it is closed,
+//! dropped, or fails to open, unless it was handed on with [`PowerShellPool::disconnect`]
+//! (or [`PowerShellPool::forget`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -303,6 +307,82 @@ impl Client {
             guard: Arc::new(guard),
         })
     }
+
+    /// Connects to a pool that another client (or this one, before
+    /// [`PowerShellPool::disconnect`]) opened and that is now Disconnected on the server
+    /// (`shell/Connect` with connectXml = SESSION_CAPABILITY + CONNECT_RUNSPACEPOOL; the
+    /// answer's RUNSPACEPOOL_INIT_DATA makes it Opened). The pool keeps its state (variables,
+    /// functions, current folder); this client numbers its messages from 1 again and has no
+    /// session key until [`PowerShellPool::secure_string`] asks for one.
+    ///
+    /// `options.configuration` must name the pool's session configuration (its resource URI);
+    /// `options.host` is not sent (the pool keeps the host it was opened with). A pool that
+    /// is still connected to another client cannot be connected to (Windows answers with a
+    /// fault, MS-WSMV 3.1.4.17). The returned pool is deleted on close or drop, like one from
+    /// [`Client::open_pool`].
+    pub async fn connect_pool(
+        &self,
+        shell_id: &str,
+        options: PoolOptions,
+    ) -> Result<PowerShellPool, Error> {
+        let rpid = Guid::parse(shell_id)
+            .ok_or_else(|| protocol_error(self, format!("{shell_id:?} is not a pool id")))?;
+        let id = rpid.to_string().to_ascii_uppercase();
+        let mut pool = ClientPool::new(rpid, self.inner.max_envelope_size);
+        let connect_xml = pool.connect().map_err(|e| protocol_error(self, e))?;
+        let req = self.psrp_request(
+            &options.configuration,
+            Some(&id),
+            PsrpRequestBody::Connect {
+                command_id: None,
+                connect_xml: Some(connect_xml),
+            },
+        );
+        let resp = match self.post_psrp(&req).await? {
+            Ok(r) => r,
+            Err(f) => return Err(Error::from_fault(self.endpoint(), f)),
+        };
+        let shared = Arc::new(Shared {
+            client: self.clone(),
+            id: id.clone(),
+            configuration: options.configuration.clone(),
+            pool: Mutex::new(pool),
+            key_ready: watch::channel(false).0,
+            key_pair: tokio::sync::OnceCell::new(),
+            closed: AtomicBool::new(false),
+        });
+        // Connected: from here on the pool is this client's, and the guard deletes it on
+        // any failure.
+        let mut guard = Guard(shared.clone(), tokio::spawn(async {}));
+        let PsrpResponseBody::Connected {
+            connect_response_xml: Some(xml),
+            ..
+        } = resp.body
+        else {
+            return Err(protocol_error(
+                self,
+                "Connect answered without connectResponseXml",
+            ));
+        };
+        {
+            let mut pool = lock(&shared.pool);
+            pool.receive(&xml).map_err(|e| protocol_error(self, e))?;
+            if pool.state() != RunspacePoolState::Opened {
+                return Err(protocol_error(
+                    self,
+                    format!(
+                        "the pool is {:?} after Connect (no RUNSPACEPOOL_INIT_DATA)",
+                        pool.state()
+                    ),
+                ));
+            }
+        }
+        guard.1 = tokio::spawn(pool_receive_loop(shared.clone()));
+        tracing::debug!(pool = %id, endpoint = self.endpoint(), "connected to a runspace pool");
+        Ok(PowerShellPool {
+            guard: Arc::new(guard),
+        })
+    }
 }
 
 async fn pool_receive_loop(shared: Arc<Shared>) {
@@ -494,6 +574,33 @@ impl PowerShellPool {
         };
         let pool = lock(&self.shared().pool);
         pool.session_key()?.decrypt(c).ok().map(|s| s.to_string())
+    }
+
+    /// Disconnects the pool (`shell/Disconnect`): it stays on the server, Disconnected, with
+    /// its state and any running pipelines, until a client connects to it
+    /// ([`Client::connect_pool`] with the returned id) or the server's idle timeout deletes
+    /// it. Nothing is deleted afterwards. Pipelines of this pool still held get no more
+    /// output. On failure the pool is deleted (as on drop).
+    pub async fn disconnect(self) -> Result<String, Error> {
+        let shared = self.shared().clone();
+        self.guard.1.abort();
+        shared
+            .call(PsrpRequestBody::Disconnect { idle_timeout: None })
+            .await?;
+        lock(&shared.pool).disconnected();
+        shared.closed.store(true, Ordering::Release);
+        tracing::debug!(pool = %shared.id, "disconnected a runspace pool");
+        Ok(shared.id.clone())
+    }
+
+    /// Lets go of the pool without a word to the server, neither Disconnect nor Delete (as a
+    /// client that was killed would), and returns its id. The server keeps it, Connected, until
+    /// its own timers act: Windows marks such a pool Disconnected after a while without
+    /// requests (then [`Client::connect_pool`] works) and deletes it after its idle timeout.
+    pub fn forget(self) -> String {
+        self.guard.1.abort();
+        self.shared().closed.store(true, Ordering::Release);
+        self.shared().id.clone()
     }
 
     /// Closes the pool (Delete).
