@@ -9,6 +9,13 @@
 //! [`ClientPool::create_pipeline`] → Receive with the CommandId until
 //! [`ClientEvent::PipelineFinished`]; answer [`ClientEvent::HostCall`]s that want a reply with
 //! [`ClientPool::host_response`]. Server: the mirror image in [`ServerPool`].
+//!
+//! A client that continues a pool another client disconnected (MS-PSRP 3.1.4.10) makes a
+//! [`ClientPool::new`] with the pool's id, sends [`ClientPool::connect`]'s connectXml in a
+//! Connect request and feeds the answer's connectResponseXml to [`ClientPool::receive`]:
+//! RUNSPACEPOOL_INIT_DATA makes it Opened (the RUNSPACEPOOL_STATE Opened that Windows repeats
+//! on the next pool Receive changes nothing). Its ObjectIds start at 1 and it has no session
+//! key until it exchanges one of its own.
 
 use std::collections::{HashMap, HashSet};
 
