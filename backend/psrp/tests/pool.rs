@@ -748,7 +748,7 @@ fn the_server_accepts_every_recorded_client_request() {
 
 /// A new client connecting to a disconnected pool, byte for byte as recorded
 /// (test_psrp_disconnect_runspaces, pairs 14 and 15): its connectXml is SESSION_CAPABILITY
-/// + CONNECT_RUNSPACEPOOL (`<S />`) with ObjectIds 1 and 2; Windows' connectResponseXml
+/// and CONNECT_RUNSPACEPOOL (`<S />`) with ObjectIds 1 and 2; Windows' connectResponseXml
 /// (SESSION_CAPABILITY + RUNSPACEPOOL_INIT_DATA) opens the pool; the RUNSPACEPOOL_STATE that
 /// Windows repeats (with its old ObjectId 3) on the next pool Receive keeps it Opened; the
 /// first pipeline of the new client is its ObjectId 3.
