@@ -516,6 +516,46 @@ impl PowerShellPool {
         })
     }
 
+    /// Attaches to a pipeline that was running when the pool was disconnected (started by
+    /// this pool's previous client; its id is the CommandId that client used), after
+    /// [`Client::connect_pool`]: `shell/Connect` with the CommandId, then its output from
+    /// where the previous client stopped receiving, as for a pipeline from
+    /// [`PowerShellPool::start`]. The pool runs one pipeline at a time, so a new one waits
+    /// until such a pipeline ends.
+    pub async fn connect_pipeline(&self, command_id: &str) -> Result<Pipeline, Error> {
+        let shared = self.shared().clone();
+        let pid = Guid::parse(command_id).ok_or_else(|| {
+            protocol_error(
+                &shared.client,
+                format!("{command_id:?} is not a pipeline id"),
+            )
+        })?;
+        let command_id = pid.to_string().to_ascii_uppercase();
+        shared
+            .call(PsrpRequestBody::Connect {
+                command_id: Some(command_id.clone()),
+                connect_xml: None,
+            })
+            .await?;
+        lock(&shared.pool)
+            .attach_pipeline(pid)
+            .map_err(|e| protocol_error(&shared.client, e))?;
+        let (tx, rx) = mpsc::channel(256);
+        let task = tokio::spawn(pipeline_receive_loop(
+            shared.clone(),
+            pid,
+            command_id.clone(),
+            tx,
+        ));
+        Ok(Pipeline {
+            shared,
+            pid,
+            command_id,
+            rx,
+            task,
+        })
+    }
+
     /// Runs `script` with no input and collects what it wrote (host calls unanswered).
     pub async fn run_script(&self, script: &str) -> Result<PipelineResult, Error> {
         let create = CreatePipeline::new(

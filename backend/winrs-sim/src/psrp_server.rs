@@ -444,6 +444,10 @@ pub(crate) async fn operate(
                         | PsrpRequestBody::Send(_)
                         | PsrpRequestBody::Receive { .. }
                         | PsrpRequestBody::Signal { .. }
+                        | PsrpRequestBody::Connect {
+                            command_id: Some(_),
+                            ..
+                        }
                 )
             {
                 return Err(Fault::shell_disconnected(relates));
