@@ -1163,9 +1163,24 @@ impl ServerPool {
         out
     }
 
-    /// RUNSPACEPOOL_STATE with the pool's current state, for the pool Receive. Windows sends
-    /// it (Opened, with its old ObjectId) on the first pool Receive after a Connect
-    /// (`test_psrp_disconnect_runspaces`, pairs 15 and 17).
+    /// APPLICATION_PRIVATE_DATA again, for the pool Receive after a Connect: Windows sent it
+    /// with a new ObjectId on the first pool Receive after a Connect in
+    /// `test_psrp_disconnected_commands` (pairs 14 and 19), as psrpcore's server does.
+    pub fn private_data_message(&mut self, private_data: Value) -> Vec<Vec<u8>> {
+        let pd = crate::clixml::Object::new()
+            .with_ms("ApplicationPrivateData", private_data)
+            .into_value();
+        self.fragments(
+            MessageType::APPLICATION_PRIVATE_DATA,
+            self.rpid,
+            Guid::NIL,
+            &pd,
+        )
+    }
+
+    /// RUNSPACEPOOL_STATE with the pool's current state, for the pool Receive. Windows sent
+    /// it (Opened, with its old ObjectId) on the first pool Receive after a Connect in
+    /// `test_psrp_disconnect_runspaces` (pairs 15 and 17).
     pub fn state_message(&mut self) -> Vec<Vec<u8>> {
         let v = RunspacePoolStateInfo {
             state: self.state,

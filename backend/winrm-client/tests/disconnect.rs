@@ -65,6 +65,12 @@ async fn a_second_client_continues_a_disconnected_pool() {
     assert_eq!(pool.protocol_version(), Some((2, 3)));
     assert_eq!(run(&pool, "$x").await, ["42"]);
     assert_eq!(run(&pool, "\"$x and more\"").await, ["42 and more"]);
+    // The private data came again on the pool's Receive.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.ps_version().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pool.ps_version().as_deref(), Some("5.1.17763.1007"));
 
     // Connected again: a third client is refused until this one lets go.
     let third = client(&sim);
