@@ -11,7 +11,8 @@
 //! blocking thread.
 //!
 //! [`PowerShellPool::disconnect`] leaves a pool on the server (Disconnected) for another
-//! client, which continues it with [`Client::connect_pool`] (MS-PSRP 3.1.4.9/3.1.4.10).
+//! client, which continues it with [`Client::connect_pool`] (MS-PSRP 3.1.4.9/3.1.4.10) and
+//! picks up a pipeline that ran on meanwhile with [`PowerShellPool::connect_pipeline`].
 //!
 //! **Invariant:** a pool this module opened or connected to is deleted when it is closed,
 //! dropped, or fails to open, unless it was handed on with [`PowerShellPool::disconnect`]
