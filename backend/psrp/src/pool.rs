@@ -9,6 +9,13 @@
 //! [`ClientPool::create_pipeline`] → Receive with the CommandId until
 //! [`ClientEvent::PipelineFinished`]; answer [`ClientEvent::HostCall`]s that want a reply with
 //! [`ClientPool::host_response`]. Server: the mirror image in [`ServerPool`].
+//!
+//! A client that continues a pool another client disconnected (MS-PSRP 3.1.4.10) makes a
+//! [`ClientPool::new`] with the pool's id, sends [`ClientPool::connect`]'s connectXml in a
+//! Connect request and feeds the answer's connectResponseXml to [`ClientPool::receive`]:
+//! RUNSPACEPOOL_INIT_DATA makes it Opened (the RUNSPACEPOOL_STATE Opened that Windows repeats
+//! on the next pool Receive changes nothing). Its ObjectIds start at 1 and it has no session
+//! key until it exchanges one of its own.
 
 use std::collections::{HashMap, HashSet};
 
@@ -1156,9 +1163,24 @@ impl ServerPool {
         out
     }
 
-    /// RUNSPACEPOOL_STATE with the pool's current state, for the pool Receive. Windows sends
-    /// it (Opened, with its old ObjectId) on the first pool Receive after a Connect
-    /// (`test_psrp_disconnect_runspaces`, pairs 15 and 17).
+    /// APPLICATION_PRIVATE_DATA again, for the pool Receive after a Connect: Windows sent it
+    /// with a new ObjectId on the first pool Receive after a Connect in
+    /// `test_psrp_disconnected_commands` (pairs 14 and 19), as psrpcore's server does.
+    pub fn private_data_message(&mut self, private_data: Value) -> Vec<Vec<u8>> {
+        let pd = crate::clixml::Object::new()
+            .with_ms("ApplicationPrivateData", private_data)
+            .into_value();
+        self.fragments(
+            MessageType::APPLICATION_PRIVATE_DATA,
+            self.rpid,
+            Guid::NIL,
+            &pd,
+        )
+    }
+
+    /// RUNSPACEPOOL_STATE with the pool's current state, for the pool Receive. Windows sent
+    /// it (Opened, with its old ObjectId) on the first pool Receive after a Connect in
+    /// `test_psrp_disconnect_runspaces` (pairs 15 and 17).
     pub fn state_message(&mut self) -> Vec<Vec<u8>> {
         let v = RunspacePoolStateInfo {
             state: self.state,

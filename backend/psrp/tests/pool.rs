@@ -745,3 +745,133 @@ fn the_server_accepts_every_recorded_client_request() {
         assert!(totals.contains_key(e), "{e} in {totals:?}");
     }
 }
+
+/// A new client connecting to a disconnected pool, byte for byte as recorded
+/// (test_psrp_disconnect_runspaces, pairs 14 and 15): its connectXml is SESSION_CAPABILITY
+/// and CONNECT_RUNSPACEPOOL (`<S />`) with ObjectIds 1 and 2; Windows' connectResponseXml
+/// (SESSION_CAPABILITY + RUNSPACEPOOL_INIT_DATA) opens the pool; the RUNSPACEPOOL_STATE that
+/// Windows repeats (with its old ObjectId 3) on the next pool Receive keeps it Opened; the
+/// first pipeline of the new client is its ObjectId 3.
+#[test]
+fn a_new_client_connects_as_recorded() {
+    use common::payloads;
+    let recs = recordings();
+    let (_, exchanges) = recs
+        .iter()
+        .find(|(n, _)| n == "test_psrp_disconnect_runspaces.yml")
+        .unwrap();
+    let connect = payloads(&exchanges[14]);
+    let [(true, None, name, connect_xml), (false, None, rname, response_xml)] = connect.as_slice()
+    else {
+        panic!("pair 14 is not a Connect: {connect:?}");
+    };
+    assert_eq!(
+        (name.as_str(), rname.as_str()),
+        ("connectXml", "connectResponseXml")
+    );
+    // The recorded client's pool id, as its messages carry it.
+    let mut defrag = psrp::fragment::Defragmenter::new(Default::default());
+    let first = defrag.push_payload(connect_xml).unwrap();
+    let rpid = psrp::message::Message::decode(&first[0].1).unwrap().rpid;
+
+    let mut pool = ClientPool::new(rpid, 153_600);
+    let ours = pool.connect().unwrap();
+    assert_eq!(
+        ours, *connect_xml,
+        "connectXml differs from the recorded one"
+    );
+    assert_eq!(pool.state(), RunspacePoolState::Connecting);
+
+    let events = pool.receive(response_xml).unwrap();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [
+                ClientEvent::SessionCapability(_),
+                ClientEvent::InitData { min: 1, max: 1 }
+            ]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(pool.state(), RunspacePoolState::Opened);
+    assert_eq!(pool.server_protocol(), Some((2, 3)));
+
+    let receive = payloads(&exchanges[15]);
+    let [(false, None, _, state)] = receive.as_slice() else {
+        panic!("pair 15 is not a pool Receive: {receive:?}");
+    };
+    let events = pool.receive(state).unwrap();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [ClientEvent::PoolState {
+                state: RunspacePoolState::Opened,
+                error: None
+            }]
+        ),
+        "{events:?}"
+    );
+
+    let pid = Guid::parse("1076F64C-EE0D-4253-A092-E777479C6656").unwrap();
+    let start = pool
+        .create_pipeline(
+            pid,
+            &CreatePipeline::new(vec![Command::script("$x")], HostInfo::null()),
+        )
+        .unwrap();
+    assert_eq!(
+        &start.arguments[..8],
+        &3u64.to_be_bytes(),
+        "ObjectIds restart at 1"
+    );
+    // No session key yet: this client exchanges its own.
+    assert!(pool.session_key().is_none());
+    assert!(pool.start_key_exchange(pypsrp_test_key()).is_ok());
+}
+
+/// Our server end answers a Connect as Windows did, and our client follows it: the pool's
+/// pipelines, session key and ObjectIds carry on for the server, start afresh for the client.
+#[test]
+fn a_server_pool_takes_a_new_client() {
+    let (mut old, mut server) = opened_pair(512_000);
+    let create = CreatePipeline::new(vec![Command::script("1")], HostInfo::null());
+    let pid = Guid::parse("58955C51-F72D-43D9-A2B8-DEEEA3B64869").unwrap();
+    let start = old.create_pipeline(pid, &create).unwrap();
+    server.receive(&start.arguments).unwrap();
+    old.disconnected();
+
+    let mut new = ClientPool::new(old.rpid(), 512_000);
+    let xml = new.connect().unwrap();
+    let events = server.receive(&xml).unwrap();
+    assert!(
+        matches!(events.as_slice(), [ServerEvent::Connect { .. }]),
+        "{events:?}"
+    );
+    let response = server.accept_connect(1, 1);
+    new.receive(&response).unwrap();
+    assert_eq!(new.state(), RunspacePoolState::Opened);
+    let events = feed_client(&mut new, &server.state_message());
+    assert!(matches!(
+        events.as_slice(),
+        [ClientEvent::PoolState {
+            state: RunspacePoolState::Opened,
+            ..
+        }]
+    ));
+    // The old pipeline goes on on the server; the new client attaches to it.
+    new.attach_pipeline(pid).unwrap();
+    let out = server
+        .pipeline_message(pid, MessageType::PIPELINE_OUTPUT, &Value::I32(1))
+        .unwrap();
+    let events = feed_client(&mut new, &out);
+    assert!(matches!(events.as_slice(), [ClientEvent::Output { .. }]));
+    let done = server.finish(pid, PipelineState::Completed, None).unwrap();
+    let events = feed_client(&mut new, &done);
+    assert!(matches!(
+        events.as_slice(),
+        [ClientEvent::PipelineFinished {
+            state: PipelineState::Completed,
+            ..
+        }]
+    ));
+}

@@ -11,7 +11,8 @@
 //! blocking thread.
 //!
 //! [`PowerShellPool::disconnect`] leaves a pool on the server (Disconnected) for another
-//! client, which continues it with [`Client::connect_pool`] (MS-PSRP 3.1.4.9/3.1.4.10).
+//! client, which continues it with [`Client::connect_pool`] (MS-PSRP 3.1.4.9/3.1.4.10) and
+//! picks up a pipeline that ran on meanwhile with [`PowerShellPool::connect_pipeline`].
 //!
 //! **Invariant:** a pool this module opened or connected to is deleted when it is closed,
 //! dropped, or fails to open, unless it was handed on with [`PowerShellPool::disconnect`]
@@ -500,6 +501,46 @@ impl PowerShellPool {
                 .map_err(|e| protocol_error(&shared.client, e))?;
             shared.send(out).await?;
         }
+        let (tx, rx) = mpsc::channel(256);
+        let task = tokio::spawn(pipeline_receive_loop(
+            shared.clone(),
+            pid,
+            command_id.clone(),
+            tx,
+        ));
+        Ok(Pipeline {
+            shared,
+            pid,
+            command_id,
+            rx,
+            task,
+        })
+    }
+
+    /// Attaches to a pipeline that was running when the pool was disconnected (started by
+    /// this pool's previous client; its id is the CommandId that client used), after
+    /// [`Client::connect_pool`]: `shell/Connect` with the CommandId, then its output from
+    /// where the previous client stopped receiving, as for a pipeline from
+    /// [`PowerShellPool::start`]. The pool runs one pipeline at a time, so a new one waits
+    /// until such a pipeline ends.
+    pub async fn connect_pipeline(&self, command_id: &str) -> Result<Pipeline, Error> {
+        let shared = self.shared().clone();
+        let pid = Guid::parse(command_id).ok_or_else(|| {
+            protocol_error(
+                &shared.client,
+                format!("{command_id:?} is not a pipeline id"),
+            )
+        })?;
+        let command_id = pid.to_string().to_ascii_uppercase();
+        shared
+            .call(PsrpRequestBody::Connect {
+                command_id: Some(command_id.clone()),
+                connect_xml: None,
+            })
+            .await?;
+        lock(&shared.pool)
+            .attach_pipeline(pid)
+            .map_err(|e| protocol_error(&shared.client, e))?;
         let (tx, rx) = mpsc::channel(256);
         let task = tokio::spawn(pipeline_receive_loop(
             shared.clone(),

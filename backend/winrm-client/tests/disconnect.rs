@@ -65,6 +65,12 @@ async fn a_second_client_continues_a_disconnected_pool() {
     assert_eq!(pool.protocol_version(), Some((2, 3)));
     assert_eq!(run(&pool, "$x").await, ["42"]);
     assert_eq!(run(&pool, "\"$x and more\"").await, ["42 and more"]);
+    // The private data came again on the pool's Receive.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.ps_version().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pool.ps_version().as_deref(), Some("5.1.17763.1007"));
 
     // Connected again: a third client is refused until this one lets go.
     let third = client(&sim);
@@ -223,6 +229,64 @@ async fn secure_strings_travel_after_connect() {
         pool.reveal(&r.output[0]).as_deref(),
         Some("s3cret after connect")
     );
+    pool.close().await.unwrap();
+    assert_no_pools(&sim).await;
+}
+
+/// A pipeline still running when its client disconnected goes on on the server; the next
+/// client attaches to it by its CommandId and gets the rest of its output and its end.
+#[tokio::test]
+async fn a_running_pipeline_is_continued_by_the_next_client() {
+    use winrm_client::PsEvent;
+    let sim = sim().await;
+    let pool = client(&sim)
+        .open_pool(PoolOptions::default())
+        .await
+        .unwrap();
+    let create = CreatePipeline::new(
+        vec![Command::script(
+            "'before'; Start-Sleep -Milliseconds 800; 'after'",
+        )],
+        HostInfo::null(),
+    );
+    let mut running = pool.start(create, vec![]).await.unwrap();
+    let first = running.next().await.unwrap().unwrap();
+    assert_eq!(first, PsEvent::Output(Value::str("before")));
+    let command_id = running.id().to_string();
+    let id = pool.disconnect().await.unwrap();
+    // The old client's pipeline hears that the pool is gone from it.
+    match running.next().await {
+        Some(Err(e)) => assert!(e.to_string().contains("disconnected"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+
+    let pool = client(&sim)
+        .connect_pool(&id, PoolOptions::default())
+        .await
+        .unwrap();
+    let mut attached = pool.connect_pipeline(&command_id).await.unwrap();
+    assert_eq!(attached.id(), command_id);
+    let mut seen = Vec::new();
+    while let Some(ev) = attached.next().await {
+        seen.push(ev.unwrap());
+    }
+    assert_eq!(
+        seen,
+        [
+            PsEvent::Output(Value::str("after")),
+            PsEvent::Finished {
+                state: PipelineState::Completed,
+                error: None
+            }
+        ]
+    );
+    // The pool is free for new pipelines again.
+    assert_eq!(run(&pool, "'next'").await, ["next"]);
+    // An unknown pipeline cannot be attached to.
+    let r = pool
+        .connect_pipeline("0E6C4A4B-2E67-4F73-9C8B-6B7D3D6A1F00")
+        .await;
+    assert!(matches!(r, Err(Error::ShellGone { .. })), "{:?}", r.err());
     pool.close().await.unwrap();
     assert_no_pools(&sim).await;
 }

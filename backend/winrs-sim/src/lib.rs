@@ -70,6 +70,20 @@
 //! runs through bash (stdout as output strings, stderr as error records). Receive responses
 //! hold as many fragments as fit the client's MaxEnvelopeSize.
 //!
+//! Pools can change hands (MS-PSRP 3.1.4.9/3.1.4.10): Disconnect leaves a pool running,
+//! Disconnected (an outstanding Receive ends; Command, Send, Receive and Signal fault with
+//! `w:InternalError` until the pool is connected again); Reconnect gives it back to a client
+//! (the connected client's own Reconnect is ignored, another's refused); Connect with
+//! connectXml lets any client of the same account continue a Disconnected pool (answered with
+//! SESSION_CAPABILITY + RUNSPACEPOOL_INIT_DATA, then APPLICATION_PRIVATE_DATA and
+//! RUNSPACEPOOL_STATE Opened on the next pool Receive, as Windows sent one or the other), and
+//! faults (`w:InternalError`) for a pool that is still connected (MS-WSMV 3.1.4.17); a
+//! pipeline that ran on through the disconnect is attached to with a Connect naming its
+//! CommandId. A pool whose client sent nothing for
+//! [`SimConfig::pool_disconnect_after`] becomes Disconnected by itself. SecureStrings a
+//! pipeline writes out are encrypted with the current session key (each client exchanges
+//! its own), and one that does not decrypt with it becomes an error record.
+//!
 //! # Safety
 //! Whoever knows the password runs commands as the simulator's user. It listens on loopback
 //! only unless [`SimConfig::allow_remote`] is set.

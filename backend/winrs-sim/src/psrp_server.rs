@@ -444,6 +444,10 @@ pub(crate) async fn operate(
                         | PsrpRequestBody::Send(_)
                         | PsrpRequestBody::Receive { .. }
                         | PsrpRequestBody::Signal { .. }
+                        | PsrpRequestBody::Connect {
+                            command_id: Some(_),
+                            ..
+                        }
                 )
             {
                 return Err(Fault::shell_disconnected(relates));
@@ -560,8 +564,14 @@ pub(crate) async fn operate(
                         ));
                     }
                     let xml = inner.server.accept_connect(1, 1);
-                    // Windows repeats the pool's state on the next pool Receive.
+                    // Windows follows with the private data (test_psrp_disconnected_commands)
+                    // or the pool's state again (test_psrp_disconnect_runspaces) on the next
+                    // pool Receive; the simulator sends both.
+                    let data = inner
+                        .server
+                        .private_data_message(powershell::private_data());
                     let state = inner.server.state_message();
+                    inner.pool_out.extend(data);
                     inner.pool_out.extend(state);
                     inner.disconnected = false;
                     inner.client_session = session;
