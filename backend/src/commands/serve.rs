@@ -62,6 +62,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sim.listen = "127.0.0.1:0".parse().expect("valid address");
         // Interactive use: answer with the first output at once rather than batching 20 ms.
         sim.coalesce_window = Duration::from_millis(2);
+        // A PowerShell client idle this long (pypsrp between commands) keeps its pool
+        // connected, as on Windows.
+        sim.pool_disconnect_after = Some(Duration::from_secs(120));
         let handle = winrs_sim::start(sim)
             .await
             .context("starting the built-in demo target")?;
