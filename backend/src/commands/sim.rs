@@ -46,9 +46,9 @@ pub struct SimArgs {
     pub max_shells: u32,
     /// A PowerShell pool whose client has had no request outstanding this long is marked
     /// Disconnected (another client may then connect to it), as Windows does after its own
-    /// timeout (about two minutes was observed); `0s`: never.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-    pub pool_disconnect_after: std::time::Duration,
+    /// timeout (about two minutes was observed), in seconds; 0: never.
+    #[arg(long, default_value_t = 2)]
+    pub pool_disconnect_secs: u64,
 }
 
 fn password(args: &SimArgs) -> anyhow::Result<String> {
@@ -74,8 +74,8 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     config.listen = args.listen;
     config.allow_remote = args.allow_remote;
     config.max_shells_per_user = args.max_shells;
-    config.pool_disconnect_after =
-        (!args.pool_disconnect_after.is_zero()).then_some(args.pool_disconnect_after);
+    config.pool_disconnect_after = (args.pool_disconnect_secs > 0)
+        .then(|| std::time::Duration::from_secs(args.pool_disconnect_secs));
     config.tls = match (&args.cert, &args.key, args.http) {
         (_, _, true) => winrs_sim::Tls::Off,
         (Some(cert), Some(key), false) => winrs_sim::Tls::Files {
