@@ -755,6 +755,10 @@ pub struct WinrsShell {
     output: winrm_client::OutputStream,
     /// In acknowledged mode: acknowledges responses once the session stored them.
     acker: Option<winrm_client::Acker>,
+    /// In acknowledged mode: the current response's bytes, handed on with its checkpoint.
+    response: bytes::BytesMut,
+    /// An exit that came after a response's bytes, handed on next.
+    exited: Option<i32>,
 }
 
 impl WinrsShell {
@@ -768,6 +772,8 @@ impl WinrsShell {
             acker: output.acker(),
             input: WinrsInput(input),
             output,
+            response: bytes::BytesMut::new(),
+            exited: None,
         }
     }
 }
@@ -785,28 +791,53 @@ impl RemoteShell for WinrsShell {
 
     async fn recv(&mut self) -> Option<Result<Output, ShellError>> {
         use winrm_client::OutputEvent as E;
-        Some(match self.output.recv_event().await? {
-            Ok(E::Output(winrm_client::Output::Stdout(b)))
-            | Ok(E::Output(winrm_client::Output::Stderr(b))) => Ok(Output::Bytes(b)),
-            Ok(E::Output(winrm_client::Output::Exited(code))) => Ok(Output::Exited(code)),
-            Ok(E::Received(n)) => {
-                let acker = self.acker.clone();
-                let point = ResumePoint::Winrs {
-                    shell: self.input.0.shell_id().to_string(),
-                    command: self.input.0.command_id().to_string(),
-                    next: n + 1,
-                };
-                Ok(Output::Checkpoint(Checkpoint::new(
-                    serde_json::to_string(&point).expect("plain data serialises"),
-                    move || {
-                        if let Some(a) = &acker {
-                            a.ack(n);
-                        }
-                    },
-                )))
-            }
-            Err(e) => Err(shell_error(&e)),
-        })
+        if let Some(code) = self.exited.take() {
+            return Some(Ok(Output::Exited(code)));
+        }
+        loop {
+            let event = match self.output.recv_event().await {
+                Some(e) => e,
+                None if !self.response.is_empty() => {
+                    return Some(Ok(Output::Bytes(self.response.split().freeze())))
+                }
+                None => return None,
+            };
+            return Some(match event {
+                // Acknowledged mode: a response's bytes go out with its checkpoint.
+                Ok(E::Output(winrm_client::Output::Stdout(b)))
+                | Ok(E::Output(winrm_client::Output::Stderr(b)))
+                    if self.acker.is_some() =>
+                {
+                    self.response.extend_from_slice(&b);
+                    continue;
+                }
+                Ok(E::Output(winrm_client::Output::Stdout(b)))
+                | Ok(E::Output(winrm_client::Output::Stderr(b))) => Ok(Output::Bytes(b)),
+                Ok(E::Output(winrm_client::Output::Exited(code))) if !self.response.is_empty() => {
+                    self.exited = Some(code);
+                    Ok(Output::Bytes(self.response.split().freeze()))
+                }
+                Ok(E::Output(winrm_client::Output::Exited(code))) => Ok(Output::Exited(code)),
+                Ok(E::Received(n)) => {
+                    let acker = self.acker.clone();
+                    let point = ResumePoint::Winrs {
+                        shell: self.input.0.shell_id().to_string(),
+                        command: self.input.0.command_id().to_string(),
+                        next: n + 1,
+                    };
+                    Ok(Output::Checkpoint(Checkpoint::new(
+                        serde_json::to_string(&point).expect("plain data serialises"),
+                        self.response.split().freeze(),
+                        move || {
+                            if let Some(a) = &acker {
+                                a.ack(n);
+                            }
+                        },
+                    )))
+                }
+                Err(e) => Err(shell_error(&e)),
+            });
+        }
     }
 
     async fn close(self) -> Result<(), ShellError> {

@@ -85,8 +85,18 @@ fn visible_lines(text: &str) -> Vec<String> {
 
 /// Every line `n` of `seq 1 n`, once and in order, in `text`, where the lines in `typed`
 /// were typed meanwhile (their local echo lands where the cursor was, mid-line, as on any
-/// terminal: removed before counting).
+/// terminal: removed before counting). The error shows the bytes around the first wrong line.
 fn count_lines_in_order(text: &str, n: u64, typed: &[&str]) -> Result<(), String> {
+    count_lines(text, n, typed).map_err(|(e, last)| {
+        let at = text.find(&format!("\n{last}\r")).unwrap_or(0);
+        format!(
+            "{e}; around it: {:?}",
+            &text[at..(at + 200).min(text.len())]
+        )
+    })
+}
+
+fn count_lines(text: &str, n: u64, typed: &[&str]) -> Result<(), (String, u64)> {
     let mut text = text.to_string();
     for t in typed {
         text = text.replace(&format!("{t}\r\n"), "");
@@ -101,11 +111,11 @@ fn count_lines_in_order(text: &str, n: u64, typed: &[&str]) -> Result<(), String
             }
         } else if let Ok(v) = line.parse::<u64>() {
             if (1..=n).contains(&v) {
-                return Err(format!("after {} came {v}", want - 1));
+                return Err((format!("after {} came {v}", want - 1), want - 1));
             }
         }
     }
-    Err(format!("only up to {} of {n}", want - 1))
+    Err((format!("only up to {} of {n}", want - 1), want - 1))
 }
 
 #[tokio::test]

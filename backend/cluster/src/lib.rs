@@ -207,6 +207,32 @@ redis.call('EXPIRE', KEYS[7], ARGV[3])
 return 1
 ";
 
+/// KEYS: lease, log stream, meta hash, record. ARGV: node|fence, bytes, cap, then field,
+/// value pairs. [`APPEND`] and a record write in one step (a response and its checkpoint).
+const APPEND_WITH: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+local m = redis.call('HMGET', KEYS[3], 'start', 'end')
+local start = tonumber(m[1] or '0')
+local stop = tonumber(m[2] or '0')
+local len = string.len(ARGV[2])
+if len > 0 then
+  redis.call('XADD', KEYS[2], stop .. '-1', 'd', ARGV[2])
+  stop = stop + len
+  local cap = tonumber(ARGV[3])
+  while true do
+    local two = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 2)
+    if #two < 2 then break end
+    local nxt = tonumber(string.match(two[2][1], '^(%d+)-'))
+    if stop - nxt < cap then break end
+    redis.call('XDEL', KEYS[2], two[1][1])
+    start = nxt
+  end
+  redis.call('HSET', KEYS[3], 'start', start, 'end', stop)
+end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]) end
+return stop
+";
+
 /// KEYS: lease, log stream, meta hash. ARGV: node|fence, start, bytes. When Redis no longer
 /// has the session's log (it restarted without its data), the owner writes back what it
 /// holds: one chunk at `start`. A log that is there is left alone.
@@ -404,6 +430,37 @@ impl Store {
             .invoke_async(&mut c)
             .await;
         r.map(|n| n == 1).map_err(|e| {
+            if fenced(&e) {
+                Error::Fenced(lease.session.clone())
+            } else {
+                Error::Redis(e)
+            }
+        })
+    }
+
+    /// [`Store::append`] and record fields in one fenced step (a response of the target and
+    /// its checkpoint): both or neither. Returns the new end offset.
+    pub async fn append_with(
+        &self,
+        lease: &Lease,
+        bytes: &[u8],
+        cap: u64,
+        fields: &[(&str, &str)],
+    ) -> Result<u64, Error> {
+        let mut c = self.conn.clone();
+        let script = Script::new(APPEND_WITH);
+        let mut inv = script.key(self.key(&lease.session, "lease"));
+        inv.key(self.key(&lease.session, "log"))
+            .key(self.key(&lease.session, "meta"))
+            .key(self.key(&lease.session, "record"))
+            .arg(lease.value())
+            .arg(bytes)
+            .arg(cap);
+        for (k, v) in fields {
+            inv.arg(*k).arg(*v);
+        }
+        let r: Result<u64, _> = inv.invoke_async(&mut c).await;
+        r.map_err(|e| {
             if fenced(&e) {
                 Error::Fenced(lease.session.clone())
             } else {

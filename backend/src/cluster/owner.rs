@@ -21,9 +21,11 @@ use crate::session::{Event, Observer, Session};
 
 /// What the mirror queues, in the order the session produced it.
 enum Item {
-    /// Output bytes starting at this offset of the log.
+    /// Output bytes starting at this offset of the log (echo, notices: not the target's).
     Bytes(u64, Vec<u8>),
-    Checkpoint(Checkpoint),
+    /// A response of the target (its bytes as shown, from this offset) and its checkpoint:
+    /// stored together, atomically, then acknowledged.
+    Checkpoint(u64, Vec<u8>, Checkpoint),
     HandedOver,
 }
 
@@ -32,6 +34,8 @@ pub struct Mirror {
     tx: mpsc::UnboundedSender<Item>,
     /// The log offset the next output byte gets.
     at: std::sync::atomic::AtomicU64,
+    /// A response's bytes so far, held until its checkpoint (its start offset).
+    response: std::sync::Mutex<Option<(u64, Vec<u8>)>>,
 }
 
 /// The receiving end of a [`Mirror`].
@@ -46,6 +50,7 @@ impl Mirror {
             Arc::new(Mirror {
                 tx,
                 at: std::sync::atomic::AtomicU64::new(end),
+                response: std::sync::Mutex::new(None),
             }),
             MirrorRx(rx),
         )
@@ -61,10 +66,31 @@ impl Observer for Mirror {
         let at = self
             .at
             .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::SeqCst);
-        let _ = self.tx.send(Item::Bytes(at, bytes.to_vec()));
+        let mut response = self.response.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *response {
+            Some((_, held)) => held.extend_from_slice(bytes),
+            None => {
+                let _ = self.tx.send(Item::Bytes(at, bytes.to_vec()));
+            }
+        }
+    }
+    fn response_begins(&self) {
+        let at = self.at.load(std::sync::atomic::Ordering::SeqCst);
+        *self.response.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, Vec::new()));
     }
     fn checkpoint(&self, checkpoint: &Checkpoint) -> bool {
-        self.tx.send(Item::Checkpoint(checkpoint.clone())).is_ok()
+        let (at, held) = self
+            .response
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or((
+                self.at.load(std::sync::atomic::Ordering::SeqCst),
+                Vec::new(),
+            ));
+        self.tx
+            .send(Item::Checkpoint(at, held, checkpoint.clone()))
+            .is_ok()
     }
     fn handed_over(&self) {
         let _ = self.tx.send(Item::HandedOver);
@@ -292,6 +318,33 @@ impl Owning {
         }
     }
 
+    /// Appends a response's bytes (what Redis has skipped) and writes its checkpoint, in
+    /// one fenced script.
+    async fn append_checkpoint(&mut self, at: u64, bytes: &[u8], resume: &str) -> Result<(), Stop> {
+        let cap = self.node.log_bytes as u64;
+        let store = self.node.store.clone();
+        loop {
+            let skip = (self.redis_end.saturating_sub(at) as usize).min(bytes.len());
+            let part = bytes[skip..].to_vec();
+            let r = self
+                .try_write("writing a checkpoint", |lease| {
+                    let store = store.clone();
+                    let part = part.clone();
+                    let resume = resume.to_string();
+                    async move {
+                        store
+                            .append_with(&lease, &part, cap, &[("resume", resume.as_str())])
+                            .await
+                    }
+                })
+                .await?;
+            if let Some(end) = r {
+                self.redis_end = end;
+                return Ok(());
+            }
+        }
+    }
+
     async fn put(&mut self, what: &str, f: Vec<(&'static str, String)>) -> Result<(), Stop> {
         let store = self.node.store.clone();
         self.write(what, |lease| {
@@ -405,11 +458,13 @@ async fn run(
                                 next = rx.try_recv().ok();
                             }
                         }
-                        Item::Checkpoint(cp) => {
+                        Item::Checkpoint(at, bytes, cp) => {
                             if let Some((at, buf)) = batch.take() {
                                 o.append(at, &buf).await?;
                             }
-                            o.put("writing a checkpoint", vec![("resume", cp.resume.clone())]).await?;
+                            // The response and where to go on after it, in one write: a
+                            // relay taking over never gets this response twice.
+                            o.append_checkpoint(at, &bytes, &cp.resume).await?;
                             node.metrics.checkpoints.inc();
                             o.resume = Some(cp.resume.clone());
                             cp.ack();

@@ -88,6 +88,9 @@ pub trait Observer: Send + Sync {
     fn ended(&self, _state: &SessionState) {}
     /// The session was removed from the registry.
     fn retired(&self) {}
+    /// A checkpointed response begins: the [`Observer::output`] calls until the next
+    /// [`Observer::checkpoint`] are its bytes (all under the session's lock).
+    fn response_begins(&self) {}
     /// The output so far came from the target up to `checkpoint`; returns true when this
     /// observer acknowledges it once it is safe (a cluster's mirror). When no observer
     /// takes it, the session acknowledges at once.
@@ -664,9 +667,18 @@ impl Session {
         self.with_core(|c, out| c.remote_output(bytes, now(), out))
     }
 
+    /// A response of the target and its checkpoint, under one lock: the observers see its
+    /// bytes (as the terminals do) between `response_begins` and `checkpoint`.
     pub(crate) fn checkpoint(&self, cp: remote::Checkpoint) {
-        // Under the lock: the observers see it after exactly the output before it.
-        let core = self.lock();
+        let mut out = Vec::new();
+        let mut core = self.lock();
+        self.observers.iter().for_each(|o| o.response_begins());
+        if !cp.output.is_empty() {
+            core.remote_output(&cp.output, now(), &mut out);
+        }
+        for action in out {
+            self.apply(action);
+        }
         // Every observer hears of it (not only up to the first that takes it).
         let mut taken = false;
         for o in &self.observers {

@@ -64,27 +64,36 @@ pub enum Output {
         /// The matches (an empty list when there are none or the shell was busy).
         answer: winrelay_shared::line::Completion,
     },
-    /// Everything before this came from the target, and the target keeps the rest until
+    /// Output ([`Checkpoint::output`]) after which the target keeps the rest until
     /// [`Checkpoint::ack`]: once the output so far is safe elsewhere (a cluster's Redis),
     /// the session acknowledges it, and another relay could continue the shell from
     /// [`Checkpoint::resume`]. Only shells opened to be resumable say this.
     Checkpoint(Checkpoint),
 }
 
-/// A point in a remote shell's output from which another relay can continue it.
+/// A point in a remote shell's output from which another relay can continue it, with the
+/// output that led there (one response of the target): the session stores both together,
+/// so that a relay taking over never gets a response's bytes twice.
 #[derive(Clone)]
 pub struct Checkpoint {
     /// What [`Connect::resume`] needs (the shell's and command's ids and where to go on),
     /// as text the shell's connector understands. No secrets.
     pub resume: String,
+    /// The terminal bytes that came with this checkpoint (possibly none).
+    pub output: bytes::Bytes,
     ack: std::sync::Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Checkpoint {
-    /// A checkpoint that calls `ack` when acknowledged.
-    pub fn new(resume: String, ack: impl Fn() + Send + Sync + 'static) -> Checkpoint {
+    /// A checkpoint after `output`, which calls `ack` when acknowledged.
+    pub fn new(
+        resume: String,
+        output: bytes::Bytes,
+        ack: impl Fn() + Send + Sync + 'static,
+    ) -> Checkpoint {
         Checkpoint {
             resume,
+            output,
             ack: std::sync::Arc::new(ack),
         }
     }

@@ -87,6 +87,7 @@ fn start(pool: PowerShellPool, resumable: bool) -> PsrpShell {
         // last relay had received but not stored): the checkpoint only names the pool.
         Checkpoint::new(
             serde_json::to_string(&point).expect("plain data serialises"),
+            bytes::Bytes::new(),
             || {},
         )
     });
