@@ -123,7 +123,14 @@ impl Term {
     /// Reads one message; output frames are acknowledged right away (the client renders
     /// synchronously: the cursor asks for an ack after every frame).
     pub async fn read(&mut self) -> anyhow::Result<Got> {
-        let got = match self.client.try_read().await? {
+        // A bench that waits for output which never comes says so instead of hanging.
+        const STALL: Duration = Duration::from_secs(60);
+        let got = match self.client.try_pump(STALL).await? {
+            Read::Timeout => {
+                let tail = self.tail();
+                let end = String::from_utf8_lossy(&tail[tail.len().saturating_sub(300)..]);
+                bail!("nothing from the relay for {STALL:?}; the screen ends {end:?}")
+            }
             Read::Frame { len, snapshot } => {
                 if snapshot {
                     self.snapshots += 1;
@@ -133,7 +140,7 @@ impl Term {
                 Got::Frame(len)
             }
             Read::Closed => bail!("the relay closed the socket"),
-            Read::Timeout | Read::Message | Read::Other => Got::Other,
+            Read::Message | Read::Other => Got::Other,
         };
         Ok(got)
     }
