@@ -257,6 +257,15 @@ fn fenced(e: &redis::RedisError) -> bool {
     e.code() == Some("FENCED") || e.to_string().contains("FENCED")
 }
 
+/// A fenced script's error: [`Error::Fenced`] when the lease was not this owner's.
+fn fenced_error(e: redis::RedisError, lease: &Lease) -> Error {
+    if fenced(&e) {
+        Error::Fenced(lease.session.clone())
+    } else {
+        Error::Redis(e)
+    }
+}
+
 impl Store {
     /// Connects (the first command waits for the connection; later ones reconnect by
     /// themselves after Redis comes back).
@@ -400,13 +409,7 @@ impl Store {
             .arg(cap)
             .invoke_async(&mut c)
             .await;
-        r.map_err(|e| {
-            if fenced(&e) {
-                Error::Fenced(lease.session.clone())
-            } else {
-                Error::Redis(e)
-            }
-        })
+        r.map_err(|e| fenced_error(e, lease))
     }
 
     /// Writes back a log Redis lost (fenced): `tail` starting at offset `start`. Returns
@@ -429,13 +432,7 @@ impl Store {
             .arg(&tail[skip..])
             .invoke_async(&mut c)
             .await;
-        r.map(|n| n == 1).map_err(|e| {
-            if fenced(&e) {
-                Error::Fenced(lease.session.clone())
-            } else {
-                Error::Redis(e)
-            }
-        })
+        r.map(|n| n == 1).map_err(|e| fenced_error(e, lease))
     }
 
     /// [`Store::append`] and record fields in one fenced step (a response of the target and
@@ -460,13 +457,7 @@ impl Store {
             inv.arg(*k).arg(*v);
         }
         let r: Result<u64, _> = inv.invoke_async(&mut c).await;
-        r.map_err(|e| {
-            if fenced(&e) {
-                Error::Fenced(lease.session.clone())
-            } else {
-                Error::Redis(e)
-            }
-        })
+        r.map_err(|e| fenced_error(e, lease))
     }
 
     /// The session's output from `from` on, at most `max` bytes (from at most 64 chunks).
@@ -590,13 +581,7 @@ impl Store {
             .arg(id)
             .invoke_async(&mut c)
             .await;
-        r.map(|_| ()).map_err(|e| {
-            if fenced(&e) {
-                Error::Fenced(lease.session.clone())
-            } else {
-                Error::Redis(e)
-            }
-        })
+        r.map(|_| ()).map_err(|e| fenced_error(e, lease))
     }
 
     // --- the registry ---------------------------------------------------------------------
@@ -612,13 +597,7 @@ impl Store {
             inv.arg(*k).arg(*v);
         }
         let r: Result<i64, _> = inv.invoke_async(&mut c).await;
-        r.map_err(|e| {
-            if fenced(&e) {
-                Error::Fenced(lease.session.clone())
-            } else {
-                Error::Redis(e)
-            }
-        })?;
+        r.map_err(|e| fenced_error(e, lease))?;
         let _: i64 = c.sadd(self.sessions_key(), &lease.session).await?;
         Ok(())
     }
@@ -653,13 +632,7 @@ impl Store {
             .arg(keep.as_secs().max(1))
             .invoke_async(&mut c)
             .await;
-        r.map(|_| ()).map_err(|e| {
-            if fenced(&e) {
-                Error::Fenced(lease.session.clone())
-            } else {
-                Error::Redis(e)
-            }
-        })
+        r.map(|_| ()).map_err(|e| fenced_error(e, lease))
     }
 
     // --- events ---------------------------------------------------------------------------
@@ -675,13 +648,7 @@ impl Store {
             .arg(256)
             .invoke_async(&mut c)
             .await;
-        r.map_err(|e| {
-            if fenced(&e) {
-                Error::Fenced(lease.session.clone())
-            } else {
-                Error::Redis(e)
-            }
-        })
+        r.map_err(|e| fenced_error(e, lease))
     }
 
     /// The id of the session's newest event (`0-0` when none): a follower reads events
