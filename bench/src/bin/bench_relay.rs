@@ -164,57 +164,10 @@ async fn e2e(
     runs: usize,
 ) -> anyhow::Result<serde_json::Value> {
     let id = create_session(user, target).await?;
-    let mut t = attach_ready(user, &id).await?;
-
-    let mut echo = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        t.clear_tail();
-        let t0 = Instant::now();
-        t.input("x").await?;
-        t.read_until(b"x", None).await?;
-        echo.push(t0.elapsed());
-        t.input("\x7f").await?;
-        // The erase: the relay's line editor answers ESC[D ESC[J.
-        t.read_until(b"\x1b[", None).await?;
-    }
-    t.drain(Duration::from_millis(100)).await?;
-
-    let mut enter = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        t.clear_tail();
-        t.input("echo $((6*7))Q").await?;
-        t.read_until(b"))Q", None).await?;
-        t.clear_tail();
-        let t0 = Instant::now();
-        t.input("\r").await?;
-        t.read_until(b"42Q", None).await?;
-        enter.push(t0.elapsed());
-        wait_prompt_after(&mut t, b"42Q").await?;
-    }
-
-    t.clear_tail();
-    t.input(&print_command(bytes)).await?;
-    t.read_until(b"7))", None).await?;
-    t.clear_tail();
-    let (before, snaps) = (t.output_bytes, t.snapshots);
-    let t0 = Instant::now();
-    t.input("\r").await?;
-    t.read_until(DONE, None).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    // Less than `bytes` arrives when the client fell out of the session's log: the relay
-    // never waits for a client, it sends a screen snapshot instead of the bytes missed.
-    let got = t.output_bytes - before;
+    let mut v = measure(user, &id, bytes, runs).await?;
     user.end_session(&id).await?;
-    Ok(json!({
-        "client": "rust tokio-tungstenite (acks every frame)",
-        "throughput_mb_s": round3(bytes as f64 / 1e6 / secs),
-        "delivered_mb_s": round3(got as f64 / 1e6 / secs),
-        "delivered_bytes": got,
-        "snapshots": t.snapshots - snaps,
-        "secs": round3(secs),
-        "echo": stats_us(&echo),
-        "enter_to_output": stats_us(&enter),
-    }))
+    v["client"] = json!("rust tokio-tungstenite (acks every frame)");
+    Ok(v)
 }
 
 /// Keystroke echo, Enter → output and throughput of session `id` as `user` sees it.
@@ -252,12 +205,20 @@ async fn measure(
     t.input(&print_command(bytes)).await?;
     t.read_until(b"7))", None).await?;
     t.clear_tail();
+    let (before, snaps) = (t.output_bytes, t.snapshots);
     let t0 = Instant::now();
     t.input("\r").await?;
     t.read_until(DONE, None).await?;
     let secs = t0.elapsed().as_secs_f64();
+    // Less than `bytes` arrives when the client fell out of the session's log: the relay
+    // never waits for a client, it sends a screen snapshot instead of the bytes missed.
+    let got = t.output_bytes - before;
     wait_prompt_after(&mut t, DONE).await?;
     Ok(json!({
+        "delivered_mb_s": round3(got as f64 / 1e6 / secs),
+        "delivered_bytes": got,
+        "snapshots": t.snapshots - snaps,
+        "secs": round3(secs),
         "throughput_mb_s": round3(bytes as f64 / 1e6 / secs),
         "echo": stats_us(&echo),
         "enter_to_output": stats_us(&enter),
