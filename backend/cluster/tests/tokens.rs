@@ -2,67 +2,18 @@
 //! started by each test on a free loopback port in a temporary directory (`make test`
 //! installs it).
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use winrelay_cluster::tokens::{Budget, Lookup};
 use winrelay_cluster::{Connect, Store};
 
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
+use winrelay_testkit::Redis;
 
-impl Redis {
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!(
-            "winrelay-redis-tokens-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed: `make test` installs Debian's redis-server");
-        let mut r = Redis { child, port, dir };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return r;
-            }
-            if let Some(status) = r.child.try_wait().unwrap() {
-                panic!("redis-server exited at start: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server did not listen on {port} within 5 s");
-    }
-
-    async fn store(&self) -> Store {
-        Store::connect(&Connect::new(format!("redis://127.0.0.1:{}/0", self.port)))
-            .await
-            .expect("connect to the test's redis")
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// A store on the test's own Redis.
+async fn store(redis: &Redis) -> Store {
+    Store::connect(&Connect::new(redis.url()))
+        .await
+        .expect("connect to the test's redis")
 }
 
 const D1: &str = "aa11";
@@ -71,7 +22,7 @@ const D2: &str = "bb22";
 #[tokio::test]
 async fn tokens_live_expire_end_and_are_taken_once() {
     let redis = Redis::start();
-    let (a, b) = (redis.store().await, redis.store().await);
+    let (a, b) = (store(&redis).await, store(&redis).await);
     let long = Duration::from_secs(60);
     a.put_token("signin", D1, r#"{"user":"alice"}"#, long)
         .await
@@ -145,7 +96,7 @@ async fn futures_join(a: &Store, b: &Store) -> Vec<Option<String>> {
 #[tokio::test]
 async fn sets_list_and_take_members() {
     let redis = Redis::start();
-    let (a, b) = (redis.store().await, redis.store().await);
+    let (a, b) = (store(&redis).await, store(&redis).await);
     let ttl = Duration::from_secs(60);
     a.set_add("shares:s1", "id2", "two", ttl).await.unwrap();
     b.set_add("shares:s1", "id1", "one", Duration::from_millis(10))
@@ -173,7 +124,7 @@ async fn sets_list_and_take_members() {
 #[tokio::test]
 async fn counters_count_in_a_window_across_stores() {
     let redis = Redis::start();
-    let (a, b) = (redis.store().await, redis.store().await);
+    let (a, b) = (store(&redis).await, store(&redis).await);
     let w = Duration::from_millis(200);
     assert_eq!(a.count("c", w).await.unwrap(), 1);
     assert_eq!(b.count("c", w).await.unwrap(), 2);
@@ -200,7 +151,7 @@ fn budgets(user: &str) -> Vec<Budget> {
 #[tokio::test]
 async fn attempts_on_two_stores_share_one_budget() {
     let redis = Redis::start();
-    let (a, b) = (redis.store().await, redis.store().await);
+    let (a, b) = (store(&redis).await, store(&redis).await);
     let forget = Duration::from_secs(900);
     // A burst over two relays gets exactly five attempts.
     let mut tasks = Vec::new();
@@ -227,7 +178,7 @@ async fn attempts_on_two_stores_share_one_budget() {
 
     // Given back: a success does not count.
     let redis = Redis::start();
-    let s = redis.store().await;
+    let s = store(&redis).await;
     for _ in 0..20 {
         assert_eq!(s.attempt(&budgets("carol"), forget).await.unwrap(), None);
         s.give_back(&budgets("carol")).await.unwrap();

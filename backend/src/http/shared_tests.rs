@@ -4,9 +4,9 @@
 //! session registry, standing for the cluster's shared sessions, so that a share link's
 //! session exists on both.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,59 +24,7 @@ use crate::ops::metrics::Metrics;
 use crate::session::{Registry, SessionSettings};
 use crate::targets::Targets;
 
-/// A redis-server of the test's own, stopped on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!(
-            "winrelay-redis-relay-{}-{port}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed: `make test` installs Debian's redis-server");
-        let mut r = Redis { child, port, dir };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return r;
-            }
-            if let Some(status) = r.child.try_wait().unwrap() {
-                panic!("redis-server exited at start: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server did not listen on {port} within 5 s");
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use winrelay_testkit::Redis;
 
 /// Relays A and B of one cluster: local user alice (password `right`, group ops), API
 /// tokens `tok-alice` and `tok-bob`, target `ops-box` (owners: group ops) on a simulator.
@@ -353,7 +301,7 @@ async fn without_redis_each_relay_keeps_the_sign_ins_it_knows_and_never_hangs() 
     let cookie = cookie_of(&signed);
     assert_eq!(me(&b, &cookie).await, StatusCode::OK, "B has seen it");
 
-    redis.stop();
+    redis.kill();
     let timed = |r: &'static str, started: Instant| {
         let took = started.elapsed();
         assert!(took < Duration::from_millis(1500), "{r}: {took:?}");
@@ -406,7 +354,7 @@ async fn a_silent_redis_holds_no_request_up_and_sharing_resumes_after() {
 
     let signal = |s: &str| {
         let ok = Command::new("kill")
-            .args([s, &redis.child.id().to_string()])
+            .args([s, &redis.pid().to_string()])
             .status()
             .unwrap()
             .success();
