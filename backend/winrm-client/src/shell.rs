@@ -707,6 +707,20 @@ impl CommandInput {
     }
 }
 
+/// Windows keeps a finished command's resources until it is terminated: the Terminate goes
+/// out on a task of its own, so that dropping the command's [`OutputStream`] (which aborts its
+/// receive loop) can neither cancel it nor cut its pooled connection mid-request, which would
+/// make the next request open a new one (a TLS handshake per command).
+fn terminate_after_exit(client: &Client, shell_id: &str, command_id: &str) {
+    let (client, shell_id, command_id) =
+        (client.clone(), shell_id.to_string(), command_id.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = signal(&client, &shell_id, &command_id, SignalCode::Terminate).await {
+            tracing::debug!(error = %e, "terminate after exit failed");
+        }
+    });
+}
+
 async fn signal(
     client: &Client,
     shell_id: &str,
@@ -869,17 +883,14 @@ async fn receive_loop(
                 };
                 collect_streams(streams, &mut pending);
                 if let Some(state) = state.filter(|s| s.done) {
+                    // First, and on a task of its own: the consumer usually drops the stream
+                    // (which aborts this loop) as soon as it has the exit code.
+                    terminate_after_exit(&client, &shell_id, &command_id);
                     pending.push(Output::Exited(state.exit_code.unwrap_or(-1)));
                     for item in pending.drain(..) {
                         if tx.send(Ok(OutputEvent::Output(item))).await.is_err() {
                             break;
                         }
-                    }
-                    // Windows keeps a finished command's resources until it is terminated.
-                    if let Err(e) =
-                        signal(&client, &shell_id, &command_id, SignalCode::Terminate).await
-                    {
-                        tracing::debug!(error = %e, "terminate after exit failed");
                     }
                     return;
                 }
@@ -969,9 +980,7 @@ async fn acknowledged_loop(
         }
         if exited.is_some() {
             // Only now: until the end was stored, a successor must be able to receive it.
-            if let Err(e) = signal(&client, &shell_id, &command_id, SignalCode::Terminate).await {
-                tracing::debug!(error = %e, "terminate after exit failed");
-            }
+            terminate_after_exit(&client, &shell_id, &command_id);
             return;
         }
         let Some(next) = sequence.checked_add(1) else {

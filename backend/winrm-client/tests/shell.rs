@@ -2,11 +2,13 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use sha2::{Digest, Sha256};
-use winrm_client::{Output, ShellOptions};
+use winrm_client::{Client, Output, RequestObserver, RequestOutcome, ShellOptions};
+use wsman::Action;
 
 #[tokio::test]
 async fn commands_report_stdout_stderr_and_exit_codes() {
@@ -132,8 +134,17 @@ async fn ctrl_c_stops_a_long_command() {
     let sim = sim().await;
     let client = client(&sim);
     let shell = client.open_shell(ShellOptions::default()).await.unwrap();
+    // Not one long `sleep`: a Ctrl+C that lands between bash's fork and sleep's exec is
+    // swallowed by bash's own handler in the child, and bash then waits for the sleep. bash
+    // gets the signal too, so with a trap it ends after the short sleep it is in.
     let mut cmd = shell
-        .start("cmd", ["/c", "echo started; sleep 600"])
+        .start(
+            "cmd",
+            [
+                "/c",
+                "trap 'exit 130' INT; echo started; while :; do sleep 0.2; done",
+            ],
+        )
         .await
         .unwrap();
     read_until(&mut cmd, "started").await;
@@ -302,4 +313,42 @@ async fn close_all_deletes_every_open_shell() {
     assert!(err.is_shell_gone(), "{err}");
     drop((a, b));
     assert_no_shells(&sim).await;
+}
+
+#[tokio::test]
+async fn every_finished_command_is_terminated_even_when_its_output_is_dropped_at_once() {
+    let sim = sim().await;
+    let mut config = config(&sim);
+    let signals = Arc::new(Mutex::new(Vec::new()));
+    let seen = signals.clone();
+    config.observer = Some(RequestObserver(Arc::new(move |action, _, outcome| {
+        if action == Action::Signal {
+            seen.lock().unwrap().push(outcome);
+        }
+    })));
+    let client = Client::new(config).unwrap();
+    let shell = client.open_shell(ShellOptions::default()).await.unwrap();
+    // `run` drops the command's output stream as soon as it has the exit code.
+    for i in 0..5 {
+        let out = shell.run("cmd", [format!("/c exit {i}")]).await.unwrap();
+        assert_eq!(out.exit_code, i);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = signals.lock().unwrap().clone();
+        if got.len() >= 5 {
+            assert_eq!(
+                got,
+                vec![RequestOutcome::Ok; 5],
+                "one Terminate per command, each answered"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Terminates answered: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shell.close().await.unwrap();
 }

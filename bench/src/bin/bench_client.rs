@@ -9,8 +9,14 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context};
 use clap::Parser;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use winrelay_bench::{percentile, round3};
-use winrm_client::{Client, ClientConfig, Output, ShellOptions, TlsMode};
+
+use winrm_client::{Client, ClientConfig, Output, RequestObserver, ShellOptions, TlsMode};
+
+/// Requests seen per action: count and summed latency (for the latency runs' profile).
+type Seen = Arc<Mutex<BTreeMap<String, (u64, f64)>>>;
 
 #[derive(Parser)]
 struct Args {
@@ -40,12 +46,16 @@ async fn bench(args: &Args) -> anyhow::Result<serde_json::Value> {
     let password = std::env::var(&args.password_env)
         .with_context(|| format!("{} is not set", args.password_env))?;
     let tls = TlsMode::Pin(winrm_client::parse_fingerprint(&args.pin)?);
-    let client = Client::new(ClientConfig::new(
-        args.endpoint.clone(),
-        &args.user,
-        password,
-        tls,
-    ))?;
+    let seen: Seen = Arc::default();
+    let mut config = ClientConfig::new(args.endpoint.clone(), &args.user, password, tls);
+    let log = seen.clone();
+    config.observer = Some(RequestObserver(Arc::new(move |action, took, _| {
+        let mut m = log.lock().unwrap_or_else(|e| e.into_inner());
+        let e = m.entry(format!("{action:?}")).or_default();
+        e.0 += 1;
+        e.1 += took.as_secs_f64() * 1e3;
+    })));
+    let client = Client::new(config)?;
     let shell = client.open_shell(ShellOptions::default()).await?;
     ensure!(shell.run("cmd", ["/c exit 0"]).await?.exit_code == 0);
 
@@ -74,12 +84,23 @@ async fn bench(args: &Args) -> anyhow::Result<serde_json::Value> {
     rates.sort_by(|a, b| a.total_cmp(b));
 
     let mut lat = Vec::with_capacity(args.latency_runs);
+    seen.lock().unwrap_or_else(|e| e.into_inner()).clear();
     for _ in 0..args.latency_runs {
         let t = Instant::now();
         let out = shell.run("cmd", ["/c exit 0"]).await?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
         ensure!(out.exit_code == 0);
     }
+    // What one timed command cost, per action: requests per command and their mean latency.
+    let profile: serde_json::Map<String, serde_json::Value> = seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(action, (n, ms))| {
+            let per = *n as f64 / args.latency_runs as f64;
+            (action.clone(), serde_json::json!({ "per_command": round3(per), "mean_ms": round3(ms / *n as f64) }))
+        })
+        .collect();
     shell.close().await?;
     lat.sort_by(|a, b| a.total_cmp(b));
     Ok(serde_json::json!({
@@ -89,6 +110,7 @@ async fn bench(args: &Args) -> anyhow::Result<serde_json::Value> {
         "latency_p50_ms": round3(percentile(&lat, 50.0)),
         "latency_p99_ms": round3(percentile(&lat, 99.0)),
         "latency_runs": lat.len(),
+        "latency_requests": profile,
     }))
 }
 
