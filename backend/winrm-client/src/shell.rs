@@ -547,31 +547,31 @@ impl RunningCommand {
     }
 
     /// Collects all output until the command exits (in acknowledged mode, acknowledging
-    /// every response as it comes).
+    /// every response as it comes), and returns once the finished command was terminated on
+    /// the server too, as other clients' "run" does (the exit code itself arrives first: a
+    /// caller reading the stream has it without waiting for that).
     pub async fn wait(mut self) -> Result<CommandOutput, Error> {
         let mut out = CommandOutput::default();
         let acker = self.acker();
-        let mut exited = None;
+        let mut exited = false;
+        // The receive loop ends (closing the stream) after the Terminate was answered.
         while let Some(item) = self.recv_event().await {
             match item? {
                 OutputEvent::Output(Output::Stdout(b)) => out.stdout.extend_from_slice(&b),
                 OutputEvent::Output(Output::Stderr(b)) => out.stderr.extend_from_slice(&b),
                 OutputEvent::Output(Output::Exited(code)) => {
                     out.exit_code = code;
-                    exited = Some(code);
-                    if acker.is_none() {
-                        return Ok(out);
-                    }
+                    exited = true;
                 }
                 OutputEvent::Received(n) => {
                     if let Some(acker) = &acker {
                         acker.ack(n);
                     }
-                    if exited.is_some() {
-                        return Ok(out);
-                    }
                 }
             }
+        }
+        if exited {
+            return Ok(out);
         }
         Err(Error::Protocol {
             endpoint: self.input.shared.shell.client.endpoint().to_string(),
@@ -711,14 +711,18 @@ impl CommandInput {
 /// out on a task of its own, so that dropping the command's [`OutputStream`] (which aborts its
 /// receive loop) can neither cancel it nor cut its pooled connection mid-request, which would
 /// make the next request open a new one (a TLS handshake per command).
-fn terminate_after_exit(client: &Client, shell_id: &str, command_id: &str) {
+fn terminate_after_exit(
+    client: &Client,
+    shell_id: &str,
+    command_id: &str,
+) -> tokio::task::JoinHandle<()> {
     let (client, shell_id, command_id) =
         (client.clone(), shell_id.to_string(), command_id.to_string());
     tokio::spawn(async move {
         if let Err(e) = signal(&client, &shell_id, &command_id, SignalCode::Terminate).await {
             tracing::debug!(error = %e, "terminate after exit failed");
         }
-    });
+    })
 }
 
 async fn signal(
@@ -885,13 +889,15 @@ async fn receive_loop(
                 if let Some(state) = state.filter(|s| s.done) {
                     // First, and on a task of its own: the consumer usually drops the stream
                     // (which aborts this loop) as soon as it has the exit code.
-                    terminate_after_exit(&client, &shell_id, &command_id);
+                    let terminated = terminate_after_exit(&client, &shell_id, &command_id);
                     pending.push(Output::Exited(state.exit_code.unwrap_or(-1)));
                     for item in pending.drain(..) {
                         if tx.send(Ok(OutputEvent::Output(item))).await.is_err() {
-                            break;
+                            return;
                         }
                     }
+                    // The stream ends once the Terminate was answered (what `wait` waits for).
+                    let _ = terminated.await;
                     return;
                 }
             }
@@ -980,7 +986,7 @@ async fn acknowledged_loop(
         }
         if exited.is_some() {
             // Only now: until the end was stored, a successor must be able to receive it.
-            terminate_after_exit(&client, &shell_id, &command_id);
+            let _ = terminate_after_exit(&client, &shell_id, &command_id).await;
             return;
         }
         let Some(next) = sequence.checked_add(1) else {

@@ -328,18 +328,25 @@ async fn every_finished_command_is_terminated_even_when_its_output_is_dropped_at
     })));
     let client = Client::new(config).unwrap();
     let shell = client.open_shell(ShellOptions::default()).await.unwrap();
-    // `run` drops the command's output stream as soon as it has the exit code.
+    // `run` returns once the finished command was terminated on the server.
     for i in 0..5 {
         let out = shell.run("cmd", [format!("/c exit {i}")]).await.unwrap();
         assert_eq!(out.exit_code, i);
+        assert_eq!(signals.lock().unwrap().len(), i as usize + 1);
+    }
+    // A caller that drops the stream as soon as it has the exit code: the Terminate still
+    // goes out (it used to be cancelled with the stream's receive loop).
+    for _ in 0..3 {
+        let mut cmd = shell.start("cmd", ["/c exit 7"]).await.unwrap();
+        assert_eq!(until_exit(&mut cmd).await.1, 7);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let got = signals.lock().unwrap().clone();
-        if got.len() >= 5 {
+        if got.len() >= 8 {
             assert_eq!(
                 got,
-                vec![RequestOutcome::Ok; 5],
+                vec![RequestOutcome::Ok; 8],
                 "one Terminate per command, each answered"
             );
             break;

@@ -120,7 +120,9 @@ fn main() -> anyhow::Result<()> {
         args.runs > 0 && args.latency_runs > 0,
         "runs must be at least 1"
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One thread, as the winrm-rs peer (bench/winrm-rs-peer) runs: the row compares the two
+    // clients, not a multi-threaded scheduler's wake-ups against a single-threaded one's.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let v = rt.block_on(bench(&args))?;
