@@ -462,6 +462,10 @@ def table(res):
                             f"{v.get('ratio_throughput_to_best_python', 'n/a')}× best Python; "
                             f"p50 {v['ratio_latency_p50_to_best_peer']}× best peer (target {TARGETS['client_throughput']})")
                 row(k, fmt(v.get("throughput_mb_s")), fmt(v.get("latency_p50_ms"), nd=2), fmt(v.get("latency_p99_ms"), nd=2), note)
+        prof = c.get("winrelay", {}).get("latency_requests")
+        if prof:
+            row("  winrelay's requests per command", "", "", "",
+                ", ".join(f"{a} {v['per_command']} × {v['mean_ms']} ms" for a, v in prof.items()))
     p = res.get("powershell")
     if p:
         sep(f"1b. PowerShell client vs the simulator ({S['BENCH_PS_OBJECTS']} small objects; {S['BENCH_PS_LATENCY_RUNS']} `Write-Output x` pipelines on one pool)")
