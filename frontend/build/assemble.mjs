@@ -65,21 +65,35 @@ add("style.css", readFileSync("static/style.css"));
 for (const f of readdirSync("static/icons")) add(basename(f), readFileSync(join("static/icons", f)));
 
 const rel = (n) => "./" + names.get(n);
-// The bootstrap module: loads xterm.js and its addons, exposes them to the wasm bindings as
+// The bootstrap module: asks the relay the page's first questions (who is signed in, and on
+// `/` the targets and sessions; the app takes these answers in api.rs) and compiles the wasm
+// while xterm.js and its addons load, exposes them to the wasm bindings as
 // `globalThis.WinrelayXterm` (the bindings use js_namespace, so they do not depend on the
-// hashed file names), then starts the wasm. WebGL is loaded only when it will be used, the
-// search addon on the first search.
-const boot = `import { Terminal } from ${JSON.stringify(rel("xterm.mjs"))};
-import { FitAddon } from ${JSON.stringify(rel("addon-fit.mjs"))};
-import { WebLinksAddon } from ${JSON.stringify(rel("addon-web-links.mjs"))};
-import { Unicode11Addon } from ${JSON.stringify(rel("addon-unicode11.mjs"))};
-import init from ${JSON.stringify(rel("winrelay.js"))};
-globalThis.WinrelayXterm = {
-  Terminal, FitAddon, WebLinksAddon, Unicode11Addon,
-  loadSearch: () => import(${JSON.stringify(rel("addon-search.mjs"))}).then((m) => m.SearchAddon),
-  loadWebgl: () => import(${JSON.stringify(rel("addon-webgl.mjs"))}).then((m) => m.WebglAddon),
-};
-init({ module_or_path: new URL(${JSON.stringify(rel("winrelay_bg.wasm"))}, import.meta.url) }).catch((e) => {
+// hashed file names), then starts the wasm. Nothing waits on anything it does not need.
+// WebGL is loaded only when it will be used, the search addon on the first search.
+const boot = `const embed = location.pathname.startsWith("/embed");
+const pre = (globalThis.WinrelayPrefetch = {});
+if (!embed) {
+  const get = (p) => { pre[p] = fetch(p, { credentials: "same-origin", headers: { Accept: "application/json" } }).catch(() => null); };
+  get("/api/me");
+  if (location.pathname === "/") { get("/api/targets"); get("/api/sessions"); }
+}
+const wasm = WebAssembly.compileStreaming(fetch(new URL(${JSON.stringify(rel("winrelay_bg.wasm"))}, import.meta.url)));
+Promise.all([
+  import(${JSON.stringify(rel("xterm.mjs"))}),
+  import(${JSON.stringify(rel("addon-fit.mjs"))}),
+  import(${JSON.stringify(rel("addon-web-links.mjs"))}),
+  import(${JSON.stringify(rel("addon-unicode11.mjs"))}),
+  import(${JSON.stringify(rel("winrelay.js"))}),
+  wasm,
+]).then(([{ Terminal }, { FitAddon }, { WebLinksAddon }, { Unicode11Addon }, { default: init }, module]) => {
+  globalThis.WinrelayXterm = {
+    Terminal, FitAddon, WebLinksAddon, Unicode11Addon,
+    loadSearch: () => import(${JSON.stringify(rel("addon-search.mjs"))}).then((m) => m.SearchAddon),
+    loadWebgl: () => import(${JSON.stringify(rel("addon-webgl.mjs"))}).then((m) => m.WebglAddon),
+  };
+  return init({ module_or_path: module });
+}).catch((e) => {
   const el = document.getElementById("boot");
   if (el) { el.className = "boot error"; el.textContent = "winrelay could not start: " + e + "\\nReload the page; if this persists, the relay may be serving a broken build."; }
   console.error(e);

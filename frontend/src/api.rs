@@ -84,12 +84,38 @@ impl ApiFail {
     }
 }
 
+/// A GET that `boot.js` sent while the wasm was still loading (`/api/me`, and on `/` the
+/// targets and the sessions), taken once. Only a fresh (first 10 s) success is used: a
+/// refusal is asked again (the user may have signed in since), and so is anything later.
+fn prefetched(path: &str) -> Option<js_sys::Promise> {
+    let store = js_sys::Reflect::get(&js_sys::global(), &"WinrelayPrefetch".into()).ok()?;
+    if !store.is_object() {
+        return None;
+    }
+    let key = JsValue::from_str(path);
+    let pending = js_sys::Reflect::get(&store, &key).ok()?;
+    let _ = js_sys::Reflect::delete_property(store.unchecked_ref::<js_sys::Object>(), &key);
+    let fresh = web_sys::window()?.performance()?.now() < 10_000.0;
+    (fresh && pending.is_instance_of::<js_sys::Promise>()).then(|| pending.unchecked_into())
+}
+
 /// One request; `Ok((status, body, retry_after))` whatever the status.
 async fn call(
     method: &str,
     path: &str,
     body: Option<String>,
 ) -> Result<(u16, String, Option<u32>), ApiFail> {
+    if method == "GET" && embed_token().is_none() {
+        if let Some(p) = prefetched(path) {
+            if let Ok(resp) = JsFuture::from(p).await {
+                if let Ok(resp) = resp.dyn_into::<Response>() {
+                    if resp.ok() {
+                        return read(resp).await;
+                    }
+                }
+            }
+        }
+    }
     let init = RequestInit::new();
     init.set_method(method);
     init.set_credentials(RequestCredentials::SameOrigin);
@@ -115,6 +141,11 @@ async fn call(
         .await
         .map_err(|_| ApiFail::Network)?
         .unchecked_into();
+    read(resp).await
+}
+
+/// A response's status, body and `Retry-After`.
+async fn read(resp: Response) -> Result<(u16, String, Option<u32>), ApiFail> {
     let retry_after = resp
         .headers()
         .get("Retry-After")

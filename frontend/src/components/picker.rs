@@ -25,13 +25,16 @@ pub fn Picker() -> impl IntoView {
     // The target whose credential form is open.
     let creds_for = RwSignal::new(None::<String>);
     let load = request(move |_: &()| {
+        // The two lists are asked for at once, not one after the other.
+        leptos::task::spawn_local(async move {
+            if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
+                sessions.set(s.into_iter().filter(|s| !s.state.is_final()).collect());
+            }
+        });
         Box::pin(async move {
             match api::get::<Vec<TargetInfo>>("/api/targets").await {
                 Ok(t) => targets.set(t),
                 Err(f) => term.note(&f.message()),
-            }
-            if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
-                sessions.set(s.into_iter().filter(|s| !s.state.is_final()).collect());
             }
         })
     });
