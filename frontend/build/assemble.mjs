@@ -30,8 +30,7 @@ function hashed(logical, bytes) {
 // Every asset also goes out compressed at build time, at the strongest settings (the relay
 // serves NAME.br or NAME.gz by the request's Accept-Encoding instead of compressing each
 // request); a compressed copy that saves nothing is not written.
-function add(logical, bytes) {
-  const name = hashed(logical, bytes);
+function add(logical, bytes, name = hashed(logical, bytes)) {
   writeFileSync(join(assetsDir, name), bytes);
   names.set(logical, name);
   const gz = gzipSync(bytes, { level: 9 });
@@ -48,13 +47,31 @@ function add(logical, bytes) {
 }
 
 const xt = "node_modules/@xterm";
-// wasm-bindgen's glue is readable JS: minified, it is 2.5 KB smaller gzipped.
-const glue = transformSync(readFileSync(join(bindgenDir, "winrelay.js"), "utf8"), {
-  minify: true,
-  format: "esm",
-  target: "es2020",
-}).code;
-add("winrelay.js", Buffer.from(glue));
+const minify = (code) => transformSync(code, { minify: true, format: "esm", target: "es2020" }).code;
+
+// The wasm chunks of the rarely used parts (wasm-split; frontend/src/lazy.rs), loaded when
+// first shown.
+const chunks = readdirSync(bindgenDir).filter((f) => f.endsWith(".wasm") && f !== "winrelay_bg.wasm").sort();
+for (const c of chunks) add(c, readFileSync(join(bindgenDir, c)));
+
+// wasm-bindgen's glue (readable JS: minified, it is 2.5 KB smaller gzipped) and the chunks'
+// loader module, which import each other: both names carry one hash of both contents, so a
+// change to either renames both.
+const GLUE = "__winrelay_glue__.js", LINK = "__winrelay_link__.js";
+const glue = minify(readFileSync(join(bindgenDir, "winrelay.js"), "utf8"))
+  .replace(/(from\s*)"\.\/__wasm_split\.js"/g, `$1"./${LINK}"`);
+let link = readFileSync(join(bindgenDir, "__wasm_split.js"), "utf8")
+  .replace(/from "\.\/winrelay\.js"/, `from "./${GLUE}"`)
+  .replace(/new URL\("\.\/([^"]+\.wasm)", import\.meta\.url\)/g, (_, c) => {
+    if (!names.has(c)) throw new Error(`__wasm_split.js names unknown chunk ${c}`);
+    return `new URL(${JSON.stringify("./" + names.get(c))}, import.meta.url)`;
+  });
+link = minify(link);
+if (!glue.includes(LINK) || !link.includes(GLUE)) throw new Error("glue and loader module do not name each other");
+const pair = createHash("sha256").update(glue).update(link).digest("hex").slice(0, 8);
+const glueName = `winrelay-${pair}.js`, linkName = `wasm-split-${pair}.js`;
+add("winrelay.js", Buffer.from(glue.replaceAll(LINK, linkName)), glueName);
+add("wasm-split.js", Buffer.from(link.replaceAll(GLUE, glueName)), linkName);
 add("winrelay_bg.wasm", readFileSync(join(bindgenDir, "winrelay_bg.wasm")));
 add("xterm.mjs", readFileSync(`${xt}/xterm/lib/xterm.mjs`));
 add("xterm.css", readFileSync(`${xt}/xterm/css/xterm.css`));
@@ -109,11 +126,14 @@ html = html.replace(/\{\{asset:([^}]+)\}\}/g, (_, n) => {
 writeFileSync(join(outDir, "index.html"), html);
 
 // Loaded on demand, not part of the first load.
-const lazy = ["addon-webgl.mjs", "addon-search.mjs"];
-const core = sizes.filter((s) => ["winrelay.js", "winrelay_bg.wasm", "style.css", "boot.js"].includes(s.logical));
+const lazy = ["addon-webgl.mjs", "addon-search.mjs", ...chunks];
+const core = sizes.filter((s) => ["winrelay.js", "wasm-split.js", "winrelay_bg.wasm", "style.css", "boot.js"].includes(s.logical));
 const sum = (xs, k) => xs.reduce((a, s) => a + s[k], 0);
+const chunkSizes = sizes.filter((s) => chunks.includes(s.logical));
 const report = {
   app: { raw: sum(core, "raw"), gzip: sum(core, "gz"), brotli: sum(core, "br") },
+  // The chunks of the rarely used parts, all together (each loads when its part is shown).
+  lazy_chunks: { count: chunkSizes.length, raw: sum(chunkSizes, "raw"), gzip: sum(chunkSizes, "gz"), brotli: sum(chunkSizes, "br") },
   initial_load: {
     gzip: sum(sizes.filter((s) => !lazy.includes(s.logical)), "gz"),
     brotli: sum(sizes.filter((s) => !lazy.includes(s.logical)), "br"),

@@ -4,20 +4,16 @@
 
 use crate::account::Account;
 use crate::components::embed_host::EmbedHost;
-use crate::components::fleet::Fleet;
 use crate::components::key_bar::KeyBar;
 use crate::components::opener::{EmbedOpener, Opener};
 use crate::components::overlays::{CannotStart, PasteDialog};
 use crate::components::picker::Picker;
-use crate::components::recordings::Recordings;
-use crate::components::search::SearchBox;
 use crate::components::session_view::SessionView;
 use crate::components::terminal::{Term, TerminalPane};
 use crate::components::top_bar::TopBar;
 use crate::embed;
 use crate::nav::Nav;
 use crate::page::{query_param, storage_get, storage_set, window};
-use crate::replay::Replay;
 use crate::route::Route;
 use crate::term::{TermView, DEFAULT_FONT_SIZE};
 use leptos::prelude::*;
@@ -144,11 +140,11 @@ pub fn App() -> impl IntoView {
             <div class="term-wrap">
                 <TerminalPane/>
                 <Show when=move || term.search_open.get()>
-                    <SearchBox/>
+                    {crate::lazy::search()}
                 </Show>
                 <PasteDialog/>
                 <Show when=move || look.settings_open.get()>
-                    <crate::components::settings::SettingsPanel/>
+                    {crate::lazy::settings()}
                 </Show>
                 <CannotStart error=embed_error.read_only()/>
                 {move || match (started.get(), route.get()) {
@@ -159,14 +155,14 @@ pub fn App() -> impl IntoView {
                         view! { <EmbedOpener target=target failed=embed_error.write_only()/> }.into_any()
                     }
                     (_, Route::Open(target)) => view! { <Opener target=target/> }.into_any(),
-                    (_, Route::Recordings) => view! { <Recordings/> }.into_any(),
-                    (_, Route::Fleet(service)) => view! { <Fleet service=service/> }.into_any(),
+                    (_, Route::Recordings) => crate::lazy::recordings(),
+                    (_, Route::Fleet(service)) => crate::lazy::fleet(service),
                     (_, Route::Session(_) | Route::Replay(_)) => ().into_any(),
                 }}
             </div>
             {move || match (started.get(), route.get()) {
                 (true, Route::Session(id)) => view! { <SessionView id=id/> }.into_any(),
-                (true, Route::Replay(id)) => view! { <Replay id=id/> }.into_any(),
+                (true, Route::Replay(id)) => crate::lazy::replay(id),
                 _ => ().into_any(),
             }}
             <KeyBar/>

@@ -1,7 +1,7 @@
 //! `/open/TARGET` and `/embed/open/TARGET`: creates a session, then replaces the address
 //! with the session's (`/s/ID`).
 
-use super::sign_in::{asks_for_credentials, CredentialForm, Credentials, SignIn};
+use super::sign_in::{asks_for_credentials, CredentialForm, Credentials};
 use super::terminal::use_term;
 use crate::api;
 use crate::nav::use_nav;
@@ -55,7 +55,7 @@ pub fn Opener(target: String) -> impl IntoView {
                     <h2>"Could not open a shell on " {name.get_value()}</h2>
                     <p class="open-error">{move || refused.get()}</p>
                     <Show when=move || sign_in.get()>
-                        <SignIn on_done=move |_: ()| { open.dispatch(None); }/>
+                        {crate::lazy::sign_in(Callback::new(move |_: ()| { open.dispatch(None); }), false)}
                     </Show>
                     <Show when=move || ask.get()>
                         <CredentialForm class="credentials" on_submit=move |c| { open.dispatch(Some(c)); }>

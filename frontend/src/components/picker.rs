@@ -1,7 +1,7 @@
 //! `/`: the targets and the live sessions; the sign-in form when not signed in.
 
 use super::fleet::{facts_line, reach_label, tasks_of};
-use super::sign_in::{CredentialForm, LoginAgain, SignIn};
+use super::sign_in::CredentialForm;
 use super::terminal::use_term;
 use crate::account::use_account;
 use crate::api;
@@ -88,8 +88,7 @@ pub fn Picker() -> impl IntoView {
                             </p>
                         })}
                         <p class="signin-error">{fail.message()}</p>
-                        <SignIn on_done=move |_: ()| ()/>
-                        <LoginAgain/>
+                        {crate::lazy::sign_in(Callback::new(|_: ()| ()), true)}
                     }.into_any(),
                     Some(Err(fail)) => view! {
                         <h2>"The relay is not answering"</h2>

@@ -1,8 +1,7 @@
 //! `/s/ID`: attaches the terminal to a session; the status bar, sharing, and the card shown
 //! when the connection is lost for good.
 
-use super::sharing::{role_name, ShareBox, SharePanel, Sharing};
-use super::sign_in::SignIn;
+use super::sharing::{role_name, ShareBox, Sharing};
 use super::terminal::use_term;
 use crate::account::use_account;
 use crate::nav::{use_nav, Nav};
@@ -86,7 +85,7 @@ pub fn SessionView(id: String) -> impl IntoView {
         <StatusBar id=id.clone() sig=sig sharing=sharing/>
         <ShareBox sharing=sharing/>
         <Show when=move || sharing.panel.get() && sig.role.get() == Some(Role::Owner)>
-            <SharePanel sharing=sharing sig=sig/>
+            {crate::lazy::share_panel(sharing, sig)}
         </Show>
         <Show when=move || sig.lost.get().is_some()>
             <div class="overlay lost">
@@ -103,13 +102,13 @@ pub fn SessionView(id: String) -> impl IntoView {
                         true if !account.was_signed_in() => view! {
                             <h2>"Not signed in"</h2>
                             <p class="signin-error">"Sign in to reach this session, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
-                            <SignIn on_done=on_signed_in/>
+                            {crate::lazy::sign_in(on_signed_in, false)}
                             <button class="back" on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
                         }.into_any(),
                         true => view! {
                             <h2>"Signed out"</h2>
                             <p class="signin-error">"The relay no longer accepts your sign-in (it may have restarted, or the sign-in expired). Sign in again here, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
-                            <SignIn on_done=on_signed_in/>
+                            {crate::lazy::sign_in(on_signed_in, false)}
                             <button class="back" on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
                         }.into_any(),
                         false => view! {
