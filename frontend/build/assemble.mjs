@@ -3,10 +3,10 @@
 // (never cached) is the only file that names them.
 //
 // usage: node frontend/build/assemble.mjs BINDGEN_DIR OUT_DIR
-import { transformSync } from "esbuild";
+import { build } from "esbuild";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { basename, extname, join } from "node:path";
+import { basename, extname, join, resolve } from "node:path";
 import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
 
 const [bindgenDir, outDir] = process.argv.slice(2);
@@ -47,42 +47,52 @@ function add(logical, bytes, name = hashed(logical, bytes)) {
 }
 
 const xt = "node_modules/@xterm";
-const minify = (code) => transformSync(code, { minify: true, format: "esm", target: "es2020" }).code;
+const bundle = async (options) =>
+  (await build({ bundle: true, format: "esm", target: "es2020", minify: true, write: false, logLevel: "error", ...options }))
+    .outputFiles[0].contents;
 
 // The wasm chunks of the rarely used parts (wasm-split; frontend/src/lazy.rs), loaded when
 // first shown.
 const chunks = readdirSync(bindgenDir).filter((f) => f.endsWith(".wasm") && f !== "winrelay_bg.wasm").sort();
 for (const c of chunks) add(c, readFileSync(join(bindgenDir, c)));
 
-// wasm-bindgen's glue (readable JS: minified, it is 2.5 KB smaller gzipped) and the chunks'
-// loader module, which import each other: both names carry one hash of both contents, so a
-// change to either renames both.
-const GLUE = "__winrelay_glue__.js", LINK = "__winrelay_link__.js";
-const glue = minify(readFileSync(join(bindgenDir, "winrelay.js"), "utf8"))
-  .replace(/(from\s*)"\.\/__wasm_split\.js"/g, `$1"./${LINK}"`);
-let link = readFileSync(join(bindgenDir, "__wasm_split.js"), "utf8")
-  .replace(/from "\.\/winrelay\.js"/, `from "./${GLUE}"`)
-  .replace(/new URL\("\.\/([^"]+\.wasm)", import\.meta\.url\)/g, (_, c) => {
-    if (!names.has(c)) throw new Error(`__wasm_split.js names unknown chunk ${c}`);
-    return `new URL(${JSON.stringify("./" + names.get(c))}, import.meta.url)`;
-  });
-link = minify(link);
-if (!glue.includes(LINK) || !link.includes(GLUE)) throw new Error("glue and loader module do not name each other");
-const pair = createHash("sha256").update(glue).update(link).digest("hex").slice(0, 8);
-const glueName = `winrelay-${pair}.js`, linkName = `wasm-split-${pair}.js`;
-add("winrelay.js", Buffer.from(glue.replaceAll(LINK, linkName)), glueName);
-add("wasm-split.js", Buffer.from(link.replaceAll(GLUE, glueName)), linkName);
+// wasm-bindgen's glue and the chunks' loader module (they import each other) as one minified
+// module; the loader fetches the chunks by their hashed names.
+const linkPath = resolve(bindgenDir, "__wasm_split.js");
+const chunkNames = {
+  name: "chunk-names",
+  setup(b) {
+    b.onLoad({ filter: /__wasm_split\.js$/ }, (args) => {
+      if (args.path !== linkPath) return undefined;
+      const contents = readFileSync(linkPath, "utf8").replace(/new URL\("\.\/([^"]+\.wasm)", import\.meta\.url\)/g, (_, c) => {
+        if (!names.has(c)) throw new Error(`__wasm_split.js names unknown chunk ${c}`);
+        return `new URL(${JSON.stringify("./" + names.get(c))}, import.meta.url)`;
+      });
+      return { contents, loader: "js" };
+    });
+  },
+};
+add("winrelay.js", await bundle({ entryPoints: [join(bindgenDir, "winrelay.js")], plugins: [chunkNames] }));
 add("winrelay_bg.wasm", readFileSync(join(bindgenDir, "winrelay_bg.wasm")));
-add("xterm.mjs", readFileSync(`${xt}/xterm/lib/xterm.mjs`));
-add("xterm.css", readFileSync(`${xt}/xterm/css/xterm.css`));
-for (const a of ["fit", "web-links", "search", "unicode11", "webgl"]) {
+// xterm.js and the addons of the first load in one module (one request instead of four);
+// the search and WebGL addons stay apart, loaded when needed.
+add("xterm.mjs", await bundle({
+  stdin: {
+    contents: `export { Terminal } from "@xterm/xterm";
+export { FitAddon } from "@xterm/addon-fit";
+export { WebLinksAddon } from "@xterm/addon-web-links";
+export { Unicode11Addon } from "@xterm/addon-unicode11";`,
+    resolveDir: process.cwd(),
+  },
+}));
+for (const a of ["search", "webgl"]) {
   add(`addon-${a}.mjs`, readFileSync(`${xt}/addon-${a}/lib/addon-${a}.mjs`));
 }
-add("style.css", readFileSync("static/style.css"));
+add("style.css", Buffer.concat([readFileSync(`${xt}/xterm/css/xterm.css`), Buffer.from("\n"), readFileSync("static/style.css")]));
 for (const f of readdirSync("static/icons")) add(basename(f), readFileSync(join("static/icons", f)));
 
 const rel = (n) => "./" + names.get(n);
-// The bootstrap module: asks the relay the page's first questions (who is signed in, and on
+// The bootstrap module (first in index.html, tiny, no imports of its own): asks the relay the page's first questions (who is signed in, and on
 // `/` the targets and sessions; the app takes these answers in api.rs) and compiles the wasm
 // while xterm.js and its addons load, exposes them to the wasm bindings as
 // `globalThis.WinrelayXterm` (the bindings use js_namespace, so they do not depend on the
@@ -98,12 +108,9 @@ if (!embed) {
 const wasm = WebAssembly.compileStreaming(fetch(new URL(${JSON.stringify(rel("winrelay_bg.wasm"))}, import.meta.url)));
 Promise.all([
   import(${JSON.stringify(rel("xterm.mjs"))}),
-  import(${JSON.stringify(rel("addon-fit.mjs"))}),
-  import(${JSON.stringify(rel("addon-web-links.mjs"))}),
-  import(${JSON.stringify(rel("addon-unicode11.mjs"))}),
   import(${JSON.stringify(rel("winrelay.js"))}),
   wasm,
-]).then(([{ Terminal }, { FitAddon }, { WebLinksAddon }, { Unicode11Addon }, { default: init }, module]) => {
+]).then(([{ Terminal, FitAddon, WebLinksAddon, Unicode11Addon }, { default: init }, module]) => {
   globalThis.WinrelayXterm = {
     Terminal, FitAddon, WebLinksAddon, Unicode11Addon,
     loadSearch: () => import(${JSON.stringify(rel("addon-search.mjs"))}).then((m) => m.SearchAddon),
@@ -127,7 +134,7 @@ writeFileSync(join(outDir, "index.html"), html);
 
 // Loaded on demand, not part of the first load.
 const lazy = ["addon-webgl.mjs", "addon-search.mjs", ...chunks];
-const core = sizes.filter((s) => ["winrelay.js", "wasm-split.js", "winrelay_bg.wasm", "style.css", "boot.js"].includes(s.logical));
+const core = sizes.filter((s) => ["winrelay.js", "winrelay_bg.wasm", "style.css", "boot.js"].includes(s.logical));
 const sum = (xs, k) => xs.reduce((a, s) => a + s[k], 0);
 const chunkSizes = sizes.filter((s) => chunks.includes(s.logical));
 const report = {
