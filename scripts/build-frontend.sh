@@ -55,8 +55,10 @@ for m in "$bindgen/winrelay_bg.wasm" "$split"/*.wasm; do
     out="$bindgen/$(basename "$m")"
     node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
         --enable-sign-ext --enable-reference-types --enable-multivalue --enable-mutable-globals \
-        "$m" -o "$out"
+        "$m" -o "$out" 2> "$bindgen/wasm-opt.log" || { cat "$bindgen/wasm-opt.log" >&2; exit 1; }
 done
+# (Its only words on success are about wasm-split's local-names subsection, which it drops.)
+rm -f "$bindgen/wasm-opt.log"
 
 # Assemble next to dist/ and swap, so a relay reading dist/ never sees half a build.
 rm -rf dist.new dist.old

@@ -6,7 +6,8 @@
 //! A part is a function from its arguments to its view; what it needs of the page's state
 //! comes in as arguments or through context, as for any component. A chunk that cannot be
 //! loaded (the relay was updated under an open page) says so in place of the part, and the
-//! next time the part is shown it is tried again.
+//! next time the part is shown it is tried again. The embed page's parts are here too: every
+//! other page goes without them.
 
 use crate::components::sharing::{SharePanel, Sharing};
 use crate::components::sign_in::{LoginAgain, SignIn};
@@ -106,4 +107,35 @@ fn search_part() -> Result<AnyView, SplitLoaderError> {
 /// The search box.
 pub fn search() -> AnyView {
     later(Box::pin(search_part()))
+}
+
+#[wasm_split(embed, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn embed_host_part(
+    token: Option<String>,
+    started: WriteSignal<bool>,
+    error: RwSignal<Option<String>>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <crate::components::embed_host::EmbedHost token=token started=started error=error/> }.into_any())
+}
+
+/// The embed page's link with its host page (only the embed page has one).
+pub fn embed_host(
+    token: Option<String>,
+    started: WriteSignal<bool>,
+    error: RwSignal<Option<String>>,
+) -> AnyView {
+    later(Box::pin(embed_host_part(token, started, error)))
+}
+
+#[wasm_split(embed, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn embed_opener_part(
+    target: String,
+    failed: WriteSignal<Option<String>>,
+) -> Result<AnyView, SplitLoaderError> {
+    Ok(view! { <crate::components::opener::EmbedOpener target=target failed=failed/> }.into_any())
+}
+
+/// `/embed/open/TARGET`.
+pub fn embed_opener(target: String, failed: WriteSignal<Option<String>>) -> AnyView {
+    later(Box::pin(embed_opener_part(target, failed)))
 }

@@ -8,6 +8,7 @@ use crate::api;
 use crate::nav::use_nav;
 use crate::request::request;
 use crate::route::Route;
+use crate::components::when::When;
 use leptos::prelude::*;
 use winrelay_shared::protocol::api::{SessionInfo, TargetInfo};
 
@@ -123,18 +124,18 @@ pub fn Picker() -> impl IntoView {
                             .into_iter()
                             .map(|(service, tasks)| view! { <ServiceGroup service=service tasks=tasks creds_for=creds_for/> })
                             .collect_view()}
-                        <Show when=move || targets.with(|t| t.is_empty())>
+                        <When when=move || targets.with(|t| t.is_empty())>
                             <p class="empty">"No targets yet: the relay's configuration lists none for you."</p>
-                        </Show>
+                        </When>
                         <h2>"Live sessions"</h2>
                         <ul class="list sessions">
                             <For each=move || sessions.get() key=|s| s.id.clone() let:s>
                                 <SessionRow s=s/>
                             </For>
                         </ul>
-                        <Show when=move || sessions.with(|s| s.is_empty())>
+                        <When when=move || sessions.with(|s| s.is_empty())>
                             <p class="empty">"None: open a target to start one."</p>
-                        </Show>
+                        </When>
                     }.into_any(),
                 }}
             </div>
@@ -227,13 +228,13 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
             <span class="spacer"></span>
             <button class="primary open" on:click=open>"Open"</button>
         </li>
-        <Show when=move || creds_for.with(|c| name.with_value(|n| c.as_ref() == Some(n)))>
+        <When when=move || creds_for.with(|c| name.with_value(|n| c.as_ref() == Some(n)))>
             <li>
                 <CredentialForm class="credentials" on_submit=move |c| nav.open_with(name.get_value(), c)>
                     "Connect"
                 </CredentialForm>
             </li>
-        </Show>
+        </When>
     }
 }
 
