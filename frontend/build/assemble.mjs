@@ -105,10 +105,13 @@ if (!embed) {
   get("/api/me");
   if (location.pathname === "/") { get("/api/targets"); get("/api/sessions"); }
 }
-const wasm = WebAssembly.compileStreaming(fetch(new URL(${JSON.stringify(rel("winrelay_bg.wasm"))}, import.meta.url)));
+// Marks for the page's timeline (bench/frontend.mjs reports them).
+const mark = (name) => (x) => { performance.mark("winrelay:" + name); return x; };
+mark("boot")();
+const wasm = WebAssembly.compileStreaming(fetch(new URL(${JSON.stringify(rel("winrelay_bg.wasm"))}, import.meta.url))).then(mark("wasm-compiled"));
 Promise.all([
-  import(${JSON.stringify(rel("xterm.mjs"))}),
-  import(${JSON.stringify(rel("winrelay.js"))}),
+  import(${JSON.stringify(rel("xterm.mjs"))}).then(mark("xterm")),
+  import(${JSON.stringify(rel("winrelay.js"))}).then(mark("glue")),
   wasm,
 ]).then(([{ Terminal, FitAddon, WebLinksAddon, Unicode11Addon }, { default: init }, module]) => {
   globalThis.WinrelayXterm = {
@@ -116,7 +119,7 @@ Promise.all([
     loadSearch: () => import(${JSON.stringify(rel("addon-search.mjs"))}).then((m) => m.SearchAddon),
     loadWebgl: () => import(${JSON.stringify(rel("addon-webgl.mjs"))}).then((m) => m.WebglAddon),
   };
-  return init({ module_or_path: module });
+  return init({ module_or_path: module }).then(mark("started"));
 }).catch((e) => {
   const el = document.getElementById("boot");
   if (el) { el.className = "boot error"; el.textContent = "winrelay could not start: " + e + "\\nReload the page; if this persists, the relay may be serving a broken build."; }
