@@ -101,7 +101,12 @@ const rel = (n) => "./" + names.get(n);
 const boot = `const embed = location.pathname.startsWith("/embed");
 const pre = (globalThis.WinrelayPrefetch = {});
 if (!embed) {
-  const get = (p) => { pre[p] = fetch(p, { credentials: "same-origin", headers: { Accept: "application/json" } }).catch(() => null); };
+  // A success's body is read here too: { text } for api.rs, null for anything else.
+  const get = (p) => {
+    pre[p] = fetch(p, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.text().then((text) => ({ text })) : null))
+      .catch(() => null);
+  };
   get("/api/me");
   if (location.pathname === "/") { get("/api/targets"); get("/api/sessions"); }
 }

@@ -85,8 +85,9 @@ impl ApiFail {
 }
 
 /// A GET that `boot.js` sent while the wasm was still loading (`/api/me`, and on `/` the
-/// targets and the sessions), taken once. Only a fresh (first 10 s) success is used: a
-/// refusal is asked again (the user may have signed in since), and so is anything later.
+/// targets and the sessions), taken once: a promise of `{ text }` for a success, `null`
+/// otherwise. Only a fresh (first 10 s) success is used: a refusal is asked again (the user
+/// may have signed in since), and so is anything later.
 fn prefetched(path: &str) -> Option<js_sys::Promise> {
     let store = js_sys::Reflect::get(&js_sys::global(), &"WinrelayPrefetch".into()).ok()?;
     if !store.is_object() {
@@ -107,12 +108,10 @@ async fn call(
 ) -> Result<(u16, String, Option<u32>), ApiFail> {
     if method == "GET" && embed_token().is_none() {
         if let Some(p) = prefetched(path) {
-            if let Ok(resp) = JsFuture::from(p).await {
-                if let Ok(resp) = resp.dyn_into::<Response>() {
-                    if resp.ok() {
-                        return read(resp).await;
-                    }
-                }
+            let answer = JsFuture::from(p).await.unwrap_or(JsValue::NULL);
+            let text = js_sys::Reflect::get(&answer, &"text".into()).ok();
+            if let Some(text) = text.and_then(|t| t.as_string()) {
+                return Ok((200, text, None));
             }
         }
     }

@@ -25,7 +25,12 @@ pub fn Picker() -> impl IntoView {
     let filter = RwSignal::new(String::new());
     // The target whose credential form is open.
     let creds_for = RwSignal::new(None::<String>);
+    // Whether the lists were asked for (and not refused): they are asked for at once, along
+    // with who is signed in, not after it; a refusal (not signed in) is left to the sign-in's
+    // note below, and the lists are asked for again once signed in.
+    let asked = StoredValue::new(true);
     let load = request(move |_: &()| {
+        asked.set_value(true);
         // The two lists are asked for at once, not one after the other.
         leptos::task::spawn_local(async move {
             if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
@@ -35,18 +40,23 @@ pub fn Picker() -> impl IntoView {
         Box::pin(async move {
             match api::get::<Vec<TargetInfo>>("/api/targets").await {
                 Ok(t) => targets.set(t),
+                Err(f) if f.status() == Some(401) => asked.set_value(false),
                 Err(f) => term.note(&f.message()),
             }
         })
     });
-    // The lists follow the sign-in: loaded once signed in (again after signing in here);
-    // why not goes into the terminal.
+    load.dispatch(());
+    // The lists follow the sign-in: asked for again once signed in (here, or after being
+    // refused); why not goes into the terminal.
     Effect::new(move |_| match me.get() {
-        Some(Ok(_)) => {
+        Some(Ok(_)) if !asked.get_value() => {
             load.dispatch(());
         }
-        Some(Err(fail)) => term.note(&format!("\r\n{}", fail.message())),
-        None => {}
+        Some(Err(fail)) => {
+            asked.set_value(false);
+            term.note(&format!("\r\n{}", fail.message()));
+        }
+        _ => {}
     });
     account.refresh();
 
