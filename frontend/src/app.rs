@@ -10,12 +10,12 @@ use crate::components::picker::Picker;
 use crate::components::session_view::SessionView;
 use crate::components::terminal::{Term, TerminalPane};
 use crate::components::top_bar::TopBar;
+use crate::components::when::When;
 use crate::embed;
 use crate::nav::Nav;
 use crate::page::{query_param, storage_get, storage_set, window};
 use crate::route::Route;
 use crate::term::{TermView, DEFAULT_FONT_SIZE};
-use crate::components::when::When;
 use leptos::prelude::*;
 
 /// The page's look: theme and text size, changed by the top bar, the zoom keys and the
@@ -83,7 +83,9 @@ impl Look {
             let size = self.font_size.get();
             term.with(|t| t.set_font_size(size));
             if !embed {
-                let text = js_sys::Number::from(size).to_string_with_radix(10).map(String::from);
+                let text = js_sys::Number::from(size)
+                    .to_string_with_radix(10)
+                    .map(String::from);
                 storage_set("winrelay.fontSize", &text.unwrap_or_default());
             }
         });

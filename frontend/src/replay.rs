@@ -4,9 +4,9 @@
 
 use crate::api;
 use crate::components::terminal::use_term;
+use crate::components::when::When;
 use crate::request::request;
 use crate::term::marks::{one_line, Mark, Status};
-use crate::components::when::When;
 use leptos::prelude::*;
 use serde::Deserialize;
 use std::cell::Cell;

@@ -4,10 +4,10 @@
 use super::sign_in::{asks_for_credentials, CredentialForm, Credentials};
 use super::terminal::use_term;
 use crate::api;
+use crate::components::when::When;
 use crate::nav::use_nav;
 use crate::request::request;
 use crate::route::Route;
-use crate::components::when::When;
 use leptos::prelude::*;
 use winrelay_shared::protocol::api::{CreateSession, SessionInfo};
 

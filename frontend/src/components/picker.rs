@@ -5,10 +5,10 @@ use super::sign_in::CredentialForm;
 use super::terminal::use_term;
 use crate::account::use_account;
 use crate::api;
+use crate::components::when::When;
 use crate::nav::use_nav;
 use crate::request::request;
 use crate::route::Route;
-use crate::components::when::When;
 use leptos::prelude::*;
 use winrelay_shared::protocol::api::{SessionInfo, TargetInfo};
 

@@ -4,11 +4,11 @@
 use super::sharing::{role_name, ShareBox, Sharing};
 use super::terminal::use_term;
 use crate::account::use_account;
+use crate::components::when::When;
 use crate::nav::{use_nav, Nav};
 use crate::page::set_title;
 use crate::route::Route;
 use crate::session::{self, ConnSignals, Link, Lost};
-use crate::components::when::When;
 use leptos::prelude::*;
 use std::time::Duration;
 use winrelay_shared::protocol::{Role, SessionState};

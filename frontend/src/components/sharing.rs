@@ -2,10 +2,10 @@
 //! actions of one [`Sharing`], made by the session view and handed to its parts.
 
 use crate::api;
+use crate::components::when::When;
 use crate::page::{clipboard_write, window};
 use crate::request::request;
 use crate::session::ConnSignals;
-use crate::components::when::When;
 use leptos::prelude::*;
 use std::time::Duration;
 use winrelay_shared::protocol::Role;

@@ -4,9 +4,9 @@
 
 use crate::account::use_account;
 use crate::api::{self, ApiFail, Me};
+use crate::components::when::When;
 use crate::request::request;
 use leptos::ev;
-use crate::components::when::When;
 use leptos::prelude::*;
 use std::time::Duration;
 

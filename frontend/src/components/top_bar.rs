@@ -4,10 +4,10 @@
 use super::terminal::use_term;
 use crate::account::use_account;
 use crate::app::Look;
+use crate::components::when::When;
 use crate::nav::use_nav;
 use crate::route::Route;
 use leptos::ev;
-use crate::components::when::When;
 use leptos::prelude::*;
 
 #[component]
