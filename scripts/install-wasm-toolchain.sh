@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the wasm frontend build needs, and nothing that is already there:
 # Debian's rustc/cargo with the std sources and lld (see TOOLCHAIN.md: no rustup target
-# download), wasm-bindgen-cli at exactly the version in Cargo.lock, and the npm packages
+# download), wasm-bindgen-cli at exactly the version in Cargo.lock, wasm-split-cli, and the npm packages
 # (xterm.js, binaryen's wasm-opt, esbuild for the glue). Safe to run on every `make`: a no-op takes well under a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +33,16 @@ if [ "$have" != "$want" ]; then
     echo "install-wasm-toolchain: cargo install wasm-bindgen-cli $want (found '${have:-none}')"
     # No --locked: one locked dependency of the CLI is not served by the registry here.
     cargo install wasm-bindgen-cli --version "$want" --force
+fi
+
+# wasm-split (frontend/src/lazy.rs: the rarely used parts in chunks of their own): the CLI
+# of the wasm_split_helpers that Leptos uses (0.2 in Cargo.lock), the tool behind cargo-leptos' --split.
+WASM_SPLIT=0.2.3
+# (The CLI has no --version: cargo's own list of what it installed says.)
+have=$(cargo install --list 2>/dev/null | awk '/^wasm_split_cli_support /{sub(/^v/, "", $2); sub(/:$/, "", $2); print $2}' || true)
+if [ "$have" != "$WASM_SPLIT" ] || ! command -v wasm-split-cli >/dev/null; then
+    echo "install-wasm-toolchain: cargo install wasm_split_cli_support $WASM_SPLIT (found '${have:-none}')"
+    cargo install wasm_split_cli_support --version "$WASM_SPLIT" --features build-binary --force
 fi
 
 # npm packages from the lock file; node_modules/.package-lock.json is npm's own record of

@@ -14,15 +14,21 @@ pub struct Account {
     pub me: ReadSignal<Option<Result<Me, ApiFail>>>,
     set_me: WriteSignal<Option<Result<Me, ApiFail>>>,
     refresh: Action<(), ()>,
+    /// A refresh is on its way: another one (the picker mounting while the app's first one
+    /// is out) would only ask the same again.
+    asking: StoredValue<bool>,
     sign_out: Action<(), ()>,
 }
 
 impl Account {
     pub fn new(nav: Nav) -> Account {
         let (me, set_me) = signal(None);
+        let asking = StoredValue::new(false);
         let refresh = request(move |_: &()| {
+            asking.set_value(true);
             Box::pin(async move {
                 let me = api::get::<Me>("/api/me").await;
+                asking.set_value(false);
                 if me.is_ok() {
                     remember_signed_in();
                 }
@@ -42,13 +48,16 @@ impl Account {
             me,
             set_me,
             refresh,
+            asking,
             sign_out,
         }
     }
 
-    /// Asks the relay who is signed in.
+    /// Asks the relay who is signed in (unless that question is already out).
     pub fn refresh(&self) {
-        self.refresh.dispatch(());
+        if !self.asking.get_value() {
+            self.refresh.dispatch(());
+        }
     }
 
     pub fn sign_out(&self) {

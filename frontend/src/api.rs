@@ -84,12 +84,37 @@ impl ApiFail {
     }
 }
 
+/// A GET that `boot.js` sent while the wasm was still loading (`/api/me`, and on `/` the
+/// targets and the sessions), taken once: a promise of `{ text }` for a success, `null`
+/// otherwise. Only a fresh (first 10 s) success is used: a refusal is asked again (the user
+/// may have signed in since), and so is anything later.
+fn prefetched(path: &str) -> Option<js_sys::Promise> {
+    let store = js_sys::Reflect::get(&js_sys::global(), &"WinrelayPrefetch".into()).ok()?;
+    if !store.is_object() {
+        return None;
+    }
+    let key = JsValue::from_str(path);
+    let pending = js_sys::Reflect::get(&store, &key).ok()?;
+    let _ = js_sys::Reflect::delete_property(store.unchecked_ref::<js_sys::Object>(), &key);
+    let fresh = web_sys::window()?.performance()?.now() < 10_000.0;
+    (fresh && pending.is_instance_of::<js_sys::Promise>()).then(|| pending.unchecked_into())
+}
+
 /// One request; `Ok((status, body, retry_after))` whatever the status.
 async fn call(
     method: &str,
     path: &str,
     body: Option<String>,
 ) -> Result<(u16, String, Option<u32>), ApiFail> {
+    if method == "GET" && embed_token().is_none() {
+        if let Some(p) = prefetched(path) {
+            let answer = JsFuture::from(p).await.unwrap_or(JsValue::NULL);
+            let text = js_sys::Reflect::get(&answer, &"text".into()).ok();
+            if let Some(text) = text.and_then(|t| t.as_string()) {
+                return Ok((200, text, None));
+            }
+        }
+    }
     let init = RequestInit::new();
     init.set_method(method);
     init.set_credentials(RequestCredentials::SameOrigin);
@@ -115,6 +140,11 @@ async fn call(
         .await
         .map_err(|_| ApiFail::Network)?
         .unchecked_into();
+    read(resp).await
+}
+
+/// A response's status, body and `Retry-After`.
+async fn read(resp: Response) -> Result<(u16, String, Option<u32>), ApiFail> {
     let retry_after = resp
         .headers()
         .get("Retry-After")

@@ -3,21 +3,17 @@
 //! view of the current route.
 
 use crate::account::Account;
-use crate::components::embed_host::EmbedHost;
-use crate::components::fleet::Fleet;
 use crate::components::key_bar::KeyBar;
-use crate::components::opener::{EmbedOpener, Opener};
+use crate::components::opener::Opener;
 use crate::components::overlays::{CannotStart, PasteDialog};
 use crate::components::picker::Picker;
-use crate::components::recordings::Recordings;
-use crate::components::search::SearchBox;
 use crate::components::session_view::SessionView;
 use crate::components::terminal::{Term, TerminalPane};
 use crate::components::top_bar::TopBar;
+use crate::components::when::When;
 use crate::embed;
 use crate::nav::Nav;
 use crate::page::{query_param, storage_get, storage_set, window};
-use crate::replay::Replay;
 use crate::route::Route;
 use crate::term::{TermView, DEFAULT_FONT_SIZE};
 use leptos::prelude::*;
@@ -46,7 +42,8 @@ impl Look {
         let stored_size = (!embed).then(|| storage_get("winrelay.fontSize")).flatten();
         let font_size = query_param("fontSize")
             .or(stored_size)
-            .and_then(|s| s.parse().ok())
+            // JS's number parsing: Rust's f64 parsing and printing are 6 KB of wasm.
+            .map(|s| js_sys::Number::parse_float(&s))
             .filter(|s: &f64| (6.0..=40.0).contains(s))
             .unwrap_or(DEFAULT_FONT_SIZE);
         let screen_reader = query_param("screenReader")
@@ -86,7 +83,10 @@ impl Look {
             let size = self.font_size.get();
             term.with(|t| t.set_font_size(size));
             if !embed {
-                storage_set("winrelay.fontSize", &size.to_string());
+                let text = js_sys::Number::from(size)
+                    .to_string_with_radix(10)
+                    .map(String::from);
+                storage_set("winrelay.fontSize", &text.unwrap_or_default());
             }
         });
     }
@@ -140,33 +140,33 @@ pub fn App() -> impl IntoView {
     view! {
         <div class="app" class:embed=embed data-wasm="started" data-renderer=move || term.renderer.get()>
             {(!embed).then(|| view! { <TopBar/> })}
-            {embed.then(|| view! { <EmbedHost token=embed_token started=set_started error=embed_error/> })}
+            {embed.then(|| crate::lazy::embed_host(embed_token, set_started, embed_error))}
             <div class="term-wrap">
                 <TerminalPane/>
-                <Show when=move || term.search_open.get()>
-                    <SearchBox/>
-                </Show>
+                <When when=move || term.search_open.get()>
+                    {crate::lazy::search()}
+                </When>
                 <PasteDialog/>
-                <Show when=move || look.settings_open.get()>
-                    <crate::components::settings::SettingsPanel/>
-                </Show>
+                <When when=move || look.settings_open.get()>
+                    {crate::lazy::settings()}
+                </When>
                 <CannotStart error=embed_error.read_only()/>
                 {move || match (started.get(), route.get()) {
                     (false, _) => ().into_any(),
                     (_, Route::Home) if embed => ().into_any(),
                     (_, Route::Home) => view! { <Picker/> }.into_any(),
                     (_, Route::Open(target)) if embed => {
-                        view! { <EmbedOpener target=target failed=embed_error.write_only()/> }.into_any()
+                        crate::lazy::embed_opener(target, embed_error.write_only())
                     }
                     (_, Route::Open(target)) => view! { <Opener target=target/> }.into_any(),
-                    (_, Route::Recordings) => view! { <Recordings/> }.into_any(),
-                    (_, Route::Fleet(service)) => view! { <Fleet service=service/> }.into_any(),
+                    (_, Route::Recordings) => crate::lazy::recordings(),
+                    (_, Route::Fleet(service)) => crate::lazy::fleet(service),
                     (_, Route::Session(_) | Route::Replay(_)) => ().into_any(),
                 }}
             </div>
             {move || match (started.get(), route.get()) {
                 (true, Route::Session(id)) => view! { <SessionView id=id/> }.into_any(),
-                (true, Route::Replay(id)) => view! { <Replay id=id/> }.into_any(),
+                (true, Route::Replay(id)) => crate::lazy::replay(id),
                 _ => ().into_any(),
             }}
             <KeyBar/>

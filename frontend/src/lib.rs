@@ -13,6 +13,9 @@
 //! * `xterm`: thin bindings to xterm.js and its addons.
 //! * `embed`: the embed page's postMessage contract with its host page (origin checks).
 //! * `replay`: recordings (asciicast v2) played back into the terminal.
+//! * `lazy`: the rarely used parts (sign-in, sharing panel, recordings and the player,
+//!   fleet view, settings, search, the embed page's host link), each in a wasm chunk
+//!   loaded when first shown.
 //! * `api`: the relay's HTTP API; `route`: the page's paths; `page`: window, storage,
 //!   query string, clipboard.
 #![deny(missing_docs)]
@@ -23,6 +26,7 @@ mod app;
 mod components;
 mod embed;
 mod json;
+mod lazy;
 mod nav;
 mod page;
 mod replay;

@@ -4,6 +4,7 @@
 
 use crate::api;
 use crate::components::terminal::use_term;
+use crate::components::when::When;
 use crate::request::request;
 use crate::term::marks::{one_line, Mark, Status};
 use leptos::prelude::*;
@@ -357,9 +358,9 @@ pub fn Replay(id: String) -> impl IntoView {
     view! {
         <div class="statusbar replay">
             <span class="target">"Replay " {id.clone()}</span>
-            <Show when=move || error.get().is_some()>
+            <When when=move || error.get().is_some()>
                 <span class="state bad replay-error">{move || error.get()}</span>
-            </Show>
+            </When>
             <button class="play" disabled=move || !loaded.get() on:click=toggle>
                 {move || if playing.get() { "Pause" } else { "Play" }}
             </button>
@@ -380,7 +381,7 @@ pub fn Replay(id: String) -> impl IntoView {
                 let _ = loaded.get();
                 format!("{} / {}", clock(pos.get()), clock(cast.with_value(|c| c.duration())))
             }}</span>
-            <Show when=move || chapters.with(|c| !c.is_empty())>
+            <When when=move || chapters.with(|c| !c.is_empty())>
                 <label class="muted">"Command "
                     <select class="chapters" aria-label="Jump to a command"
                         prop:value=move || {
@@ -402,7 +403,7 @@ pub fn Replay(id: String) -> impl IntoView {
                         }).collect_view()}
                     </select>
                 </label>
-            </Show>
+            </When>
             <label class="muted">"Speed "
                 <select class="speed" aria-label="Replay speed" on:change=move |e| {
                     if let Ok(s) = event_target_value(&e).parse::<f64>() { speed.set(s) }

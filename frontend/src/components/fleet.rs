@@ -6,6 +6,7 @@
 
 use super::terminal::use_term;
 use crate::api;
+use crate::components::when::When;
 use crate::nav::use_nav;
 use crate::request::request;
 use crate::route::Route;
@@ -88,11 +89,11 @@ pub fn Fleet(service: String) -> impl IntoView {
                 <ul class="list targets tasks">
                     {move || shown().into_iter().map(|t| view! { <TaskRow t=t sessions=sessions/> }).collect_view()}
                 </ul>
-                <Show when=move || loaded.get() && tasks.with(|t| t.is_empty())>
+                <When when=move || loaded.get() && tasks.with(|t| t.is_empty())>
                     <p class="empty">
                         "No running task of this service is a target for you: it has none, is not labelled for winrelay, or you have no role on it."
                     </p>
-                </Show>
+                </When>
             </div>
         </div>
     }

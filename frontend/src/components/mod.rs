@@ -15,3 +15,4 @@ pub mod sharing;
 pub mod sign_in;
 pub mod terminal;
 pub mod top_bar;
+pub mod when;

@@ -1,9 +1,10 @@
 //! `/open/TARGET` and `/embed/open/TARGET`: creates a session, then replaces the address
 //! with the session's (`/s/ID`).
 
-use super::sign_in::{asks_for_credentials, CredentialForm, Credentials, SignIn};
+use super::sign_in::{asks_for_credentials, CredentialForm, Credentials};
 use super::terminal::use_term;
 use crate::api;
+use crate::components::when::When;
 use crate::nav::use_nav;
 use crate::request::request;
 use crate::route::Route;
@@ -49,23 +50,23 @@ pub fn Opener(target: String) -> impl IntoView {
     });
     open.dispatch(nav.take_credentials());
     view! {
-        <Show when=move || refused.with(Option::is_some)>
+        <When when=move || refused.with(Option::is_some)>
             <div class="overlay">
                 <div class="card">
                     <h2>"Could not open a shell on " {name.get_value()}</h2>
                     <p class="open-error">{move || refused.get()}</p>
-                    <Show when=move || sign_in.get()>
-                        <SignIn on_done=move |_: ()| { open.dispatch(None); }/>
-                    </Show>
-                    <Show when=move || ask.get()>
+                    <When when=move || sign_in.get()>
+                        {crate::lazy::sign_in(Callback::new(move |_: ()| { open.dispatch(None); }), false)}
+                    </When>
+                    <When when=move || ask.get()>
                         <CredentialForm class="credentials" on_submit=move |c| { open.dispatch(Some(c)); }>
                             "Connect"
                         </CredentialForm>
-                    </Show>
+                    </When>
                     <button on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
                 </div>
             </div>
-        </Show>
+        </When>
     }
 }
 

@@ -2,6 +2,7 @@
 //! page's "cannot start".
 
 use super::terminal::use_term;
+use crate::components::when::When;
 use leptos::prelude::*;
 
 /// Asks before a multi-line paste reaches the shell.
@@ -11,7 +12,7 @@ pub fn PasteDialog() -> impl IntoView {
     let pending = term.paste_pending;
     let finish = move |go: bool| term.finish_paste(go);
     view! {
-        <Show when=move || pending.with(|p| p.is_some())>
+        <When when=move || pending.with(|p| p.is_some())>
             <div class="dialog">
                 <div class="card">
                     <h2>{move || format!("Paste {} lines into the shell?", pending.with(|p| p.as_ref().map_or(0, |t| t.lines().count())))}</h2>
@@ -23,7 +24,7 @@ pub fn PasteDialog() -> impl IntoView {
                     </div>
                 </div>
             </div>
-        </Show>
+        </When>
     }
 }
 
@@ -31,11 +32,11 @@ pub fn PasteDialog() -> impl IntoView {
 #[component]
 pub fn CannotStart(error: ReadSignal<Option<String>>) -> impl IntoView {
     view! {
-        <Show when=move || error.with(|e| e.is_some())>
+        <When when=move || error.with(|e| e.is_some())>
             <div class="overlay"><div class="card">
                 <h2>"This terminal cannot start"</h2>
                 <p class="embed-error">{move || error.get()}</p>
             </div></div>
-        </Show>
+        </When>
     }
 }

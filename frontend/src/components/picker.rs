@@ -1,10 +1,11 @@
 //! `/`: the targets and the live sessions; the sign-in form when not signed in.
 
 use super::fleet::{facts_line, reach_label, tasks_of};
-use super::sign_in::{CredentialForm, LoginAgain, SignIn};
+use super::sign_in::CredentialForm;
 use super::terminal::use_term;
 use crate::account::use_account;
 use crate::api;
+use crate::components::when::When;
 use crate::nav::use_nav;
 use crate::request::request;
 use crate::route::Route;
@@ -24,25 +25,38 @@ pub fn Picker() -> impl IntoView {
     let filter = RwSignal::new(String::new());
     // The target whose credential form is open.
     let creds_for = RwSignal::new(None::<String>);
+    // Whether the lists were asked for (and not refused): they are asked for at once, along
+    // with who is signed in, not after it; a refusal (not signed in) is left to the sign-in's
+    // note below, and the lists are asked for again once signed in.
+    let asked = StoredValue::new(true);
     let load = request(move |_: &()| {
-        Box::pin(async move {
-            match api::get::<Vec<TargetInfo>>("/api/targets").await {
-                Ok(t) => targets.set(t),
-                Err(f) => term.note(&f.message()),
-            }
+        asked.set_value(true);
+        // The two lists are asked for at once, not one after the other.
+        leptos::task::spawn_local(async move {
             if let Ok(s) = api::get::<Vec<SessionInfo>>("/api/sessions").await {
                 sessions.set(s.into_iter().filter(|s| !s.state.is_final()).collect());
             }
+        });
+        Box::pin(async move {
+            match api::get::<Vec<TargetInfo>>("/api/targets").await {
+                Ok(t) => targets.set(t),
+                Err(f) if f.status() == Some(401) => asked.set_value(false),
+                Err(f) => term.note(&f.message()),
+            }
         })
     });
-    // The lists follow the sign-in: loaded once signed in (again after signing in here);
-    // why not goes into the terminal.
+    load.dispatch(());
+    // The lists follow the sign-in: asked for again once signed in (here, or after being
+    // refused); why not goes into the terminal.
     Effect::new(move |_| match me.get() {
-        Some(Ok(_)) => {
+        Some(Ok(_)) if !asked.get_value() => {
             load.dispatch(());
         }
-        Some(Err(fail)) => term.note(&format!("\r\n{}", fail.message())),
-        None => {}
+        Some(Err(fail)) => {
+            asked.set_value(false);
+            term.note(&format!("\r\n{}", fail.message()));
+        }
+        _ => {}
     });
     account.refresh();
 
@@ -85,8 +99,7 @@ pub fn Picker() -> impl IntoView {
                             </p>
                         })}
                         <p class="signin-error">{fail.message()}</p>
-                        <SignIn on_done=move |_: ()| ()/>
-                        <LoginAgain/>
+                        {crate::lazy::sign_in(Callback::new(|_: ()| ()), true)}
                     }.into_any(),
                     Some(Err(fail)) => view! {
                         <h2>"The relay is not answering"</h2>
@@ -121,18 +134,18 @@ pub fn Picker() -> impl IntoView {
                             .into_iter()
                             .map(|(service, tasks)| view! { <ServiceGroup service=service tasks=tasks creds_for=creds_for/> })
                             .collect_view()}
-                        <Show when=move || targets.with(|t| t.is_empty())>
+                        <When when=move || targets.with(|t| t.is_empty())>
                             <p class="empty">"No targets yet: the relay's configuration lists none for you."</p>
-                        </Show>
+                        </When>
                         <h2>"Live sessions"</h2>
                         <ul class="list sessions">
                             <For each=move || sessions.get() key=|s| s.id.clone() let:s>
                                 <SessionRow s=s/>
                             </For>
                         </ul>
-                        <Show when=move || sessions.with(|s| s.is_empty())>
+                        <When when=move || sessions.with(|s| s.is_empty())>
                             <p class="empty">"None: open a target to start one."</p>
-                        </Show>
+                        </When>
                     }.into_any(),
                 }}
             </div>
@@ -225,13 +238,13 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
             <span class="spacer"></span>
             <button class="primary open" on:click=open>"Open"</button>
         </li>
-        <Show when=move || creds_for.with(|c| name.with_value(|n| c.as_ref() == Some(n)))>
+        <When when=move || creds_for.with(|c| name.with_value(|n| c.as_ref() == Some(n)))>
             <li>
                 <CredentialForm class="credentials" on_submit=move |c| nav.open_with(name.get_value(), c)>
                     "Connect"
                 </CredentialForm>
             </li>
-        </Show>
+        </When>
     }
 }
 

@@ -1,10 +1,10 @@
 //! `/s/ID`: attaches the terminal to a session; the status bar, sharing, and the card shown
 //! when the connection is lost for good.
 
-use super::sharing::{role_name, ShareBox, SharePanel, Sharing};
-use super::sign_in::SignIn;
+use super::sharing::{role_name, ShareBox, Sharing};
 use super::terminal::use_term;
 use crate::account::use_account;
+use crate::components::when::When;
 use crate::nav::{use_nav, Nav};
 use crate::page::set_title;
 use crate::route::Route;
@@ -82,13 +82,13 @@ pub fn SessionView(id: String) -> impl IntoView {
                 {move || sig.hidden.get().map(|why| hidden_text(&why))}
             </div>
         })}
-        <Show when=move || !nav.embed>
+        <When when=move || !nav.embed>
         <StatusBar id=id.clone() sig=sig sharing=sharing/>
         <ShareBox sharing=sharing/>
-        <Show when=move || sharing.panel.get() && sig.role.get() == Some(Role::Owner)>
-            <SharePanel sharing=sharing sig=sig/>
-        </Show>
-        <Show when=move || sig.lost.get().is_some()>
+        <When when=move || sharing.panel.get() && sig.role.get() == Some(Role::Owner)>
+            {crate::lazy::share_panel(sharing, sig)}
+        </When>
+        <When when=move || sig.lost.get().is_some()>
             <div class="overlay lost">
                 <div class="card">
                     {move || match signed_out() {
@@ -103,32 +103,32 @@ pub fn SessionView(id: String) -> impl IntoView {
                         true if !account.was_signed_in() => view! {
                             <h2>"Not signed in"</h2>
                             <p class="signin-error">"Sign in to reach this session, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
-                            <SignIn on_done=on_signed_in/>
+                            {crate::lazy::sign_in(on_signed_in, false)}
                             <button class="back" on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
                         }.into_any(),
                         true => view! {
                             <h2>"Signed out"</h2>
                             <p class="signin-error">"The relay no longer accepts your sign-in (it may have restarted, or the sign-in expired). Sign in again here, or open the sign-in link that `winrelay serve` printed; then the page carries on."</p>
-                            <SignIn on_done=on_signed_in/>
+                            {crate::lazy::sign_in(on_signed_in, false)}
                             <button class="back" on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
                         }.into_any(),
                         false => view! {
                             <h2>"This session no longer exists"</h2>
                             <p class="muted">"It ended, or the relay restarted (sessions live in the relay's memory). Its output above is kept on this page."</p>
                             <div class="actions">
-                                <Show when=move || !sig.target.with(|t| t.is_empty())>
+                                <When when=move || !sig.target.with(|t| t.is_empty())>
                                     <button class="primary new-shell" on:click=move |_| new_shell(nav, sig)>
                                         {move || format!("New shell on {}", sig.target.get())}
                                     </button>
-                                </Show>
+                                </When>
                                 <button class="back" on:click=move |_| nav.navigate(Route::Home, false)>"Back to targets"</button>
                             </div>
                         }.into_any(),
                     }}
                 </div>
             </div>
-        </Show>
-        </Show>
+        </When>
+        </When>
     }
 }
 
@@ -296,30 +296,30 @@ fn StatusBar(id: String, sig: ConnSignals, sharing: Sharing) -> impl IntoView {
             <span class="who">{who}</span>
             <CommandStatus/>
             <span class="hidden-input" role="status" aria-live="polite">{move || sig.hidden.get().map(|why| hidden_text(&why))}</span>
-            <Show when=can_hide>
+            <When when=can_hide>
                 <button class="hide-next-line" aria-keyshortcuts="Control+Shift+H"
                     title="The next line you type is hidden: not shown to anyone, not recorded (Ctrl+Shift+H)"
                     on:click=move |_| {
                         term.with_conn(|c| c.hide_next_line());
                         term.focus();
                     }>"Hide next line"</button>
-            </Show>
+            </When>
             {shell}
-            <Show when=closed>{new_shell_button}</Show>
+            <When when=closed>{new_shell_button}</When>
             <span class="spacer"></span>
             <span class="notice" role="status">{move || sig.notice.get().unwrap_or_default()}</span>
-            <Show when=owner_connected>
+            <When when=owner_connected>
                 <button class="share-viewer" title="Copy a link that lets someone watch (valid 1 hour)"
                     on:click=move |_| sharing.create(Role::Viewer, 3600)>"Share view"</button>
                 <button class="share-writer" title="Copy a link that lets someone type (valid 1 hour)"
                     on:click=move |_| sharing.create(Role::Writer, 3600)>"Share control"</button>
                 <button class="sharing" title="Share links and who is attached"
                     on:click=move |_| sharing.panel.update(|p| *p = !*p)>"Sharing…"</button>
-            </Show>
-            <Show when=move || sig.role.get() == Some(Role::Owner) && sig.shell.get().is_none_or(|s| !s.is_final())>
+            </When>
+            <When when=move || sig.role.get() == Some(Role::Owner) && sig.shell.get().is_none_or(|s| !s.is_final())>
                 <button class="end-session" title="Stop the shell for everyone" disabled=move || ending.get()
                     on:click=end_session.clone()>"End session"</button>
-            </Show>
+            </When>
         </div>
     }
 }

@@ -2,6 +2,7 @@
 //! actions of one [`Sharing`], made by the session view and handed to its parts.
 
 use crate::api;
+use crate::components::when::When;
 use crate::page::{clipboard_write, window};
 use crate::request::request;
 use crate::session::ConnSignals;
@@ -147,7 +148,7 @@ fn duration(secs: u64) -> String {
 pub fn ShareBox(sharing: Sharing) -> impl IntoView {
     let link = sharing.link;
     view! {
-        <Show when=move || link.with(|l| l.is_some())>
+        <When when=move || link.with(|l| l.is_some())>
             <div class="sharebox">
                 <span>{move || link.with(|l| l.as_ref().map(|l| format!("{} link (copied; valid {}):", role_name(l.0), duration(l.2))))}</span>
                 <input class="share-url" type="text" readonly=true
@@ -156,7 +157,7 @@ pub fn ShareBox(sharing: Sharing) -> impl IntoView {
                 />
                 <button class="share-done" on:click=move |_| link.set(None)>"Done"</button>
             </div>
-        </Show>
+        </When>
     }
 }
 
@@ -265,9 +266,9 @@ pub fn SharePanel(sharing: Sharing, sig: ConnSignals) -> impl IntoView {
                     </li>
                 </For>
             </ul>
-            <Show when=move || shares.with(|s| s.is_empty())>
+            <When when=move || shares.with(|s| s.is_empty())>
                 <p class="empty">"No links yet."</p>
-            </Show>
+            </When>
             <h3>"Attached"</h3>
             <ul class="list people">{people}</ul>
         </div>

@@ -4,6 +4,7 @@
 
 use crate::account::use_account;
 use crate::api::{self, ApiFail, Me};
+use crate::components::when::When;
 use crate::request::request;
 use leptos::ev;
 use leptos::prelude::*;
@@ -92,9 +93,9 @@ pub fn SignIn(#[prop(into)] on_done: Callback<()>) -> impl IntoView {
                 n => format!("Wait {n} s"),
             }}
         </CredentialForm>
-        <Show when=move || error.with(Option::is_some)>
+        <When when=move || error.with(Option::is_some)>
             <p class="signin-failed state bad">{move || error.get()}</p>
-        </Show>
+        </When>
     }
 }
 
@@ -174,8 +175,8 @@ pub fn LoginAgain() -> impl IntoView {
             "No password? The demo signs you in with a one-time link printed where the relay runs. "
             <button class="print-login-link" on:click=move |_| { ask.dispatch(()); }>"Print a new login link"</button>
         </p>
-        <Show when=move || said.with(Option::is_some)>
+        <When when=move || said.with(Option::is_some)>
             <p class="login-again-said" role="status">{move || said.get().unwrap_or_default()}</p>
-        </Show>
+        </When>
     }
 }

@@ -285,7 +285,13 @@ pub fn TerminalPane() -> impl IntoView {
     let term = use_term();
     let look: Look = expect_context();
     let el = NodeRef::<html::Div>::new();
-    el.on_load(move |el| mount(el.unchecked_into(), term, look));
+    // xterm.js opens in a task of its own, after the first paint of whatever is over it (the
+    // picker): opening and measuring take tens of milliseconds, and output written before
+    // then waits in xterm.js' buffer.
+    el.on_load(move |el| {
+        let el: web_sys::HtmlElement = el.unchecked_into();
+        set_timeout(move || mount(el, term, look), Duration::ZERO);
+    });
     view! { <div class="term" node_ref=el></div> }
 }
 

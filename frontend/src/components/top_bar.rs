@@ -4,6 +4,7 @@
 use super::terminal::use_term;
 use crate::account::use_account;
 use crate::app::Look;
+use crate::components::when::When;
 use crate::nav::use_nav;
 use crate::route::Route;
 use leptos::ev;
@@ -51,9 +52,9 @@ pub fn TopBar() -> impl IntoView {
                             nav.navigate(Route::Recordings, false);
                         }>"Recordings"</a>
                         <span class="user" title="Signed in">{me.user}</span>
-                        <Show when=move || can_sign_out>
+                        <When when=move || can_sign_out>
                             <button class="signout" on:click=move |_| account.sign_out()>"Sign out"</button>
-                        </Show>
+                        </When>
                     }.into_any()
                 }
                 Some(Err(f)) if f.status() == Some(401) => view! {
