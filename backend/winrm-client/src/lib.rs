@@ -29,6 +29,7 @@
 
 pub mod client;
 mod error;
+mod http;
 pub mod powershell;
 pub mod shell;
 pub mod tls;
