@@ -32,12 +32,15 @@ pub(crate) async fn drive<C: Connect>(
         mut stop_rx,
     } = ch;
     let started = Instant::now();
-    let opening = async {
+    // The futures of one-off steps (open, a signal, the end) are boxed: this task lives as
+    // long as the session, and an inline future would keep the largest step's state for
+    // that whole time (issue 18: memory per idle session).
+    let opening = Box::pin(async {
         match &resume {
             Some(r) => connector.resume(r).await,
             None => connector.open().await,
         }
-    };
+    });
     let opened = tokio::select! {
         r = opening => r,
         _ = stopped(&mut stop_rx) => {
@@ -80,15 +83,15 @@ pub(crate) async fn drive<C: Connect>(
         let session = session.clone();
         tokio::spawn(async move {
             while let Some(cmd) = input_rx.recv().await {
-                let result = match &cmd {
+                let result = match &*cmd {
                     ShellCmd::Line(bytes) => {
-                        let r = input.send(bytes).await;
+                        let r = Box::pin(input.send(bytes)).await;
                         session.delivered(bytes.len());
                         r
                     }
-                    ShellCmd::Eof => input.close_stdin().await,
-                    ShellCmd::Complete(req) => input.complete(req.clone()).await,
-                    ShellCmd::Resize(cols, rows) => input.resize(*cols, *rows).await,
+                    ShellCmd::Eof => Box::pin(input.close_stdin()).await,
+                    ShellCmd::Complete(req) => Box::pin(input.complete(req.clone())).await,
+                    ShellCmd::Resize(cols, rows) => Box::pin(input.resize(*cols, *rows)).await,
                 };
                 if let Err(e) = result {
                     warn!(error = %e, "input not delivered");
@@ -126,7 +129,7 @@ pub(crate) async fn drive<C: Connect>(
                 },
             },
             Some(sig) = signal_rx.recv() => {
-                if let Err(e) = input.signal(sig).await {
+                if let Err(e) = Box::pin(input.signal(sig)).await {
                     session.notice(&format!("signal not delivered: {e}"));
                 }
             }
@@ -134,11 +137,11 @@ pub(crate) async fn drive<C: Connect>(
                 if session.is_handed_over() {
                     input_task.abort();
                     info!("handed over: the shell stays for the next owner");
-                    shell.forget().await;
+                    Box::pin(shell.forget()).await;
                     session.observers().iter().for_each(|o| o.handed_over());
                     return;
                 }
-                let _ = input.terminate().await;
+                let _ = Box::pin(input.terminate()).await;
                 break session.take_end_state().unwrap_or(SessionState::Exited {
                     code: -1,
                     reason: session.end_reason(),
@@ -158,7 +161,7 @@ pub(crate) async fn drive<C: Connect>(
         _ => {}
     }
     session.set_state(end_state);
-    if let Err(e) = shell.close().await {
+    if let Err(e) = Box::pin(shell.close()).await {
         warn!(error = %e, "could not delete the shell");
     }
 }

@@ -254,7 +254,8 @@ pub struct Session {
     core: Mutex<Core>,
     end_tx: watch::Sender<u64>,
     events: broadcast::Sender<Event>,
-    input_tx: mpsc::Sender<ShellCmd>,
+    /// Boxed: a channel allocates 32 slots at once, and every session has one.
+    input_tx: mpsc::Sender<Box<ShellCmd>>,
     signal_tx: mpsc::Sender<Signal>,
     stop_tx: watch::Sender<bool>,
     /// The state to end in when stopped from outside (`TargetLost` for a gone container).
@@ -277,7 +278,7 @@ impl std::fmt::Debug for Session {
 
 /// The receiving ends a driver needs.
 pub(crate) struct DriverChannels {
-    pub input_rx: mpsc::Receiver<ShellCmd>,
+    pub input_rx: mpsc::Receiver<Box<ShellCmd>>,
     pub signal_rx: mpsc::Receiver<Signal>,
     pub stop_rx: watch::Receiver<bool>,
 }
@@ -362,12 +363,16 @@ impl Session {
             }
             Action::Send(line) => {
                 // Cannot fail while the driver runs: the core bounds pending input.
-                if self.input_tx.try_send(ShellCmd::Line(line)).is_err() {
+                if self
+                    .input_tx
+                    .try_send(Box::new(ShellCmd::Line(line)))
+                    .is_err()
+                {
                     tracing::warn!("input queue full: a line was dropped");
                 }
             }
             Action::CloseStdin => {
-                let _ = self.input_tx.try_send(ShellCmd::Eof);
+                let _ = self.input_tx.try_send(Box::new(ShellCmd::Eof));
             }
             Action::Signal(s) => {
                 let _ = self.signal_tx.try_send(s);
@@ -376,10 +381,10 @@ impl Session {
             Action::Line { client, line } => obs.iter().for_each(|o| o.line(client, &line)),
             Action::Resized(c, r) => {
                 obs.iter().for_each(|o| o.resize(c, r));
-                let _ = self.input_tx.try_send(ShellCmd::Resize(c, r));
+                let _ = self.input_tx.try_send(Box::new(ShellCmd::Resize(c, r)));
             }
             Action::Complete(req) => {
-                let _ = self.input_tx.try_send(ShellCmd::Complete(req));
+                let _ = self.input_tx.try_send(Box::new(ShellCmd::Complete(req)));
             }
             Action::InputMode { hidden, why } => {
                 let _ = self.events.send(Event::InputMode { hidden, why });
@@ -738,3 +743,4 @@ impl Session {
         });
     }
 }
+
