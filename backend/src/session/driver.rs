@@ -1,6 +1,8 @@
 //! The task that owns one session's remote shell: opens it, feeds it input and signals,
 //! turns its output into the session's, and deletes it at the end, whatever the end is.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,7 +11,7 @@ use tracing::{info, warn};
 use winrelay_shared::api::FailureCode;
 use winrelay_shared::protocol::SessionState;
 
-use super::remote::{Connect, Output, RemoteShell, ShellInput};
+use super::remote::{Connect, Output, RemoteShell, ShellError, ShellInput};
 use super::{DriverChannels, Session, ShellCmd};
 
 /// Resolves once the session is asked to end.
@@ -20,11 +22,30 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// Drives `session` until its shell ends; the shell is deleted before this returns, unless
 /// the session was handed to another relay. `resume`: continue a shell another relay
 /// opened, from its checkpoint, instead of opening one.
-pub(crate) async fn drive<C: Connect>(
+///
+/// The connector is needed only to open the shell: it lives in the boxed opening future,
+/// freed once the shell is open, not in the task that runs for the session's whole life
+/// (issue 18: memory per idle session). Call this outside the task's future and await the
+/// result inside, so that the connector is not captured there either.
+pub(crate) fn drive<C: Connect>(
     session: Arc<Session>,
     connector: C,
     ch: DriverChannels,
     resume: Option<String>,
+) -> impl Future<Output = ()> {
+    let opening = Box::pin(async move {
+        match &resume {
+            Some(r) => connector.resume(r).await,
+            None => connector.open().await,
+        }
+    });
+    run(session, opening, ch)
+}
+
+async fn run<S: RemoteShell>(
+    session: Arc<Session>,
+    opening: Pin<Box<impl Future<Output = Result<S, ShellError>>>>,
+    ch: DriverChannels,
 ) {
     let DriverChannels {
         mut input_rx,
@@ -32,15 +53,8 @@ pub(crate) async fn drive<C: Connect>(
         mut stop_rx,
     } = ch;
     let started = Instant::now();
-    // The futures of one-off steps (open, a signal, the end) are boxed: this task lives as
-    // long as the session, and an inline future would keep the largest step's state for
-    // that whole time (issue 18: memory per idle session).
-    let opening = Box::pin(async {
-        match &resume {
-            Some(r) => connector.resume(r).await,
-            None => connector.open().await,
-        }
-    });
+    // The futures of one-off steps (a signal, the end) are boxed too: an inline future would
+    // keep the largest step's state for as long as the session runs.
     let opened = tokio::select! {
         r = opening => r,
         _ = stopped(&mut stop_rx) => {

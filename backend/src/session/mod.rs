@@ -253,7 +253,7 @@ pub struct Session {
     pub created_at: u64,
     core: Mutex<Core>,
     end_tx: watch::Sender<u64>,
-    events: broadcast::Sender<Event>,
+    events: Events,
     /// Boxed: a channel allocates 32 slots at once, and every session has one.
     input_tx: mpsc::Sender<Box<ShellCmd>>,
     signal_tx: mpsc::Sender<Signal>,
@@ -273,6 +273,34 @@ impl std::fmt::Debug for Session {
             .field("id", &self.id)
             .field("target", &self.target)
             .finish()
+    }
+}
+
+/// A session's event channel, made on the first subscription and dropped once nobody
+/// listens: a broadcast channel allocates all its slots at once, and a session without
+/// clients has no use for them (issue 18). Nothing is lost by that: tokio's broadcast drops
+/// a message sent while nobody listens, and a new receiver sees only later ones anyway.
+#[derive(Default)]
+struct Events(Mutex<Option<broadcast::Sender<Event>>>);
+
+impl Events {
+    /// Events are human-paced (joins, roles, state); a receiver that lags still gets the
+    /// newest ones, and a lag is answered with a fresh presence list.
+    const SLOTS: usize = 16;
+
+    fn send(&self, event: Event) {
+        let mut tx = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = tx.as_ref() {
+            if sender.send(event).is_err() {
+                *tx = None;
+            }
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        let mut tx = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        tx.get_or_insert_with(|| broadcast::channel(Events::SLOTS).0)
+            .subscribe()
     }
 }
 
@@ -296,10 +324,6 @@ impl Session {
         let (input_tx, input_rx) = mpsc::channel(4096);
         let (signal_tx, signal_rx) = mpsc::channel(16);
         let (stop_tx, stop_rx) = watch::channel(false);
-        // Events are human-paced (joins, roles, state); a receiver that lags still gets the
-        // newest ones, and a lag is answered with a fresh presence list. 16 slots, not 64:
-        // every session allocates them.
-        let (events, _) = broadcast::channel(16);
         config.observe_bytes = observers.iter().any(|o| o.wants_output());
         let size = config.size;
         let session = Arc::new(Session {
@@ -311,7 +335,7 @@ impl Session {
             created_at,
             core: Mutex::new(Core::new(config, now())),
             end_tx: watch::channel(0).0,
-            events,
+            events: Events::default(),
             input_tx,
             signal_tx,
             stop_tx,
@@ -387,25 +411,25 @@ impl Session {
                 let _ = self.input_tx.try_send(Box::new(ShellCmd::Complete(req)));
             }
             Action::InputMode { hidden, why } => {
-                let _ = self.events.send(Event::InputMode { hidden, why });
+                self.events.send(Event::InputMode { hidden, why });
             }
             Action::Attached(c) => obs.iter().for_each(|o| o.attached(&c)),
             Action::Detached(c) => obs.iter().for_each(|o| o.detached(&c)),
             Action::Presence => {
-                let _ = self.events.send(Event::Presence);
+                self.events.send(Event::Presence);
             }
             Action::State(state) => {
                 if state.is_final() {
                     obs.iter().for_each(|o| o.ended(&state));
                 }
-                let _ = self.events.send(Event::State(state));
+                self.events.send(Event::State(state));
             }
             Action::Kick {
                 client,
                 reason,
                 reconnect,
             } => {
-                let _ = self.events.send(Event::Kick {
+                self.events.send(Event::Kick {
                     client,
                     reason,
                     reconnect,
@@ -728,7 +752,7 @@ impl Session {
 
     /// Closes one client's socket (a join the owner refused for another relay's client).
     pub fn kick_client(&self, client: u64, reason: &str) {
-        let _ = self.events.send(Event::Kick {
+        self.events.send(Event::Kick {
             client: Some(client),
             reason: reason.into(),
             reconnect: false,
@@ -736,7 +760,7 @@ impl Session {
     }
 
     pub(crate) fn kick_all(&self, reason: &str, reconnect: bool) {
-        let _ = self.events.send(Event::Kick {
+        self.events.send(Event::Kick {
             client: None,
             reason: reason.into(),
             reconnect,
@@ -744,3 +768,35 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_presence(r: Result<Event, broadcast::error::TryRecvError>) -> bool {
+        matches!(r, Ok(Event::Presence))
+    }
+
+    #[test]
+    fn the_event_channel_exists_only_while_someone_listens() {
+        let events = Events::default();
+        events.send(Event::Presence);
+        assert!(
+            events.0.lock().unwrap().is_none(),
+            "nobody listened: nothing allocated"
+        );
+        let mut a = events.subscribe();
+        let mut b = events.subscribe();
+        events.send(Event::Presence);
+        assert!(is_presence(a.try_recv()) && is_presence(b.try_recv()));
+        drop((a, b));
+        events.send(Event::Presence);
+        assert!(events.0.lock().unwrap().is_none(), "the last receiver left");
+        let mut c = events.subscribe();
+        assert!(
+            c.try_recv().is_err(),
+            "a new receiver sees only later events"
+        );
+        events.send(Event::Presence);
+        assert!(is_presence(c.try_recv()));
+    }
+}
