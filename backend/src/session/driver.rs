@@ -14,6 +14,16 @@ use winrelay_shared::protocol::SessionState;
 use super::remote::{Connect, Output, RemoteShell, ShellError, ShellInput};
 use super::{DriverChannels, Session, ShellCmd};
 
+/// Closes the session's inboxes when the driver ends.
+struct CloseInboxes<'a>(&'a Session);
+
+impl Drop for CloseInboxes<'_> {
+    fn drop(&mut self) {
+        self.0.input.close();
+        self.0.signals.close();
+    }
+}
+
 /// Resolves once the session is asked to end.
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
@@ -47,11 +57,9 @@ async fn run<S: RemoteShell>(
     opening: Pin<Box<impl Future<Output = Result<S, ShellError>>>>,
     ch: DriverChannels,
 ) {
-    let DriverChannels {
-        mut input_rx,
-        mut signal_rx,
-        mut stop_rx,
-    } = ch;
+    let DriverChannels { mut stop_rx } = ch;
+    // Whichever way this ends, nothing more is queued for a shell that is no longer driven.
+    let _close = CloseInboxes(&session);
     let started = Instant::now();
     // The futures of one-off steps (a signal, the end) are boxed too: an inline future would
     // keep the largest step's state for as long as the session runs.
@@ -96,8 +104,9 @@ async fn run<S: RemoteShell>(
         let input = input.clone();
         let session = session.clone();
         tokio::spawn(async move {
-            while let Some(cmd) = input_rx.recv().await {
-                let result = match &*cmd {
+            loop {
+                let cmd = session.input.pop().await;
+                let result = match &cmd {
                     ShellCmd::Line(bytes) => {
                         let r = Box::pin(input.send(bytes)).await;
                         session.delivered(bytes.len());
@@ -142,7 +151,7 @@ async fn run<S: RemoteShell>(
                     message: "the target stopped sending output".into(),
                 },
             },
-            Some(sig) = signal_rx.recv() => {
+            sig = session.signals.pop() => {
                 if let Err(e) = Box::pin(input.signal(sig)).await {
                     session.notice(&format!("signal not delivered: {e}"));
                 }

@@ -22,10 +22,11 @@ pub mod registry;
 pub mod remote;
 pub mod screen;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use winrelay_shared::api::{FailureCode, SessionInfo};
 use winrelay_shared::protocol::{Presence, Role, SessionState, Signal};
 
@@ -254,9 +255,10 @@ pub struct Session {
     core: Mutex<Core>,
     end_tx: watch::Sender<u64>,
     events: Events,
-    /// Boxed: a channel allocates 32 slots at once, and every session has one.
-    input_tx: mpsc::Sender<Box<ShellCmd>>,
-    signal_tx: mpsc::Sender<Signal>,
+    /// Lines, EOF, completions and sizes for the shell, in order (the driver's input task).
+    pub(crate) input: Inbox<ShellCmd>,
+    /// Signals, apart from input so that Ctrl+C never waits behind queued lines.
+    pub(crate) signals: Inbox<Signal>,
     stop_tx: watch::Sender<bool>,
     /// The state to end in when stopped from outside (`TargetLost` for a gone container).
     end_as: Mutex<Option<SessionState>>,
@@ -304,10 +306,68 @@ impl Events {
     }
 }
 
-/// The receiving ends a driver needs.
+/// A queue from a session to its driver: what a tokio mpsc channel did here, without the
+/// block of 32 slots and the cache-padded halves such a channel allocates up front (about
+/// 0.7 KiB each, and an idle session never sends; issue 18). Bounded; one consumer; closed
+/// by the driver when it ends, after which nothing more is taken.
+pub(crate) struct Inbox<T> {
+    queue: Mutex<(VecDeque<T>, bool)>,
+    ready: tokio::sync::Notify,
+    limit: usize,
+}
+
+impl<T> Inbox<T> {
+    fn new(limit: usize) -> Inbox<T> {
+        Inbox {
+            queue: Mutex::new((VecDeque::new(), false)),
+            ready: tokio::sync::Notify::new(),
+            limit,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<T>, bool)> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `item`; gives it back if the queue is full or closed.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        let mut q = self.lock();
+        if q.1 || q.0.len() >= self.limit {
+            return Err(item);
+        }
+        q.0.push_back(item);
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next item, waiting for one. Cancel-safe: an item is taken only when this returns.
+    pub(crate) async fn pop(&self) -> T {
+        loop {
+            {
+                let mut q = self.lock();
+                if let Some(item) = q.0.pop_front() {
+                    // A burst (a long paste) leaves no large buffer behind.
+                    if q.0.is_empty() && q.0.capacity() > 16 {
+                        q.0 = VecDeque::new();
+                    }
+                    return item;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Refuses further items and drops the queued ones (the driver ended).
+    pub(crate) fn close(&self) {
+        let mut q = self.lock();
+        q.1 = true;
+        q.0 = VecDeque::new();
+    }
+}
+
+/// The receiving end a driver needs besides the session's inboxes.
 pub(crate) struct DriverChannels {
-    pub input_rx: mpsc::Receiver<Box<ShellCmd>>,
-    pub signal_rx: mpsc::Receiver<Signal>,
     pub stop_rx: watch::Receiver<bool>,
 }
 
@@ -321,8 +381,6 @@ impl Session {
         mut config: self::core::CoreConfig,
         observers: Vec<Arc<dyn Observer>>,
     ) -> (Arc<Session>, DriverChannels) {
-        let (input_tx, input_rx) = mpsc::channel(4096);
-        let (signal_tx, signal_rx) = mpsc::channel(16);
         let (stop_tx, stop_rx) = watch::channel(false);
         config.observe_bytes = observers.iter().any(|o| o.wants_output());
         let size = config.size;
@@ -336,8 +394,8 @@ impl Session {
             core: Mutex::new(Core::new(config, now())),
             end_tx: watch::channel(0).0,
             events: Events::default(),
-            input_tx,
-            signal_tx,
+            input: Inbox::new(4096),
+            signals: Inbox::new(16),
             stop_tx,
             end_as: Mutex::new(None),
             end_reason: Mutex::new(None),
@@ -347,14 +405,7 @@ impl Session {
         for o in &session.observers {
             o.resize(size.0.max(1), size.1.max(1));
         }
-        (
-            session,
-            DriverChannels {
-                input_rx,
-                signal_rx,
-                stop_rx,
-            },
-        )
+        (session, DriverChannels { stop_rx })
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -387,28 +438,24 @@ impl Session {
             }
             Action::Send(line) => {
                 // Cannot fail while the driver runs: the core bounds pending input.
-                if self
-                    .input_tx
-                    .try_send(Box::new(ShellCmd::Line(line)))
-                    .is_err()
-                {
-                    tracing::warn!("input queue full: a line was dropped");
+                if self.input.push(ShellCmd::Line(line)).is_err() {
+                    tracing::warn!("input queue full or closed: a line was dropped");
                 }
             }
             Action::CloseStdin => {
-                let _ = self.input_tx.try_send(Box::new(ShellCmd::Eof));
+                let _ = self.input.push(ShellCmd::Eof);
             }
             Action::Signal(s) => {
-                let _ = self.signal_tx.try_send(s);
+                let _ = self.signals.push(s);
             }
             Action::Input { client, data } => obs.iter().for_each(|o| o.input(client, &data)),
             Action::Line { client, line } => obs.iter().for_each(|o| o.line(client, &line)),
             Action::Resized(c, r) => {
                 obs.iter().for_each(|o| o.resize(c, r));
-                let _ = self.input_tx.try_send(Box::new(ShellCmd::Resize(c, r)));
+                let _ = self.input.push(ShellCmd::Resize(c, r));
             }
             Action::Complete(req) => {
-                let _ = self.input_tx.try_send(Box::new(ShellCmd::Complete(req)));
+                let _ = self.input.push(ShellCmd::Complete(req));
             }
             Action::InputMode { hidden, why } => {
                 self.events.send(Event::InputMode { hidden, why });
@@ -774,6 +821,35 @@ mod tests {
 
     fn is_presence(r: Result<Event, broadcast::error::TryRecvError>) -> bool {
         matches!(r, Ok(Event::Presence))
+    }
+
+    #[tokio::test]
+    async fn an_inbox_keeps_order_and_bounds_and_loses_nothing_to_cancellation() {
+        let inbox = Arc::new(Inbox::new(3));
+        for i in 0..3 {
+            inbox.push(i).unwrap();
+        }
+        assert_eq!(inbox.push(3), Err(3), "full");
+        assert_eq!(inbox.pop().await, 0);
+        // A pop that loses a select takes nothing.
+        tokio::select! {
+            biased;
+            _ = std::future::ready(()) => {}
+            _ = inbox.pop() => unreachable!(),
+        }
+        assert_eq!((inbox.pop().await, inbox.pop().await), (1, 2));
+        // A waiting pop is woken by a push.
+        let waiter = tokio::spawn({
+            let inbox = inbox.clone();
+            async move { inbox.pop().await }
+        });
+        tokio::task::yield_now().await;
+        inbox.push(7).unwrap();
+        assert_eq!(waiter.await.unwrap(), 7);
+        inbox.push(8).unwrap();
+        inbox.close();
+        assert_eq!(inbox.push(9), Err(9), "closed");
+        assert!(inbox.lock().0.is_empty(), "closing drops what was queued");
     }
 
     #[test]
