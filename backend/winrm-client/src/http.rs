@@ -5,9 +5,9 @@
 //! poll), so it keeps one connection busy all its life, and a hyper client connection holds a
 //! dispatch channel (about 9 KiB), an 8 KiB header buffer and an 8 KiB or larger read buffer
 //! for as long as it lives: about 30 KiB per idle session, twice the budget. Here a
-//! connection that waits for its answer is its socket and its TLS state (rustls keeps a
-//! 4 KiB receive buffer); the request goes out of one buffer freed as soon as it is written,
-//! and the response buffer is allocated only once the socket is readable.
+//! connection that waits for its answer is its socket and its TLS state, with no buffer
+//! (`tls_io.rs`); the request goes out of one buffer freed as soon as it is written, and the
+//! response buffer is allocated only once the socket is readable.
 //!
 //! What the client needs of HTTP and no more: `Content-Length` and chunked bodies, both
 //! bounded by the caller's limit; interim 1xx answers skipped; `Connection: close` and
@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
+
+use crate::tls_io::TlsStream;
 
 /// How long an unused connection stays in the pool.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -141,20 +141,38 @@ pub(crate) struct Answer {
 #[allow(clippy::large_enum_variant)]
 enum Stream {
     Plain(TcpStream),
-    Tls(TlsStream<TcpStream>),
+    Tls(TlsStream),
 }
 
 impl Stream {
     fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
+            Stream::Tls(s) => s.tcp(),
+        }
+    }
+
+    /// Bytes received and not read yet.
+    fn has_buffered(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(s) => s.has_buffered(),
+        }
+    }
+
+    /// Frees the buffers of a connection that is about to wait.
+    fn release(&mut self) {
+        if let Stream::Tls(s) = self {
+            s.release();
         }
     }
 
     /// True while the server has neither closed the connection nor sent anything unasked:
     /// an idle HTTP/1.1 connection must be silent, and one that is not cannot be used.
     fn is_quiet(&self) -> bool {
+        if self.has_buffered() {
+            return false;
+        }
         let mut cx = Context::from_waker(Waker::noop());
         let mut byte = [0u8; 1];
         let mut buf = ReadBuf::new(&mut byte);
@@ -210,7 +228,7 @@ struct Idle {
 /// The HTTP side of one client: where to connect, how, and the idle connections.
 pub(crate) struct Transport {
     target: Target,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
     /// The request line and the headers every request carries (credentials included), up to
     /// `Content-Length`.
     head: Box<[u8]>,
@@ -231,7 +249,7 @@ impl Transport {
             (true, Some(config)) => {
                 let name = ServerName::try_from(target.host.clone())
                     .map_err(|_| format!("{:?} is not a valid TLS server name", target.host))?;
-                Some((TlsConnector::from(Arc::new(config)), name))
+                Some((Arc::new(config), name))
             }
             (true, None) => return Err("an https endpoint needs a TLS configuration".into()),
             (false, _) => None,
@@ -282,8 +300,11 @@ impl Transport {
         .await?;
         drop(request);
         // A long poll waits here, for minutes in total per session: with no buffer allocated.
-        conn.tcp().readable().await?;
+        if !conn.has_buffered() {
+            conn.tcp().readable().await?;
+        }
         let (answer, reusable) = Box::pin(read_answer(&mut *conn, limit)).await?;
+        conn.release();
         if reusable {
             self.put_idle(conn);
         }
@@ -355,9 +376,8 @@ impl Transport {
         let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
         let stream = match &self.tls {
             None => Stream::Plain(tcp),
-            Some((connector, name)) => Stream::Tls(
-                connector
-                    .connect(name.clone(), tcp)
+            Some((config, name)) => Stream::Tls(
+                TlsStream::connect(config.clone(), name.clone(), tcp)
                     .await
                     .map_err(|e| HttpError::Connect(tls_error(&e)))?,
             ),
@@ -366,7 +386,7 @@ impl Transport {
     }
 }
 
-/// The handshake's failure as rustls put it (tokio-rustls wraps it in an `io::Error`).
+/// The handshake's failure as rustls put it (`tls_io` wraps it in an `io::Error`).
 fn tls_error(e: &io::Error) -> String {
     match e
         .get_ref()
