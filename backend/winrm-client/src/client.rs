@@ -384,26 +384,31 @@ impl Client {
     /// Posts a request and hands back a SOAP fault as it came, so that the receive loop can
     /// tell a long-poll timeout ("no output yet") from a failure.
     pub(crate) async fn send_raw(&self, req: &Request) -> Result<Result<Response, Fault>, Error> {
+        self.send_envelope(req.header.action, wsman::client::write_request(req))
+            .await
+    }
+
+    /// [`Client::send_raw`] for a request already written out: a long-poll Receive keeps
+    /// only the envelope while it is sent and nothing of the [`Request`] while it waits.
+    pub(crate) async fn send_envelope(
+        &self,
+        action: Action,
+        envelope: String,
+    ) -> Result<Result<Response, Fault>, Error> {
+        let parse = move |body: &[u8]| wsman::client::parse_response(action, body);
         let Some(observer) = &self.inner.observer else {
-            return self.post(req).await;
+            return self.post_envelope(envelope, parse).await;
         };
         let started = std::time::Instant::now();
-        let result = self.post(req).await;
+        let result = self.post_envelope(envelope, parse).await;
         let outcome = match &result {
             Ok(Ok(_)) => RequestOutcome::Ok,
             Ok(Err(f)) if f.is_timeout() => RequestOutcome::NoOutputYet,
             Ok(Err(f)) => RequestOutcome::Fault(f.wsman_code),
             Err(_) => RequestOutcome::Failed,
         };
-        (observer.0)(req.header.action, started.elapsed(), outcome);
+        (observer.0)(action, started.elapsed(), outcome);
         result
-    }
-
-    async fn post(&self, req: &Request) -> Result<Result<Response, Fault>, Error> {
-        let envelope = wsman::client::write_request(req);
-        let action = req.header.action;
-        self.post_envelope(envelope, |body| wsman::client::parse_response(action, body))
-            .await
     }
 
     /// Posts a PowerShell remoting request and parses the answer (faults as they came).

@@ -843,7 +843,9 @@ async fn receive_loop(
 ) {
     let mut pending: Vec<Output> = vec![];
     loop {
-        let req = client.request(
+        // Written out at once: the loop waits on the Receive for most of its life, and keeps
+        // neither the Request nor its envelope meanwhile.
+        let envelope = wsman::client::write_request(&client.request(
             Action::Receive,
             Some(&shell_id),
             vec![("WSMAN_CMDSHELL_OPTION_KEEPALIVE".into(), "True".into())],
@@ -852,7 +854,7 @@ async fn receive_loop(
                 streams: vec!["stdout".into(), "stderr".into()],
                 sequence_id: None,
             },
-        );
+        ));
         let deliver = async {
             for item in pending.drain(..) {
                 if tx
@@ -865,7 +867,8 @@ async fn receive_loop(
             }
             true
         };
-        let (res, delivered) = tokio::join!(client.send_raw(&req), deliver);
+        let (res, delivered) =
+            tokio::join!(client.send_envelope(Action::Receive, envelope), deliver);
         if !delivered {
             return;
         }
@@ -934,7 +937,7 @@ async fn acknowledged_loop(
     let mut acked = acks.subscribe();
     let mut sequence = first;
     loop {
-        let req = client.request(
+        let envelope = wsman::client::write_request(&client.request(
             Action::Receive,
             Some(&shell_id),
             vec![("WSMAN_CMDSHELL_OPTION_KEEPALIVE".into(), "True".into())],
@@ -943,8 +946,8 @@ async fn acknowledged_loop(
                 streams: vec!["stdout".into(), "stderr".into()],
                 sequence_id: Some(sequence),
             },
-        );
-        let (streams, state) = match client.send_raw(&req).await {
+        ));
+        let (streams, state) = match client.send_envelope(Action::Receive, envelope).await {
             Ok(Ok(resp)) => match resp.body {
                 ResponseBody::Received { streams, state } => (streams, state),
                 _ => {
