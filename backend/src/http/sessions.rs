@@ -506,8 +506,9 @@ pub async fn websocket(
     let metrics = state.metrics.clone();
     Ok(ws
         .max_message_size(4 * winrelay_shared::protocol::MAX_CLIENT_TEXT)
-        // Clients send keystrokes and small control messages: tungstenite's default 128 KiB
-        // read buffer per socket would be most of an attached client's memory.
-        .read_buffer_size(8 * 1024)
+        // Clients send keystrokes, acks and small control messages: tungstenite's default
+        // 128 KiB read buffer per socket would be most of an attached client's memory, and
+        // 4 KiB holds any of them (a larger message grows the buffer while it is read).
+        .read_buffer_size(4 * 1024)
         .on_upgrade(move |socket| super::ws::run(socket, session, g, metrics)))
 }

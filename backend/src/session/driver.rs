@@ -1,6 +1,8 @@
 //! The task that owns one session's remote shell: opens it, feeds it input and signals,
 //! turns its output into the session's, and deletes it at the end, whatever the end is.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,8 +11,18 @@ use tracing::{info, warn};
 use winrelay_shared::api::FailureCode;
 use winrelay_shared::protocol::SessionState;
 
-use super::remote::{Connect, Output, RemoteShell, ShellInput};
+use super::remote::{Connect, Output, RemoteShell, ShellError, ShellInput};
 use super::{DriverChannels, Session, ShellCmd};
+
+/// Closes the session's inboxes when the driver ends.
+struct CloseInboxes<'a>(&'a Session);
+
+impl Drop for CloseInboxes<'_> {
+    fn drop(&mut self) {
+        self.0.input.close();
+        self.0.signals.close();
+    }
+}
 
 /// Resolves once the session is asked to end.
 async fn stopped(rx: &mut watch::Receiver<bool>) {
@@ -20,24 +32,37 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// Drives `session` until its shell ends; the shell is deleted before this returns, unless
 /// the session was handed to another relay. `resume`: continue a shell another relay
 /// opened, from its checkpoint, instead of opening one.
-pub(crate) async fn drive<C: Connect>(
+///
+/// The connector is needed only to open the shell: it lives in the boxed opening future,
+/// freed once the shell is open, not in the task that runs for the session's whole life
+/// (issue 18: memory per idle session). Call this outside the task's future and await the
+/// result inside, so that the connector is not captured there either.
+pub(crate) fn drive<C: Connect>(
     session: Arc<Session>,
     connector: C,
     ch: DriverChannels,
     resume: Option<String>,
-) {
-    let DriverChannels {
-        mut input_rx,
-        mut signal_rx,
-        mut stop_rx,
-    } = ch;
-    let started = Instant::now();
-    let opening = async {
+) -> impl Future<Output = ()> {
+    let opening = Box::pin(async move {
         match &resume {
             Some(r) => connector.resume(r).await,
             None => connector.open().await,
         }
-    };
+    });
+    run(session, opening, ch)
+}
+
+async fn run<S: RemoteShell>(
+    session: Arc<Session>,
+    opening: Pin<Box<impl Future<Output = Result<S, ShellError>>>>,
+    ch: DriverChannels,
+) {
+    let DriverChannels { mut stop_rx } = ch;
+    // Whichever way this ends, nothing more is queued for a shell that is no longer driven.
+    let _close = CloseInboxes(&session);
+    let started = Instant::now();
+    // The futures of one-off steps (a signal, the end) are boxed too: an inline future would
+    // keep the largest step's state for as long as the session runs.
     let opened = tokio::select! {
         r = opening => r,
         _ = stopped(&mut stop_rx) => {
@@ -79,16 +104,17 @@ pub(crate) async fn drive<C: Connect>(
         let input = input.clone();
         let session = session.clone();
         tokio::spawn(async move {
-            while let Some(cmd) = input_rx.recv().await {
+            loop {
+                let cmd = session.input.pop().await;
                 let result = match &cmd {
                     ShellCmd::Line(bytes) => {
-                        let r = input.send(bytes).await;
+                        let r = Box::pin(input.send(bytes)).await;
                         session.delivered(bytes.len());
                         r
                     }
-                    ShellCmd::Eof => input.close_stdin().await,
-                    ShellCmd::Complete(req) => input.complete(req.clone()).await,
-                    ShellCmd::Resize(cols, rows) => input.resize(*cols, *rows).await,
+                    ShellCmd::Eof => Box::pin(input.close_stdin()).await,
+                    ShellCmd::Complete(req) => Box::pin(input.complete(req.clone())).await,
+                    ShellCmd::Resize(cols, rows) => Box::pin(input.resize(*cols, *rows)).await,
                 };
                 if let Err(e) = result {
                     warn!(error = %e, "input not delivered");
@@ -125,8 +151,8 @@ pub(crate) async fn drive<C: Connect>(
                     message: "the target stopped sending output".into(),
                 },
             },
-            Some(sig) = signal_rx.recv() => {
-                if let Err(e) = input.signal(sig).await {
+            sig = session.signals.pop() => {
+                if let Err(e) = Box::pin(input.signal(sig)).await {
                     session.notice(&format!("signal not delivered: {e}"));
                 }
             }
@@ -134,11 +160,11 @@ pub(crate) async fn drive<C: Connect>(
                 if session.is_handed_over() {
                     input_task.abort();
                     info!("handed over: the shell stays for the next owner");
-                    shell.forget().await;
+                    Box::pin(shell.forget()).await;
                     session.observers().iter().for_each(|o| o.handed_over());
                     return;
                 }
-                let _ = input.terminate().await;
+                let _ = Box::pin(input.terminate()).await;
                 break session.take_end_state().unwrap_or(SessionState::Exited {
                     code: -1,
                     reason: session.end_reason(),
@@ -158,7 +184,7 @@ pub(crate) async fn drive<C: Connect>(
         _ => {}
     }
     session.set_state(end_state);
-    if let Err(e) = shell.close().await {
+    if let Err(e) = Box::pin(shell.close()).await {
         warn!(error = %e, "could not delete the shell");
     }
 }

@@ -22,10 +22,11 @@ pub mod registry;
 pub mod remote;
 pub mod screen;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 use winrelay_shared::api::{FailureCode, SessionInfo};
 use winrelay_shared::protocol::{Presence, Role, SessionState, Signal};
 
@@ -253,9 +254,11 @@ pub struct Session {
     pub created_at: u64,
     core: Mutex<Core>,
     end_tx: watch::Sender<u64>,
-    events: broadcast::Sender<Event>,
-    input_tx: mpsc::Sender<ShellCmd>,
-    signal_tx: mpsc::Sender<Signal>,
+    events: Events,
+    /// Lines, EOF, completions and sizes for the shell, in order (the driver's input task).
+    pub(crate) input: Inbox<ShellCmd>,
+    /// Signals, apart from input so that Ctrl+C never waits behind queued lines.
+    pub(crate) signals: Inbox<Signal>,
     stop_tx: watch::Sender<bool>,
     /// The state to end in when stopped from outside (`TargetLost` for a gone container).
     end_as: Mutex<Option<SessionState>>,
@@ -275,10 +278,96 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// The receiving ends a driver needs.
+/// A session's event channel, made on the first subscription and dropped once nobody
+/// listens: a broadcast channel allocates all its slots at once, and a session without
+/// clients has no use for them (issue 18). Nothing is lost by that: tokio's broadcast drops
+/// a message sent while nobody listens, and a new receiver sees only later ones anyway.
+#[derive(Default)]
+struct Events(Mutex<Option<broadcast::Sender<Event>>>);
+
+impl Events {
+    /// Events are human-paced (joins, roles, state); a receiver that lags still gets the
+    /// newest ones, and a lag is answered with a fresh presence list.
+    const SLOTS: usize = 16;
+
+    fn send(&self, event: Event) {
+        let mut tx = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sender) = tx.as_ref() {
+            if sender.send(event).is_err() {
+                *tx = None;
+            }
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        let mut tx = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        tx.get_or_insert_with(|| broadcast::channel(Events::SLOTS).0)
+            .subscribe()
+    }
+}
+
+/// A queue from a session to its driver: what a tokio mpsc channel did here, without the
+/// block of 32 slots and the cache-padded halves such a channel allocates up front (about
+/// 0.7 KiB each, and an idle session never sends; issue 18). Bounded; one consumer; closed
+/// by the driver when it ends, after which nothing more is taken.
+pub(crate) struct Inbox<T> {
+    queue: Mutex<(VecDeque<T>, bool)>,
+    ready: tokio::sync::Notify,
+    limit: usize,
+}
+
+impl<T> Inbox<T> {
+    fn new(limit: usize) -> Inbox<T> {
+        Inbox {
+            queue: Mutex::new((VecDeque::new(), false)),
+            ready: tokio::sync::Notify::new(),
+            limit,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<T>, bool)> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `item`; gives it back if the queue is full or closed.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        let mut q = self.lock();
+        if q.1 || q.0.len() >= self.limit {
+            return Err(item);
+        }
+        q.0.push_back(item);
+        drop(q);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next item, waiting for one. Cancel-safe: an item is taken only when this returns.
+    pub(crate) async fn pop(&self) -> T {
+        loop {
+            {
+                let mut q = self.lock();
+                if let Some(item) = q.0.pop_front() {
+                    // A burst (a long paste) leaves no large buffer behind.
+                    if q.0.is_empty() && q.0.capacity() > 16 {
+                        q.0 = VecDeque::new();
+                    }
+                    return item;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Refuses further items and drops the queued ones (the driver ended).
+    pub(crate) fn close(&self) {
+        let mut q = self.lock();
+        q.1 = true;
+        q.0 = VecDeque::new();
+    }
+}
+
+/// The receiving end a driver needs besides the session's inboxes.
 pub(crate) struct DriverChannels {
-    pub input_rx: mpsc::Receiver<ShellCmd>,
-    pub signal_rx: mpsc::Receiver<Signal>,
     pub stop_rx: watch::Receiver<bool>,
 }
 
@@ -292,13 +381,7 @@ impl Session {
         mut config: self::core::CoreConfig,
         observers: Vec<Arc<dyn Observer>>,
     ) -> (Arc<Session>, DriverChannels) {
-        let (input_tx, input_rx) = mpsc::channel(4096);
-        let (signal_tx, signal_rx) = mpsc::channel(16);
         let (stop_tx, stop_rx) = watch::channel(false);
-        // Events are human-paced (joins, roles, state); a receiver that lags still gets the
-        // newest ones, and a lag is answered with a fresh presence list. 16 slots, not 64:
-        // every session allocates them.
-        let (events, _) = broadcast::channel(16);
         config.observe_bytes = observers.iter().any(|o| o.wants_output());
         let size = config.size;
         let session = Arc::new(Session {
@@ -310,9 +393,9 @@ impl Session {
             created_at,
             core: Mutex::new(Core::new(config, now())),
             end_tx: watch::channel(0).0,
-            events,
-            input_tx,
-            signal_tx,
+            events: Events::default(),
+            input: Inbox::new(4096),
+            signals: Inbox::new(16),
             stop_tx,
             end_as: Mutex::new(None),
             end_reason: Mutex::new(None),
@@ -322,14 +405,7 @@ impl Session {
         for o in &session.observers {
             o.resize(size.0.max(1), size.1.max(1));
         }
-        (
-            session,
-            DriverChannels {
-                input_rx,
-                signal_rx,
-                stop_rx,
-            },
-        )
+        (session, DriverChannels { stop_rx })
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -362,45 +438,45 @@ impl Session {
             }
             Action::Send(line) => {
                 // Cannot fail while the driver runs: the core bounds pending input.
-                if self.input_tx.try_send(ShellCmd::Line(line)).is_err() {
-                    tracing::warn!("input queue full: a line was dropped");
+                if self.input.push(ShellCmd::Line(line)).is_err() {
+                    tracing::warn!("input queue full or closed: a line was dropped");
                 }
             }
             Action::CloseStdin => {
-                let _ = self.input_tx.try_send(ShellCmd::Eof);
+                let _ = self.input.push(ShellCmd::Eof);
             }
             Action::Signal(s) => {
-                let _ = self.signal_tx.try_send(s);
+                let _ = self.signals.push(s);
             }
             Action::Input { client, data } => obs.iter().for_each(|o| o.input(client, &data)),
             Action::Line { client, line } => obs.iter().for_each(|o| o.line(client, &line)),
             Action::Resized(c, r) => {
                 obs.iter().for_each(|o| o.resize(c, r));
-                let _ = self.input_tx.try_send(ShellCmd::Resize(c, r));
+                let _ = self.input.push(ShellCmd::Resize(c, r));
             }
             Action::Complete(req) => {
-                let _ = self.input_tx.try_send(ShellCmd::Complete(req));
+                let _ = self.input.push(ShellCmd::Complete(req));
             }
             Action::InputMode { hidden, why } => {
-                let _ = self.events.send(Event::InputMode { hidden, why });
+                self.events.send(Event::InputMode { hidden, why });
             }
             Action::Attached(c) => obs.iter().for_each(|o| o.attached(&c)),
             Action::Detached(c) => obs.iter().for_each(|o| o.detached(&c)),
             Action::Presence => {
-                let _ = self.events.send(Event::Presence);
+                self.events.send(Event::Presence);
             }
             Action::State(state) => {
                 if state.is_final() {
                     obs.iter().for_each(|o| o.ended(&state));
                 }
-                let _ = self.events.send(Event::State(state));
+                self.events.send(Event::State(state));
             }
             Action::Kick {
                 client,
                 reason,
                 reconnect,
             } => {
-                let _ = self.events.send(Event::Kick {
+                self.events.send(Event::Kick {
                     client,
                     reason,
                     reconnect,
@@ -723,7 +799,7 @@ impl Session {
 
     /// Closes one client's socket (a join the owner refused for another relay's client).
     pub fn kick_client(&self, client: u64, reason: &str) {
-        let _ = self.events.send(Event::Kick {
+        self.events.send(Event::Kick {
             client: Some(client),
             reason: reason.into(),
             reconnect: false,
@@ -731,10 +807,72 @@ impl Session {
     }
 
     pub(crate) fn kick_all(&self, reason: &str, reconnect: bool) {
-        let _ = self.events.send(Event::Kick {
+        self.events.send(Event::Kick {
             client: None,
             reason: reason.into(),
             reconnect,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_presence(r: Result<Event, broadcast::error::TryRecvError>) -> bool {
+        matches!(r, Ok(Event::Presence))
+    }
+
+    #[tokio::test]
+    async fn an_inbox_keeps_order_and_bounds_and_loses_nothing_to_cancellation() {
+        let inbox = Arc::new(Inbox::new(3));
+        for i in 0..3 {
+            inbox.push(i).unwrap();
+        }
+        assert_eq!(inbox.push(3), Err(3), "full");
+        assert_eq!(inbox.pop().await, 0);
+        // A pop that loses a select takes nothing.
+        tokio::select! {
+            biased;
+            _ = std::future::ready(()) => {}
+            _ = inbox.pop() => unreachable!(),
+        }
+        assert_eq!((inbox.pop().await, inbox.pop().await), (1, 2));
+        // A waiting pop is woken by a push.
+        let waiter = tokio::spawn({
+            let inbox = inbox.clone();
+            async move { inbox.pop().await }
+        });
+        tokio::task::yield_now().await;
+        inbox.push(7).unwrap();
+        assert_eq!(waiter.await.unwrap(), 7);
+        inbox.push(8).unwrap();
+        inbox.close();
+        assert_eq!(inbox.push(9), Err(9), "closed");
+        assert!(inbox.lock().0.is_empty(), "closing drops what was queued");
+    }
+
+    #[test]
+    fn the_event_channel_exists_only_while_someone_listens() {
+        let events = Events::default();
+        events.send(Event::Presence);
+        assert!(
+            events.0.lock().unwrap().is_none(),
+            "nobody listened: nothing allocated"
+        );
+        let mut a = events.subscribe();
+        let mut b = events.subscribe();
+        events.send(Event::Presence);
+        assert!(is_presence(a.try_recv()) && is_presence(b.try_recv()));
+        drop((a, b));
+        events.send(Event::Presence);
+        assert!(events.0.lock().unwrap().is_none(), "the last receiver left");
+        let mut c = events.subscribe();
+        assert!(
+            c.try_recv().is_err(),
+            "a new receiver sees only later events"
+        );
+        events.send(Event::Presence);
+        assert!(is_presence(c.try_recv()));
     }
 }

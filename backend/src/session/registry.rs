@@ -220,9 +220,11 @@ impl Registry {
         let mut drivers = self.drivers.lock().await;
         // Forget drivers that have finished, so a long-running relay does not collect them.
         while drivers.try_join_next().is_some() {}
+        // Made here, not inside the task's future, which would keep the connector all its life.
+        let driving = super::driver::drive(s.clone(), connector, channels, resume);
         drivers.spawn(
             async move {
-                super::driver::drive(s.clone(), connector, channels, resume).await;
+                driving.await;
                 // A shell that never opened is reported to whoever asked (the API call waits
                 // for it); only sessions that ran stay listed so that clients learn how they ended.
                 // A session handed to another relay is that relay's now.

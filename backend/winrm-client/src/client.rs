@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use wsman::{Action, Fault, Header, Request, RequestBody, Response};
 
+use crate::http::{HttpError, Target, Transport};
 use crate::shell::{Shell, ShellOptions};
 use crate::tls::{self, SharedSlot, TlsMode};
 use crate::Error;
@@ -136,10 +136,10 @@ pub struct Client {
 }
 
 pub(crate) struct Inner {
-    http: reqwest::Client,
+    /// Holds the Authorization header: never printed.
+    http: Transport,
     pub(crate) endpoint: String,
     user: String,
-    auth: HeaderValue,
     pub(crate) operation_timeout: Duration,
     http_timeout: Duration,
     pub(crate) max_envelope_size: u32,
@@ -202,47 +202,45 @@ impl Client {
         }
         let certs = SharedSlot::default();
         let http_timeout = config.operation_timeout + config.http_grace;
-        let mut builder = reqwest::Client::builder()
-            // Never a proxy from HTTPS_PROXY and friends: a proxy would resolve the host
-            // name again and undo a caller's checked address (`resolve`).
-            .no_proxy()
-            .http1_only()
-            .tcp_nodelay(true)
-            .connect_timeout(config.connect_timeout)
-            .timeout(http_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("winrelay-winrm-client/", env!("CARGO_PKG_VERSION")));
-        if let Some(addr) = config.resolve {
-            let host = reqwest::Url::parse(&config.endpoint)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .ok_or_else(|| Error::Config(format!("{:?} has no host", config.endpoint)))?;
-            builder = builder.resolve(&host, addr);
-        }
-        if https {
-            let tls = tls::client_config(&config.tls, &config.endpoint, certs.clone())?;
-            builder = builder.use_preconfigured_tls(tls);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-
+        let mut target = Target::parse(&config.endpoint).map_err(Error::Config)?;
+        // Never a proxy (from HTTPS_PROXY and friends or otherwise): a proxy would resolve the
+        // host name again and undo a caller's checked address.
+        target.resolve = config.resolve;
+        let tls = if https {
+            Some(tls::client_config(
+                &config.tls,
+                &config.endpoint,
+                certs.clone(),
+            )?)
+        } else {
+            None
+        };
         let token = base64::engine::general_purpose::STANDARD.encode(format!(
             "{}:{}",
             config.user,
             config.password.expose()
         ));
-        let mut auth = HeaderValue::from_str(&format!("Basic {token}"))
-            .map_err(|_| Error::Config("the user name contains invalid characters".into()))?;
-        auth.set_sensitive(true);
+        let auth = format!("Basic {token}");
+        let http = Transport::new(
+            target,
+            tls,
+            &[
+                (
+                    "User-Agent",
+                    concat!("winrelay-winrm-client/", env!("CARGO_PKG_VERSION")),
+                ),
+                ("Content-Type", "application/soap+xml;charset=UTF-8"),
+                ("Authorization", &auth),
+            ],
+            config.connect_timeout,
+        )
+        .map_err(Error::Config)?;
 
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 endpoint: config.endpoint,
                 user: config.user,
-                auth,
                 operation_timeout: config.operation_timeout,
                 http_timeout,
                 max_envelope_size: config.max_envelope_size,
@@ -386,26 +384,31 @@ impl Client {
     /// Posts a request and hands back a SOAP fault as it came, so that the receive loop can
     /// tell a long-poll timeout ("no output yet") from a failure.
     pub(crate) async fn send_raw(&self, req: &Request) -> Result<Result<Response, Fault>, Error> {
+        self.send_envelope(req.header.action, wsman::client::write_request(req))
+            .await
+    }
+
+    /// [`Client::send_raw`] for a request already written out: a long-poll Receive keeps
+    /// only the envelope while it is sent and nothing of the [`Request`] while it waits.
+    pub(crate) async fn send_envelope(
+        &self,
+        action: Action,
+        envelope: String,
+    ) -> Result<Result<Response, Fault>, Error> {
+        let parse = move |body: &[u8]| wsman::client::parse_response(action, body);
         let Some(observer) = &self.inner.observer else {
-            return self.post(req).await;
+            return self.post_envelope(envelope, parse).await;
         };
         let started = std::time::Instant::now();
-        let result = self.post(req).await;
+        let result = self.post_envelope(envelope, parse).await;
         let outcome = match &result {
             Ok(Ok(_)) => RequestOutcome::Ok,
             Ok(Err(f)) if f.is_timeout() => RequestOutcome::NoOutputYet,
             Ok(Err(f)) => RequestOutcome::Fault(f.wsman_code),
             Err(_) => RequestOutcome::Failed,
         };
-        (observer.0)(req.header.action, started.elapsed(), outcome);
+        (observer.0)(action, started.elapsed(), outcome);
         result
-    }
-
-    async fn post(&self, req: &Request) -> Result<Result<Response, Fault>, Error> {
-        let envelope = wsman::client::write_request(req);
-        let action = req.header.action;
-        self.post_envelope(envelope, |body| wsman::client::parse_response(action, body))
-            .await
     }
 
     /// Posts a PowerShell remoting request and parses the answer (faults as they came).
@@ -425,20 +428,19 @@ impl Client {
         parse: impl FnOnce(&[u8]) -> Result<Result<T, Fault>, wsman::ParseError>,
     ) -> Result<Result<T, Fault>, Error> {
         let i = &self.inner;
-        let resp = i
-            .http
-            .post(&i.endpoint)
-            .header(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/soap+xml;charset=UTF-8"),
-            )
-            .header(AUTHORIZATION, i.auth.clone())
-            .body(envelope)
-            .send()
-            .await
-            .map_err(|e| self.map_transport(e))?;
-        let status = resp.status().as_u16();
-        let body = self.read_body(resp).await?;
+        let limit = response_limit(i.max_envelope_size);
+        let answer = match tokio::time::timeout(i.http_timeout, i.http.post(envelope, limit)).await
+        {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(self.map_transport(e)),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    endpoint: i.endpoint.clone(),
+                    after: i.http_timeout,
+                })
+            }
+        };
+        let (status, body) = (answer.status, answer.body);
         match status {
             200 | 400 | 500 => {}
             _ => return Err(Error::from_status(&i.endpoint, &i.user, status)),
@@ -471,29 +473,7 @@ impl Client {
         req
     }
 
-    /// Reads a response body of at most [`response_limit`] bytes. A server that sends more
-    /// (a 100 MB body, or one that never ends) gets a protocol error as soon as it passes the
-    /// limit, instead of the client buffering whatever it sends until the timeout.
-    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, Error> {
-        let limit = response_limit(self.inner.max_envelope_size);
-        let too_large = || Error::Protocol {
-            endpoint: self.inner.endpoint.clone(),
-            source: wsman::ParseError::TooLarge,
-        };
-        if resp.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.map_transport(e))? {
-            if body.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    }
-
-    fn map_transport(&self, e: reqwest::Error) -> Error {
+    fn map_transport(&self, e: HttpError) -> Error {
         let i = &self.inner;
         let endpoint = i.endpoint.clone();
         {
@@ -509,15 +489,17 @@ impl Client {
                 return Error::UntrustedCertificate { endpoint, message };
             }
         }
-        if e.is_timeout() && !e.is_connect() {
-            return Error::Timeout {
+        match e {
+            // A server that sends more than any envelope it may send (a 100 MB body, or one
+            // that never ends) is cut off as soon as it passes the limit.
+            HttpError::TooLarge => Error::Protocol {
                 endpoint,
-                after: i.http_timeout,
-            };
-        }
-        Error::Unreachable {
-            endpoint,
-            message: error_chain(&e),
+                source: wsman::ParseError::TooLarge,
+            },
+            e => Error::Unreachable {
+                endpoint,
+                message: e.to_string(),
+            },
         }
     }
 }
@@ -526,22 +508,6 @@ impl Client {
 /// MaxEnvelopeSize the client sent; the margin allows for servers that count differently.
 pub(crate) fn response_limit(max_envelope_size: u32) -> usize {
     (max_envelope_size as usize * 8).max(4 << 20)
-}
-
-/// The causes of an error joined with ": ", innermost last, without repeats.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = vec![];
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        // reqwest and hyper wrap the cause in generic layers that only repeat the URL.
-        let generic = s.starts_with("error sending request") || s.starts_with("client error");
-        if !generic && !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
@@ -561,8 +527,9 @@ mod tests {
         let client = Client::new(cfg).unwrap();
         let dbg = format!("{client:?}");
         assert!(!dbg.contains("s3cret-pa55"), "{dbg}");
-        // The precomputed header is marked sensitive, so hyper/reqwest never log it either.
-        assert!(client.inner.auth.is_sensitive());
+        // Nor the Authorization header, which only the transport holds.
+        let token = base64::engine::general_purpose::STANDARD.encode("admin:s3cret-pa55");
+        assert!(!dbg.contains(&token), "{dbg}");
     }
 
     #[test]

@@ -29,9 +29,11 @@
 
 pub mod client;
 mod error;
+mod http;
 pub mod powershell;
 pub mod shell;
 pub mod tls;
+mod tls_io;
 
 pub use client::{Client, ClientConfig, Password, RequestObserver, RequestOutcome};
 pub use error::Error;

@@ -23,6 +23,10 @@ use crate::{Client, Error};
 /// server for more. Each chunk is at most one Receive response (about MaxEnvelopeSize).
 const OUTPUT_QUEUE: usize = 16;
 
+/// What the receive loop hands on, boxed: a channel allocates 32 slots at once, and an idle
+/// relay session keeps one (issue 18: 32 pointers instead of 32 results with an error inside).
+type OutputItem = Box<Result<OutputEvent, Error>>;
+
 /// Below this many bytes per Send, a server that still refuses the envelope as too large is
 /// reported instead of retried with smaller pieces.
 const MIN_CHUNK: usize = 1536;
@@ -748,7 +752,7 @@ async fn signal(
 /// The output of a running command, as a stream of [`Output`] ending with
 /// [`Output::Exited`] (or an error). Dropping it stops the receive loop.
 pub struct OutputStream {
-    rx: mpsc::Receiver<Result<OutputEvent, Error>>,
+    rx: mpsc::Receiver<OutputItem>,
     task: tokio::task::AbortHandle,
     acker: Option<Acker>,
     _shell: Arc<ShellGuard>,
@@ -768,7 +772,7 @@ impl OutputStream {
     /// with [`OutputStream::recv_event`], or the command stalls after its first response.
     pub async fn recv(&mut self) -> Option<Result<Output, Error>> {
         loop {
-            match self.rx.recv().await? {
+            match *self.rx.recv().await? {
                 Ok(OutputEvent::Output(o)) => return Some(Ok(o)),
                 Ok(OutputEvent::Received(_)) => continue,
                 Err(e) => return Some(Err(e)),
@@ -781,7 +785,7 @@ impl OutputStream {
     /// an error, after [`Output::Exited`] (in acknowledged mode: after the marker following
     /// it), or once the stream is closed.
     pub async fn recv_event(&mut self) -> Option<Result<OutputEvent, Error>> {
-        self.rx.recv().await
+        self.rx.recv().await.map(|item| *item)
     }
 
     /// The acknowledgement handle, in acknowledged mode ([`StartOptions::acknowledged`],
@@ -802,7 +806,7 @@ impl futures_core::Stream for OutputStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            return match self.rx.poll_recv(cx) {
+            return match self.rx.poll_recv(cx).map(|item| item.map(|b| *b)) {
                 Poll::Ready(Some(Ok(OutputEvent::Received(_)))) => continue,
                 Poll::Ready(Some(Ok(OutputEvent::Output(o)))) => Poll::Ready(Some(Ok(o))),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
@@ -853,11 +857,13 @@ async fn receive_loop(
     client: Client,
     shell_id: String,
     command_id: String,
-    tx: mpsc::Sender<Result<OutputEvent, Error>>,
+    tx: mpsc::Sender<OutputItem>,
 ) {
     let mut pending: Vec<Output> = vec![];
     loop {
-        let req = client.request(
+        // Written out at once: the loop waits on the Receive for most of its life, and keeps
+        // neither the Request nor its envelope meanwhile.
+        let envelope = wsman::client::write_request(&client.request(
             Action::Receive,
             Some(&shell_id),
             vec![("WSMAN_CMDSHELL_OPTION_KEEPALIVE".into(), "True".into())],
@@ -866,23 +872,28 @@ async fn receive_loop(
                 streams: vec!["stdout".into(), "stderr".into()],
                 sequence_id: None,
             },
-        );
+        ));
         let deliver = async {
             for item in pending.drain(..) {
-                if tx.send(Ok(OutputEvent::Output(item))).await.is_err() {
+                if tx
+                    .send(Box::new(Ok(OutputEvent::Output(item))))
+                    .await
+                    .is_err()
+                {
                     return false;
                 }
             }
             true
         };
-        let (res, delivered) = tokio::join!(client.send_raw(&req), deliver);
+        let (res, delivered) =
+            tokio::join!(client.send_envelope(Action::Receive, envelope), deliver);
         if !delivered {
             return;
         }
         match res {
             Ok(Ok(resp)) => {
                 let ResponseBody::Received { streams, state } = resp.body else {
-                    let _ = tx.send(Err(unexpected(&client, "Receive"))).await;
+                    let _ = tx.send(Box::new(Err(unexpected(&client, "Receive")))).await;
                     return;
                 };
                 collect_streams(streams, &mut pending);
@@ -892,7 +903,11 @@ async fn receive_loop(
                     let terminated = terminate_after_exit(&client, &shell_id, &command_id);
                     pending.push(Output::Exited(state.exit_code.unwrap_or(-1)));
                     for item in pending.drain(..) {
-                        if tx.send(Ok(OutputEvent::Output(item))).await.is_err() {
+                        if tx
+                            .send(Box::new(Ok(OutputEvent::Output(item))))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -905,12 +920,12 @@ async fn receive_loop(
             Ok(Err(fault)) if fault.is_timeout() => {}
             Ok(Err(fault)) => {
                 let _ = tx
-                    .send(Err(Error::from_fault(client.endpoint(), fault)))
+                    .send(Box::new(Err(Error::from_fault(client.endpoint(), fault))))
                     .await;
                 return;
             }
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Box::new(Err(e))).await;
                 return;
             }
         }
@@ -926,14 +941,14 @@ async fn acknowledged_loop(
     client: Client,
     shell_id: String,
     command_id: String,
-    tx: mpsc::Sender<Result<OutputEvent, Error>>,
+    tx: mpsc::Sender<OutputItem>,
     first: u64,
     acks: Arc<watch::Sender<AckState>>,
 ) {
     let mut acked = acks.subscribe();
     let mut sequence = first;
     loop {
-        let req = client.request(
+        let envelope = wsman::client::write_request(&client.request(
             Action::Receive,
             Some(&shell_id),
             vec![("WSMAN_CMDSHELL_OPTION_KEEPALIVE".into(), "True".into())],
@@ -942,24 +957,24 @@ async fn acknowledged_loop(
                 streams: vec!["stdout".into(), "stderr".into()],
                 sequence_id: Some(sequence),
             },
-        );
-        let (streams, state) = match client.send_raw(&req).await {
+        ));
+        let (streams, state) = match client.send_envelope(Action::Receive, envelope).await {
             Ok(Ok(resp)) => match resp.body {
                 ResponseBody::Received { streams, state } => (streams, state),
                 _ => {
-                    let _ = tx.send(Err(unexpected(&client, "Receive"))).await;
+                    let _ = tx.send(Box::new(Err(unexpected(&client, "Receive")))).await;
                     return;
                 }
             },
             Ok(Err(fault)) if fault.is_timeout() => continue,
             Ok(Err(fault)) => {
                 let _ = tx
-                    .send(Err(Error::from_fault(client.endpoint(), fault)))
+                    .send(Box::new(Err(Error::from_fault(client.endpoint(), fault))))
                     .await;
                 return;
             }
             Err(e) => {
-                let _ = tx.send(Err(e)).await;
+                let _ = tx.send(Box::new(Err(e))).await;
                 return;
             }
         };
@@ -968,12 +983,20 @@ async fn acknowledged_loop(
         let exited = state.filter(|s| s.done).map(|s| s.exit_code.unwrap_or(-1));
         items.extend(exited.map(Output::Exited));
         for item in items {
-            if tx.send(Ok(OutputEvent::Output(item))).await.is_err() {
+            if tx
+                .send(Box::new(Ok(OutputEvent::Output(item))))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
         acks.send_modify(|s| s.marked = Some(sequence));
-        if tx.send(Ok(OutputEvent::Received(sequence))).await.is_err() {
+        if tx
+            .send(Box::new(Ok(OutputEvent::Received(sequence))))
+            .await
+            .is_err()
+        {
             return;
         }
         let n = sequence;
@@ -991,9 +1014,9 @@ async fn acknowledged_loop(
         }
         let Some(next) = sequence.checked_add(1) else {
             let _ = tx
-                .send(Err(Error::Config(
+                .send(Box::new(Err(Error::Config(
                     "the Receive sequence numbers of this command are used up".into(),
-                )))
+                ))))
                 .await;
             return;
         };

@@ -1,7 +1,7 @@
 //! How the client decides to trust a server certificate.
 //!
 //! Every mode goes through [`RecordingVerifier`], which remembers the SHA-256 fingerprint of the
-//! last end-entity certificate it saw. reqwest hides rustls' errors behind its own, so this slot
+//! last end-entity certificate it saw. The transport reports a failed handshake as text, so this slot
 //! is how a pin mismatch reaches the caller with the fingerprint that was actually presented,
 //! and how `winrelay probe` can print the fingerprint an operator should pin.
 
