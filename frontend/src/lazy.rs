@@ -9,7 +9,7 @@
 //! next time the part is shown it is tried again. The embed page's parts are here too: every
 //! other page goes without them.
 
-use crate::components::sharing::{SharePanel, Sharing};
+use crate::components::sharing::{Request, SharePanel, Sharing};
 use crate::components::sign_in::{LoginAgain, SignIn};
 use crate::session::ConnSignals;
 use leptos::prelude::*;
@@ -18,6 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 type Part = Pin<Box<dyn Future<Output = Result<AnyView, SplitLoaderError>>>>;
+type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 /// The part's view once its chunk is loaded (nothing until then).
 fn later(part: Part) -> AnyView {
@@ -52,6 +53,21 @@ pub fn sign_in(on_done: Callback<()>, login_again: bool) -> AnyView {
 #[wasm_split(sharing, wasm_split_path = ::leptos::wasm_split, fallible)]
 fn share_panel_part(sharing: Sharing, sig: ConnSignals) -> Result<AnyView, SplitLoaderError> {
     Ok(view! { <SharePanel sharing=sharing sig=sig/> }.into_any())
+}
+
+#[wasm_split(sharing, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn sharing_request_part(sharing: Sharing, req: Request) -> Result<Task, SplitLoaderError> {
+    Ok(crate::components::sharing::run(sharing, req))
+}
+
+/// Carries out a request about the session's sharing (a link to create, revoke, ...).
+pub async fn sharing_request(sharing: Sharing, req: Request) {
+    match sharing_request_part(sharing, req).await {
+        Ok(task) => task.await,
+        Err(_) => sharing.notice(
+            "The sharing part of the page could not be loaded (the relay may have been updated). Reload the page.".into(),
+        ),
+    }
 }
 
 /// The owner's sharing panel.

@@ -1,10 +1,9 @@
-//! Sharing a session (owner only): share links, and who is attached. The requests are
-//! actions of one [`Sharing`], made by the session view and handed to its parts.
+//! Sharing a session (owner only): share links, and who is attached. The requests go
+//! through one [`Sharing`], made by the session view and handed to its parts.
 
 use crate::api;
 use crate::components::when::When;
 use crate::page::{clipboard_write, window};
-use crate::request::request;
 use crate::session::ConnSignals;
 use leptos::prelude::*;
 use std::time::Duration;
@@ -21,7 +20,9 @@ const SHARE_TTLS: [(u64, &str); 5] = [
 
 /// A request about the session's sharing.
 #[derive(Clone)]
-enum Request {
+pub enum Request {
+    /// Reloads the list of links.
+    Load,
     /// Creates a link for a role, valid so many seconds, and copies it.
     Create(Role, u64),
     /// Revokes the share with this id.
@@ -31,6 +32,9 @@ enum Request {
 }
 
 /// A session's sharing state and requests. All `Copy` handles.
+///
+/// The requests' code is in the sharing chunk (`lazy::sharing_request`), with the panel:
+/// a session page that never shares never loads it.
 #[derive(Clone, Copy)]
 pub struct Sharing {
     /// The link just created: its role, address and lifetime in seconds.
@@ -38,91 +42,110 @@ pub struct Sharing {
     pub shares: RwSignal<Vec<api::ShareInfo>>,
     /// Whether the sharing panel is open.
     pub panel: RwSignal<bool>,
-    load: Action<(), ()>,
-    send: Action<Request, ()>,
+    sid: StoredValue<String>,
+    sig: ConnSignals,
 }
 
 impl Sharing {
     /// Failures of the requests show in the status bar's notice.
     pub fn new(sid: String, sig: ConnSignals) -> Sharing {
-        let sid = StoredValue::new(sid);
-        let link = RwSignal::new(None);
-        let shares = RwSignal::new(Vec::new());
-        let notice = move |f: api::ApiFail| sig.notice.set(Some(f.message()));
-        // Reloads the list. Awaited by the requests below rather than dispatched from them:
-        // the session view (and its actions) may be gone when an answer arrives.
-        let reload = move |path: String| async move {
-            match api::get::<Vec<api::ShareInfo>>(&path).await {
-                Ok(list) => shares.set(list),
-                Err(f) => notice(f),
-            }
-        };
-        let base = move || format!("/api/sessions/{}", sid.get_value());
-        let load = request(move |_: &()| Box::pin(reload(format!("{}/shares", base()))));
-        let send = request(move |req: &Request| {
-            let (base, req) = (base(), req.clone());
-            Box::pin(async move {
-                let list = format!("{base}/shares");
-                let done = match req {
-                    Request::Create(role, ttl_secs) => {
-                        let new = api::NewShare { role, ttl_secs };
-                        match api::post::<api::ShareInfo>(&list, &new).await {
-                            Ok(s) => {
-                                let origin = window().location().origin().unwrap_or_default();
-                                let url = format!("{origin}{}", s.path.unwrap_or_default());
-                                clipboard_write(url.clone());
-                                link.set(Some((role, url, s.expires_in_secs)));
-                                reload(list).await;
-                                Ok(())
-                            }
-                            Err(f) => Err(f),
-                        }
-                    }
-                    Request::Revoke(id) => {
-                        let done = api::send("DELETE", &format!("{list}/{id}"), None).await;
-                        reload(list).await;
-                        done
-                    }
-                    Request::Client(client, None) => {
-                        let path = format!("{base}/clients/{client}/kick");
-                        api::send("POST", &path, None).await
-                    }
-                    Request::Client(client, Some(role)) => {
-                        let path = format!("{base}/clients/{client}/role");
-                        api::send("PUT", &path, Some(&role)).await
-                    }
-                };
-                if let Err(f) = done {
-                    notice(f);
-                }
-            })
-        });
         Sharing {
-            link,
-            shares,
+            link: RwSignal::new(None),
+            shares: RwSignal::new(Vec::new()),
             panel: RwSignal::new(false),
-            load,
-            send,
+            sid: StoredValue::new(sid),
+            sig,
         }
+    }
+
+    fn send(&self, req: Request) {
+        leptos::task::spawn_local(crate::lazy::sharing_request(*self, req));
+    }
+
+    /// Says why a request went wrong in the status bar.
+    pub fn notice(&self, message: String) {
+        self.sig.notice.set(Some(message));
+    }
+
+    /// Reloads the list of links.
+    pub fn load(&self) {
+        self.send(Request::Load);
     }
 
     /// Creates a link for `role`, valid `ttl_secs`, and copies it.
     pub fn create(&self, role: Role, ttl_secs: u64) {
-        self.send.dispatch(Request::Create(role, ttl_secs));
+        self.send(Request::Create(role, ttl_secs));
     }
 
     /// Removes a client from the session.
     pub fn remove(&self, client: u64) {
-        self.send.dispatch(Request::Client(client, None));
+        self.send(Request::Client(client, None));
     }
 
     fn set_role(&self, client: u64, role: Role) {
-        self.send.dispatch(Request::Client(client, Some(role)));
+        self.send(Request::Client(client, Some(role)));
     }
 
     fn revoke(&self, id: String) {
-        self.send.dispatch(Request::Revoke(id));
+        self.send(Request::Revoke(id));
     }
+}
+
+/// Carries out `req` (the session view may be gone when an answer arrives: nothing here
+/// depends on it).
+pub fn run(
+    sharing: Sharing,
+    req: Request,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    let Sharing { link, shares, .. } = sharing;
+    let notice = move |f: api::ApiFail| sharing.notice(f.message());
+    let base = format!("/api/sessions/{}", sharing.sid.get_value());
+    // Reloads the list; awaited by the requests that change it.
+    let reload = move |path: String| async move {
+        match api::get::<Vec<api::ShareInfo>>(&path).await {
+            Ok(list) => shares.set(list),
+            Err(f) => notice(f),
+        }
+    };
+    Box::pin(async move {
+        let list = format!("{base}/shares");
+        let done = match req {
+            Request::Load => {
+                reload(list).await;
+                Ok(())
+            }
+            Request::Create(role, ttl_secs) => {
+                let new = api::NewShare { role, ttl_secs };
+                match api::post::<api::ShareInfo>(&list, &new).await {
+                    Ok(s) => {
+                        let origin = window().location().origin().unwrap_or_default();
+                        let url = format!("{origin}{}", s.path.unwrap_or_default());
+                        clipboard_write(url.clone());
+                        link.set(Some((role, url, s.expires_in_secs)));
+                        reload(list).await;
+                        Ok(())
+                    }
+                    Err(f) => Err(f),
+                }
+            }
+            Request::Revoke(id) => {
+                let done = api::send("DELETE", &format!("{list}/{id}"), None).await;
+                reload(list).await;
+                done
+            }
+            Request::Client(client, None) => {
+                let path = format!("{base}/clients/{client}/kick");
+                api::send("POST", &path, None).await
+            }
+            Request::Client(client, Some(role)) => {
+                let path = format!("{base}/clients/{client}/role");
+                api::send("PUT", &path, Some(&role)).await
+            }
+        };
+        if let Err(f) = done {
+            notice(f);
+        }
+    })
 }
 
 pub fn role_name(r: Role) -> &'static str {
@@ -168,11 +191,11 @@ pub fn SharePanel(sharing: Sharing, sig: ConnSignals) -> impl IntoView {
     let role = RwSignal::new(Role::Viewer);
     let ttl = RwSignal::new(3600u64);
     let shares = sharing.shares;
-    sharing.load.dispatch(());
+    sharing.load();
     // Expiry and "attached through this link" change by themselves: refresh while open.
     let timer = set_interval_with_handle(
         move || {
-            sharing.load.dispatch(());
+            sharing.load();
         },
         Duration::from_secs(5),
     )
