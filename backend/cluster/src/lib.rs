@@ -134,31 +134,6 @@ redis.call('DEL', KEYS[1])
 return 1
 ";
 
-/// KEYS: lease, log stream, meta hash. ARGV: node|fence, bytes, cap. Appends one chunk at
-/// the end, trims whole chunks from the front while the rest still holds `cap` bytes, and
-/// returns the new end.
-const APPEND: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
-local m = redis.call('HMGET', KEYS[3], 'start', 'end')
-local start = tonumber(m[1] or '0')
-local stop = tonumber(m[2] or '0')
-local len = string.len(ARGV[2])
-if len == 0 then return stop end
-redis.call('XADD', KEYS[2], stop .. '-1', 'd', ARGV[2])
-stop = stop + len
-local cap = tonumber(ARGV[3])
-while true do
-  local two = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 2)
-  if #two < 2 then break end
-  local nxt = tonumber(string.match(two[2][1], '^(%d+)-'))
-  if stop - nxt < cap then break end
-  redis.call('XDEL', KEYS[2], two[1][1])
-  start = nxt
-end
-redis.call('HSET', KEYS[3], 'start', start, 'end', stop)
-return stop
-";
-
 /// KEYS: log stream, meta hash. ARGV: from, max chunks. Returns start, end, then id and
 /// bytes of each chunk from the one holding `from` on.
 const READ: &str = r"
@@ -208,7 +183,9 @@ return 1
 ";
 
 /// KEYS: lease, log stream, meta hash, record. ARGV: node|fence, bytes, cap, then field,
-/// value pairs. [`APPEND`] and a record write in one step (a response and its checkpoint).
+/// value pairs (none for a plain append). Appends one chunk at the end, trims whole chunks
+/// from the front while the rest still holds `cap` bytes, writes the record fields in the same
+/// step (a response and its checkpoint), and returns the new end.
 const APPEND_WITH: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
 local m = redis.call('HMGET', KEYS[3], 'start', 'end')
@@ -399,17 +376,7 @@ impl Store {
     /// Appends output at the end of the session's log (fenced); returns the new end offset.
     /// The log keeps at least the last `cap` bytes.
     pub async fn append(&self, lease: &Lease, bytes: &[u8], cap: u64) -> Result<u64, Error> {
-        let mut c = self.conn.clone();
-        let r: Result<u64, _> = Script::new(APPEND)
-            .key(self.key(&lease.session, "lease"))
-            .key(self.key(&lease.session, "log"))
-            .key(self.key(&lease.session, "meta"))
-            .arg(lease.value())
-            .arg(bytes)
-            .arg(cap)
-            .invoke_async(&mut c)
-            .await;
-        r.map_err(|e| fenced_error(e, lease))
+        self.append_with(lease, bytes, cap, &[]).await
     }
 
     /// Writes back a log Redis lost (fenced): `tail` starting at offset `start`. Returns
