@@ -148,21 +148,14 @@ impl TlsStream {
                 Next::Again
             }
             ConnectionState::EncodeTlsData(mut encode) => {
-                let start = self.outgoing.len();
-                let mut room = 1024;
-                loop {
-                    self.outgoing.resize(start + room, 0);
-                    match encode.encode(&mut self.outgoing[start..]) {
-                        Ok(n) => {
-                            self.outgoing.truncate(start + n);
-                            break;
-                        }
-                        Err(EncodeError::InsufficientSize(e)) => room = e.required_size,
-                        Err(e) => {
-                            self.outgoing.truncate(start);
-                            return Poll::Ready(Err(io::Error::other(e.to_string())));
-                        }
-                    }
+                let written = append_encoded(&mut self.outgoing, 1024, |buf| {
+                    encode.encode(buf).map_err(|e| match e {
+                        EncodeError::InsufficientSize(e) => Grow::To(e.required_size),
+                        e => Grow::Fail(e.to_string()),
+                    })
+                });
+                if let Err(e) = written {
+                    return Poll::Ready(Err(e));
                 }
                 Next::Again
             }
@@ -174,21 +167,15 @@ impl TlsStream {
             ConnectionState::BlockedHandshake => Next::Read,
             ConnectionState::WriteTraffic(mut traffic) => {
                 if let Some(data) = data {
-                    let start = self.outgoing.len();
-                    let mut room = data.len() + data.len() / 64 + 256;
-                    loop {
-                        self.outgoing.resize(start + room, 0);
-                        match traffic.encrypt(data, &mut self.outgoing[start..]) {
-                            Ok(n) => {
-                                self.outgoing.truncate(start + n);
-                                break;
-                            }
-                            Err(EncryptError::InsufficientSize(e)) => room = e.required_size,
-                            Err(e) => {
-                                self.outgoing.truncate(start);
-                                return Poll::Ready(Err(io::Error::other(e.to_string())));
-                            }
-                        }
+                    let room = data.len() + data.len() / 64 + 256;
+                    let written = append_encoded(&mut self.outgoing, room, |buf| {
+                        traffic.encrypt(data, buf).map_err(|e| match e {
+                            EncryptError::InsufficientSize(e) => Grow::To(e.required_size),
+                            e => Grow::Fail(e.to_string()),
+                        })
+                    });
+                    if let Err(e) = written {
+                        return Poll::Ready(Err(e));
                     }
                 }
                 Next::Traffic
@@ -233,6 +220,38 @@ impl TlsStream {
                 Ok(_) => return Poll::Ready(Ok(())),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+/// Why rustls could not write a record into the room it was given.
+enum Grow {
+    /// It needs this much room.
+    To(usize),
+    /// It failed.
+    Fail(String),
+}
+
+/// Appends what `write` puts into the room it is given (`room` bytes at first, more when it
+/// asks) to `out`; on failure `out` is as it was.
+fn append_encoded(
+    out: &mut Vec<u8>,
+    mut room: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, Grow>,
+) -> io::Result<()> {
+    let start = out.len();
+    loop {
+        out.resize(start + room, 0);
+        match write(&mut out[start..]) {
+            Ok(n) => {
+                out.truncate(start + n);
+                return Ok(());
+            }
+            Err(Grow::To(need)) => room = need,
+            Err(Grow::Fail(e)) => {
+                out.truncate(start);
+                return Err(io::Error::other(e));
             }
         }
     }
