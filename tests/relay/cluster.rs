@@ -182,6 +182,41 @@ async fn a_session_opened_on_one_relay_is_served_by_every_relay() {
     drop(cluster.redis);
 }
 
+/// A session is known to every relay once its creation answered: a browser whose WebSocket
+/// a load balancer sends to another relay never meets a 404. Redis holds writes back for a
+/// while (reads go on), so the new session's registration is slow.
+#[tokio::test]
+async fn a_new_session_is_known_to_every_relay_when_its_creation_answers() {
+    let cluster = Cluster::start();
+    let (a, b) = (cluster.relay(), cluster.relay());
+    let user = a.sign_in().await;
+    let on_b = User::with_cookie(&b.base, &user.cookie).unwrap();
+    assert_eq!(on_b.get("/api/me").send().await.unwrap().status(), 200);
+    assert_eq!(
+        cluster.redis.command(&["CLIENT", "PAUSE", "800", "WRITE"]),
+        "+OK"
+    );
+    let s = user.create_session("box").await;
+    let got = on_b
+        .get(&format!("/api/sessions/{}", s.id))
+        .send()
+        .await
+        .unwrap();
+    let status = got.status();
+    assert_eq!(
+        status,
+        200,
+        "B knows the new session: {}",
+        got.text().await.unwrap()
+    );
+    let mut on_b = Client::attach(attach_at(&b.ws_base(), &user.cookie, &s.id))
+        .await
+        .unwrap();
+    on_b.welcome().await;
+    on_b.input("echo via-b-$((6*7))\r").await;
+    on_b.wait_for("via-b-42", T).await;
+}
+
 #[tokio::test]
 async fn the_owner_killed_mid_output_loses_nothing_and_another_relay_adopts() {
     let cluster = Cluster::start();

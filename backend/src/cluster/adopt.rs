@@ -34,7 +34,17 @@ impl Node {
     /// mirror runs until it ends (or moves). Retries while Redis is away; meanwhile the
     /// session runs here and its output waits at the target once the first checkpoint is
     /// unacknowledged.
-    pub fn own_new(self: &Arc<Self>, session: Arc<Session>, rx: MirrorRx) {
+    ///
+    /// The answer completes once the first attempt is over: the record is written (every
+    /// relay knows the session), or Redis failed and the retries go on in the background.
+    /// Creating a session waits for it, so that its id never meets a 404 on another relay.
+    pub fn own_new(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        rx: MirrorRx,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (registered, answer) = tokio::sync::oneshot::channel();
+        let mut registered = Some(registered);
         let node = self.clone();
         let task = async move {
             let mut wait = Duration::from_millis(50);
@@ -51,6 +61,7 @@ impl Node {
                     }
                     Err(e) => {
                         warn!(error = %e, "cluster: cannot register a new session; retrying");
+                        registered.take();
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(Duration::from_secs(1));
                     }
@@ -63,9 +74,13 @@ impl Node {
             if let Err(e) = node.store.put_record(&lease, &fields).await {
                 warn!(error = %e, "cluster: cannot write a new session's record");
             }
+            if let Some(tx) = registered.take() {
+                let _ = tx.send(());
+            }
             own(node, session, lease, rx, remotes).await;
         };
         self.spawn(task);
+        answer
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {

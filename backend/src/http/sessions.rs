@@ -330,9 +330,10 @@ async fn open_checked(
             };
             Failure::new(status, code, e.to_string())
         })?;
-    if let (Some(node), Some(rx)) = (&state.cluster, mirror_rx) {
-        node.own_new(session.clone(), rx);
-    }
+    let registered = match (&state.cluster, mirror_rx) {
+        (Some(node), Some(rx)) => Some(node.own_new(session.clone(), rx)),
+        _ => None,
+    };
     info!(session = %session.id, %target, %user, "session created");
     state.audit.log(
         "opened",
@@ -340,14 +341,21 @@ async fn open_checked(
             "ip": peer, "recorded": record && state.recordings.is_some()}),
     );
     let mut events = session.subscribe_events();
-    let _ = tokio::time::timeout(OPEN_WAIT, async {
+    let opened = async {
         while session.state() == SessionState::Connecting {
             if events.recv().await.is_err() {
                 break;
             }
         }
-    })
-    .await;
+    };
+    // In a cluster, the answer also waits for the session's record: the browser may attach
+    // through another relay next.
+    let known = async {
+        if let Some(r) = registered {
+            let _ = r.await;
+        }
+    };
+    let _ = tokio::time::timeout(OPEN_WAIT, futures::future::join(opened, known)).await;
     if let SessionState::Failed {
         code,
         message,

@@ -55,6 +55,21 @@ impl Redis {
         self.child.id()
     }
 
+    /// Sends one command (RESP over a fresh connection) and returns its first answer line,
+    /// e.g. `["CLIENT", "PAUSE", "800", "WRITE"]` → `+OK`.
+    pub fn command(&self, args: &[&str]) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("redis");
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        c.write_all(req.as_bytes()).expect("redis write");
+        let mut line = String::new();
+        BufReader::new(c).read_line(&mut line).expect("redis read");
+        line.trim_end().to_string()
+    }
+
     /// Kills it (SIGKILL): its data is gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
