@@ -477,20 +477,38 @@ fn trim_blanks(mut row: &str, mut n: usize) -> &str {
 }
 
 /// A snapshot of what `tail` (the end of an output stream) leaves on a terminal of the given
-/// size. Unless the tail is the whole stream (`from_start`), it is read from its first line
-/// break on, so that it never starts inside an escape sequence or a character.
+/// size. Unless the tail is the whole stream (`from_start`), it is read from a point where
+/// no escape sequence or character was cut in two (see [`resume_point`]).
 pub fn render(tail: &[u8], from_start: bool, cols: u16, rows: u16) -> Vec<u8> {
     let bytes = if from_start {
         tail
     } else {
-        match tail.iter().position(|&b| b == b'\n') {
-            Some(i) => &tail[i + 1..],
-            None => tail,
-        }
+        &tail[resume_point(tail)..]
     };
     let mut screen = Screen::new(cols, rows);
     screen.feed(bytes);
     screen.snapshot()
+}
+
+/// How far into a tail cut from the middle of a stream rendering starts: after its first
+/// line break when one is near the start (a whole line first); otherwise at the first
+/// escape sequence or after a bell, which no sequence has in its middle; otherwise (a long
+/// run of plain text, such as a file without line breaks, whose end is what the screen
+/// shows) at the first whole character. Skipping to the first line break wherever it was
+/// lost all of such a run: a client that fell behind got a screen without its last line.
+fn resume_point(tail: &[u8]) -> usize {
+    const NEAR: usize = 4096;
+    let head = &tail[..tail.len().min(NEAR)];
+    if let Some(i) = head.iter().position(|&b| b == b'\n') {
+        return i + 1;
+    }
+    if let Some(i) = head.iter().position(|&b| b == 0x1b || b == 0x07) {
+        return if head[i] == 0x07 { i + 1 } else { i };
+    }
+    // UTF-8 continuation bytes are 0b10xx_xxxx.
+    tail.iter()
+        .position(|&b| b & 0xc0 != 0x80)
+        .unwrap_or(tail.len())
 }
 
 #[cfg(test)]
@@ -835,9 +853,29 @@ mod tests {
         let mut copy = Screen::new(20, 3);
         copy.feed(&snap);
         assert_eq!(copy.text(), vec!["whole line", "C:\\>", ""]);
+        // Without a line break near the start: the first sequence.
+        let tail = b"1;31mhalf \x1b[0ma line";
+        let mut copy = Screen::new(20, 3);
+        copy.feed(&render(&tail[..], false, 20, 3));
+        assert_eq!(copy.text(), vec!["a line", "", ""]);
         let whole = render(b"first\r\nsecond", true, 20, 3);
         let mut copy = Screen::new(20, 3);
         copy.feed(&whole);
         assert_eq!(copy.text(), vec!["first", "second", ""]);
+    }
+
+    #[test]
+    fn render_keeps_the_end_of_a_long_line_without_line_breaks() {
+        // A client that fell behind while a file without line breaks printed: the tail is
+        // one long line, cut in the middle of a character, then the marker and the prompt.
+        let mut tail = "é".as_bytes()[1..].to_vec();
+        tail.extend(std::iter::repeat_n(b'x', 199_994));
+        tail.extend_from_slice(b"DONE42\r\nC:\\> ");
+        let mut copy = Screen::new(100, 5);
+        copy.feed(&render(&tail, false, 100, 5));
+        let text = copy.text();
+        assert_eq!(text[3], format!("{}DONE42", "x".repeat(94)), "{text:?}");
+        assert_eq!(text[4], "C:\\>");
+        assert!(text[..3].iter().all(|r| r == &"x".repeat(100)), "{text:?}");
     }
 }
