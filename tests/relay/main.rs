@@ -179,6 +179,40 @@ async fn late_joiner_gets_the_screen_when_the_log_has_moved_on() {
     late.wait_for("live-after-snapshot", T).await;
 }
 
+/// A late joiner after a long line without line breaks (a file printed whole) sees the
+/// line's end: the screen was once rendered from the first line break of the log, which here
+/// is the one after the line.
+#[tokio::test]
+async fn late_joiner_after_a_long_line_sees_its_end() {
+    let dir = tempdir();
+    let cfg = dir.join("relay.toml");
+    std::fs::write(&cfg, "demo = true\n[sessions]\nlog_bytes = 4096\n").unwrap();
+    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
+    let user = relay.sign_in().await;
+    let s = user.create_session("demo").await;
+    let mut c = user.attach(&s.id, None).await;
+    c.input("head -c 20000 /dev/zero | tr '\\0' x; echo END-$((2+2))\r")
+        .await;
+    c.wait_for("END-4", T).await;
+    let mut late = user.attach(&s.id, None).await;
+    late.wait_msg(T, |m| {
+        matches!(m, ServerMsg::Welcome { resumed: false, .. })
+    })
+    .await;
+    late.drain(Duration::from_millis(500)).await;
+    assert_eq!(late.snapshots, 1, "past the log: a snapshot");
+    let text = late.text();
+    let end = &text[text.len().saturating_sub(300)..];
+    // The marker follows the row's x's (written as `x ESC[nb`, "repeat n times").
+    let before = end.split("END-4").next().filter(|b| b.len() < end.len());
+    assert!(
+        before.is_some_and(|b| b
+            .trim_end_matches(|c: char| c.is_ascii_digit() || "\x1b[b".contains(c))
+            .ends_with('x')),
+        "the line's end: {end:?}"
+    );
+}
+
 /// The OSC 133 marks survive a snapshot: a late joiner past the log gets them where they
 /// were (the page draws ✓/✗ by each prompt from them).
 #[tokio::test]

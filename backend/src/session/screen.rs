@@ -497,8 +497,10 @@ pub fn render(tail: &[u8], from_start: bool, cols: u16, rows: u16) -> Vec<u8> {
 /// shows) at the first whole character. Skipping to the first line break wherever it was
 /// lost all of such a run: a client that fell behind got a screen without its last line.
 fn resume_point(tail: &[u8]) -> usize {
-    const NEAR: usize = 4096;
-    let head = &tail[..tail.len().min(NEAR)];
+    // "Near": within the first quarter (at least 64 bytes, at most 4 KiB), so that a small
+    // output log that is one long line does not count as having a line break near its start.
+    let near = (tail.len() / 4).clamp(64, 4096);
+    let head = &tail[..tail.len().min(near)];
     if let Some(i) = head.iter().position(|&b| b == b'\n') {
         return i + 1;
     }
