@@ -139,14 +139,17 @@ impl TermView {
         self.fit();
         let on_renderer = std::rc::Rc::new(on_renderer);
         on_renderer("dom");
-        if force_dom || !has_webgl2() {
+        if force_dom {
             return;
         }
         let term = self.term.clone();
         let fit = self.fit.clone();
         let pixels = DevicePixels::watch(parent);
         wasm_bindgen_futures::spawn_local(async move {
-            if !pixels.agree().await {
+            // Asked here, after the first observation of the element (the next frame where
+            // the browser reports device pixels), not while xterm.js opens: making a WebGL2
+            // context takes 5-20 ms, and a click on the picker's Open waited for it.
+            if !pixels.agree().await || !has_webgl2() {
                 return;
             }
             let Ok(class) = wasm_bindgen_futures::JsFuture::from(xterm::load_webgl()).await else {
