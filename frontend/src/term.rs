@@ -4,7 +4,7 @@ pub mod marks;
 
 use crate::xterm::{self, FitAddon, SearchAddon, Terminal};
 use js_sys::{Object, Reflect};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -21,6 +21,10 @@ pub struct TermView {
     search: Rc<Search>,
     /// The commands its shell-integration marks delimit.
     pub commands: marks::Shared,
+    /// Whether anything was written since it was made or last reset: resetting a terminal
+    /// nothing was written to is skipped (xterm.js' reset costs a few ms, and the page resets
+    /// its fresh terminal as it starts).
+    written: Rc<Cell<bool>>,
 }
 
 /// A search asked for while the addon loads.
@@ -122,6 +126,7 @@ impl TermView {
             fit,
             search,
             commands,
+            written: Rc::new(Cell::new(false)),
         }
     }
 
@@ -208,7 +213,22 @@ impl TermView {
     /// Clears the terminal at once (not through the write queue), its commands with it.
     pub fn reset(&self) {
         marks::clear(&self.commands);
-        self.term.reset();
+        if self.written.replace(false) {
+            self.term.reset();
+        }
+    }
+
+    /// Writes text (escape sequences and all) to the terminal. Every write goes through
+    /// here or [`TermView::write_bytes`] (see `written`).
+    pub fn write_str(&self, data: &str) {
+        self.written.set(true);
+        self.term.write_str(data);
+    }
+
+    /// Writes bytes; `done` is called once xterm.js has parsed them.
+    pub fn write_bytes(&self, data: &js_sys::Uint8Array, done: &js_sys::Function) {
+        self.written.set(true);
+        self.term.write_bytes(data, done);
     }
 
     pub fn set_theme(&self, light: bool) {
@@ -327,8 +347,7 @@ impl TermView {
 
     /// Writes a line of the app's own (dim) text, e.g. "not signed in".
     pub fn note(&self, text: &str) {
-        self.term
-            .write_str(&format!("\x1b[2m{}\x1b[0m\r\n", text.replace('\n', "\r\n")));
+        self.write_str(&format!("\x1b[2m{}\x1b[0m\r\n", text.replace('\n', "\r\n")));
     }
 }
 
