@@ -136,9 +136,6 @@ Promise.all([
   if (el) { el.className = "boot error"; el.textContent = "winrelay could not start: " + e + "\\nReload the page; if this persists, the relay may be serving a broken build."; }
   console.error(e);
 });
-// xterm.js measures text with a 2D canvas when it opens; a context's first use in a page
-// costs a few ms (5-8 on the bench machine), now spent while the wasm and xterm.js load.
-setTimeout(() => { try { new OffscreenCanvas(1, 1).getContext("2d").measureText("W"); } catch {} }, 0);
 `;
 add("boot.js", Buffer.from(boot));
 
