@@ -114,16 +114,10 @@ if (!embed) {
 const mark = (name) => (x) => { performance.mark("winrelay:" + name); return x; };
 mark("boot")();
 const wasm = WebAssembly.compileStreaming(fetch(new URL(${JSON.stringify(rel("winrelay_bg.wasm"))}, import.meta.url))).then(mark("wasm-compiled"));
-// boot.js is async (index.html): it may run before the parser is done with the body the app
-// mounts on (and the boot message it removes).
-const body = document.readyState !== "loading"
-  ? Promise.resolve()
-  : new Promise((ok) => document.addEventListener("DOMContentLoaded", ok, { once: true }));
 Promise.all([
   import(${JSON.stringify(rel("xterm.mjs"))}).then(mark("xterm")),
   import(${JSON.stringify(rel("winrelay.js"))}).then(mark("glue")),
   wasm,
-  body,
 ]).then(([{ Terminal, FitAddon, WebLinksAddon, Unicode11Addon }, { default: init }, module]) => {
   globalThis.WinrelayXterm = {
     Terminal, FitAddon, WebLinksAddon, Unicode11Addon,
