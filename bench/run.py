@@ -78,7 +78,7 @@ ISSUE18 = {
     "fleet_mib": 512,              # 10,000 idle sessions
     "wasm_gz_kib": 120,            # the page's wasm, gzipped
     "first_load_gz_kib": 250,      # the page's first load, gzipped
-    "page_to_prompt_ms": 300,      # open page → prompt (headless Chromium)
+    "page_to_prompt_ms": 300,      # open page → prompt (headless Chromium, in the page)
 }
 
 
@@ -609,22 +609,30 @@ def table(res):
             row("first load as served (brotli)", f"{fl_.get('brotli', 0) / 1024:.1f} KiB br",
                 f"{fl_.get('gzip', 0) / 1024:.1f} KiB gz; webgl addon loaded later")
         pg = f.get("page", {})
-        if "error" in pg or not pg:
-            row("open page → first prompt", "n/a", pg.get("error", "not run")[:100])
+        if "error" in pg or "page_to_prompt_ms" not in pg:
+            row("open page → first prompt", "n/a", pg.get("error", "not run (or by an older bench/frontend.mjs)")[:100])
         else:
-            row("open page → target picker", f"{pg['open_to_picker_ms']} ms", pg.get("browser", ""))
-            row("open page → first prompt (new session)", f"{pg['open_to_prompt_new_session_ms']} ms", "median of %d" % pg["runs"])
-            row("reload session page → prompt", f"{pg['reload_to_prompt_ms']} ms", "")
+            # The headline is measured inside the page, the click made by the page itself the
+            # moment Open is on screen; the harness's figures add Playwright's round trips.
+            row("open page → first prompt (new session)", f"{pg['page_to_prompt_ms']} ms",
+                f"harness {pg['page_to_prompt_harness_ms']} ms",
+                "in the page: navigation start → prompt on screen, median of %d" % pg["runs"])
+            row("open page → target picker usable", f"{pg['picker_usable_ms']} ms",
+                f"harness {pg['picker_harness_ms']} ms", pg.get("browser", ""))
+            row("reload session page → prompt", f"{pg['reload_to_prompt_ms']} ms",
+                f"harness {pg['reload_to_prompt_harness_ms']} ms", "")
             bd = pg.get("breakdown_ms") or {}
             if bd:
                 row("  inside the page (ms since navigation)",
                     ", ".join(f"{k.replace('_', ' ')} {bd[k]}" for k in ("boot_js_ran", "wasm_compiled", "xterm_loaded",
-                                                                          "app_started", "picker_shown") if bd.get(k) is not None), "")
+                                                                          "app_started", "picker_shown", "click",
+                                                                          "prompt_shown") if bd.get(k) is not None))
                 row("  after the click (ms per step)",
                     ", ".join(f"{k.replace('_', ' ')} {bd[k]}" for k in ("click_to_post", "post_sessions", "post_to_socket",
                                                                           "socket_handshake", "open_to_welcome",
-                                                                          "welcome_to_output", "click_to_prompt")
-                              if bd.get(k) is not None), "")
+                                                                          "welcome_to_output", "output_to_prompt",
+                                                                          "click_to_prompt")
+                              if bd.get(k) is not None))
 
     # Issue 18: each target met or missed, with the ratio to its limit or peer.
     checks = []
@@ -661,8 +669,9 @@ def table(res):
         check("first load gzipped", round(f["first_load"]["gzip"] / 1024, 1), ISSUE18["first_load_gz_kib"], "KiB",
               f"brotli as served {f['first_load'].get('brotli', 0) / 1024:.1f} KiB")
     pg = f.get("page", {})
-    if "open_to_prompt_new_session_ms" in pg:
-        check("page → prompt (new session)", pg["open_to_prompt_new_session_ms"], ISSUE18["page_to_prompt_ms"], "ms")
+    if "page_to_prompt_ms" in pg:
+        check("page → prompt (new session, in the page)", pg["page_to_prompt_ms"], ISSUE18["page_to_prompt_ms"], "ms",
+              f"harness-measured {pg['page_to_prompt_harness_ms']} ms")
     th = res.get("cluster", {}).get("through", {})
     if "non_owner" in th:
         check("cluster: echo through another relay p50", th["non_owner"]["echo"]["p50_us"], 1000, "µs",

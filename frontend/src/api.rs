@@ -4,6 +4,8 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestCredentials, RequestInit, Response};
@@ -11,6 +13,7 @@ pub use winrelay_shared::api::{
     ApiError, EmbedInfo, EmbedOpen, FailureCode, Me, Method, NewShare, PasswordLogin,
     RecordingInfo, SetRole, ShareInfo,
 };
+use winrelay_shared::protocol::api::{CreateSession, SessionInfo};
 use winrelay_shared::protocol::Role;
 
 thread_local! {
@@ -115,6 +118,11 @@ async fn call(
             }
         }
     }
+    answer(fetch_now(method, path, body)).await
+}
+
+/// Sends one request at once (not when a future is first polled): the fetch's promise.
+fn fetch_now(method: &str, path: &str, body: Option<String>) -> Result<js_sys::Promise, ApiFail> {
     let init = RequestInit::new();
     init.set_method(method);
     init.set_credentials(RequestCredentials::SameOrigin);
@@ -136,7 +144,14 @@ async fn call(
         let _ = headers.set("X-Winrelay-Embed", &t);
     }
     let window = web_sys::window().ok_or(ApiFail::Network)?;
-    let resp: Response = JsFuture::from(window.fetch_with_request(&req))
+    Ok(window.fetch_with_request(&req))
+}
+
+/// The answer to a request [`fetch_now`] sent.
+async fn answer(
+    sent: Result<js_sys::Promise, ApiFail>,
+) -> Result<(u16, String, Option<u32>), ApiFail> {
+    let resp: Response = JsFuture::from(sent?)
         .await
         .map_err(|_| ApiFail::Network)?
         .unchecked_into();
@@ -175,7 +190,15 @@ fn fail(path: &str, status: u16, text: &str, retry_after: Option<u32>) -> ApiFai
 
 /// A call whose answer is the body as text (2xx), or the relay's error.
 pub async fn text(method: &str, path: &str, body: Option<String>) -> Result<String, ApiFail> {
-    let (status, text, retry_after) = call(method, path, body).await?;
+    checked(path, call(method, path, body).await)
+}
+
+/// The body of a 2xx answer, or the relay's error.
+fn checked(
+    path: &str,
+    answer: Result<(u16, String, Option<u32>), ApiFail>,
+) -> Result<String, ApiFail> {
+    let (status, text, retry_after) = answer?;
     if (200..300).contains(&status) {
         Ok(text)
     } else {
@@ -188,8 +211,12 @@ async fn json<T: DeserializeOwned>(
     path: &str,
     body: Option<String>,
 ) -> Result<T, ApiFail> {
-    let text = text(method, path, body).await?;
-    crate::json::from_str(&text).map_err(|e| ApiFail::BadAnswer {
+    decode(path, text(method, path, body).await)
+}
+
+/// A 2xx answer's body as `T`.
+fn decode<T: DeserializeOwned>(path: &str, text: Result<String, ApiFail>) -> Result<T, ApiFail> {
+    crate::json::from_str(&text?).map_err(|e| ApiFail::BadAnswer {
         status: 200,
         message: format!(
             "The relay answered {path} with something this page does not understand ({e}). \
@@ -208,6 +235,17 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFail> {
 
 pub async fn post<T: DeserializeOwned>(path: &str, b: &impl Serialize) -> Result<T, ApiFail> {
     json("POST", path, body(b)).await
+}
+
+/// A session being created: the answer to `POST /api/sessions`.
+pub type Creating = Pin<Box<dyn Future<Output = Result<SessionInfo, ApiFail>>>>;
+
+/// `POST /api/sessions`, sent at once: whoever starts it can do other work (change the page)
+/// while it travels, and await the answer later.
+pub fn create_session(req: &CreateSession) -> Creating {
+    const PATH: &str = "/api/sessions";
+    let sent = fetch_now("POST", PATH, body(req));
+    Box::pin(async move { decode(PATH, checked(PATH, answer(sent).await)) })
 }
 
 /// A call whose success has no body we need (`204 No Content`).

@@ -1,11 +1,13 @@
 //! Where the page is: the route in the address bar, and moving between routes.
 
+use crate::api;
 use crate::components::sign_in::Credentials;
 use crate::page::window;
 use crate::route::{self, Route};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
+use winrelay_shared::protocol::api::CreateSession;
 
 /// The page's route, handed to components through context (`use_context::<Nav>()`).
 #[derive(Clone, Copy)]
@@ -18,6 +20,9 @@ pub struct Nav {
     /// Credentials typed in the picker for the next `/open/TARGET`: taken once by the opener
     /// and never stored anywhere else (not in the address, not in storage).
     handoff: StoredValue<Option<Credentials>, LocalStorage>,
+    /// The session the picker started creating for the next `/open/TARGET` (the target and
+    /// the request on its way): taken once by the opener.
+    creating: StoredValue<Option<(String, api::Creating)>, LocalStorage>,
 }
 
 impl Nav {
@@ -35,6 +40,7 @@ impl Nav {
             set_route,
             embed,
             handoff: StoredValue::new_local(None),
+            creating: StoredValue::new_local(None),
         }
     }
 
@@ -56,6 +62,27 @@ impl Nav {
     pub fn open_with(&self, target: String, creds: Credentials) {
         self.handoff.set_value(Some(creds));
         self.navigate(Route::Open(target), false);
+    }
+
+    /// Opens a shell on `target` (one that asks no credentials), in a terminal of
+    /// `cols` x `rows`: the request that creates it goes out first, and the page changes
+    /// while it travels; the opener takes its answer.
+    pub fn open_now(&self, target: String, (cols, rows): (u16, u16)) {
+        let creating = api::create_session(&CreateSession {
+            target: target.clone(),
+            username: None,
+            password: None,
+            cols: Some(cols),
+            rows: Some(rows),
+        });
+        self.creating.set_value(Some((target.clone(), creating)));
+        self.navigate(Route::Open(target), false);
+    }
+
+    /// The request [`Nav::open_now`] sent for `target`, once.
+    pub fn take_creating(&self, target: &str) -> Option<api::Creating> {
+        let (to, creating) = self.creating.try_update_value(Option::take).flatten()?;
+        (to == target).then_some(creating)
     }
 
     /// The credentials handed over by [`Nav::open_with`], once.

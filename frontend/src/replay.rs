@@ -289,7 +289,7 @@ pub fn Replay(id: String) -> impl IntoView {
             let text = cast.with_value(|c| c.text(0, end));
             term.with(|v| {
                 v.reset();
-                v.term.write_str(&text);
+                v.write_str(&text);
             });
             shown.set(end);
             pos.set(t);
@@ -332,7 +332,7 @@ pub fn Replay(id: String) -> impl IntoView {
             let from = shown.get();
             if end > from {
                 let text = cast.with_value(|c| c.text(from, end));
-                term.with(|v| v.term.write_str(&text));
+                term.with(|v| v.write_str(&text));
                 shown.set(end);
             }
             pos.set(t);

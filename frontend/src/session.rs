@@ -377,7 +377,7 @@ impl Conn {
             // goes through xterm.js's write queue (RIS): `reset()` acts at once, before
             // output still queued, whose last partial line then glued onto the snapshot's
             // first line.
-            self.term.term.write_str("\x1bc");
+            self.term.write_str("\x1bc");
         }
         let end = step.end;
         if step.is_empty() {
@@ -391,7 +391,7 @@ impl Conn {
         };
         let c = self.clone();
         let done = Closure::once_into_js(move || c.on_rendered(end));
-        self.term.term.write_bytes(&payload, done.unchecked_ref());
+        self.term.write_bytes(&payload, done.unchecked_ref());
     }
 
     fn on_rendered(&self, end: u64) {

@@ -4,7 +4,7 @@ pub mod marks;
 
 use crate::xterm::{self, FitAddon, SearchAddon, Terminal};
 use js_sys::{Object, Reflect};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -21,6 +21,10 @@ pub struct TermView {
     search: Rc<Search>,
     /// The commands its shell-integration marks delimit.
     pub commands: marks::Shared,
+    /// Whether anything was written since it was made or last reset: resetting a terminal
+    /// nothing was written to is skipped (xterm.js' reset costs a few ms, and the page resets
+    /// its fresh terminal as it starts).
+    written: Rc<Cell<bool>>,
 }
 
 /// A search asked for while the addon loads.
@@ -122,6 +126,7 @@ impl TermView {
             fit,
             search,
             commands,
+            written: Rc::new(Cell::new(false)),
         }
     }
 
@@ -135,18 +140,24 @@ impl TermView {
         force_dom: bool,
         on_renderer: impl Fn(&'static str) + 'static,
     ) {
+        if let Some((cols, rows)) = self.fitted_size(parent) {
+            self.term.resize(cols, rows);
+        }
         self.term.open(parent);
         self.fit();
         let on_renderer = std::rc::Rc::new(on_renderer);
         on_renderer("dom");
-        if force_dom || !has_webgl2() {
+        if force_dom {
             return;
         }
         let term = self.term.clone();
         let fit = self.fit.clone();
         let pixels = DevicePixels::watch(parent);
         wasm_bindgen_futures::spawn_local(async move {
-            if !pixels.agree().await {
+            // Asked here, after the first observation of the element (the next frame where
+            // the browser reports device pixels), not while xterm.js opens: making a WebGL2
+            // context takes 5-20 ms, and a click on the picker's Open waited for it.
+            if !pixels.agree().await || !has_webgl2() {
                 return;
             }
             let Ok(class) = wasm_bindgen_futures::JsFuture::from(xterm::load_webgl()).await else {
@@ -202,10 +213,89 @@ impl TermView {
         self.fit.fit();
     }
 
+    /// The size the fit addon will choose in `parent`, worked out before xterm.js opens there
+    /// the way the addon and the DOM renderer do it (the font's cell measured on a canvas as
+    /// xterm.js measures it, the element's size less the 14 px scrollbar): opened at that size
+    /// the terminal is not resized right after, which re-lays out every row (about 10 ms of the
+    /// task that opens it). `None` when something cannot be measured; a wrong guess costs
+    /// only that resize.
+    fn fitted_size(&self, parent: &web_sys::HtmlElement) -> Option<(u16, u16)> {
+        let opts = self.term.options();
+        let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k)).ok();
+        let num = |o: &JsValue, k: &str| get(o, k).and_then(|v| v.as_f64());
+        let call = |o: &JsValue, f: &str, arg: &JsValue| {
+            get(o, f)?
+                .dyn_into::<js_sys::Function>()
+                .ok()?
+                .call1(o, arg)
+                .ok()
+        };
+        let font_size = num(&opts, "fontSize")?;
+        let family = get(&opts, "fontFamily")?.as_string()?;
+        let line_height = num(&opts, "lineHeight").unwrap_or(1.0);
+        let spacing = num(&opts, "letterSpacing").unwrap_or(0.0);
+        let scrollbar = match num(&opts, "scrollback") {
+            Some(0.0) => 0.0,
+            _ => get(&opts, "overviewRuler")
+                .and_then(|r| num(&r, "width"))
+                .unwrap_or(14.0),
+        };
+        // xterm.js' character measure: `measureText("W")` of a 2D canvas with this font.
+        let class: js_sys::Function = get(&js_sys::global(), "OffscreenCanvas")?.dyn_into().ok()?;
+        let canvas = Reflect::construct(&class, &js_sys::Array::of2(&1.into(), &1.into())).ok()?;
+        let ctx = call(&canvas, "getContext", &"2d".into())?;
+        let size = js_sys::Number::from(font_size)
+            .to_string_with_radix(10)
+            .ok()?;
+        Reflect::set(&ctx, &"font".into(), &format!("{size}px {family}").into()).ok()?;
+        let m = call(&ctx, "measureText", &"W".into())?;
+        let char_w = num(&m, "width")?;
+        let char_h = num(&m, "fontBoundingBoxAscent")? + num(&m, "fontBoundingBoxDescent")?;
+        let window = web_sys::window()?;
+        let style = call(&window, "getComputedStyle", parent)?;
+        let px = |k: &str| {
+            let v = call(&style, "getPropertyValue", &k.into())?.as_string()?;
+            Some(js_sys::parse_int(&v, 10)).filter(|n| n.is_finite())
+        };
+        let (width, height) = (px("width")?.max(0.0) - scrollbar, px("height")?);
+        // The DOM renderer's cell, in CSS pixels, for a terminal of `n` columns (rows): whole
+        // device pixels, the canvas rounded to CSS pixels.
+        let dpr = window.device_pixel_ratio();
+        let cell_w = char_w * dpr + spacing.round();
+        let cell_h = ((char_h * dpr).ceil() * line_height).floor();
+        if !(cell_w > 0.0 && cell_h > 0.0) {
+            return None;
+        }
+        let fits = |space: f64, cell: f64, least: f64| {
+            let first = (space / (cell / dpr)).floor().max(least);
+            let css = (cell * first / dpr).round() / first;
+            (space / css).floor().max(least).min(1000.0)
+        };
+        Some((
+            fits(width, cell_w, 2.0) as u16,
+            fits(height, cell_h, 1.0) as u16,
+        ))
+    }
+
     /// Clears the terminal at once (not through the write queue), its commands with it.
     pub fn reset(&self) {
         marks::clear(&self.commands);
-        self.term.reset();
+        if self.written.replace(false) {
+            self.term.reset();
+        }
+    }
+
+    /// Writes text (escape sequences and all) to the terminal. Every write goes through
+    /// here or [`TermView::write_bytes`] (see `written`).
+    pub fn write_str(&self, data: &str) {
+        self.written.set(true);
+        self.term.write_str(data);
+    }
+
+    /// Writes bytes; `done` is called once xterm.js has parsed them.
+    pub fn write_bytes(&self, data: &js_sys::Uint8Array, done: &js_sys::Function) {
+        self.written.set(true);
+        self.term.write_bytes(data, done);
     }
 
     pub fn set_theme(&self, light: bool) {
@@ -324,8 +414,7 @@ impl TermView {
 
     /// Writes a line of the app's own (dim) text, e.g. "not signed in".
     pub fn note(&self, text: &str) {
-        self.term
-            .write_str(&format!("\x1b[2m{}\x1b[0m\r\n", text.replace('\n', "\r\n")));
+        self.write_str(&format!("\x1b[2m{}\x1b[0m\r\n", text.replace('\n', "\r\n")));
     }
 }
 

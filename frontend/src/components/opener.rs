@@ -26,17 +26,25 @@ pub fn Opener(target: String) -> impl IntoView {
     let open = request(move |creds: &Option<Credentials>| {
         refused.set(None);
         let target = name.get_value();
+        // The picker's click sent the request already (`Nav::open_now`); else it goes out
+        // now, before the note below.
+        let sent = creds
+            .is_none()
+            .then(|| nav.take_creating(&target))
+            .flatten();
+        let creating = sent.unwrap_or_else(|| {
+            let (cols, rows) = term.size();
+            api::create_session(&CreateSession {
+                target: target.clone(),
+                username: creds.as_ref().map(|c| c.user.clone()),
+                password: creds.as_ref().map(|c| c.password.clone()),
+                cols: Some(cols),
+                rows: Some(rows),
+            })
+        });
         term.reset_with_note(&format!("Opening a shell on {target}…"));
-        let (cols, rows) = term.size();
-        let body = CreateSession {
-            target,
-            username: creds.as_ref().map(|c| c.user.clone()),
-            password: creds.as_ref().map(|c| c.password.clone()),
-            cols: Some(cols),
-            rows: Some(rows),
-        };
         Box::pin(async move {
-            match api::post::<SessionInfo>("/api/sessions", &body).await {
+            match creating.await {
                 Ok(s) => nav.navigate(Route::Session(s.id), true),
                 Err(fail) => {
                     let message = fail.message();

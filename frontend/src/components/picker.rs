@@ -119,7 +119,7 @@ pub fn Picker() -> impl IntoView {
                                         if t.ask_credentials {
                                             creds_for.set(Some(t.name));
                                         } else {
-                                            nav.navigate(Route::Open(t.name), false);
+                                            nav.open_now(t.name, term.size());
                                         }
                                     }
                                 }
@@ -213,6 +213,7 @@ fn ServiceGroup(
 #[component]
 fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoView {
     let nav = use_nav();
+    let term = use_term();
     let name = StoredValue::new(t.name.clone());
     let (reach, reach_class) = reach_label(t.reachable);
     // A discovered task says where it runs instead of the description built from it.
@@ -226,7 +227,7 @@ fn TargetRow(t: TargetInfo, creds_for: RwSignal<Option<String>>) -> impl IntoVie
         if ask {
             creds_for.set(Some(name.get_value()));
         } else {
-            nav.navigate(Route::Open(name.get_value()), false);
+            nav.open_now(name.get_value(), term.size());
         }
     };
     view! {

@@ -444,7 +444,11 @@ fn mount(el: web_sys::HtmlElement, term: Term, look: Look) {
         });
         let _ = el.add_event_listener_with_callback("drop", drop.as_ref().unchecked_ref());
         drop.forget();
-        t.term.focus();
+        // Not under a page that covers it (the picker): the focus would be refused, after a
+        // forced layout of the page.
+        if !el.has_attribute("inert") {
+            t.term.focus();
+        }
     });
 }
 
