@@ -235,7 +235,7 @@ impl TermView {
         let line_height = num(&opts, "lineHeight").unwrap_or(1.0);
         let spacing = num(&opts, "letterSpacing").unwrap_or(0.0);
         let scrollbar = match num(&opts, "scrollback") {
-            Some(0.0) => 0.0,
+            Some(n) if n == 0.0 => 0.0,
             _ => get(&opts, "overviewRuler")
                 .and_then(|r| num(&r, "width"))
                 .unwrap_or(14.0),
@@ -244,9 +244,7 @@ impl TermView {
         let class: js_sys::Function = get(&js_sys::global(), "OffscreenCanvas")?.dyn_into().ok()?;
         let canvas = Reflect::construct(&class, &js_sys::Array::of2(&1.into(), &1.into())).ok()?;
         let ctx = call(&canvas, "getContext", &"2d".into())?;
-        let size = js_sys::Number::from(font_size)
-            .to_string_with_radix(10)
-            .ok()?;
+        let size = js_sys::Number::from(font_size).to_string_with_radix(10).ok()?;
         Reflect::set(&ctx, &"font".into(), &format!("{size}px {family}").into()).ok()?;
         let m = call(&ctx, "measureText", &"W".into())?;
         let char_w = num(&m, "width")?;
