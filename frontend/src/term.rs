@@ -140,9 +140,6 @@ impl TermView {
         force_dom: bool,
         on_renderer: impl Fn(&'static str) + 'static,
     ) {
-        if let Some((cols, rows)) = self.fitted_size(parent) {
-            self.term.resize(cols, rows);
-        }
         self.term.open(parent);
         self.fit();
         let on_renderer = std::rc::Rc::new(on_renderer);
@@ -211,68 +208,6 @@ impl TermView {
 
     pub fn fit(&self) {
         self.fit.fit();
-    }
-
-    /// The size the fit addon will choose in `parent`, worked out before xterm.js opens there
-    /// the way the addon and the DOM renderer do it (the font's cell measured on a canvas as
-    /// xterm.js measures it, the element's size less the 14 px scrollbar): opened at that size
-    /// the terminal is not resized right after, which re-lays out every row (about 10 ms of the
-    /// task that opens it). `None` when something cannot be measured; a wrong guess costs
-    /// only that resize.
-    fn fitted_size(&self, parent: &web_sys::HtmlElement) -> Option<(u16, u16)> {
-        let opts = self.term.options();
-        let get = |o: &JsValue, k: &str| Reflect::get(o, &JsValue::from_str(k)).ok();
-        let num = |o: &JsValue, k: &str| get(o, k).and_then(|v| v.as_f64());
-        let call = |o: &JsValue, f: &str, arg: &JsValue| {
-            get(o, f)?
-                .dyn_into::<js_sys::Function>()
-                .ok()?
-                .call1(o, arg)
-                .ok()
-        };
-        let font_size = num(&opts, "fontSize")?;
-        let family = get(&opts, "fontFamily")?.as_string()?;
-        let line_height = num(&opts, "lineHeight").unwrap_or(1.0);
-        let spacing = num(&opts, "letterSpacing").unwrap_or(0.0);
-        let scrollbar = match num(&opts, "scrollback") {
-            Some(n) if n == 0.0 => 0.0,
-            _ => get(&opts, "overviewRuler")
-                .and_then(|r| num(&r, "width"))
-                .unwrap_or(14.0),
-        };
-        // xterm.js' character measure: `measureText("W")` of a 2D canvas with this font.
-        let class: js_sys::Function = get(&js_sys::global(), "OffscreenCanvas")?.dyn_into().ok()?;
-        let canvas = Reflect::construct(&class, &js_sys::Array::of2(&1.into(), &1.into())).ok()?;
-        let ctx = call(&canvas, "getContext", &"2d".into())?;
-        let size = js_sys::Number::from(font_size).to_string_with_radix(10).ok()?;
-        Reflect::set(&ctx, &"font".into(), &format!("{size}px {family}").into()).ok()?;
-        let m = call(&ctx, "measureText", &"W".into())?;
-        let char_w = num(&m, "width")?;
-        let char_h = num(&m, "fontBoundingBoxAscent")? + num(&m, "fontBoundingBoxDescent")?;
-        let window = web_sys::window()?;
-        let style = call(&window, "getComputedStyle", parent)?;
-        let px = |k: &str| {
-            let v = call(&style, "getPropertyValue", &k.into())?.as_string()?;
-            Some(js_sys::parse_int(&v, 10)).filter(|n| n.is_finite())
-        };
-        let (width, height) = (px("width")?.max(0.0) - scrollbar, px("height")?);
-        // The DOM renderer's cell, in CSS pixels, for a terminal of `n` columns (rows): whole
-        // device pixels, the canvas rounded to CSS pixels.
-        let dpr = window.device_pixel_ratio();
-        let cell_w = char_w * dpr + spacing.round();
-        let cell_h = ((char_h * dpr).ceil() * line_height).floor();
-        if !(cell_w > 0.0 && cell_h > 0.0) {
-            return None;
-        }
-        let fits = |space: f64, cell: f64, least: f64| {
-            let first = (space / (cell / dpr)).floor().max(least);
-            let css = (cell * first / dpr).round() / first;
-            (space / css).floor().max(least).min(1000.0)
-        };
-        Some((
-            fits(width, cell_w, 2.0) as u16,
-            fits(height, cell_h, 1.0) as u16,
-        ))
     }
 
     /// Clears the terminal at once (not through the write queue), its commands with it.

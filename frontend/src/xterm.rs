@@ -40,8 +40,6 @@ extern "C" {
     pub fn scroll_pages(this: &Terminal, pages: i32);
     #[wasm_bindgen(method, js_name = loadAddon)]
     pub fn load_addon(this: &Terminal, addon: &JsValue);
-    #[wasm_bindgen(method)]
-    pub fn resize(this: &Terminal, cols: u16, rows: u16);
     #[wasm_bindgen(method, getter)]
     pub fn cols(this: &Terminal) -> u16;
     #[wasm_bindgen(method, getter)]
