@@ -145,19 +145,21 @@ async fn a_client_that_reconnects_resumes_where_its_cursor_is() {
     assert_eq!(c.text(), witness.text(), "nothing lost, nothing twice");
 }
 
-#[tokio::test]
-async fn late_joiner_gets_the_screen_when_the_log_has_moved_on() {
-    let dir = tempdir();
-    let cfg = dir.join("relay.toml");
+/// A demo session on a relay whose output log keeps only 4 KiB, and a client attached to it.
+async fn small_log_session() -> (Relay, User, winrelay_shared::api::SessionInfo, Client) {
+    let cfg = tempdir().join("relay.toml");
     std::fs::write(&cfg, "demo = true\n[sessions]\nlog_bytes = 4096\n").unwrap();
     let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
     let user = relay.sign_in().await;
     let s = user.create_session("demo").await;
-    let mut c = user.attach(&s.id, None).await;
-    c.input("for i in $(seq 1 400); do echo line-$i-padding-padding; done; echo DONE-$((1+1))\r")
-        .await;
-    c.wait_for("DONE-2", T).await;
-    let mut late = user.attach(&s.id, None).await;
+    let c = user.attach(&s.id, None).await;
+    (relay, user, s, c)
+}
+
+/// A client that joins session `id` after its log has moved on: it is welcomed afresh and
+/// gets exactly one snapshot.
+async fn join_late(user: &User, id: &str) -> Client {
+    let mut late = user.attach(id, None).await;
     late.wait_msg(T, |m| {
         matches!(m, ServerMsg::Welcome { resumed: false, .. })
     })
@@ -167,6 +169,16 @@ async fn late_joiner_gets_the_screen_when_the_log_has_moved_on() {
         late.snapshots, 1,
         "a late joiner past the log gets one snapshot"
     );
+    late
+}
+
+#[tokio::test]
+async fn late_joiner_gets_the_screen_when_the_log_has_moved_on() {
+    let (_relay, user, s, mut c) = small_log_session().await;
+    c.input("for i in $(seq 1 400); do echo line-$i-padding-padding; done; echo DONE-$((1+1))\r")
+        .await;
+    c.wait_for("DONE-2", T).await;
+    let mut late = join_late(&user, &s.id).await;
     let text = late.text();
     assert!(
         text.contains("DONE-2") && text.contains("line-400-"),
@@ -184,23 +196,11 @@ async fn late_joiner_gets_the_screen_when_the_log_has_moved_on() {
 /// is the one after the line.
 #[tokio::test]
 async fn late_joiner_after_a_long_line_sees_its_end() {
-    let dir = tempdir();
-    let cfg = dir.join("relay.toml");
-    std::fs::write(&cfg, "demo = true\n[sessions]\nlog_bytes = 4096\n").unwrap();
-    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
-    let user = relay.sign_in().await;
-    let s = user.create_session("demo").await;
-    let mut c = user.attach(&s.id, None).await;
+    let (_relay, user, s, mut c) = small_log_session().await;
     c.input("head -c 20000 /dev/zero | tr '\\0' x; echo END-$((2+2))\r")
         .await;
     c.wait_for("END-4", T).await;
-    let mut late = user.attach(&s.id, None).await;
-    late.wait_msg(T, |m| {
-        matches!(m, ServerMsg::Welcome { resumed: false, .. })
-    })
-    .await;
-    late.drain(Duration::from_millis(500)).await;
-    assert_eq!(late.snapshots, 1, "past the log: a snapshot");
+    let late = join_late(&user, &s.id).await;
     let text = late.text();
     let end = &text[text.len().saturating_sub(300)..];
     // The marker follows the row's x's (written as `x ESC[nb`, "repeat n times").
@@ -217,13 +217,7 @@ async fn late_joiner_after_a_long_line_sees_its_end() {
 /// were (the page draws ✓/✗ by each prompt from them).
 #[tokio::test]
 async fn late_joiner_snapshot_carries_the_command_marks() {
-    let dir = tempdir();
-    let cfg = dir.join("relay.toml");
-    std::fs::write(&cfg, "demo = true\n[sessions]\nlog_bytes = 4096\n").unwrap();
-    let relay = Relay::start(&["--config", cfg.to_str().unwrap()]);
-    let user = relay.sign_in().await;
-    let s = user.create_session("demo").await;
-    let mut c = user.attach(&s.id, None).await;
+    let (_relay, user, s, mut c) = small_log_session().await;
     // A shell integration's marks, as the browser test sets them up: D;$? and A before the
     // prompt, B after it, C (ST-terminated) before a command runs.
     c.input(
@@ -239,16 +233,7 @@ async fn late_joiner_snapshot_carries_the_command_marks() {
     c.input("seq -f tail-%g 1 40; false\r").await;
     c.wait_for("tail-40", T).await;
     c.drain(Duration::from_millis(300)).await;
-    let mut late = user.attach(&s.id, None).await;
-    late.wait_msg(T, |m| {
-        matches!(m, ServerMsg::Welcome { resumed: false, .. })
-    })
-    .await;
-    late.drain(Duration::from_millis(500)).await;
-    assert_eq!(
-        late.snapshots, 1,
-        "a late joiner past the log gets one snapshot"
-    );
+    let late = join_late(&user, &s.id).await;
     let raw = late.raw_text();
     // Inline in the scrollback: the prompt's A and B (with the loop's status before them)
     // and the C before the output.
