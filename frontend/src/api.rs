@@ -240,11 +240,24 @@ pub async fn post<T: DeserializeOwned>(path: &str, b: &impl Serialize) -> Result
 /// A session being created: the answer to `POST /api/sessions`.
 pub type Creating = Pin<Box<dyn Future<Output = Result<SessionInfo, ApiFail>>>>;
 
-/// `POST /api/sessions`, sent at once: whoever starts it can do other work (change the page)
-/// while it travels, and await the answer later.
-pub fn create_session(req: &CreateSession) -> Creating {
+/// `POST /api/sessions` for a shell on `target` in a terminal of `cols` x `rows`, with typed
+/// credentials (user, password) if given; sent at once: whoever starts it can do other work
+/// (change the page) while it travels, and await the answer later.
+pub fn create_session(
+    target: &str,
+    login: Option<(String, String)>,
+    (cols, rows): (u16, u16),
+) -> Creating {
     const PATH: &str = "/api/sessions";
-    let sent = fetch_now("POST", PATH, body(req));
+    let (username, password) = login.unzip();
+    let req = CreateSession {
+        target: target.to_string(),
+        username,
+        password,
+        cols: Some(cols),
+        rows: Some(rows),
+    };
+    let sent = fetch_now("POST", PATH, body(&req));
     Box::pin(async move { decode(PATH, checked(PATH, answer(sent).await)) })
 }
 

@@ -7,7 +7,6 @@ use crate::route::{self, Route};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
-use winrelay_shared::protocol::api::CreateSession;
 
 /// The page's route, handed to components through context (`use_context::<Nav>()`).
 #[derive(Clone, Copy)]
@@ -67,14 +66,8 @@ impl Nav {
     /// Opens a shell on `target` (one that asks no credentials), in a terminal of
     /// `cols` x `rows`: the request that creates it goes out first, and the page changes
     /// while it travels; the opener takes its answer.
-    pub fn open_now(&self, target: String, (cols, rows): (u16, u16)) {
-        let creating = api::create_session(&CreateSession {
-            target: target.clone(),
-            username: None,
-            password: None,
-            cols: Some(cols),
-            rows: Some(rows),
-        });
+    pub fn open_now(&self, target: String, size: (u16, u16)) {
+        let creating = api::create_session(&target, None, size);
         self.creating.set_value(Some((target.clone(), creating)));
         self.navigate(Route::Open(target), false);
     }

@@ -9,7 +9,7 @@ use crate::nav::use_nav;
 use crate::request::request;
 use crate::route::Route;
 use leptos::prelude::*;
-use winrelay_shared::protocol::api::{CreateSession, SessionInfo};
+use winrelay_shared::protocol::api::SessionInfo;
 
 /// Opens a shell on `target`, with the credentials the picker handed over; asks for
 /// credentials again right here when they were wrong or missing.
@@ -33,14 +33,8 @@ pub fn Opener(target: String) -> impl IntoView {
             .then(|| nav.take_creating(&target))
             .flatten();
         let creating = sent.unwrap_or_else(|| {
-            let (cols, rows) = term.size();
-            api::create_session(&CreateSession {
-                target: target.clone(),
-                username: creds.as_ref().map(|c| c.user.clone()),
-                password: creds.as_ref().map(|c| c.password.clone()),
-                cols: Some(cols),
-                rows: Some(rows),
-            })
+            let login = creds.as_ref().map(|c| (c.user.clone(), c.password.clone()));
+            api::create_session(&target, login, term.size())
         });
         term.reset_with_note(&format!("Opening a shell on {target}…"));
         Box::pin(async move {
